@@ -1,0 +1,234 @@
+// The local hub's public, typed surface: what tests, the CLI, the benchmark and the Node-RED "local hub"
+// connection kind program against. The implementation lives in LocalHub.ts and its helpers.
+
+/** A symmetric-key or X.509 identity known to the hub's registry. */
+export interface IdentityAuth {
+  /** base64 of 32 random bytes unless given. */
+  primaryKey?: string;
+  secondaryKey?: string;
+  /** X.509: SHA-1 or SHA-256 thumbprints (hex, any case) of accepted self-signed client certificates. */
+  x509Thumbprints?: string[];
+  /** X.509: PEM of CAs whose signed client certificates (subject CN = client id) are accepted. */
+  x509CaCerts?: string[];
+}
+
+export interface DeviceIdentity {
+  deviceId: string;
+  primaryKey: string;
+  secondaryKey: string;
+  x509Thumbprints: string[];
+  /** `HostName=…;DeviceId=…;SharedAccessKey=…;GatewayHostName=localhost:<port>` */
+  connectionString: string;
+}
+
+export interface ModuleIdentity {
+  deviceId: string;
+  moduleId: string;
+  primaryKey: string;
+  secondaryKey: string;
+  x509Thumbprints: string[];
+  /** IoT Edge module generation id (used by the workload API sign path). */
+  generationId: string;
+  /** `HostName=…;DeviceId=…;ModuleId=…;SharedAccessKey=…;GatewayHostName=localhost:<port>` */
+  connectionString: string;
+}
+
+/** The `IOTEDGE_*` environment an IoT Edge runtime would give this module's container. */
+export type EdgeEnvironment = Record<
+  | 'IOTEDGE_WORKLOADURI'
+  | 'IOTEDGE_DEVICEID'
+  | 'IOTEDGE_MODULEID'
+  | 'IOTEDGE_MODULEGENERATIONID'
+  | 'IOTEDGE_IOTHUBHOSTNAME'
+  | 'IOTEDGE_GATEWAYHOSTNAME'
+  | 'IOTEDGE_APIVERSION'
+  | 'IOTEDGE_AUTHSCHEME',
+  string
+>;
+
+export interface LocalHubOptions {
+  /** IoT Hub host name used in identities, SAS `sr` and usernames. Default `local-hub.azure-devices.net`. */
+  hostName?: string;
+  /** Bind address. Default `127.0.0.1`. */
+  bindAddress?: string;
+  /**
+   * The TLS port. It serves MQTT over TLS, MQTT over WSS (`/$iothub/websocket`) and HTTPS (service REST API,
+   * module-to-module methods), told apart by the first byte after the TLS handshake, so that one
+   * `GatewayHostName=localhost:<port>` reaches everything. 0 = any free port (default).
+   */
+  port?: number;
+  /** Optional plain-TCP MQTT port for debugging; off unless set (0 = any free port). */
+  plainMqttPort?: number;
+  /** Unix socket path for the IoT Edge workload API. Default: a fresh file in the OS temp dir. `false` = off. */
+  workloadSocketPath?: string | false;
+  /** PEM material to load instead of generating a CA + server certificate at start. */
+  tls?: { caCert: string; serverCert: string; serverKey: string };
+  /** Initial registry. Modules create their device when needed. */
+  devices?: Array<{ deviceId: string; auth?: IdentityAuth; modules?: Array<{ moduleId: string; auth?: IdentityAuth }> }>;
+  /** edgeHub routes, name → `FROM … [WHERE …] INTO …`. None = everything to `$upstream`. */
+  routes?: Record<string, string>;
+  /** Store-and-forward time to live for messages to offline module inputs, seconds. Default 7200. */
+  storeAndForwardTtlSeconds?: number;
+  /** Called with one human-readable line per event (connect, disconnect, upstream message, method call). */
+  log?: (line: string) => void;
+}
+
+export interface ConnectRecord {
+  at: number;
+  clientId: string;
+  username: string;
+  /** True when a password (SAS token) was sent; the token itself is kept only in `password`. */
+  password?: string;
+  x509: boolean;
+  transport: 'mqtts' | 'wss' | 'mqtt';
+  /** CONNACK return code the hub answered (0 = accepted). */
+  returnCode: number;
+}
+
+export interface PublishRecord {
+  at: number;
+  clientId: string;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+}
+
+export interface SubscriptionRecord {
+  at: number;
+  clientId: string;
+  topic: string;
+  qos: number;
+  /** QoS granted, or 128 (0x80) when refused by the ACL. */
+  granted: number;
+}
+
+export interface HubMessage {
+  /** Raw payload bytes. */
+  body: Buffer;
+  /** Application properties (decoded). */
+  properties: Record<string, string>;
+  /** System properties (decoded), keyed by wire name: `$.mid`, `$.cid`, `$.uid`, `$.ct`, `$.ce`, `$.exp`, `$.on`, `$.cdid`, `$.cmid`, … */
+  systemProperties: Record<string, string>;
+  /** Source identity. */
+  deviceId: string;
+  moduleId?: string;
+  /** Output name (`$.on`) if any. */
+  outputName?: string;
+  enqueuedTime: string;
+}
+
+export interface MethodInvocation {
+  methodName: string;
+  payload?: unknown;
+  responseTimeoutInSeconds?: number;
+  connectTimeoutInSeconds?: number;
+}
+
+export interface MethodResult {
+  status: number;
+  payload: unknown;
+}
+
+/** An IoT Hub style failure: HTTP status plus the numeric IoT Hub error code (404103, 504101, 412…). */
+export interface HubErrorShape extends Error {
+  httpStatus: number;
+  errorCode: number;
+}
+
+export interface Twin {
+  deviceId: string;
+  moduleId?: string;
+  etag: string;
+  version: number;
+  tags: Record<string, unknown>;
+  properties: {
+    desired: Record<string, unknown> & { $version: number; $metadata?: unknown };
+    reported: Record<string, unknown> & { $version: number; $metadata?: unknown };
+  };
+}
+
+/** Fault injection (B9). Each call affects the hub from now on, until reset by `clear()`. */
+export interface HubFaults {
+  /** Close one client's connection (by MQTT client id), abruptly. */
+  dropConnection(clientId: string): void;
+  /** Close every client connection, abruptly. */
+  dropAll(): void;
+  /** Answer the next `count` CONNECTs with this CONNACK return code. */
+  refuseConnects(count: number, returnCode: number): void;
+  /** Delay twin responses by `ms` (0 = no delay); `withhold` = never answer twin requests. */
+  delayTwinResponses(ms: number): void;
+  withholdTwinResponses(withhold: boolean): void;
+  /** Answer the next `count` twin requests (GET and PATCH) with this status (e.g. 429, 500) and no change. */
+  failTwinRequests(status: number, count: number): void;
+  /** Delay delivery of method requests to modules by `ms`; `withhold` = never deliver (callers get 504101). */
+  delayMethodRequests(ms: number): void;
+  withholdMethodRequests(withhold: boolean): void;
+  /** Behave as if this client's SAS token expired now: close its connection (401003). */
+  expireToken(clientId: string): void;
+  /** Remove every injected fault. */
+  clear(): void;
+}
+
+/** What the hub saw (B9), for tests. Arrays grow until `clear()`. */
+export interface HubObservations {
+  connects: ConnectRecord[];
+  publishes: PublishRecord[];
+  subscriptions: SubscriptionRecord[];
+  upstream: HubMessage[];
+  counters: { connects: number; refused: number; disconnects: number; publishes: number; upstream: number; routed: number; methodCalls: number };
+  clear(): void;
+}
+
+/** Events on `LocalHubApi.events`. */
+export interface HubEvents {
+  connect: [{ clientId: string; transport: ConnectRecord['transport'] }];
+  disconnect: [{ clientId: string; reason: string }];
+  upstream: [HubMessage];
+  /** A message routed to a module input (delivered now or stored for later). */
+  routed: [{ target: string; inputName: string; message: HubMessage }];
+  method: [{ deviceId: string; moduleId?: string; methodName: string; status?: number; errorCode?: number }];
+  twin: [{ deviceId: string; moduleId?: string; kind: 'get' | 'reported' | 'desired'; status: number }];
+}
+
+/** What `LocalHub.start()` resolves to. */
+export interface LocalHubApi {
+  readonly hostName: string;
+  /** The TLS port (MQTT over TLS, WSS, HTTPS). */
+  readonly port: number;
+  readonly plainMqttPort?: number;
+  /** PEM of the CA that signed the server certificate: give it to clients as `serverVerificationCert`. */
+  readonly caCert: string;
+  /** The CA PEM written to a file (for `EdgeModuleCACertificateFile` and the CLI). */
+  readonly caCertPath: string;
+  /** `unix:///…/workload.sock` when the workload API is on. */
+  readonly workloadUri?: string;
+  /** `HostName=…;SharedAccessKeyName=iothubowner;SharedAccessKey=…` */
+  readonly serviceConnectionString: string;
+  readonly faults: HubFaults;
+  readonly observed: HubObservations;
+  readonly events: import('node:events').EventEmitter<HubEvents>;
+
+  addDevice(deviceId: string, auth?: IdentityAuth): DeviceIdentity;
+  /** Adds the module (and its device when missing); returns the existing one when already there. */
+  addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity;
+  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined;
+  removeModule(deviceId: string, moduleId: string): void;
+  edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;
+  setRoutes(routes: Record<string, string>): void;
+
+  getTwin(deviceId: string, moduleId?: string): Twin;
+  /** Service-side desired update (merge; `null` deletes); pushes the patch to the connected module. */
+  updateDesired(deviceId: string, moduleId: string | undefined, patch: Record<string, unknown>): Twin;
+  /** Service-side direct method call; rejects with a HubErrorShape (404103, 504101…). */
+  invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult>;
+  /** Delivers a message to a module input as if a route had sent it (store-and-forward when offline). */
+  sendToInput(deviceId: string, moduleId: string, inputName: string, message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> }): Promise<void>;
+  isConnected(clientId: string): boolean;
+
+  /** Closes listeners and connections, keeps all state (registry, twins, sessions, stored messages). */
+  stop(): Promise<void>;
+  /** Listens again on the same ports after `stop()`. */
+  restart(): Promise<void>;
+  /** Stops for good and removes temp files. */
+  close(): Promise<void>;
+}
