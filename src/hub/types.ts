@@ -213,6 +213,8 @@ export interface LocalHubApi {
   addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity;
   getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined;
   removeModule(deviceId: string, moduleId: string): void;
+  listDevices(): DeviceIdentity[];
+  listModules(): ModuleIdentity[];
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;
   setRoutes(routes: Record<string, string>): void;
 
