@@ -1,3 +1,275 @@
-// `npm start`: until the nodes land this only says so; the nodes issue makes it start the local hub and Node-RED.
+// `npm start`: runs the local hub and a real Node-RED (embedded) with this pack, deploys a demo flow that uses
+// every node type, and prints the editor URL, the hub's service connection string and one line per event.
 'use strict';
-console.log('npm start: the local hub and Node-RED demo are not built yet.');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const dist = path.join(root, 'dist');
+if (!fs.existsSync(path.join(dist, 'nodes', 'shared', 'localHub.js'))) {
+  console.error('npm start: dist/ is missing; run `npm run build` first (npm start does it for you).');
+  process.exit(1);
+}
+const { LocalHub } = require(path.join(dist, 'src', 'index.js'));
+const localHub = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
+
+const DEVICE = 'local-device';
+const HOST = '127.0.0.1';
+const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
+const USER_DIR = path.join(root, '.node-red-data');
+const DEMO_TAB = 'demo-tab';
+/** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
+const DESIRED_DEMO_DELAY_MS = 8000;
+const STOP_DEADLINE_MS = 12_000;
+
+// The hub's routes: the sensor's telemetry goes to Node-RED's input, Node-RED's outputs go upstream.
+const ROUTES = {
+  sensorToNodeRed: 'FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")',
+  nodeRedToUpstream: 'FROM /messages/modules/nodered/outputs/* INTO $upstream',
+};
+
+const time = () => new Date().toISOString().slice(11, 19);
+const say = (line) => console.log(`${time()} ${line}`);
+
+/** A credential secret generated once and kept (mode 0600) in the userDir, so credentials stay encrypted. */
+function credentialSecret() {
+  const file = path.join(USER_DIR, '.credential-secret');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, crypto.randomBytes(32).toString('hex'), { mode: 0o600 });
+  return fs.readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * The demo flow. Node-RED plays the IoT Edge module `nodered` (its config node uses the IoT Edge environment this
+ * script sets, as a container on an IoT Edge device would get it); a second config node plays a separate module
+ * `sensor` with a connection string kept in Node-RED's encrypted credentials.
+ */
+function demoFlow(hub) {
+  const z = DEMO_TAB;
+  const code = (...lines) => lines.join('\n');
+  return [
+    { id: DEMO_TAB, type: 'tab', label: 'Demo (npm start)', info: 'Deployed again at every `npm start`: copy nodes to another tab to keep your changes.' },
+    {
+      id: 'demo-comment', type: 'comment', z, x: 290, y: 40, wires: [],
+      name: 'Demo: sensor → route → Node-RED → upstream; twin; direct method; invoke',
+      info: code(
+        'Two module identities of the local hub\'s IoT Edge device `local-device`:',
+        '',
+        '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s a simulated reading goes to its output `telemetry`;',
+        '* the route `FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")` delivers it to',
+        '* **nodered** (config node *nodered (IoT Edge environment)*, like a container on an IoT Edge device): its input `telemetry` flags readings above `threshold`',
+        '  and sends them to output `upstream` (route `FROM /messages/modules/nodered/outputs/* INTO $upstream`);',
+        '* the **twin** of nodered takes `threshold` from the desired properties and reports what it applied (edit it in the *Local hub* sidebar tab);',
+        '* every 10 s nodered **invokes** the direct method `getStatus` of sensor, which a **method request / response** pair answers.',
+      ),
+    },
+    { id: 'demo-tick', type: 'inject', z, x: 130, y: 100, name: 'every 2 s', repeat: '2', once: true, onceDelay: '1', topic: '', payload: '', payloadType: 'date', props: [{ p: 'payload' }], wires: [['demo-simulate']] },
+    {
+      id: 'demo-simulate', type: 'function', z, x: 320, y: 100, name: 'simulated sensor', outputs: 1,
+      func: code(
+        "const last = context.get('t') ?? 21;",
+        'const t = Math.round((last + (Math.random() - 0.45)) * 10) / 10;',
+        "context.set('t', t);",
+        "flow.set('sent', (flow.get('sent') ?? 0) + 1);",
+        "flow.set('lastTemperature', t);",
+        "msg.payload = { temperature: t, humidity: Math.round(40 + Math.random() * 20), at: new Date().toISOString() };",
+        "msg.properties = { unit: 'celsius' };",
+        'return msg;',
+      ),
+      wires: [['demo-sensor-out']],
+    },
+    { id: 'demo-sensor-out', type: 'iothub-module-output', z, x: 540, y: 100, name: '', client: 'demo-client-sensor', outputName: 'telemetry', queueSize: '100', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
+    { id: 'demo-method-in', type: 'iothub-module-method-request', z, x: 150, y: 160, name: '', client: 'demo-client-sensor', methodName: 'getStatus', timeout: '25', timeoutStatus: '504', wires: [['demo-status']] },
+    {
+      id: 'demo-status', type: 'function', z, x: 340, y: 160, name: 'sensor status', outputs: 1,
+      func: "msg.payload = { sent: flow.get('sent') ?? 0, lastTemperature: flow.get('lastTemperature') ?? null };\nmsg.statusCode = 200;\nreturn msg;",
+      wires: [['demo-method-out']],
+    },
+    { id: 'demo-method-out', type: 'iothub-module-method-response', z, x: 540, y: 160, name: '', statusCode: '200', wires: [] },
+    { id: 'demo-nodered-in', type: 'iothub-module-input', z, x: 140, y: 240, name: '', client: 'demo-client-nodered', inputName: 'telemetry', raw: false, wires: [['demo-check', 'demo-debug']] },
+    {
+      id: 'demo-check', type: 'function', z, x: 340, y: 240, name: 'flag above threshold', outputs: 1,
+      func: code(
+        "const threshold = flow.get('threshold') ?? 25;",
+        'const alert = msg.payload.temperature > threshold;',
+        'msg.properties = { ...msg.properties, alert: String(alert), threshold: String(threshold) };',
+        'return msg;',
+      ),
+      wires: [['demo-nodered-out']],
+    },
+    { id: 'demo-nodered-out', type: 'iothub-module-output', z, x: 560, y: 240, name: '', client: 'demo-client-nodered', outputName: 'upstream', queueSize: '100', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
+    { id: 'demo-debug', type: 'debug', z, x: 350, y: 290, name: 'nodered input', active: false, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.temperature', statusType: 'msg', wires: [] },
+    { id: 'demo-twin', type: 'iothub-module-twin', z, x: 140, y: 360, name: 'nodered twin', client: 'demo-client-nodered', wires: [['demo-apply']] },
+    {
+      id: 'demo-apply', type: 'function', z, x: 350, y: 360, name: 'apply desired threshold', outputs: 1,
+      func: code(
+        "// topic 'twin': the whole twin at connect; topic 'desired': a desired-properties patch.",
+        "const desired = msg.topic === 'twin' ? msg.payload.desired : msg.payload;",
+        "if (typeof desired.threshold !== 'number') return null;",
+        "flow.set('threshold', desired.threshold);",
+        "node.status({ fill: 'blue', shape: 'dot', text: 'threshold ' + desired.threshold });",
+        'return { payload: { threshold: desired.threshold, appliedAt: new Date().toISOString() } };',
+      ),
+      wires: [['demo-twin']],
+    },
+    { id: 'demo-every10', type: 'inject', z, x: 130, y: 440, name: 'every 10 s', repeat: '10', once: true, onceDelay: '4', topic: '', payload: '{}', payloadType: 'json', props: [{ p: 'payload' }], wires: [['demo-invoke']] },
+    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: '0', responseTimeout: '30', wires: [['demo-invoke-debug']] },
+    { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
+    // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
+    { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },
+    { id: 'demo-client-sensor', type: 'iothub-module-client', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', operationTimeout: '20', connectionRetryInterval: '2', autoConnect: true, credentials: { connectionString: hub.getModule(DEVICE, 'sensor').connectionString } },
+    { id: 'demo-client-nodered', type: 'iothub-module-client', name: 'nodered (IoT Edge environment)', connectionType: 'edge', operationTimeout: '20', connectionRetryInterval: '2', autoConnect: true },
+  ];
+}
+
+let boundPort = PORT;
+
+async function adminCall(method, pathname, body) {
+  const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
+    method,
+    headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+/** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
+async function deployDemo(hub) {
+  const current = await adminCall('GET', '/flows');
+  const kept = (current.flows || []).filter((n) => !n.id.startsWith('demo-') && n.z !== DEMO_TAB);
+  await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev });
+}
+
+function preview(buffer) {
+  const text = buffer.toString('utf8');
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+function watch(hub) {
+  hub.events.on('upstream', (m) => {
+    const from = m.moduleId ? `${m.deviceId}/${m.moduleId}` : m.deviceId;
+    const props = Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(' ');
+    say(`upstream  ${from}${m.outputName ? ` [${m.outputName}]` : ''} ${preview(m.body)}${props ? `  (${props})` : ''}`);
+  });
+  hub.events.on('connect', (e) => say(`connected ${e.clientId} (${e.transport})`));
+  hub.events.on('disconnect', (e) => say(`disconnected ${e.clientId}: ${e.reason}`));
+  hub.events.on('method', (e) => say(`method    ${e.methodName} on ${e.deviceId}/${e.moduleId ?? ''} -> ${e.status ?? e.errorCode}`));
+  hub.events.on('twin', (e) => {
+    if (e.kind !== 'get') say(`twin      ${e.deviceId}/${e.moduleId ?? ''} ${e.kind} properties updated (${e.status})`);
+  });
+}
+
+function listen(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(PORT, HOST, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function main() {
+  if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
+  fs.mkdirSync(USER_DIR, { recursive: true });
+
+  const hub = await LocalHub.start({
+    devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
+    routes: ROUTES,
+  });
+  // Share the hub with this process's "local hub" config nodes and announce it to other processes.
+  localHub.shareLocalHub(hub, ROUTES);
+  // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
+  Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
+  const discoveryFile = localHub.writeDiscoveryFile(hub);
+  watch(hub);
+
+  const RED = require('node-red');
+  const server = http.createServer((req, res) => {
+    if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {
+      req.url = req.url.slice(4) || '/';
+      RED.httpNode(req, res);
+    } else RED.httpAdmin(req, res);
+  });
+  RED.init(server, {
+    userDir: USER_DIR,
+    flowFile: 'flows.json',
+    credentialSecret: credentialSecret(),
+    // Loads this repository as a node module: package.json `node-red.nodes` points at dist/nodes/*.
+    nodesDir: [root],
+    uiHost: HOST,
+    uiPort: PORT,
+    httpAdminRoot: '/',
+    httpNodeRoot: '/api',
+    functionExternalModules: false,
+    externalModules: { palette: { allowInstall: false } },
+    editorTheme: { projects: { enabled: false }, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
+    logging: { console: { level: process.env.LOG_LEVEL || 'warn', metrics: false, audit: false } },
+  });
+
+  let stopping = false;
+  const stop = async (signal) => {
+    if (stopping) {
+      say('forced exit');
+      process.exit(1);
+    }
+    stopping = true;
+    say(`${signal}: stopping Node-RED and the local hub…`);
+    const deadline = setTimeout(() => {
+      console.error('npm start: did not stop in time, exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS);
+    deadline.unref();
+    try {
+      await RED.stop();
+    } catch (err) {
+      console.error(`Node-RED stop: ${err.message}`);
+    }
+    localHub.unshareLocalHub();
+    localHub.removeDiscoveryFile(discoveryFile);
+    await hub.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(() => resolve()));
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  try {
+    await listen(server);
+  } catch (err) {
+    localHub.removeDiscoveryFile(discoveryFile);
+    await hub.close();
+    throw new Error(`cannot listen on ${HOST}:${PORT} (${err.code || err.message}); set PORT to another port`);
+  }
+  boundPort = server.address().port;
+  await RED.start();
+  await deployDemo(hub);
+
+  console.log('');
+  console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
+  console.log(`  Local hub:         ${hub.hostName} on localhost:${hub.port} (MQTT/TLS, WSS, HTTPS), CA ${hub.caCertPath}`);
+  console.log(`  Service connection string (azure-iothub, az iot …):`);
+  console.log(`    ${hub.serviceConnectionString}`);
+  console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);
+  console.log('  Stop with Ctrl-C.');
+  console.log('');
+
+  const demo = setTimeout(() => {
+    try {
+      hub.updateDesired(DEVICE, 'nodered', { threshold: 21.5 });
+      say('desired   local-device/nodered threshold = 21.5 (changed by npm start; edit it in the Local hub sidebar)');
+    } catch (err) {
+      say(`desired   not changed: ${err.message}`);
+    }
+  }, DESIRED_DEMO_DELAY_MS);
+  demo.unref();
+}
+
+main().catch((err) => {
+  console.error(`npm start: ${err.stack || err.message}`);
+  process.exit(1);
+});

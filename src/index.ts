@@ -1,2 +1,38 @@
 // The one public entry of the library: the module client, its models and errors, and the local hub.
 export * from './client/errors';
+export { IoTHubModuleClient, TELEMETRY_MESSAGE_SIZE_LIMIT } from './client/IoTHubModuleClient';
+export { Message, type MessageOptions } from './client/models/Message';
+export { MethodRequest } from './client/models/MethodRequest';
+export { MethodResponse } from './client/models/MethodResponse';
+export type {
+  ClientOptions,
+  ConnectionState,
+  Logger,
+  MethodParams,
+  MethodResult,
+  ProxyOptions,
+  TwinDocument,
+  X509,
+} from './client/types';
+export { userAgentString } from './client/userAgent';
+
+export { LocalHub } from './hub';
+// The hub's MethodResult has the same shape as the client's; it is exported once (above).
+export type {
+  ConnectRecord,
+  DeviceIdentity,
+  EdgeEnvironment,
+  HubErrorShape,
+  HubEvents,
+  HubFaults,
+  HubMessage,
+  HubObservations,
+  IdentityAuth,
+  LocalHubApi,
+  LocalHubOptions,
+  MethodInvocation,
+  ModuleIdentity,
+  PublishRecord,
+  SubscriptionRecord,
+  Twin,
+} from './hub';

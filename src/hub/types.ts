@@ -147,6 +147,12 @@ export interface Twin {
   };
 }
 
+/** What a service-side twin update or replace may change. */
+export interface TwinPatch {
+  tags?: Record<string, unknown>;
+  properties?: { desired?: Record<string, unknown> };
+}
+
 /** Fault injection (B9). Each call affects the hub from now on, until reset by `clear()`. */
 export interface HubFaults {
   /** Close one client's connection (by MQTT client id), abruptly. */
@@ -226,6 +232,19 @@ export interface LocalHubApi {
   /** Delivers a message to a module input as if a route had sent it (store-and-forward when offline). */
   sendToInput(deviceId: string, moduleId: string, inputName: string, message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> }): Promise<void>;
   isConnected(clientId: string): boolean;
+
+  /** The device, or undefined when unknown. (Optional: test fakes may leave it out.) */
+  getDevice?(deviceId: string): DeviceIdentity | undefined;
+  /** Removes a device with its modules and their twins; closes their connections. */
+  removeDevice?(deviceId: string): void;
+  /**
+   * Service-side twin update: merges `tags` and `properties.desired` (`null` deletes), pushes desired changes to the
+   * connected module. `ifMatch` = etag that must match (`*`/undefined = any).
+   * Throws a HubErrorShape: 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
+   */
+  updateTwin?(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin;
+  /** Service-side twin replace: `tags` and `properties.desired` become exactly what is given; same errors as updateTwin. */
+  replaceTwin?(deviceId: string, moduleId: string | undefined, twin: TwinPatch, ifMatch?: string): Twin;
 
   /** Closes listeners and connections, keeps all state (registry, twins, sessions, stored messages). */
   stop(): Promise<void>;

@@ -1,0 +1,92 @@
+// Case 6: install footprint — size and package count of a production dependency tree, found by walking node_modules
+// from the roots the way Node resolves them (dependencies + installed optionalDependencies).
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FootprintRow } from '../results';
+
+interface Tree {
+  packages: Set<string>;
+  sizes: Map<string, number>;
+  bytes: number;
+  files: number;
+}
+
+function resolvePackage(name: string, fromDir: string): string | undefined {
+  let dir = fromDir;
+  for (;;) {
+    const candidate = path.join(dir, 'node_modules', name);
+    if (fs.existsSync(path.join(candidate, 'package.json'))) return fs.realpathSync(candidate);
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** Bytes and files under `dir`, not descending into nested node_modules (those are packages of their own). */
+function sizeOf(dir: string, skip: (p: string) => boolean = () => false): { bytes: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop()!;
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (e.name !== 'node_modules' && !skip(p)) stack.push(p);
+      } else if (e.isFile()) {
+        bytes += fs.statSync(p).size;
+        files += 1;
+      }
+    }
+  }
+  return { bytes, files };
+}
+
+function walk(roots: string[], fromDir: string): Tree {
+  const tree: Tree = { packages: new Set(), sizes: new Map(), bytes: 0, files: 0 };
+  const queue: Array<[string, string]> = roots.map((r) => [r, fromDir]);
+  while (queue.length) {
+    const [name, from] = queue.shift()!;
+    const dir = resolvePackage(name, from);
+    if (!dir || tree.packages.has(dir)) continue;
+    tree.packages.add(dir);
+    const size = sizeOf(dir);
+    tree.sizes.set(path.relative(fromDir, dir), size.bytes);
+    tree.bytes += size.bytes;
+    tree.files += size.files;
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) queue.push([dep, dir]);
+  }
+  return tree;
+}
+
+function largest(tree: Tree, n = 8): Array<{ name: string; bytes: number }> {
+  return [...tree.sizes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, bytes]) => ({ name: name.replace(/^node_modules\//, ''), bytes }));
+}
+
+/** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
+export function runFootprint(root: string): FootprintRow[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files?: string[] };
+  const deps = Object.keys(pkg.dependencies);
+  const own = { bytes: fs.statSync(path.join(root, 'package.json')).size, files: 1 };
+  for (const entry of pkg.files ?? []) {
+    const p = path.join(root, entry);
+    if (!fs.existsSync(p)) continue;
+    // Source maps are published too (tsc writes them beside the .js); they count.
+    const s = fs.statSync(p).isDirectory() ? sizeOf(p) : { bytes: fs.statSync(p).size, files: 1 };
+    own.bytes += s.bytes;
+    own.files += s.files;
+  }
+  const ours = walk(deps, root);
+  const clientOnly = walk(deps.filter((d) => d === 'mqtt' || d === 'undici'), root);
+  const sdkRoots = ['azure-iot-device', 'azure-iot-device-mqtt'];
+  const sdk = walk(sdkRoots, root);
+  return [
+    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) },
+    { name: 'this pack, client dependencies only (mqtt + undici)', roots: ['mqtt', 'undici'], packages: clientOnly.packages.size, bytes: clientOnly.bytes, files: clientOnly.files, largest: largest(clientOnly) },
+    { name: 'azure-iot-device + azure-iot-device-mqtt', roots: sdkRoots, packages: sdk.packages.size, bytes: sdk.bytes, files: sdk.files, largest: largest(sdk) },
+  ];
+}

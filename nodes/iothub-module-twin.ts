@@ -1,0 +1,74 @@
+// Flow node `iothub-module-twin`: reads the module twin and patches reported properties on input; emits the twin
+// at connect and every desired-property change.
+import { bindToClient } from './shared/flowNode';
+import { describeError, NodeError } from './shared/errors';
+import { handleInput } from './shared/input';
+import type { BaseNodeDef, NodeMessage, RedApi, RedNode } from './shared/red';
+import { STATUS } from './shared/status';
+
+interface TwinNodeDef extends BaseNodeDef {
+  client?: string;
+}
+
+function isEmpty(payload: unknown): boolean {
+  return payload === undefined || payload === null || payload === '' || (Buffer.isBuffer(payload) && payload.length === 0);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+/** What an input msg asks for: a twin read or a reported-properties patch. */
+function actionOf(msg: NodeMessage): 'get' | 'report' {
+  if (msg.action === 'get') return 'get';
+  if (msg.action === 'report') return 'report';
+  if (msg.action !== undefined && msg.action !== null && msg.action !== '') throw new NodeError('invalid-action', String(msg.action));
+  if (isEmpty(msg.payload)) return 'get';
+  if (isPlainObject(msg.payload)) return 'report';
+  throw new NodeError('invalid-twin-patch', 'msg.payload');
+}
+
+export = function register(RED: RedApi): void {
+  function IoTHubModuleTwinNode(this: RedNode, def: TwinNodeDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const binding = bindToClient(RED, node, def.client);
+    if (!binding) return;
+    const { host } = binding;
+    let sentInitialTwin = false;
+
+    host.on(node.id, 'desired', (patch, info) => {
+      const msg: NodeMessage = { topic: 'desired', payload: patch };
+      if (typeof patch.$version === 'number') msg.version = patch.$version;
+      if (info.full) msg.full = true;
+      node.send(msg);
+    });
+    const sendInitialTwin = (): void => {
+      if (sentInitialTwin) return;
+      sentInitialTwin = true;
+      host.initialTwin().then(
+        (twin) => node.send({ topic: 'twin', payload: twin }),
+        (err: unknown) => {
+          sentInitialTwin = false;
+          node.warn(describeError(RED, err).message);
+        },
+      );
+    };
+    host.on(node.id, 'state', (_status, connected) => {
+      if (connected) sendInitialTwin();
+    });
+    if (host.connected) sendInitialTwin();
+
+    handleInput(RED, node, { busy: STATUS.working, idle: () => host.status }, async (msg, send) => {
+      if (actionOf(msg) === 'get') {
+        const twin = await (await host.ready()).getTwin();
+        send({ ...msg, topic: 'twin', payload: twin });
+        return;
+      }
+      if (!isPlainObject(msg.payload)) throw new NodeError('invalid-twin-patch', 'msg.payload');
+      await (await host.ready()).patchTwinReportedProperties(msg.payload);
+    });
+  }
+
+  RED.nodes.registerType('iothub-module-twin', IoTHubModuleTwinNode);
+};

@@ -1,0 +1,186 @@
+// Pure conversion between Node-RED messages and the library's Message: payload decoding by content type and
+// encoding, system / application properties, and the edgeHub-added source identity.
+import { Message } from '../../src/index';
+import { NodeError } from './errors';
+import type { NodeMessage } from './red';
+
+/** Why a payload was delivered as a Buffer although its content type said otherwise. */
+export type DecodeWarning = 'invalid-json' | 'invalid-text' | 'unknown-encoding';
+
+export interface DecodedPayload {
+  payload: unknown;
+  warning?: DecodeWarning;
+}
+
+const ENCODINGS: Record<string, 'utf8' | 'utf16le' | 'latin1' | 'ascii'> = {
+  'utf-8': 'utf8',
+  utf8: 'utf8',
+  'utf-16': 'utf16le',
+  'utf-16le': 'utf16le',
+  utf16le: 'utf16le',
+  'ucs-2': 'utf16le',
+  ucs2: 'utf16le',
+  'iso-8859-1': 'latin1',
+  latin1: 'latin1',
+  'us-ascii': 'ascii',
+  ascii: 'ascii',
+};
+
+function parseContentType(contentType: string | undefined): { mime: string; charset?: string } {
+  const [mime = '', ...params] = (contentType ?? '').split(';');
+  const result: { mime: string; charset?: string } = { mime: mime.trim().toLowerCase() };
+  for (const param of params) {
+    const [name, value] = param.split('=');
+    if (name?.trim().toLowerCase() === 'charset' && value) result.charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
+  }
+  return result;
+}
+
+function isJsonType(mime: string): boolean {
+  return mime === 'application/json' || mime === 'text/json' || mime.endsWith('+json');
+}
+
+function decodeText(data: Buffer, encoding: 'utf8' | 'utf16le' | 'latin1' | 'ascii'): string | undefined {
+  if (encoding === 'utf8') {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(data);
+    } catch {
+      return undefined;
+    }
+  }
+  if (encoding === 'ascii') return data.every((b) => b < 0x80) ? data.toString('latin1') : undefined;
+  if (encoding === 'utf16le' && data.length % 2 !== 0) return undefined;
+  return data.toString(encoding);
+}
+
+/**
+ * Decodes a received payload as its content type and encoding declare: JSON → value, text → string, anything
+ * else (or `raw`) → the Buffer untouched. A payload that does not decode as declared stays a Buffer and the
+ * result carries a warning; this never throws.
+ */
+export function decodePayload(data: Buffer, contentType?: string, contentEncoding?: string, raw = false): DecodedPayload {
+  if (raw) return { payload: data };
+  const { mime, charset } = parseContentType(contentType);
+  const declaredEncoding = (contentEncoding ?? '').trim().toLowerCase() || charset;
+  const json = isJsonType(mime);
+  const text = !json && (mime.startsWith('text/') || (mime === '' && declaredEncoding !== undefined));
+  if (!json && !text) return { payload: data };
+  const encoding = ENCODINGS[declaredEncoding ?? 'utf-8'];
+  if (encoding === undefined) return { payload: data, warning: 'unknown-encoding' };
+  const decoded = decodeText(data, encoding);
+  if (decoded === undefined) return { payload: data, warning: 'invalid-text' };
+  if (!json) return { payload: decoded };
+  try {
+    return { payload: JSON.parse(decoded) };
+  } catch {
+    return { payload: data, warning: 'invalid-json' };
+  }
+}
+
+/** Application properties edgeHub uses for the source identity (see protocol B4). */
+const SOURCE_DEVICE = '$.cdid';
+const SOURCE_MODULE = '$.cmid';
+
+/** A received input message as a flow message, plus a decode warning when the payload stayed a Buffer. */
+export function messageToMsg(message: Message, options: { raw?: boolean } = {}): { msg: NodeMessage; warning?: DecodeWarning } {
+  const data = Buffer.isBuffer(message.data) ? message.data : Buffer.from(String(message.data), 'utf8');
+  const decoded = decodePayload(data, message.contentType, message.contentEncoding, options.raw === true);
+  const properties: Record<string, string> = {};
+  const custom = message.customProperties ?? {};
+  for (const [key, value] of Object.entries(custom)) {
+    // `$.`-keys are system properties the SDK files under custom properties (`$.on`, `$.cdid`, `$.cmid`…).
+    if (!key.startsWith('$.')) properties[key] = value;
+  }
+  const msg: NodeMessage = { payload: decoded.payload, properties };
+  if (message.inputName !== undefined) {
+    msg.topic = message.inputName;
+    msg.inputName = message.inputName;
+  }
+  const copy: Array<[string, unknown]> = [
+    ['messageId', message.messageId],
+    ['correlationId', message.correlationId],
+    ['userId', message.userId],
+    ['contentType', message.contentType],
+    ['contentEncoding', message.contentEncoding],
+    ['expiryTimeUtc', message.expiryTimeUtc instanceof Date ? message.expiryTimeUtc.toISOString() : message.expiryTimeUtc],
+    ['connectionDeviceId', custom[SOURCE_DEVICE]],
+    ['connectionModuleId', custom[SOURCE_MODULE]],
+  ];
+  for (const [name, value] of copy) if (value !== undefined && value !== null) msg[name] = value;
+  return decoded.warning === undefined ? { msg } : { msg, warning: decoded.warning };
+}
+
+function optionalString(msg: NodeMessage, field: string): string | undefined {
+  const value = msg[field];
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw new NodeError('invalid-field', `msg.${field}`);
+}
+
+/**
+ * Builds the Message to send from a flow message: Buffers go raw, strings as UTF-8 text, every other JSON value
+ * as `application/json` UTF-8; msg.properties (string, number or boolean values), msg.messageId,
+ * msg.correlationId, msg.contentType and msg.contentEncoding are honoured.
+ * @throws NodeError `invalid-payload` (missing or not serialisable), `invalid-properties`, `invalid-field`.
+ */
+export function msgToMessage(msg: NodeMessage): Message {
+  const payload = msg.payload;
+  let data: string | Buffer;
+  let contentType: string | undefined;
+  let contentEncoding: string | undefined;
+  if (payload === undefined) throw new NodeError('invalid-payload', 'msg.payload');
+  if (Buffer.isBuffer(payload)) {
+    data = payload;
+  } else if (typeof payload === 'string') {
+    data = payload;
+    contentType = 'text/plain';
+    contentEncoding = 'utf-8';
+  } else {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(payload);
+    } catch (err) {
+      throw new NodeError('invalid-payload', 'msg.payload', err);
+    }
+    if (json === undefined) throw new NodeError('invalid-payload', 'msg.payload');
+    data = json;
+    contentType = 'application/json';
+    contentEncoding = 'utf-8';
+  }
+  contentType = optionalString(msg, 'contentType') ?? contentType;
+  contentEncoding = optionalString(msg, 'contentEncoding') ?? contentEncoding;
+  const message = new Message(data);
+  if (contentType !== undefined) message.contentType = contentType;
+  if (contentEncoding !== undefined) message.contentEncoding = contentEncoding;
+  const messageId = optionalString(msg, 'messageId');
+  if (messageId !== undefined) message.messageId = messageId;
+  const correlationId = optionalString(msg, 'correlationId');
+  if (correlationId !== undefined) message.correlationId = correlationId;
+  const properties = msg.properties;
+  if (properties !== undefined && properties !== null) {
+    if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
+      throw new NodeError('invalid-properties', 'msg.properties');
+    }
+    for (const [key, value] of Object.entries(properties as Record<string, unknown>)) {
+      if (typeof value === 'string') message.customProperties[key] = value;
+      else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') message.customProperties[key] = String(value);
+      else if (value !== undefined && value !== null) throw new NodeError('invalid-properties', `msg.properties.${key}`);
+    }
+  }
+  return message;
+}
+
+/** The JSON value to answer a direct method with: Buffers are read as UTF-8 JSON when they parse, else as text. */
+export function methodPayload(payload: unknown): unknown {
+  if (payload === undefined) return null;
+  if (Buffer.isBuffer(payload)) {
+    const text = payload.toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
+  return payload;
+}

@@ -1,0 +1,91 @@
+// The runtime-wide table of direct method requests awaiting an answer: request id → the config node that
+// received it, so a method-response node can answer through the right client (correlation by id, never by name).
+import { NodeError } from './errors';
+
+/** Answers a request on the client that received it. */
+export type Responder = (hubRequestId: string, status: number, payload: unknown) => Promise<void>;
+
+interface Pending {
+  hubRequestId: string;
+  ownerId: string;
+  methodName: string;
+  respond: Responder;
+  timer?: NodeJS.Timeout;
+}
+
+const pending = new Map<string, Pending>();
+/** Ids that were answered or expired recently, so a late answer gets a precise error. Bounded. */
+const finished = new Map<string, 'already-responded' | 'request-expired'>();
+const FINISHED_LIMIT = 1000;
+
+function remember(id: string, why: 'already-responded' | 'request-expired'): void {
+  finished.set(id, why);
+  if (finished.size > FINISHED_LIMIT) finished.delete(finished.keys().next().value as string);
+}
+
+/**
+ * The id flows see as `msg.requestId`: the hub's `$rid` qualified by the receiving config node, because hubs
+ * number requests per connection and several config nodes may share a runtime.
+ */
+export function flowRequestId(ownerId: string, hubRequestId: string): string {
+  return `${hubRequestId}@${ownerId}`;
+}
+
+/** Records a request; after `autoAnswer.afterMs` it is answered with `autoAnswer.status` and `onExpire` runs. */
+export function addPendingRequest(args: {
+  ownerId: string;
+  hubRequestId: string;
+  methodName: string;
+  respond: Responder;
+  autoAnswer?: { afterMs: number; status: number; payload: unknown; onExpire: (err?: unknown) => void };
+}): string {
+  const id = flowRequestId(args.ownerId, args.hubRequestId);
+  const entry: Pending = { hubRequestId: args.hubRequestId, ownerId: args.ownerId, methodName: args.methodName, respond: args.respond };
+  finished.delete(id);
+  pending.set(id, entry);
+  const auto = args.autoAnswer;
+  if (auto) {
+    entry.timer = setTimeout(() => {
+      if (pending.get(id) !== entry) return;
+      pending.delete(id);
+      remember(id, 'request-expired');
+      entry.respond(entry.hubRequestId, auto.status, auto.payload).then(() => auto.onExpire(), (err: unknown) => auto.onExpire(err));
+    }, auto.afterMs);
+  }
+  return id;
+}
+
+/**
+ * Takes a pending request for answering (it can be taken once).
+ * @throws NodeError `invalid-request-id`, `unknown-request-id`, `already-responded` or `request-expired`.
+ */
+export function takePendingRequest(requestId: unknown): { respond: (status: number, payload: unknown) => Promise<void>; methodName: string } {
+  if (typeof requestId !== 'string' || requestId === '') throw new NodeError('invalid-request-id', 'msg.requestId');
+  const entry = pending.get(requestId);
+  if (!entry) throw new NodeError(finished.get(requestId) ?? 'unknown-request-id', requestId);
+  pending.delete(requestId);
+  if (entry.timer) clearTimeout(entry.timer);
+  remember(requestId, 'already-responded');
+  return { methodName: entry.methodName, respond: (status, payload) => entry.respond(entry.hubRequestId, status, payload) };
+}
+
+/** Forgets every request a config node holds (on close): the hub times them out itself. */
+export function dropRequestsOf(ownerId: string): number {
+  let count = 0;
+  for (const [id, entry] of pending) {
+    if (entry.ownerId !== ownerId) continue;
+    if (entry.timer) clearTimeout(entry.timer);
+    pending.delete(id);
+    remember(id, 'request-expired');
+    count++;
+  }
+  return count;
+}
+
+/** Number of requests awaiting an answer (for tests and status). */
+export function pendingCount(ownerId?: string): number {
+  if (ownerId === undefined) return pending.size;
+  let n = 0;
+  for (const entry of pending.values()) if (entry.ownerId === ownerId) n++;
+  return n;
+}

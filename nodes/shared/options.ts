@@ -1,0 +1,160 @@
+// Pure mapping from the config node's settings (plus its tls-config and http proxy nodes) to a client factory
+// call and ClientOptions, honouring each factory's excluded options (client-api.md).
+import type { ClientOptions, ProxyOptions, X509 } from '../../src/index';
+import { NodeError } from './errors';
+
+export type ConnectionKind = 'connectionString' | 'sasToken' | 'x509' | 'edge' | 'localHub';
+
+/** The config node's editor settings (strings as the editor stores them). */
+export interface ClientConfigDef {
+  connectionType?: ConnectionKind;
+  hostname?: string;
+  deviceId?: string;
+  moduleId?: string;
+  gatewayHostname?: string;
+  transport?: 'mqtt' | 'mqtt-ws';
+  x509Source?: 'tls' | 'pem';
+  cipher?: string;
+  productInfo?: string;
+  sastokenTtl?: string | number;
+  keepAlive?: string | number;
+  autoConnect?: boolean;
+  connectionRetry?: boolean;
+  connectionRetryInterval?: string | number;
+  ensureDesiredProperties?: boolean;
+  operationTimeout?: string | number;
+}
+
+export interface ClientCredentials {
+  connectionString?: string;
+  sasToken?: string;
+  cert?: string;
+  key?: string;
+  passphrase?: string;
+}
+
+/** What a core tls-config node contributes (its addTLSOptions output). */
+export interface TlsMaterial {
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  ca?: string | Buffer;
+  passphrase?: string;
+}
+
+/** What a core http proxy node holds. */
+export interface ProxyMaterial {
+  url?: string;
+  username?: string;
+  password?: string;
+}
+
+export type ClientSetup =
+  | { kind: 'connectionString'; connectionString: string; options: ClientOptions }
+  | { kind: 'sasToken'; sasToken: string; options: ClientOptions }
+  | { kind: 'x509'; args: { x509: X509; hostname: string; deviceId: string; moduleId: string }; options: ClientOptions }
+  | { kind: 'edge'; options: ClientOptions };
+
+function text(value: string | Buffer | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const s = Buffer.isBuffer(value) ? value.toString('utf8') : value;
+  return s.trim() === '' ? undefined : s;
+}
+
+function seconds(value: string | number | undefined, field: string): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(String(value).trim());
+  if (!Number.isFinite(n) || n <= 0) throw new NodeError('config-invalid', field);
+  return n;
+}
+
+/**
+ * Maps the URL and credentials of a core `http proxy` node to ProxyOptions: `http://`/`https://` → HTTP,
+ * `socks4://` → SOCKS4, `socks5://` / `socks://` → SOCKS5; the port defaults to the scheme's usual one.
+ * @throws NodeError `config-invalid` for a URL that does not parse or an unknown scheme.
+ */
+export function proxyOptionsFrom(proxy: ProxyMaterial): ProxyOptions {
+  let url: URL;
+  try {
+    url = new URL(String(proxy.url ?? '').trim());
+  } catch (err) {
+    throw new NodeError('config-invalid', 'proxy url', err);
+  }
+  const types: Record<string, [ProxyOptions['proxyType'], number]> = {
+    'http:': ['HTTP', 80],
+    'https:': ['HTTP', 443],
+    'socks4:': ['SOCKS4', 1080],
+    'socks5:': ['SOCKS5', 1080],
+    'socks:': ['SOCKS5', 1080],
+  };
+  const entry = types[url.protocol];
+  if (!entry || !url.hostname) throw new NodeError('config-invalid', 'proxy url');
+  const result: ProxyOptions = {
+    proxyType: entry[0],
+    proxyAddress: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    proxyPort: url.port ? Number(url.port) : entry[1],
+  };
+  const username = proxy.username || decodeURIComponent(url.username);
+  const password = proxy.password || decodeURIComponent(url.password);
+  if (username) result.proxyUsername = username;
+  if (password) result.proxyPassword = password;
+  return result;
+}
+
+/**
+ * Builds the client factory call for a config node.
+ * @throws NodeError `not-configured` when the chosen kind lacks its secret, `config-invalid` for bad values.
+ */
+export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials, tls?: TlsMaterial, proxy?: ProxyMaterial): ClientSetup {
+  const kind = def.connectionType ?? 'connectionString';
+  const options: ClientOptions = {};
+  if (def.transport === 'mqtt-ws') options.websockets = true;
+  const ca = text(tls?.ca);
+  if (ca && kind !== 'edge') options.serverVerificationCert = ca;
+  if (def.cipher?.trim()) options.cipher = def.cipher.trim();
+  if (def.productInfo?.trim()) options.productInfo = def.productInfo.trim();
+  if (proxy?.url?.trim()) options.proxyOptions = proxyOptionsFrom(proxy);
+  const ttl = seconds(def.sastokenTtl, 'sastokenTtl');
+  if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge')) options.sastokenTtl = ttl;
+  const keepAlive = seconds(def.keepAlive, 'keepAlive');
+  if (keepAlive !== undefined) options.keepAlive = keepAlive;
+  if (def.autoConnect === false) options.autoConnect = false;
+  if (def.connectionRetry === false) options.connectionRetry = false;
+  const interval = seconds(def.connectionRetryInterval, 'connectionRetryInterval');
+  if (interval !== undefined) options.connectionRetryInterval = interval;
+  if (def.ensureDesiredProperties === false) options.ensureDesiredProperties = false;
+  const operationTimeout = seconds(def.operationTimeout, 'operationTimeout');
+  if (operationTimeout !== undefined) options.operationTimeout = operationTimeout;
+  const gateway = def.gatewayHostname?.trim();
+  if (gateway && (kind === 'sasToken' || kind === 'x509')) options.gatewayHostname = gateway;
+
+  switch (kind) {
+    case 'connectionString': {
+      const connectionString = creds.connectionString?.trim();
+      if (!connectionString) throw new NodeError('not-configured', 'connectionString');
+      return { kind, connectionString, options };
+    }
+    case 'sasToken': {
+      const sasToken = creds.sasToken?.trim();
+      if (!sasToken) throw new NodeError('not-configured', 'sasToken');
+      return { kind, sasToken, options };
+    }
+    case 'x509': {
+      const fromTls = def.x509Source !== 'pem';
+      const cert = fromTls ? text(tls?.cert) : text(creds.cert);
+      const key = fromTls ? text(tls?.key) : text(creds.key);
+      const passPhrase = fromTls ? tls?.passphrase : creds.passphrase;
+      const hostname = def.hostname?.trim();
+      const deviceId = def.deviceId?.trim();
+      const moduleId = def.moduleId?.trim();
+      if (!cert || !key) throw new NodeError('not-configured', 'x509');
+      if (!hostname || !deviceId || !moduleId) throw new NodeError('not-configured', 'hostname/deviceId/moduleId');
+      const x509: X509 = { cert, key };
+      if (passPhrase) x509.passPhrase = passPhrase;
+      return { kind, args: { x509, hostname, deviceId, moduleId }, options };
+    }
+    case 'edge':
+      return { kind, options };
+    default:
+      throw new NodeError('not-configured', String(kind));
+  }
+}

@@ -1,0 +1,25 @@
+// The status vocabulary of every node in the pack, in one place: i18n keys the editor translates.
+import { catalogKey } from './i18n';
+import type { NodeStatus } from './red';
+
+const client = (key: string): string => catalogKey('iothub-module-client', `status.${key}`);
+
+/** Connection states pushed by the config node to its users. */
+export const STATUS = {
+  idle: { fill: 'grey', shape: 'ring', text: client('idle') },
+  connecting: { fill: 'yellow', shape: 'ring', text: 'node-red:common.status.connecting' },
+  connected: { fill: 'green', shape: 'dot', text: 'node-red:common.status.connected' },
+  disconnected: { fill: 'red', shape: 'ring', text: 'node-red:common.status.disconnected' },
+  error: { fill: 'red', shape: 'dot', text: 'node-red:common.status.error' },
+  notConfigured: { fill: 'red', shape: 'ring', text: client('not-configured') },
+  sending: { fill: 'blue', shape: 'dot', text: client('sending') },
+  working: { fill: 'blue', shape: 'dot', text: client('working') },
+  waiting: { fill: 'blue', shape: 'ring', text: client('waiting') },
+} as const satisfies Record<string, NodeStatus>;
+
+export type StatusName = keyof typeof STATUS;
+
+/** A status with already translated text (for states that carry a detail, e.g. a reason or a count). */
+export function statusWithText(base: NodeStatus, text: string): NodeStatus {
+  return { ...base, text };
+}

@@ -1,0 +1,135 @@
+// The ONE table mapping raw failures (CONNACK return codes, socket and TLS error codes, HTTP / twin statuses, IoT Hub
+// error codes) to the public error classes. Nothing here matches on message text.
+import {
+  ClientError,
+  ConnectionDroppedError,
+  ConnectionFailedError,
+  CredentialError,
+  isIoTHubError,
+  type ErrorCode,
+  type ErrorDetails,
+} from './errors';
+
+type ErrorClass = new (message: string, details?: ErrorDetails) => ClientError;
+
+interface Rule {
+  cls: ErrorClass;
+  code?: ErrorCode;
+  retryable?: boolean;
+  text: string;
+}
+
+/**
+ * Keys: `connack:{n}`, `socket:{code}`, `tls:{code}`, `status:{n}`, `status:5xx`, `hub:{errorCode}`.
+ * CONNACK per A2/A9: 1, 2 → ClientError; 3 → ConnectionFailedError; 4, 5 → CredentialError.
+ */
+const TABLE: Record<string, Rule> = {
+  'connack:1': { cls: ClientError, code: 'protocol-error', text: 'Connection refused: unacceptable protocol version' },
+  'connack:2': { cls: ClientError, code: 'protocol-error', text: 'Connection refused: identifier rejected' },
+  'connack:3': { cls: ConnectionFailedError, text: 'Connection refused: server unavailable' },
+  'connack:4': { cls: CredentialError, text: 'Connection refused: bad user name or password' },
+  'connack:5': { cls: CredentialError, text: 'Connection refused: not authorized' },
+
+  'socket:ECONNREFUSED': { cls: ConnectionFailedError, text: 'Connection refused by the host' },
+  'socket:ENOTFOUND': { cls: ConnectionFailedError, text: 'Host name not found' },
+  'socket:EAI_AGAIN': { cls: ConnectionFailedError, text: 'Host name lookup failed' },
+  'socket:ETIMEDOUT': { cls: ConnectionFailedError, text: 'Connection attempt timed out' },
+  'socket:EHOSTUNREACH': { cls: ConnectionFailedError, text: 'Host unreachable' },
+  'socket:ENETUNREACH': { cls: ConnectionFailedError, text: 'Network unreachable' },
+  'socket:EADDRNOTAVAIL': { cls: ConnectionFailedError, text: 'Address not available' },
+  'socket:ECONNRESET': { cls: ConnectionDroppedError, text: 'Connection reset by the peer' },
+  'socket:EPIPE': { cls: ConnectionDroppedError, text: 'Connection closed by the peer' },
+  'socket:ECONNABORTED': { cls: ConnectionDroppedError, text: 'Connection aborted' },
+  'socket:ERR_STREAM_PREMATURE_CLOSE': { cls: ConnectionDroppedError, text: 'Connection closed' },
+  'socket:ERR_SOCKET_CLOSED': { cls: ConnectionDroppedError, text: 'Connection closed' },
+
+  // Server certificate not trusted: the seed's TlsExchangeAuthError → ClientError.
+  'tls:DEPTH_ZERO_SELF_SIGNED_CERT': { cls: ClientError, code: 'tls-error', text: 'Server certificate is self-signed' },
+  'tls:SELF_SIGNED_CERT_IN_CHAIN': { cls: ClientError, code: 'tls-error', text: 'Server certificate chain not trusted' },
+  'tls:UNABLE_TO_VERIFY_LEAF_SIGNATURE': { cls: ClientError, code: 'tls-error', text: 'Server certificate not trusted' },
+  'tls:UNABLE_TO_GET_ISSUER_CERT_LOCALLY': { cls: ClientError, code: 'tls-error', text: 'Server certificate issuer unknown' },
+  'tls:UNABLE_TO_GET_ISSUER_CERT': { cls: ClientError, code: 'tls-error', text: 'Server certificate issuer unknown' },
+  'tls:CERT_HAS_EXPIRED': { cls: ClientError, code: 'tls-error', text: 'Server certificate expired' },
+  'tls:CERT_NOT_YET_VALID': { cls: ClientError, code: 'tls-error', text: 'Server certificate not yet valid' },
+  'tls:CERT_SIGNATURE_FAILURE': { cls: ClientError, code: 'tls-error', text: 'Server certificate signature invalid' },
+  'tls:ERR_TLS_CERT_ALTNAME_INVALID': { cls: ClientError, code: 'tls-error', text: 'Server certificate does not match the host name' },
+  'tls:ERR_SSL_WRONG_VERSION_NUMBER': { cls: ClientError, code: 'tls-error', text: 'TLS handshake failed' },
+  'tls:ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE': { cls: ClientError, code: 'tls-error', text: 'TLS handshake failed' },
+  'tls:ERR_SSL_NO_CIPHERS_AVAILABLE': { cls: ClientError, code: 'tls-error', text: 'No usable TLS cipher' },
+  'tls:ERR_SSL_NO_CIPHER_MATCH': { cls: ClientError, code: 'tls-error', text: 'No usable TLS cipher' },
+  // The hub rejected our client certificate (X.509 authentication).
+  'tls:ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE': { cls: CredentialError, text: 'Client certificate rejected' },
+  'tls:ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN': { cls: CredentialError, text: 'Client certificate rejected' },
+  'tls:ERR_SSL_TLSV1_ALERT_UNKNOWN_CA': { cls: CredentialError, text: 'Client certificate rejected' },
+  'tls:ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED': { cls: CredentialError, text: 'Client certificate required' },
+
+  'status:400': { cls: ClientError, code: 'bad-request', text: 'Bad request' },
+  'status:401': { cls: ClientError, code: 'unauthorized', text: 'Unauthorized' },
+  'status:403': { cls: ClientError, code: 'unauthorized', text: 'Forbidden' },
+  'status:404': { cls: ClientError, code: 'not-found', text: 'Not found' },
+  'status:412': { cls: ClientError, code: 'service-error', text: 'Precondition failed' },
+  'status:429': { cls: ClientError, code: 'throttled', retryable: true, text: 'Throttled' },
+  'status:5xx': { cls: ClientError, code: 'service-error', retryable: true, text: 'Service error' },
+  'hub:404103': { cls: ClientError, code: 'device-not-online', retryable: true, text: 'Target is not online' },
+  'hub:504101': { cls: ClientError, code: 'gateway-timeout', retryable: true, text: 'Target did not answer in time' },
+};
+
+function build(rule: Rule, details: ErrorDetails, suffix = ''): ClientError {
+  const d: ErrorDetails = { ...details };
+  if (rule.code) d.code = rule.code;
+  if (rule.retryable !== undefined) d.retryable = rule.retryable;
+  return new rule.cls(rule.text + suffix, d);
+}
+
+/** Maps a refused CONNACK return code (1..5; anything else → ClientError 'protocol-error'). */
+export function errorFromConnack(returnCode: number, cause?: unknown): ClientError {
+  const rule = TABLE[`connack:${returnCode}`];
+  if (rule) return build(rule, { cause });
+  return new ClientError(`Connection refused: return code ${returnCode}`, { code: 'protocol-error', cause });
+}
+
+/**
+ * Maps a service status (twin response status or HTTP status) and optional IoT Hub error code.
+ * Statuses below 300 are not errors; callers only pass failures.
+ */
+export function errorFromStatus(statusCode: number, errorCode?: number, cause?: unknown): ClientError {
+  const details: ErrorDetails = { statusCode, cause };
+  if (errorCode !== undefined) details.errorCode = errorCode;
+  const rule =
+    (errorCode !== undefined ? TABLE[`hub:${errorCode}`] : undefined) ??
+    TABLE[`status:${statusCode}`] ??
+    (statusCode >= 500 ? TABLE['status:5xx'] : undefined);
+  if (rule) return build(rule, details, ` (status ${statusCode}${errorCode !== undefined ? `, error ${errorCode}` : ''})`);
+  return new ClientError(`Service returned status ${statusCode}`, { ...details, code: 'service-error' });
+}
+
+/**
+ * Maps any raw transport failure: an error this library already raised passes through; mqtt.js CONNACK errors
+ * (numeric `code`) → {@link errorFromConnack}; Node socket / TLS errors by their string `code`; everything else is a
+ * ClientError (seed: "anything unexpected").
+ * @param duringConnect true while connecting: unknown failures become ConnectionFailedError instead of dropped.
+ */
+export function mapTransportError(err: unknown, duringConnect = false): Error {
+  if (isIoTHubError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'number') return errorFromConnack(code, err);
+  if (typeof code === 'string') {
+    const rule = TABLE[`socket:${code}`] ?? TABLE[`tls:${code}`];
+    if (rule) {
+      if (duringConnect && rule.cls === ConnectionDroppedError) return new ConnectionFailedError(rule.text, { cause: err });
+      return build(rule, { cause: err });
+    }
+    if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return new ClientError('TLS failure', { code: 'tls-error', cause: err });
+  }
+  return duringConnect
+    ? new ConnectionFailedError('Connection failed', { cause: err })
+    : new ClientError('Unexpected failure', { cause: err });
+}
+
+/**
+ * Whether a reconnect loop keeps retrying after this failure: always, except when the hub rejected the credentials
+ * (A13: "forever unless credentials are rejected"; the seed also stops on CredentialError).
+ */
+export function isTransient(err: unknown): boolean {
+  return !(err instanceof CredentialError);
+}

@@ -1,0 +1,163 @@
+// Client option validation per factory (as the seed's kwargs checks: unknown/excluded → TypeError, bad value →
+// TypeError for a wrong type or ValueError for a bad value) and defaults.
+import { ValueError } from './errors';
+import { validateProxyOptions } from './transport/proxy';
+import type { ClientOptions, Logger, ProxyOptions } from './types';
+import { MAX_TIMER_MS } from './clock';
+
+/** Seed `MAX_KEEP_ALIVE_SECS`. */
+export const MAX_KEEP_ALIVE_SECS = 1740;
+
+/**
+ * Options that are not part of the public contract (tests and the benchmark use them).
+ * @internal
+ */
+export interface InternalClientOptions {
+  /** Seconds before expiry at which the SAS token is renewed. Default 120 (the seed's margin). */
+  sastokenRenewalMargin?: number;
+}
+
+export type AnyClientOptions = ClientOptions & InternalClientOptions;
+
+export type FactoryKind = 'connectionString' | 'sastoken' | 'x509' | 'edge';
+
+const ALL_KEYS = [
+  'serverVerificationCert',
+  'gatewayHostname',
+  'websockets',
+  'cipher',
+  'productInfo',
+  'proxyOptions',
+  'sastokenTtl',
+  'keepAlive',
+  'autoConnect',
+  'connectionRetry',
+  'connectionRetryInterval',
+  'ensureDesiredProperties',
+  'operationTimeout',
+  'logger',
+  'sastokenRenewalMargin',
+] as const;
+
+const EXCLUDED: Record<FactoryKind, readonly string[]> = {
+  connectionString: ['gatewayHostname'],
+  sastoken: ['sastokenTtl'],
+  x509: ['sastokenTtl'],
+  edge: ['serverVerificationCert', 'gatewayHostname'],
+};
+
+/** Options after validation, with defaults applied (durations still in seconds). */
+export interface ResolvedOptions {
+  serverVerificationCert?: string;
+  gatewayHostname?: string;
+  websockets: boolean;
+  cipher: string;
+  productInfo: string;
+  proxyOptions?: ProxyOptions;
+  sastokenTtl: number;
+  keepAlive: number;
+  autoConnect: boolean;
+  connectionRetry: boolean;
+  connectionRetryInterval: number;
+  ensureDesiredProperties: boolean;
+  operationTimeout: number;
+  logger?: Logger;
+  sastokenRenewalMargin: number;
+}
+
+/**
+ * Seed cipher normalisation: a list is joined with `:`, the text upper-cased and `_` replaced by `-`.
+ * @throws TypeError when neither a string nor an array of strings.
+ */
+export function normalizeCipher(cipher: unknown): string {
+  let text: string;
+  if (typeof cipher === 'string') text = cipher;
+  else if (Array.isArray(cipher) && cipher.every((c) => typeof c === 'string')) text = cipher.join(':');
+  else throw new TypeError('Invalid type for cipher');
+  return text.toUpperCase().replace(/_/g, '-');
+}
+
+function bool(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+function str(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string`);
+  return value;
+}
+
+/** Python `int(x)` on a number: truncates; a non-number is a TypeError. */
+function int(name: string, value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
+  if (!Number.isFinite(value)) throw new ValueError(`${name} must be finite`);
+  return Math.trunc(value);
+}
+
+function positive(name: string, value: unknown): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
+  if (!Number.isFinite(value) || value <= 0) throw new ValueError(`${name} must be greater than 0`);
+  return value;
+}
+
+/**
+ * Validates `options` for a factory and applies the defaults.
+ * @throws TypeError for an unknown option, an option the factory excludes, or a value of the wrong type.
+ * @throws ValueError for a value out of range.
+ */
+export function resolveOptions(factory: FactoryKind, options: unknown): ResolvedOptions {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new TypeError('options must be an object');
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (factory === 'edge' && key === 'env') continue;
+    if (!(ALL_KEYS as readonly string[]).includes(key)) throw new TypeError(`Unsupported option: ${key}`);
+    if (EXCLUDED[factory].includes(key) && given[key] !== undefined) {
+      throw new TypeError(`Unsupported option for this factory: ${key}`);
+    }
+  }
+  const has = (k: string): boolean => given[k] !== undefined;
+  const resolved: ResolvedOptions = {
+    websockets: has('websockets') ? bool('websockets', given.websockets) : false,
+    cipher: has('cipher') ? normalizeCipher(given.cipher) : '',
+    productInfo: has('productInfo') ? str('productInfo', given.productInfo) : '',
+    sastokenTtl: 3600,
+    keepAlive: 60,
+    autoConnect: has('autoConnect') ? bool('autoConnect', given.autoConnect) : true,
+    connectionRetry: has('connectionRetry') ? bool('connectionRetry', given.connectionRetry) : true,
+    connectionRetryInterval: 10,
+    ensureDesiredProperties: has('ensureDesiredProperties') ? bool('ensureDesiredProperties', given.ensureDesiredProperties) : true,
+    operationTimeout: has('operationTimeout') ? positive('operationTimeout', given.operationTimeout) : 60,
+    sastokenRenewalMargin: 120,
+  };
+  if (has('serverVerificationCert')) resolved.serverVerificationCert = str('serverVerificationCert', given.serverVerificationCert);
+  if (has('gatewayHostname')) resolved.gatewayHostname = str('gatewayHostname', given.gatewayHostname);
+  if (has('proxyOptions')) resolved.proxyOptions = validateProxyOptions(given.proxyOptions);
+  if (has('sastokenTtl')) {
+    resolved.sastokenTtl = int('sastokenTtl', given.sastokenTtl);
+    if (resolved.sastokenTtl <= 0) throw new ValueError('sastokenTtl must be greater than 0');
+  }
+  if (has('keepAlive')) {
+    resolved.keepAlive = int('keepAlive', given.keepAlive);
+    if (resolved.keepAlive <= 0 || resolved.keepAlive > MAX_KEEP_ALIVE_SECS) {
+      throw new ValueError(`keepAlive must be between 1 and ${MAX_KEEP_ALIVE_SECS}`);
+    }
+  }
+  if (has('connectionRetryInterval')) {
+    resolved.connectionRetryInterval = int('connectionRetryInterval', given.connectionRetryInterval);
+    if (resolved.connectionRetryInterval <= 0 || resolved.connectionRetryInterval * 1000 > MAX_TIMER_MS) {
+      throw new ValueError('connectionRetryInterval out of range');
+    }
+  }
+  if (has('sastokenRenewalMargin')) {
+    const margin = given.sastokenRenewalMargin;
+    if (typeof margin !== 'number' || Number.isNaN(margin)) throw new TypeError('sastokenRenewalMargin must be a number');
+    if (margin < 0) throw new ValueError('sastokenRenewalMargin must not be negative');
+    resolved.sastokenRenewalMargin = margin;
+  }
+  if (has('logger')) {
+    if (typeof given.logger !== 'object') throw new TypeError('logger must be an object');
+    resolved.logger = given.logger as Logger;
+  }
+  return resolved;
+}

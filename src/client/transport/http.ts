@@ -1,0 +1,276 @@
+// HTTP over undici: module-to-module invoke_method through edgeHub (A7) and the plain client the workload API uses.
+import net from 'node:net';
+import tls from 'node:tls';
+import { Client, type buildConnector } from 'undici';
+import { errorFromStatus, mapTransportError } from '../errorMapping';
+import { ClientError, ConnectionFailedError, OperationTimeout } from '../errors';
+import { openProxyTunnel, type ProxyOptions } from './proxy';
+
+/** The api-version the seed puts on the invoke_method path. */
+const IOTHUB_API_VERSION = '2019-10-01';
+
+/** Arguments of {@link invokeMethodOverHttp}. */
+export interface InvokeMethodOverHttpArgs {
+  /** `host` or `host:port` (`[v6]:port` too); port 443 when absent. */
+  gatewayHostname: string;
+  /** PEM; when given it is the ONLY trust anchor. */
+  ca?: string;
+  /** OpenSSL cipher list, already normalised (`A-B:C-D`). */
+  cipher?: string;
+  proxy?: ProxyOptions;
+  /** Target device, and module when calling a module. */
+  deviceId: string;
+  moduleId?: string;
+  /** The caller's identity, sent as `x-ms-edge-moduleId`. */
+  ownDeviceId: string;
+  ownModuleId: string;
+  userAgent: string;
+  productInfo: string;
+  /** Current SAS token of the calling module (`SharedAccessSignature …`). */
+  sastoken: string;
+  methodParams: Record<string, unknown>;
+  /** Whole-request deadline (connect, proxy, TLS, response). */
+  timeoutMs: number;
+}
+
+/**
+ * Invokes a direct method on another device or module through the gateway (edgeHub), like the seed's
+ * `invoke_method`: `POST /twins/{d}[/modules/{m}]/methods?api-version=2019-10-01` with the caller's SAS token.
+ * Uses a dedicated undici client per call, closed afterwards.
+ * @returns the parsed response body, normally `{ status, payload }` (`null` for an empty body).
+ * @throws ClientError with `statusCode` and IoT Hub `errorCode` when the gateway answers ≥ 300, coded by the one
+ *   error table (errorMapping.ts): `device-not-online` for 404103, `gateway-timeout` for 504101, `unauthorized` for
+ *   401/403, `not-found` for 404, `throttled` for 429, `bad-request` for 400, else `service-error`; ClientError
+ *   `tls-error` when the server certificate is not trusted; ClientError `service-error` when a 2xx body is not JSON.
+ * @throws ConnectionFailedError when the gateway (or the proxy, code `proxy-error`) cannot be reached.
+ * @throws CredentialError when the proxy refuses the proxy credentials.
+ * @throws OperationTimeout when the whole request takes longer than `timeoutMs`.
+ */
+export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Promise<unknown> {
+  const { host, port } = splitHostPort(args.gatewayHostname, 443);
+  let path = `/twins/${quotePlus(args.deviceId)}`;
+  if (args.moduleId) path += `/modules/${quotePlus(args.moduleId)}`;
+  path += `/methods?api-version=${IOTHUB_API_VERSION}`;
+
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new OperationTimeout(`invokeMethod did not complete within ${args.timeoutMs} ms`));
+  }, args.timeoutMs);
+
+  const client = new Client(`https://${net.isIPv6(host) ? `[${host}]` : host}:${port}`, {
+    connect: tlsConnector({ host, port, ca: args.ca, cipher: args.cipher, proxy: args.proxy, signal: controller.signal }),
+    // The whole-request deadline above governs; keep undici's own timers out of the way.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  try {
+    const response = await client.request({
+      method: 'POST',
+      path,
+      headers: {
+        'content-type': 'application/json',
+        'x-ms-edge-moduleId': `${args.ownDeviceId}/${args.ownModuleId}`,
+        // The seed URL-encodes the user agent with quote_plus (A7).
+        'user-agent': quotePlus(args.userAgent + args.productInfo),
+        authorization: args.sastoken,
+      },
+      body: JSON.stringify(args.methodParams),
+      signal: controller.signal,
+    });
+    const body = await response.body.text();
+    if (response.statusCode >= 300) throw serviceError(response.statusCode, body);
+    try {
+      return JSON.parse(body || 'null');
+    } catch (err) {
+      throw new ClientError(`invokeMethod: the gateway answered ${response.statusCode} with a body that is not JSON`, { code: 'service-error', statusCode: response.statusCode, cause: err });
+    }
+  } catch (err) {
+    if (timedOut) throw new OperationTimeout(`invokeMethod did not complete within ${args.timeoutMs} ms`, { cause: err });
+    // Errors of ours (proxy) pass through; socket / TLS codes go through the one table (errorMapping.ts).
+    throw mapTransportError(err, true);
+  } finally {
+    clearTimeout(timer);
+    await client.destroy().catch(() => undefined);
+  }
+}
+
+/**
+ * A connector for undici: optional proxy tunnel, then TLS with only the given CA. At least TLS 1.2 (the seed pins
+ * exactly 1.2; like the MQTT transport we also accept 1.3 when the gateway offers it, as IoT Hub now does).
+ */
+function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: string; proxy?: ProxyOptions; signal: AbortSignal }): buildConnector.connector {
+  return (_undiciOptions, callback) => {
+    let settled = false;
+    const settle = (err: Error | null, socket: tls.TLSSocket | null): void => {
+      if (settled) return;
+      settled = true;
+      if (err) callback(err, null);
+      else callback(null, socket!);
+    };
+    (async () => {
+      const raw = opts.proxy ? await openProxyTunnel(opts.proxy, opts.host, opts.port, opts.signal) : undefined;
+      const socket = tls.connect({
+        ...(raw ? { socket: raw } : { host: opts.host, port: opts.port }),
+        host: opts.host,
+        // RFC 6066: no IP addresses in SNI; identity checks still use `host`.
+        ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
+        ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        ...(opts.cipher !== undefined ? { ciphers: opts.cipher } : {}),
+        minVersion: 'TLSv1.2',
+        ALPNProtocols: ['http/1.1'],
+      });
+      // A handshake that never completes must not outlive the call: the deadline destroys it.
+      const onAbort = (): void => {
+        socket.destroy();
+        settle(opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted'), null);
+      };
+      if (opts.signal.aborted) return onAbort();
+      opts.signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('secureConnect', () => {
+        opts.signal.removeEventListener('abort', onAbort);
+        settle(null, socket);
+      });
+      socket.once('error', (err) => {
+        opts.signal.removeEventListener('abort', onAbort);
+        socket.destroy();
+        settle(err, null);
+      });
+    })().catch((err: Error) => settle(err, null));
+  };
+}
+
+/** IoT Hub error names (as found in `Message: "ErrorCode:Name;…"`) and their numeric codes. */
+const IOTHUB_ERROR_NAMES: Record<string, number> = {
+  ArgumentInvalid: 400004,
+  IotHubUnauthorizedAccess: 401002,
+  IotHubQuotaExceeded: 403002,
+  NotFound: 404000,
+  DeviceNotFound: 404001,
+  ModuleNotFound: 404010,
+  DeviceNotOnline: 404103,
+  PreconditionFailed: 412002,
+  MessageTooLarge: 413002,
+  ThrottlingException: 429001,
+  ServerError: 500001,
+  ServiceUnavailable: 503001,
+  GatewayTimeout: 504101,
+};
+
+/**
+ * Finds the numeric IoT Hub error code in an error body: `{"errorCode": 404103}`, `{"ErrorCode": "DeviceNotOnline"}`,
+ * `{"Message": "ErrorCode:DeviceNotOnline;…"}`, or a `Message` that is itself JSON (what IoT Hub sends for methods).
+ */
+export function parseIotHubErrorCode(body: string, depth = 0): number | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return fromText(body);
+  }
+  if (typeof parsed !== 'object' || parsed === null || depth > 2) return undefined;
+  const record = parsed as Record<string, unknown>;
+  for (const key of ['errorCode', 'ErrorCode', 'code', 'Code']) {
+    const value = record[key];
+    if (typeof value === 'number' && Number.isInteger(value)) return value;
+    if (typeof value === 'string') {
+      const found = /^\d{6}$/.test(value) ? Number(value) : IOTHUB_ERROR_NAMES[value];
+      if (found !== undefined) return found;
+    }
+  }
+  for (const key of ['Message', 'message', 'ExceptionMessage']) {
+    const value = record[key];
+    if (typeof value !== 'string') continue;
+    const found = value.trimStart().startsWith('{') ? parseIotHubErrorCode(value, depth + 1) : fromText(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+
+  function fromText(text: string): number | undefined {
+    const match = /ErrorCode:\s*([A-Za-z]+|\d{6})/.exec(text);
+    if (!match) return undefined;
+    return /^\d+$/.test(match[1]!) ? Number(match[1]) : IOTHUB_ERROR_NAMES[match[1]!];
+  }
+}
+
+/** Maps a ≥ 300 answer through the one error table (errorMapping.ts), with the IoT Hub code found in the body. */
+function serviceError(statusCode: number, body: string): ClientError {
+  return errorFromStatus(statusCode, parseIotHubErrorCode(body), new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`));
+}
+
+/**
+ * Splits `host`, `host:port` or `[v6]:port`; the port defaults to `defaultPort`. Never throws: validating gateway
+ * names belongs to the options layer.
+ */
+export function splitHostPort(value: string, defaultPort: number): { host: string; port: number } {
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
+  const match = /^([^:]+):(\d+)$/.exec(value);
+  if (match) return { host: match[1]!, port: Number(match[2]) };
+  return { host: value, port: defaultPort };
+}
+
+/** Python `quote_plus`: strict RFC 3986 escaping (also `!*'()`), then space → `+`. */
+export function quotePlus(value: string): string {
+  return quote(value).replace(/%20/g, '+');
+}
+
+/** Python `quote(value, safe='')`: everything but `A-Za-z0-9_.-~` percent-encoded, upper-case hex. */
+export function quote(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** A response of {@link LocalHttpClient}. */
+export interface LocalHttpResponse {
+  statusCode: number;
+  body: string;
+}
+
+/**
+ * A keep-alive HTTP client for one base URL, over TCP or a Unix socket (the IoT Edge workload API).
+ * Relative paths are resolved against the base URL (which ends in `/`).
+ */
+export class LocalHttpClient {
+  private readonly client: Client;
+  private readonly base: URL;
+  private readonly timeoutMs: number;
+
+  constructor(args: { baseUrl: string; socketPath?: string; timeoutMs: number }) {
+    this.base = new URL(args.baseUrl);
+    this.client = new Client(this.base.origin, {
+      ...(args.socketPath !== undefined ? { socketPath: args.socketPath } : {}),
+      headersTimeout: args.timeoutMs,
+      bodyTimeout: args.timeoutMs,
+      connectTimeout: args.timeoutMs,
+    });
+    this.timeoutMs = args.timeoutMs;
+  }
+
+  /**
+   * Sends one request and reads the whole body as text.
+   * @throws ConnectionFailedError when the endpoint cannot be reached; OperationTimeout after `timeoutMs`.
+   */
+  async request(method: 'GET' | 'POST', relativePath: string, headers: Record<string, string>, body?: string): Promise<LocalHttpResponse> {
+    const url = new URL(relativePath, this.base);
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const response = await this.client.request({ method, path: url.pathname + url.search, headers, signal, ...(body !== undefined ? { body } : {}) });
+      return { statusCode: response.statusCode, body: await response.body.text() };
+    } catch (err) {
+      if (signal.aborted || isUndiciTimeout(err)) throw new OperationTimeout(`${method} ${url.pathname} did not complete within ${this.timeoutMs} ms`, { cause: err });
+      throw new ConnectionFailedError(`${method} ${url.pathname} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** Closes the connection(s) at once, failing calls still in flight; idempotent. */
+  async close(): Promise<void> {
+    if (this.client.destroyed) return;
+    await this.client.destroy();
+  }
+}
+
+function isUndiciTimeout(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+}

@@ -1,0 +1,135 @@
+// Message property bag on the MQTT topic: encode exactly like the Python SDK (A3.1), decode what either SDK sends (A3.2).
+import type { Message } from '../models/Message';
+
+/**
+ * Python `urllib.parse.quote(s, safe='')`: RFC 3986 unreserved characters stay, everything else is percent-encoded
+ * from UTF-8 with upper-case hex. Unlike `encodeURIComponent` it also escapes `! * ' ( )`.
+ */
+export function quote(value: string): string {
+  // Hot path of every publish: most keys and values need no escaping, and the rest repeat (cache).
+  if (UNRESERVED.test(value)) return value;
+  const cached = quoteCache.get(value);
+  if (cached !== undefined) return cached;
+  const encoded = encodeURIComponent(value).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  if (value.length <= 128) {
+    if (quoteCache.size >= 1024) quoteCache.clear();
+    quoteCache.set(value, encoded);
+  }
+  return encoded;
+}
+
+const UNRESERVED = /^[A-Za-z0-9_.~-]*$/;
+const quoteCache = new Map<string, string>();
+
+/** Python `quote_plus`: like {@link quote} but a space becomes `+`. */
+export function quotePlus(value: string): string {
+  return quote(value).replace(/%20/g, '+');
+}
+
+/**
+ * Python `unquote`: percent-decodes UTF-8 and leaves `+` alone. Malformed escapes are kept literally (as Python
+ * does) instead of throwing like `decodeURIComponent`.
+ */
+export function unquote(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
+  }
+}
+
+/** System properties in the fixed order of the Python SDK. */
+const SYSTEM_ORDER: Array<[keyof Message, string]> = [
+  ['outputName', '$.on'],
+  ['messageId', '$.mid'],
+  ['correlationId', '$.cid'],
+  ['userId', '$.uid'],
+  ['contentType', '$.ct'],
+  ['contentEncoding', '$.ce'],
+  ['iothubInterfaceId', '$.ifid'],
+  ['expiryTimeUtc', '$.exp'],
+];
+
+/** Python `datetime.isoformat()` of a Date in UTC (no `Z`, microseconds only when non-zero). */
+function isoformat(date: Date): string {
+  const iso = date.toISOString();
+  const ms = date.getUTCMilliseconds();
+  return ms === 0 ? iso.slice(0, 19) : iso.slice(0, 19) + '.' + String(ms * 1000).padStart(6, '0');
+}
+
+/**
+ * The property bag appended after `…/messages/events/`: system properties (truthy only) in the seed's order, then
+ * custom properties sorted by key (code-unit order, as Python sorts str). Keys and values are encoded with
+ * {@link quote}.
+ */
+export function encodeMessageProperties(message: Message): string {
+  let bag = '';
+  for (const [field, key] of SYSTEM_ORDER) {
+    const value = message[field];
+    if (!value) continue;
+    const text = value instanceof Date ? isoformat(value) : String(value);
+    bag += (bag ? '&' : '') + quote(key) + '=' + quote(text);
+  }
+  const props = message.customProperties;
+  if (!props) return bag;
+  const keys = Object.keys(props);
+  if (keys.length === 0) return bag;
+  // Keys of an object are unique strings, so the seed's "duplicate key after str()" error cannot happen here.
+  if (keys.length > 1) keys.sort();
+  for (const k of keys) bag += (bag ? '&' : '') + quote(k) + '=' + quote(String(props[k]));
+  return bag;
+}
+
+/** What a received property bag says, split into the fields a Message has and the custom properties. */
+export interface DecodedProperties {
+  messageId?: string;
+  correlationId?: string;
+  userId?: string;
+  contentType?: string;
+  contentEncoding?: string;
+  expiryTimeUtc?: string;
+  ack?: string;
+  customProperties: Record<string, string>;
+}
+
+const RECEIVE_MAP: Record<string, keyof Omit<DecodedProperties, 'customProperties'>> = {
+  '$.mid': 'messageId',
+  '$.cid': 'correlationId',
+  '$.uid': 'userId',
+  '$.ct': 'contentType',
+  '$.ce': 'contentEncoding',
+  '$.exp': 'expiryTimeUtc',
+  'iothub-ack': 'ack',
+};
+
+/**
+ * Parses a received property bag (`k=v&k2=v2`, keys and values percent-encoded). As the seed: `$.to` is dropped,
+ * known system keys map to fields, everything else (`$.on`, `$.cdid`, `$.cmid`, …) is a custom property under its
+ * decoded key. A key without `=` gets the value `''` (the seed's `None` has no string form). Tolerates a trailing `/`
+ * and a leading `?` (the Node SDK's shapes).
+ */
+export function decodeMessageProperties(bag: string): DecodedProperties {
+  const result: DecodedProperties = { customProperties: {} };
+  let text = bag;
+  if (text.startsWith('?')) text = text.slice(1);
+  if (text.endsWith('/')) text = text.slice(0, -1);
+  if (!text) return result;
+  for (const pair of text.split('&')) {
+    if (!pair) continue;
+    const eq = pair.indexOf('=');
+    const key = unquote(eq < 0 ? pair : pair.slice(0, eq));
+    const value = eq < 0 ? '' : unquote(pair.slice(eq + 1));
+    if (key === '$.to') continue;
+    const field = RECEIVE_MAP[key];
+    if (field) result[field] = value;
+    else result.customProperties[key] = value;
+  }
+  return result;
+}

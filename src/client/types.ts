@@ -1,0 +1,68 @@
+// Public option and data types of the module client (the contract in client-api.md), shared by every client module.
+
+/** HTTP / SOCKS proxy settings (defined beside the tunnel code that uses them). */
+export type { ProxyOptions } from './transport/proxy';
+import type { ProxyOptions } from './transport/proxy';
+
+/** Optional logger; the library itself prints nothing. */
+export interface Logger {
+  debug?(msg: string): void;
+  info?(msg: string): void;
+  warn?(msg: string): void;
+  error?(msg: string): void;
+}
+
+/** Client options; durations in seconds like the seed. */
+export interface ClientOptions {
+  /** PEM; when given it is the ONLY trust anchor. Default: the system CAs. */
+  serverVerificationCert?: string;
+  /** `host` or `host:port` of the gateway (edgeHub) to dial instead of the IoT Hub host. */
+  gatewayHostname?: string;
+  /** MQTT over `wss://{host}:{443|port}/$iothub/websocket`. Default false. */
+  websockets?: boolean;
+  /** OpenSSL cipher list; a list is joined with `:`, upper-cased, `_` → `-` (seed normalisation). */
+  cipher?: string | string[];
+  /** Appended to the user agent; `dtmi:…` becomes the model id (api-version 2020-09-30). Default ''. */
+  productInfo?: string;
+  proxyOptions?: ProxyOptions;
+  /** SAS token lifetime in seconds. Default 3600. */
+  sastokenTtl?: number;
+  /** MQTT keep-alive in seconds, 1..1740. Default 60. */
+  keepAlive?: number;
+  /** Connect automatically when an operation needs the network. Default true. */
+  autoConnect?: boolean;
+  /** Reconnect after unexpected drops. Default true. */
+  connectionRetry?: boolean;
+  /** Upper bound of the reconnect back-off, seconds. Default 10. */
+  connectionRetryInterval?: number;
+  /** Re-read the twin after every (re)connect while a desired-patch listener is set. Default true. */
+  ensureDesiredProperties?: boolean;
+  /** Time limit of every operation, seconds. Default 60. */
+  operationTimeout?: number;
+  logger?: Logger;
+}
+
+/** X.509 client credentials: PEM text or file paths (defined beside the loader). */
+export type { X509 } from './auth/x509';
+
+export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'disconnecting' | 'reauthorizing';
+
+export interface TwinDocument {
+  desired: Record<string, unknown> & { $version: number };
+  reported: Record<string, unknown> & { $version: number };
+}
+
+export interface MethodParams {
+  methodName: string;
+  payload?: unknown;
+  connectTimeoutInSeconds?: number;
+  responseTimeoutInSeconds?: number;
+}
+
+export interface MethodResult {
+  status: number;
+  payload: unknown;
+}
+
+/** Signs a string-to-sign, returning the base64 HMAC-SHA256 digest (local key or the IoT Edge workload API). */
+export type Signer = (stringToSign: string) => Promise<string>;

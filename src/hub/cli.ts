@@ -1,0 +1,118 @@
+#!/usr/bin/env node
+// `azure-iot-local-hub [config.json]`: runs the local hub, prints its connection details as one JSON line, then events.
+import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
+import { LocalHub } from './index';
+import type { EdgeEnvironment, LocalHubApi } from './types';
+
+const USAGE = `usage: azure-iot-local-hub [config.json]
+
+Starts a local IoT Hub / IoT Edge hub. The first line on stdout is one JSON object:
+  { hostName, mqttPort, httpsPort, caCertPath, serviceConnectionString,
+    modules: [{ deviceId, moduleId, connectionString, edgeEnvironment }] }
+then one line per event. Without a config file: device "local-device" with modules "sensor" and
+"processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.`;
+
+/** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+/** How long a signal-triggered shutdown may take before the process gives up waiting. */
+const CLOSE_DEADLINE_MS = 10_000;
+
+/** What the first stdout line holds. */
+interface StartupSummary {
+  hostName: string;
+  mqttPort: number;
+  httpsPort: number;
+  caCertPath: string;
+  serviceConnectionString: string;
+  modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment: EdgeEnvironment }>;
+}
+
+function summarize(hub: LocalHubApi): StartupSummary {
+  return {
+    hostName: hub.hostName,
+    // One TLS port serves MQTT, MQTT over WSS and HTTPS.
+    mqttPort: hub.port,
+    httpsPort: hub.port,
+    caCertPath: hub.caCertPath,
+    serviceConnectionString: hub.serviceConnectionString,
+    modules: hub.listModules().map((m) => ({
+      deviceId: m.deviceId,
+      moduleId: m.moduleId,
+      connectionString: m.connectionString,
+      edgeEnvironment: hub.edgeEnvironment(m.deviceId, m.moduleId),
+    })),
+  };
+}
+
+function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) {
+    console.log(USAGE);
+    return EXIT_OK;
+  }
+  if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
+    console.error(USAGE);
+    return EXIT_USAGE;
+  }
+  let options;
+  try {
+    options = await hubOptionsFromConfig(await loadHubConfig(args[0]));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`azure-iot-local-hub: invalid configuration: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+
+  // Event lines wait until the JSON line is out: whoever reads stdout relies on it being first.
+  let ready = false;
+  const early: string[] = [];
+  const log = (line: string): void => {
+    const stamped = `${new Date().toISOString()} ${line}`;
+    if (ready) console.log(stamped);
+    else early.push(stamped);
+  };
+  const signal = waitForSignal();
+  let hub: LocalHubApi;
+  try {
+    hub = await LocalHub.start({ ...options, log });
+  } catch (err) {
+    console.error(`azure-iot-local-hub: cannot start: ${(err as Error).message}`);
+    return EXIT_FAILURE;
+  }
+  console.log(JSON.stringify(summarize(hub)));
+  ready = true;
+  for (const line of early) console.log(line);
+
+  const received = await signal;
+  log(`${received} received, stopping`);
+  const deadline = new Promise<'timeout'>((resolve) => setTimeout(resolve, CLOSE_DEADLINE_MS, 'timeout').unref());
+  const outcome = await Promise.race([hub.close().then(() => 'closed' as const), deadline]);
+  if (outcome === 'timeout') {
+    console.error(`azure-iot-local-hub: the hub did not stop within ${CLOSE_DEADLINE_MS / 1000} s`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`azure-iot-local-hub: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    process.exit(EXIT_FAILURE);
+  },
+);

@@ -1,0 +1,65 @@
+// What a module may publish and subscribe on the hub (B3), and what each allowed publish means.
+import { parseTopicQuery, percentDecode } from './messageBag';
+
+/** An authenticated MQTT identity: a module, or a device when `moduleId` is undefined. */
+export interface HubIdentity {
+  deviceId: string;
+  moduleId?: string;
+}
+
+/** A publish the hub accepts from a module, classified. */
+export type ClassifiedPublish =
+  | { kind: 'events'; bag: string }
+  | { kind: 'twinGet'; rid: string }
+  | { kind: 'twinPatchReported'; rid: string }
+  | { kind: 'methodResponse'; status: number; rid: string };
+
+/** Topic prefix of an identity: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects). */
+export function identityPrefix(id: HubIdentity): string {
+  return id.moduleId === undefined ? `devices/${id.deviceId}` : `devices/${id.deviceId}/modules/${id.moduleId}`;
+}
+
+/** The topic filter of a module's inputs. */
+export function inputsFilter(deviceId: string, moduleId: string): string {
+  return `devices/${deviceId}/modules/${moduleId}/inputs/#`;
+}
+
+/** The filter a module subscribes to for direct method requests. */
+export const METHODS_FILTER = '$iothub/methods/POST/#';
+export const TWIN_RES_FILTER = '$iothub/twin/res/#';
+export const DESIRED_FILTER = '$iothub/twin/PATCH/properties/desired/#';
+
+/**
+ * Classifies a PUBLISH from `id`. Only its own events topic, twin GET / reported PATCH and method responses are
+ * allowed (IoT Hub closes the connection on anything else).
+ * @returns the classification, or `undefined` when the topic is not allowed.
+ */
+export function classifyPublish(topic: string, id: HubIdentity): ClassifiedPublish | undefined {
+  const events = `${identityPrefix(id)}/messages/events`;
+  if (topic === events) return { kind: 'events', bag: '' };
+  if (topic.startsWith(events + '/')) {
+    // The Node SDK appends a '/' after the bag of output messages: tolerate trailing slashes.
+    return { kind: 'events', bag: topic.slice(events.length + 1).replace(/\/+$/, '') };
+  }
+  const rid = parseTopicQuery(topic).get('$rid');
+  if (topic.startsWith('$iothub/twin/GET/?') && rid !== undefined) return { kind: 'twinGet', rid };
+  if (topic.startsWith('$iothub/twin/PATCH/properties/reported/?') && rid !== undefined) {
+    return { kind: 'twinPatchReported', rid };
+  }
+  const m = /^\$iothub\/methods\/res\/([^/?]+)\/\?/.exec(topic);
+  if (m && rid !== undefined) {
+    const status = Number(percentDecode(m[1]!));
+    if (Number.isInteger(status)) return { kind: 'methodResponse', status, rid };
+  }
+  return undefined;
+}
+
+/**
+ * Whether `id` may subscribe to `filter`: its own inputs (modules) or cloud-to-device (devices), methods, twin
+ * responses and desired-property patches. Anything else gets SUBACK 0x80.
+ */
+export function subscriptionAllowed(filter: string, id: HubIdentity): boolean {
+  if (filter === METHODS_FILTER || filter === TWIN_RES_FILTER || filter === DESIRED_FILTER) return true;
+  if (id.moduleId !== undefined) return filter === inputsFilter(id.deviceId, id.moduleId);
+  return filter === `devices/${id.deviceId}/messages/devicebound/#`;
+}

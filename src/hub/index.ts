@@ -1,0 +1,4 @@
+// The local hub's entry point: the hub class and its public types.
+export { LocalHub } from './LocalHub';
+export { HubError } from './methods';
+export * from './types';

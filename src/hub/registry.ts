@@ -1,0 +1,167 @@
+// The local hub's identity registry: devices and modules with symmetric keys, X.509 thumbprints/CAs, generation ids.
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { ErrorCodes, HubError } from './methods';
+import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
+
+/** A registry entry (device or module). */
+export interface RegistryEntry {
+  deviceId: string;
+  moduleId?: string;
+  primaryKey: string;
+  secondaryKey: string;
+  /** Upper-case hex, no separators. */
+  x509Thumbprints: string[];
+  x509CaCerts: string[];
+  generationId: string;
+}
+
+/** A new symmetric key: base64 of 32 random bytes, like IoT Hub's. */
+export function newKey(): string {
+  return randomBytes(32).toString('base64');
+}
+
+function normaliseThumbprint(t: string): string {
+  return t.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
+}
+
+/** IoT Hub's id rules: up to 128 characters, ASCII letters, digits and `- . + % _ # * ? ! ( ) , : = @ $ '`. */
+const ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$/;
+
+/**
+ * Checks a device or module id.
+ * @throws HubError 400 when the id breaks IoT Hub's rules.
+ */
+export function checkId(kind: string, id: string): void {
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid ${kind} id ${JSON.stringify(id)}`);
+}
+
+function entryFrom(deviceId: string, moduleId: string | undefined, auth: IdentityAuth | undefined): RegistryEntry {
+  const x509 = (auth?.x509Thumbprints?.length ?? 0) > 0 || (auth?.x509CaCerts?.length ?? 0) > 0;
+  for (const pem of auth?.x509CaCerts ?? []) {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid CA certificate: ${(err as Error).message}`);
+    }
+  }
+  const entry: RegistryEntry = {
+    deviceId,
+    // X.509 identities only get keys when given (IoT Hub's X.509 devices have none).
+    primaryKey: auth?.primaryKey ?? (x509 ? '' : newKey()),
+    secondaryKey: auth?.secondaryKey ?? (x509 ? '' : newKey()),
+    x509Thumbprints: (auth?.x509Thumbprints ?? []).map(normaliseThumbprint),
+    x509CaCerts: [...(auth?.x509CaCerts ?? [])],
+    generationId: randomBytes(9).toString('hex'),
+  };
+  if (moduleId !== undefined) entry.moduleId = moduleId;
+  return entry;
+}
+
+/** The devices and modules the hub knows. Connection strings are made with the hub's current host name and port. */
+export class Registry {
+  private readonly devices = new Map<string, { entry: RegistryEntry; modules: Map<string, RegistryEntry> }>();
+
+  constructor(private readonly where: () => { hostName: string; port: number }) {}
+
+  /**
+   * Adds a device; returns the existing one when already there (its auth is left unchanged).
+   * @throws HubError 400 on an invalid id or CA certificate.
+   */
+  addDevice(deviceId: string, auth?: IdentityAuth): DeviceIdentity {
+    checkId('device', deviceId);
+    let d = this.devices.get(deviceId);
+    if (!d) {
+      d = { entry: entryFrom(deviceId, undefined, auth), modules: new Map() };
+      this.devices.set(deviceId, d);
+    }
+    return this.deviceView(d.entry);
+  }
+
+  /**
+   * Adds a module (and its device when missing); returns the existing one when already there.
+   * @throws HubError 400 on an invalid id or CA certificate.
+   */
+  addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity {
+    checkId('module', moduleId);
+    this.addDevice(deviceId);
+    const d = this.devices.get(deviceId)!;
+    let m = d.modules.get(moduleId);
+    if (!m) {
+      m = entryFrom(deviceId, moduleId, auth);
+      d.modules.set(moduleId, m);
+    }
+    return this.moduleView(m);
+  }
+
+  /** The raw entry of a device (`moduleId` undefined) or module. */
+  entry(deviceId: string, moduleId?: string): RegistryEntry | undefined {
+    const d = this.devices.get(deviceId);
+    if (!d) return undefined;
+    return moduleId === undefined ? d.entry : d.modules.get(moduleId);
+  }
+
+  getDevice(deviceId: string): DeviceIdentity | undefined {
+    const d = this.devices.get(deviceId);
+    return d ? this.deviceView(d.entry) : undefined;
+  }
+
+  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined {
+    const m = this.devices.get(deviceId)?.modules.get(moduleId);
+    return m ? this.moduleView(m) : undefined;
+  }
+
+  /** @returns whether the module existed. */
+  removeModule(deviceId: string, moduleId: string): boolean {
+    return this.devices.get(deviceId)?.modules.delete(moduleId) ?? false;
+  }
+
+  /** Removes a device with all its modules. @returns whether it existed. */
+  removeDevice(deviceId: string): boolean {
+    return this.devices.delete(deviceId);
+  }
+
+  listDevices(): DeviceIdentity[] {
+    return [...this.devices.values()].map((d) => this.deviceView(d.entry));
+  }
+
+  listModules(deviceId?: string): ModuleIdentity[] {
+    const out: ModuleIdentity[] = [];
+    for (const [id, d] of this.devices) {
+      if (deviceId !== undefined && id !== deviceId) continue;
+      for (const m of d.modules.values()) out.push(this.moduleView(m));
+    }
+    return out;
+  }
+
+  private connectionString(e: RegistryEntry): string {
+    const { hostName, port } = this.where();
+    const parts = [`HostName=${hostName}`, `DeviceId=${e.deviceId}`];
+    if (e.moduleId !== undefined) parts.push(`ModuleId=${e.moduleId}`);
+    if (e.primaryKey) parts.push(`SharedAccessKey=${e.primaryKey}`);
+    else parts.push('x509=true');
+    parts.push(`GatewayHostName=localhost:${port}`);
+    return parts.join(';');
+  }
+
+  private deviceView(e: RegistryEntry): DeviceIdentity {
+    return {
+      deviceId: e.deviceId,
+      primaryKey: e.primaryKey,
+      secondaryKey: e.secondaryKey,
+      x509Thumbprints: [...e.x509Thumbprints],
+      connectionString: this.connectionString(e),
+    };
+  }
+
+  private moduleView(e: RegistryEntry): ModuleIdentity {
+    return {
+      deviceId: e.deviceId,
+      moduleId: e.moduleId!,
+      primaryKey: e.primaryKey,
+      secondaryKey: e.secondaryKey,
+      x509Thumbprints: [...e.x509Thumbprints],
+      generationId: e.generationId,
+      connectionString: this.connectionString(e),
+    };
+  }
+}

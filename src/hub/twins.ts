@@ -1,0 +1,260 @@
+// Module and device twins for the local hub: storage, IoT Hub merge semantics, validation, versions and etags.
+import { ErrorCodes, HubError } from './methods';
+import type { Twin } from './types';
+
+type Json = Record<string, unknown>;
+
+/** IoT Hub limits on twin property documents. */
+export const TWIN_MAX_DEPTH = 10;
+export const TWIN_MAX_SECTION_BYTES = 32 * 1024;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function depthOf(v: unknown): number {
+  if (!isObject(v)) return 0;
+  let max = 0;
+  for (const child of Object.values(v)) max = Math.max(max, depthOf(child));
+  return 1 + max;
+}
+
+function badKey(v: unknown): string | undefined {
+  if (!isObject(v)) return undefined;
+  for (const [k, child] of Object.entries(v)) {
+    // IoT Hub: property names may not contain '.', '$' or a space (nor be empty).
+    if (k.length === 0 || /[.$ ]/.test(k)) return k;
+    const nested = badKey(child);
+    if (nested !== undefined) return nested;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a property patch the way IoT Hub does: a JSON object, nesting at most 10 levels, no key with `.`, `$` or
+ * space.
+ * @returns a reason when invalid, `undefined` when valid.
+ */
+export function validatePatch(patch: unknown): string | undefined {
+  if (!isObject(patch)) return 'the patch must be a JSON object';
+  if (depthOf(patch) > TWIN_MAX_DEPTH) return `the patch nests deeper than ${TWIN_MAX_DEPTH} levels`;
+  const key = badKey(patch);
+  if (key !== undefined) return `invalid property name ${JSON.stringify(key)}`;
+  return undefined;
+}
+
+/** Merges `patch` into `target` (in place): `null` deletes, objects merge recursively, anything else replaces. */
+export function mergePatch(target: Json, patch: Json): void {
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete target[k];
+    else if (isObject(v)) {
+      const existing = target[k];
+      const into: Json = isObject(existing) ? existing : {};
+      mergePatch(into, v);
+      target[k] = into;
+    } else target[k] = structuredClone(v);
+  }
+}
+
+function stripNulls(v: Json): Json {
+  const out: Json = {};
+  for (const [k, child] of Object.entries(v)) {
+    if (child === null) continue;
+    out[k] = isObject(child) ? stripNulls(child) : structuredClone(child);
+  }
+  return out;
+}
+
+/** The twin of one identity. */
+class TwinRecord {
+  tags: Json = {};
+  desired: Json = {};
+  reported: Json = {};
+  desiredVersion = 1;
+  reportedVersion = 1;
+  version = 1;
+  desiredUpdated = new Date().toISOString();
+  reportedUpdated = new Date().toISOString();
+
+  constructor(
+    readonly deviceId: string,
+    readonly moduleId: string | undefined,
+  ) {}
+
+  /** IoT Hub etags are opaque strings; this one is base64 of the twin version, like the real `AAAAAAAAAAE=`. */
+  get etag(): string {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(this.version));
+    return b.toString('base64');
+  }
+
+  snapshot(): Twin {
+    const twin: Twin = {
+      deviceId: this.deviceId,
+      etag: this.etag,
+      version: this.version,
+      tags: structuredClone(this.tags),
+      properties: {
+        desired: { ...structuredClone(this.desired), $metadata: { $lastUpdated: this.desiredUpdated }, $version: this.desiredVersion },
+        reported: { ...structuredClone(this.reported), $metadata: { $lastUpdated: this.reportedUpdated }, $version: this.reportedVersion },
+      },
+    };
+    if (this.moduleId !== undefined) twin.moduleId = this.moduleId;
+    return twin;
+  }
+}
+
+/** What a twin update from the service side may change. */
+export interface TwinServicePatch {
+  tags?: Record<string, unknown>;
+  properties?: { desired?: Record<string, unknown> };
+}
+
+/** All twins of the hub, keyed by identity. */
+export class TwinStore {
+  private readonly twins = new Map<string, TwinRecord>();
+
+  private static key(deviceId: string, moduleId?: string): string {
+    return moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;
+  }
+
+  /** Creates the twin when missing. */
+  ensure(deviceId: string, moduleId?: string): void {
+    const key = TwinStore.key(deviceId, moduleId);
+    if (!this.twins.has(key)) this.twins.set(key, new TwinRecord(deviceId, moduleId));
+  }
+
+  remove(deviceId: string, moduleId?: string): void {
+    this.twins.delete(TwinStore.key(deviceId, moduleId));
+  }
+
+  /** Removes a device's twin and the twins of all its modules. */
+  removeDevice(deviceId: string): void {
+    for (const [key, rec] of this.twins) if (rec.deviceId === deviceId) this.twins.delete(key);
+  }
+
+  private record(deviceId: string, moduleId?: string): TwinRecord {
+    const rec = this.twins.get(TwinStore.key(deviceId, moduleId));
+    if (!rec) {
+      throw moduleId === undefined
+        ? new HubError(404, ErrorCodes.DeviceNotFound, `device ${deviceId} not found`)
+        : new HubError(404, ErrorCodes.ModuleNotFound, `module ${deviceId}/${moduleId} not found`);
+    }
+    return rec;
+  }
+
+  /**
+   * The full twin (service view).
+   * @throws HubError 404 when the identity is unknown.
+   */
+  get(deviceId: string, moduleId?: string): Twin {
+    return this.record(deviceId, moduleId).snapshot();
+  }
+
+  /**
+   * The document a module gets for an MQTT twin GET: `{desired: {…, $version}, reported: {…, $version}}`.
+   * @throws HubError 404 when the identity is unknown.
+   */
+  deviceView(deviceId: string, moduleId?: string): { desired: Json; reported: Json } {
+    const rec = this.record(deviceId, moduleId);
+    return {
+      desired: { ...structuredClone(rec.desired), $version: rec.desiredVersion },
+      reported: { ...structuredClone(rec.reported), $version: rec.reportedVersion },
+    };
+  }
+
+  /**
+   * Applies a reported-properties patch from the module.
+   * @returns the new `reported.$version`.
+   * @throws HubError 400 when the patch is invalid or the reported section would exceed 32 KB (no change), 404 when
+   *   the identity is unknown.
+   */
+  patchReported(deviceId: string, moduleId: string | undefined, patch: unknown): number {
+    const rec = this.record(deviceId, moduleId);
+    const reason = validatePatch(patch);
+    if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, reason);
+    const next = structuredClone(rec.reported);
+    mergePatch(next, patch as Json);
+    if (Buffer.byteLength(JSON.stringify(next)) > TWIN_MAX_SECTION_BYTES) {
+      throw new HubError(400, ErrorCodes.ArgumentInvalid, 'reported properties exceed 32 KB');
+    }
+    rec.reported = next;
+    rec.reportedVersion++;
+    rec.version++;
+    rec.reportedUpdated = new Date().toISOString();
+    return rec.reportedVersion;
+  }
+
+  /**
+   * Service-side update: merges `tags` and `properties.desired` (`null` deletes).
+   * @param ifMatch an etag that must match the current one (`*` or undefined = any).
+   * @returns the twin after the change and, when desired properties changed, the patch to push to the module
+   *   (with `$version`).
+   * @throws HubError 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
+   */
+  update(deviceId: string, moduleId: string | undefined, patch: TwinServicePatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+    return this.apply(deviceId, moduleId, patch, ifMatch, false);
+  }
+
+  /**
+   * Service-side replace: `tags` and `properties.desired` become exactly what is given (reported is kept).
+   * @throws HubError 400 (invalid document), 404 (unknown identity), 412 (etag mismatch).
+   */
+  replace(deviceId: string, moduleId: string | undefined, doc: TwinServicePatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+    return this.apply(deviceId, moduleId, doc, ifMatch, true);
+  }
+
+  private apply(
+    deviceId: string,
+    moduleId: string | undefined,
+    patch: TwinServicePatch,
+    ifMatch: string | undefined,
+    replace: boolean,
+  ): { twin: Twin; desiredPatch?: Json } {
+    const rec = this.record(deviceId, moduleId);
+    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== rec.etag) {
+      throw new HubError(412, ErrorCodes.PreconditionFailed, 'etag mismatch');
+    }
+    if (!isObject(patch as unknown)) throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the twin patch must be a JSON object');
+    const tags = patch.tags === null ? undefined : (patch.tags as Json | undefined);
+    const rawDesired = patch.properties?.desired;
+    const desired = rawDesired !== undefined && rawDesired !== null ? stripMeta(rawDesired) : undefined;
+    if (tags !== undefined) {
+      const reason = validatePatch(tags);
+      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `tags: ${reason}`);
+    }
+    let nextDesired: Json | undefined;
+    if (desired !== undefined) {
+      const reason = validatePatch(desired);
+      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `desired: ${reason}`);
+      nextDesired = replace ? stripNulls(desired) : structuredClone(rec.desired);
+      if (!replace) mergePatch(nextDesired, desired);
+      if (Buffer.byteLength(JSON.stringify(nextDesired)) > TWIN_MAX_SECTION_BYTES) {
+        throw new HubError(400, ErrorCodes.ArgumentInvalid, 'desired properties exceed 32 KB');
+      }
+    }
+    let changed = false;
+    if (tags !== undefined) {
+      if (replace) rec.tags = stripNulls(tags);
+      else mergePatch(rec.tags, tags);
+      changed = true;
+    }
+    let desiredPatch: Json | undefined;
+    if (nextDesired !== undefined) {
+      rec.desired = nextDesired;
+      rec.desiredVersion++;
+      rec.desiredUpdated = new Date().toISOString();
+      // A replace is pushed as the whole new document (IoT Hub sends the full desired section then).
+      desiredPatch = { ...structuredClone(replace ? nextDesired : (desired as Json)), $version: rec.desiredVersion };
+      changed = true;
+    }
+    if (changed || replace) rec.version++;
+    return desiredPatch ? { twin: rec.snapshot(), desiredPatch } : { twin: rec.snapshot() };
+  }
+}
+
+function stripMeta(desired: Record<string, unknown>): Json {
+  if (!isObject(desired)) return desired as Json;
+  const { $version: _v, $metadata: _m, ...rest } = desired;
+  return rest;
+}

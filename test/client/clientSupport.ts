@@ -1,0 +1,49 @@
+// Helpers for the client tests: a local hub per suite, tracked clients that are shut down after each test, waits.
+import { LocalHub } from '../../src/hub';
+import { IoTHubModuleClient, type ClientOptions } from '../../src/index';
+
+/** Starts a local hub without the workload API. */
+export function startHub(): Promise<LocalHub> {
+  return LocalHub.start({ workloadSocketPath: false });
+}
+
+const clients = new Set<IoTHubModuleClient>();
+
+/** Creates a client from a module's connection string, trusting the hub's CA; shut down by {@link closeClients}. */
+export function clientFor(hub: LocalHub, deviceId: string, moduleId: string, options: ClientOptions & Record<string, unknown> = {}): IoTHubModuleClient {
+  const m = hub.addModule(deviceId, moduleId);
+  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.caCert, ...options });
+  return track(client);
+}
+
+export function track(client: IoTHubModuleClient): IoTHubModuleClient {
+  clients.add(client);
+  return client;
+}
+
+/** Shuts every tracked client down. */
+export async function closeClients(): Promise<void> {
+  const all = [...clients];
+  clients.clear();
+  await Promise.all(all.map((c) => c.shutdown().catch(() => undefined)));
+}
+
+/** Polls `condition` until true or the deadline passes (then throws `what`). */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Resolves with the first value passed to the callback that `install` wires up, or rejects after a timeout. */
+export function nextCall<T>(install: (cb: (value: T) => void) => void, what: string, timeoutMs = 10_000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+    install((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}

@@ -1,0 +1,220 @@
+// Every public error class from a real situation against the local hub (wrong key, refused CONNECT, hub down,
+// untrusted server, withheld response, shutdown…), never from a mocked transport.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+import selfsigned from 'selfsigned';
+import type { LocalHub } from '../../src/hub';
+import { createSas } from '../../src/hub/sas';
+import {
+  ClientError,
+  ConnectionDroppedError,
+  ConnectionFailedError,
+  CredentialError,
+  IoTHubModuleClient,
+  Message,
+  MethodResponse,
+  NoConnectionError,
+  OperationCancelled,
+  OperationTimeout,
+  ValueError,
+} from '../../src/index';
+import { startHub, clientFor, closeClients, track, waitFor } from './clientSupport';
+
+describe('client errors from real situations', () => {
+  let hub: LocalHub;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
+  afterEach(async () => {
+    await closeClients();
+    hub.faults.clear();
+    hub.observed.clear();
+  });
+
+  it('wrong key → CredentialError after one re-signed retry (CONNACK 5 twice)', async () => {
+    const m = hub.addModule('edev', 'wrongkey');
+    const bad = m.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+    const client = track(IoTHubModuleClient.createFromConnectionString(bad, { serverVerificationCert: hub.caCert }));
+    await assert.rejects(client.connect(), (e: unknown) => e instanceof CredentialError && e.code === 'credential-error' && !e.retryable);
+    assert.deepEqual(
+      hub.observed.connects.filter((c) => c.clientId === 'edev/wrongkey').map((c) => c.returnCode),
+      [5, 5],
+    );
+    assert.equal(client.connectionState, 'disconnected');
+    await assert.rejects(client.sendMessage('x'), CredentialError);
+  });
+
+  it('a renewable token refused once (CONNACK 5) is re-signed and the connect succeeds', async () => {
+    const client = clientFor(hub, 'edev', 'resign');
+    hub.faults.refuseConnects(1, 5);
+    await client.connect();
+    assert.equal(client.connected, true);
+    assert.deepEqual(hub.observed.connects.map((c) => c.returnCode), [5, 0]);
+  });
+
+  const refusals: Array<[number, new (...a: never[]) => Error, string]> = [
+    [1, ClientError, 'protocol-error'],
+    [2, ClientError, 'protocol-error'],
+    [3, ConnectionFailedError, 'connection-failed'],
+    [4, CredentialError, 'credential-error'],
+  ];
+  for (const [rc, cls, code] of refusals) {
+    it(`refused CONNECT with return code ${rc} → ${cls.name} (${code})`, async () => {
+      const client = clientFor(hub, 'edev', `refuse${rc}`);
+      hub.faults.refuseConnects(2, rc);
+      await assert.rejects(client.connect(), (e: unknown) => e instanceof cls && (e as ClientError).code === code);
+      assert.equal(client.connected, false);
+    });
+  }
+
+  it('hub stopped → ConnectionFailedError; works again after restart', async () => {
+    const client = clientFor(hub, 'edev', 'stopped');
+    await hub.stop();
+    try {
+      await assert.rejects(client.connect(), (e: unknown) => e instanceof ConnectionFailedError && e.retryable);
+      await assert.rejects(client.sendMessage('x'), ConnectionFailedError);
+    } finally {
+      await hub.restart();
+    }
+    await client.sendMessage('x');
+    assert.equal(client.connected, true);
+  });
+
+  it('an untrusted server certificate → ClientError tls-error', async () => {
+    const other = await selfsigned.generate([{ name: 'commonName', value: 'Other CA' }], { keySize: 2048 });
+    const client = clientFor(hub, 'edev', 'tls', { serverVerificationCert: other.cert });
+    await assert.rejects(client.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
+  });
+
+  it('no CONNACK (a TLS server that never answers) → OperationTimeout from the connect watchdog', async () => {
+    const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048 });
+    const sockets = new Set<tls.TLSSocket>();
+    const server = tls.createServer({ key: pems.private, cert: pems.cert }, (socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.resume(); // read (and ignore) the CONNECT, so the client's close is seen
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const m = hub.addModule('edev', 'silent');
+      const cs = m.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=localhost:${port}`);
+      const client = track(IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: pems.cert, operationTimeout: 0.5 }));
+      await assert.rejects(client.connect(), (e: unknown) => e instanceof OperationTimeout);
+      assert.equal(client.connectionState, 'disconnected');
+      await waitFor(() => [...sockets].every((s) => s.destroyed), 'client closed its socket');
+    } finally {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    }
+  });
+
+  it('a withheld twin response → OperationTimeout after operationTimeout', async () => {
+    const client = clientFor(hub, 'edev', 'slow', { operationTimeout: 0.5 });
+    await client.connect();
+    hub.faults.withholdTwinResponses(true);
+    const started = Date.now();
+    await assert.rejects(client.getTwin(), (e: unknown) => e instanceof OperationTimeout && e.code === 'operation-timeout');
+    assert.ok(Date.now() - started >= 450);
+    hub.faults.withholdTwinResponses(false);
+    assert.equal(typeof (await client.getTwin()).desired.$version, 'number');
+  });
+
+  it('disconnect cancels pending operations with OperationCancelled', async () => {
+    const client = clientFor(hub, 'edev', 'cancel');
+    await client.connect();
+    hub.faults.withholdTwinResponses(true);
+    const pending = client.getTwin();
+    await waitFor(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET')), 'twin GET published');
+    const cancelled = assert.rejects(pending, (e: unknown) => e instanceof OperationCancelled && e.code === 'operation-cancelled');
+    await client.disconnect();
+    await cancelled;
+    assert.equal(client.connectionState, 'disconnected');
+  });
+
+  it('autoConnect off → NoConnectionError', async () => {
+    const client = clientFor(hub, 'edev', 'noauto', { autoConnect: false });
+    await assert.rejects(client.sendMessage('x'), (e: unknown) => e instanceof NoConnectionError && e.code === 'no-connection');
+    await assert.rejects(client.getTwin(), NoConnectionError);
+    await client.connect();
+    await client.sendMessage('x');
+  });
+
+  it('an unexpected drop is reported as ConnectionDroppedError and the client reconnects', async () => {
+    const client = clientFor(hub, 'edev', 'drop', { connectionRetryInterval: 1 });
+    const background: Error[] = [];
+    client.onBackgroundException = (e) => background.push(e);
+    await client.connect();
+    hub.faults.dropConnection('edev/drop');
+    await waitFor(() => background.length > 0, 'background exception');
+    assert.ok(background[0] instanceof ConnectionDroppedError);
+    await waitFor(() => client.connected, 'reconnected');
+    await client.sendMessage('after');
+  });
+
+  it('a user token that expires: the hub closes the connection, the reconnect is refused (CredentialError), retry stops', async () => {
+    const m = hub.addModule('edev', 'expiring');
+    const token = createSas(`${hub.hostName}/devices/edev/modules/expiring`, m.primaryKey, 2);
+    const client = track(IoTHubModuleClient.createFromSastoken(token, { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}`, connectionRetryInterval: 1 }));
+    const background: Error[] = [];
+    let asked = 0;
+    client.onBackgroundException = (e) => background.push(e);
+    client.onNewSastokenRequired = () => {
+      asked += 1;
+    };
+    await client.connect();
+    await waitFor(() => background.some((e) => e instanceof CredentialError), 'CredentialError in the background', 15_000);
+    assert.ok(background[0] instanceof ConnectionDroppedError);
+    assert.ok(asked >= 1, 'onNewSastokenRequired was called');
+    assert.equal(client.connectionState, 'disconnected');
+    await assert.rejects(client.sendMessage('x'), (e: unknown) => e instanceof CredentialError || e instanceof ConnectionFailedError);
+  });
+
+  it('argument errors: expired or device tokens, bad connection strings, invokeMethod and updateSastoken misuse', async () => {
+    const m = hub.addModule('edev', 'args');
+    const expired = createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, -10);
+    assert.throws(() => IoTHubModuleClient.createFromSastoken(expired), (e: unknown) => e instanceof ValueError && /expired/.test(e.message));
+    const device = createSas(`${hub.hostName}/devices/edev`, m.primaryKey, 100);
+    assert.throws(() => IoTHubModuleClient.createFromSastoken(device), /for a device/);
+    assert.throws(() => IoTHubModuleClient.createFromConnectionString('HostName=h;DeviceId=d;x509=true'), ValueError);
+    assert.throws(() => IoTHubModuleClient.createFromConnectionString(m.connectionString, { gatewayHostname: 'gw' }), TypeError);
+    assert.throws(() => IoTHubModuleClient.createFromConnectionString(`HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a`), /Invalid Symmetric Key/);
+    const client = clientFor(hub, 'edev', 'args');
+    await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'edev', 'other'), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
+    await assert.rejects(client.updateSastoken(expired), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
+    const user = track(IoTHubModuleClient.createFromSastoken(createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, 100)));
+    await assert.rejects(user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
+    await assert.rejects(user.updateSastoken(expired), ValueError);
+  });
+
+  it('after shutdown every call → ClientError shut-down', async () => {
+    const client = clientFor(hub, 'edev', 'shut');
+    await client.connect();
+    await client.shutdown();
+    const isShutDown = (e: unknown): boolean => e instanceof ClientError && e.code === 'shut-down';
+    await assert.rejects(client.connect(), isShutDown);
+    await assert.rejects(client.disconnect(), isShutDown);
+    await assert.rejects(client.sendMessage('x'), isShutDown);
+    await assert.rejects(client.sendMessageToOutput(new Message('x'), 'o'), isShutDown);
+    await assert.rejects(client.getTwin(), isShutDown);
+    await assert.rejects(client.patchTwinReportedProperties({}), isShutDown);
+    await assert.rejects(client.sendMethodResponse(new MethodResponse('1', 200)), isShutDown);
+    await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'd'), isShutDown);
+    await assert.rejects(client.updateSastoken('x'), isShutDown);
+    await assert.rejects(client.receiveMessageOnInput('i'), isShutDown);
+    await assert.rejects(client.receiveMethodRequest(), isShutDown);
+    await assert.rejects(client.receiveTwinDesiredPropertiesPatch(), isShutDown);
+    assert.throws(() => {
+      client.onMessageReceived = () => undefined;
+    }, isShutDown);
+    await client.shutdown();
+    assert.equal(client.connected, false);
+  });
+});

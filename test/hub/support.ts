@@ -1,0 +1,160 @@
+// Helpers for the local hub's tests: start a hub, connect raw mqtt.js clients as modules, wait for things.
+import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import { LocalHub } from '../../src/hub/LocalHub';
+import { createSas } from '../../src/hub/sas';
+import type { LocalHubOptions, ModuleIdentity } from '../../src/hub/types';
+
+export const API = 'api-version=2019-10-01';
+
+/** Starts a hub without the workload API (these tests do not need it). */
+export function startHub(options: LocalHubOptions = {}): Promise<LocalHub> {
+  return LocalHub.start({ workloadSocketPath: false, ...options });
+}
+
+/** A SAS token for a module or device identity of the hub. */
+export function tokenFor(hub: LocalHub, deviceId: string, moduleId: string | undefined, key: string, ttlSeconds = 3600, now?: number): string {
+  const uri = `${hub.hostName}/devices/${deviceId}` + (moduleId === undefined ? '' : `/modules/${moduleId}`);
+  return createSas(uri, key, ttlSeconds, now);
+}
+
+/** mqtt.js options for a module identity (valid unless overridden). */
+export function moduleOptions(hub: LocalHub, m: ModuleIdentity, over: Partial<IClientOptions> = {}): IClientOptions {
+  const clientId = `${m.deviceId}/${m.moduleId}`;
+  return {
+    clientId,
+    username: `${hub.hostName}/${clientId}/?${API}`,
+    password: tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey),
+    protocolVersion: 4,
+    clean: false,
+    reconnectPeriod: 0,
+    connectTimeout: 10_000,
+    ca: hub.caCert,
+    servername: 'localhost',
+    rejectUnauthorized: true,
+    ...over,
+  };
+}
+
+const opened = new Set<MqttClient>();
+
+/** Opens an mqtt.js client and resolves once CONNACK 0 arrived; rejects with the CONNACK error otherwise. */
+export async function connect(url: string, options: IClientOptions): Promise<MqttClient> {
+  const client = mqtt.connect(url, options);
+  opened.add(client);
+  client.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    const onConnect = (): void => {
+      client.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      client.off('connect', onConnect);
+      reject(err);
+    };
+    client.once('connect', onConnect);
+    client.once('error', onError);
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+  return client;
+}
+
+/** Connects as a module over MQTT/TLS. */
+export function connectModule(hub: LocalHub, m: ModuleIdentity, over: Partial<IClientOptions> = {}): Promise<MqttClient> {
+  return connect(`mqtts://127.0.0.1:${hub.port}`, moduleOptions(hub, m, over));
+}
+
+/** Tries a CONNECT and reports the CONNACK return code (0 = accepted); the client is closed afterwards. */
+export async function connackCode(url: string, options: IClientOptions): Promise<number> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, ...options });
+  opened.add(client);
+  client.on('error', () => undefined);
+  try {
+    const code = await new Promise<number>((resolve, reject) => {
+      client.once('connect', () => resolve(0));
+      client.stream?.on?.('error', () => undefined);
+      client.on('packetreceive', (p: Packet) => {
+        if (p.cmd === 'connack') resolve((p as { returnCode?: number }).returnCode ?? 0);
+      });
+      client.once('close', () => reject(new Error('closed without CONNACK')));
+    });
+    return code;
+  } finally {
+    await end(client);
+  }
+}
+
+/** Ends a client without waiting for in-flight messages. */
+export async function end(client: MqttClient): Promise<void> {
+  opened.delete(client);
+  if (client.disconnected && !client.connected && client.stream?.destroyed !== false) {
+    client.end(true);
+    return;
+  }
+  await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+}
+
+/** Ends every client opened through these helpers (use in `afterEach`). */
+export async function endAll(): Promise<void> {
+  await Promise.all([...opened].map((c) => end(c)));
+}
+
+/** Resolves when `client` receives a message whose topic matches; rejects after `ms`. */
+export function nextMessage(client: MqttClient, match: (topic: string) => boolean, ms = 5000): Promise<{ topic: string; payload: Buffer; packet: mqtt.IPublishPacket }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('message', onMessage);
+      reject(new Error(`no matching message within ${ms} ms`));
+    }, ms);
+    const onMessage = (topic: string, payload: Buffer, packet: mqtt.IPublishPacket): void => {
+      if (!match(topic)) return;
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      resolve({ topic, payload, packet });
+    };
+    client.on('message', onMessage);
+  });
+}
+
+/** Resolves at the client's next 'close' (listening from now on); rejects after `ms`. */
+export function onClose(client: MqttClient, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('close', onClosed);
+      reject(new Error(`client did not close within ${ms} ms`));
+    }, ms);
+    const onClosed = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    client.once('close', onClosed);
+  });
+}
+
+/** Resolves when the client's connection is closed (at once when it already is); rejects after `ms`. */
+export async function closed(client: MqttClient, ms = 5000): Promise<void> {
+  if (!client.connected) return;
+  await onClose(client, ms);
+}
+
+/** Polls `cond` until it is true; rejects after `ms`. */
+export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Subscribes and resolves with the granted QoS list. */
+export async function subscribe(client: MqttClient, topics: string | string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
+  // mqtt.js 5 turns a SUBACK holding 0x80 into an error that still carries the packet.
+  return new Promise((resolve, reject) => {
+    client.subscribe(topics, { qos }, (err, granted) => {
+      const fromError = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
+      if (fromError) return resolve(fromError);
+      if (err) return reject(err);
+      resolve((granted ?? []).map((g) => g.qos));
+    });
+  });
+}

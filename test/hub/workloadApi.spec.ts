@@ -1,0 +1,138 @@
+// The IoT Edge workload API (trust bundle, module-key signing) over a real Unix socket, against a fake LocalHubApi.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startWorkloadServer } from '../../src/hub/workloadApi';
+import { FakeHub } from '../helpers/hubFake';
+import { rawRequest } from '../helpers/hubHttp';
+
+const API = 'api-version=2018-06-28';
+
+describe('hub workload api', () => {
+  let dir: string;
+  let socketPath: string;
+  let hub: FakeHub;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-workload-'));
+    socketPath = path.join(dir, 'workload.sock');
+    hub = new FakeHub();
+    hub.addModule('dev1', 'modA');
+    hub.addModule('dev1', '$edge mod');
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('requests', () => {
+    let server: { close(): Promise<void> };
+
+    beforeEach(async () => {
+      server = await startWorkloadServer(hub, socketPath);
+    });
+
+    afterEach(async () => {
+      await server.close();
+    });
+
+    it('GET /trust-bundle returns the hub CA', async () => {
+      const answer = await rawRequest({ method: 'GET', path: `/trust-bundle?${API}`, socketPath });
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json, { certificate: hub.caCert });
+    });
+
+    it('signs with the module primary key (percent-encoded ids, as the Node SDK sends them)', async () => {
+      const mod = hub.getModule('dev1', '$edge mod')!;
+      const data = Buffer.from('local-hub%2Fdevices%2Fdev1\n1700000000').toString('base64');
+      const answer = await rawRequest({
+        method: 'POST',
+        path: `/modules/${encodeURIComponent(mod.moduleId)}/genid/${encodeURIComponent(mod.generationId)}/sign?${API}`,
+        socketPath,
+        body: { keyId: 'primary', algo: 'HMACSHA256', data },
+      });
+      assert.equal(answer.status, 200);
+      const expected = createHmac('sha256', Buffer.from(mod.primaryKey, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
+      assert.deepEqual(answer.json, { digest: expected });
+    });
+
+    it('signs with the secondary key when asked', async () => {
+      const mod = hub.getModule('dev1', 'modA')!;
+      const answer = await rawRequest({
+        method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath,
+        body: { keyId: 'secondary', algo: 'HMACSHA256', data: 'YWJj' },
+      });
+      const expected = createHmac('sha256', Buffer.from(mod.secondaryKey, 'base64')).update('abc').digest('base64');
+      assert.deepEqual(answer.json, { digest: expected });
+    });
+
+    it('answers 404 for an unknown module or a generation id of another module', async () => {
+      const other = hub.getModule('dev1', '$edge mod')!;
+      for (const p of [`/modules/nope/genid/${other.generationId}/sign`, `/modules/modA/genid/${other.generationId}/sign`]) {
+        const answer = await rawRequest({ method: 'POST', path: `${p}?${API}`, socketPath, body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
+        assert.equal(answer.status, 404, p);
+        assert.equal(typeof (answer.json as { message: string }).message, 'string');
+      }
+    });
+
+    const badBodies: Array<[string, unknown]> = [
+      ['not JSON', '{keyId'],
+      ['a JSON array', '[]'],
+      ['an unknown keyId', { keyId: 'tertiary', algo: 'HMACSHA256', data: 'YWJj' }],
+      ['another algorithm', { keyId: 'primary', algo: 'HMACSHA1', data: 'YWJj' }],
+      ['no data', { keyId: 'primary', algo: 'HMACSHA256' }],
+      ['data that is not base64', { keyId: 'primary', algo: 'HMACSHA256', data: 'not base64!' }],
+    ];
+    for (const [name, body] of badBodies) {
+      it(`answers 400 for ${name}`, async () => {
+        const mod = hub.getModule('dev1', 'modA')!;
+        const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath, body });
+        assert.equal(answer.status, 400);
+      });
+    }
+
+    it('answers 400 without api-version, 404 for other paths, 405 for other methods', async () => {
+      assert.equal((await rawRequest({ method: 'GET', path: '/trust-bundle', socketPath })).status, 400);
+      assert.equal((await rawRequest({ method: 'GET', path: `/modules?${API}`, socketPath })).status, 404);
+      assert.equal((await rawRequest({ method: 'POST', path: `/trust-bundle?${API}`, socketPath, body: {} })).status, 405);
+    });
+
+    it('makes the socket owner-only', () => {
+      assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600);
+    });
+  });
+
+  describe('socket file', () => {
+    it('removes a stale socket left by a killed process, and its own socket on close', async () => {
+      const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await once(child.stdout, 'data', { signal: AbortSignal.timeout(10_000) });
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+      assert.ok(fs.lstatSync(socketPath).isSocket(), 'the killed process left its socket file');
+      const server = await startWorkloadServer(hub, socketPath);
+      const answer = await rawRequest({ method: 'GET', path: `/trust-bundle?${API}`, socketPath });
+      assert.equal(answer.status, 200);
+      await server.close();
+      assert.equal(fs.existsSync(socketPath), false);
+    });
+
+    it('refuses a path where another server is listening, and a path that is not a socket', async () => {
+      const other = net.createServer();
+      await new Promise<void>((resolve) => other.listen(socketPath, resolve));
+      try {
+        await assert.rejects(startWorkloadServer(hub, socketPath), /in use/);
+      } finally {
+        await new Promise<void>((resolve) => other.close(() => resolve()));
+      }
+      fs.writeFileSync(socketPath, 'precious');
+      await assert.rejects(startWorkloadServer(hub, socketPath), /not a socket/);
+      assert.equal(fs.readFileSync(socketPath, 'utf8'), 'precious');
+    });
+  });
+});

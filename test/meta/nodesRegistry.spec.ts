@@ -1,0 +1,94 @@
+// The built pack loads into a real Node-RED runtime (its registry, not the test helper): every node type is
+// registered without error, the editor gets templates, help, icons and both catalogs, and runtime text resolves.
+// Needs `npm run build` (npm test builds first); the runtime runs in a child process so it cannot disturb
+// the other tests' Node-RED instance.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const root = path.resolve(__dirname, '..', '..');
+
+/** Runs inside the child: starts Node-RED on port 0 with the pack installed in its user dir, prints a report. */
+const SCRIPT = `
+const http = require('node:http');
+const RED = require('node-red');
+const express = require('express');
+(async () => {
+  const app = express();
+  const server = http.createServer(app);
+  RED.init(server, { userDir: process.env.NR_USER_DIR, httpAdminRoot: '/', uiPort: 0, logging: { console: { level: 'off' } }, credentialSecret: false, editorTheme: { tours: false } });
+  app.use('/', RED.httpAdmin);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  await RED.start();
+  const port = server.address().port;
+  const get = (p, headers = {}) => new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p, headers }, (res) => {
+    let body = ''; res.setEncoding('utf8'); res.on('data', (d) => (body += d)); res.on('end', () => resolve({ status: res.statusCode, body }));
+  }).on('error', reject));
+  const report = {};
+  report.sets = JSON.parse((await get('/nodes', { Accept: 'application/json' })).body).filter((n) => n.module === 'node-red-contrib-azure-iot-module');
+  report.html = (await get('/nodes', { Accept: 'text/html' })).body;
+  report.catalogs = {};
+  for (const lng of ['en-US', 'pt-BR']) report.catalogs[lng] = JSON.parse((await get('/locales/node-red-contrib-azure-iot-module/iothub-module-client?lng=' + lng)).body);
+  report.icon = await get('/icons/node-red-contrib-azure-iot-module/iothub-module-output.svg');
+  report.runtimeText = require('@node-red/util').i18n._('node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 3 });
+  await RED.stop();
+  server.close();
+  process.stdout.write(JSON.stringify(report));
+})().catch((err) => { console.error(err); process.exit(1); });
+`;
+
+interface Report {
+  sets: Array<{ id: string; types: string[]; enabled: boolean; err?: string }>;
+  html: string;
+  catalogs: Record<string, Record<string, { errors: Record<string, string> }>>;
+  icon: { status: number; body: string };
+  runtimeText: string;
+}
+
+describe('node types in a real Node-RED runtime (built pack)', function () {
+  this.timeout(60_000);
+  let report: Report;
+  let userDir: string;
+
+  before(async () => {
+    assert.ok(fs.existsSync(path.join(root, 'dist', 'nodes', 'iothub-module-client.js')), 'dist/nodes is missing: run `npm run build` first');
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
+    fs.mkdirSync(path.join(userDir, 'node_modules'));
+    fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], { cwd: root, env: { ...process.env, NR_USER_DIR: userDir }, maxBuffer: 64 * 1024 * 1024 });
+    report = JSON.parse(stdout) as Report;
+  });
+
+  after(() => {
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('registers every node type of package.json without error', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+    const expected = Object.keys(pkg['node-red'].nodes).sort();
+    assert.deepEqual(report.sets.flatMap((s) => s.types).sort(), expected);
+    for (const set of report.sets) {
+      assert.equal(set.enabled, true, set.id);
+      assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
+    }
+  });
+
+  it('serves the editor templates, help and icons', () => {
+    for (const set of report.sets) {
+      const type = set.types[0]!;
+      assert.ok(report.html.includes(`data-template-name="${type}"`), `template of ${type}`);
+      assert.ok(report.html.includes(`data-help-name="${type}"`), `help of ${type}`);
+    }
+    assert.equal(report.icon.status, 200);
+    assert.match(report.icon.body, /^<svg /);
+  });
+
+  it('serves both catalogs and resolves runtime text (not the raw key)', () => {
+    assert.equal(report.catalogs['en-US']!['iothub-module-client']!.errors['queue-full'], 'The send queue is full while disconnected');
+    assert.equal(report.catalogs['pt-BR']!['iothub-module-client']!.errors['queue-full'], 'A fila de envio está cheia enquanto desconectado');
+    assert.equal(report.runtimeText, 'queued (3)');
+  });
+});

@@ -1,0 +1,112 @@
+// iothub-module-invoke module to module through the local hub: a client from the IoT Edge environment (the
+// hub's IOTEDGE_* variables and workload API) calls a method that another module's flow answers.
+import assert from 'node:assert/strict';
+import type { LocalHubApi } from '../../src/hub/types';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+
+describe('iothub-module-invoke (flow, local hub)', function () {
+  this.timeout(40_000);
+  let hub: LocalHubApi;
+  const saved: Record<string, string | undefined> = {};
+  before(async () => {
+    hub = await startHub();
+    hub.addModule(DEVICE, 'idle');
+    // The real approach: the IoT Edge runtime gives a module these variables; the node reads process.env.
+    for (const [key, value] of Object.entries(hub.edgeEnvironment(DEVICE, 'flow'))) {
+      saved[key] = process.env[key];
+      process.env[key] = value;
+    }
+  });
+  after(async () => {
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    await hub.close();
+  });
+  beforeEach(() => helper.startServer());
+  afterEach(() => unloadAll());
+
+  async function load(invoke: Record<string, unknown> = {}): Promise<void> {
+    const tls = tlsConfig(hub);
+    const peer = clientConfig(hub, 'peer', 'cfgPeer');
+    const since = Date.now();
+    await helper.load(
+      NODES,
+      onTab([
+        tls.node,
+        { id: 'cfgEdge', type: 'iothub-module-client', connectionType: 'edge', operationTimeout: '10' },
+        peer.node,
+        { id: 'ping', type: 'iothub-module-method-request', client: 'cfgPeer', methodName: 'ping', timeout: '25', timeoutStatus: '504', wires: [['pong']] },
+        { id: 'pong', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
+        {
+          id: 'invoke',
+          type: 'iothub-module-invoke',
+          client: 'cfgEdge',
+          deviceId: DEVICE,
+          deviceIdType: 'str',
+          moduleId: 'peer',
+          moduleIdType: 'str',
+          methodName: 'ping',
+          methodNameType: 'str',
+          connectTimeout: '0',
+          responseTimeout: '10',
+          wires: [['result']],
+          ...invoke,
+        },
+        { id: 'result', type: 'helper' },
+        { id: 'catch', type: 'catch', scope: ['invoke'], uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ]),
+      { tls: tls.credentials, cfgPeer: peer.credentials },
+    );
+    await untilSubscribed(hub, `${DEVICE}/peer`, '$iothub/methods/POST', since);
+  }
+
+  it('calls a method on another module and emits its payload and status', async () => {
+    await load();
+    const result = nextInput(helper.getNode('result'));
+    helper.getNode('invoke').receive({ payload: { hello: 'é /$+%&#' }, keep: 'me' });
+    const msg = await result;
+    assert.deepEqual(msg.payload, { hello: 'é /$+%&#' });
+    assert.equal(msg.statusCode, 200);
+    assert.equal(msg.keep, 'me');
+  });
+
+  it('msg overrides the target; a target that is not connected is a catchable 404103', async () => {
+    await load();
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('invoke').receive({ payload: 1, moduleId: 'idle', methodName: 'ping', connectTimeout: 0, responseTimeout: 5 });
+    await until(() => caught.length === 1, 20_000, 'error');
+    const error = caught[0]!.error as { code?: string; message: string };
+    assert.match(error.message, /404103/);
+    assert.equal(error.code, 'device-not-online');
+    assert.match(error.message, /^Error: The target device or module is not connected \(device-not-online, 404103\)/);
+  });
+
+  it('a method that does not answer in time is a catchable 504101', async () => {
+    await load();
+    hub.faults.withholdMethodRequests(true);
+    try {
+      const caught = nextInput(helper.getNode('caught'), 20_000);
+      helper.getNode('invoke').receive({ payload: 1, responseTimeout: 5 });
+      const error = (await caught).error as { code?: string; message: string };
+      assert.match(error.message, /504101/);
+      assert.equal(error.code, 'gateway-timeout');
+    } finally {
+      hub.faults.clear();
+    }
+  });
+
+  it('typedInput targets come from msg; bad targets and timeouts are catchable errors', async () => {
+    await load({ moduleId: 'target', moduleIdType: 'msg' });
+    const result = nextInput(helper.getNode('result'));
+    helper.getNode('invoke').receive({ payload: 7, target: 'peer' });
+    assert.equal((await result).payload, 7);
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('invoke').receive({ payload: 1, target: 'peer', deviceId: 42 });
+    helper.getNode('invoke').receive({ payload: 1, target: 'peer', responseTimeout: 'soon' });
+    await until(() => caught.length === 2, 10_000, 'two errors');
+    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-target', 'invalid-timeout']);
+  });
+});

@@ -1,0 +1,73 @@
+// iothub-module-method-request against a real LocalHub: request → response round trip through the flow,
+// automatic answer after the configured time, methods nobody listens to.
+import assert from 'node:assert/strict';
+import type { LocalHubApi } from '../../src/hub/types';
+import { clientConfig, collect, DEVICE, helper, nextCall, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+
+describe('iothub-module-method-request (flow, local hub)', function () {
+  this.timeout(30_000);
+  let hub: LocalHubApi;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
+  beforeEach(() => helper.startServer());
+  afterEach(() => unloadAll());
+
+  async function load(): Promise<void> {
+    const tls = tlsConfig(hub);
+    const cfg = clientConfig(hub, 'flow');
+    const since = Date.now();
+    await helper.load(
+      NODES,
+      onTab([
+        tls.node,
+        cfg.node,
+        { id: 'echo', type: 'iothub-module-method-request', client: 'cfg', methodName: 'echo', timeout: '25', timeoutStatus: '504', wires: [['seen', 'respond']] },
+        { id: 'slow', type: 'iothub-module-method-request', client: 'cfg', methodName: 'slow', timeout: '0.5', timeoutStatus: '503', wires: [['seenSlow']] },
+        { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
+        { id: 'seen', type: 'helper' },
+        { id: 'seenSlow', type: 'helper' },
+      ]),
+      { tls: tls.credentials, cfg: cfg.credentials },
+    );
+    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
+  }
+
+  it('emits the request and the flow answers it through the method-response node', async () => {
+    await load();
+    const seen = collect(helper.getNode('seen'));
+    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'echo', payload: { n: 1, s: 'é /$+%&#' }, responseTimeoutInSeconds: 10 });
+    assert.deepEqual(result, { status: 200, payload: { n: 1, s: 'é /$+%&#' } });
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.topic, 'echo');
+    assert.equal(seen[0]!.methodName, 'echo');
+    assert.equal(typeof seen[0]!.requestId, 'string');
+  });
+
+  it('concurrent calls are correlated by request id', async () => {
+    await load();
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => hub.invokeMethod(DEVICE, 'flow', { methodName: 'echo', payload: n, responseTimeoutInSeconds: 10 })));
+    assert.deepEqual(results.map((r) => r.payload), [1, 2, 3, 4, 5]);
+  });
+
+  it('answers automatically with the configured status after the configured time, and warns', async () => {
+    await load();
+    const seenSlow = collect(helper.getNode('seenSlow'));
+    const warned = nextCall(helper.getNode('slow'), 'warn');
+    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'slow', payload: null, responseTimeoutInSeconds: 10 });
+    assert.equal(result.status, 503);
+    const [warning] = await warned;
+    assert.match(String(warning), /answered automatically/);
+    await until(() => seenSlow.length === 1, 5_000, 'request emitted');
+    assert.equal(seenSlow[0]!.methodName, 'slow');
+  });
+
+  it('a method nobody listens to is answered 501 at once', async () => {
+    await load();
+    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'nobody', payload: {}, responseTimeoutInSeconds: 10 });
+    assert.equal(result.status, 501);
+  });
+});

@@ -1,0 +1,80 @@
+// iothub-module-method-response: status and payload from msg, and clear errors for unknown, answered and
+// expired request ids.
+import assert from 'node:assert/strict';
+import type { LocalHubApi } from '../../src/hub/types';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+
+describe('iothub-module-method-response (flow, local hub)', function () {
+  this.timeout(30_000);
+  let hub: LocalHubApi;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
+  beforeEach(() => helper.startServer());
+  afterEach(() => unloadAll());
+
+  async function load(timeout = '25'): Promise<void> {
+    const tls = tlsConfig(hub);
+    const cfg = clientConfig(hub, 'flow');
+    const since = Date.now();
+    await helper.load(
+      NODES,
+      onTab([
+        tls.node,
+        cfg.node,
+        { id: 'req', type: 'iothub-module-method-request', client: 'cfg', methodName: '', timeout, timeoutStatus: '504', wires: [['requests']] },
+        { id: 'requests', type: 'helper' },
+        { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
+        { id: 'complete', type: 'complete', scope: ['respond'], wires: [['completed']] },
+        { id: 'completed', type: 'helper' },
+        { id: 'catch', type: 'catch', scope: ['respond'], uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ]),
+      { tls: tls.credentials, cfg: cfg.credentials },
+    );
+    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
+  }
+
+  it('answers with msg.statusCode and msg.payload; a second answer fails with already-responded', async () => {
+    await load();
+    const request = nextInput(helper.getNode('requests'));
+    const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
+    const msg = await request;
+    assert.deepEqual(msg.payload, { delay: 5 });
+    const respond = helper.getNode('respond');
+    const completed = nextInput(helper.getNode('completed'));
+    respond.receive({ requestId: msg.requestId, statusCode: 202, payload: { accepted: true } });
+    await completed;
+    assert.deepEqual(await call, { status: 202, payload: { accepted: true } });
+    const caught = nextInput(helper.getNode('caught'));
+    respond.receive({ requestId: msg.requestId, payload: 'again' });
+    const error = (await caught).error as { code?: string; message: string };
+    assert.equal(error.code, 'already-responded');
+    assert.match(error.message, /already been answered/);
+  });
+
+  it('unknown or missing request ids and bad status codes are catchable errors', async () => {
+    await load();
+    const caught = collect(helper.getNode('caught'));
+    const respond = helper.getNode('respond');
+    respond.receive({ requestId: 'nope@nowhere', payload: 1 });
+    respond.receive({ payload: 1 });
+    respond.receive({ requestId: 'x', statusCode: 'two hundred' });
+    await until(() => caught.length === 3, 10_000, 'three errors');
+    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-request-id', 'invalid-status-code', 'unknown-request-id']);
+  });
+
+  it('an answer after the automatic one fails with request-expired', async () => {
+    await load('0.3');
+    const request = nextInput(helper.getNode('requests'));
+    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'late', payload: null, responseTimeoutInSeconds: 10 });
+    assert.equal(result.status, 504);
+    const msg = await request;
+    const caught = nextInput(helper.getNode('caught'));
+    helper.getNode('respond').receive({ requestId: msg.requestId, payload: 'too late' });
+    assert.equal(((await caught).error as { code?: string }).code, 'request-expired');
+  });
+});

@@ -1,0 +1,111 @@
+// iothub-module-twin against a real LocalHub: the full twin at connect, get, reported patch, desired patches,
+// done(err) on a 400 from the hub, and the full desired document after a reconnect when the version moved.
+import assert from 'node:assert/strict';
+import type { LocalHubApi } from '../../src/hub/types';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+
+describe('iothub-module-twin (flow, local hub)', function () {
+  this.timeout(30_000);
+  let hub: LocalHubApi;
+  before(async () => {
+    hub = await startHub();
+  });
+  after(async () => {
+    await hub.close();
+  });
+  beforeEach(() => helper.startServer());
+  afterEach(() => unloadAll());
+
+  async function load(): Promise<Array<Record<string, unknown>>> {
+    const tls = tlsConfig(hub);
+    const cfg = clientConfig(hub, 'flow');
+    await helper.load(
+      NODES,
+      onTab([
+        tls.node,
+        cfg.node,
+        { id: 'twin', type: 'iothub-module-twin', client: 'cfg', wires: [['out']] },
+        { id: 'out', type: 'helper' },
+        { id: 'complete', type: 'complete', scope: ['twin'], wires: [['completed']] },
+        { id: 'completed', type: 'helper' },
+        { id: 'catch', type: 'catch', scope: ['twin'], uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ]),
+      { tls: tls.credentials, cfg: cfg.credentials },
+    );
+    return collect(helper.getNode('out'));
+  }
+
+  it('emits the full twin once at connect, answers get, patches reported properties', async () => {
+    hub.updateDesired(DEVICE, 'flow', { setpoint: 20 });
+    const out = await load();
+    await until(() => out.length >= 1, 10_000, 'twin at connect');
+    assert.equal(out[0]!.topic, 'twin');
+    const first = out[0]!.payload as { desired: Record<string, unknown>; reported: Record<string, unknown> };
+    assert.equal(first.desired.setpoint, 20);
+    assert.equal(typeof first.reported.$version, 'number');
+
+    const twin = helper.getNode('twin');
+    const completed = collect(helper.getNode('completed'));
+    const got = nextInput(helper.getNode('out'));
+    twin.receive({ action: 'get' });
+    const read = await got;
+    await until(() => completed.length === 1, 10_000, 'get completed');
+    assert.equal(read.topic, 'twin');
+    assert.equal((read.payload as { desired: Record<string, unknown> }).desired.setpoint, 20);
+
+    twin.receive({ payload: { firmware: '1.2.3', nested: { a: 'é /$+%&#' } } });
+    await until(() => completed.length === 2, 10_000, 'patch completed');
+    const reported = hub.getTwin(DEVICE, 'flow').properties.reported;
+    assert.equal(reported.firmware, '1.2.3');
+    assert.deepEqual(reported.nested, { a: 'é /$+%&#' });
+    assert.equal(out.filter((m) => m.topic === 'twin').length, 2);
+    assert.equal(out.filter((m) => m.topic === 'desired').length, 0, 'no duplicate desired document at connect');
+  });
+
+  it('a reported patch the hub refuses (key with a space) is a catchable error; bad input too', async () => {
+    await load();
+    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/res', 0);
+    const caught = collect(helper.getNode('caught'));
+    const twin = helper.getNode('twin');
+    twin.receive({ payload: { 'bad key': 1 } });
+    twin.receive({ payload: 'not an object' });
+    twin.receive({ action: 'report', payload: [1, 2] });
+    twin.receive({ action: 'delete' });
+    await until(() => caught.length === 4, 15_000, 'four errors');
+    const codes = caught.map((m) => (m.error as { code?: string }).code);
+    assert.deepEqual([...codes].sort(), ['bad-request', 'invalid-action', 'invalid-twin-patch', 'invalid-twin-patch']);
+    const refused = caught.find((m) => (m.error as { code?: string }).code === 'bad-request')!;
+    assert.deepEqual(refused.payload, { 'bad key': 1 });
+    assert.match(String((refused.error as { message: string }).message), /400/);
+    assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported['bad key'], undefined);
+  });
+
+  it('emits desired patches with their version, and the full desired document after a reconnect when it moved', async () => {
+    const out = await load();
+    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/PATCH/properties/desired', 0);
+    const patch = nextInput(helper.getNode('out'));
+    const updated = hub.updateDesired(DEVICE, 'flow', { mode: 'eco', 'modé': 'é /$+%&#' });
+    const msg = await patch;
+    assert.equal(msg.topic, 'desired');
+    assert.equal(msg.version, updated.properties.desired.$version);
+    assert.equal((msg.payload as Record<string, unknown>).mode, 'eco');
+    assert.equal(msg.full, undefined);
+
+    await hub.stop();
+    hub.updateDesired(DEVICE, 'flow', { mode: 'boost' });
+    const full = nextInput(helper.getNode('out'), 20_000);
+    await hub.restart();
+    const doc = await full;
+    assert.equal(doc.topic, 'desired');
+    assert.equal(doc.full, true);
+    assert.equal((doc.payload as Record<string, unknown>).mode, 'boost');
+    assert.equal(doc.version, hub.getTwin(DEVICE, 'flow').properties.desired.$version);
+    // Exactly one message per version: the patch (even if re-delivered after the reconnect), then the document.
+    assert.deepEqual(out.filter((m) => m.topic === 'desired').map((m) => [m.version, m.full === true]), [
+      [updated.properties.desired.$version, false],
+      [doc.version, true],
+    ]);
+  });
+});

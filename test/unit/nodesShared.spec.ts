@@ -1,0 +1,108 @@
+// Pure helpers of the nodes: method request table, bounded send queue, catalog text by error code.
+import assert from 'node:assert/strict';
+import { ClientError, OperationTimeout } from '../../src/index';
+import { describeError, NodeError } from '../../nodes/shared/errors';
+import { interpolate, translate } from '../../nodes/shared/i18n';
+import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../nodes/shared/methodRegistry';
+import type { RedApi } from '../../nodes/shared/red';
+import { SendQueue } from '../../nodes/shared/SendQueue';
+
+/** A RED whose `_` resolves nothing (like node-red-node-test-helper's). */
+const RED = { _: (key: string) => key } as unknown as RedApi;
+const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
+
+describe('nodes: method request table', () => {
+  it('qualifies the hub id with the owner and answers once', async () => {
+    const answers: Array<[string, number, unknown]> = [];
+    const id = addPendingRequest({ ownerId: 'cfgA', hubRequestId: '1', methodName: 'm', respond: async (rid, s, p) => void answers.push([rid, s, p]) });
+    assert.equal(id, flowRequestId('cfgA', '1'));
+    assert.equal(id, '1@cfgA');
+    const taken = takePendingRequest(id);
+    await taken.respond(200, { ok: 1 });
+    assert.deepEqual(answers, [['1', 200, { ok: 1 }]]);
+    assert.throws(() => takePendingRequest(id), isCode('already-responded'));
+  });
+
+  it('two owners with the same hub id do not collide', () => {
+    const a = addPendingRequest({ ownerId: 'A', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
+    const b = addPendingRequest({ ownerId: 'B', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
+    assert.notEqual(a, b);
+    assert.equal(dropRequestsOf('A'), 1);
+    assert.throws(() => takePendingRequest(a), isCode('request-expired'));
+    takePendingRequest(b);
+  });
+
+  it('auto-answers after the time limit, then reports the id as expired', async () => {
+    let answered: [string, number, unknown] | undefined;
+    const expired = new Promise<void>((resolve) => {
+      addPendingRequest({
+        ownerId: 'T',
+        hubRequestId: '9',
+        methodName: 'slow',
+        respond: async (rid, s, p) => void (answered = [rid, s, p]),
+        autoAnswer: { afterMs: 5, status: 504, payload: { message: 'late' }, onExpire: () => resolve() },
+      });
+    });
+    await expired;
+    assert.deepEqual(answered, ['9', 504, { message: 'late' }]);
+    assert.throws(() => takePendingRequest('9@T'), isCode('request-expired'));
+    assert.equal(pendingCount('T'), 0);
+  });
+
+  it('unknown and missing ids', () => {
+    assert.throws(() => takePendingRequest('nope@X'), isCode('unknown-request-id'));
+    assert.throws(() => takePendingRequest(undefined), isCode('invalid-request-id'));
+    assert.throws(() => takePendingRequest(12), isCode('invalid-request-id'));
+  });
+});
+
+describe('nodes: bounded send queue', () => {
+  it('releases waiters in order', async () => {
+    const queue = new SendQueue(3, 10_000);
+    const order: number[] = [];
+    const waits = [1, 2, 3].map((n) => queue.wait().then(() => void order.push(n)));
+    assert.equal(queue.size, 3);
+    await assert.rejects(queue.wait(), isCode('queue-full'));
+    queue.release();
+    await Promise.all(waits);
+    assert.deepEqual(order, [1, 2, 3]);
+    assert.equal(queue.size, 0);
+  });
+
+  it('a waiter times out, a size-0 queue refuses at once, rejectAll fails the rest', async () => {
+    const queue = new SendQueue(2, 5);
+    await assert.rejects(queue.wait(), isCode('operation-timeout'));
+    await assert.rejects(new SendQueue(0, 1000).wait(), isCode('queue-full'));
+    const long = new SendQueue(2, 10_000);
+    const pending = long.wait();
+    long.rejectAll(new NodeError('closing'));
+    await assert.rejects(pending, isCode('closing'));
+  });
+});
+
+describe('nodes: error text by code', () => {
+  it('uses catalog text, never the library message, and appends the codes', () => {
+    const err = describeError(RED, new ClientError('HTTP 404 from edgeHub: secret details', { code: 'device-not-online', statusCode: 404, errorCode: 404103 }));
+    assert.equal(err.message, 'The target device or module is not connected (device-not-online, 404103)');
+    assert.equal(err.code, 'device-not-online');
+    assert.equal(err.errorCode, 404103);
+    assert.equal(err.statusCode, 404);
+  });
+
+  it('timeouts, node errors with detail, and unknown failures', () => {
+    assert.equal(describeError(RED, new OperationTimeout('x')).message, 'The operation timed out (operation-timeout)');
+    assert.equal(describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message, 'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a');
+    const unknown = describeError(RED, new TypeError('boom'));
+    assert.equal(unknown.code, 'unknown-error');
+    assert.equal(unknown.message, 'Unexpected error (unknown-error): boom');
+    assert.equal(describeError(RED, 'text').code, 'unknown-error');
+  });
+
+  it('translate prefers the runtime catalog and interpolates the fallback', () => {
+    const runtime = { _: (key: string) => (key.endsWith('status.queued') ? 'na fila' : key) } as unknown as RedApi;
+    assert.equal(translate(runtime, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 2 }), 'na fila');
+    assert.equal(translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 2 }), 'queued (2)');
+    assert.equal(translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope'), 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope');
+    assert.equal(interpolate('a __x__ b __y__', { x: 1 }), 'a 1 b __y__');
+  });
+});
