@@ -15,6 +15,8 @@ export interface HubHandle {
   request(req: Request): Promise<HubReply>;
   clear(): Promise<void>;
   addModules(deviceId: string, prefix: string, count: number): Promise<BenchModule[]>;
+  /** CPU time the hub process has used so far, microseconds. */
+  cpuMicros(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ export async function startHubProcess(): Promise<HubHandle> {
     clear: async () => {
       await request({ kind: 'clear' });
     },
+    cpuMicros: async () => (await request({ kind: 'usage' })).cpuMicros ?? Number.NaN,
     addModules: async (deviceId, prefix, count) => (await request({ kind: 'addModules', deviceId, prefix, count })).modules ?? [],
     close: async () => {
       if (child.exitCode !== null) return;

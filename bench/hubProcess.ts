@@ -31,7 +31,7 @@ export type HubRequest =
   | { kind: 'count'; id: number }
   | { kind: 'close' }
   | { kind: 'addModules'; id: number; deviceId: string; prefix: string; count: number }
-  | { kind: 'invokeLoop'; id: number; deviceId: string; moduleId: string; methodName: string; count: number; payload: unknown }
+  | { kind: 'invokeLoop'; id: number; deviceId: string; moduleId: string; methodName: string; count: number; payload: unknown; budgetMs?: number }
   | { kind: 'fanIn'; id: number; deviceId: string; moduleId: string; inputName: string; count: number; body: string; window: number; properties: Record<string, string> }
   | { kind: 'usage'; id: number };
 
@@ -46,16 +46,26 @@ export interface HubReply {
   failures?: number;
   sentMs?: number;
   rssBytes?: number;
+  /** CPU time (user + system) the hub process has used so far, microseconds. */
+  cpuMicros?: number;
 }
 
 function toBench(m: { connectionString: string; primaryKey: string; deviceId: string; moduleId: string }): BenchModule {
   return { connectionString: m.connectionString, primaryKey: m.primaryKey, deviceId: m.deviceId, moduleId: m.moduleId };
 }
 
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
 async function invokeLoop(hub: LocalHubApi, req: Extract<HubRequest, { kind: 'invokeLoop' }>): Promise<HubReply> {
   const latenciesMs: number[] = [];
   let failures = 0;
+  const loopStart = process.hrtime.bigint();
+  const budgetNs = BigInt(Math.round((req.budgetMs ?? 1e9) * 1e6));
   for (let i = 0; i < req.count; i += 1) {
+    if (process.hrtime.bigint() - loopStart > budgetNs) break;
     const start = process.hrtime.bigint();
     try {
       await hub.invokeMethod(req.deviceId, req.moduleId, { methodName: req.methodName, payload: req.payload, responseTimeoutInSeconds: 10 });
@@ -100,7 +110,7 @@ async function handle(hub: LocalHubApi, req: HubRequest): Promise<HubReply | und
     case 'fanIn':
       return fanIn(hub, req);
     case 'usage':
-      return { kind: 'reply', id: req.id, rssBytes: process.memoryUsage().rss };
+      return { kind: 'reply', id: req.id, rssBytes: process.memoryUsage().rss, cpuMicros: cpuMicros() };
     case 'close':
       await hub.close();
       process.exit(0);

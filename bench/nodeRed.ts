@@ -29,6 +29,7 @@ interface RedRuntime {
   stop(): Promise<void>;
   nodes: RedNodesApi;
   hooks: RedHooks;
+  events: import('node:events').EventEmitter;
   version(): string;
 }
 
@@ -102,7 +103,11 @@ export async function startNodeRed(): Promise<NodeRedHarness> {
       done();
     });
   });
+  // start() resolves before the initial flows (and their credentials) are loaded; a deploy made before that would
+  // have its credentials wiped by the load, so wait for the runtime's own first start.
+  const firstStart = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
   await RED.start();
+  await firstStart;
   let hooked = false;
   return {
     RED,

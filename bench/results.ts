@@ -1,6 +1,6 @@
 // The benchmark's result model (what results.json holds) and the interleaved repeat-runner shared by the cases.
 import type { LatencySummary, RateSummary } from './stats';
-import { summariseRates } from './stats';
+import { median, summariseRates } from './stats';
 
 export interface RateRow {
   case: string;
@@ -8,6 +8,10 @@ export interface RateRow {
   impl: string;
   messages: number;
   summary: RateSummary;
+  /** Median CPU time (user + system) of the benchmark process per message, microseconds (the hub is not in it). */
+  cpuUsPerMsg?: number;
+  /** Median CPU time of the hub process per message, microseconds. */
+  hubCpuUsPerMsg?: number;
   /** Payload size in bytes, when the row is about one. */
   bytes?: number;
   note?: string;
@@ -44,6 +48,8 @@ export interface FootprintRow {
   files: number;
   /** The biggest packages of the tree. */
   largest: Array<{ name: string; bytes: number }>;
+  /** Cross-check: packages listed by `npm ls --omit=dev --all --parseable` (root excluded). */
+  npmLsPackages?: number;
 }
 
 export interface RatioRow {
@@ -93,24 +99,33 @@ export async function interleavedRates(
   warmup: number,
   between: () => Promise<void>,
   log: (line: string) => void,
-): Promise<Map<string, RateSummary>> {
+  hubCpu?: () => Promise<number>,
+): Promise<Map<string, RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number }>> {
   const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const hub = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (const c of contenders) {
     await c.run(warmup);
     await between();
   }
   for (let r = 0; r < runs; r += 1) {
     for (const c of contenders) {
+      const hub0 = hubCpu ? await hubCpu() : 0;
+      const cpu0 = process.cpuUsage();
       const seconds = await c.run(n);
+      const used = process.cpuUsage(cpu0);
+      if (hubCpu) hub.get(c.name)!.push(((await hubCpu()) - hub0) / n);
       rates.get(c.name)!.push(n / seconds);
+      cpu.get(c.name)!.push((used.user + used.system) / n);
       await between();
     }
   }
-  const out = new Map<string, RateSummary>();
+  const out = new Map<string, RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number }>();
   for (const [name, list] of rates) {
-    const s = summariseRates(list);
+    const s: RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number } = { ...summariseRates(list), cpuUsPerMsg: median(cpu.get(name)!) };
+    if (hubCpu) s.hubCpuUsPerMsg = median(hub.get(name)!);
     out.set(name, s);
-    log(`  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)})`);
+    log(`  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)}), ${s.cpuUsPerMsg.toFixed(1)} µs CPU/msg${s.hubCpuUsPerMsg !== undefined ? `, hub ${s.hubCpuUsPerMsg.toFixed(1)} µs` : ''}`);
   }
   return out;
 }

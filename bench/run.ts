@@ -1,7 +1,7 @@
 // `npm run bench`: runs every benchmark case of issue 5 against one local hub in a child process, prints progress,
 // and writes bench/RESULTS.md and bench/results.json (a CLI: printing is its job).
-// Options: --quick (small counts), --only=1,2,3,4,5,6,7, --runs=N, --no-write, --client-throughput (the first
-// stand-alone client throughput table only).
+// Options: --quick (small counts), --only=1,2,3,4,5,6,7, --runs=N, --no-write; --client-throughput [--in-flight=N
+// --sequential=N --runs=N] prints only the first stand-alone client throughput table (bench/clientThroughput.ts).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,13 +19,13 @@ import { runNodeRedThroughput } from './cases/nodeRedThroughput';
 import { runPayloadScaling, runThroughput } from './cases/throughput';
 
 function counts(quick: boolean, runsArg: number | undefined) {
-  const runs = runsArg ?? (quick ? 2 : 5);
+  const runs = runsArg ?? (quick ? 2 : 7);
   return quick
     ? {
         runs,
         throughput: { inFlight: 2000, sequential: 500, runs, warmup: 200 },
         nodeRed: { inFlight: 1000, sequential: 300, runs, warmup: 100 },
-        latency: { perRun: 30, runs },
+        latency: { perRun: 30, runs, budgetMs: 500 },
         fanIn: { messages: 1000, runs, warmup: 100 },
         connect: { perRun: 2, runs },
         memoryClients: 10,
@@ -39,8 +39,8 @@ function counts(quick: boolean, runsArg: number | undefined) {
     : {
         runs,
         throughput: { inFlight: 20_000, sequential: 5_000, runs, warmup: 2_000 },
-        nodeRed: { inFlight: 10_000, sequential: 2_000, runs, warmup: 1_000 },
-        latency: { perRun: 200, runs },
+        nodeRed: { inFlight: 20_000, sequential: 5_000, runs, warmup: 2_000 },
+        latency: { perRun: 500, runs, budgetMs: 2_000 },
         fanIn: { messages: 10_000, runs, warmup: 1_000 },
         connect: { perRun: 4, runs },
         memoryClients: 100,
@@ -57,7 +57,11 @@ async function main(): Promise<void> {
   const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
   const log = (line: string): void => console.error(line);
   if (args.has('client-throughput')) {
-    const { markdown } = await runClientThroughput({ log });
+    const options: Parameters<typeof runClientThroughput>[0] = { log };
+    if (args.has('in-flight')) options.inFlight = Number(args.get('in-flight'));
+    if (args.has('sequential')) options.sequential = Number(args.get('sequential'));
+    if (args.has('runs')) options.runs = Number(args.get('runs'));
+    const { markdown } = await runClientThroughput(options);
     console.log(markdown);
     return;
   }

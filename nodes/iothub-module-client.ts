@@ -1,5 +1,6 @@
 // Node-RED config node `iothub-module-client`: one IoTHubModuleClient per node, shared by the flow nodes using it.
 import { IoTHubModuleClient } from '../src/index';
+import { LocalHubConnection } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
 import { buildClientSetup, type ClientConfigDef, type ClientCredentials, type ProxyMaterial, type TlsMaterial } from './shared/options';
 import type { ModuleClientNode } from './shared/flowNode';
@@ -52,6 +53,8 @@ export = function register(RED: RedApi): void {
   function IoTHubModuleClientNode(this: ModuleClientNode, def: ClientNodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    // The local hub (development only) lends this node a module identity for as long as the node lives.
+    let localHub: LocalHubConnection | undefined;
     const create = async (): Promise<IoTHubModuleClient> => {
       const setup = buildClientSetup(def, node.credentials as ClientCredentials, tlsMaterial(RED, def.tls), proxyMaterial(RED, def.proxy));
       // The library's English log lines go to the runtime log only; people see catalog text via status / done(err).
@@ -66,6 +69,9 @@ export = function register(RED: RedApi): void {
           return IoTHubModuleClient.createFromX509Certificate(setup.args, options);
         case 'edge':
           return IoTHubModuleClient.createFromEdgeEnvironment(options);
+        case 'localHub':
+          localHub ??= new LocalHubConnection(setup.deviceId, setup.moduleId, setup.routes);
+          return localHub.createClient(options);
       }
     };
     this.host = new ModuleClientHost({
@@ -78,7 +84,13 @@ export = function register(RED: RedApi): void {
       log: { warn: (m) => node.warn(m), error: (m) => node.error(m) },
     });
     this.on('close', (_removed: boolean, done: () => void) => {
-      node.host.close(CLOSE_LIMIT_MS).then(done, done);
+      node.host
+        .close(CLOSE_LIMIT_MS)
+        .then(() => localHub?.release())
+        .then(
+          () => done(),
+          () => done(),
+        );
     });
   }
 

@@ -18,8 +18,15 @@ const localHub = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
 const DEVICE = 'local-device';
 const HOST = '127.0.0.1';
 const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
-const USER_DIR = path.join(root, '.node-red-data');
+// NODE_RED_USER_DIR: another userDir (the editor test uses a temporary one).
+const USER_DIR = path.resolve(process.env.NODE_RED_USER_DIR || path.join(root, '.node-red-data'));
 const DEMO_TAB = 'demo-tab';
+/** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
+const CLIENT_DEFAULTS = {
+  type: 'iothub-module-client', hostname: '', deviceId: '', moduleId: '', routes: '', gatewayHostname: '', transport: 'mqtt', tls: '',
+  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: '3600', keepAlive: '60', autoConnect: true,
+  connectionRetry: true, connectionRetryInterval: '2', ensureDesiredProperties: true, operationTimeout: '20',
+};
 /** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
 const DESIRED_DEMO_DELAY_MS = 8000;
 const STOP_DEADLINE_MS = 12_000;
@@ -118,28 +125,46 @@ function demoFlow(hub) {
     { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
     // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
     { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },
-    { id: 'demo-client-sensor', type: 'iothub-module-client', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', operationTimeout: '20', connectionRetryInterval: '2', autoConnect: true, credentials: { connectionString: hub.getModule(DEVICE, 'sensor').connectionString } },
-    { id: 'demo-client-nodered', type: 'iothub-module-client', name: 'nodered (IoT Edge environment)', connectionType: 'edge', operationTimeout: '20', connectionRetryInterval: '2', autoConnect: true },
+    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor').connectionString } },
+    { ...CLIENT_DEFAULTS, id: 'demo-client-nodered', name: 'nodered (IoT Edge environment)', connectionType: 'edge' },
   ];
 }
 
 let boundPort = PORT;
 
-async function adminCall(method, pathname, body) {
+async function adminCall(method, pathname, body, deploymentType = 'full') {
   const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
     method,
-    headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
+    headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': deploymentType },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
   return res.json();
 }
 
+const isDemo = (n) => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
+
+/**
+ * Takes the previous run's demo out of the flow file before Node-RED starts, so that it does not start with last
+ * run's (stale) identities only to be replaced a second later. Everything else in the file is left alone.
+ */
+function dropOldDemo() {
+  const file = path.join(USER_DIR, 'flows.json');
+  let flows;
+  try {
+    flows = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  if (Array.isArray(flows) && flows.some(isDemo)) fs.writeFileSync(file, JSON.stringify(flows.filter((n) => !isDemo(n)), null, 4));
+}
+
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
 async function deployDemo(hub) {
   const current = await adminCall('GET', '/flows');
-  const kept = (current.flows || []).filter((n) => !n.id.startsWith('demo-') && n.z !== DEMO_TAB);
-  await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev });
+  const kept = (current.flows || []).filter((n) => !isDemo(n));
+  // "flows" deployment: only the (new) demo tab starts; the user's other flows keep running.
+  await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev }, 'flows');
 }
 
 function preview(buffer) {
@@ -174,6 +199,7 @@ function listen(server) {
 async function main() {
   if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
   fs.mkdirSync(USER_DIR, { recursive: true });
+  dropOldDemo();
 
   const hub = await LocalHub.start({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
@@ -204,6 +230,8 @@ async function main() {
     httpAdminRoot: '/',
     httpNodeRoot: '/api',
     functionExternalModules: false,
+    // No network here, and no consent dialog for a newcomer.
+    telemetry: { enabled: false, updateNotification: false },
     externalModules: { palette: { allowInstall: false } },
     editorTheme: { projects: { enabled: false }, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
     logging: { console: { level: process.env.LOG_LEVEL || 'warn', metrics: false, audit: false } },

@@ -116,9 +116,10 @@ export async function runFanIn(hub: HubHandle, red: NodeRedHarness | undefined, 
       counts.warmup,
       () => hub.clear(),
       log,
+      () => hub.cpuMicros(),
     );
     const rows: RateRow[] = [];
-    for (const [impl, summary] of result) rows.push({ case: '4', scenario: 'input fan-in', impl, messages: counts.messages, summary, bytes: 200 });
+    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '4', scenario: 'input fan-in', impl, messages: counts.messages, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes: 200 });
     return rows;
   } finally {
     for (const r of receivers) await r.close().catch(() => undefined);

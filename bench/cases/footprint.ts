@@ -1,5 +1,6 @@
 // Case 6: install footprint — size and package count of a production dependency tree, found by walking node_modules
 // from the roots the way Node resolves them (dependencies + installed optionalDependencies).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FootprintRow } from '../results';
@@ -67,6 +68,17 @@ function largest(tree: Tree, n = 8): Array<{ name: string; bytes: number }> {
     .map(([name, bytes]) => ({ name: name.replace(/^node_modules\//, ''), bytes }));
 }
 
+/** Cross-check: the number of packages `npm ls --omit=dev --all --parseable` lists (root excluded), if npm runs. */
+export function npmLsCount(root: string): number | undefined {
+  try {
+    const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const lines = new Set(out.split('\n').map((l) => l.trim()).filter((l) => l !== '' && path.resolve(l) !== path.resolve(root)));
+    return lines.size;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
 export function runFootprint(root: string): FootprintRow[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files?: string[] };
@@ -81,12 +93,14 @@ export function runFootprint(root: string): FootprintRow[] {
     own.files += s.files;
   }
   const ours = walk(deps, root);
-  const clientOnly = walk(deps.filter((d) => d === 'mqtt' || d === 'undici'), root);
+  const npmCount = npmLsCount(root);
+  const clientRoots = deps.filter((d) => d === 'mqtt' || d === 'undici' || d === 'ws');
+  const clientOnly = walk(clientRoots, root);
   const sdkRoots = ['azure-iot-device', 'azure-iot-device-mqtt'];
   const sdk = walk(sdkRoots, root);
   return [
-    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) },
-    { name: 'this pack, client dependencies only (mqtt + undici)', roots: ['mqtt', 'undici'], packages: clientOnly.packages.size, bytes: clientOnly.bytes, files: clientOnly.files, largest: largest(clientOnly) },
+    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8), ...(npmCount === undefined ? {} : { npmLsPackages: npmCount }) },
+    { name: `this pack, client dependencies only (${clientRoots.join(' + ')})`, roots: clientRoots, packages: clientOnly.packages.size, bytes: clientOnly.bytes, files: clientOnly.files, largest: largest(clientOnly) },
     { name: 'azure-iot-device + azure-iot-device-mqtt', roots: sdkRoots, packages: sdk.packages.size, bytes: sdk.bytes, files: sdk.files, largest: largest(sdk) },
   ];
 }

@@ -16,6 +16,8 @@ export interface LatencyCounts {
   /** Round trips per run. */
   perRun: number;
   runs: number;
+  /** A run also ends after this many milliseconds (keeps the whole benchmark in budget when round trips stall). */
+  budgetMs: number;
 }
 
 const METHOD = 'echo';
@@ -159,17 +161,19 @@ export async function runLatency(hub: HubHandle, red: NodeRedHarness | undefined
     const samples = new Map<string, { method: number[][]; twin: number[][] }>(contenders.map((c) => [c.name, { method: [], twin: [] }]));
     const warmup = Math.max(10, Math.floor(counts.perRun / 5));
     for (const c of contenders) {
-      await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: warmup, payload: METHOD_PAYLOAD });
-      for (let i = 0; i < warmup; i += 1) await c.twin(i);
+      await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: warmup, payload: METHOD_PAYLOAD, budgetMs: counts.budgetMs / 2 });
+      const twinStart = Date.now();
+      for (let i = 0; i < warmup && Date.now() - twinStart < counts.budgetMs / 2; i += 1) await c.twin(i);
     }
-    log(`case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each)`);
+    log(`case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each, at most ${counts.budgetMs} ms per run)`);
     for (let r = 0; r < counts.runs; r += 1) {
       for (const c of contenders) {
-        const reply = await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: counts.perRun, payload: METHOD_PAYLOAD });
+        const reply = await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: counts.perRun, payload: METHOD_PAYLOAD, budgetMs: counts.budgetMs });
         if (reply.failures) throw new Error(`${c.name}: ${reply.failures} method calls failed`);
         samples.get(c.name)!.method.push(reply.latenciesMs ?? []);
         const twin: number[] = [];
-        for (let i = 0; i < counts.perRun; i += 1) twin.push(await c.twin(i));
+        const twinStart = Date.now();
+        for (let i = 0; i < counts.perRun && Date.now() - twinStart < counts.budgetMs; i += 1) twin.push(await c.twin(i));
         samples.get(c.name)!.twin.push(twin);
         await hub.clear();
       }

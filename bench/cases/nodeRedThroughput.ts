@@ -35,7 +35,10 @@ export async function deployOutputFlows(hub: HubHandle, red: NodeRedHarness): Pr
     // passThrough = the node's acknowledgement output: the msg leaves only after the hub's PUBACK.
     { id: 'out', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: true, ackOutput: true, x: 300, y: 100, wires: [['sink-out']] },
     flows.sink('sink-out', Z),
-    { id: 'catch-out', type: 'catch', z: Z, name: '', scope: ['out'], uncaught: false, x: 300, y: 200, wires: [['sink-err']] },
+    // The same node without the acknowledgement output, acknowledged by its done() exactly like the core node.
+    flows.inject('inject-out2', Z, ['out2'], injectProps(true)),
+    { id: 'out2', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: false, x: 300, y: 150, wires: [] },
+    { id: 'catch-out', type: 'catch', z: Z, name: '', scope: ['out', 'out2'], uncaught: false, x: 300, y: 200, wires: [['sink-err']] },
     flows.sink('sink-err', Z),
     {
       id: 'bench-broker',
@@ -70,6 +73,7 @@ export async function runNodeRedThroughput(hub: HubHandle, red: NodeRedHarness, 
   const rows: RateRow[] = [];
   const contenders = (mode: 'all' | 'sequential') => [
     { name: 'iothub-module-output', run: (n: number) => runFlow(red, { injectId: 'inject-out', ackBy: { sink: 'sink-out' }, errorSink: 'sink-err' }, n, mode) },
+    { name: 'iothub-module-output, done()', run: (n: number) => runFlow(red, { injectId: 'inject-out2', ackBy: { complete: 'out2' }, errorSink: 'sink-err' }, n, mode) },
     { name: 'core mqtt out', run: (n: number) => runFlow(red, { injectId: 'inject-mqtt', ackBy: { complete: 'mqtt-out' } }, n, mode) },
   ];
   for (const scenario of [
@@ -77,8 +81,8 @@ export async function runNodeRedThroughput(hub: HubHandle, red: NodeRedHarness, 
     { name: 'one at a time', n: counts.sequential, mode: 'sequential' as const },
   ]) {
     log(`case 2: Node-RED ${scenario.name} (${scenario.n} messages × ${counts.runs} runs)`);
-    const result = await interleavedRates(contenders(scenario.mode), scenario.n, counts.runs, Math.min(counts.warmup, scenario.n), () => hub.clear(), log);
-    for (const [impl, summary] of result) rows.push({ case: '2', scenario: scenario.name, impl, messages: scenario.n, summary, bytes: 200 });
+    const result = await interleavedRates(contenders(scenario.mode), scenario.n, counts.runs, Math.min(counts.warmup, scenario.n), () => hub.clear(), log, () => hub.cpuMicros());
+    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '2', scenario: scenario.name, impl, messages: scenario.n, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes: 200 });
   }
   await red.deploy([]);
   return rows;

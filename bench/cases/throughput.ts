@@ -30,8 +30,9 @@ export async function runThroughput(hub: HubHandle, counts: ThroughputCounts, lo
         Math.min(scenario.n, counts.warmup),
         () => hub.clear(),
         log,
+        () => hub.cpuMicros(),
       );
-      for (const [impl, summary] of result) rows.push({ case: '1', scenario: scenario.name, impl, messages: scenario.n, summary, bytes: 200 });
+      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '1', scenario: scenario.name, impl, messages: scenario.n, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes: 200 });
     }
   } finally {
     for (const s of senders) await s.close().catch(() => undefined);
@@ -59,8 +60,9 @@ export async function runPayloadScaling(
         Math.max(1, Math.floor(messages / 4)),
         () => hub.clear(),
         log,
+        () => hub.cpuMicros(),
       );
-      for (const [impl, summary] of result) rows.push({ case: '7', scenario: `${bytes} B payload`, impl, messages, summary, bytes });
+      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '7', scenario: `${bytes} B payload`, impl, messages, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes });
     } finally {
       for (const s of senders) await s.close().catch(() => undefined);
     }

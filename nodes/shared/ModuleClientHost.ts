@@ -175,7 +175,10 @@ export class ModuleClientHost {
       } catch (err) {
         this.setupError = err;
         this.options.log.error(describeError(this.options.RED, err).message);
-        this.push(statusWithText(STATUS.notConfigured, errorText(this.options.RED, err)), false);
+        // A catalog key (not text) so that the editor shows it in the editor's language.
+        const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);
+        const known = translate(this.options.RED, key) !== key;
+        this.push(known ? statusWithText(STATUS.notConfigured, key) : STATUS.notConfigured, false);
         return;
       }
       if (this.closing || this.users.size === 0) {

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalHub } from '../../src/index';
-import type { LocalHubApi, ModuleIdentity } from '../../src/index';
+import { IoTHubModuleClient, LocalHub } from '../../src/index';
+import type { ClientOptions, EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity } from '../../src/index';
 
 /** Where running local hubs announce themselves: one `<port>.json` per hub. */
 export const DISCOVERY_DIR = path.join(os.tmpdir(), 'azure-iot-local-hub');
@@ -20,6 +20,8 @@ export interface HubDiscovery {
   hostName: string;
   caCertPath: string;
   serviceConnectionString: string;
+  /** `unix:///…` of the hub's IoT Edge workload API, '' when off. */
+  workloadUri: string;
   startedAt: string;
 }
 
@@ -31,6 +33,12 @@ export interface LocalHubLease {
   connectionString: string;
   /** PEM of the hub's CA: pass it as `serverVerificationCert`. */
   ca: string;
+  /**
+   * The module's IoT Edge environment (workload API of the hub), for `createFromEdgeEnvironment({ env })`: a module
+   * created so can also invoke methods, as on a real IoT Edge device. `IOTEDGE_WORKLOADURI` is '' when the hub has
+   * no workload API: use the connection string then.
+   */
+  edgeEnvironment: EdgeEnvironment;
   source: LocalHubSource;
   /** Routes this lease added, name → route. */
   routes: Record<string, string>;
@@ -68,6 +76,25 @@ export const localHubSettings = {
 };
 
 const routeBooks = new WeakMap<LocalHubApi, RouteBook>();
+/** The last upstream messages of each hub known here (the editor panel shows them). */
+const recent = new WeakMap<LocalHubApi, HubMessage[]>();
+/** How many upstream messages `recentUpstream` keeps per hub. */
+const RECENT_LIMIT = 50;
+
+function watchUpstream(hub: LocalHubApi): void {
+  if (recent.has(hub)) return;
+  const list: HubMessage[] = [];
+  recent.set(hub, list);
+  hub.events.on('upstream', (message) => {
+    list.push(message);
+    if (list.length > RECENT_LIMIT) list.splice(0, list.length - RECENT_LIMIT);
+  });
+}
+
+/** The last upstream messages (oldest first) of a hub shared or started in this process. */
+export function recentUpstream(hub: LocalHubApi): HubMessage[] {
+  return [...(recent.get(hub) ?? [])];
+}
 let own: OwnHub | undefined;
 let closingOwn: Promise<void> = Promise.resolve();
 let nextLeaseId = 1;
@@ -85,6 +112,7 @@ export function sharedLocalHub(): LocalHubApi | undefined {
 export function shareLocalHub(hub: LocalHubApi, routes: Record<string, string>): void {
   routeBooks.set(hub, { base: { ...routes }, leases: new Map() });
   hub.setRoutes(routes);
+  watchUpstream(hub);
   (globalThis as Record<symbol, unknown>)[SHARED_KEY] = { hub };
 }
 
@@ -104,6 +132,7 @@ export async function ownLocalHub(): Promise<LocalHubApi | undefined> {
  */
 export function writeDiscoveryFile(hub: LocalHubApi, dir = localHubSettings.discoveryDir): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  removeStaleDiscoveryFiles(dir);
   const file = path.join(dir, `${hub.port}.json`);
   const content: HubDiscovery = {
     pid: process.pid,
@@ -111,10 +140,23 @@ export function writeDiscoveryFile(hub: LocalHubApi, dir = localHubSettings.disc
     hostName: hub.hostName,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
+    workloadUri: hub.workloadUri ?? '',
     startedAt: new Date().toISOString(),
   };
   fs.writeFileSync(file, JSON.stringify(content, null, 2), { mode: 0o600 });
   return file;
+}
+
+/** Removes the announcements of processes that are gone (a hub killed without its clean stop). */
+function removeStaleDiscoveryFiles(dir: string): void {
+  for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n))) {
+    try {
+      const { pid } = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as { pid?: unknown };
+      if (typeof pid === 'number' && !alive(pid)) fs.rmSync(path.join(dir, name), { force: true });
+    } catch {
+      // Unreadable or being written: leave it.
+    }
+  }
 }
 
 /** Removes a discovery file (missing is fine). */
@@ -213,8 +255,8 @@ export function hubRequest(d: HubDiscovery, ca: string, method: string, pathname
 
 const seg = (s: string): string => encodeURIComponent(s);
 
-/** Provisions device and module through the hub's registry REST API; returns the module's primary key. */
-async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, moduleId: string): Promise<string> {
+/** Provisions device and module through the hub's registry REST API; returns the module's key and generation id. */
+async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, moduleId: string): Promise<{ key: string; generationId: string }> {
   const dev = await hubRequest(d, ca, 'GET', `/devices/${seg(deviceId)}`);
   if (dev.status === 404) {
     const put = await hubRequest(d, ca, 'PUT', `/devices/${seg(deviceId)}`, { deviceId });
@@ -225,9 +267,10 @@ async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, mo
   let mod = await hubRequest(d, ca, 'GET', `/devices/${seg(deviceId)}/modules/${seg(moduleId)}`);
   if (mod.status === 404) mod = await hubRequest(d, ca, 'PUT', `/devices/${seg(deviceId)}/modules/${seg(moduleId)}`, { deviceId, moduleId });
   if (mod.status >= 300) throw new Error(`local hub refused module ${deviceId}/${moduleId} (HTTP ${mod.status})`);
-  const key = (mod.body as { authentication?: { symmetricKey?: { primaryKey?: string } } } | undefined)?.authentication?.symmetricKey?.primaryKey;
+  const body = mod.body as { generationId?: string; authentication?: { symmetricKey?: { primaryKey?: string } } } | undefined;
+  const key = body?.authentication?.symmetricKey?.primaryKey;
   if (!key) throw new Error(`local hub gave no key for ${deviceId}/${moduleId}`);
-  return key;
+  return { key, generationId: body?.generationId ?? '' };
 }
 
 function moduleConnectionString(hostName: string, port: number, deviceId: string, moduleId: string, key: string): string {
@@ -284,6 +327,7 @@ async function startOwnHub(): Promise<LocalHubApi> {
   }
   const hub = LocalHub.start({ routes: {} }).then((h) => {
     routeBooks.set(h, { base: {}, leases: new Map() });
+    watchUpstream(h);
     return h;
   });
   own = { hub, users: 1 };
@@ -343,6 +387,7 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
     return {
       connectionString: identity.connectionString,
       ca: shared.caCert,
+      edgeEnvironment: shared.edgeEnvironment(deviceId, moduleId),
       source: 'shared',
       routes,
       release: async () => {
@@ -359,17 +404,27 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
     } catch {
       continue;
     }
-    let key: string;
+    let provisioned: { key: string; generationId: string };
     try {
-      key = await provisionRemote(d, ca, deviceId, moduleId);
+      provisioned = await provisionRemote(d, ca, deviceId, moduleId);
     } catch (err) {
       // A hub that went away between announcement and call: try the next one, else start our own.
       if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') continue;
       throw err;
     }
     return {
-      connectionString: moduleConnectionString(d.hostName, d.port, deviceId, moduleId, key),
+      connectionString: moduleConnectionString(d.hostName, d.port, deviceId, moduleId, provisioned.key),
       ca,
+      edgeEnvironment: {
+        IOTEDGE_WORKLOADURI: d.workloadUri ?? '',
+        IOTEDGE_DEVICEID: deviceId,
+        IOTEDGE_MODULEID: moduleId,
+        IOTEDGE_MODULEGENERATIONID: provisioned.generationId,
+        IOTEDGE_IOTHUBHOSTNAME: d.hostName,
+        IOTEDGE_GATEWAYHOSTNAME: `localhost:${d.port}`,
+        IOTEDGE_APIVERSION: '2019-01-30',
+        IOTEDGE_AUTHSCHEME: 'sasToken',
+      },
       source: 'remote',
       routes: {},
       release: async () => undefined,
@@ -388,6 +443,7 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
   return {
     connectionString: identity.connectionString,
     ca: hub.caCert,
+    edgeEnvironment: hub.edgeEnvironment(deviceId, moduleId),
     source: 'in-process',
     routes,
     release: async () => {
@@ -397,4 +453,57 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
       releaseOwnHub();
     },
   };
+}
+
+/**
+ * The local-hub side of one config node: acquires its module identity once, creates clients for it, and releases
+ * the identity when the node closes.
+ */
+export class LocalHubConnection {
+  private lease: Promise<LocalHubLease> | undefined;
+  private released = false;
+
+  /**
+   * @param deviceId device of the module.
+   * @param moduleId the module identity.
+   * @param routes edgeHub routes for the development hub, one per line (`#` starts a comment); empty = the module's outputs upstream.
+   */
+  constructor(readonly deviceId: string, readonly moduleId: string, readonly routes = '') {}
+
+  /** The lease (acquired on first use). @throws like `acquireLocalHub`. */
+  acquire(): Promise<LocalHubLease> {
+    if (this.released) return Promise.reject(new Error('the local hub connection is closed'));
+    if (!this.lease) {
+      this.lease = acquireLocalHub(this.deviceId, this.moduleId, { routes: this.routes.split(/\r?\n/) });
+      this.lease.catch(() => {
+        this.lease = undefined;
+      });
+    }
+    return this.lease;
+  }
+
+  /**
+   * A client for the module: from its IoT Edge environment (so that it can invoke methods), or from its connection
+   * string with the hub's CA when the hub has no workload API. `serverVerificationCert` and `gatewayHostname` are
+   * ignored: the hub decides both.
+   * @throws like `acquireLocalHub`, and the client factories' TypeError / ValueError for bad options.
+   */
+  async createClient(options: ClientOptions): Promise<IoTHubModuleClient> {
+    const lease = await this.acquire();
+    const rest: ClientOptions = { ...options };
+    delete rest.serverVerificationCert;
+    delete rest.gatewayHostname;
+    if (lease.edgeEnvironment.IOTEDGE_WORKLOADURI) {
+      return IoTHubModuleClient.createFromEdgeEnvironment({ ...rest, env: { ...lease.edgeEnvironment } });
+    }
+    return IoTHubModuleClient.createFromConnectionString(lease.connectionString, { ...rest, serverVerificationCert: lease.ca });
+  }
+
+  /** Releases the module identity (idempotent); clients must be shut down first. */
+  async release(): Promise<void> {
+    this.released = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    if (lease) await lease.then((l) => l.release(), () => undefined);
+  }
 }

@@ -23,6 +23,8 @@ export interface ClientConfigDef {
   connectionRetryInterval?: string | number;
   ensureDesiredProperties?: boolean;
   operationTimeout?: string | number;
+  /** Local hub only: edgeHub routes for the development hub, one per line. */
+  routes?: string;
 }
 
 export interface ClientCredentials {
@@ -52,7 +54,11 @@ export type ClientSetup =
   | { kind: 'connectionString'; connectionString: string; options: ClientOptions }
   | { kind: 'sasToken'; sasToken: string; options: ClientOptions }
   | { kind: 'x509'; args: { x509: X509; hostname: string; deviceId: string; moduleId: string }; options: ClientOptions }
-  | { kind: 'edge'; options: ClientOptions };
+  | { kind: 'edge'; options: ClientOptions }
+  | { kind: 'localHub'; deviceId: string; moduleId: string; routes: string; options: ClientOptions };
+
+/** The device a local-hub module belongs to when the dialog leaves it empty. */
+export const LOCAL_HUB_DEFAULT_DEVICE = 'local-device';
 
 function text(value: string | Buffer | undefined): string | undefined {
   if (value === undefined) return undefined;
@@ -109,12 +115,13 @@ export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials,
   const options: ClientOptions = {};
   if (def.transport === 'mqtt-ws') options.websockets = true;
   const ca = text(tls?.ca);
-  if (ca && kind !== 'edge') options.serverVerificationCert = ca;
+  // The IoT Edge environment and the local hub bring their own trust anchor and gateway.
+  if (ca && kind !== 'edge' && kind !== 'localHub') options.serverVerificationCert = ca;
   if (def.cipher?.trim()) options.cipher = def.cipher.trim();
   if (def.productInfo?.trim()) options.productInfo = def.productInfo.trim();
   if (proxy?.url?.trim()) options.proxyOptions = proxyOptionsFrom(proxy);
   const ttl = seconds(def.sastokenTtl, 'sastokenTtl');
-  if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge')) options.sastokenTtl = ttl;
+  if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge' || kind === 'localHub')) options.sastokenTtl = ttl;
   const keepAlive = seconds(def.keepAlive, 'keepAlive');
   if (keepAlive !== undefined) options.keepAlive = keepAlive;
   if (def.autoConnect === false) options.autoConnect = false;
@@ -154,6 +161,11 @@ export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials,
     }
     case 'edge':
       return { kind, options };
+    case 'localHub': {
+      const moduleId = def.moduleId?.trim();
+      if (!moduleId) throw new NodeError('not-configured', 'moduleId');
+      return { kind, deviceId: def.deviceId?.trim() || LOCAL_HUB_DEFAULT_DEVICE, moduleId, routes: def.routes ?? '', options };
+    }
     default:
       throw new NodeError('not-configured', String(kind));
   }

@@ -11,17 +11,12 @@ import {
   ValueError,
 } from './errors';
 import { errorFromStatus, isTransient, mapTransportError } from './errorMapping';
-import { parseConnectionString } from './auth/connectionString';
 import {
   NonRenewableSasToken,
   RenewableSasToken,
-  resourceUri,
-  symmetricKeySigner,
   validateModuleSasToken,
   type SasTokenSource,
 } from './auth/sastoken';
-import { loadX509 } from './auth/x509';
-import { readEdgeCaCertificateFile, readEdgeEnvironment, WorkloadClient } from './auth/edgeEnvironment';
 import { invokeMethodOverHttp } from './transport/http';
 import { MqttConnection, type MqttConnectionSettings } from './transport/mqttConnection';
 import { buildUsername, splitHostPort } from './transport/mqttUsername';
@@ -38,93 +33,32 @@ import {
   twinPatchReportedTopic,
   type TopicIdentity,
 } from './transport/topics';
-import { resolveOptions, type AnyClientOptions, type ResolvedOptions } from './options';
+import type { ResolvedOptions } from './options';
 import { userAgentString } from './userAgent';
 import { Alarm, systemClock, type Clock } from './clock';
-import { DeadlineQueue, type Expirable } from './deadlines';
+import { DeadlineQueue } from './deadlines';
 import { backoffDelayMs } from './backoff';
+import { Dispatcher, type HandlerKind } from './dispatcher';
+import {
+  initFromConnectionString,
+  initFromEdgeEnvironment,
+  initFromSastoken,
+  initFromX509,
+  type Auth,
+  type ClientInit,
+  type EdgeContext,
+  type Identity,
+} from './factories';
+import { PublishOp, TwinOp } from './operations';
 import { Message } from './models/Message';
 import { MethodRequest } from './models/MethodRequest';
 import { MethodResponse } from './models/MethodResponse';
-import type { ClientOptions, ConnectionState, MethodParams, MethodResult, Signer, TwinDocument, X509 } from './types';
+import type { ClientOptions, ConnectionState, MethodParams, MethodResult, TwinDocument, X509 } from './types';
 
 /** IoT Hub's limit on a device-to-cloud message (seed `TELEMETRY_MESSAGE_SIZE_LIMIT`), checked on wire bytes. */
 export const TELEMETRY_MESSAGE_SIZE_LIMIT = 262144;
 
 type Feature = 'input' | 'methods' | 'twin' | 'desired';
-
-type Auth =
-  | { kind: 'sas'; token: SasTokenSource & { refresh?: () => Promise<void> } }
-  | { kind: 'x509'; cert: string; key: string; passphrase?: string };
-
-interface Identity {
-  hostname: string;
-  deviceId: string;
-  moduleId: string;
-  gatewayHostname?: string;
-}
-
-interface EdgeContext {
-  workload?: WorkloadClient;
-}
-
-/** A QoS 1 publish waiting to be sent or acknowledged. */
-class PublishOp implements Expirable {
-  settled = false;
-  constructor(
-    readonly topic: string,
-    readonly payload: Buffer | string,
-    readonly deadline: number,
-    private readonly resolve: () => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-  finish(err?: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (err) this.reject(err);
-    else this.resolve();
-  }
-  expire(): void {
-    this.finish(new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`));
-  }
-}
-
-/** A twin request in the `$rid` ledger. */
-class TwinOp implements Expirable {
-  settled = false;
-  /** The connection it was last published on (undefined = not yet). */
-  sentOn: MqttConnection | undefined;
-  resent = false;
-  constructor(
-    readonly rid: string,
-    readonly topic: string,
-    readonly payload: string,
-    readonly deadline: number,
-    private readonly onDone: (err: Error | undefined, status?: number, body?: Buffer) => void,
-    private readonly onSettle: (op: TwinOp) => void,
-  ) {}
-  finish(err: Error | undefined, status?: number, body?: Buffer): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onSettle(this);
-    this.onDone(err, status, body);
-  }
-  expire(): void {
-    this.finish(new OperationTimeout('Twin request not answered in time'));
-  }
-}
-
-type Waiter<T> = { resolve: (v: T) => void; reject: (e: Error) => void };
-
-function defer<T>(): { promise: Promise<T> } & Waiter<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: Error) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 /**
  * An IoT Hub / IoT Edge module client over MQTT 3.1.1. Create it with one of the static factories.
@@ -145,11 +79,15 @@ export class IoTHubModuleClient {
   private state: ConnectionState = 'disconnected';
   private connection: MqttConnection | undefined;
   private connecting: Promise<void> | undefined;
+  /** A re-authorization or disconnect in progress. */
+  private transition: Promise<void> | undefined;
   private connectAbort: AbortController | undefined;
   private isShutDown = false;
 
   private reconnectTimer: unknown;
   private reconnectAttempt = 0;
+  /** True from an unexpected drop until a connect succeeds, the user disconnects, or a failure is not transient. */
+  private retrying = false;
   private readonly renewal: Alarm;
 
   private readonly enabled = new Set<Feature>();
@@ -161,22 +99,7 @@ export class IoTHubModuleClient {
   private cancelReason: Error | undefined;
   private readonly twinLedger = new Map<string, TwinOp>();
 
-  private receiveMode: 'none' | 'handler' | 'api' = 'none';
-  private handlers: {
-    message: ((m: Message) => void | Promise<void>) | null;
-    method: ((r: MethodRequest) => void | Promise<void>) | null;
-    desired: ((p: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null;
-  } = { message: null, method: null, desired: null };
-  /** Handler mode: items that arrived while no handler was set (bounded). */
-  private readonly held: { message: Message[]; method: MethodRequest[]; desired: Array<[Record<string, unknown>, boolean]> } = {
-    message: [],
-    method: [],
-    desired: [],
-  };
-  /** API (receive*) mode inboxes and waiters. */
-  private readonly inputInboxes = new Map<string, { items: Message[]; waiters: Array<Waiter<Message>> }>();
-  private readonly methodInboxes = new Map<string, { items: MethodRequest[]; waiters: Array<Waiter<MethodRequest>> }>();
-  private readonly desiredInbox: { items: Array<Record<string, unknown>>; waiters: Array<Waiter<Record<string, unknown>>> } = { items: [], waiters: [] };
+  private readonly dispatch = new Dispatcher((level, msg) => this.log(level, msg));
 
   /** Method request ids: 'pending' until answered, 'responding' during the publish, 'answered' after. */
   private readonly methodRequests = new Map<string, 'pending' | 'responding' | 'answered'>();
@@ -188,7 +111,7 @@ export class IoTHubModuleClient {
   private _onBackgroundException: ((error: Error) => void) | null = null;
   private _onNewSastokenRequired: (() => void) | null = null;
 
-  private constructor(args: { identity: Identity; auth: Auth; options: ResolvedOptions; edge?: EdgeContext; fromSastoken?: boolean }) {
+  private constructor(args: ClientInit) {
     this.identity = args.identity;
     this.auth = args.auth;
     this.options = args.options;
@@ -201,7 +124,7 @@ export class IoTHubModuleClient {
     this.twinDeadlines = new DeadlineQueue(this.clock);
   }
 
-  // ---------------------------------------------------------------- factories
+  // ---------------------------------------------------------------- factories (the work is in factories.ts)
 
   /**
    * Creates a client from a module connection string (`HostName=…;DeviceId=…;ModuleId=…;SharedAccessKey=…`,
@@ -210,17 +133,7 @@ export class IoTHubModuleClient {
    * @throws ValueError for a malformed string, an x509 string, a bad key or a bad option value.
    */
   static createFromConnectionString(connectionString: string, options?: ClientOptions): IoTHubModuleClient {
-    const cs = parseConnectionString(connectionString);
-    if (cs.x509 !== undefined) {
-      throw new ValueError('Use createFromX509Certificate for X.509 authentication (x509 in the connection string)');
-    }
-    const resolved = resolveOptions('connectionString', options);
-    if (!cs.DeviceId || !cs.SharedAccessKey) throw new ValueError('Invalid Connection String - Incomplete');
-    const identity: Identity = { hostname: cs.HostName!, deviceId: cs.DeviceId, moduleId: cs.ModuleId ?? '' };
-    if (cs.GatewayHostName) identity.gatewayHostname = cs.GatewayHostName;
-    const signer = symmetricKeySigner(cs.SharedAccessKey);
-    const token = IoTHubModuleClient.renewableToken(identity, signer, resolved.sastokenTtl);
-    return new IoTHubModuleClient({ identity, auth: { kind: 'sas', token }, options: resolved });
+    return new IoTHubModuleClient(initFromConnectionString(connectionString, options));
   }
 
   /**
@@ -230,11 +143,7 @@ export class IoTHubModuleClient {
    * @throws ValueError for a malformed, device or expired token, or a bad option value.
    */
   static createFromSastoken(sastoken: string, options?: ClientOptions): IoTHubModuleClient {
-    const resolved = resolveOptions('sastoken', options);
-    const token = new NonRenewableSasToken(sastoken);
-    const identity: Identity = { hostname: token.info.hostname, deviceId: token.info.deviceId, moduleId: token.info.moduleId! };
-    if (resolved.gatewayHostname) identity.gatewayHostname = resolved.gatewayHostname;
-    return new IoTHubModuleClient({ identity, auth: { kind: 'sas', token }, options: resolved, fromSastoken: true });
+    return new IoTHubModuleClient(initFromSastoken(sastoken, options));
   }
 
   /**
@@ -246,17 +155,7 @@ export class IoTHubModuleClient {
     args: { x509: X509; hostname: string; deviceId: string; moduleId: string },
     options?: ClientOptions,
   ): IoTHubModuleClient {
-    if (typeof args !== 'object' || args === null) throw new TypeError('arguments must be an object');
-    for (const key of ['hostname', 'deviceId', 'moduleId'] as const) {
-      if (typeof args[key] !== 'string') throw new TypeError(`${key} must be a string`);
-    }
-    const resolved = resolveOptions('x509', options);
-    const loaded = loadX509(args.x509);
-    const identity: Identity = { hostname: args.hostname, deviceId: args.deviceId, moduleId: args.moduleId };
-    if (resolved.gatewayHostname) identity.gatewayHostname = resolved.gatewayHostname;
-    const auth: Auth = { kind: 'x509', cert: loaded.cert, key: loaded.key };
-    if (loaded.passphrase !== undefined) auth.passphrase = loaded.passphrase;
-    return new IoTHubModuleClient({ identity, auth, options: resolved });
+    return new IoTHubModuleClient(initFromX509(args, options));
   }
 
   /**
@@ -269,45 +168,7 @@ export class IoTHubModuleClient {
   static async createFromEdgeEnvironment(
     options?: ClientOptions & { env?: Record<string, string | undefined> },
   ): Promise<IoTHubModuleClient> {
-    const resolved = resolveOptions('edge', options);
-    const env = options?.env ?? process.env;
-    const settings = readEdgeEnvironment(env);
-    if (settings.mode === 'debug') {
-      const cs = parseConnectionString(settings.connectionString);
-      if (!cs.DeviceId || !cs.ModuleId || !cs.HostName || !cs.GatewayHostName || !cs.SharedAccessKey) {
-        throw new ValueError('Invalid Connection String');
-      }
-      resolved.serverVerificationCert = readEdgeCaCertificateFile(settings.caCertificateFile);
-      const identity: Identity = { hostname: cs.HostName, deviceId: cs.DeviceId, moduleId: cs.ModuleId, gatewayHostname: cs.GatewayHostName };
-      const token = IoTHubModuleClient.renewableToken(identity, symmetricKeySigner(cs.SharedAccessKey), resolved.sastokenTtl);
-      return new IoTHubModuleClient({ identity, auth: { kind: 'sas', token }, options: resolved, edge: {} });
-    }
-    const workload = new WorkloadClient({
-      workloadUri: settings.workloadUri,
-      apiVersion: settings.apiVersion,
-      moduleId: settings.moduleId,
-      generationId: settings.generationId,
-      userAgent: userAgentString(),
-    });
-    try {
-      resolved.serverVerificationCert = await workload.getTrustBundle();
-      const identity: Identity = {
-        hostname: settings.hostname,
-        deviceId: settings.deviceId,
-        moduleId: settings.moduleId,
-        gatewayHostname: settings.gatewayHostname,
-      };
-      const token = IoTHubModuleClient.renewableToken(identity, (s) => workload.sign(s), resolved.sastokenTtl);
-      await token.refresh();
-      return new IoTHubModuleClient({ identity, auth: { kind: 'sas', token }, options: resolved, edge: { workload } });
-    } catch (err) {
-      await workload.close().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private static renewableToken(identity: Identity, signer: Signer, ttl: number): RenewableSasToken {
-    return RenewableSasToken.unsigned({ uri: resourceUri(identity.hostname, identity.deviceId, identity.moduleId || undefined), signer, ttl });
+    return new IoTHubModuleClient(await initFromEdgeEnvironment(options));
   }
 
   // ---------------------------------------------------------------- public state
@@ -351,7 +212,7 @@ export class IoTHubModuleClient {
    * null disables it. @throws ClientError 'receive-mode-conflict' after receiveMessageOnInput was used.
    */
   get onMessageReceived(): ((message: Message) => void | Promise<void>) | null {
-    return this.handlers.message;
+    return this.dispatch.handler('message');
   }
   set onMessageReceived(fn: ((message: Message) => void | Promise<void>) | null) {
     this.setHandler('message', 'input', fn);
@@ -359,7 +220,7 @@ export class IoTHubModuleClient {
 
   /** Direct method handler; answer with {@link sendMethodResponse}. Same rules as {@link onMessageReceived}. */
   get onMethodRequestReceived(): ((request: MethodRequest) => void | Promise<void>) | null {
-    return this.handlers.method;
+    return this.dispatch.handler('method');
   }
   set onMethodRequestReceived(fn: ((request: MethodRequest) => void | Promise<void>) | null) {
     this.setHandler('method', 'methods', fn);
@@ -370,7 +231,7 @@ export class IoTHubModuleClient {
    * document after a (re)connect. Same rules as {@link onMessageReceived}.
    */
   get onTwinDesiredPropertiesPatchReceived(): ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null {
-    return this.handlers.desired;
+    return this.dispatch.handler('desired');
   }
   set onTwinDesiredPropertiesPatchReceived(fn: ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null) {
     this.setHandler('desired', 'desired', fn);
@@ -384,6 +245,9 @@ export class IoTHubModuleClient {
    *   ClientError 'shut-down' after shutdown.
    */
   async connect(): Promise<void> {
+    this.checkAlive();
+    // A re-authorization or disconnect in progress finishes first (it owns the connection until then).
+    while (this.transition) await this.transition.catch(() => undefined);
     this.checkAlive();
     if (this.state === 'connected') return;
     if (this.connecting) return this.connecting;
@@ -409,10 +273,7 @@ export class IoTHubModuleClient {
     this.isShutDown = true;
     await this.hardDisconnect(new OperationCancelled('Cancelled by shutdown'));
     const cancelled = new OperationCancelled('Cancelled by shutdown');
-    for (const inbox of this.inputInboxes.values()) for (const w of inbox.waiters.splice(0)) w.reject(cancelled);
-    for (const inbox of this.methodInboxes.values()) for (const w of inbox.waiters.splice(0)) w.reject(cancelled);
-    for (const w of this.desiredInbox.waiters.splice(0)) w.reject(cancelled);
-    this.handlers = { message: null, method: null, desired: null };
+    this.dispatch.close(cancelled);
     if (this.edge?.workload) await this.edge.workload.close().catch(() => undefined);
   }
 
@@ -420,10 +281,17 @@ export class IoTHubModuleClient {
     if (this.isShutDown) throw new ClientError('Client has already been shut down', { code: 'shut-down' });
   }
 
-  private async hardDisconnect(reason: Error): Promise<void> {
+  private hardDisconnect(reason: Error): Promise<void> {
+    // Abort a connect now (also one inside a re-authorization), so the disconnect does not wait for it.
+    this.connectAbort?.abort();
+    return this.runTransition(() => this.doHardDisconnect(reason));
+  }
+
+  private async doHardDisconnect(reason: Error): Promise<void> {
     if (this.reconnectTimer !== undefined) this.clock.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     this.reconnectAttempt = 0;
+    this.retrying = false;
     this.renewal.cancel();
     this.connectAbort?.abort();
     const connecting = this.connecting;
@@ -440,8 +308,7 @@ export class IoTHubModuleClient {
         this.cancelReason = undefined;
       }
     }
-    this.methodRequests.clear();
-    this.held.method.length = 0;
+    this.dispatch.purgeMethods();
     this.setState('disconnected');
     if (!this.isShutDown && (this.queue.length > 0 || this.twinLedger.size > 0)) {
       // Operations started while disconnecting: they get a connection of their own (or fail without autoConnect).
@@ -572,6 +439,7 @@ export class IoTHubModuleClient {
         throw error;
       }
       this.reconnectAttempt = 0;
+      this.retrying = false;
       this.setState('connected');
       this.armRenewal();
       this.flush();
@@ -596,11 +464,14 @@ export class IoTHubModuleClient {
   /** After a failed connect: retry (background loop) or give up and fail what waits for a connection. */
   private afterFailedConnect(err: Error, background: boolean): void {
     if (background) this.background(err);
-    if (background && this.options.connectionRetry && isTransient(err)) {
+    // A connect that fails while the retry loop runs (also one the user or an operation started) keeps the loop going.
+    if ((background || this.retrying) && this.options.connectionRetry && isTransient(err)) {
+      this.retrying = true;
       this.setState('disconnected', err);
       this.scheduleReconnect();
       return;
     }
+    this.retrying = false;
     this.setState('disconnected', err);
     const queued = this.queue;
     this.queue = [];
@@ -616,7 +487,7 @@ export class IoTHubModuleClient {
       this.reconnectTimer = undefined;
       if (this.state !== 'disconnected' || this.connecting) return;
       this.startConnect(true).catch(() => undefined);
-    }, delay);
+    }, delay, true); // the reconnect loop keeps a stand-alone module process alive while the hub is away
   }
 
   private attach(connection: MqttConnection): void {
@@ -632,11 +503,11 @@ export class IoTHubModuleClient {
     if (this.state !== 'connected') return; // the connect / reauth in progress handles it
     const dropped = error instanceof ConnectionDroppedError ? error : new ConnectionDroppedError('Connection lost', { cause: error });
     this.renewal.cancel();
-    this.methodRequests.clear();
-    this.held.method.length = 0;
+    this.dispatch.purgeMethods();
     this.setState('disconnected', dropped);
     this.background(dropped);
     if (this.options.connectionRetry) {
+      this.retrying = true;
       this.scheduleReconnect();
     } else {
       this.failAll(new OperationCancelled('Connection lost', { cause: dropped }));
@@ -723,18 +594,38 @@ export class IoTHubModuleClient {
       await this.auth.token.refresh();
     } catch (err) {
       this.background(new ClientError('SAS token renewal failed', { cause: err }));
-      if (this.state === 'connected') this.renewal.set(this.clock.now() + this.options.connectionRetryInterval * 1000, () => void this.onRenewalAlarm().catch((e: Error) => this.background(e)));
+      if (this.state === 'connected') {
+        this.renewal.set(this.clock.now() + this.options.connectionRetryInterval * 1000, () => {
+          this.onRenewalAlarm().catch((e: Error) => this.background(e));
+        });
+      }
       return;
     }
+    // Connected: re-authenticate now. Otherwise the next (re)connect uses the new token.
     if (this.state === 'connected') await this.reauthorize();
-    else if (this.state === 'disconnected' && this.reconnectTimer === undefined) return;
   }
 
   /**
    * Re-authenticates with the current token: DISCONNECT after the in-flight publishes are acknowledged, then
    * CONNECT with the new password. Publishes made meanwhile wait in the queue; none is lost.
    */
-  private async reauthorize(): Promise<void> {
+  private reauthorize(): Promise<void> {
+    return this.runTransition(() => this.doReauthorize());
+  }
+
+  /** Runs a connection transition (re-authorize, disconnect) exclusively; connect() waits for it. */
+  private async runTransition(work: () => Promise<void>): Promise<void> {
+    while (this.transition) await this.transition.catch(() => undefined);
+    const running = work();
+    this.transition = running;
+    try {
+      await running;
+    } finally {
+      if (this.transition === running) this.transition = undefined;
+    }
+  }
+
+  private async doReauthorize(): Promise<void> {
     if (this.connecting) await this.connecting.catch(() => undefined);
     const old = this.connection;
     this.setState('reauthorizing');
@@ -778,27 +669,12 @@ export class IoTHubModuleClient {
 
   // ---------------------------------------------------------------- features and handlers
 
-  private setHandler(kind: 'message' | 'method' | 'desired', feature: Feature, fn: unknown): void {
+  private setHandler(kind: HandlerKind, feature: Feature, fn: unknown): void {
     this.checkAlive();
-    if (fn !== null && typeof fn !== 'function') throw new TypeError('handler must be a function or null');
-    if (fn !== null && this.receiveMode === 'api') {
-      throw new ClientError('Cannot set a handler after using a receive API', { code: 'receive-mode-conflict' });
-    }
-    (this.handlers as Record<string, unknown>)[kind] = fn;
-    if (fn !== null) {
-      this.receiveMode = 'handler';
-      if (kind === 'desired' && !this.enabled.has('desired')) this.lastDesiredVersion = -1;
-      this.enableFeature(feature).catch((err: Error) => this.background(err));
-      this.releaseHeld(kind);
-    } else {
-      this.disableFeature(feature).catch((err: Error) => this.background(err));
-    }
-  }
-
-  private releaseHeld(kind: 'message' | 'method' | 'desired'): void {
-    if (kind === 'message') for (const m of this.held.message.splice(0)) this.deliverMessage(m);
-    else if (kind === 'method') for (const r of this.held.method.splice(0)) this.deliverMethod(r);
-    else for (const [p, full] of this.held.desired.splice(0)) this.deliverDesired(p, full);
+    this.dispatch.setHandler(kind, fn);
+    if (fn !== null && kind === 'desired' && !this.enabled.has('desired')) this.lastDesiredVersion = -1;
+    if (fn !== null) this.enableFeature(feature).catch((err: Error) => this.background(err));
+    else this.disableFeature(feature).catch((err: Error) => this.background(err));
   }
 
   /** Enables a feature: subscribes now when connected, otherwise at the next connect (auto-connecting). */
@@ -814,12 +690,14 @@ export class IoTHubModuleClient {
       }
       return;
     }
+    // A failed connect leaves the feature enabled (unlike the seed): the next successful connect subscribes it, so
+    // a handler set while the hub is down starts working once the hub is back.
+    this.requireConnection();
     try {
-      this.requireConnection();
       if (this.connecting) await this.connecting;
       else if (this.state !== 'connected') await this.connect();
     } catch (err) {
-      if (!this.options.connectionRetry || !(this.reconnectTimer !== undefined)) this.enabled.delete(feature);
+      if (this.retrying) return; // the retry loop subscribes it at its next connect (and reports its failures)
       throw err;
     }
     if (!this.enabled.has(feature)) throw new ClientError(`Subscription for ${feature} refused by the hub`, { code: 'service-error' });
@@ -832,67 +710,6 @@ export class IoTHubModuleClient {
     if (this.state === 'connected' && this.connection) {
       await this.withTimeout(this.connection.unsubscribe(this.featureTopics([feature])), 'UNSUBSCRIBE');
     }
-  }
-
-  private safeCall(what: string, fn: () => void | Promise<void>): void {
-    try {
-      const result = fn();
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).then(undefined, (err: unknown) => this.log('error', `${what} handler rejected: ${String(err)}`));
-      }
-    } catch (err) {
-      this.log('error', `${what} handler threw: ${String(err)}`);
-    }
-  }
-
-  private static readonly HELD_LIMIT = 1000;
-
-  private hold<T>(list: T[], item: T): void {
-    list.push(item);
-    if (list.length > IoTHubModuleClient.HELD_LIMIT) {
-      list.shift();
-      this.log('warn', 'dropped an incoming item held for a handler (limit reached)');
-    }
-  }
-
-  private deliverMessage(message: Message): void {
-    const handler = this.handlers.message;
-    if (handler) return this.safeCall('onMessageReceived', () => handler(message));
-    if (this.receiveMode === 'api') {
-      const inbox = this.inputInboxes.get(message.inputName ?? '');
-      if (!inbox) return this.log('warn', `dropped an input message for ${message.inputName}: nobody receives it`);
-      const waiter = inbox.waiters.shift();
-      if (waiter) waiter.resolve(message);
-      else inbox.items.push(message);
-      return;
-    }
-    this.hold(this.held.message, message);
-  }
-
-  private deliverMethod(request: MethodRequest): void {
-    const handler = this.handlers.method;
-    if (handler) return this.safeCall('onMethodRequestReceived', () => handler(request));
-    if (this.receiveMode === 'api') {
-      const inbox = this.methodInboxes.get(request.name) ?? this.methodInboxes.get('');
-      if (!inbox) return this.hold(this.held.method, request);
-      const waiter = inbox.waiters.shift();
-      if (waiter) waiter.resolve(request);
-      else inbox.items.push(request);
-      return;
-    }
-    this.hold(this.held.method, request);
-  }
-
-  private deliverDesired(patch: Record<string, unknown>, full: boolean): void {
-    const handler = this.handlers.desired;
-    if (handler) return this.safeCall('onTwinDesiredPropertiesPatchReceived', () => handler(patch, { full }));
-    if (this.receiveMode === 'api') {
-      const waiter = this.desiredInbox.waiters.shift();
-      if (waiter) waiter.resolve(patch);
-      else this.desiredInbox.items.push(patch);
-      return;
-    }
-    this.hold(this.held.desired, [patch, full]);
   }
 
   // ---------------------------------------------------------------- incoming
@@ -913,7 +730,7 @@ export class IoTHubModuleClient {
           if (p.contentEncoding !== undefined) message.contentEncoding = p.contentEncoding;
           if (p.expiryTimeUtc !== undefined) message.expiryTimeUtc = p.expiryTimeUtc;
           if (p.ack !== undefined) message.ack = p.ack;
-          this.deliverMessage(message);
+          this.dispatch.message(message);
           return;
         }
         case 'method': {
@@ -925,8 +742,8 @@ export class IoTHubModuleClient {
             this.background(new ClientError(`Method request ${parsed.methodName} has an invalid JSON payload`, { code: 'protocol-error', cause: err }));
             return;
           }
-          this.methodRequests.set(parsed.requestId, 'pending');
-          this.deliverMethod(new MethodRequest(parsed.requestId, parsed.methodName, body));
+          this.rememberMethodRequest(parsed.requestId);
+          this.dispatch.method(new MethodRequest(parsed.requestId, parsed.methodName, body));
           return;
         }
         case 'twin-response': {
@@ -951,7 +768,7 @@ export class IoTHubModuleClient {
           }
           const version = (patch as Record<string, unknown>).$version;
           if (typeof version === 'number' && this.lastDesiredVersion !== null) this.lastDesiredVersion = version;
-          this.deliverDesired(patch as Record<string, unknown>, false);
+          this.dispatch.desired(patch as Record<string, unknown>, false);
           return;
         }
         default:
@@ -1052,6 +869,7 @@ export class IoTHubModuleClient {
       if (outputName !== undefined) m.outputName = outputName;
       const topic = eventsTopic(this.topicId, encodeMessageProperties(m));
       const payload = m.wirePayload();
+      if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw new TypeError('message data must be a string, Buffer or number');
       this.checkSize(topic, payload);
       return this.publish(topic, payload);
     } catch (err) {
@@ -1146,7 +964,7 @@ export class IoTHubModuleClient {
         if (this.lastDesiredVersion === null) return;
         if (version !== this.lastDesiredVersion) {
           this.lastDesiredVersion = version;
-          this.deliverDesired(twin.desired, true);
+          this.dispatch.desired(twin.desired, true);
         }
       })
       .catch((err: Error) => {
@@ -1186,11 +1004,18 @@ export class IoTHubModuleClient {
       throw err;
     }
     this.methodRequests.set(requestId, 'answered');
-    if (this.methodRequests.size > 10000) {
-      for (const [id, s] of this.methodRequests) {
-        if (s === 'answered') this.methodRequests.delete(id);
-        if (this.methodRequests.size <= 5000) break;
-      }
+  }
+
+  /**
+   * Records a received request id. Ids survive reconnects (a slow handler may answer after one); the oldest are
+   * forgotten beyond 10,000 (Map keeps insertion order).
+   */
+  private rememberMethodRequest(requestId: string): void {
+    this.methodRequests.set(requestId, 'pending');
+    if (this.methodRequests.size <= 10000) return;
+    for (const id of this.methodRequests.keys()) {
+      this.methodRequests.delete(id);
+      if (this.methodRequests.size <= 9000) break;
     }
   }
 
@@ -1234,10 +1059,7 @@ export class IoTHubModuleClient {
 
   private enterApiMode(): void {
     this.checkAlive();
-    if (this.receiveMode === 'handler') {
-      throw new ClientError('Cannot use a receive API after setting a handler', { code: 'receive-mode-conflict' });
-    }
-    this.receiveMode = 'api';
+    this.dispatch.enterApiMode();
   }
 
   /**
@@ -1248,17 +1070,9 @@ export class IoTHubModuleClient {
   async receiveMessageOnInput(inputName: string): Promise<Message> {
     this.enterApiMode();
     if (typeof inputName !== 'string') throw new TypeError('inputName must be a string');
-    let inbox = this.inputInboxes.get(inputName);
-    if (!inbox) {
-      inbox = { items: [], waiters: [] };
-      this.inputInboxes.set(inputName, inbox);
-    }
+    const inbox = this.dispatch.inputInbox(inputName);
     await this.enableFeature('input');
-    const item = inbox.items.shift();
-    if (item) return item;
-    const d = defer<Message>();
-    inbox.waiters.push(d);
-    return d.promise;
+    return inbox.next();
   }
 
   /**
@@ -1267,25 +1081,10 @@ export class IoTHubModuleClient {
    */
   async receiveMethodRequest(methodName?: string): Promise<MethodRequest> {
     this.enterApiMode();
-    const key = methodName ?? '';
-    let inbox = this.methodInboxes.get(key);
-    if (!inbox) {
-      inbox = { items: [], waiters: [] };
-      this.methodInboxes.set(key, inbox);
-      if (key === '') {
-        for (const r of this.held.method.splice(0)) inbox.items.push(r);
-      } else {
-        const keep = this.held.method.filter((r) => r.name !== key);
-        for (const r of this.held.method) if (r.name === key) inbox.items.push(r);
-        this.held.method.splice(0, this.held.method.length, ...keep);
-      }
-    }
+    if (methodName !== undefined && typeof methodName !== 'string') throw new TypeError('methodName must be a string');
+    const inbox = this.dispatch.methodInbox(methodName ?? '');
     await this.enableFeature('methods');
-    const item = inbox.items.shift();
-    if (item) return item;
-    const d = defer<MethodRequest>();
-    inbox.waiters.push(d);
-    return d.promise;
+    return inbox.next();
   }
 
   /**
@@ -1296,11 +1095,7 @@ export class IoTHubModuleClient {
     this.enterApiMode();
     if (!this.enabled.has('desired')) this.lastDesiredVersion = -1;
     await this.enableFeature('desired');
-    const item = this.desiredInbox.items.shift();
-    if (item) return item;
-    const d = defer<Record<string, unknown>>();
-    this.desiredInbox.waiters.push(d);
-    return d.promise;
+    return this.dispatch.desiredPatches().next();
   }
 }
 
@@ -1314,4 +1109,3 @@ function hubErrorCode(body: Buffer): number | undefined {
   }
 }
 
-export type { AnyClientOptions };

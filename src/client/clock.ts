@@ -4,16 +4,20 @@
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
+  /** `keepAlive`: the timer keeps the process alive (default: it does not). */
+  setTimeout(fn: () => void, ms: number, keepAlive?: boolean): unknown;
   clearTimeout(handle: unknown): void;
 }
 
-/** Node's own clock. Timers are unref'd: a pending renewal or retry never keeps the process alive by itself. */
+/**
+ * Node's own clock. Timers are unref'd unless asked otherwise: a pending renewal or operation deadline never keeps
+ * the process alive by itself (the socket does while connected); a reconnect wait does.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
+  setTimeout: (fn, ms, keepAlive = false) => {
     const t = setTimeout(fn, ms);
-    t.unref();
+    if (!keepAlive) t.unref();
     return t;
   },
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),

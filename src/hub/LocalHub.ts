@@ -64,6 +64,20 @@ interface PendingMethod {
   timer: NodeJS.Timeout;
 }
 
+/** The parts of aedes' persistence that clearing sessions uses. */
+interface SessionStore {
+  outgoingStream(client: { id: string }): AsyncIterable<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: StoredPacket): Promise<unknown>;
+  cleanSubscriptions(client: { id: string }): Promise<void>;
+}
+
+interface StoredPacket {
+  topic: string;
+  payload: Buffer;
+  messageId?: number;
+  messageExpiry?: number;
+}
+
 interface QueuedInput {
   topic: string;
   payload: Buffer;
@@ -113,6 +127,8 @@ export class LocalHub implements LocalHubApi {
   private readonly connInfo = new WeakMap<object, ConnInfo>();
   private readonly clientInfo = new WeakMap<Client, ClientInfo>();
   private readonly current = new Map<string, Client>();
+  /** Every client id that ever connected (whose session the broker may hold). */
+  private readonly sessionIds = new Set<string>();
   private readonly sendChains = new Map<string, Promise<void>>();
   private readonly pendingMethods = new Map<string, PendingMethod>();
   private readonly rids = new RidCounter();
@@ -210,7 +226,7 @@ export class LocalHub implements LocalHubApi {
       // Store-and-forward TTL (edgeHub: 7200 s): a queued input message past its expiry is dropped, not delivered.
       authorizeForward: (_client, packet) => {
         const expiry = (packet as { messageExpiry?: number }).messageExpiry;
-        void expiry; return packet;
+        return expiry !== undefined && expiry <= Date.now() ? null : packet;
       },
     });
     this.broker.on('clientReady', (client) => this.onClientReady(client));
@@ -408,6 +424,7 @@ export class LocalHub implements LocalHubApi {
     const info = this.clientInfo.get(client);
     if (!info) return;
     this.current.set(client.id, client);
+    this.sessionIds.add(client.id);
     this.observed.counters.connects++;
     if (info.expiresAtMs !== undefined) this.armExpiry(client, info);
     this.log(`${client.id} connected (${info.transport}${info.x509 ? ', X.509' : ''})`);
@@ -697,20 +714,37 @@ export class LocalHub implements LocalHubApi {
     }
   }
 
+  /**
+   * The full twin (service view).
+   * @throws HubError 404 when the identity is unknown.
+   */
   getTwin(deviceId: string, moduleId?: string): Twin {
     return this.twins.get(deviceId, moduleId);
   }
 
+  /**
+   * Service-side desired update (merge, `null` deletes); pushes the patch with `$version` to the module when it is
+   * connected and subscribed to desired patches.
+   * @throws HubError 400 (invalid patch) or 404 (unknown identity).
+   */
   updateDesired(deviceId: string, moduleId: string | undefined, patch: Record<string, unknown>): Twin {
     return this.updateTwin(deviceId, moduleId, { properties: { desired: patch } });
   }
 
+  /**
+   * Service-side twin update of `tags` and `properties.desired` (merge).
+   * @throws HubError 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
+   */
   updateTwin(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin {
     const { twin, desiredPatch } = this.twins.update(deviceId, moduleId, patch, ifMatch);
     if (desiredPatch) this.pushDesired(deviceId, moduleId, desiredPatch);
     return twin;
   }
 
+  /**
+   * Service-side twin replace of `tags` and `properties.desired`.
+   * @throws HubError 400 (invalid document), 404 (unknown identity), 412 (etag mismatch).
+   */
   replaceTwin(deviceId: string, moduleId: string | undefined, doc: TwinPatch, ifMatch?: string): Twin {
     const { twin, desiredPatch } = this.twins.replace(deviceId, moduleId, doc, ifMatch);
     if (desiredPatch) this.pushDesired(deviceId, moduleId, desiredPatch);
@@ -756,6 +790,12 @@ export class LocalHub implements LocalHubApi {
     });
   }
 
+  /**
+   * Calls a direct method on a module (or device) connected over MQTT.
+   * @throws HubError (as a rejection) 400/400004 bad arguments, 404/404001|404010 unknown identity, 404/404103 not
+   *   online and subscribed within the connect timeout, 504/504101 no answer within the response timeout,
+   *   503 when the hub is closed meanwhile.
+   */
   async invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult> {
     const inv = normaliseInvocation(invocation);
     this.observed.counters.methodCalls++;
@@ -823,12 +863,20 @@ export class LocalHub implements LocalHubApi {
 
   // ---- registry ------------------------------------------------------------------------------------------------
 
+  /**
+   * Adds a device (returns the existing one when already there).
+   * @throws HubError 400 on an invalid id or CA certificate.
+   */
   addDevice(deviceId: string, auth?: IdentityAuth): DeviceIdentity {
     const d = this.registry.addDevice(deviceId, auth);
     this.twins.ensure(deviceId);
     return d;
   }
 
+  /**
+   * Adds a module and its device when missing (returns the existing module when already there).
+   * @throws HubError 400 on an invalid id or CA certificate.
+   */
   addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity {
     const m = this.registry.addModule(deviceId, moduleId, auth);
     this.twins.ensure(deviceId);
@@ -836,14 +884,17 @@ export class LocalHub implements LocalHubApi {
     return m;
   }
 
+  /** The device, or undefined. */
   getDevice(deviceId: string): DeviceIdentity | undefined {
     return this.registry.getDevice(deviceId);
   }
 
+  /** The module, or undefined. */
   getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined {
     return this.registry.getModule(deviceId, moduleId);
   }
 
+  /** Removes a module with its twin and queued messages, closing its connection; unknown modules are ignored. */
   removeModule(deviceId: string, moduleId: string): void {
     if (!this.registry.removeModule(deviceId, moduleId)) return;
     this.twins.remove(deviceId, moduleId);
@@ -851,6 +902,7 @@ export class LocalHub implements LocalHubApi {
     this.dropClient(`${deviceId}/${moduleId}`, 'identity removed');
   }
 
+  /** Removes a device with its modules, twins and queued messages, closing their connections; unknown ids are ignored. */
   removeDevice(deviceId: string): void {
     const modules = this.registry.listModules(deviceId);
     if (!this.registry.removeDevice(deviceId)) return;
@@ -862,10 +914,12 @@ export class LocalHub implements LocalHubApi {
     this.dropClient(deviceId, 'identity removed');
   }
 
+  /** Every device. */
   listDevices(): DeviceIdentity[] {
     return this.registry.listDevices();
   }
 
+  /** Every module of every device. */
   listModules(): ModuleIdentity[] {
     return this.registry.listModules();
   }
@@ -897,12 +951,19 @@ export class LocalHub implements LocalHubApi {
     this.routes = parseRoutes(routes);
   }
 
+  /**
+   * Delivers a message to a module input as a route would (QoS 1, store-and-forward when offline).
+   * @throws HubError 404/404010 (as a rejection) when the module is unknown.
+   */
   async sendToInput(
     deviceId: string,
     moduleId: string,
     inputName: string,
     message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> },
   ): Promise<void> {
+    if (!this.registry.entry(deviceId, moduleId)) {
+      throw new HubError(404, ErrorCodes.ModuleNotFound, `module ${deviceId}/${moduleId} not found`);
+    }
     const hubMessage: HubMessage = {
       body: Buffer.isBuffer(message.body) ? message.body : Buffer.from(message.body, 'utf8'),
       properties: { ...(message.properties ?? {}) },
@@ -917,6 +978,7 @@ export class LocalHub implements LocalHubApi {
     await this.deliverToInput(deviceId, moduleId, inputName, hubMessage);
   }
 
+  /** Whether a client with this MQTT client id (`d/m` or `d`) is connected now. */
   isConnected(clientId: string): boolean {
     const c = this.current.get(clientId);
     return !!c && !c.closed;
@@ -926,29 +988,49 @@ export class LocalHub implements LocalHubApi {
 
   /** Closes listeners and connections; keeps registry, twins, sessions, stored messages and routes. */
   async stop(): Promise<void> {
-    if (!this.running) return;
+    const wasRunning = this.running;
     this.running = false;
-    const closing = [
-      new Promise<void>((resolve) => this.tlsServer.close(() => resolve())),
-      ...(this.plainServer?.listening ? [new Promise<void>((resolve) => this.plainServer!.close(() => resolve()))] : []),
-    ];
-    const clients = Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients);
+    // Servers are closed whenever they listen, so a start that failed half-way still releases its ports.
+    const closing = [this.tlsServer, this.plainServer]
+      .filter((server): server is net.Server => !!server?.listening)
+      .map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const clients = this.broker ? Object.values((this.broker as unknown as { clients: Record<string, Client> }).clients) : [];
     await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.close(() => resolve()))));
     for (const socket of this.sockets) socket.destroy();
     for (const ws of this.wss.clients) ws.terminate();
     await Promise.all(closing);
-    this.log('local hub stopped');
+    if (wasRunning) this.log('local hub stopped');
   }
 
   /**
-   * Listens again on the same ports after {@link stop}.
-   * @throws when a port is no longer free.
+   * Listens again on the same ports after {@link stop}; with `clearSessions` the MQTT sessions are lost first (like
+   * an edgeHub restart), while messages queued for module inputs move to the hub's own store-and-forward queue.
+   * @throws when the hub is closed or a port is no longer free.
    */
-  async restart(): Promise<void> {
+  async restart(options: { clearSessions?: boolean } = {}): Promise<void> {
     if (this.closed) throw new Error('the hub is closed');
     if (this.running) return;
+    if (options.clearSessions) await this.clearSessions();
     await this.listen(this._port, this._plainPort);
-    this.log(`local hub restarted on ${this.bindAddress}:${this._port}`);
+    this.log(`local hub restarted on ${this.bindAddress}:${this._port}${options.clearSessions ? ' (sessions cleared)' : ''}`);
+  }
+
+  private async clearSessions(): Promise<void> {
+    const persistence = (this.broker as unknown as { persistence: SessionStore }).persistence;
+    for (const id of this.sessionIds) {
+      const client = { id };
+      const queued: StoredPacket[] = [];
+      for await (const packet of persistence.outgoingStream(client)) queued.push(packet as StoredPacket);
+      const inputsPrefix = `devices/${id.replace('/', '/modules/')}/inputs/`;
+      for (const packet of queued) {
+        await persistence.outgoingClearMessageId(client, packet);
+        if (!packet.topic.startsWith(inputsPrefix)) continue;
+        const queue = this.inputQueues.get(id) ?? [];
+        queue.push({ topic: packet.topic, payload: packet.payload, expiresAtMs: packet.messageExpiry ?? Date.now() + this.storeTtlMs });
+        this.inputQueues.set(id, queue);
+      }
+      await persistence.cleanSubscriptions(client);
+    }
   }
 
   /** Stops for good: closes everything, fails pending method calls, removes temp files. */

@@ -41,7 +41,11 @@ export interface HubConfig {
   routes: Record<string, string>;
 }
 
-/** A configuration problem, naming the offending field as a path such as `devices[0].modules[1].moduleId`. */
+/**
+ * A configuration problem, naming the offending field as a path such as `devices[0].modules[1].moduleId`
+ * (`(config)` for the document itself, `(file)` for reading or JSON syntax).
+ * @throws never
+ */
 export class ConfigError extends Error {
   readonly field: string;
   constructor(field: string, problem: string) {
@@ -51,7 +55,10 @@ export class ConfigError extends Error {
   }
 }
 
-/** The configuration used when no file is given. */
+/**
+ * The configuration used when no file is given.
+ * @throws never
+ */
 export function defaultHubConfig(): HubConfig {
   return {
     devices: [{ deviceId: 'local-device', modules: [{ moduleId: 'sensor' }, { moduleId: 'processor' }] }],

@@ -229,7 +229,8 @@ type Caller = { kind: 'service' } | { kind: 'module'; deviceId: string; moduleId
  *
  * @param hub the hub whose registry, twins and methods are served.
  * @param policy the shared access policy (name and base64 key) service tokens must be signed with.
- * @returns a handler that never throws and always answers.
+ * @returns a handler that always answers.
+ * @throws never (neither the factory nor the handler; core failures become HTTP errors, 500 at worst).
  */
 export function createHttpApi(
   hub: LocalHubApi,

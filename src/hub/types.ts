@@ -248,8 +248,12 @@ export interface LocalHubApi {
 
   /** Closes listeners and connections, keeps all state (registry, twins, sessions, stored messages). */
   stop(): Promise<void>;
-  /** Listens again on the same ports after `stop()`. */
-  restart(): Promise<void>;
+  /**
+   * Listens again on the same ports after `stop()`. `clearSessions: true` behaves like an edgeHub restart that loses
+   * the MQTT sessions: every client's subscriptions are forgotten (clients must subscribe again); messages queued
+   * for module inputs are kept by the hub and delivered once the module subscribes again.
+   */
+  restart(options?: { clearSessions?: boolean }): Promise<void>;
   /** Stops for good and removes temp files. */
   close(): Promise<void>;
 }

@@ -91,6 +91,14 @@ describe('client errors from real situations', () => {
     await assert.rejects(client.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
   });
 
+  it('a cipher list that matches nothing → ClientError tls-error; a valid TLS 1.2 list connects', async () => {
+    const bad = clientFor(hub, 'edev', 'cipher-bad', { cipher: 'no_such_cipher' });
+    await assert.rejects(bad.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
+    const good = clientFor(hub, 'edev', 'cipher-good', { cipher: ['ecdhe_rsa_aes128_gcm_sha256', 'ECDHE-ECDSA-AES128-GCM-SHA256'] });
+    await good.sendMessage('x');
+    assert.equal(good.connected, true);
+  });
+
   it('no CONNACK (a TLS server that never answers) → OperationTimeout from the connect watchdog', async () => {
     const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048 });
     const sockets = new Set<tls.TLSSocket>();
@@ -125,6 +133,21 @@ describe('client errors from real situations', () => {
     assert.ok(Date.now() - started >= 450);
     hub.faults.withholdTwinResponses(false);
     assert.equal(typeof (await client.getTwin()).desired.$version, 'number');
+  });
+
+  it('a send waiting for a reconnect that does not come in time → OperationTimeout', async () => {
+    const client = clientFor(hub, 'edev', 'outage', { operationTimeout: 0.5, connectionRetryInterval: 1 });
+    await client.connect();
+    await hub.stop();
+    try {
+      await waitFor(() => !client.connected, 'outage noticed');
+      await assert.rejects(client.sendMessage('lost?'), OperationTimeout);
+      await assert.rejects(client.getTwin(), OperationTimeout);
+    } finally {
+      await hub.restart();
+    }
+    await waitFor(() => client.connected, 'reconnected');
+    await client.sendMessage('after the outage');
   });
 
   it('disconnect cancels pending operations with OperationCancelled', async () => {

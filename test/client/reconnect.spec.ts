@@ -2,7 +2,7 @@
 // subscriptions restored explicitly, twin requests re-sent once, retry off → OperationCancelled.
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
-import { ConnectionDroppedError, Message, MethodResponse, OperationCancelled, type ConnectionState } from '../../src/index';
+import { ConnectionDroppedError, ConnectionFailedError, Message, MethodResponse, OperationCancelled, type ConnectionState, type MethodRequest } from '../../src/index';
 import { startHub, clientFor, closeClients, waitFor } from './clientSupport';
 
 describe('client reconnect', () => {
@@ -79,6 +79,43 @@ describe('client reconnect', () => {
     // The next operation auto-connects again.
     await client.sendMessage('again');
     assert.equal(client.connected, true);
+  });
+
+  it('a handler set while the hub is down reports the failure in the background and subscribes at the next connect', async () => {
+    const client = clientFor(hub, 'rdev', 'late-handler');
+    const background: Error[] = [];
+    client.onBackgroundException = (e) => background.push(e);
+    const received: string[] = [];
+    await hub.stop();
+    try {
+      client.onMessageReceived = (m) => {
+        received.push(String(m.data));
+      };
+      await waitFor(() => background.length > 0, 'background failure');
+      assert.ok(background[0] instanceof ConnectionFailedError);
+    } finally {
+      await hub.restart();
+    }
+    await client.connect();
+    await hub.sendToInput('rdev', 'late-handler', 'in', { body: 'hello' });
+    await waitFor(() => received.length === 1, 'message delivered');
+    assert.deepEqual(received, ['hello']);
+  });
+
+  it('a method request can still be answered after a reconnect', async () => {
+    const client = clientFor(hub, 'rdev', 'slow-method', { connectionRetryInterval: 1 });
+    let request: MethodRequest | undefined;
+    client.onMethodRequestReceived = (req) => {
+      request = req;
+    };
+    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'rdev/slow-method'), 'methods subscription');
+    const call = hub.invokeMethod('rdev', 'slow-method', { methodName: 'slow', payload: 1, responseTimeoutInSeconds: 10 });
+    await waitFor(() => request !== undefined, 'request delivered');
+    hub.faults.dropConnection('rdev/slow-method');
+    await waitFor(() => !client.connected, 'drop noticed');
+    await waitFor(() => client.connected, 'reconnected');
+    await client.sendMethodResponse(MethodResponse.createFromMethodRequest(request!, 200, 'late'));
+    assert.deepEqual(await call, { status: 200, payload: 'late' });
   });
 
   it('messages sent while the hub is down wait and go out after the reconnect', async () => {

@@ -89,5 +89,7 @@ describe('client telemetry (TLS and WSS)', () => {
     const client = clientFor(hub, 'tdev', 'tmod');
     await assert.rejects(client.sendMessage({} as never), TypeError);
     await assert.rejects(client.sendMessageToOutput('x', ''), TypeError);
+    await assert.rejects(client.sendMessage(new Message({ not: 'sendable' } as never)), TypeError);
+    assert.equal(hub.observed.publishes.length, 0);
   });
 });

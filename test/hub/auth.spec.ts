@@ -82,7 +82,7 @@ describe('local hub: authentication (B2)', function () {
   });
 
   it('closes the connection when the token expires (401003)', async () => {
-    const c = await connectModule(hub, mod, { password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey, 2) });
+    const c = await connectModule(hub, mod, { password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey, 3) });
     const disconnect = once(hub.events, 'disconnect', { signal: AbortSignal.timeout(6000) });
     await closed(c, 6000);
     const [ev] = (await disconnect) as [{ reason: string }];

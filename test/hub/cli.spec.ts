@@ -119,6 +119,17 @@ describe('hub cli', function () {
     assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');
   });
 
+  it('prints usage and exits with 2 on an unknown option, 0 on --help', async () => {
+    const bad = start(['--port', '1']);
+    const stderr = collect(bad.stderr);
+    assert.equal(await exitOf(bad), 2);
+    assert.match(stderr.text, /^usage: azure-iot-local-hub/);
+    const help = start(['--help']);
+    const stdout = collect(help.stdout);
+    assert.equal(await exitOf(help), 0);
+    assert.match(stdout.text, /^usage: azure-iot-local-hub/);
+  });
+
   const badConfigs: Array<[string, unknown, string]> = [
     ['an invalid module id', { devices: [{ deviceId: 'ok', modules: [{ moduleId: 'bad id' }] }] }, 'devices[0].modules[0].moduleId'],
     ['a route that does not parse', { routes: { r1: 'FROM /messages/* INTO nowhere' } }, 'routes.r1'],

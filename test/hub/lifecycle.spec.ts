@@ -163,6 +163,39 @@ describe('local hub: lifecycle and endpoints', () => {
     back.end(true);
   });
 
+  it('restart({ clearSessions: true }) loses subscriptions like an edgeHub restart but keeps queued input messages', async () => {
+    hub = await startHub();
+    const filter = hub.addModule('d', 'filter');
+    const c = await connectModule(hub, filter, { clean: false });
+    await subscribe(c, ['devices/d/modules/filter/inputs/#', '$iothub/methods/POST/#']);
+    await hub.stop();
+    c.end(true);
+    await hub.sendToInput('d', 'filter', 'in', { body: 'kept by the hub' });
+    await hub.restart({ clearSessions: true });
+    const back = mqtt.connect(`mqtts://127.0.0.1:${hub.port}`, moduleOptions(hub, filter, { clean: false }));
+    back.on('error', () => undefined);
+    const got: string[] = [];
+    back.on('message', (_t, p) => got.push(p.toString()));
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve) => back.once('connect', (p) => resolve(p)));
+    assert.equal(connack.sessionPresent, false);
+    await assert.rejects(hub.invokeMethod('d', 'filter', { methodName: 'm' }), (e: HubError) => e.errorCode === 404103);
+    assert.deepEqual(got, []);
+    const stored = nextMessage(back, (t) => t.startsWith('devices/d/modules/filter/inputs/in'));
+    await subscribe(back, 'devices/d/modules/filter/inputs/#');
+    assert.equal((await stored).payload.toString(), 'kept by the hub');
+    back.end(true);
+  });
+
+  it('start() rejects when a port is taken and releases what it opened', async () => {
+    hub = await startHub();
+    await assert.rejects(startHub({ plainMqttPort: hub.port }), /EADDRINUSE/);
+    await assert.rejects(startHub({ port: hub.port }), /EADDRINUSE/);
+  });
+
+  it('start() rejects a bad route', async () => {
+    await assert.rejects(startHub({ routes: { bad: 'FROM /messages/* INTO nowhere' } }), /bad/);
+  });
+
   it('close() fails pending method calls', async () => {
     hub = await startHub();
     const m = hub.addModule('d', 'm');

@@ -146,6 +146,25 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     assert.equal((JSON.parse((JSON.parse(err.responseBody!) as { Message: string }).Message) as { errorCode: number }).errorCode, 404103);
   });
 
+  it('a method the module never sees fails in azure-iothub as GatewayTimeoutError (504101) after the response timeout', async function () {
+    this.timeout(20_000);
+    const receiver = await connect('receiver');
+    receiver.onMethod('slow', (_request, response) => {
+      response?.send(200, null, () => undefined);
+    });
+    await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
+    hub.faults.withholdMethodRequests(true);
+    try {
+      // 5 s is the smallest response timeout IoT Hub accepts.
+      const err = await service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'slow', responseTimeoutInSeconds: 5 }).then(() => undefined, (e: SdkHttpError) => e);
+      assert.equal(err?.name, 'GatewayTimeoutError');
+      assert.equal(err?.response?.statusCode, 504);
+      assert.equal((JSON.parse((JSON.parse(err!.responseBody!) as { Message: string }).Message) as { errorCode: number }).errorCode, 504101);
+    } finally {
+      hub.faults.clear();
+    }
+  });
+
   it('module to module: ModuleClient.invokeMethod goes through the hub HTTPS endpoint with the module token', async () => {
     const receiver = await connect('receiver');
     receiver.onMethod('hello', (request, response) => {

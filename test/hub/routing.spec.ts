@@ -177,6 +177,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     assert.equal(m.payload.toString(), 'go');
     const [ev] = (await routed) as [{ target: string; inputName: string }];
     assert.deepEqual([ev.target, ev.inputName], ['dev1/filter', 'cmd']);
+    await assert.rejects(hub.sendToInput('dev1', 'nobody', 'cmd', { body: 'x' }), (e: { httpStatus: number }) => e.httpStatus === 404);
   });
 
   it('delivers a QoS 1 input followed at once by a QoS 0 desired patch to the same persistent session', async () => {

@@ -86,10 +86,7 @@ export async function connackCode(url: string, options: IClientOptions): Promise
 /** Ends a client without waiting for in-flight messages. */
 export async function end(client: MqttClient): Promise<void> {
   opened.delete(client);
-  if (client.disconnected && !client.connected && client.stream?.destroyed !== false) {
-    client.end(true);
-    return;
-  }
+  // mqtt.js calls back also when the client has already ended.
   await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
 }
 

@@ -28,7 +28,8 @@ function catalogText(key: string): string {
 
 function loadDefinitions(): Map<string, EditorDef> {
   const defs = new Map<string, EditorDef>();
-  const RED = { nodes: { registerType: (type: string, def: EditorDef) => defs.set(type, def) }, _: catalogText };
+  // plugins: the editor plugin (iothub-local-hub-panel.html) registers a sidebar tab, not a node type.
+  const RED = { nodes: { registerType: (type: string, def: EditorDef) => defs.set(type, def) }, plugins: { registerPlugin: () => undefined }, _: catalogText };
   for (const file of fs.readdirSync(path.join(root, 'nodes')).filter((f) => f.endsWith('.html'))) {
     const html = fs.readFileSync(path.join(root, 'nodes', file), 'utf8');
     for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) vm.runInNewContext(m[1]!, { RED, $: () => undefined });
@@ -89,7 +90,7 @@ describe('node editor definitions', () => {
     ['iothub-module-client', 'keepAlive', '1741', {}, 'Keep-alive must be 1 to 1740 seconds'],
     ['iothub-module-client', 'operationTimeout', 'soon', {}, 'Enter a positive number of seconds'],
     ['iothub-module-client', 'hostname', '', { connectionType: 'x509' }, 'The IoT Hub host is required for X.509'],
-    ['iothub-module-client', 'connectionType', 'localHub', {}, 'The local hub connection kind is not available yet'],
+    ['iothub-module-client', 'moduleId', ' ', { connectionType: 'localHub' }, 'The module id is required'],
     ['iothub-module-output', 'queueSize', '-1', {}, 'The queue size must be a whole number, 0 or more'],
     ['iothub-module-output', 'queueTimeout', '0', {}, 'The queue wait must be a whole number of seconds, 1 or more'],
     ['iothub-module-method-request', 'timeout', '300', {}, 'Enter 1 to 299 seconds (below the hub\'s own limit)'],

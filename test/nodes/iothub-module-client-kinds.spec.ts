@@ -5,8 +5,9 @@ import crypto from 'node:crypto';
 import { once } from 'node:events';
 import selfsigned from 'selfsigned';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
+import { shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
 import { startProxy, type TestProxy } from '../helpers/proxies';
-import { clientConfig, DEVICE, helper, NODES, onTab, startHub, tlsConfig, unloadAll, type FlowNode } from './support';
+import { clientConfig, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, unloadAll, untilSubscribed, type FlowNode } from './support';
 
 function moduleSasToken(hub: LocalHubApi, moduleId: string): string {
   const key = hub.getModule(DEVICE, moduleId)!.primaryKey;
@@ -91,6 +92,42 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
     };
     const message = await sendThrough(cfg, { cfg: { cert: device.cert, key: device.key, passphrase: 'open sesame' } });
     assert.equal(message.moduleId, 'x509mod');
+  });
+
+  describe('local hub (development only), sharing the test hub as `npm start` does', () => {
+    before(() => shareLocalHub(hub, {}));
+    after(() => unshareLocalHub());
+
+    it('provisions the modules, sends upstream, and invokes one module from another', async () => {
+      const since = Date.now();
+      const kind = (id: string, moduleId: string): FlowNode => ({ id, type: 'iothub-module-client', connectionType: 'localHub', deviceId: '', moduleId, routes: '' });
+      await helper.load(
+        NODES,
+        onTab([
+          kind('cfgA', 'lh-a'),
+          kind('cfgB', 'lh-b'),
+          { id: 'out', type: 'iothub-module-output', client: 'cfgA', outputName: 'o', queueSize: '10', queueTimeout: '20', wires: [] },
+          { id: 'req', type: 'iothub-module-method-request', client: 'cfgB', methodName: 'ping', timeout: '25', timeoutStatus: '504', wires: [['res']] },
+          { id: 'res', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
+          { id: 'invoke', type: 'iothub-module-invoke', client: 'cfgA', deviceId: 'local-device', deviceIdType: 'str', moduleId: 'lh-b', moduleIdType: 'str', methodName: 'ping', methodNameType: 'str', connectTimeout: '0', responseTimeout: '10', wires: [['result']] },
+          { id: 'result', type: 'helper' },
+        ]),
+        {},
+      );
+      const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(20_000) });
+      helper.getNode('out').receive({ payload: { via: 'local hub' } });
+      const [message] = (await upstream) as [HubMessage];
+      assert.equal(message.deviceId, 'local-device');
+      assert.equal(message.moduleId, 'lh-a');
+      assert.deepEqual(JSON.parse(message.body.toString()), { via: 'local hub' });
+
+      await untilSubscribed(hub, 'local-device/lh-b', '$iothub/methods/POST', since);
+      const result = nextInput(helper.getNode('result'));
+      helper.getNode('invoke').receive({ payload: { n: 1 } });
+      const msg = await result;
+      assert.equal(msg.statusCode, 200);
+      assert.deepEqual(msg.payload, { n: 1 });
+    });
   });
 
   describe('through the core http proxy node', () => {

@@ -145,7 +145,9 @@ describe('iothub-module-client (flow, local hub)', function () {
     const error = caught[0]!.error as { code?: string; message: string };
     assert.equal(error.code, 'not-configured');
     assert.match(error.message, /The module client is not configured/);
-    assert.ok(statusesOf('out').some((st) => st.fill === 'red' && st.text === 'The module client is not configured'), 'status shows catalog text');
+    // The status carries the catalog key, which the editor translates into its own language.
+    const key = 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.errors.not-configured';
+    assert.ok(statusesOf('out').some((st) => st.fill === 'red' && st.text === key), 'status shows the catalog key');
   });
 
   it('never writes the connection string to the log', async () => {

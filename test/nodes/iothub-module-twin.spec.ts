@@ -81,6 +81,28 @@ describe('iothub-module-twin (flow, local hub)', function () {
     assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported['bad key'], undefined);
   });
 
+  it('hub failures (429, 500) on get and report are catchable errors with their code', async () => {
+    const out = await load();
+    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    const caught = collect(helper.getNode('caught'));
+    const twin = helper.getNode('twin');
+    hub.faults.failTwinRequests(429, 1);
+    twin.receive({ action: 'get' });
+    await until(() => caught.length === 1, 15_000, 'throttled get');
+    hub.faults.failTwinRequests(500, 1);
+    twin.receive({ payload: { ok: true } });
+    await until(() => caught.length === 2, 15_000, 'failed report');
+    hub.faults.clear();
+    assert.deepEqual(caught.map((m) => [(m.error as { code?: string }).code, (m.error as { message: string }).message.includes('429') || (m.error as { message: string }).message.includes('500')]), [
+      ['throttled', true],
+      ['service-error', true],
+    ]);
+    const completed = nextInput(helper.getNode('completed'));
+    twin.receive({ payload: { ok: true } });
+    await completed;
+    assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported.ok, true);
+  });
+
   it('emits desired patches with their version, and the full desired document after a reconnect when it moved', async () => {
     const out = await load();
     await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');

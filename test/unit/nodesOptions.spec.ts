@@ -67,12 +67,19 @@ describe('nodes: client setup from the config node', () => {
     assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 120 } });
   });
 
+  it('local hub (development only): module id required, device id defaults, CA and gateway come from the hub', () => {
+    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '60' }, {}, { ca: 'CA' });
+    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 60 } });
+    const named = buildClientSetup({ connectionType: 'localHub', deviceId: 'dev', moduleId: 'm' }, {});
+    assert.deepEqual(named.kind === 'localHub' && [named.deviceId, named.routes], ['dev', '']);
+  });
+
   it('missing secrets or identity → not-configured; bad numbers → config-invalid', () => {
     assert.throws(() => buildClientSetup({ connectionType: 'connectionString' }, {}), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'sasToken' }, { sasToken: '  ' }), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd' }, { cert: 'C', key: 'K' }, undefined), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd', moduleId: 'm' }, {}, {}), isCode('not-configured'));
-    assert.throws(() => buildClientSetup({ connectionType: 'localHub' }, {}), isCode('not-configured'));
+    assert.throws(() => buildClientSetup({ connectionType: 'localHub', deviceId: 'd' }, {}), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'edge', keepAlive: 'ten' }, {}), isCode('config-invalid'));
     assert.throws(() => buildClientSetup({ connectionType: 'edge', operationTimeout: '-1' }, {}), isCode('config-invalid'));
   });

@@ -1,0 +1,235 @@
+// The real Node-RED editor in headless Chromium, with this pack (built dist) installed by `npm start`: palette,
+// edit dialogs, help in en-US and pt-BR, masked credentials, an example imported and deployed, the local-hub panel.
+// Screenshots go to test/artifacts/ (docs/editor.png too when UPDATE_DOCS_SCREENSHOT=1).
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+
+// Browser globals used inside page.evaluate callbacks (the project compiles without the DOM library).
+interface BrowserElement {
+  offsetParent: unknown;
+  innerText: string;
+  querySelector(selector: string): BrowserElement | null;
+}
+interface RedEditor {
+  nodes: { node(id: string): unknown; getType(type: string): { category: string } | undefined };
+  editor: { edit(node: unknown): void; editConfig(a: string, type: string, id: string): void };
+  sidebar: { show(id: string): void; help: { show(type: string): void } };
+  actions: { invoke(action: string): void };
+}
+declare const window: { RED: RedEditor };
+declare const document: { querySelectorAll(selector: string): ArrayLike<BrowserElement> };
+
+const root = path.resolve(__dirname, '..', '..');
+const ARTIFACTS = path.join(root, 'test', 'artifacts');
+const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
+const TIMEOUT = 30_000;
+
+/** For each node type: a node of the demo flow and the edit-dialog fields it must show. */
+const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
+  { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
+  { type: 'iothub-module-output', id: 'demo-sensor-out', fields: ['#node-input-client', '#node-input-outputName', '#node-input-queueSize', '#node-input-queueTimeout'] },
+  { type: 'iothub-module-twin', id: 'demo-twin', fields: ['#node-input-client', '#node-input-name'] },
+  { type: 'iothub-module-method-request', id: 'demo-method-in', fields: ['#node-input-client', '#node-input-methodName', '#node-input-timeout', '#node-input-timeoutStatus'] },
+  { type: 'iothub-module-method-response', id: 'demo-method-out', fields: ['#node-input-statusCode', '#node-input-name'] },
+  { type: 'iothub-module-invoke', id: 'demo-invoke', fields: ['#node-input-client', '#node-input-deviceId', '#node-input-moduleId', '#node-input-methodName', '#node-input-responseTimeout'] },
+];
+
+/** Starts `node scripts/start.js` on a free port with a temporary userDir; resolves with the editor URL. */
+async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    cwd: root,
+    env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const m = /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
+    if (m) return { child, url: m[1]!, output: () => text };
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`npm start did not come up:\n${text}`);
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function openEditor(browser: Browser, url: string, locale: string): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  await page.goto(url);
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]');
+  // The demo flow is on the canvas once its nodes exist in the editor's model.
+  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')));
+  return { context, page };
+}
+
+/** The first paragraph of a node's help in a language, as plain text (what the help sidebar must show). */
+function helpLead(lang: string, type: string): string {
+  const html = fs.readFileSync(path.join(root, 'locales', lang, `${type}.html`), 'utf8');
+  const p = /<p>([\s\S]*?)<\/p>/.exec(html);
+  assert.ok(p, `${lang}/${type}.html has a paragraph`);
+  return p[1]!.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim().slice(0, 40);
+}
+
+/** Shows a node type's help in the sidebar; resolves with the visible help text once it holds `lead`. */
+async function helpText(page: Page, type: string, lead: string): Promise<string> {
+  await page.evaluate((t) => window.RED.sidebar.help.show(t), type);
+  const handle = await page.waitForFunction((expected) => {
+    const shown = Array.from(document.querySelectorAll('.red-ui-help')).filter((e) => e.offsetParent !== null && e.querySelector('h3'));
+    const text = shown.map((e) => e.innerText.replace(/\s+/g, ' ')).find((t) => t.includes(expected));
+    return text ?? false;
+  }, lead);
+  return (await handle.jsonValue()) as string;
+}
+
+describe('Node-RED editor with this pack (headless Chromium)', function () {
+  this.timeout(180_000);
+  let demo: Awaited<ReturnType<typeof startDemo>>;
+  let browser: Browser;
+  let en: { context: BrowserContext; page: Page };
+  let userDir: string;
+
+  before(async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
+    demo = await startDemo(userDir);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const chromium = require('@sparticuz/chromium').default as { executablePath(): Promise<string>; args: string[] };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const playwright = require('playwright-core') as typeof import('playwright-core');
+    // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
+    const args = chromium.args.filter((arg) => arg !== '--single-process');
+    browser = await playwright.chromium.launch({ executablePath: await chromium.executablePath(), args, headless: true });
+    en = await openEditor(browser, demo.url, 'en-US');
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (demo && demo.child.exitCode === null) {
+      const exited = once(demo.child, 'exit');
+      demo.child.kill('SIGINT');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+      if (demo.child.exitCode === null) demo.child.kill('SIGKILL');
+    }
+    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+  });
+
+  it('the palette shows the "Azure IoT Edge" category with the six flow nodes, and the config node type', async () => {
+    const { page } = en;
+    const category = page.locator('#red-ui-palette-container-Azure_IoT_Edge');
+    await category.waitFor();
+    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-palette-type')));
+    assert.deepEqual([...types].sort(), [...FLOW_TYPES].sort());
+    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
+    assert.equal(header, 'Azure IoT Edge');
+    const config = await page.evaluate(() => window.RED.nodes.getType('iothub-module-client')?.category);
+    assert.equal(config, 'config');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'editor-palette.png') });
+  });
+
+  for (const { type, id, fields } of DIALOGS) {
+    it(`the ${type} edit dialog opens with its fields`, async () => {
+      const { page } = en;
+      await page.evaluate((nodeId) => {
+        window.RED.editor.edit(window.RED.nodes.node(nodeId));
+      }, id);
+      for (const field of fields) await page.locator(`.red-ui-tray ${field}`).first().waitFor({ state: 'attached' });
+      await page.locator('.red-ui-tray .red-ui-tray-header').first().waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, `dialog-${type}.png`) });
+      await page.click('#node-dialog-cancel');
+      await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+    });
+  }
+
+  it('the config node dialog shows the connection kinds and masks the connection string (type=password)', async () => {
+    const { page } = en;
+    await page.evaluate(() => window.RED.editor.editConfig('', 'iothub-module-client', 'demo-client-sensor'));
+    const field = page.locator('#node-config-input-connectionString');
+    await field.waitFor();
+    assert.equal(await field.getAttribute('type'), 'password');
+    assert.doesNotMatch(await field.inputValue(), /SharedAccessKey/, 'the secret never reaches the browser');
+    const kinds = await page.locator('#node-config-input-connectionType option').evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
+    for (const kind of ['connectionString', 'sasToken', 'x509', 'edge', 'localHub']) assert.ok(kinds.includes(kind), `kind ${kind}`);
+    // The local hub kind (development only) asks for a device id, a module id and optional routes, and no secret.
+    await page.selectOption('#node-config-input-connectionType', 'localHub');
+    for (const field of ['#node-config-input-deviceId', '#node-config-input-moduleId', '#node-config-input-routes']) await page.locator(field).waitFor({ state: 'visible' });
+    assert.equal(await field.isVisible(), false, 'no connection string for the local hub');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client-localHub.png') });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client.png') });
+    await page.click('#node-config-dialog-cancel');
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+  });
+
+  it('help is shown for every node type in en-US and in pt-BR', async () => {
+    const pt = await openEditor(browser, demo.url, 'pt-BR');
+    try {
+      for (const type of [...FLOW_TYPES, 'iothub-module-client']) {
+        const english = await helpText(en.page, type, helpLead('en-US', type));
+        assert.match(english, /Inputs|Outputs|Details/, `${type} en-US help`);
+        const portuguese = await helpText(pt.page, type, helpLead('pt-BR', type));
+        assert.match(portuguese, /Entradas|Saídas|Detalhes/, `${type} pt-BR help`);
+        assert.notEqual(portuguese, english);
+      }
+      await pt.page.screenshot({ path: path.join(ARTIFACTS, 'help-pt-BR.png') });
+    } finally {
+      await pt.context.close();
+    }
+  });
+
+  it('the Local hub sidebar tab shows the demo\'s modules and upstream traffic', async () => {
+    const { page } = en;
+    await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
+    await page.locator('.iothub-lh-module[data-module="local-device/nodered"]').waitFor();
+    await page.locator('.iothub-lh-message', { hasText: 'local-device/nodered [upstream]' }).first().waitFor();
+    await page.click('.iothub-lh-module[data-module="local-device/nodered"]');
+    await page.locator('.iothub-lh-detail').waitFor({ state: 'visible' });
+    // The demo sets threshold 21.5 eight seconds after start; the panel shows nodered's desired and reported values.
+    await page.locator('.iothub-lh-reported', { hasText: 'threshold' }).waitFor({ timeout: 60_000 });
+    if (process.env.UPDATE_DOCS_SCREENSHOT === '1') {
+      fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
+      await page.screenshot({ path: path.join(root, 'docs', 'editor.png') });
+    }
+    await page.click('.iothub-lh-module[data-module="local-device/sensor"]');
+    await page.fill('.iothub-lh-method-name', 'getStatus');
+    await page.fill('.iothub-lh-method-payload', '{}');
+    await page.click('.iothub-lh-invoke');
+    await page.locator('.iothub-lh-method-result', { hasText: /status 200[\s\S]*"sent"/ }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'panel.png') });
+    await page.fill('.iothub-lh-method-name', 'noSuchMethod');
+    await page.click('.iothub-lh-invoke');
+    await page.locator('.iothub-lh-method-result', { hasText: /status 501/ }).waitFor();
+  });
+
+  it('an example imports from Import → Examples and deploys; its message reaches the panel', async () => {
+    const { page } = en;
+    await page.evaluate(() => window.RED.actions.invoke('core:show-examples-import-dialog'));
+    const dialog = page.locator('.ui-dialog').filter({ has: page.locator('#red-ui-clipboard-dialog-ok') });
+    await dialog.locator('.red-ui-treeList-label', { hasText: 'node-red-contrib-azure-iot-module' }).click();
+    await dialog.locator('.red-ui-treeList-label', { hasText: '01 - Send to an output with properties' }).click();
+    await page.click('#red-ui-clipboard-dialog-ok');
+    await page.waitForFunction(() => Boolean(window.RED.nodes.node('ex1-go')));
+    await page.click('#red-ui-header-button-deploy');
+    await page.locator('.red-ui-notification', { hasText: /deployed/i }).first().waitFor();
+    await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
+    await page.locator('.iothub-lh-module[data-module="local-device/ex-output"] .fa-circle').first().waitFor();
+    // Click the inject node's button once the module is online (the hub shows it connected).
+    await page.waitForFunction(async () => {
+      const state = await (await fetch('iothub-local-hub/state')).json() as { modules: Array<{ moduleId: string; connected: boolean }> };
+      return state.modules.some((m) => m.moduleId === 'ex-output' && m.connected);
+    }, undefined, { polling: 250 });
+    const status = await page.evaluate(async () => (await fetch('inject/ex1-go', { method: 'POST' })).status);
+    assert.equal(status, 200);
+    await page.locator('.iothub-lh-message', { hasText: 'local-device/ex-output [alerts]' }).first().waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'example-deployed.png') });
+    assert.match(demo.output(), /upstream\s+local-device\/ex-output \[alerts\]/);
+  });
+});

@@ -1,0 +1,212 @@
+// Every flow in examples/ is well-formed (comment first, core nodes plus ours, no credentials, local hub kind),
+// deploys without error against a local hub, and does its thing once when its inject nodes are clicked.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LocalHub } from '../../src/index';
+import type { HubMessage, LocalHubApi } from '../../src/index';
+import { localHubsClosed, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import { helper, NODES, nextInput, until, type FlowNode, type TestNode } from './support';
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const CORE_NODES: unknown[] = [
+  require('@node-red/nodes/core/common/20-inject.js'),
+  require('@node-red/nodes/core/common/24-complete.js'),
+  require('@node-red/nodes/core/common/25-catch.js'),
+  require('@node-red/nodes/core/common/25-status.js'),
+  require('@node-red/nodes/core/common/90-comment.js'),
+  require('@node-red/nodes/core/function/10-function.js'),
+  require('@node-red/nodes/core/function/15-change.js'),
+];
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const DIR = path.resolve(__dirname, '..', '..', 'examples');
+const DEVICE = 'local-device';
+const OURS = /^iothub-module-/;
+const CORE = new Set(['tab', 'comment', 'inject', 'debug', 'function', 'change', 'catch', 'status', 'complete']);
+
+function load(file: string): FlowNode[] {
+  return JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as FlowNode[];
+}
+
+const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+
+describe('examples/', function () {
+  this.timeout(60_000);
+
+  it('there is one example per capability', () => {
+    assert.ok(files.length >= 7, `only ${files.length} examples`);
+  });
+
+  for (const file of files) {
+    it(`${file}: a comment node first, core nodes plus ours only, no credentials, the local hub kind`, () => {
+      const flow = load(file);
+      const firstNode = flow.find((n) => n.type !== 'tab');
+      assert.equal(firstNode?.type, 'comment', 'the first node explains the example');
+      assert.ok(String(firstNode.info ?? '').length > 100, 'the comment explains it in its info');
+      for (const n of flow) {
+        assert.ok(CORE.has(n.type) || OURS.test(n.type), `${n.id}: ${n.type} is neither core nor ours`);
+        assert.equal(n.credentials, undefined, `${n.id} carries credentials`);
+        if (n.type === 'iothub-module-client') {
+          assert.equal(n.connectionType, 'localHub', `${n.id} must use the local hub kind`);
+          assert.ok(n.deviceId && n.moduleId, `${n.id} names its module`);
+        }
+      }
+      assert.doesNotMatch(JSON.stringify(flow), /SharedAccessKey=|SharedAccessSignature /, 'no secret in the example');
+      const ids = new Set(flow.map((n) => n.id));
+      assert.equal(ids.size, flow.length, 'ids are unique');
+      for (const n of flow) {
+        for (const wire of (n.wires as string[][] | undefined) ?? []) for (const target of wire) assert.ok(ids.has(target), `${n.id} wired to missing ${target}`);
+        if (typeof n.client === 'string') assert.ok(ids.has(n.client), `${n.id} uses a missing config node`);
+      }
+    });
+  }
+
+  describe('deployed against a local hub', () => {
+    let hub: LocalHubApi;
+    let errors: Array<{ id: string; error: unknown }>;
+    const upstream: HubMessage[] = [];
+    const onUpstream = (m: HubMessage): void => void upstream.push(m);
+
+    before(async () => {
+      hub = await LocalHub.start({});
+      // As `npm start` does: the example config nodes (local hub kind) join this hub.
+      shareLocalHub(hub, {});
+      hub.events.on('upstream', onUpstream);
+    });
+    after(async () => {
+      hub.events.off('upstream', onUpstream);
+      unshareLocalHub();
+      await hub.close();
+      await localHubsClosed();
+    });
+    beforeEach(() => helper.startServer());
+    afterEach(async () => {
+      await helper.unload();
+      await helper.stopServer();
+      upstream.length = 0;
+    });
+
+    /** Loads an example with its debug nodes replaced by helper nodes, and records every node error. */
+    async function deploy(file: string): Promise<FlowNode[]> {
+      const flow = load(file).map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
+      await helper.load([...NODES, ...CORE_NODES], flow);
+      errors = [];
+      for (const n of flow) {
+        const node = helper.getNode(n.id) as TestNode | null;
+        node?.on('call:error', (call: { args: unknown[] }) => errors.push({ id: n.id, error: call.args[0] }));
+      }
+      return flow;
+    }
+    const node = (id: string): TestNode => helper.getNode(id);
+    const click = (id: string): void => node(id).receive({});
+    const online = (moduleId: string): Promise<void> => until(() => hub.isConnected(`${DEVICE}/${moduleId}`), 15_000, `${moduleId} connected`);
+    const subscribed = (moduleId: string, part: string): Promise<void> =>
+      until(() => hub.observed.subscriptions.some((s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(part) && s.granted !== 128), 15_000, `${moduleId} subscribed to ${part}`);
+    const noErrors = (): void => assert.deepEqual(errors, []);
+
+    it('01: sends to output "alerts" with application and system properties, upstream by its route', async () => {
+      await deploy(files.find((f) => f.startsWith('01'))!);
+      await online('ex-output');
+      const acked = nextInput(node('ex1-acked'), 15_000);
+      click('ex1-go');
+      const msg = await acked;
+      assert.deepEqual(msg.payload, { temperature: 31.5, limit: 30 });
+      await until(() => upstream.length === 1, 10_000, 'upstream alert');
+      const m = upstream[0]!;
+      assert.equal(m.moduleId, 'ex-output');
+      assert.equal(m.outputName, 'alerts');
+      assert.equal(m.properties.severity, 'high');
+      assert.equal(m.properties.site, 'plant-7');
+      assert.equal(m.systemProperties['$.mid'], 'alert-0001');
+      assert.equal(m.systemProperties['$.cid'], 'example-1');
+      noErrors();
+    });
+
+    it('02: one input node without a name receives every input, with its name', async () => {
+      await deploy(files.find((f) => f.startsWith('02'))!);
+      await subscribed('ex-receiver', 'inputs');
+      await online('ex-sender');
+      const got: Array<Record<string, unknown>> = [];
+      node('ex2-show').on('input', (msg: Record<string, unknown>) => got.push(msg));
+      click('ex2-temp');
+      click('ex2-hum');
+      await until(() => got.length === 2, 15_000, 'two inputs');
+      const byInput = Object.fromEntries(got.map((m) => [m.inputName, m.payload]));
+      assert.deepEqual(byInput, { temperature: 21.5, humidity: { relative: 48 } });
+      assert.ok(got.every((m) => m.connectionModuleId === 'ex-sender' || (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender'), 'edgeHub adds the sender');
+      assert.equal(upstream.length, 0, 'routed to the receiver, not upstream');
+      noErrors();
+    });
+
+    it('03: emits the twin at connect, reports, and acknowledges a desired change', async () => {
+      await deploy(files.find((f) => f.startsWith('03'))!);
+      const first = await nextInput(node('ex3-show'), 15_000);
+      assert.equal(first.topic, 'twin');
+      click('ex3-report');
+      await until(() => hub.getTwin(DEVICE, 'ex-twin').properties.reported.firmware === '1.2.0', 10_000, 'reported firmware');
+      const desired = nextInput(node('ex3-show'), 15_000);
+      hub.updateDesired(DEVICE, 'ex-twin', { interval: 5 });
+      assert.equal((await desired).topic, 'desired');
+      await until(() => {
+        const ack = hub.getTwin(DEVICE, 'ex-twin').properties.reported.interval as { value?: number; ac?: number } | undefined;
+        return ack?.value === 5 && ack.ac === 200;
+      }, 10_000, 'acknowledged interval');
+      const got = await (async () => {
+        const next = nextInput(node('ex3-show'), 15_000);
+        click('ex3-get');
+        return next;
+      })();
+      assert.equal(got.topic, 'twin');
+      noErrors();
+    });
+
+    it('04: answers the direct method "reboot" (200, and 400 for a bad payload)', async () => {
+      await deploy(files.find((f) => f.startsWith('04'))!);
+      await subscribed('ex-methods', '$iothub/methods');
+      assert.deepEqual(await hub.invokeMethod(DEVICE, 'ex-methods', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 }), { status: 200, payload: { accepted: true, rebootIn: 5 } });
+      const bad = await hub.invokeMethod(DEVICE, 'ex-methods', { methodName: 'reboot', payload: { delay: 'soon' }, responseTimeoutInSeconds: 10 });
+      assert.equal(bad.status, 400);
+      noErrors();
+    });
+
+    it('05: module ex-caller invokes "ping" on module ex-target', async () => {
+      await deploy(files.find((f) => f.startsWith('05'))!);
+      await subscribed('ex-target', '$iothub/methods');
+      await online('ex-caller');
+      const answer = nextInput(node('ex5-result'), 20_000);
+      click('ex5-go');
+      const msg = await answer;
+      assert.deepEqual(msg.payload, { pong: true });
+      assert.equal(msg.statusCode, 200);
+      noErrors();
+    });
+
+    it('06: msg.action disconnects and connects the module client', async () => {
+      await deploy(files.find((f) => f.startsWith('06'))!);
+      await online('ex-control');
+      click('ex6-disc');
+      await until(() => !hub.isConnected(`${DEVICE}/ex-control`), 10_000, 'disconnected');
+      click('ex6-conn');
+      await online('ex-control');
+      click('ex6-send');
+      await until(() => upstream.some((m) => m.moduleId === 'ex-control' && m.outputName === 'readings'), 10_000, 'reading upstream');
+      noErrors();
+    });
+
+    it('08: a burst made while offline waits in the output queue and goes out in order after connect', async () => {
+      await deploy(files.find((f) => f.startsWith('08'))!);
+      await online('ex-burst');
+      click('ex8-disc');
+      await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 10_000, 'disconnected');
+      click('ex8-burst');
+      await until(() => (helper as unknown as { _NodePrototype: { status: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ text?: string }> }> } } })
+        ._NodePrototype.status.getCalls().some((c) => c.thisValue?.id === 'ex8-out' && /20/.test(String(c.args[0]?.text ?? ''))), 10_000, 'twenty queued');
+      assert.equal(upstream.length, 0, 'nothing leaves while offline');
+      click('ex8-conn');
+      await until(() => upstream.length === 20, 15_000, 'twenty upstream');
+      assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      noErrors();
+    });
+  });
+});
