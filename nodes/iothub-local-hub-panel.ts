@@ -104,7 +104,11 @@ export = function register(RED: RedPluginApi): void {
   const read = RED.auth.needsPermission('iothub-local-hub.read');
   const write = RED.auth.needsPermission('iothub-local-hub.write');
   const guard = (work: (req: Request, res: Response) => Promise<void>): Handler => (req, res) => {
-    work(req, res).catch((err: unknown) => fail(res, 502, err instanceof Error ? err.message : String(err)));
+    work(req, res).catch((err: unknown) => {
+      // Hub errors (unknown module 404, bad patch 400) keep their status; anything else is the hub being unreachable.
+      const status = (err as { httpStatus?: unknown }).httpStatus;
+      fail(res, typeof status === 'number' ? status : 502, err instanceof Error ? err.message : String(err));
+    });
   };
 
   RED.httpAdmin.get(`${BASE}/state`, read, guard(async (_req, res) => {

@@ -283,6 +283,7 @@ async function main() {
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);
+  console.log('  More: menu → Import → Examples → node-red-contrib-azure-iot-module; the "local hub" sidebar tab.');
   console.log('  Stop with Ctrl-C.');
   console.log('');
 

@@ -7,8 +7,11 @@ import path from 'node:path';
 import { IoTHubModuleClient, LocalHub } from '../../src/index';
 import type { ClientOptions, EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity } from '../../src/index';
 
-/** Where running local hubs announce themselves: one `<port>.json` per hub. */
-export const DISCOVERY_DIR = path.join(os.tmpdir(), 'azure-iot-local-hub');
+/**
+ * Where running local hubs announce themselves: one `<port>.json` per hub. Default `<os tmpdir>/azure-iot-local-hub`;
+ * the environment variable `AZURE_IOT_LOCAL_HUB_DIR` moves it (tests use a private one).
+ */
+export const DISCOVERY_DIR = process.env.AZURE_IOT_LOCAL_HUB_DIR || path.join(os.tmpdir(), 'azure-iot-local-hub');
 
 /** The process-wide key under which an embedding program (scripts/start.js) shares its running hub. */
 const SHARED_KEY = Symbol.for('node-red-contrib-azure-iot-module.localHub');

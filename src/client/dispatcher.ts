@@ -3,6 +3,7 @@
 import { ClientError } from './errors';
 import type { Message } from './models/Message';
 import type { MethodRequest } from './models/MethodRequest';
+import { callUser, type Log } from './userCode';
 
 export type MessageHandler = (message: Message) => void | Promise<void>;
 export type MethodHandler = (request: MethodRequest) => void | Promise<void>;
@@ -51,7 +52,7 @@ export class Dispatcher {
   private readonly methodInboxes = new Map<string, Inbox<MethodRequest>>();
   private readonly desiredInbox = new Inbox<Record<string, unknown>>();
 
-  constructor(private readonly log: (level: 'warn' | 'error', msg: string) => void) {}
+  constructor(private readonly log: Log) {}
 
   handler(kind: 'message'): MessageHandler | null;
   handler(kind: 'method'): MethodHandler | null;
@@ -117,7 +118,7 @@ export class Dispatcher {
 
   message(message: Message): void {
     const handler = this.handlers.message;
-    if (handler) return this.call('onMessageReceived', () => handler(message));
+    if (handler) return callUser(this.log, 'onMessageReceived handler', () => handler(message));
     if (this.mode === 'api') {
       const inbox = this.inputInboxes.get(message.inputName ?? '');
       if (inbox) inbox.push(message);
@@ -129,7 +130,7 @@ export class Dispatcher {
 
   method(request: MethodRequest): void {
     const handler = this.handlers.method;
-    if (handler) return this.call('onMethodRequestReceived', () => handler(request));
+    if (handler) return callUser(this.log, 'onMethodRequestReceived handler', () => handler(request));
     if (this.mode === 'api') {
       const inbox = this.methodInboxes.get(request.name) ?? this.methodInboxes.get('');
       if (inbox) return inbox.push(request);
@@ -139,7 +140,7 @@ export class Dispatcher {
 
   desired(patch: Record<string, unknown>, full: boolean): void {
     const handler = this.handlers.desired;
-    if (handler) return this.call('onTwinDesiredPropertiesPatchReceived', () => handler(patch, { full }));
+    if (handler) return callUser(this.log, 'onTwinDesiredPropertiesPatchReceived handler', () => handler(patch, { full }));
     if (this.mode === 'api') return this.desiredInbox.push(patch);
     this.hold(this.held.desired, [patch, full]);
   }
@@ -162,17 +163,6 @@ export class Dispatcher {
     if (list.length > HELD_LIMIT) {
       list.shift();
       this.log('warn', 'dropped an incoming item held for a handler (limit reached)');
-    }
-  }
-
-  private call(what: string, fn: () => void | Promise<void>): void {
-    try {
-      const result = fn();
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        (result as Promise<void>).then(undefined, (err: unknown) => this.log('error', `${what} handler rejected: ${String(err)}`));
-      }
-    } catch (err) {
-      this.log('error', `${what} handler threw: ${String(err)}`);
     }
   }
 }

@@ -1,5 +1,6 @@
 // The ONE table mapping raw failures (CONNACK return codes, socket and TLS error codes, HTTP / twin statuses, IoT Hub
-// error codes) to the public error classes. Nothing here matches on message text.
+// error codes) to the public error classes, and the reader of IoT Hub error codes in service error bodies (twin and
+// HTTP alike). The mapping never matches on message text; only the error-code reader looks into bodies.
 import {
   ClientError,
   ConnectionDroppedError,
@@ -132,4 +133,57 @@ export function mapTransportError(err: unknown, duringConnect = false): Error {
  */
 export function isTransient(err: unknown): boolean {
   return !(err instanceof CredentialError);
+}
+
+/** IoT Hub error names (as found in `Message: "ErrorCode:Name;…"`) and their numeric codes. */
+const IOTHUB_ERROR_NAMES: Record<string, number> = {
+  ArgumentInvalid: 400004,
+  IotHubUnauthorizedAccess: 401002,
+  IotHubQuotaExceeded: 403002,
+  NotFound: 404000,
+  DeviceNotFound: 404001,
+  ModuleNotFound: 404010,
+  DeviceNotOnline: 404103,
+  PreconditionFailed: 412002,
+  MessageTooLarge: 413002,
+  ThrottlingException: 429001,
+  ServerError: 500001,
+  ServiceUnavailable: 503001,
+  GatewayTimeout: 504101,
+};
+
+/**
+ * Finds the numeric IoT Hub error code in an error body: `{"errorCode": 404103}`, `{"ErrorCode": "DeviceNotOnline"}`,
+ * `{"Message": "ErrorCode:DeviceNotOnline;…"}`, or a `Message` that is itself JSON (what IoT Hub sends for methods).
+ */
+export function parseIotHubErrorCode(body: string, depth = 0): number | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return fromText(body);
+  }
+  if (typeof parsed !== 'object' || parsed === null || depth > 2) return undefined;
+  const record = parsed as Record<string, unknown>;
+  for (const key of ['errorCode', 'ErrorCode', 'code', 'Code']) {
+    const value = record[key];
+    if (typeof value === 'number' && Number.isInteger(value)) return value;
+    if (typeof value === 'string') {
+      const found = /^\d{6}$/.test(value) ? Number(value) : IOTHUB_ERROR_NAMES[value];
+      if (found !== undefined) return found;
+    }
+  }
+  for (const key of ['Message', 'message', 'ExceptionMessage']) {
+    const value = record[key];
+    if (typeof value !== 'string') continue;
+    const found = value.trimStart().startsWith('{') ? parseIotHubErrorCode(value, depth + 1) : fromText(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+
+  function fromText(text: string): number | undefined {
+    const match = /ErrorCode:\s*([A-Za-z]+|\d{6})/.exec(text);
+    if (!match) return undefined;
+    return /^\d+$/.test(match[1]!) ? Number(match[1]) : IOTHUB_ERROR_NAMES[match[1]!];
+  }
 }

@@ -1,51 +1,29 @@
-// The operations the client tracks until they finish: QoS 1 publishes (resent after a drop) and twin requests (the
-// `$rid` ledger). Both expire through a DeadlineQueue with OperationTimeout.
-import { OperationTimeout } from './errors';
-import type { Expirable } from './deadlines';
+// The contract between the session (connection lifecycle) and the operations that outlive one connection: the
+// publish queue (PublishQueue.ts) and the twin request ledger (TwinLedger.ts).
 import type { MqttConnection } from './transport/mqttConnection';
 
-/** A QoS 1 publish waiting to be sent or acknowledged. */
-export class PublishOp implements Expirable {
-  settled = false;
-  constructor(
-    readonly topic: string,
-    readonly payload: Buffer | string,
-    readonly deadline: number,
-    private readonly resolve: () => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-  finish(err?: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (err) this.reject(err);
-    else this.resolve();
-  }
-  expire(): void {
-    this.finish(new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`));
-  }
+/** What the operation ledgers need from the session: the live connection, and a way to ask for one. */
+export interface ConnectionSource {
+  /** The connection while the state is 'connected', else undefined (operations then wait for {@link PendingOperations.resume}). */
+  readonly live: MqttConnection | undefined;
+  /**
+   * Makes sure a connection exists or is coming (auto-connect).
+   * @throws NoConnectionError when disconnected and autoConnect is off.
+   */
+  requireConnection(): void;
+  /** Set while disconnect / shutdown closes the connection: what fails then is cancelled with it, not resent. */
+  readonly cancelReason: Error | undefined;
+  readonly isShutDown: boolean;
 }
 
-/** A twin request in the `$rid` ledger. */
-export class TwinOp implements Expirable {
-  settled = false;
-  /** The connection it was last published on (undefined = not yet). */
-  sentOn: MqttConnection | undefined;
-  resent = false;
-  constructor(
-    readonly rid: string,
-    readonly topic: string,
-    readonly payload: string,
-    readonly deadline: number,
-    private readonly onDone: (err: Error | undefined, status?: number, body?: Buffer) => void,
-    private readonly onSettle: (op: TwinOp) => void,
-  ) {}
-  finish(err: Error | undefined, status?: number, body?: Buffer): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.onSettle(this);
-    this.onDone(err, status, body);
-  }
-  expire(): void {
-    this.finish(new OperationTimeout('Twin request not answered in time'));
-  }
+/** Operations that outlive one connection; the session drives them through its lifecycle. */
+export interface PendingOperations {
+  /** True while any operation waits or is in flight. */
+  readonly pending: boolean;
+  /** A (re)connect completed and every subscription is restored: send what waits on `connection`. */
+  resume(connection: MqttConnection): void;
+  /** A connect failed and no retry follows: fail what waits for a connection (not what already went out). */
+  failWaiting(error: Error): void;
+  /** Disconnect, shutdown, or a drop without retry: fail everything and drop the deadlines. */
+  cancelAll(reason: Error): void;
 }

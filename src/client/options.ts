@@ -2,22 +2,25 @@
 // TypeError for a wrong type or ValueError for a bad value) and defaults.
 import { ValueError } from './errors';
 import { validateProxyOptions } from './transport/proxy';
-import type { ClientOptions, Logger, ProxyOptions } from './types';
+import type { Logger, ProxyOptions } from './types';
 import { MAX_TIMER_MS } from './clock';
+import { DEFAULT_SASTOKEN_TTL, DEFAULT_TOKEN_UPDATE_MARGIN } from './auth/sastoken';
 
 /** Seed `MAX_KEEP_ALIVE_SECS`. */
 export const MAX_KEEP_ALIVE_SECS = 1740;
 
 /**
- * Options that are not part of the public contract (tests and the benchmark use them).
+ * Options that are not part of the public contract (not exported from src/index.ts): test hooks. The factories take
+ * them in the same options object (type it `ClientOptions & InternalClientOptions`) and validate them like the rest.
  * @internal
  */
 export interface InternalClientOptions {
-  /** Seconds before expiry at which the SAS token is renewed. Default 120 (the seed's margin). */
+  /**
+   * Seconds before expiry at which the SAS token is renewed. Default 120 (the seed's margin); a renewable token is
+   * never renewed earlier than half its lifetime.
+   */
   sastokenRenewalMargin?: number;
 }
-
-export type AnyClientOptions = ClientOptions & InternalClientOptions;
 
 export type FactoryKind = 'connectionString' | 'sastoken' | 'x509' | 'edge';
 
@@ -121,14 +124,14 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     websockets: has('websockets') ? bool('websockets', given.websockets) : false,
     cipher: has('cipher') ? normalizeCipher(given.cipher) : '',
     productInfo: has('productInfo') ? str('productInfo', given.productInfo) : '',
-    sastokenTtl: 3600,
+    sastokenTtl: DEFAULT_SASTOKEN_TTL,
     keepAlive: 60,
     autoConnect: has('autoConnect') ? bool('autoConnect', given.autoConnect) : true,
     connectionRetry: has('connectionRetry') ? bool('connectionRetry', given.connectionRetry) : true,
     connectionRetryInterval: 10,
     ensureDesiredProperties: has('ensureDesiredProperties') ? bool('ensureDesiredProperties', given.ensureDesiredProperties) : true,
     operationTimeout: has('operationTimeout') ? positive('operationTimeout', given.operationTimeout) : 60,
-    sastokenRenewalMargin: 120,
+    sastokenRenewalMargin: DEFAULT_TOKEN_UPDATE_MARGIN,
   };
   if (has('serverVerificationCert')) resolved.serverVerificationCert = str('serverVerificationCert', given.serverVerificationCert);
   if (has('gatewayHostname')) resolved.gatewayHostname = str('gatewayHostname', given.gatewayHostname);

@@ -1,5 +1,6 @@
-// What a module may publish and subscribe on the hub (B3), and what each allowed publish means.
-import { parseTopicQuery, percentDecode } from './messageBag';
+// The hub's topic vocabulary (B3): what a module may publish and subscribe, what each allowed publish means, and the
+// topics the hub publishes to.
+import { encodePropertyBag, parseTopicQuery, percentDecode, percentEncode, type DecodedBag } from './messageBag';
 
 /** An authenticated MQTT identity: a module, or a device when `moduleId` is undefined. */
 export interface HubIdentity {
@@ -13,6 +14,11 @@ export type ClassifiedPublish =
   | { kind: 'twinGet'; rid: string }
   | { kind: 'twinPatchReported'; rid: string }
   | { kind: 'methodResponse'; status: number; rid: string };
+
+/** The MQTT client id of an identity: `{deviceId}/{moduleId}` for a module, `{deviceId}` for a device. */
+export function clientKey(id: HubIdentity): string {
+  return id.moduleId === undefined ? id.deviceId : `${id.deviceId}/${id.moduleId}`;
+}
 
 /** Topic prefix of an identity: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects). */
 export function identityPrefix(id: HubIdentity): string {
@@ -62,4 +68,33 @@ export function subscriptionAllowed(filter: string, id: HubIdentity): boolean {
   if (filter === METHODS_FILTER || filter === TWIN_RES_FILTER || filter === DESIRED_FILTER) return true;
   if (id.moduleId !== undefined) return filter === inputsFilter(id.deviceId, id.moduleId);
   return filter === `devices/${id.deviceId}/messages/devicebound/#`;
+}
+
+/** `$iothub/twin/res/{status}/?$rid={rid}[&$version={version}]`: the answer to a twin GET or reported PATCH. */
+export function twinResponseTopic(status: number, rid: string, version?: number): string {
+  return `$iothub/twin/res/${status}/?$rid=${percentEncode(rid)}${version === undefined ? '' : `&$version=${version}`}`;
+}
+
+/** `$iothub/twin/PATCH/properties/desired/?$version={version}`: a desired-properties patch pushed to a module. */
+export function desiredPatchTopic(version: number): string {
+  return `$iothub/twin/PATCH/properties/desired/?$version=${version}`;
+}
+
+/** `$iothub/methods/POST/{methodName}/?$rid={rid}`: a direct method request (`rid` is the hub's hex counter). */
+export function methodRequestTopic(methodName: string, rid: string): string {
+  return `$iothub/methods/POST/${percentEncode(methodName)}/?$rid=${rid}`;
+}
+
+/** The system properties a message delivered to a module input carries (empty ones are left out). */
+const INPUT_SYSTEM_PROPERTIES = ['$.mid', '$.cid', '$.uid', '$.ct', '$.ce', '$.exp', '$.cdid', '$.cmid', '$.on'];
+
+/** `devices/{d}/modules/{m}/inputs/{inputName}/{bag}`: where a routed message is delivered. */
+export function inputTopic(deviceId: string, moduleId: string, inputName: string, message: DecodedBag): string {
+  const sys: Record<string, string> = {};
+  for (const key of INPUT_SYSTEM_PROPERTIES) {
+    const v = message.systemProperties[key];
+    if (v !== undefined && v !== '') sys[key] = v;
+  }
+  const bag = encodePropertyBag({ properties: message.properties, systemProperties: sys });
+  return `devices/${deviceId}/modules/${moduleId}/inputs/${inputName}/${bag}`;
 }

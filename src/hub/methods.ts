@@ -25,6 +25,13 @@ export class HubError extends Error implements HubErrorShape {
   }
 }
 
+/** IoT Hub's 404 for an unknown identity: 404001 for a device, 404010 for a module. */
+export function identityNotFound(deviceId: string, moduleId?: string): HubError {
+  return moduleId === undefined
+    ? new HubError(404, ErrorCodes.DeviceNotFound, `device ${deviceId} not found`)
+    : new HubError(404, ErrorCodes.ModuleNotFound, `module ${deviceId}/${moduleId} not found`);
+}
+
 /** A method invocation with defaults applied and limits checked. */
 export interface NormalisedInvocation {
   methodName: string;

@@ -1,6 +1,7 @@
 // Module and device twins for the local hub: storage, IoT Hub merge semantics, validation, versions and etags.
-import { ErrorCodes, HubError } from './methods';
-import type { Twin } from './types';
+import { clientKey } from './hubTopics';
+import { ErrorCodes, HubError, identityNotFound } from './methods';
+import type { Twin, TwinPatch } from './types';
 
 type Json = Record<string, unknown>;
 
@@ -104,28 +105,18 @@ class TwinRecord {
   }
 }
 
-/** What a twin update from the service side may change. */
-export interface TwinServicePatch {
-  tags?: Record<string, unknown>;
-  properties?: { desired?: Record<string, unknown> };
-}
-
 /** All twins of the hub, keyed by identity. */
 export class TwinStore {
   private readonly twins = new Map<string, TwinRecord>();
 
-  private static key(deviceId: string, moduleId?: string): string {
-    return moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`;
-  }
-
   /** Creates the twin when missing. */
   ensure(deviceId: string, moduleId?: string): void {
-    const key = TwinStore.key(deviceId, moduleId);
+    const key = clientKey({ deviceId, moduleId });
     if (!this.twins.has(key)) this.twins.set(key, new TwinRecord(deviceId, moduleId));
   }
 
   remove(deviceId: string, moduleId?: string): void {
-    this.twins.delete(TwinStore.key(deviceId, moduleId));
+    this.twins.delete(clientKey({ deviceId, moduleId }));
   }
 
   /** Removes a device's twin and the twins of all its modules. */
@@ -134,11 +125,9 @@ export class TwinStore {
   }
 
   private record(deviceId: string, moduleId?: string): TwinRecord {
-    const rec = this.twins.get(TwinStore.key(deviceId, moduleId));
+    const rec = this.twins.get(clientKey({ deviceId, moduleId }));
     if (!rec) {
-      throw moduleId === undefined
-        ? new HubError(404, ErrorCodes.DeviceNotFound, `device ${deviceId} not found`)
-        : new HubError(404, ErrorCodes.ModuleNotFound, `module ${deviceId}/${moduleId} not found`);
+      throw identityNotFound(deviceId, moduleId);
     }
     return rec;
   }
@@ -192,7 +181,7 @@ export class TwinStore {
    *   (with `$version`).
    * @throws HubError 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
    */
-  update(deviceId: string, moduleId: string | undefined, patch: TwinServicePatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+  update(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
     return this.apply(deviceId, moduleId, patch, ifMatch, false);
   }
 
@@ -200,14 +189,14 @@ export class TwinStore {
    * Service-side replace: `tags` and `properties.desired` become exactly what is given (reported is kept).
    * @throws HubError 400 (invalid document), 404 (unknown identity), 412 (etag mismatch).
    */
-  replace(deviceId: string, moduleId: string | undefined, doc: TwinServicePatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+  replace(deviceId: string, moduleId: string | undefined, doc: TwinPatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
     return this.apply(deviceId, moduleId, doc, ifMatch, true);
   }
 
   private apply(
     deviceId: string,
     moduleId: string | undefined,
-    patch: TwinServicePatch,
+    patch: TwinPatch,
     ifMatch: string | undefined,
     replace: boolean,
   ): { twin: Twin; desiredPatch?: Json } {

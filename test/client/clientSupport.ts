@@ -1,6 +1,7 @@
 // Helpers for the client tests: a local hub per suite, tracked clients that are shut down after each test, waits.
 import { LocalHub } from '../../src/hub';
 import { IoTHubModuleClient, type ClientOptions } from '../../src/index';
+import type { InternalClientOptions } from '../../src/client/options';
 
 /** Starts a local hub without the workload API. */
 export function startHub(): Promise<LocalHub> {
@@ -9,8 +10,11 @@ export function startHub(): Promise<LocalHub> {
 
 const clients = new Set<IoTHubModuleClient>();
 
-/** Creates a client from a module's connection string, trusting the hub's CA; shut down by {@link closeClients}. */
-export function clientFor(hub: LocalHub, deviceId: string, moduleId: string, options: ClientOptions & Record<string, unknown> = {}): IoTHubModuleClient {
+/**
+ * Creates a client from a module's connection string, trusting the hub's CA; shut down by {@link closeClients}.
+ * `options` may carry the internal test hooks (InternalClientOptions), which the factories validate like the rest.
+ */
+export function clientFor(hub: LocalHub, deviceId: string, moduleId: string, options: ClientOptions & InternalClientOptions = {}): IoTHubModuleClient {
   const m = hub.addModule(deviceId, moduleId);
   const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.caCert, ...options });
   return track(client);

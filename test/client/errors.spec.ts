@@ -213,8 +213,18 @@ describe('client errors from real situations', () => {
     await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'edev', 'other'), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
     await assert.rejects(client.updateSastoken(expired), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
     const user = track(IoTHubModuleClient.createFromSastoken(createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, 100)));
-    await assert.rejects(user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
-    await assert.rejects(user.updateSastoken(expired), ValueError);
+    // Argument errors are thrown synchronously (house style); state errors (not-supported above) reject.
+    assert.throws(() => user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
+    assert.throws(() => user.updateSastoken(expired), ValueError);
+    assert.throws(() => user.updateSastoken('SharedAccessSignature nonsense'), ValueError);
+    assert.throws(() => client.invokeMethod({} as never, 'edev'), TypeError);
+    assert.throws(() => client.invokeMethod({ methodName: 'x' }, ''), TypeError);
+    assert.throws(() => client.invokeMethod({ methodName: 'x' }, 'edev', 7 as never), TypeError);
+    assert.throws(() => client.sendMethodResponse(null as never), TypeError);
+    assert.throws(() => client.sendMethodResponse(new MethodResponse('1', 200.5)), TypeError);
+    assert.throws(() => client.sendMethodResponse(new MethodResponse(1 as never, 200)), TypeError);
+    assert.throws(() => client.receiveMessageOnInput(3 as never), TypeError);
+    assert.equal(user.connected, false);
   });
 
   it('after shutdown every call → ClientError shut-down', async () => {

@@ -134,7 +134,8 @@ describe('client features', () => {
         client.patchTwinReportedProperties({ 'bad key': 1 }),
         (e: unknown) => e instanceof ClientError && e.code === 'bad-request' && e.statusCode === 400,
       );
-      await assert.rejects(client.patchTwinReportedProperties(null as never), TypeError);
+      assert.throws(() => client.patchTwinReportedProperties(null as never), TypeError);
+      assert.throws(() => client.patchTwinReportedProperties([] as never), TypeError);
     });
 
     it('throttling (429) is a retryable ClientError throttled', async () => {

@@ -5,7 +5,9 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { ClientError, ConnectionFailedError, CredentialError, OperationTimeout } from '../../src/client/errors';
-import { invokeMethodOverHttp, parseIotHubErrorCode, quote, quotePlus, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
+import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
+import { parseIotHubErrorCode } from '../../src/client/errorMapping';
+import { quote, quotePlus } from '../../src/client/transport/properties';
 import { startProxy, testPki, type ProxyKind } from '../helpers/proxies';
 
 interface SeenRequest {

@@ -5,7 +5,8 @@ import { createHmac } from 'node:crypto';
 import mqtt from 'mqtt';
 import { WorkloadClient } from '../../src/client/auth/edgeEnvironment';
 import { ClientError, CredentialError, OperationTimeout } from '../../src/client/errors';
-import { invokeMethodOverHttp, quote, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
+import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
+import { quote } from '../../src/client/transport/properties';
 import { LocalHub, type ModuleIdentity } from '../../src/hub';
 import { startProxy, type ProxyKind } from '../helpers/proxies';
 

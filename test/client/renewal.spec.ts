@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { createSas } from '../../src/hub/sas';
-import { IoTHubModuleClient, Message, type ConnectionState } from '../../src/index';
+import { IoTHubModuleClient, Message, type ClientOptions, type ConnectionState } from '../../src/index';
+import type { InternalClientOptions } from '../../src/client/options';
 import { startHub, clientFor, closeClients, track, waitFor } from './clientSupport';
 
 describe('client SAS renewal', () => {
@@ -53,13 +54,12 @@ describe('client SAS renewal', () => {
     const m = hub.addModule('sdev', 'user');
     const uri = `${hub.hostName}/devices/sdev/modules/user`;
     const first = createSas(uri, m.primaryKey, 60);
-    const client = track(
-      IoTHubModuleClient.createFromSastoken(first, {
-        serverVerificationCert: hub.caCert,
-        gatewayHostname: `localhost:${hub.port}`,
-        sastokenRenewalMargin: 59,
-      } as never),
-    );
+    const options: ClientOptions & InternalClientOptions = {
+      serverVerificationCert: hub.caCert,
+      gatewayHostname: `localhost:${hub.port}`,
+      sastokenRenewalMargin: 59,
+    };
+    const client = track(IoTHubModuleClient.createFromSastoken(first, options));
     let asked = 0;
     client.onNewSastokenRequired = () => {
       asked += 1;

@@ -58,19 +58,19 @@ describe('client telemetry (TLS and WSS)', () => {
     });
   }
 
-  it('accepts a message of exactly 262144 wire bytes and rejects one byte more, sending nothing', async () => {
+  it('accepts a message of exactly 262144 wire bytes and throws for one byte more (synchronously), sending nothing', async () => {
     const client = clientFor(hub, 'tdev', 'tmod');
     await client.connect();
     const topicLength = 'devices/tdev/modules/tmod/messages/events/'.length;
     await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - topicLength, 0x61));
     const before = hub.observed.publishes.length;
-    await assert.rejects(
-      client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - topicLength + 1, 0x61)),
+    assert.throws(
+      () => client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - topicLength + 1, 0x61)),
       (err: unknown) => err instanceof ValueError && err.code === 'message-too-large',
     );
     const big = new Message('x');
     big.customProperties = { k: 'v'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT) };
-    await assert.rejects(client.sendMessageToOutput(big, 'o'), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
+    assert.throws(() => client.sendMessageToOutput(big, 'o'), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
     assert.equal(hub.observed.publishes.length, before);
     assert.equal(client.connected, true);
   });
@@ -85,11 +85,11 @@ describe('client telemetry (TLS and WSS)', () => {
     );
   });
 
-  it('rejects bad arguments', async () => {
+  it('throws synchronously for bad arguments (house style), sending nothing', () => {
     const client = clientFor(hub, 'tdev', 'tmod');
-    await assert.rejects(client.sendMessage({} as never), TypeError);
-    await assert.rejects(client.sendMessageToOutput('x', ''), TypeError);
-    await assert.rejects(client.sendMessage(new Message({ not: 'sendable' } as never)), TypeError);
+    assert.throws(() => client.sendMessage({} as never), TypeError);
+    assert.throws(() => client.sendMessageToOutput('x', ''), TypeError);
+    assert.throws(() => client.sendMessage(new Message({ not: 'sendable' } as never)), TypeError);
     assert.equal(hub.observed.publishes.length, 0);
   });
 });

@@ -43,7 +43,8 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
 async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
     cwd: root,
-    env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn' },
+    // A private discovery directory: no other Node-RED on this machine joins the test's hub.
+    env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn', AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
@@ -198,6 +199,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
       fs.mkdirSync(path.join(root, 'docs'), { recursive: true });
       await page.screenshot({ path: path.join(root, 'docs', 'editor.png') });
     }
+    // Editing the desired properties in the panel reaches the twin node, whose flow reports the value back.
+    await page.fill('.iothub-lh-desired', '{ "threshold": 30 }');
+    await page.click('.iothub-lh-update');
+    await page.locator('.iothub-lh-reported', { hasText: /"threshold": 30\b/ }).waitFor();
     await page.click('.iothub-lh-module[data-module="local-device/sensor"]');
     await page.fill('.iothub-lh-method-name', 'getStatus');
     await page.fill('.iothub-lh-method-payload', '{}');
@@ -231,5 +236,29 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.locator('.iothub-lh-message', { hasText: 'local-device/ex-output [alerts]' }).first().waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'example-deployed.png') });
     assert.match(demo.output(), /upstream\s+local-device\/ex-output \[alerts\]/);
+  });
+  it('a second npm start on a busy port says which port and how to choose another, and exits 1', async () => {
+    const port = new URL(demo.url).port;
+    const second = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+      cwd: root,
+      env: { ...process.env, PORT: port, NODE_RED_USER_DIR: path.join(userDir, 'second'), AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    second.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    second.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    const [code] = (await once(second, 'exit')) as [number];
+    assert.equal(code, 1, text);
+    assert.match(text, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); set PORT to another port`));
+  });
+
+  it('Ctrl-C stops Node-RED and the local hub cleanly and withdraws the hub\'s announcement', async () => {
+    await browser.close();
+    const exited = once(demo.child, 'exit');
+    demo.child.kill('SIGINT');
+    const [code] = (await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref())])) as [number | string];
+    assert.equal(code, 0, demo.output());
+    assert.match(demo.output(), /stopped\s*$/);
+    assert.deepEqual(fs.readdirSync(path.join(userDir, 'hubs')), []);
   });
 });

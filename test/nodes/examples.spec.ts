@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
-import { localHubsClosed, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import os from 'node:os';
+import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
 import { helper, NODES, nextInput, until, type FlowNode, type TestNode } from './support';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -194,6 +195,17 @@ describe('examples/', function () {
       noErrors();
     });
 
+    it('07: a 10 s SAS token is renewed (a new token, a new connection) while numbered messages keep flowing without a gap', async () => {
+      await deploy(files.find((f) => f.startsWith('07'))!);
+      const clientId = `${DEVICE}/ex-sas`;
+      const since = Date.now();
+      await until(() => new Set(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0).map((c) => c.password)).size >= 2, 25_000, 'a renewed token');
+      await until(() => upstream.filter((m) => m.moduleId === 'ex-sas').length >= 8, 15_000, 'eight readings');
+      const seqs = upstream.filter((m) => m.moduleId === 'ex-sas').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
+      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
+      noErrors();
+    });
+
     it('08: a burst made while offline waits in the output queue and goes out in order after connect', async () => {
       await deploy(files.find((f) => f.startsWith('08'))!);
       await online('ex-burst');
@@ -207,6 +219,42 @@ describe('examples/', function () {
       await until(() => upstream.length === 20, 15_000, 'twenty upstream');
       assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
       noErrors();
+    });
+  });
+  describe('in a Node-RED without npm start (the runtime starts its own hub)', () => {
+    const saved = { ...localHubSettings };
+    let dir: string;
+    beforeEach(async () => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'examples-discovery-'));
+      localHubSettings.discoveryDir = dir;
+      localHubSettings.graceMs = 0;
+      await helper.startServer();
+    });
+    afterEach(async () => {
+      await helper.unload();
+      await helper.stopServer();
+      await localHubsClosed();
+      Object.assign(localHubSettings, saved);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('05 (invoke) deploys with one click and works; the hub closes when the flow stops', async () => {
+      const flow = load(files.find((f) => f.startsWith('05'))!).map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
+      await helper.load([...NODES, ...CORE_NODES], flow);
+      let own: LocalHubApi | undefined;
+      const deadline = Date.now() + 15_000;
+      while (!(own = await ownLocalHub())) {
+        if (Date.now() > deadline) throw new Error('no in-process hub');
+        await new Promise<void>((resolve) => setTimeout(resolve, 20));
+      }
+      await until(() => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`), 15_000, 'both modules online');
+      await until(() => own!.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 15_000, 'target subscribed');
+      const answer = nextInput(helper.getNode('ex5-result'), 20_000);
+      helper.getNode('ex5-go').receive({});
+      assert.deepEqual((await answer).payload, { pong: true });
+      await helper.unload();
+      await localHubsClosed();
+      assert.equal(await ownLocalHub(), undefined, 'closed after the last config node stopped');
     });
   });
 });

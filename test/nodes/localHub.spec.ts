@@ -1,6 +1,8 @@
 // The "local hub" connection kind's helper: one shared in-process hub (reference-counted), joining a hub shared by
 // `npm start` in this process, and joining a hub announced by another process through its registry REST API.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,6 +168,28 @@ describe('nodes/shared/localHub (local hub connection kind)', function () {
     assert.ok(await ownLocalHub(), 'the target still holds the hub');
     await target.release();
     assert.equal(await ownLocalHub(), undefined);
+  });
+
+  it('`npm run hub` (scripts/hub.js) prints the CLI\'s JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
+    const script = path.resolve(__dirname, '..', '..', 'scripts', 'hub.js');
+    const child = spawn(process.execPath, [script], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const exited = once(child, 'exit');
+    try {
+      await until(() => discoverHubs(discoveryDir).length === 1, 20_000, 'the announcement');
+      const first = JSON.parse(out.split('\n')[0]!) as { httpsPort: number };
+      assert.equal(discoverHubs(discoveryDir)[0]!.port, first.httpsPort);
+      const lease = await acquireLocalHub('dev-cli', 'mod-cli');
+      assert.equal(lease.source, 'remote');
+      assert.match(lease.edgeEnvironment.IOTEDGE_WORKLOADURI, /^unix:\/\//);
+      await connectOnce(lease.connectionString, lease.ca);
+      await lease.release();
+    } finally {
+      child.kill('SIGINT');
+      await exited;
+    }
+    assert.deepEqual(fs.readdirSync(discoveryDir), [], 'the announcement is removed');
   });
 
   it('ignores announcements of processes that are gone', async () => {

@@ -136,11 +136,11 @@ describe('decodeMessageProperties (A3.2)', () => {
 });
 
 describe('Message', () => {
-  it('payload bytes of string, Buffer and number', () => {
-    assert.deepEqual(new Message('é').payloadBytes(), Buffer.from([0xc3, 0xa9]));
+  it('wire payload of string (sent as UTF-8), Buffer (as is) and number (its text)', () => {
+    assert.equal(new Message('é').wirePayload(), 'é');
     const b = Buffer.from([0, 255]);
-    assert.equal(new Message(b).payloadBytes(), b);
-    assert.deepEqual(new Message(12.5).payloadBytes(), Buffer.from('12.5'));
+    assert.equal(new Message(b).wirePayload(), b);
+    assert.equal(new Message(12.5).wirePayload(), '12.5');
   });
   it('security message and defaults', () => {
     const m = new Message('x');

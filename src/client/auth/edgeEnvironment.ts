@@ -1,7 +1,8 @@
 // IoT Edge environment (A8): reads the IOTEDGE_* / debug variables and talks to the workload API (trust bundle, sign).
 import fs from 'node:fs';
 import { ClientError, ValueError } from '../errors';
-import { LocalHttpClient, quote, quotePlus } from '../transport/http';
+import { LocalHttpClient } from '../transport/http';
+import { quote, quotePlus } from '../transport/properties';
 
 /** What `createFromEdgeEnvironment` needs, from the container (`IOTEDGE_*`) or the debug (VS Code) variables. */
 export type EdgeSettings =

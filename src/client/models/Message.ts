@@ -49,12 +49,6 @@ export class Message {
     this._iothubInterfaceId = SECURITY_INTERFACE_ID;
   }
 
-  /** The payload bytes as sent on the wire. */
-  payloadBytes(): Buffer {
-    const payload = this.wirePayload();
-    return typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  }
-
   /** The payload for the wire without copying: a Buffer as is, a string (sent as UTF-8), a number as its text. */
   wirePayload(): Buffer | string {
     return typeof this.data === 'number' ? String(this.data) : this.data;

@@ -2,12 +2,12 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Client, type buildConnector } from 'undici';
-import { errorFromStatus, mapTransportError } from '../errorMapping';
+import { errorFromStatus, mapTransportError, parseIotHubErrorCode } from '../errorMapping';
 import { ClientError, ConnectionFailedError, OperationTimeout } from '../errors';
 import { openProxyTunnel, type ProxyOptions } from './proxy';
-
-/** The api-version the seed puts on the invoke_method path. */
-const IOTHUB_API_VERSION = '2019-10-01';
+import { quotePlus } from './properties';
+// The seed puts the same api-version on the invoke_method path as in the MQTT username.
+import { IOTHUB_API_VERSION, splitHostPort } from './mqttUsername';
 
 /** Arguments of {@link invokeMethodOverHttp}. */
 export interface InvokeMethodOverHttpArgs {
@@ -141,84 +141,9 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
   };
 }
 
-/** IoT Hub error names (as found in `Message: "ErrorCode:Name;…"`) and their numeric codes. */
-const IOTHUB_ERROR_NAMES: Record<string, number> = {
-  ArgumentInvalid: 400004,
-  IotHubUnauthorizedAccess: 401002,
-  IotHubQuotaExceeded: 403002,
-  NotFound: 404000,
-  DeviceNotFound: 404001,
-  ModuleNotFound: 404010,
-  DeviceNotOnline: 404103,
-  PreconditionFailed: 412002,
-  MessageTooLarge: 413002,
-  ThrottlingException: 429001,
-  ServerError: 500001,
-  ServiceUnavailable: 503001,
-  GatewayTimeout: 504101,
-};
-
-/**
- * Finds the numeric IoT Hub error code in an error body: `{"errorCode": 404103}`, `{"ErrorCode": "DeviceNotOnline"}`,
- * `{"Message": "ErrorCode:DeviceNotOnline;…"}`, or a `Message` that is itself JSON (what IoT Hub sends for methods).
- */
-export function parseIotHubErrorCode(body: string, depth = 0): number | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return fromText(body);
-  }
-  if (typeof parsed !== 'object' || parsed === null || depth > 2) return undefined;
-  const record = parsed as Record<string, unknown>;
-  for (const key of ['errorCode', 'ErrorCode', 'code', 'Code']) {
-    const value = record[key];
-    if (typeof value === 'number' && Number.isInteger(value)) return value;
-    if (typeof value === 'string') {
-      const found = /^\d{6}$/.test(value) ? Number(value) : IOTHUB_ERROR_NAMES[value];
-      if (found !== undefined) return found;
-    }
-  }
-  for (const key of ['Message', 'message', 'ExceptionMessage']) {
-    const value = record[key];
-    if (typeof value !== 'string') continue;
-    const found = value.trimStart().startsWith('{') ? parseIotHubErrorCode(value, depth + 1) : fromText(value);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-
-  function fromText(text: string): number | undefined {
-    const match = /ErrorCode:\s*([A-Za-z]+|\d{6})/.exec(text);
-    if (!match) return undefined;
-    return /^\d+$/.test(match[1]!) ? Number(match[1]) : IOTHUB_ERROR_NAMES[match[1]!];
-  }
-}
-
 /** Maps a ≥ 300 answer through the one error table (errorMapping.ts), with the IoT Hub code found in the body. */
 function serviceError(statusCode: number, body: string): ClientError {
   return errorFromStatus(statusCode, parseIotHubErrorCode(body), new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`));
-}
-
-/**
- * Splits `host`, `host:port` or `[v6]:port`; the port defaults to `defaultPort`. Never throws: validating gateway
- * names belongs to the options layer.
- */
-export function splitHostPort(value: string, defaultPort: number): { host: string; port: number } {
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
-  if (bracketed) return { host: bracketed[1]!, port: bracketed[2] ? Number(bracketed[2]) : defaultPort };
-  const match = /^([^:]+):(\d+)$/.exec(value);
-  if (match) return { host: match[1]!, port: Number(match[2]) };
-  return { host: value, port: defaultPort };
-}
-
-/** Python `quote_plus`: strict RFC 3986 escaping (also `!*'()`), then space → `+`. */
-export function quotePlus(value: string): string {
-  return quote(value).replace(/%20/g, '+');
-}
-
-/** Python `quote(value, safe='')`: everything but `A-Za-z0-9_.-~` percent-encoded, upper-case hex. */
-export function quote(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** A response of {@link LocalHttpClient}. */

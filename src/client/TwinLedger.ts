@@ -1,0 +1,124 @@
+// The twin request ledger keyed by `$rid` (A5, A13): each GET / reported PATCH waits for the response with its `$rid`,
+// times out, and is re-sent once after a reconnect when its response may have been lost with the old connection.
+import crypto from 'node:crypto';
+import { ConnectionDroppedError, OperationTimeout } from './errors';
+import { errorFromStatus, parseIotHubErrorCode } from './errorMapping';
+import { DeadlineQueue, type Expirable } from './deadlines';
+import type { Clock } from './clock';
+import type { ConnectionSource, PendingOperations } from './operations';
+import type { MqttConnection } from './transport/mqttConnection';
+
+/** A successful twin response. */
+export interface TwinReply {
+  status: number;
+  body: Buffer;
+}
+
+/** A twin request in the ledger. */
+class TwinRequest implements Expirable {
+  settled = false;
+  /** The connection it was last published on (undefined = not yet). */
+  sentOn: MqttConnection | undefined;
+  /** Its single re-send after a reconnect was spent. */
+  resent = false;
+  constructor(
+    readonly rid: string,
+    readonly topic: string,
+    readonly payload: string,
+    readonly deadline: number,
+    private readonly onDone: (err: Error | undefined, reply?: TwinReply) => void,
+  ) {}
+  finish(err: Error | undefined, reply?: TwinReply): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.onDone(err, reply);
+  }
+  expire(): void {
+    this.finish(new OperationTimeout('Twin request not answered in time'));
+  }
+}
+
+/** Pending twin requests of one client, by `$rid`. */
+export class TwinLedger implements PendingOperations {
+  private readonly requests = new Map<string, TwinRequest>();
+  private readonly deadlines: DeadlineQueue;
+
+  constructor(
+    private readonly link: ConnectionSource,
+    private readonly clock: Clock,
+    private readonly timeoutMs: number,
+  ) {
+    this.deadlines = new DeadlineQueue(clock);
+  }
+
+  get pending(): boolean {
+    return this.requests.size > 0;
+  }
+
+  /**
+   * Publishes a twin request under a fresh `$rid` (now, or after the next connect) and waits for its response.
+   * The caller makes sure the `$iothub/twin/res/#` subscription exists first.
+   * @throws ClientError from the status of a response ≥ 300; OperationTimeout; connection errors.
+   */
+  request(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {
+    return new Promise((resolve, reject) => {
+      const rid = crypto.randomUUID();
+      const request = new TwinRequest(rid, topicFor(rid), payload, this.clock.now() + this.timeoutMs, (err, reply) => {
+        this.requests.delete(rid);
+        if (err) reject(err);
+        else resolve(reply!);
+      });
+      this.requests.set(rid, request);
+      this.deadlines.add(request);
+      this.send(request);
+    });
+  }
+
+  /** Settles the request with `rid`; false when none is pending (a late or foreign response, dropped). */
+  answer(rid: string, status: number, body: Buffer): boolean {
+    const request = this.requests.get(rid);
+    if (!request) return false;
+    if (status >= 300) request.finish(errorFromStatus(status, parseIotHubErrorCode(body.toString('utf8'))));
+    else request.finish(undefined, { status, body });
+    return true;
+  }
+
+  /** After a reconnect: send requests not yet sent, and re-send once those whose answer was lost. */
+  resume(connection: MqttConnection): void {
+    for (const request of [...this.requests.values()]) {
+      if (request.settled || request.sentOn === connection) continue;
+      if (request.sentOn !== undefined) {
+        if (request.resent) continue; // its single re-send was already spent: it now only waits for its timeout
+        request.resent = true;
+      }
+      this.send(request);
+    }
+  }
+
+  failWaiting(error: Error): void {
+    for (const request of [...this.requests.values()]) if (!request.sentOn) request.finish(error);
+  }
+
+  cancelAll(reason: Error): void {
+    for (const request of [...this.requests.values()]) request.finish(reason);
+    this.requests.clear();
+    this.deadlines.clear();
+  }
+
+  private send(request: TwinRequest): void {
+    const connection = this.link.live;
+    if (!connection) {
+      try {
+        this.link.requireConnection();
+      } catch (err) {
+        request.finish(err as Error);
+      }
+      return; // sent by resume() after the connect
+    }
+    request.sentOn = connection;
+    connection.publish(request.topic, request.payload).catch((err: Error) => {
+      if (!(err instanceof ConnectionDroppedError)) request.finish(err);
+      // dropped: resume() sends it again after the reconnect
+    });
+  }
+}

@@ -1,0 +1,162 @@
+// Sending to clients: per-client ordered sends, and delivery to module inputs with store-and-forward (TTL).
+import type { Aedes, AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
+import { sessionStoreOf, subscriptionOf } from './aedesInternals';
+import type { ClientTable } from './ClientTable';
+import { inputTopic, inputsFilter, type HubIdentity } from './hubTopics';
+import type { HubReport } from './observations';
+import type { HubMessage } from './types';
+
+/** A message kept by the hub for a module input until the module subscribes (or it expires). */
+interface QueuedInput {
+  topic: string;
+  payload: Buffer;
+  expiresAtMs: number;
+}
+
+/**
+ * aedes `authorizeForward`, the store-and-forward TTL (edgeHub: 7200 s): a queued input message past its expiry is
+ * dropped, not delivered.
+ */
+export function forwardUnlessExpired(_client: Client | null, packet: AedesPublishPacket): AedesPublishPacket | null {
+  const expiry = (packet as { messageExpiry?: number }).messageExpiry;
+  return expiry !== undefined && expiry <= Date.now() ? null : packet;
+}
+
+/** Publishes to clients one send at a time per client, in the order asked. */
+export class ClientSender {
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(private readonly report: Pick<HubReport, 'log'>) {}
+
+  /**
+   * Runs sends to one client one after the other, each awaiting its callback (aedes can drop a QoS 1 publish that
+   * is followed at once by a QoS 0 one to the same persistent session).
+   */
+  inOrder(clientId: string, send: () => Promise<void>): Promise<void> {
+    const prev = this.chains.get(clientId) ?? Promise.resolve();
+    const next = prev.then(send, send);
+    this.chains.set(clientId, next);
+    void next.then(() => {
+      if (this.chains.get(clientId) === next) this.chains.delete(clientId);
+    });
+    return next;
+  }
+
+  /**
+   * Publishes to one client only, at the QoS it subscribed `filter` with (at most 1). Like IoT Hub, nothing is sent
+   * to a client that has not subscribed (a twin GET before subscribing to `$iothub/twin/res/#` gets no answer).
+   */
+  send(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
+    return this.inOrder(client.id, () => new Promise<void>((resolve) => {
+      const sub = subscriptionOf(client, filter);
+      if (client.closed || !sub) {
+        this.report.log(`${client.id}: not subscribed to ${filter}, ${topic} not sent`);
+        return resolve();
+      }
+      const qos = Math.min(sub.qos, 1) as 0 | 1;
+      const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
+      client.publish(packet, () => resolve());
+    }));
+  }
+}
+
+/**
+ * Delivers messages to module inputs at QoS 1 (edgeHub store-and-forward): through the broker when the module is
+ * subscribed (live, or offline with a persistent session), else in the hub's own per-module queue until it
+ * subscribes. Messages older than the time to live are dropped, not delivered.
+ */
+export class InputDelivery {
+  private readonly queues = new Map<string, QueuedInput[]>();
+
+  constructor(
+    private readonly broker: Aedes,
+    private readonly sender: ClientSender,
+    private readonly clients: Pick<ClientTable, 'get'>,
+    private readonly report: HubReport,
+    private readonly ttlMs: number,
+  ) {}
+
+  /**
+   * Delivers to `devices/{d}/modules/{m}/inputs/{i}/{bag}` at QoS 1: live when the module is subscribed, through
+   * its persistent session when it is offline but subscribed, else kept in a per-module queue (TTL) until it
+   * subscribes to its inputs.
+   */
+  async deliver(deviceId: string, moduleId: string, inputName: string, message: HubMessage): Promise<void> {
+    const topic = inputTopic(deviceId, moduleId, inputName, message);
+    const target = `${deviceId}/${moduleId}`;
+    this.report.observed.counters.routed++;
+    this.report.events.emit('routed', { target, inputName, message });
+    this.report.log(`${target} input ${inputName} <- ${message.body.length} bytes`);
+    const filter = inputsFilter(deviceId, moduleId);
+    const live = this.clients.get(target);
+    const expiresAtMs = Date.now() + this.ttlMs;
+    if (live && subscriptionOf(live, filter)) {
+      await this.publish(target, topic, message.body, expiresAtMs);
+      return;
+    }
+    let stored = false;
+    try {
+      const subs = await sessionStoreOf(this.broker).subscriptionsByClient({ id: target });
+      stored = subs.some((s) => s.topic === filter && s.qos > 0);
+    } catch {
+      stored = false;
+    }
+    const nowLive = this.clients.get(target);
+    if (stored || (nowLive && subscriptionOf(nowLive, filter))) {
+      await this.publish(target, topic, message.body, expiresAtMs);
+      return;
+    }
+    const queue = this.queues.get(target) ?? [];
+    const now = Date.now();
+    queue.push({ topic, payload: message.body, expiresAtMs });
+    this.queues.set(target, queue.filter((q) => q.expiresAtMs > now));
+  }
+
+  /** Messages stored for a module that had never subscribed go out once it has (a restored session counts). */
+  onClientReady(client: Client, identity: HubIdentity): void {
+    if (identity.moduleId !== undefined && subscriptionOf(client, inputsFilter(identity.deviceId, identity.moduleId))) {
+      this.flush(client.id);
+    }
+  }
+
+  /** Sends the module's queued messages when it has just been granted its inputs subscription. */
+  onSubscribed(client: Client, identity: HubIdentity, subs: Subscription[]): void {
+    if (identity.moduleId === undefined) return;
+    const filter = inputsFilter(identity.deviceId, identity.moduleId);
+    if (subs.some((s) => s.topic === filter && (s.qos as number) !== 0x80)) this.flush(client.id);
+  }
+
+  /**
+   * Takes back a message the broker had queued in a session that is being cleared, to deliver once the module
+   * subscribes again; one without an expiry gets the full time to live from now.
+   */
+  keep(target: string, topic: string, payload: Buffer, expiresAtMs?: number): void {
+    const queue = this.queues.get(target) ?? [];
+    queue.push({ topic, payload, expiresAtMs: expiresAtMs ?? Date.now() + this.ttlMs });
+    this.queues.set(target, queue);
+  }
+
+  /** Drops everything queued for a module (its identity was removed). */
+  discard(target: string): void {
+    this.queues.delete(target);
+  }
+
+  private flush(target: string): void {
+    const queue = this.queues.get(target);
+    if (!queue) return;
+    this.queues.delete(target);
+    const now = Date.now();
+    for (const item of queue) if (item.expiresAtMs > now) void this.publish(target, item.topic, item.payload, item.expiresAtMs);
+  }
+
+  /**
+   * Publishes an input message through the broker (live subscribers, and the offline queue of persistent sessions).
+   * `messageExpiry` (absolute ms) survives aedes' packet copies and is checked in the broker's `authorizeForward`.
+   */
+  private publish(clientId: string, topic: string, payload: Buffer, expiresAtMs: number): Promise<void> {
+    return this.sender.inOrder(clientId, () => new Promise<void>((resolve) => {
+      const packet = { cmd: 'publish' as const, topic, payload, qos: 1 as const, retain: false, dup: false, messageExpiry: expiresAtMs };
+      this.broker.publish(packet, () => resolve());
+    }));
+  }
+}

@@ -1,0 +1,89 @@
+// edgeHub message routing: turns a module's events publish into a hub message and sends it where the routes say
+// ($upstream or module inputs of the same device).
+import type { InputDelivery } from './delivery';
+import { clientKey, type HubIdentity } from './hubTopics';
+import { parsePropertyBag } from './messageBag';
+import type { HubReport } from './observations';
+import { resolveEndpoints, type Route } from './routes';
+import type { HubMessage } from './types';
+
+/** What a service-side `sendToInput` gives. */
+export interface InputMessage {
+  body: Buffer | string;
+  properties?: Record<string, string>;
+  systemProperties?: Record<string, string>;
+}
+
+/** The hub message for an events publish from `identity` with property bag `bag` (still percent-encoded). */
+export function telemetryMessage(identity: HubIdentity, bag: string, body: Buffer, enqueuedTime: string): HubMessage {
+  const decoded = parsePropertyBag(bag);
+  const sys = decoded.systemProperties;
+  // edgeHub stamps the source identity (overwriting whatever the module claimed).
+  sys['$.cdid'] = identity.deviceId;
+  if (identity.moduleId !== undefined) sys['$.cmid'] = identity.moduleId;
+  else delete sys['$.cmid'];
+  const message: HubMessage = {
+    body,
+    properties: decoded.properties,
+    systemProperties: sys,
+    deviceId: identity.deviceId,
+    enqueuedTime,
+  };
+  if (identity.moduleId !== undefined) message.moduleId = identity.moduleId;
+  if (sys['$.on']) message.outputName = sys['$.on'];
+  return message;
+}
+
+/**
+ * The hub message for a service-side `sendToInput` to a module of `deviceId`: the source identity and output name
+ * come from the given system properties (`$.cdid`, `$.cmid`, `$.on`) when present.
+ */
+export function injectedMessage(deviceId: string, input: InputMessage, enqueuedTime: string): HubMessage {
+  const message: HubMessage = {
+    body: Buffer.isBuffer(input.body) ? input.body : Buffer.from(input.body, 'utf8'),
+    properties: { ...(input.properties ?? {}) },
+    systemProperties: { ...(input.systemProperties ?? {}) },
+    deviceId: input.systemProperties?.['$.cdid'] ?? deviceId,
+    enqueuedTime,
+  };
+  const cmid = input.systemProperties?.['$.cmid'];
+  if (cmid !== undefined) message.moduleId = cmid;
+  const on = input.systemProperties?.['$.on'];
+  if (on !== undefined) message.outputName = on;
+  return message;
+}
+
+/** Routes telemetry by the current routes (none = everything to `$upstream`). */
+export class MessageRouter {
+  constructor(
+    private routes: Route[],
+    private readonly inputs: Pick<InputDelivery, 'deliver'>,
+    private readonly report: HubReport,
+  ) {}
+
+  /** Replaces the routes. */
+  setRoutes(routes: Route[]): void {
+    this.routes = routes;
+  }
+
+  /** Routes an events publish from a module or device. */
+  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): void {
+    this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
+  }
+
+  private route(message: HubMessage): void {
+    const endpoints = resolveEndpoints(this.routes, message);
+    const source = clientKey({ deviceId: message.deviceId, moduleId: message.moduleId });
+    for (const endpoint of endpoints) {
+      if (endpoint.kind === 'upstream') {
+        this.report.observed.upstream.push(message);
+        this.report.observed.counters.upstream++;
+        this.report.log(`$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`);
+        this.report.events.emit('upstream', message);
+      } else {
+        // Routes deliver to modules of the device the message came from.
+        void this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message);
+      }
+    }
+  }
+}
