@@ -1,7 +1,6 @@
 // Benchmark helper run in a CHILD process: starts a local hub so that broker and clients do not share an event loop,
 // reports its coordinates over IPC and serves the benchmark's requests (identities, service-side method calls
 // timed here, input fan-in, clearing observations) until 'close'.
-import tls from 'node:tls';
 import { LocalHub } from '../src/hub';
 import type { LocalHubApi } from '../src/hub';
 
@@ -21,8 +20,6 @@ export interface HubReady {
   caCert: string;
   caCertPath: string;
   modules: Record<string, BenchModule>;
-  /** Whether the benchmark turned Nagle off on the hub's sockets. */
-  hubNoDelay: boolean;
 }
 
 /** Requests the parent may send; those with an `id` are answered with `{ kind: 'reply', id, ... }`. */
@@ -119,15 +116,9 @@ async function handle(hub: LocalHubApi, req: HubRequest): Promise<HubReply | und
 
 async function main(): Promise<void> {
   const hub = await LocalHub.start({ workloadSocketPath: false });
-  // The local hub leaves Nagle on for its sockets; with the client's delayed ACK every request/response exchange
-  // (method call, twin patch) then stalls ~40 ms. A production broker answers at once, so the benchmark turns
-  // Nagle off on the hub's TLS sockets (BENCH_HUB_NODELAY=0 keeps the hub as it is, to show the effect).
-  const server = (hub as unknown as { tlsServer?: tls.Server }).tlsServer;
-  const hubNoDelay = process.env.BENCH_HUB_NODELAY !== '0' && server instanceof tls.Server;
-  if (hubNoDelay) server.on('secureConnection', (s: tls.TLSSocket) => s.setNoDelay(true));
   const modules: HubReady['modules'] = {};
   for (const name of ['ours', 'raw', 'sdk']) modules[name] = toBench(hub.addModule('bench-device', name));
-  const ready: HubReady = { kind: 'ready', port: hub.port, hostName: hub.hostName, caCert: hub.caCert, caCertPath: hub.caCertPath, modules, hubNoDelay };
+  const ready: HubReady = { kind: 'ready', port: hub.port, hostName: hub.hostName, caCert: hub.caCert, caCertPath: hub.caCertPath, modules };
   process.on('message', (req: HubRequest) => {
     handle(hub, req).then(
       (reply) => {

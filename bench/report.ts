@@ -1,4 +1,4 @@
-// Turns BenchResults into the target ratios and the Markdown report (RESULTS.md); pure except for nothing.
+// Turns BenchResults into the target ratios and the Markdown report (RESULTS.md); pure functions.
 import type { BenchResults, LatencyRow, RateRow, RatioRow } from './results';
 import { ratio } from './stats';
 
@@ -108,7 +108,7 @@ export function renderMarkdown(results: BenchResults): string {
   out.push(
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB; ${m.platform}; Node ${m.node}${m.nodeRed ? `; Node-RED ${m.nodeRed}` : ''}. ` +
       `Run time ${m.durationSeconds !== undefined ? `${m.durationSeconds.toFixed(0)} s` : 'n/a'}. ` +
-      `The local hub runs in its own process (bench/hubProcess)${m.hubNoDelay ? ', with TCP_NODELAY set on its sockets by the harness (the hub leaves Nagle on, which adds ~40 ms to every request/response exchange)' : ', as is (Nagle on)'}; clients and the Node-RED runtime run in the benchmark process. ` +
+      `The local hub runs in its own process (bench/hubProcess); clients and the Node-RED runtime run in the benchmark process${m.pinning ? `; pinning: ${m.pinning}` : ' (no CPU pinning)'}. ` +
       `Every throughput figure is the median of ${m.runs} measured runs after a warm-up, implementations interleaved run by run; spread = (max − min) / median; ` +
       `CPU µs/msg = median CPU time (user + system) of the benchmark process per message (the hub process excluded), steadier than wall-clock rates on a shared machine; hub CPU µs/msg = the same for the hub process (it includes the hub's own recording of every publish).`,
     '',

@@ -72,7 +72,8 @@ export interface BenchResults {
     durationSeconds?: number;
     runs: number;
     quick: boolean;
-    hubNoDelay?: boolean;
+    /** CPU pinning applied with taskset (bench process / hub process), if any. */
+    pinning?: string;
   };
   rates: RateRow[];
   latencies: LatencyRow[];

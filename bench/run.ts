@@ -1,7 +1,8 @@
 // `npm run bench`: runs every benchmark case of issue 5 against one local hub in a child process, prints progress,
 // and writes bench/RESULTS.md and bench/results.json (a CLI: printing is its job).
-// Options: --quick (small counts), --only=1,2,3,4,5,6,7, --runs=N, --no-write; --client-throughput [--in-flight=N
+// Options: --quick (small counts), --only=1,2,3,4,5,6,7, --runs=N, --no-write, --no-pin (no CPU pinning); --client-throughput [--in-flight=N
 // --sequential=N --runs=N] prints only the first stand-alone client throughput table (bench/clientThroughput.ts).
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +52,22 @@ function counts(quick: boolean, runsArg: number | undefined) {
           { bytes: 255 * 1024, messages: 200 },
         ],
       };
+}
+
+/**
+ * Pins this process to CPU 0 and the hub process to CPU 1 (taskset, all threads) so that client and broker each have
+ * a core of their own: without it, a one-at-a-time exchange runs ~1.7× faster whenever the scheduler happens to put
+ * both on the same core, and medians swing between the two modes. Returns a description, or undefined when not done.
+ */
+function pin(hubPid: number | undefined): string | undefined {
+  if (hubPid === undefined || os.cpus().length < 2) return undefined;
+  try {
+    execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-pc', '1', String(hubPid)], { stdio: 'ignore' });
+    return 'benchmark process (clients, Node-RED) on CPU 0, hub process on CPU 1 (taskset)';
+  } catch {
+    return undefined;
+  }
 }
 
 async function main(): Promise<void> {
@@ -104,7 +121,10 @@ async function main(): Promise<void> {
   const root = packageRoot();
   if (want('6')) await guard('6', async () => void (results.footprint = runFootprint(root)));
   const hub: HubHandle = await startHubProcess();
-  results.meta.hubNoDelay = hub.ready.hubNoDelay;
+  if (!args.has('no-pin')) {
+    const pinning = pin(hub.child.pid);
+    if (pinning) results.meta.pinning = pinning;
+  }
   let red: NodeRedHarness | undefined;
   try {
     if (want('1')) await guard('1', async () => void results.rates.push(...(await runThroughput(hub, c.throughput, log))));

@@ -33,7 +33,7 @@ export async function deployOutputFlows(hub: HubHandle, red: NodeRedHarness): Pr
     flows.moduleClient('bench-client', ours!.connectionString, 'bench-tls'),
     flows.inject('inject-out', Z, ['out'], injectProps(true)),
     // passThrough = the node's acknowledgement output: the msg leaves only after the hub's PUBACK.
-    { id: 'out', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: true, ackOutput: true, x: 300, y: 100, wires: [['sink-out']] },
+    { id: 'out', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: true, x: 300, y: 100, wires: [['sink-out']] },
     flows.sink('sink-out', Z),
     // The same node without the acknowledgement output, acknowledged by its done() exactly like the core node.
     flows.inject('inject-out2', Z, ['out2'], injectProps(true)),

@@ -68,7 +68,7 @@ export class IoTHubModuleClient {
 
   private constructor(init: ClientInit) {
     const { options } = init;
-    const clock: Clock = systemClock;
+    const clock: Clock = options.clock ?? systemClock;
     const userAgent = userAgentString();
     this.log = safeLog(options.logger);
     this.dispatch = new Dispatcher(this.log);

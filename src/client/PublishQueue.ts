@@ -1,9 +1,8 @@
 // QoS 1 publishes (telemetry, outputs, method responses) from the call until PUBACK: sent at once when connected,
 // queued while not, and re-sent on the next connection when the PUBACK was lost with the old one (at least once).
 import { ConnectionDroppedError, OperationTimeout } from './errors';
-import { DeadlineQueue, type Expirable } from './deadlines';
-import type { Clock } from './clock';
-import type { ConnectionSource, PendingOperations } from './operations';
+import type { Expirable } from './deadlines';
+import { TimedOperations } from './operations';
 import type { MqttConnection } from './transport/mqttConnection';
 
 /** A QoS 1 publish waiting to be sent or acknowledged. */
@@ -28,18 +27,9 @@ class PublishOp implements Expirable {
 }
 
 /** Every publish of one client, in order; each one times out after `timeoutMs`. */
-export class PublishQueue implements PendingOperations {
+export class PublishQueue extends TimedOperations {
   /** Publishes waiting for a connection (new ones and those to resend after a drop). */
   private waiting: PublishOp[] = [];
-  private readonly deadlines: DeadlineQueue;
-
-  constructor(
-    private readonly link: ConnectionSource,
-    private readonly clock: Clock,
-    private readonly timeoutMs: number,
-  ) {
-    this.deadlines = new DeadlineQueue(clock);
-  }
 
   get pending(): boolean {
     return this.waiting.length > 0;
@@ -51,7 +41,7 @@ export class PublishQueue implements PendingOperations {
    */
   publish(topic: string, payload: Buffer | string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const op = new PublishOp(topic, payload, this.clock.now() + this.timeoutMs, resolve, reject);
+      const op = new PublishOp(topic, payload, this.deadlineFromNow(), resolve, reject);
       this.deadlines.add(op);
       const live = this.link.live;
       // Behind queued publishes a new one waits its turn, so the hub sees them in call order.

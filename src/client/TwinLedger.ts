@@ -3,9 +3,8 @@
 import crypto from 'node:crypto';
 import { ConnectionDroppedError, OperationTimeout } from './errors';
 import { errorFromStatus, parseIotHubErrorCode } from './errorMapping';
-import { DeadlineQueue, type Expirable } from './deadlines';
-import type { Clock } from './clock';
-import type { ConnectionSource, PendingOperations } from './operations';
+import type { Expirable } from './deadlines';
+import { TimedOperations } from './operations';
 import type { MqttConnection } from './transport/mqttConnection';
 
 /** A successful twin response. */
@@ -39,17 +38,8 @@ class TwinRequest implements Expirable {
 }
 
 /** Pending twin requests of one client, by `$rid`. */
-export class TwinLedger implements PendingOperations {
+export class TwinLedger extends TimedOperations {
   private readonly requests = new Map<string, TwinRequest>();
-  private readonly deadlines: DeadlineQueue;
-
-  constructor(
-    private readonly link: ConnectionSource,
-    private readonly clock: Clock,
-    private readonly timeoutMs: number,
-  ) {
-    this.deadlines = new DeadlineQueue(clock);
-  }
 
   get pending(): boolean {
     return this.requests.size > 0;
@@ -63,7 +53,7 @@ export class TwinLedger implements PendingOperations {
   request(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {
     return new Promise((resolve, reject) => {
       const rid = crypto.randomUUID();
-      const request = new TwinRequest(rid, topicFor(rid), payload, this.clock.now() + this.timeoutMs, (err, reply) => {
+      const request = new TwinRequest(rid, topicFor(rid), payload, this.deadlineFromNow(), (err, reply) => {
         this.requests.delete(rid);
         if (err) reject(err);
         else resolve(reply!);

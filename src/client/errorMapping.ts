@@ -20,6 +20,13 @@ interface Rule {
   text: string;
 }
 
+// Row builders for the classes with many rows (they differ only in their text).
+const failed = (text: string): Rule => ({ cls: ConnectionFailedError, text });
+const dropped = (text: string): Rule => ({ cls: ConnectionDroppedError, text });
+const credentials = (text: string): Rule => ({ cls: CredentialError, text });
+/** Server certificate not trusted or handshake failed: the seed's TlsExchangeAuthError → ClientError. */
+const tlsError = (text: string): Rule => ({ cls: ClientError, code: 'tls-error', text });
+
 /**
  * Keys: `connack:{n}`, `socket:{code}`, `tls:{code}`, `status:{n}`, `status:5xx`, `hub:{errorCode}`.
  * CONNACK per A2/A9: 1, 2 → ClientError; 3 → ConnectionFailedError; 4, 5 → CredentialError.
@@ -27,42 +34,42 @@ interface Rule {
 const TABLE: Record<string, Rule> = {
   'connack:1': { cls: ClientError, code: 'protocol-error', text: 'Connection refused: unacceptable protocol version' },
   'connack:2': { cls: ClientError, code: 'protocol-error', text: 'Connection refused: identifier rejected' },
-  'connack:3': { cls: ConnectionFailedError, text: 'Connection refused: server unavailable' },
-  'connack:4': { cls: CredentialError, text: 'Connection refused: bad user name or password' },
-  'connack:5': { cls: CredentialError, text: 'Connection refused: not authorized' },
+  'connack:3': failed('Connection refused: server unavailable'),
+  'connack:4': credentials('Connection refused: bad user name or password'),
+  'connack:5': credentials('Connection refused: not authorized'),
 
-  'socket:ECONNREFUSED': { cls: ConnectionFailedError, text: 'Connection refused by the host' },
-  'socket:ENOTFOUND': { cls: ConnectionFailedError, text: 'Host name not found' },
-  'socket:EAI_AGAIN': { cls: ConnectionFailedError, text: 'Host name lookup failed' },
-  'socket:ETIMEDOUT': { cls: ConnectionFailedError, text: 'Connection attempt timed out' },
-  'socket:EHOSTUNREACH': { cls: ConnectionFailedError, text: 'Host unreachable' },
-  'socket:ENETUNREACH': { cls: ConnectionFailedError, text: 'Network unreachable' },
-  'socket:EADDRNOTAVAIL': { cls: ConnectionFailedError, text: 'Address not available' },
-  'socket:ECONNRESET': { cls: ConnectionDroppedError, text: 'Connection reset by the peer' },
-  'socket:EPIPE': { cls: ConnectionDroppedError, text: 'Connection closed by the peer' },
-  'socket:ECONNABORTED': { cls: ConnectionDroppedError, text: 'Connection aborted' },
-  'socket:ERR_STREAM_PREMATURE_CLOSE': { cls: ConnectionDroppedError, text: 'Connection closed' },
-  'socket:ERR_SOCKET_CLOSED': { cls: ConnectionDroppedError, text: 'Connection closed' },
+  'socket:ECONNREFUSED': failed('Connection refused by the host'),
+  'socket:ENOTFOUND': failed('Host name not found'),
+  'socket:EAI_AGAIN': failed('Host name lookup failed'),
+  'socket:ETIMEDOUT': failed('Connection attempt timed out'),
+  'socket:EHOSTUNREACH': failed('Host unreachable'),
+  'socket:ENETUNREACH': failed('Network unreachable'),
+  'socket:EADDRNOTAVAIL': failed('Address not available'),
+  'socket:ECONNRESET': dropped('Connection reset by the peer'),
+  'socket:EPIPE': dropped('Connection closed by the peer'),
+  'socket:ECONNABORTED': dropped('Connection aborted'),
+  'socket:ERR_STREAM_PREMATURE_CLOSE': dropped('Connection closed'),
+  'socket:ERR_SOCKET_CLOSED': dropped('Connection closed'),
 
   // Server certificate not trusted: the seed's TlsExchangeAuthError → ClientError.
-  'tls:DEPTH_ZERO_SELF_SIGNED_CERT': { cls: ClientError, code: 'tls-error', text: 'Server certificate is self-signed' },
-  'tls:SELF_SIGNED_CERT_IN_CHAIN': { cls: ClientError, code: 'tls-error', text: 'Server certificate chain not trusted' },
-  'tls:UNABLE_TO_VERIFY_LEAF_SIGNATURE': { cls: ClientError, code: 'tls-error', text: 'Server certificate not trusted' },
-  'tls:UNABLE_TO_GET_ISSUER_CERT_LOCALLY': { cls: ClientError, code: 'tls-error', text: 'Server certificate issuer unknown' },
-  'tls:UNABLE_TO_GET_ISSUER_CERT': { cls: ClientError, code: 'tls-error', text: 'Server certificate issuer unknown' },
-  'tls:CERT_HAS_EXPIRED': { cls: ClientError, code: 'tls-error', text: 'Server certificate expired' },
-  'tls:CERT_NOT_YET_VALID': { cls: ClientError, code: 'tls-error', text: 'Server certificate not yet valid' },
-  'tls:CERT_SIGNATURE_FAILURE': { cls: ClientError, code: 'tls-error', text: 'Server certificate signature invalid' },
-  'tls:ERR_TLS_CERT_ALTNAME_INVALID': { cls: ClientError, code: 'tls-error', text: 'Server certificate does not match the host name' },
-  'tls:ERR_SSL_WRONG_VERSION_NUMBER': { cls: ClientError, code: 'tls-error', text: 'TLS handshake failed' },
-  'tls:ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE': { cls: ClientError, code: 'tls-error', text: 'TLS handshake failed' },
-  'tls:ERR_SSL_NO_CIPHERS_AVAILABLE': { cls: ClientError, code: 'tls-error', text: 'No usable TLS cipher' },
-  'tls:ERR_SSL_NO_CIPHER_MATCH': { cls: ClientError, code: 'tls-error', text: 'No usable TLS cipher' },
+  'tls:DEPTH_ZERO_SELF_SIGNED_CERT': tlsError('Server certificate is self-signed'),
+  'tls:SELF_SIGNED_CERT_IN_CHAIN': tlsError('Server certificate chain not trusted'),
+  'tls:UNABLE_TO_VERIFY_LEAF_SIGNATURE': tlsError('Server certificate not trusted'),
+  'tls:UNABLE_TO_GET_ISSUER_CERT_LOCALLY': tlsError('Server certificate issuer unknown'),
+  'tls:UNABLE_TO_GET_ISSUER_CERT': tlsError('Server certificate issuer unknown'),
+  'tls:CERT_HAS_EXPIRED': tlsError('Server certificate expired'),
+  'tls:CERT_NOT_YET_VALID': tlsError('Server certificate not yet valid'),
+  'tls:CERT_SIGNATURE_FAILURE': tlsError('Server certificate signature invalid'),
+  'tls:ERR_TLS_CERT_ALTNAME_INVALID': tlsError('Server certificate does not match the host name'),
+  'tls:ERR_SSL_WRONG_VERSION_NUMBER': tlsError('TLS handshake failed'),
+  'tls:ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE': tlsError('TLS handshake failed'),
+  'tls:ERR_SSL_NO_CIPHERS_AVAILABLE': tlsError('No usable TLS cipher'),
+  'tls:ERR_SSL_NO_CIPHER_MATCH': tlsError('No usable TLS cipher'),
   // The hub rejected our client certificate (X.509 authentication).
-  'tls:ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE': { cls: CredentialError, text: 'Client certificate rejected' },
-  'tls:ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN': { cls: CredentialError, text: 'Client certificate rejected' },
-  'tls:ERR_SSL_TLSV1_ALERT_UNKNOWN_CA': { cls: CredentialError, text: 'Client certificate rejected' },
-  'tls:ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED': { cls: CredentialError, text: 'Client certificate required' },
+  'tls:ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE': credentials('Client certificate rejected'),
+  'tls:ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN': credentials('Client certificate rejected'),
+  'tls:ERR_SSL_TLSV1_ALERT_UNKNOWN_CA': credentials('Client certificate rejected'),
+  'tls:ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED': credentials('Client certificate required'),
 
   'status:400': { cls: ClientError, code: 'bad-request', text: 'Bad request' },
   'status:401': { cls: ClientError, code: 'unauthorized', text: 'Unauthorized' },

@@ -1,6 +1,8 @@
 // The contract between the session (connection lifecycle) and the operations that outlive one connection: the
-// publish queue (PublishQueue.ts) and the twin request ledger (TwinLedger.ts).
+// publish queue (PublishQueue.ts) and the twin request ledger (TwinLedger.ts), and the base they share.
 import type { MqttConnection } from './transport/mqttConnection';
+import { DeadlineQueue } from './deadlines';
+import type { Clock } from './clock';
 
 /** What the operation ledgers need from the session: the live connection, and a way to ask for one. */
 export interface ConnectionSource {
@@ -26,4 +28,30 @@ export interface PendingOperations {
   failWaiting(error: Error): void;
   /** Disconnect, shutdown, or a drop without retry: fail everything and drop the deadlines. */
   cancelAll(reason: Error): void;
+}
+
+/**
+ * What the publish queue and the twin ledger share: the session link, and one deadline queue for operations that all
+ * have the same time limit (`timeoutMs`), so no operation can wait forever (A13).
+ */
+export abstract class TimedOperations implements PendingOperations {
+  protected readonly deadlines: DeadlineQueue;
+
+  constructor(
+    protected readonly link: ConnectionSource,
+    protected readonly clock: Clock,
+    private readonly timeoutMs: number,
+  ) {
+    this.deadlines = new DeadlineQueue(clock);
+  }
+
+  /** The deadline of an operation that starts now. */
+  protected deadlineFromNow(): number {
+    return this.clock.now() + this.timeoutMs;
+  }
+
+  abstract readonly pending: boolean;
+  abstract resume(connection: MqttConnection): void;
+  abstract failWaiting(error: Error): void;
+  abstract cancelAll(reason: Error): void;
 }

@@ -3,7 +3,7 @@
 import { ValueError } from './errors';
 import { validateProxyOptions } from './transport/proxy';
 import type { Logger, ProxyOptions } from './types';
-import { MAX_TIMER_MS } from './clock';
+import { MAX_TIMER_MS, type Clock } from './clock';
 import { DEFAULT_SASTOKEN_TTL, DEFAULT_TOKEN_UPDATE_MARGIN } from './auth/sastoken';
 
 /** Seed `MAX_KEEP_ALIVE_SECS`. */
@@ -20,6 +20,8 @@ export interface InternalClientOptions {
    * never renewed earlier than half its lifetime.
    */
   sastokenRenewalMargin?: number;
+  /** Time source and timers for renewal, back-off and operation deadlines. Default: Node's own clock. */
+  clock?: Clock;
 }
 
 export type FactoryKind = 'connectionString' | 'sastoken' | 'x509' | 'edge';
@@ -40,6 +42,7 @@ const ALL_KEYS = [
   'operationTimeout',
   'logger',
   'sastokenRenewalMargin',
+  'clock',
 ] as const;
 
 const EXCLUDED: Record<FactoryKind, readonly string[]> = {
@@ -66,6 +69,7 @@ export interface ResolvedOptions {
   operationTimeout: number;
   logger?: Logger;
   sastokenRenewalMargin: number;
+  clock?: Clock;
 }
 
 /**
@@ -159,8 +163,19 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     resolved.sastokenRenewalMargin = margin;
   }
   if (has('logger')) {
-    if (typeof given.logger !== 'object') throw new TypeError('logger must be an object');
-    resolved.logger = given.logger as Logger;
+    const logger = given.logger as Record<string, unknown> | null;
+    const levels = ['debug', 'info', 'warn', 'error'];
+    if (typeof logger !== 'object' || logger === null || levels.some((l) => logger[l] !== undefined && typeof logger[l] !== 'function')) {
+      throw new TypeError('logger must be an object whose debug / info / warn / error members are functions');
+    }
+    resolved.logger = logger as Logger;
+  }
+  if (has('clock')) {
+    const clock = given.clock as Record<string, unknown> | null;
+    if (typeof clock !== 'object' || clock === null || ['now', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')) {
+      throw new TypeError('clock must have now, setTimeout and clearTimeout functions');
+    }
+    resolved.clock = clock as unknown as Clock;
   }
   return resolved;
 }

@@ -106,7 +106,7 @@ export class BrokerAccess {
     const { report } = this.parts;
     const info = this.parts.clients.infoOf(client);
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
-    report.observed.publishes.push({ at: Date.now(), clientId: client.id, topic: packet.topic, payload, qos: packet.qos });
+    report.observed.record('publishes', { at: Date.now(), clientId: client.id, topic: packet.topic, payload, qos: packet.qos });
     report.observed.counters.publishes++;
     if (!info) return cb(new Error('not authenticated'));
     if (packet.qos === 2) {
@@ -135,7 +135,7 @@ export class BrokerAccess {
     // IoT Hub grants at most QoS 1.
     const granted = allowed ? Math.min(sub.qos, 1) : 0x80;
     const requested = (sub as { requestedQos?: number }).requestedQos ?? sub.qos;
-    this.parts.report.observed.subscriptions.push({ at: Date.now(), clientId: client.id, topic: sub.topic, qos: requested, granted });
+    this.parts.report.observed.record('subscriptions', { at: Date.now(), clientId: client.id, topic: sub.topic, qos: requested, granted });
     if (!allowed) {
       this.parts.report.log(`${client.id}: subscription to ${sub.topic} refused`);
       return cb(null, null);
@@ -154,6 +154,6 @@ export class BrokerAccess {
   ): void {
     const record: ConnectRecord = { at: Date.now(), clientId, username: username ?? '', x509, transport, returnCode };
     if (password !== undefined) record.password = Buffer.from(password).toString('utf8');
-    this.parts.report.observed.connects.push(record);
+    this.parts.report.observed.record('connects', record);
   }
 }

@@ -63,7 +63,19 @@ export class ClientTable implements FaultActions {
   }
 
   /**
-   * Makes an admitted client current once aedes has connected it: counts it, arms its SAS expiry, reports it.
+   * Makes an admitted client current as soon as aedes registers it (its `client` event: the previous connection
+   * with the same id is closed, the CONNACK is about to be written), before aedes replays the session queue and
+   * emits `clientReady`: a peer that has seen its CONNACK must find itself connected (`isConnected`, fault
+   * injection). Publishing to it waits for the CONNACK to be written (see `connackWritten`).
+   */
+  registered(client: Client): void {
+    if (!this.infos.has(client) || client.closed) return;
+    this.current.set(client.id, client);
+    this.changed();
+  }
+
+  /**
+   * Counts an admitted client once aedes has connected it (after CONNACK), arms its SAS expiry, reports it.
    * @returns its info, or undefined for a client that was never admitted.
    */
   ready(client: Client): ClientInfo | undefined {

@@ -45,7 +45,7 @@ const DEFAULT_HOST = 'local-hub.azure-devices.net';
 export class LocalHub implements LocalHubApi {
   readonly hostName: string;
   readonly faults: FaultState;
-  readonly observed = new Observations();
+  readonly observed: Observations;
   readonly events = new EventEmitter<HubEvents>();
 
   private _port = 0;
@@ -76,6 +76,7 @@ export class LocalHub implements LocalHubApi {
 
   private constructor(private readonly options: LocalHubOptions) {
     this.hostName = options.hostName ?? DEFAULT_HOST;
+    this.observed = new Observations(options.observationLimit);
     this.report = createHubReport(options.log, this.events, this.observed);
     this.registry = new Registry(() => ({ hostName: this.hostName, port: this._port }));
     this.clients = new ClientTable(this.report);
@@ -155,6 +156,9 @@ export class LocalHub implements LocalHubApi {
     const storeTtlMs = (this.options.storeAndForwardTtlSeconds ?? 7200) * 1000;
     this.inputs = new InputDelivery(this.broker, this.sender, this.clients, this.report, storeTtlMs);
     this.router = new MessageRouter(routes, this.inputs, this.report);
+    this.broker.on('client', (client) => this.clients.registered(client));
+    // Method calls waiting for a subscriber may go ahead once the CONNACK is on the wire.
+    this.broker.on('connackSent', () => this.clients.changed());
     this.broker.on('clientReady', (client) => {
       const info = this.clients.ready(client);
       if (info) this.inputs.onClientReady(client, info.identity);

@@ -1,7 +1,7 @@
 // Direct methods on the local hub: waits for the target to subscribe, sends the request, matches the response by
 // `$rid`, times out (504101) and fails what is pending when the hub closes.
 import type { Client } from 'aedes';
-import { subscriptionOf } from './aedesInternals';
+import { connackWritten, subscriptionOf } from './aedesInternals';
 import type { ClientTable } from './ClientTable';
 import type { ClientSender } from './delivery';
 import type { FaultState } from './faults';
@@ -43,7 +43,9 @@ export class MethodDispatcher {
   /** The client with this id when it is connected and subscribed to method requests. */
   subscribedClient(clientId: string): Client | undefined {
     const client = this.parts.clients.get(clientId);
-    return client && client.connected && !client.closed && subscriptionOf(client, METHODS_FILTER) ? client : undefined;
+    // Once the CONNACK is written the request may go out, even while aedes still replays the session queue (aedes
+    // sets `client.connected` only after that); before it, a PUBLISH would precede the CONNACK on the wire.
+    return client && !client.closed && connackWritten(client) && subscriptionOf(client, METHODS_FILTER) ? client : undefined;
   }
 
   /**

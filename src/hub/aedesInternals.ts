@@ -24,6 +24,11 @@ export function subscriptionOf(client: Client, filter: string): { qos: number } 
   return (client as unknown as { subscriptions: Record<string, { qos: number } | undefined> }).subscriptions[filter];
 }
 
+/** Whether aedes has written this client's CONNACK (its `connackSent` flag). */
+export function connackWritten(client: Client): boolean {
+  return (client as unknown as { connackSent?: boolean }).connackSent === true;
+}
+
 /** The broker's session store (subscriptions and queued messages of every session, online or not). */
 export function sessionStoreOf(broker: Aedes): SessionStore {
   return (broker as unknown as { persistence: SessionStore }).persistence;

@@ -29,22 +29,13 @@ const DAY_MS = 24 * 3600 * 1000;
  */
 export async function generateHubTls(commonName = 'Local IoT Hub'): Promise<HubTlsMaterial> {
   const now = Date.now();
-  const ca = await generate([{ name: 'commonName', value: `${commonName} CA` }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now - DAY_MS),
-    notAfterDate: new Date(now + 3650 * DAY_MS),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
-  });
+  const ca = await generateCa(`${commonName} CA`);
   const server = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notBeforeDate: new Date(now - DAY_MS),
     notAfterDate: new Date(now + 825 * DAY_MS),
-    ca: { key: ca.private, cert: ca.cert },
+    ca: { key: ca.key, cert: ca.cert },
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
@@ -59,7 +50,7 @@ export async function generateHubTls(commonName = 'Local IoT Hub'): Promise<HubT
       },
     ],
   });
-  return { caCert: ca.cert, caKey: ca.private, serverCert: server.cert, serverKey: server.private };
+  return { caCert: ca.cert, caKey: ca.key, serverCert: server.cert, serverKey: server.private };
 }
 
 /**

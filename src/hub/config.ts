@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import { parseRoute } from './routes';
 import type { IdentityAuth, LocalHubOptions } from './types';
+import { ID_PATTERN, THUMBPRINT_PATTERN, isObject, isSymmetricKey } from './validation';
 
 /** Identity keys and certificates as written in the config file (same names as `IdentityAuth`). */
 export type ConfigAuth = IdentityAuth;
@@ -66,17 +67,10 @@ export function defaultHubConfig(): HubConfig {
   };
 }
 
-// IoT Hub identity rules: up to 128 characters from this set (device and module ids alike).
-const ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$/;
 // A DNS host name: labels of letters, digits and hyphens.
 const HOST_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const THUMBPRINT_PATTERN = /^(?:[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 
 type Json = Record<string, unknown>;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function expectObject(value: unknown, field: string): Json {
   if (!isObject(value)) throw new ConfigError(field, 'must be a JSON object');
@@ -105,8 +99,7 @@ function expectPort(value: unknown, field: string): number {
 function expectKey(value: unknown, field: string): string {
   const key = expectString(value, field);
   // IoT Hub accepts symmetric keys of 16 to 64 bytes, base64-encoded.
-  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(key) && key.length % 4 === 0 ? Buffer.from(key, 'base64').length : 0;
-  if (bytes < 16 || bytes > 64) throw new ConfigError(field, 'must be base64 of 16 to 64 bytes');
+  if (!isSymmetricKey(key)) throw new ConfigError(field, 'must be base64 of 16 to 64 bytes');
   return key;
 }
 

@@ -1,6 +1,6 @@
 // Sending to clients: per-client ordered sends, and delivery to module inputs with store-and-forward (TTL).
 import type { Aedes, AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes';
-import { sessionStoreOf, subscriptionOf } from './aedesInternals';
+import { connackWritten, sessionStoreOf, subscriptionOf } from './aedesInternals';
 import type { ClientTable } from './ClientTable';
 import { inputTopic, inputsFilter, type HubIdentity } from './hubTopics';
 import type { HubReport } from './observations';
@@ -49,8 +49,9 @@ export class ClientSender {
   send(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
     return this.inOrder(client.id, () => new Promise<void>((resolve) => {
       const sub = subscriptionOf(client, filter);
-      if (client.closed || !sub) {
-        this.report.log(`${client.id}: not subscribed to ${filter}, ${topic} not sent`);
+      // Before its CONNACK is written a client is not online yet (a PUBLISH must not precede the CONNACK).
+      if (client.closed || !connackWritten(client) || !sub) {
+        this.report.log(`${client.id}: not online or not subscribed to ${filter}, ${topic} not sent`);
         return resolve();
       }
       const qos = Math.min(sub.qos, 1) as 0 | 1;

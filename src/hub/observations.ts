@@ -9,13 +9,31 @@ function zero(): Counters {
   return { connects: 0, refused: 0, disconnects: 0, publishes: 0, upstream: 0, routed: 0, methodCalls: 0 };
 }
 
-/** The observation log; arrays and counters grow until `clear()`. */
+/** Default of `LocalHubOptions.observationLimit`: far above what a test records, low enough for a hub left running. */
+export const DEFAULT_OBSERVATION_LIMIT = 10_000;
+
+/**
+ * The observation log: counters grow until `clear()`; each array keeps its newest `limit` entries (a hub left running
+ * for days — the CLI, `npm start` — must not keep every publish and its payload).
+ */
 export class Observations implements HubObservations {
   readonly connects: ConnectRecord[] = [];
   readonly publishes: PublishRecord[] = [];
   readonly subscriptions: SubscriptionRecord[] = [];
   readonly upstream: HubMessage[] = [];
   readonly counters: Counters = zero();
+
+  /** @param limit entries kept per array (oldest dropped first); at least 1. */
+  constructor(private readonly limit: number = DEFAULT_OBSERVATION_LIMIT) {
+    this.limit = Math.max(1, Math.floor(limit));
+  }
+
+  /** Appends to one of the arrays, dropping its oldest entries beyond the limit. */
+  record<K extends 'connects' | 'publishes' | 'subscriptions' | 'upstream'>(list: K, entry: this[K][number]): void {
+    const target = this[list] as Array<this[K][number]>;
+    target.push(entry);
+    if (target.length > this.limit) target.splice(0, target.length - this.limit);
+  }
 
   clear(): void {
     this.connects.length = 0;

@@ -2,6 +2,7 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { ErrorCodes, HubError } from './methods';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
+import { isValidId } from './validation';
 
 /** A registry entry (device or module). */
 export interface RegistryEntry {
@@ -24,15 +25,12 @@ function normaliseThumbprint(t: string): string {
   return t.replace(/[^0-9a-fA-F]/g, '').toUpperCase();
 }
 
-/** IoT Hub's id rules: up to 128 characters, ASCII letters, digits and `- . + % _ # * ? ! ( ) , : = @ $ '`. */
-const ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$/;
-
 /**
  * Checks a device or module id.
  * @throws HubError 400 when the id breaks IoT Hub's rules.
  */
 export function checkId(kind: string, id: string): void {
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid ${kind} id ${JSON.stringify(id)}`);
+  if (!isValidId(id)) throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid ${kind} id ${JSON.stringify(id)}`);
 }
 
 function entryFrom(deviceId: string, moduleId: string | undefined, auth: IdentityAuth | undefined): RegistryEntry {

@@ -76,7 +76,7 @@ export class MessageRouter {
     const source = clientKey({ deviceId: message.deviceId, moduleId: message.moduleId });
     for (const endpoint of endpoints) {
       if (endpoint.kind === 'upstream') {
-        this.report.observed.upstream.push(message);
+        this.report.observed.record('upstream', message);
         this.report.observed.counters.upstream++;
         this.report.log(`$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`);
         this.report.events.emit('upstream', message);

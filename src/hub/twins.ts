@@ -2,16 +2,13 @@
 import { clientKey } from './hubTopics';
 import { ErrorCodes, HubError, identityNotFound } from './methods';
 import type { Twin, TwinPatch } from './types';
+import { isObject } from './validation';
 
 type Json = Record<string, unknown>;
 
 /** IoT Hub limits on twin property documents. */
 export const TWIN_MAX_DEPTH = 10;
 export const TWIN_MAX_SECTION_BYTES = 32 * 1024;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function depthOf(v: unknown): number {
   if (!isObject(v)) return 0;

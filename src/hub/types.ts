@@ -71,6 +71,8 @@ export interface LocalHubOptions {
   storeAndForwardTtlSeconds?: number;
   /** Called with one human-readable line per event (connect, disconnect, upstream message, method call). */
   log?: (line: string) => void;
+  /** Entries kept in each `observed` array (connects, publishes, subscriptions, upstream), oldest dropped. Default 10000. */
+  observationLimit?: number;
 }
 
 export interface ConnectRecord {
@@ -175,7 +177,7 @@ export interface HubFaults {
   clear(): void;
 }
 
-/** What the hub saw (B9), for tests. Arrays grow until `clear()`. */
+/** What the hub saw (B9), for tests. Arrays grow until `clear()`, up to `LocalHubOptions.observationLimit` entries each. */
 export interface HubObservations {
   connects: ConnectRecord[];
   publishes: PublishRecord[];

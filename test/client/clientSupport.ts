@@ -1,4 +1,4 @@
-// Helpers for the client tests: a local hub per suite, tracked clients that are shut down after each test, waits.
+// Helpers for the client tests: a local hub per suite (the shared fixture), tracked clients that are shut down after each test, waits.
 import { LocalHub } from '../../src/hub';
 import { IoTHubModuleClient, type ClientOptions } from '../../src/index';
 import type { InternalClientOptions } from '../../src/client/options';
@@ -6,6 +6,27 @@ import type { InternalClientOptions } from '../../src/client/options';
 /** Starts a local hub without the workload API. */
 export function startHub(): Promise<LocalHub> {
   return LocalHub.start({ workloadSocketPath: false });
+}
+
+/**
+ * The fixture every client spec shares: one local hub for the suite (handed to `use` once started), closed after it;
+ * after each test every tracked client is shut down and the hub's faults, observations and routes are reset.
+ */
+export function useLocalHub(use: (hub: LocalHub) => void): void {
+  let hub: LocalHub | undefined;
+  before(async () => {
+    hub = await startHub();
+    use(hub);
+  });
+  after(async () => {
+    await hub?.close();
+  });
+  afterEach(async () => {
+    await closeClients();
+    hub?.faults.clear();
+    hub?.observed.clear();
+    hub?.setRoutes({});
+  });
 }
 
 const clients = new Set<IoTHubModuleClient>();

@@ -9,6 +9,7 @@ import { IoTHubModuleClient } from '../../src/client/IoTHubModuleClient';
 import { MethodResponse } from '../../src/client/models/MethodResponse';
 import { ClientError, ConnectionFailedError, ValueError } from '../../src/client/errors';
 import { LocalHub, type ModuleIdentity } from '../../src/hub';
+import { startProxy } from '../helpers/proxies';
 
 const DEVICE = 'edge-device';
 
@@ -75,6 +76,35 @@ describe('IoTHubModuleClient.createFromEdgeEnvironment with the local hub', func
     const client = track(await IoTHubModuleClient.createFromEdgeEnvironment({ env: hub.edgeEnvironment(DEVICE, caller.moduleId) }));
     await assert.rejects(client.invokeMethod({ methodName: 'ping', responseTimeoutInSeconds: 5 }, DEVICE, 'target'), (err: unknown) => err instanceof ClientError && err.code === 'device-not-online' && err.errorCode === 404103);
   });
+
+  it('container mode: invokeMethod to a module that does not answer → ClientError gateway-timeout (504101)', async () => {
+    const silent = track(await IoTHubModuleClient.createFromEdgeEnvironment({ env: hub.edgeEnvironment(DEVICE, target.moduleId) }));
+    silent.onMethodRequestReceived = () => undefined; // subscribed, never answers
+    await silent.connect();
+    const client = track(await IoTHubModuleClient.createFromEdgeEnvironment({ env: hub.edgeEnvironment(DEVICE, caller.moduleId) }));
+    await assert.rejects(
+      client.invokeMethod({ methodName: 'ignored', responseTimeoutInSeconds: 5 }, DEVICE, target.moduleId),
+      (err: unknown) => err instanceof ClientError && err.code === 'gateway-timeout' && err.errorCode === 504101 && err.statusCode === 504,
+    );
+  });
+
+  for (const kind of ['HTTP', 'SOCKS5'] as const) {
+    it(`container mode with proxyOptions (${kind}, credentials): MQTT and invokeMethod both go through the proxy`, async () => {
+      await answeringTarget();
+      const proxy = await startProxy(kind, { username: 'edge-user', password: 'secret' });
+      try {
+        const proxyOptions = proxy.options({ username: 'edge-user', password: 'secret' });
+        const client = track(await IoTHubModuleClient.createFromEdgeEnvironment({ env: hub.edgeEnvironment(DEVICE, caller.moduleId), proxyOptions, websockets: true }));
+        await client.connect();
+        const result = await client.invokeMethod({ methodName: 'via-proxy', payload: 1, responseTimeoutInSeconds: 10 }, DEVICE, target.moduleId);
+        assert.deepEqual(result, { status: 200, payload: { name: 'via-proxy', got: 1 } });
+        assert.ok(proxy.counters.tunnels >= 2, `tunnels: ${proxy.counters.tunnels}`);
+        await client.shutdown();
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
 
   it('debug mode: EdgeHubConnectionString + EdgeModuleCACertificateFile, connects and invokes', async () => {
     await answeringTarget();

@@ -9,13 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkloadClient } from '../../src/client/auth/edgeEnvironment';
 import { ClientError, ConnectionFailedError, OperationTimeout } from '../../src/client/errors';
-
-interface SeenRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+import { recordRequest, type SeenRequest } from '../helpers/proxies';
 
 const MODULE_KEY = Buffer.from('0123456789abcdef0123456789abcdef').toString('base64');
 const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -43,18 +37,14 @@ async function startWorkload(listenOn: string | number): Promise<{
     },
   };
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    recordRequest(req, (record) => {
       seen.push(record);
       if (state.override?.(record, res)) return;
       const url = new URL(record.url, 'http://x');
       if (url.pathname.endsWith('/trust-bundle')) {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ certificate: CA_PEM }));
       } else if (url.pathname.endsWith('/sign')) {
-        const data = (JSON.parse(body) as { data: string }).data;
+        const data = (JSON.parse(record.body) as { data: string }).data;
         const digest = createHmac('sha256', Buffer.from(MODULE_KEY, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ digest }));
       } else {

@@ -20,21 +20,11 @@ import {
   OperationTimeout,
   ValueError,
 } from '../../src/index';
-import { startHub, clientFor, closeClients, track, waitFor } from './clientSupport';
+import { clientFor, track, useLocalHub, waitFor } from './clientSupport';
 
 describe('client errors from real situations', () => {
   let hub: LocalHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  afterEach(async () => {
-    await closeClients();
-    hub.faults.clear();
-    hub.observed.clear();
-  });
+  useLocalHub((started) => (hub = started));
 
   it('wrong key → CredentialError after one re-signed retry (CONNACK 5 twice)', async () => {
     const m = hub.addModule('edev', 'wrongkey');

@@ -3,24 +3,13 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { ClientError, Message, MethodResponse, type MethodRequest } from '../../src/index';
-import { startHub, clientFor, closeClients, nextCall, waitFor } from './clientSupport';
+import { clientFor, nextCall, useLocalHub, waitFor } from './clientSupport';
 
 const NASTY = 'a b/$+%&#!*\'()é~';
 
 describe('client features', () => {
   let hub: LocalHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  afterEach(async () => {
-    await closeClients();
-    hub.faults.clear();
-    hub.observed.clear();
-    hub.setRoutes({});
-  });
+  useLocalHub((started) => (hub = started));
 
   describe('input messages', () => {
     it('delivers a routed output of another module with every property, edgeHub stamps as custom properties', async () => {

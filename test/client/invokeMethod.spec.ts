@@ -2,20 +2,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import https from 'node:https';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import net from 'node:net';
 import { ClientError, ConnectionFailedError, CredentialError, OperationTimeout } from '../../src/client/errors';
 import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
 import { parseIotHubErrorCode } from '../../src/client/errorMapping';
 import { quote, quotePlus } from '../../src/client/transport/properties';
-import { startProxy, testPki, type ProxyKind } from '../helpers/proxies';
-
-interface SeenRequest {
-  method: string;
-  url: string;
-  headers: IncomingMessage['headers'];
-  body: string;
-}
+import { recordRequest, startProxy, testPki, type ProxyKind, type SeenRequest } from '../helpers/proxies';
 
 type Responder = (req: SeenRequest, res: ServerResponse) => void;
 
@@ -26,11 +19,7 @@ async function startHttpsServer(host = '127.0.0.1'): Promise<{ port: number; see
   const sockets = new Set<net.Socket>();
   let responder: Responder = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":200,"payload":null}');
   const server = https.createServer({ cert: serverCert, key: serverKey }, (req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    recordRequest(req, (record) => {
       seen.push(record);
       responder(record, res);
     });

@@ -3,21 +3,11 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { ConnectionDroppedError, ConnectionFailedError, Message, MethodResponse, OperationCancelled, type ConnectionState, type MethodRequest } from '../../src/index';
-import { startHub, clientFor, closeClients, waitFor } from './clientSupport';
+import { clientFor, useLocalHub, waitFor } from './clientSupport';
 
 describe('client reconnect', () => {
   let hub: LocalHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  afterEach(async () => {
-    await closeClients();
-    hub.faults.clear();
-    hub.observed.clear();
-  });
+  useLocalHub((started) => (hub = started));
 
   it('loses none of 1,000 QoS 1 messages across a hub stop + restart and restores every subscription', async function () {
     this.timeout(60_000);

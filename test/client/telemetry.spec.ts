@@ -2,23 +2,13 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { Message, ValueError, TELEMETRY_MESSAGE_SIZE_LIMIT } from '../../src/index';
-import { startHub, clientFor, closeClients, waitFor } from './clientSupport';
+import { clientFor, useLocalHub, waitFor } from './clientSupport';
 
 const NASTY = 'a b/$+%&#!*\'()é~';
 
 describe('client telemetry (TLS and WSS)', () => {
   let hub: LocalHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  afterEach(async () => {
-    await closeClients();
-    hub.faults.clear();
-    hub.observed.clear();
-  });
+  useLocalHub((started) => (hub = started));
 
   for (const websockets of [false, true]) {
     const transport = websockets ? 'wss' : 'mqtts';

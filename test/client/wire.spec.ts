@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import os from 'node:os';
 import type { LocalHub } from '../../src/hub';
 import { Message, MethodResponse, userAgentString } from '../../src/index';
-import { startHub, clientFor, closeClients, waitFor } from './clientSupport';
+import { clientFor, useLocalHub, waitFor } from './clientSupport';
 import pkg from '../../package.json';
 
 /** Python `quote(s, safe='')`, written out independently of the client's encoder for this check. */
@@ -16,16 +16,7 @@ function pyQuote(s: string): string {
 
 describe('client wire parity (Part A)', () => {
   let hub: LocalHub;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  afterEach(async () => {
-    await closeClients();
-    hub.observed.clear();
-  });
+  useLocalHub((started) => (hub = started));
 
   it('CONNECT: client id {d}/{m}, username with api-version 2019-10-01 and DeviceClientType = user agent + productInfo', async () => {
     const client = clientFor(hub, 'wdev', 'wmod', { productInfo: 'my product/1 (é)' });

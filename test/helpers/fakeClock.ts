@@ -3,15 +3,15 @@ import type { Clock } from '../../src/client/clock';
 
 /** A manual clock: timers fire only when the test advances time. */
 export class FakeClock implements Clock {
-  private timers = new Map<number, { at: number; fn: () => void }>();
+  private timers = new Map<number, { at: number; fn: () => void; ms: number; keepAlive: boolean }>();
   private next = 1;
   constructor(public time: number) {}
   now(): number {
     return this.time;
   }
-  setTimeout(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => void, ms: number, keepAlive = false): unknown {
     const id = this.next++;
-    this.timers.set(id, { at: this.time + ms, fn });
+    this.timers.set(id, { at: this.time + ms, fn, ms, keepAlive });
     return id;
   }
   clearTimeout(handle: unknown): void {
@@ -19,6 +19,10 @@ export class FakeClock implements Clock {
   }
   get pending(): number {
     return this.timers.size;
+  }
+  /** The armed timers, soonest first: their delay as asked for and whether they were to keep the process alive. */
+  armed(): Array<{ ms: number; keepAlive: boolean; dueIn: number }> {
+    return [...this.timers.values()].sort((a, b) => a.at - b.at).map((t) => ({ ms: t.ms, keepAlive: t.keepAlive, dueIn: t.at - this.time }));
   }
   advance(ms: number): void {
     const end = this.time + ms;

@@ -22,16 +22,20 @@ export interface RawRequest {
   port?: number;
   /** … or a Unix socket. */
   socketPath?: string;
+  /** HTTPS to the TCP target, trusting only this CA (the server is verified as `localhost`). */
+  ca?: string;
 }
 
-/** Sends one request without connection reuse (`agent: false`), so nothing stays open afterwards. */
+/** Sends one request (HTTP, or HTTPS with `ca`) without connection reuse (`agent: false`), so nothing stays open afterwards. */
 export function rawRequest(req: RawRequest): Promise<HttpAnswer> {
   const payload = req.body === undefined ? undefined : typeof req.body === 'string' || Buffer.isBuffer(req.body) ? req.body : JSON.stringify(req.body);
   return new Promise((resolve, reject) => {
-    const r = http.request({
+    const request = req.ca ? https.request : http.request;
+    const r = request({
       method: req.method,
       path: req.path,
       agent: false,
+      ...(req.ca ? { ca: req.ca, servername: 'localhost' } : {}),
       ...(req.socketPath ? { socketPath: req.socketPath } : { host: '127.0.0.1', port: req.port }),
       headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...req.headers },
     }, (res) => {

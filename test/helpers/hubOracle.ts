@@ -40,15 +40,6 @@ export function serviceOracle(serviceConnectionString: string, port: number, ca:
   };
 }
 
-/** Polls `condition` every 20 ms until it holds; rejects after `timeoutMs` naming `what`. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /**
  * Runs `fn` with extra environment variables (and without the ones named in `unset`), then restores process.env
  * exactly, whatever happens.

@@ -1,9 +1,11 @@
-// Test helpers: small hand-written HTTP CONNECT, SOCKS4/4a and SOCKS5 proxies, a test PKI and TLS/HTTPS targets.
+// Test helpers: small hand-written HTTP CONNECT, SOCKS4/4a and SOCKS5 proxies, a freezable TCP forwarder, a test PKI
+// and TLS/HTTPS targets, and a request recorder for test HTTP(S) servers.
 import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import selfsigned from 'selfsigned';
 import type { ProxyOptions } from '../../src/client/transport/proxy';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 export type ProxyKind = 'HTTP' | 'SOCKS4' | 'SOCKS5';
 
@@ -377,4 +379,85 @@ export async function echoRoundTrip(socket: net.Socket, data: string, signal = A
   socket.write(data);
   await done;
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A TCP forwarder to a target whose open connections can be frozen (a silent peer) or cut. */
+export interface TcpForwarder {
+  readonly port: number;
+  /** Connections accepted so far. */
+  readonly connections: number;
+  /** From now on the open connections carry nothing in either direction, yet stay open (new ones still flow). */
+  freezeOpen(): void;
+  /** Destroys every open connection (both sides), like a network cut. */
+  cutOpen(): void;
+  /** Closes the listener and every connection. */
+  close(): Promise<void>;
+}
+
+/** Starts a forwarder on 127.0.0.1, port 0, to `targetHost:targetPort`. */
+export async function startForwarder(targetHost: string, targetPort: number): Promise<TcpForwarder> {
+  const open = new Set<{ inbound: net.Socket; outbound: net.Socket; frozen: boolean }>();
+  let connections = 0;
+  const server = net.createServer((inbound) => {
+    connections += 1;
+    const outbound = net.connect(targetPort, targetHost);
+    const pair = { inbound, outbound, frozen: false };
+    open.add(pair);
+    // Bytes of a frozen pair are read and dropped: the peer sees silence, not back-pressure or a close.
+    inbound.on('data', (chunk) => {
+      if (!pair.frozen) outbound.write(chunk);
+    });
+    outbound.on('data', (chunk) => {
+      if (!pair.frozen) inbound.write(chunk);
+    });
+    const end = (): void => {
+      open.delete(pair);
+      inbound.destroy();
+      outbound.destroy();
+    };
+    for (const s of [inbound, outbound]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const cutOpen = (): void => {
+    for (const pair of [...open]) {
+      pair.inbound.destroy();
+      pair.outbound.destroy();
+    }
+  };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return connections;
+    },
+    freezeOpen() {
+      for (const pair of open) pair.frozen = true;
+    },
+    cutOpen,
+    async close() {
+      const closed = once(server, 'close');
+      server.close();
+      cutOpen();
+      await closed;
+    },
+  };
+}
+
+/** What a test HTTP(S) server records of each request. */
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** Reads a request's whole body (UTF-8), then hands `done` its record. */
+export function recordRequest(req: IncomingMessage, done: (record: SeenRequest) => void): void {
+  let body = '';
+  req.setEncoding('utf8');
+  req.on('data', (c: string) => (body += c));
+  req.on('end', () => done({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body }));
 }

@@ -5,6 +5,7 @@ import type { IClientOptions } from 'mqtt';
 import { generateCa, generateClientCertificate, thumbprints } from '../../src/hub/certs';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
+import { createSas } from '../../src/hub/sas';
 import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor, waitFor } from './support';
 
 describe('local hub: authentication (B2)', function () {
@@ -34,6 +35,10 @@ describe('local hub: authentication (B2)', function () {
     ['the wrong key', () => ({ password: tokenFor(hub, 'dev1', 'modA', other.primaryKey) }), 5],
     ['a token for another module', () => ({ password: tokenFor(hub, 'dev1', 'modB', mod.primaryKey) }), 5],
     ['an sr that is not a segment prefix', () => ({ password: tokenFor(hub, 'dev', undefined, mod.primaryKey) }), 5],
+    ['an sr naming another hub', () => ({ password: createSas('other.azure-devices.net/devices/dev1/modules/modA', mod.primaryKey, 3600) }), 5],
+    ['an sr of another device', () => ({ password: createSas(`${hub.hostName}/devices/dev2`, mod.primaryKey, 3600) }), 5],
+    ['a token whose se was changed after signing', () => ({ password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey).replace(/se=(\d+)/, (_m, se: string) => `se=${Number(se) + 60}`) }), 5],
+    ['a device token with a device client id for a module-only key', () => ({ clientId: 'dev1', username: `${hub.hostName}/dev1/?${API}`, password: tokenFor(hub, 'dev1', undefined, mod.primaryKey) }), 5],
     ['an expired token', () => ({ password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey, 10, now() - 100) }), 5],
     ['a malformed token', () => ({ password: 'SharedAccessSignature sr=x' }), 5],
     ['no password and no certificate', () => ({ password: undefined }), 5],

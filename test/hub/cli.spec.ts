@@ -9,7 +9,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Message, ModuleClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
-import { serviceOracle, waitFor } from '../helpers/hubOracle';
+import { serviceOracle } from '../helpers/hubOracle';
+import { waitFor } from './support';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -119,6 +120,29 @@ describe('hub cli', function () {
     assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');
   });
 
+  it('without a config prints the default identities with gateway connection strings and IOTEDGE_* env, and exits 0 on SIGINT', async () => {
+    const proc = start([]);
+    const stderr = collect(proc.stderr);
+    const lines = readline.createInterface({ input: proc.stdout });
+    const [first] = (await once(lines, 'line', { signal: AbortSignal.timeout(20_000) })) as [string];
+    const summary = JSON.parse(first) as Summary;
+    const port = summary.httpsPort;
+    assert.equal(summary.hostName, 'local-hub.azure-devices.net');
+    assert.match(summary.serviceConnectionString, /^HostName=local-hub\.azure-devices\.net;SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]{43}=$/);
+    assert.deepEqual(summary.modules.map((m) => `${m.deviceId}/${m.moduleId}`), ['local-device/sensor', 'local-device/processor']);
+    for (const m of summary.modules) {
+      assert.match(m.connectionString, new RegExp(`^HostName=local-hub\\.azure-devices\\.net;DeviceId=local-device;ModuleId=${m.moduleId};SharedAccessKey=[A-Za-z0-9+/]{43}=;GatewayHostName=localhost:${port}$`));
+      const env = m.edgeEnvironment;
+      assert.deepEqual(Object.keys(env).sort(), ['IOTEDGE_APIVERSION', 'IOTEDGE_AUTHSCHEME', 'IOTEDGE_DEVICEID', 'IOTEDGE_GATEWAYHOSTNAME', 'IOTEDGE_IOTHUBHOSTNAME', 'IOTEDGE_MODULEGENERATIONID', 'IOTEDGE_MODULEID', 'IOTEDGE_WORKLOADURI']);
+      assert.deepEqual([env.IOTEDGE_DEVICEID, env.IOTEDGE_MODULEID, env.IOTEDGE_IOTHUBHOSTNAME, env.IOTEDGE_GATEWAYHOSTNAME, env.IOTEDGE_AUTHSCHEME], ['local-device', m.moduleId, 'local-hub.azure-devices.net', `localhost:${port}`, 'sasToken']);
+      assert.match(env.IOTEDGE_WORKLOADURI!, /^unix:\/\//);
+    }
+    assert.ok(fs.existsSync(summary.caCertPath));
+    proc.kill('SIGINT');
+    assert.equal(await exitOf(proc), 0, stderr.text);
+    assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');
+  });
+
   it('prints usage and exits with 2 on an unknown option, 0 on --help', async () => {
     const bad = start(['--port', '1']);
     const stderr = collect(bad.stderr);
@@ -133,6 +157,8 @@ describe('hub cli', function () {
   const badConfigs: Array<[string, unknown, string]> = [
     ['an invalid module id', { devices: [{ deviceId: 'ok', modules: [{ moduleId: 'bad id' }] }] }, 'devices[0].modules[0].moduleId'],
     ['a route that does not parse', { routes: { r1: 'FROM /messages/* INTO nowhere' } }, 'routes.r1'],
+    ['a port out of range', { port: 70000 }, 'port'],
+    ['an unknown field', { hubname: 'x' }, 'hubname'],
   ];
   for (const [name, config, field] of badConfigs) {
     it(`exits with 2 and names the field for ${name}`, async () => {

@@ -146,6 +146,22 @@ describe('local hub: fault injection and observations (B9)', function () {
     assert.equal((await res).topic, '$iothub/twin/res/200/?$rid=ok');
   });
 
+  it('keeps at most observationLimit entries per observation array, newest last (counters keep counting)', async () => {
+    const small = await startHub({ observationLimit: 2 });
+    try {
+      const m = small.addModule('dev1', 'lim');
+      const c = await connectModule(small, m);
+      for (const n of [1, 2, 3]) await c.publishAsync('devices/dev1/modules/lim/messages/events/', `p${n}`, { qos: 1 });
+      await waitFor(() => small.observed.counters.upstream === 3, 'three upstream messages');
+      assert.deepEqual(small.observed.publishes.map((p) => p.payload.toString()), ['p2', 'p3']);
+      assert.deepEqual(small.observed.upstream.map((u) => u.body.toString()), ['p2', 'p3']);
+      assert.equal(small.observed.counters.publishes, 3);
+    } finally {
+      await endAll();
+      await small.close();
+    }
+  });
+
   it('observes publishes and counters, logs one line per event, and clears', async () => {
     const c = await connectModule(hub, mod);
     const before = hub.observed.counters.publishes;

@@ -7,15 +7,7 @@ import { createSas, createServiceSas } from '../../src/hub/sas';
 import { FakeHub, hubError } from '../helpers/hubFake';
 import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 
-const API = '?api-version=2021-04-12';
-
-interface LegacyBody { Message: string; ExceptionMessage: string }
-
-/** Reads the numeric code of a method-style error (`Message` holds JSON with `errorCode`). */
-function innerErrorCode(answer: HttpAnswer): number {
-  const inner = JSON.parse((answer.json as LegacyBody).Message) as { errorCode: number };
-  return inner.errorCode;
-}
+import { SERVICE_API as API, innerErrorCode, type LegacyBody } from './support';
 
 describe('hub http api', () => {
   let hub: FakeHub;
@@ -184,7 +176,7 @@ describe('hub http api', () => {
       const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'ping' });
       assert.equal(answer.status, 404);
       assert.equal(answer.headers['iothub-errorcode'], 'DeviceNotOnline');
-      assert.equal(innerErrorCode(answer), 404103);
+      assert.equal(innerErrorCode(answer.text), 404103);
       assert.equal((answer.json as LegacyBody).ExceptionMessage, '');
     });
 
@@ -192,7 +184,7 @@ describe('hub http api', () => {
       hub.methodHandler = () => Promise.reject(hubError(504, 504101, 'Timed out waiting for the response from device.'));
       const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'ping' });
       assert.equal(answer.status, 504);
-      assert.equal(innerErrorCode(answer), 504101);
+      assert.equal(innerErrorCode(answer.text), 504101);
     });
 
     const badInvocations: Array<[string, unknown]> = [
@@ -207,7 +199,7 @@ describe('hub http api', () => {
       it(`${name} answers 400 with errorCode 400004`, async () => {
         const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, body);
         assert.equal(answer.status, 400);
-        assert.equal(innerErrorCode(answer), 400004);
+        assert.equal(innerErrorCode(answer.text), 400004);
         assert.deepEqual(hub.calls.invoke, []);
       });
     }
@@ -215,7 +207,7 @@ describe('hub http api', () => {
     it('an unknown target module answers 404 ModuleNotFound (404010)', async () => {
       const answer = await call('POST', `/twins/dev1/modules/nope/methods${API}`, { methodName: 'x' });
       assert.equal(answer.status, 404);
-      assert.equal(innerErrorCode(answer), 404010);
+      assert.equal(innerErrorCode(answer.text), 404010);
     });
 
     it('GET on the methods path answers 405', async () => {
@@ -259,7 +251,7 @@ describe('hub http api', () => {
       it(`refuses ${name} with 401 (errorCode 401002)`, async () => {
         const answer = await rawRequest({ method: 'POST', path: '/twins/dev1/modules/modB/methods', port, headers: headers(), body: { methodName: 'x' } });
         assert.equal(answer.status, 401);
-        assert.equal(innerErrorCode(answer), 401002);
+        assert.equal(innerErrorCode(answer.text), 401002);
         assert.deepEqual(hub.calls.invoke, []);
       });
     }

@@ -7,11 +7,7 @@ import { generateHubTls, type HubTlsMaterial } from '../../src/hub/certs';
 import { createHttpApi } from '../../src/hub/httpApi';
 import { FakeHub, hubError } from '../helpers/hubFake';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
-
-interface SdkHttpError extends Error {
-  response?: { statusCode: number };
-  responseBody?: string;
-}
+import { innerErrorCode, type SdkHttpError } from './support';
 
 describe('hub http api with the azure-iothub SDK', function () {
   let tlsMaterial: HubTlsMaterial;
@@ -76,7 +72,7 @@ describe('hub http api with the azure-iothub SDK', function () {
     assert.ok(err);
     assert.equal(err.message, 'Not found');
     assert.equal(err.response?.statusCode, 404);
-    assert.equal((JSON.parse(JSON.parse(err.responseBody!).Message) as { errorCode: number }).errorCode, 404103);
+    assert.equal(innerErrorCode(err.responseBody), 404103);
   });
 
   it('Client.invokeDeviceMethod with no answer in time fails as GatewayTimeoutError (504101), without retries', async () => {

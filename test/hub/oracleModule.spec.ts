@@ -2,55 +2,23 @@
 // local hub — routing with every property, twins both ways, direct methods from the service and module to module.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { Message, ModuleClient } from 'azure-iot-device';
-import { Mqtt } from 'azure-iot-device-mqtt';
-import { LocalHub, type LocalHubApi } from '../../src/hub/index';
-import { hubAgent } from '../helpers/hubHttp';
-import { serviceOracle, waitFor, type ServiceOracle } from '../helpers/hubOracle';
+import { Message, type ModuleClient } from 'azure-iot-device';
+import { innerErrorCode, useOracleHub, waitFor, type SdkHttpError } from './support';
 
 const DEVICE = 'edge-oracle';
 
-interface SdkHttpError extends Error {
-  response?: { statusCode: number };
-  responseBody?: string;
-}
-
 describe('oracle: official SDKs against the local hub (MQTT + REST)', function () {
-  let hub: LocalHubApi;
-  let service: ServiceOracle;
-  const clients: ModuleClient[] = [];
-
-  before(async () => {
-    hub = await LocalHub.start({
-      devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sender' }, { moduleId: 'receiver' }, { moduleId: 'offline' }] }],
-      routes: {
-        toReceiver: 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
-        upstream: 'FROM /messages/modules/sender/outputs/up INTO $upstream',
-      },
-    });
-    service = serviceOracle(hub.serviceConnectionString, hub.port, hub.caCert);
+  const oracle = useOracleHub({
+    workloadSocketPath: false,
+    devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sender' }, { moduleId: 'receiver' }, { moduleId: 'offline' }] }],
+    routes: {
+      toReceiver: 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
+      upstream: 'FROM /messages/modules/sender/outputs/up INTO $upstream',
+    },
   });
 
-  after(async () => {
-    await service.close();
-    await hub.close();
-  });
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.close();
-  });
-
-  async function connect(moduleId: string): Promise<ModuleClient> {
-    const client = ModuleClient.fromConnectionString(hub.getModule(DEVICE, moduleId)!.connectionString, Mqtt);
-    clients.push(client);
-    await client.setOptions({ ca: hub.caCert });
-    await client.open();
-    return client;
-  }
-
-  function subscribed(moduleId: string, topicPart: string): () => boolean {
-    return () => hub.observed.subscriptions.some((s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(topicPart) && s.granted !== 128);
-  }
+  const connect = (moduleId: string): Promise<ModuleClient> => oracle.openModule(DEVICE, moduleId);
+  const subscribed = (moduleId: string, topicPart: string): (() => boolean) => oracle.subscribed(`${DEVICE}/${moduleId}`, topicPart);
 
   it('routes an output event to another module input with body and every property intact', async () => {
     const receiver = await connect('receiver');
@@ -83,13 +51,10 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
 
   it('routes an output event to $upstream with its properties', async () => {
     const sender = await connect('sender');
-    const before = hub.observed.upstream.length;
     const message = new Message('{"t":1}');
     message.messageId = 'up-1';
     message.properties.add('kind', 'telemetry');
-    await sender.sendOutputEvent('up', message);
-    await waitFor(() => hub.observed.upstream.length > before, 'the upstream message');
-    const up = hub.observed.upstream.at(-1)!;
+    const up = await oracle.upstreamAfter(() => sender.sendOutputEvent('up', message));
     assert.equal(up.body.toString(), '{"t":1}');
     assert.equal(up.properties.kind, 'telemetry');
     assert.equal(up.systemProperties['$.mid'], 'up-1');
@@ -104,7 +69,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     await new Promise<void>((resolve, reject) => {
       twin.properties.reported.update({ firmware: '1.2.3', nested: { a: 1 } }, (err?: Error) => (err ? reject(err) : resolve()));
     });
-    const { responseBody: serviceTwin } = await service.registry.getModuleTwin(DEVICE, 'sender');
+    const { responseBody: serviceTwin } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     assert.equal(serviceTwin.properties.reported.firmware, '1.2.3');
     assert.deepEqual(serviceTwin.properties.reported.nested, { a: 1 });
   });
@@ -118,11 +83,11 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       });
     });
     await waitFor(subscribed('sender', 'properties/desired'), 'the desired-properties subscription');
-    const { responseBody: serviceTwin } = await service.registry.getModuleTwin(DEVICE, 'sender');
+    const { responseBody: serviceTwin } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     await serviceTwin.update({ tags: { site: 'lab' }, properties: { desired: { threshold: 42 } } });
     const delta = await patched;
     assert.equal(typeof delta.$version, 'number');
-    const { responseBody: after } = await service.registry.getModuleTwin(DEVICE, 'sender');
+    const { responseBody: after } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     assert.equal(after.tags.site, 'lab');
     assert.equal(after.properties.desired.threshold, 42);
   });
@@ -134,16 +99,16 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       response.send(200, { ok: true, got: request.payload }, () => undefined);
     });
     await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
-    const { result } = await service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 });
+    const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 });
     assert.deepEqual(result, { status: 200, payload: { ok: true, got: { delay: 3 } } });
   });
 
   it('a method on an offline module fails in azure-iothub as against IoT Hub: 404 "Not found" with 404103', async () => {
-    const err = await service.client.invokeDeviceMethod(DEVICE, 'offline', { methodName: 'x' }).then(() => undefined, (e: SdkHttpError) => e);
+    const err = await oracle.service.client.invokeDeviceMethod(DEVICE, 'offline', { methodName: 'x' }).then(() => undefined, (e: SdkHttpError) => e);
     assert.ok(err, 'the call must fail');
     assert.equal(err.message, 'Not found');
     assert.equal(err.response?.statusCode, 404);
-    assert.equal((JSON.parse((JSON.parse(err.responseBody!) as { Message: string }).Message) as { errorCode: number }).errorCode, 404103);
+    assert.equal(innerErrorCode(err?.responseBody), 404103);
   });
 
   it('a method the module never sees fails in azure-iothub as GatewayTimeoutError (504101) after the response timeout', async function () {
@@ -153,15 +118,15 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       response?.send(200, null, () => undefined);
     });
     await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
-    hub.faults.withholdMethodRequests(true);
+    oracle.hub.faults.withholdMethodRequests(true);
     try {
       // 5 s is the smallest response timeout IoT Hub accepts.
-      const err = await service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'slow', responseTimeoutInSeconds: 5 }).then(() => undefined, (e: SdkHttpError) => e);
+      const err = await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'slow', responseTimeoutInSeconds: 5 }).then(() => undefined, (e: SdkHttpError) => e);
       assert.equal(err?.name, 'GatewayTimeoutError');
       assert.equal(err?.response?.statusCode, 504);
-      assert.equal((JSON.parse((JSON.parse(err!.responseBody!) as { Message: string }).Message) as { errorCode: number }).errorCode, 504101);
+      assert.equal(innerErrorCode(err?.responseBody), 504101);
     } finally {
-      hub.faults.clear();
+      oracle.hub.faults.clear();
     }
   });
 
@@ -172,15 +137,9 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       response.send(201, { from: 'receiver', got: request.payload }, () => undefined);
     });
     await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
-    const sender = await connect('sender');
-    const agent = hubAgent(hub.port, hub.caCert);
-    try {
-      // The SDK's method client dials GatewayHostName as an HTTPS host; the agent sends it to the hub's port.
-      await sender.setOptions({ ca: hub.caCert, http: { agent } });
-      const result = await sender.invokeMethod(DEVICE, 'receiver', { methodName: 'hello', payload: 'hi', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 0 });
-      assert.deepEqual(result, { status: 201, payload: { from: 'receiver', got: 'hi' } });
-    } finally {
-      agent.destroy();
-    }
+    // The SDK's method client dials GatewayHostName as an HTTPS host; the agent sends it to the hub's port.
+    const sender = await oracle.openModule(DEVICE, 'sender', { http: { agent: oracle.agent() } });
+    const result = await sender.invokeMethod(DEVICE, 'receiver', { methodName: 'hello', payload: 'hi', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 0 });
+    assert.deepEqual(result, { status: 201, payload: { from: 'receiver', got: 'hi' } });
   });
 });

@@ -1,61 +1,34 @@
 // Oracle: azure-iot-device keeps working against the local hub across SAS token renewals (short lifetimes) and across a
 // hub stop + restart, the way it does against IoT Hub / edgeHub.
 import assert from 'node:assert/strict';
-import { Message, ModuleClient } from 'azure-iot-device';
-import { Mqtt } from 'azure-iot-device-mqtt';
-import { LocalHub, type LocalHubApi } from '../../src/hub/index';
+import { Message } from 'azure-iot-device';
 import { parseSasToken } from '../../src/hub/sas';
-import { serviceOracle, waitFor, type ServiceOracle } from '../helpers/hubOracle';
+import { useOracleHub, waitFor } from './support';
 
 const DEVICE = 'edge-resilience';
 
 describe('oracle: token renewal and hub restart with azure-iot-device', function () {
-  let hub: LocalHubApi;
-  let service: ServiceOracle;
-  const clients: ModuleClient[] = [];
-
-  before(async () => {
-    hub = await LocalHub.start({ devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'renewing' }, { moduleId: 'survivor' }] }] });
-    service = serviceOracle(hub.serviceConnectionString, hub.port, hub.caCert);
-  });
-
-  after(async () => {
-    await service.close();
-    await hub.close();
-  });
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.close();
-  });
-
-  function accepted(clientId: string): Array<{ password?: string }> {
-    return hub.observed.connects.filter((c) => c.clientId === clientId && c.returnCode === 0);
-  }
+  const oracle = useOracleHub({ workloadSocketPath: false, devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'renewing' }, { moduleId: 'survivor' }] }] });
+  const accepted = (clientId: string): Array<{ password?: string }> => oracle.accepted(clientId);
 
   it('renews a 4 s SAS token (2 s margin) by reconnecting, and keeps working after the first token expired', async () => {
+    const { hub } = oracle;
     const clientId = `${DEVICE}/renewing`;
-    const client = ModuleClient.fromConnectionString(hub.getModule(DEVICE, 'renewing')!.connectionString, Mqtt);
-    clients.push(client);
-    await client.setOptions({ ca: hub.caCert, tokenRenewal: { tokenValidTimeInSeconds: 4, tokenRenewalMarginInSeconds: 2 } });
-    await client.open();
+    const client = await oracle.openModule(DEVICE, 'renewing', { tokenRenewal: { tokenValidTimeInSeconds: 4, tokenRenewalMarginInSeconds: 2 } });
     const first = parseSasToken(accepted(clientId)[0]!.password!)!;
     assert.ok(first.se - Date.now() / 1000 <= 5, 'the first token lives about 4 s');
     // Two renewals later the first token has expired; the client must be connected with a newer one.
     await waitFor(() => accepted(clientId).length >= 3 && Date.now() / 1000 > first.se + 0.5 && hub.isConnected(clientId), 'two renewals past the first expiry', 15_000);
     const latest = parseSasToken(accepted(clientId).at(-1)!.password!)!;
     assert.ok(latest.se > first.se, 'a newer token is in use');
-    const before = hub.observed.upstream.length;
-    await client.sendOutputEvent('out', new Message('after renewal'));
-    await waitFor(() => hub.observed.upstream.length > before, 'the upstream message');
-    assert.equal(hub.observed.upstream.at(-1)!.body.toString(), 'after renewal');
+    const up = await oracle.upstreamAfter(() => client.sendOutputEvent('out', new Message('after renewal')));
+    assert.equal(up.body.toString(), 'after renewal');
   });
 
   it('reconnects after hub.stop() + hub.restart() and answers methods again', async () => {
+    const { hub } = oracle;
     const clientId = `${DEVICE}/survivor`;
-    const client = ModuleClient.fromConnectionString(hub.getModule(DEVICE, 'survivor')!.connectionString, Mqtt);
-    clients.push(client);
-    await client.setOptions({ ca: hub.caCert });
-    await client.open();
+    const client = await oracle.openModule(DEVICE, 'survivor');
     client.onMethod('ping', (_request, response) => {
       response?.send(200, 'pong', () => undefined);
     });
@@ -67,7 +40,7 @@ describe('oracle: token renewal and hub restart with azure-iot-device', function
     await hub.restart();
     // The SDK re-enables methods through its retry policy after a disconnect: a new CONNECT and a new SUBSCRIBE.
     await waitFor(() => accepted(clientId).length > connectsBefore && methodSubscriptions() >= 2, 'the reconnect and re-subscription', 20_000);
-    const { result } = await service.client.invokeDeviceMethod(DEVICE, 'survivor', { methodName: 'ping', responseTimeoutInSeconds: 10 });
+    const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'survivor', { methodName: 'ping', responseTimeoutInSeconds: 10 });
     assert.deepEqual(result, { status: 200, payload: 'pong' });
   });
 });

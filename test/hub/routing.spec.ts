@@ -114,7 +114,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     for (const n of [1, 2, 3]) await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', `m${n}`, { qos: 1 });
     const back = connectCollecting(filter, false);
     await back.ready;
-    await waitFor(() => back.messages.length === 3, 5000, 'three stored messages');
+    await waitFor(() => back.messages.length === 3, 'three stored messages', 5000);
     assert.deepEqual(back.messages.map((m) => [m.payload.toString(), m.qos]), [['m1', 1], ['m2', 1], ['m3', 1]]);
     back.client.end(true);
   });
@@ -137,7 +137,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     await waitFor(() => hub.observed.counters.routed === 1);
     const queuedAt = Date.now();
     // The TTL is the behaviour under test: let it pass.
-    await waitFor(() => Date.now() - queuedAt > 300, 2000, 'the TTL to pass');
+    await waitFor(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
     const f = await connectModule(hub, filter, { clean: true });
     const got = nextMessage(f, (t) => t.startsWith('devices/dev1/modules/filter/inputs/in1/'));
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
@@ -156,11 +156,11 @@ describe('local hub: telemetry and routes (B4)', () => {
     await waitFor(() => hub.observed.counters.routed === 1);
     const queuedAt = Date.now();
     // The TTL is the behaviour under test: let it pass.
-    await waitFor(() => Date.now() - queuedAt > 300, 2000, 'the TTL to pass');
+    await waitFor(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
     const back = connectCollecting(filter, false);
     await back.ready;
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'fresh', { qos: 1 });
-    await waitFor(() => back.messages.length >= 1, 5000, 'the fresh message');
+    await waitFor(() => back.messages.length >= 1, 'the fresh message', 5000);
     assert.deepEqual(back.messages.map((m) => m.payload.toString()), ['fresh']);
     back.client.end(true);
   });
@@ -191,7 +191,7 @@ describe('local hub: telemetry and routes (B4)', () => {
       void hub.sendToInput('dev1', 'filter', 'in', { body: `m${i}` });
       hub.updateDesired('dev1', 'filter', { n: i });
     }
-    await waitFor(() => got.length === 10, 5000, 'ten messages');
+    await waitFor(() => got.length === 10, 'ten messages', 5000);
     assert.equal(got.filter((g) => g === '1 devices').length, 5);
     assert.equal(got.filter((g) => g === '0 $iothub').length, 5);
   });

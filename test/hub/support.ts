@@ -1,10 +1,32 @@
-// Helpers for the local hub's tests: start a hub, connect raw mqtt.js clients as modules, wait for things.
+// Fixtures for the local hub's tests: start a hub, connect raw mqtt.js clients as modules, wait for things, and the
+// shared set-up of the oracle specs (a hub, the azure-iothub service objects, official module clients).
+import type https from 'node:https';
+import { ModuleClient } from 'azure-iot-device';
+import { Mqtt } from 'azure-iot-device-mqtt';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { LocalHub } from '../../src/hub/LocalHub';
 import { createSas } from '../../src/hub/sas';
-import type { LocalHubOptions, ModuleIdentity } from '../../src/hub/types';
+import type { HubMessage, LocalHubOptions, ModuleIdentity } from '../../src/hub/types';
+import { hubAgent } from '../helpers/hubHttp';
+import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 
 export const API = 'api-version=2019-10-01';
+
+/** The api-version query the service SDK (azure-iothub) sends on REST calls. */
+export const SERVICE_API = '?api-version=2021-04-12';
+
+/** IoT Hub's legacy error body: `{"Message":"ErrorCode:<Name>;<text>","ExceptionMessage":"Tracking ID:…"}`. */
+export interface LegacyBody {
+  Message: string;
+  ExceptionMessage: string;
+}
+
+/** A JSON object nested `depth` levels deep (`{l1: {l2: … {leaf: 1}}}`), for IoT Hub's 10-level twin limit. */
+export function nested(depth: number): Record<string, unknown> {
+  let v: Record<string, unknown> = { leaf: 1 };
+  for (let i = 1; i < depth; i++) v = { [`l${i}`]: v };
+  return v;
+}
 
 /** Starts a hub without the workload API (these tests do not need it). */
 export function startHub(options: LocalHubOptions = {}): Promise<LocalHub> {
@@ -133,11 +155,11 @@ export async function closed(client: MqttClient, ms = 5000): Promise<void> {
   await onClose(client, ms);
 }
 
-/** Polls `cond` until it is true; rejects after `ms`. */
-export async function waitFor(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+/** Polls `cond` until it is true; rejects after `ms`, naming `what`. */
+export async function waitFor(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -154,4 +176,96 @@ export async function subscribe(client: MqttClient, topics: string | string[], q
       resolve((granted ?? []).map((g) => g.qos));
     });
   });
+}
+
+/** How an official SDK (azure-iothub, azure-iot-device) reports an HTTP failure. */
+export interface SdkHttpError extends Error {
+  response?: { statusCode: number };
+  responseBody?: string;
+}
+
+/** The IoT Hub numeric error code inside a JSON-style error body (`{"Message":"{\"errorCode\":…}"}`, direct methods). */
+export function innerErrorCode(body: string | undefined): number {
+  return (JSON.parse((JSON.parse(body ?? '{}') as LegacyBody).Message) as { errorCode: number }).errorCode;
+}
+
+/** What an oracle spec works with; valid inside its tests (the hooks of {@link useOracleHub} set it up). */
+export interface OracleHub {
+  readonly hub: LocalHub;
+  readonly service: ServiceOracle;
+  /** Keeps an official client to close after the test. */
+  track(client: ModuleClient): ModuleClient;
+  /** An https.Agent to the hub (for the SDKs' HTTP and WebSocket dialers), destroyed after the test. */
+  agent(): https.Agent;
+  /** Opens azure-iot-device's ModuleClient (MQTT) from the module's connection string, trusting the hub CA. */
+  openModule(deviceId: string, moduleId: string, options?: Record<string, unknown>): Promise<ModuleClient>;
+  /** Whether `clientId` holds a granted subscription whose filter contains `topicPart`. */
+  subscribed(clientId: string, topicPart: string): () => boolean;
+  /** Runs `send` and resolves with the `$upstream` message it caused. */
+  upstreamAfter(send: () => Promise<unknown>): Promise<HubMessage>;
+  /** CONNECTs of `clientId` the hub accepted, oldest first. */
+  accepted(clientId: string): Array<{ password?: string; transport: string }>;
+}
+
+/**
+ * Registers mocha hooks that start a LocalHub with `options` and azure-iothub objects on it (before), close the
+ * official clients and agents each test opened (afterEach), and close everything (after).
+ */
+export function useOracleHub(options: LocalHubOptions): OracleHub {
+  let hub: LocalHub | undefined;
+  let service: ServiceOracle | undefined;
+  const clients: ModuleClient[] = [];
+  const agents: https.Agent[] = [];
+
+  before(async () => {
+    hub = await LocalHub.start(options);
+    service = serviceOracle(hub.serviceConnectionString, hub.port, hub.caCert);
+  });
+  afterEach(async () => {
+    for (const client of clients.splice(0)) await client.close();
+    for (const agent of agents.splice(0)) agent.destroy();
+  });
+  after(async () => {
+    await service?.close();
+    await hub?.close();
+  });
+
+  const fixture: OracleHub = {
+    get hub() {
+      if (!hub) throw new Error('the oracle hub is not started (use it inside tests)');
+      return hub;
+    },
+    get service() {
+      if (!service) throw new Error('the oracle hub is not started (use it inside tests)');
+      return service;
+    },
+    track(client) {
+      clients.push(client);
+      return client;
+    },
+    agent() {
+      const agent = hubAgent(fixture.hub.port, fixture.hub.caCert);
+      agents.push(agent);
+      return agent;
+    },
+    async openModule(deviceId, moduleId, extra = {}) {
+      const client = fixture.track(ModuleClient.fromConnectionString(fixture.hub.getModule(deviceId, moduleId)!.connectionString, Mqtt));
+      await client.setOptions({ ca: fixture.hub.caCert, ...extra });
+      await client.open();
+      return client;
+    },
+    subscribed(clientId, topicPart) {
+      return () => fixture.hub.observed.subscriptions.some((s) => s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 0x80);
+    },
+    async upstreamAfter(send) {
+      const before = fixture.hub.observed.upstream.length;
+      await send();
+      await waitFor(() => fixture.hub.observed.upstream.length > before, 'the upstream message');
+      return fixture.hub.observed.upstream[before]!;
+    },
+    accepted(clientId) {
+      return fixture.hub.observed.connects.filter((c) => c.clientId === clientId && c.returnCode === 0);
+    },
+  };
+  return fixture;
 }

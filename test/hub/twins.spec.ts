@@ -8,12 +8,6 @@ import { TwinStore, mergePatch, validatePatch } from '../../src/hub/twins';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { connectModule, endAll, nextMessage, startHub, subscribe } from './support';
 
-function nested(depth: number): Record<string, unknown> {
-  let v: Record<string, unknown> = { leaf: 1 };
-  for (let i = 1; i < depth; i++) v = { [`l${i}`]: v };
-  return v;
-}
-
 describe('local hub: twins (B5)', () => {
   describe('validatePatch / mergePatch', () => {
     const invalid: Array<[string, unknown]> = [

@@ -5,6 +5,7 @@ import { Client, type buildConnector } from 'undici';
 import { errorFromStatus, mapTransportError, parseIotHubErrorCode } from '../errorMapping';
 import { ClientError, ConnectionFailedError, OperationTimeout } from '../errors';
 import { openProxyTunnel, type ProxyOptions } from './proxy';
+import { clientTlsOptions } from './tlsOptions';
 import { quotePlus } from './properties';
 // The seed puts the same api-version on the invoke_method path as in the MQTT username.
 import { IOTHUB_API_VERSION, splitHostPort } from './mqttUsername';
@@ -97,8 +98,8 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
 }
 
 /**
- * A connector for undici: optional proxy tunnel, then TLS with only the given CA. At least TLS 1.2 (the seed pins
- * exactly 1.2; like the MQTT transport we also accept 1.3 when the gateway offers it, as IoT Hub now does).
+ * A connector for undici: optional proxy tunnel, then TLS with only the given CA (options from tlsOptions.ts, shared
+ * with the MQTT transport).
  */
 function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: string; proxy?: ProxyOptions; signal: AbortSignal }): buildConnector.connector {
   return (_undiciOptions, callback) => {
@@ -111,16 +112,15 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
     };
     (async () => {
       const raw = opts.proxy ? await openProxyTunnel(opts.proxy, opts.host, opts.port, opts.signal) : undefined;
-      const socket = tls.connect({
-        ...(raw ? { socket: raw } : { host: opts.host, port: opts.port }),
+      const options = clientTlsOptions({
         host: opts.host,
-        // RFC 6066: no IP addresses in SNI; identity checks still use `host`.
-        ...(net.isIP(opts.host) ? {} : { servername: opts.host }),
+        port: opts.port,
         ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
-        ...(opts.cipher !== undefined ? { ciphers: opts.cipher } : {}),
-        minVersion: 'TLSv1.2',
-        ALPNProtocols: ['http/1.1'],
+        ...(opts.cipher !== undefined ? { cipher: opts.cipher } : {}),
+        alpn: ['http/1.1'],
       });
+      if (raw) options.socket = raw;
+      const socket = tls.connect(options);
       // A handshake that never completes must not outlive the call: the deadline destroys it.
       const onAbort = (): void => {
         socket.destroy();

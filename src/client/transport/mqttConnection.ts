@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { openProxyTunnel, type ProxyOptions } from './proxy';
 import { ConnectionDroppedError, OperationCancelled, OperationTimeout } from '../errors';
 import { mapTransportError } from '../errorMapping';
+import { clientTlsOptions, type ClientTlsSettings } from './tlsOptions';
 
 /** Everything needed to open one connection. */
 export interface MqttConnectionSettings {
@@ -41,25 +42,16 @@ export interface MqttConnectionEvents {
   close: [error: Error | undefined];
 }
 
-/**
- * TLS options shared by MQTT/TLS and WSS. Minimum TLS 1.2 (the seed pins exactly 1.2; we also allow 1.3 when the
- * hub offers it, as IoT Hub now does). `servername` is the host dialled unless it is an IP literal (SNI forbids IPs).
- */
+/** TLS options shared by MQTT/TLS and WSS (the one builder is in tlsOptions.ts). */
 export function tlsOptions(s: MqttConnectionSettings): tls.ConnectionOptions {
-  const options: tls.ConnectionOptions = {
-    host: s.host,
-    port: s.port,
-    minVersion: 'TLSv1.2',
-    rejectUnauthorized: true,
-  };
-  if (!net.isIP(s.host)) options.servername = s.host;
-  if (s.ca) options.ca = [s.ca];
-  if (s.cipher) options.ciphers = s.cipher;
-  if (s.cert) options.cert = s.cert;
-  if (s.key) options.key = s.key;
-  if (s.passphrase) options.passphrase = s.passphrase;
-  if (s.websockets) options.ALPNProtocols = ['http/1.1'];
-  return options;
+  const settings: ClientTlsSettings = { host: s.host, port: s.port };
+  if (s.ca) settings.ca = s.ca;
+  if (s.cipher) settings.cipher = s.cipher;
+  if (s.cert) settings.cert = s.cert;
+  if (s.key) settings.key = s.key;
+  if (s.passphrase) settings.passphrase = s.passphrase;
+  if (s.websockets) settings.alpn = ['http/1.1'];
+  return clientTlsOptions(settings);
 }
 
 function openTls(s: MqttConnectionSettings, tunnel: net.Socket | undefined): tls.TLSSocket {

@@ -1,0 +1,37 @@
+// The one place that builds client TLS options for the hub (MQTT over TLS, MQTT over WSS, HTTPS to edgeHub).
+import net from 'node:net';
+import type tls from 'node:tls';
+
+/** What a TLS connection to the hub or gateway is made from. */
+export interface ClientTlsSettings {
+  /** The host dialled (gateway if set): verified against the server certificate. */
+  host: string;
+  port: number;
+  /** PEM; when given the ONLY trust anchor (A2), else the system CAs. */
+  ca?: string;
+  /** OpenSSL cipher list (already normalised); '' or absent = Node's default. */
+  cipher?: string;
+  /** X.509 client authentication. */
+  cert?: string;
+  key?: string;
+  passphrase?: string;
+  /** ALPN protocols to offer (WSS and HTTPS: `http/1.1`). */
+  alpn?: string[];
+}
+
+/**
+ * TLS options: server certificate always verified (CERT_REQUIRED, host name checked); minimum TLS 1.2 (the seed pins
+ * exactly 1.2; we also allow 1.3 when the hub offers it, as IoT Hub now does). `servername` is the host dialled unless
+ * it is an IP literal (RFC 6066 forbids IPs in SNI; the identity check still uses `host`).
+ */
+export function clientTlsOptions(s: ClientTlsSettings): tls.ConnectionOptions {
+  const options: tls.ConnectionOptions = { host: s.host, port: s.port, minVersion: 'TLSv1.2', rejectUnauthorized: true };
+  if (!net.isIP(s.host)) options.servername = s.host;
+  if (s.ca) options.ca = [s.ca];
+  if (s.cipher) options.ciphers = s.cipher;
+  if (s.cert) options.cert = s.cert;
+  if (s.key) options.key = s.key;
+  if (s.passphrase) options.passphrase = s.passphrase;
+  if (s.alpn) options.ALPNProtocols = s.alpn;
+  return options;
+}

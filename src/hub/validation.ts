@@ -1,0 +1,33 @@
+// IoT Hub's rules for values the local hub takes from users (ids, symmetric keys, thumbprints), and a JSON object test.
+
+/** IoT Hub's id rules (devices and modules alike): 1 to 128 ASCII letters, digits and `- . + % _ # * ? ! ( ) , : = @ $ '`. */
+export const ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$/;
+
+/** An X.509 thumbprint as IoT Hub stores it: SHA-1 (40) or SHA-256 (64) hex digits, no separators. */
+export const THUMBPRINT_PATTERN = /^(?:[0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
+
+/**
+ * Whether a value is a plain JSON object (not null, not an array).
+ * @throws never
+ */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Whether a device or module id follows IoT Hub's rules.
+ * @throws never
+ */
+export function isValidId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id);
+}
+
+/**
+ * Whether a symmetric key is one IoT Hub accepts: canonical base64 of 16 to 64 bytes.
+ * @throws never
+ */
+export function isSymmetricKey(key: unknown): key is string {
+  if (typeof key !== 'string' || key.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(key)) return false;
+  const bytes = Buffer.from(key, 'base64').length;
+  return bytes >= 16 && bytes <= 64;
+}

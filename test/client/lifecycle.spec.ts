@@ -1,0 +1,183 @@
+// Connection lifecycle against the local hub: keep-alive detects a silent hub, the connected / onConnectionStateChange
+// sequence over a network cut and reconnect (with the logger), capped back-off with jitter under an injected clock,
+// ensureDesiredProperties off, and the handler / deprecated receive mode exclusion per client.
+import assert from 'node:assert/strict';
+import type { LocalHub } from '../../src/hub';
+import {
+  ClientError,
+  ConnectionDroppedError,
+  IoTHubModuleClient,
+  type ClientOptions,
+  type ConnectionState,
+} from '../../src/index';
+import type { InternalClientOptions } from '../../src/client/options';
+import { backoffDelayMs } from '../../src/client/backoff';
+import { FakeClock } from '../helpers/fakeClock';
+import { startForwarder, type TcpForwarder } from '../helpers/proxies';
+import { clientFor, nextCall, track, useLocalHub, waitFor } from './clientSupport';
+
+type StateInfo = { state: ConnectionState; connected: boolean; reason?: Error; seenConnected: boolean };
+
+describe('client lifecycle', () => {
+  let hub: LocalHub;
+  useLocalHub((started) => (hub = started));
+
+  /** A client whose connection runs through a TCP forwarder (which the test can freeze or cut). */
+  function clientThrough(fwd: TcpForwarder, moduleId: string, options: ClientOptions & InternalClientOptions): IoTHubModuleClient {
+    const m = hub.addModule('ldev', moduleId);
+    const cs = m.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=localhost:${fwd.port}`);
+    return track(IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: hub.caCert, ...options }));
+  }
+
+  function recordStates(client: IoTHubModuleClient): StateInfo[] {
+    const states: StateInfo[] = [];
+    client.onConnectionStateChange = (info) => states.push({ ...info, seenConnected: client.connected });
+    return states;
+  }
+
+  it('keepAlive: a hub that goes silent is detected by keep-alive and the client reconnects', async function () {
+    this.timeout(20_000);
+    const fwd = await startForwarder('127.0.0.1', hub.port);
+    try {
+      const client = clientThrough(fwd, 'keepalive', { keepAlive: 1, connectionRetryInterval: 1 });
+      const states = recordStates(client);
+      await client.connect();
+      const frozenAt = Date.now();
+      fwd.freezeOpen(); // the TCP connection stays open but nothing comes back: only keep-alive can notice
+      await waitFor(() => states.some((s) => s.state === 'disconnected'), 'keep-alive timeout noticed', 10_000);
+      const noticedAfter = Date.now() - frozenAt;
+      // mqtt.js sends PINGREQ every keepAlive seconds and gives up when the next tick finds no PINGRESP.
+      assert.ok(noticedAfter >= 900 && noticedAfter < 4_000, `noticed after ${noticedAfter} ms`);
+      const drop = states.find((s) => s.state === 'disconnected');
+      assert.ok(drop?.reason instanceof ConnectionDroppedError, String(drop?.reason));
+      await waitFor(() => client.connected, 'reconnected', 10_000);
+      assert.equal(fwd.connections, 2);
+      await client.sendMessage('after the silence');
+      assert.ok(hub.observed.upstream.some((m) => m.moduleId === 'keepalive' && m.body.toString() === 'after the silence'));
+      await client.shutdown();
+    } finally {
+      await fwd.close();
+    }
+  });
+
+  it('connected / onConnectionStateChange over a network cut and the reconnect; the logger hears the drop', async () => {
+    const fwd = await startForwarder('127.0.0.1', hub.port);
+    try {
+      const lines: string[] = [];
+      const logger = { warn: (msg: string) => lines.push(msg) };
+      const client = clientThrough(fwd, 'states', { connectionRetryInterval: 1, logger });
+      const states = recordStates(client);
+      assert.equal(client.connected, false);
+      await client.connect();
+      assert.equal(client.connected, true);
+      fwd.cutOpen();
+      await waitFor(() => states.filter((s) => s.state === 'connected').length === 2, 'reconnected');
+      assert.deepEqual(
+        states.map((s) => [s.state, s.connected]),
+        [
+          ['connecting', false],
+          ['connected', true],
+          ['disconnected', false],
+          ['connecting', false],
+          ['connected', true],
+        ],
+      );
+      // The handler sees the state it is told about.
+      for (const s of states) assert.equal(s.seenConnected, s.connected);
+      assert.ok(states[2]!.reason instanceof ConnectionDroppedError);
+      assert.ok(lines.some((l) => l.includes('ConnectionDroppedError')), lines.join('\n'));
+      await client.disconnect();
+      assert.deepEqual(states.slice(5).map((s) => s.state), ['disconnecting', 'disconnected']);
+      assert.equal(client.connected, false);
+      await client.shutdown();
+    } finally {
+      await fwd.close();
+    }
+  });
+
+  it('reconnect back-off under an injected clock: 10 ms first, then doubling with jitter, capped at connectionRetryInterval', async function () {
+    this.timeout(20_000);
+    const clock = new FakeClock(Date.now());
+    const capSeconds = 2;
+    const client = clientFor(hub, 'ldev', 'backoff', { clock, connectionRetryInterval: capSeconds });
+    const states = recordStates(client);
+    await client.connect();
+    // The reconnect wait is the one timer that keeps the process alive (operation deadlines and renewal do not).
+    const reconnectWait = (): { ms: number; dueIn: number } | undefined => clock.armed().find((t) => t.keepAlive);
+    const delays: number[] = [];
+    await hub.stop();
+    try {
+      for (let attempt = 0; attempt < 9; attempt++) {
+        await waitFor(() => reconnectWait() !== undefined, `reconnect wait ${attempt} armed`);
+        const wait = reconnectWait()!;
+        delays.push(wait.ms);
+        const attemptsBefore = states.filter((s) => s.state === 'connecting').length;
+        clock.advance(wait.dueIn);
+        assert.equal(states.filter((s) => s.state === 'connecting').length, attemptsBefore + 1, 'the wait started a connect');
+      }
+    } finally {
+      await hub.restart();
+    }
+    // Attempt k waits about backoffDelayMs(k) with the jitter factor in [0.8, 1.2): exponential, then flat at the cap.
+    assert.equal(delays[0], 10);
+    const factors = delays.slice(1).map((d, i) => d / backoffDelayMs(i + 1, capSeconds, () => 0.5));
+    for (const f of factors) assert.ok(f >= 0.8 && f <= 1.2, `jitter factor ${f} in ${delays.join(', ')}`);
+    for (const d of delays) assert.ok(d <= 1.2 * capSeconds * 1000, `capped: ${delays.join(', ')}`);
+    assert.ok(delays.slice(-4).every((d) => d >= 0.8 * capSeconds * 1000), `reaches the cap: ${delays.join(', ')}`);
+    assert.ok(new Set(factors.map((f) => f.toFixed(3))).size > 1, `jittered: ${delays.join(', ')}`);
+    // The hub is back (the connect started by the last wait may already have found it): the next wait reconnects.
+    await waitFor(() => client.connected || reconnectWait() !== undefined, 'connected or next reconnect wait armed');
+    if (!client.connected) clock.advance(reconnectWait()!.dueIn);
+    await waitFor(() => client.connected, 'reconnected after the restart');
+    await client.sendMessage('back');
+  });
+
+  it('ensureDesiredProperties off: no twin re-read after a reconnect, live patches still arrive (full: false)', async () => {
+    const client = clientFor(hub, 'ldev', 'noensure', { ensureDesiredProperties: false });
+    const calls: Array<[Record<string, unknown>, { full: boolean }]> = [];
+    client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
+      calls.push([patch, info]);
+    };
+    await waitFor(() => client.connected && hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'desired subscription');
+    await client.disconnect();
+    hub.updateDesired('ldev', 'noensure', { missed: 1 });
+    hub.observed.clear();
+    await client.connect();
+    await client.getTwin(); // our own GET: a round trip after which a re-read would have been delivered
+    const gets = hub.observed.publishes.filter((p) => p.clientId === 'ldev/noensure' && p.topic.startsWith('$iothub/twin/GET'));
+    assert.equal(gets.length, 1, 'only our own GET');
+    assert.equal(calls.length, 0);
+    const live = nextCall<Record<string, unknown>>((cb) => (client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
+      calls.push([patch, info]);
+      cb(patch);
+    }), 'live patch');
+    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'resubscribed');
+    hub.updateDesired('ldev', 'noensure', { live: 2 });
+    assert.equal((await live).live, 2);
+    assert.deepEqual(calls.map(([, info]) => info.full), [false]);
+  });
+
+  it('handler mode and the deprecated receive APIs exclude each other across features (per client)', async () => {
+    // ensureDesiredProperties off: otherwise the first connect delivers the whole desired document to the receiver.
+    const apiMode = clientFor(hub, 'ldev', 'apimode', { ensureDesiredProperties: false });
+    const waiting = apiMode.receiveTwinDesiredPropertiesPatch();
+    const settled = waiting.then(
+      () => 'patch',
+      (e: unknown) => (e as Error).name,
+    );
+    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/apimode'), 'desired subscription');
+    assert.throws(
+      () => {
+        apiMode.onMethodRequestReceived = () => undefined;
+      },
+      (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+    );
+    const handlerMode = clientFor(hub, 'ldev', 'handlermode');
+    handlerMode.onTwinDesiredPropertiesPatchReceived = () => undefined;
+    await assert.rejects(handlerMode.receiveMessageOnInput('in'), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+    await assert.rejects(handlerMode.receiveMethodRequest('m'), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+    // The receiver that waits is cancelled by shutdown, not left hanging.
+    await apiMode.shutdown();
+    assert.equal(await settled, 'OperationCancelled');
+  });
+});
