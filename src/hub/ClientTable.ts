@@ -30,6 +30,8 @@ export class ClientTable implements FaultActions {
   readonly sessionIds = new Set<string>();
   private readonly infos = new WeakMap<Client, ClientInfo>();
   private readonly current = new Map<string, Client>();
+  /** Clients whose SAS expiry timer runs (so that closing the hub can stop them all). */
+  private readonly armed = new Set<ClientInfo>();
 
   constructor(private readonly report: HubReport) {
     this.changes.setMaxListeners(0);
@@ -80,7 +82,8 @@ export class ClientTable implements FaultActions {
    */
   ready(client: Client): ClientInfo | undefined {
     const info = this.infos.get(client);
-    if (!info) return undefined;
+    // A connection that closed while aedes was still connecting it is not ready (and gets no expiry timer).
+    if (!info || client.closed) return undefined;
     this.current.set(client.id, client);
     this.sessionIds.add(client.id);
     this.report.observed.counters.connects++;
@@ -95,7 +98,7 @@ export class ClientTable implements FaultActions {
   disconnected(client: Client): void {
     const info = this.infos.get(client);
     if (!info) return;
-    if (info.expiryTimer) clearTimeout(info.expiryTimer);
+    this.disarm(info);
     if (this.current.get(client.id) === client) this.current.delete(client.id);
     this.report.observed.counters.disconnects++;
     const reason = info.closeReason ?? (client.closed ? 'connection closed' : 'disconnected');
@@ -124,11 +127,25 @@ export class ClientTable implements FaultActions {
     for (const id of [...this.current.keys()]) this.drop(id, reason);
   }
 
+  /** Stops every SAS expiry timer (the hub is closing). */
+  cancelTimers(): void {
+    for (const info of [...this.armed]) this.disarm(info);
+  }
+
+  private disarm(info: ClientInfo): void {
+    if (info.expiryTimer) clearTimeout(info.expiryTimer);
+    delete info.expiryTimer;
+    this.armed.delete(info);
+  }
+
   /** IoT Hub 401003: when the SAS token's `se` passes, the connection is closed. */
   private armExpiry(client: Client, info: ClientInfo): void {
     const remaining = info.expiresAtMs! - Date.now();
+    this.armed.add(info);
     info.expiryTimer = setTimeout(() => {
+      if (client.closed) return this.disarm(info);
       if (Date.now() >= info.expiresAtMs!) {
+        this.disarm(info);
         info.closeReason = 'token expired (401003)';
         this.report.log(`${client.id}: SAS token expired, closing the connection`);
         client.close();

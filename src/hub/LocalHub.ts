@@ -411,6 +411,7 @@ export class LocalHub implements LocalHubApi {
     this.closed = true;
     this.methods.stopWaiting();
     this.timers.cancelAll();
+    this.clients.cancelTimers();
     this.methods.failPending();
     if (this.broker) await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     this.frontDoor?.close();

@@ -119,6 +119,25 @@ describe('local hub: telemetry and routes (B4)', () => {
     back.client.end(true);
   });
 
+  it('redelivers a QoS 1 input the module received but never acknowledged after it reconnects (persistent session)', async () => {
+    await setup();
+    const f = await connectModule(hub, filter, { clean: false });
+    await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
+    // mqtt.js sends the PUBACK only once handleMessage calls back: never calling back leaves the message in flight.
+    const unacked = new Promise<string>((resolve) => {
+      f.handleMessage = (packet, _callback) => resolve(packet.payload.toString());
+    });
+    await hub.sendToInput('dev1', 'filter', 'in1', { body: 'once' });
+    assert.equal(await unacked, 'once');
+    await end(f);
+    await waitFor(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
+    const back = connectCollecting(filter, false);
+    await back.ready;
+    await waitFor(() => back.messages.length === 1, 'the redelivered message');
+    assert.deepEqual(back.messages.map((m) => [m.topic, m.payload.toString(), m.qos]), [['devices/dev1/modules/filter/inputs/in1/', 'once', 1]]);
+    back.client.end(true);
+  });
+
   it('keeps messages for a module that never subscribed and flushes them when it subscribes', async () => {
     await setup({ routes: ROUTES });
     const s = await connectModule(hub, sensor);

@@ -6,7 +6,7 @@ import type { LocalHub } from '../../src/hub/LocalHub';
 import { HubError } from '../../src/hub/methods';
 import { TwinStore, mergePatch, validatePatch } from '../../src/hub/twins';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { connectModule, endAll, nextMessage, startHub, subscribe } from './support';
+import { connectModule, endAll, nested, nextMessage, startHub, subscribe } from './support';
 
 describe('local hub: twins (B5)', () => {
   describe('validatePatch / mergePatch', () => {
