@@ -20,7 +20,7 @@ import { runNodeRedThroughput } from './cases/nodeRedThroughput';
 import { runPayloadScaling, runThroughput } from './cases/throughput';
 
 function counts(quick: boolean, runsArg: number | undefined) {
-  const runs = runsArg ?? (quick ? 2 : 7);
+  const runs = runsArg ?? (quick ? 2 : 9);
   return quick
     ? {
         runs,

@@ -1,5 +1,6 @@
 // Node-RED config node `iothub-module-client`: one IoTHubModuleClient per node, shared by the flow nodes using it.
 import { IoTHubModuleClient } from '../src/index';
+import { numberSetting } from './shared/fields';
 import { LocalHubConnection } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
 import { buildClientSetup, type ClientConfigDef, type ClientCredentials, type ProxyMaterial, type TlsMaterial } from './shared/options';
@@ -44,11 +45,6 @@ function proxyMaterial(RED: RedApi, id: string | undefined): ProxyMaterial | und
   return material;
 }
 
-function positiveSeconds(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
 export = function register(RED: RedApi): void {
   function IoTHubModuleClientNode(this: ModuleClientNode, def: ClientNodeDef): void {
     RED.nodes.createNode(this, def);
@@ -80,7 +76,7 @@ export = function register(RED: RedApi): void {
       create,
       autoConnect: def.autoConnect !== false,
       retry: def.connectionRetry !== false,
-      retryIntervalMs: positiveSeconds(def.connectionRetryInterval, 10) * 1000,
+      retryIntervalMs: numberSetting(def.connectionRetryInterval, 10, 'positive') * 1000,
       log: { warn: (m) => node.warn(m), error: (m) => node.error(m) },
     });
     this.on('close', (_removed: boolean, done: () => void) => {

@@ -2,6 +2,7 @@
 // leaves unanswered get an automatic reply after a configurable time.
 import { bindToClient } from './shared/flowNode';
 import { describeError } from './shared/errors';
+import { numberSetting } from './shared/fields';
 import { catalogKey, translate } from './shared/i18n';
 import type { BaseNodeDef, RedApi, RedNode } from './shared/red';
 
@@ -12,22 +13,17 @@ interface MethodRequestNodeDef extends BaseNodeDef {
   timeoutStatus?: string | number;
 }
 
-function numberOr(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return value === '' || value === undefined || !Number.isFinite(n) || n <= 0 ? fallback : n;
-}
-
 export = function register(RED: RedApi): void {
   function IoTHubModuleMethodRequestNode(this: RedNode, def: MethodRequestNodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const binding = bindToClient(RED, node, def.client);
     if (!binding) return;
-    const timeoutSeconds = numberOr(def.timeout, 25);
+    const timeoutSeconds = numberSetting(def.timeout, 25, 'positive');
     binding.host.on(node.id, 'method', {
       methodName: (def.methodName ?? '').trim(),
       autoAnswerMs: timeoutSeconds * 1000,
-      autoAnswerStatus: Math.trunc(numberOr(def.timeoutStatus, 504)),
+      autoAnswerStatus: Math.trunc(numberSetting(def.timeoutStatus, 504, 'positive')),
       emit: (request, requestId) => {
         node.send({ payload: request.payload, topic: request.name, methodName: request.name, requestId });
       },

@@ -2,10 +2,11 @@
 // msg.action "connect" / "disconnect" controls the shared connection.
 import { bindToClient } from './shared/flowNode';
 import { NodeError } from './shared/errors';
+import { numberSetting, outputNameOf } from './shared/fields';
 import { catalogKey, translate } from './shared/i18n';
 import { handleInput } from './shared/input';
 import { msgToMessage } from './shared/messages';
-import type { BaseNodeDef, NodeMessage, RedApi, RedNode } from './shared/red';
+import type { BaseNodeDef, RedApi, RedNode } from './shared/red';
 import { SendQueue } from './shared/SendQueue';
 import { STATUS, statusWithText } from './shared/status';
 
@@ -17,22 +18,11 @@ interface OutputNodeDef extends BaseNodeDef {
   passThrough?: boolean;
 }
 
-function count(value: unknown, fallback: number): number {
-  const n = Number(value);
-  return value === '' || value === undefined || !Number.isInteger(n) || n < 0 ? fallback : n;
-}
-
-function outputNameOf(msg: NodeMessage, configured: string): string {
-  const value = msg.outputName ?? configured;
-  if (typeof value !== 'string') throw new NodeError('invalid-output-name', 'msg.outputName');
-  return value.trim();
-}
-
 export = function register(RED: RedApi): void {
   function IoTHubModuleOutputNode(this: RedNode, def: OutputNodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const queue = new SendQueue(count(def.queueSize, 100), count(def.queueTimeout, 60) * 1000);
+    const queue = new SendQueue(numberSetting(def.queueSize, 100, 'count'), numberSetting(def.queueTimeout, 60, 'count') * 1000);
     const binding = bindToClient(RED, node, def.client, () => queue.rejectAll(new NodeError('closing')));
     if (!binding) return;
     const { host } = binding;
@@ -49,7 +39,7 @@ export = function register(RED: RedApi): void {
         throw new NodeError('invalid-action', String(msg.action));
       }
       const message = msgToMessage(msg);
-      const outputName = outputNameOf(msg, def.outputName ?? '');
+      const outputName = outputNameOf(msg.outputName, def.outputName ?? '');
       if (!host.connected) {
         host.check();
         const waiting = queue.wait();

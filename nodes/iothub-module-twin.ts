@@ -2,30 +2,13 @@
 // at connect and every desired-property change.
 import { bindToClient } from './shared/flowNode';
 import { describeError, NodeError } from './shared/errors';
+import { isPlainObject, twinAction } from './shared/fields';
 import { handleInput } from './shared/input';
 import type { BaseNodeDef, NodeMessage, RedApi, RedNode } from './shared/red';
 import { STATUS } from './shared/status';
 
 interface TwinNodeDef extends BaseNodeDef {
   client?: string;
-}
-
-function isEmpty(payload: unknown): boolean {
-  return payload === undefined || payload === null || payload === '' || (Buffer.isBuffer(payload) && payload.length === 0);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
-}
-
-/** What an input msg asks for: a twin read or a reported-properties patch. */
-function actionOf(msg: NodeMessage): 'get' | 'report' {
-  if (msg.action === 'get') return 'get';
-  if (msg.action === 'report') return 'report';
-  if (msg.action !== undefined && msg.action !== null && msg.action !== '') throw new NodeError('invalid-action', String(msg.action));
-  if (isEmpty(msg.payload)) return 'get';
-  if (isPlainObject(msg.payload)) return 'report';
-  throw new NodeError('invalid-twin-patch', 'msg.payload');
 }
 
 export = function register(RED: RedApi): void {
@@ -60,7 +43,7 @@ export = function register(RED: RedApi): void {
     if (host.connected) sendInitialTwin();
 
     handleInput(RED, node, { busy: STATUS.working, idle: () => host.status }, async (msg, send) => {
-      if (actionOf(msg) === 'get') {
+      if (twinAction(msg) === 'get') {
         const twin = await (await host.ready()).getTwin();
         send({ ...msg, topic: 'twin', payload: twin });
         return;

@@ -75,6 +75,13 @@ export class ModuleClientHost {
     return this.isConnected;
   }
 
+  /** How many flow nodes are registered and how many listeners they hold (a redeploy must not grow them). */
+  get registrations(): { users: number; listeners: number } {
+    let listeners = 0;
+    for (const list of this.listeners.values()) listeners += list.length;
+    return { users: this.users.size, listeners };
+  }
+
   /** Registers a flow node; the first one starts the client (connecting unless auto-connect is off). */
   acquire(user: HostUser): void {
     this.users.set(user.id, user);

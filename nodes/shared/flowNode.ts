@@ -1,5 +1,6 @@
 // What every flow node does with its config node: find it, register, follow its status, release on close.
-import { describeError, NodeError } from './errors';
+import { NodeError } from './errors';
+import { handleInput } from './input';
 import type { HostUser, ModuleClientHost } from './ModuleClientHost';
 import type { NodeStatus, RedApi, RedNode } from './red';
 import { STATUS } from './status';
@@ -23,7 +24,9 @@ export function bindToClient(RED: RedApi, node: RedNode, clientId: string | unde
   const config = clientId ? (RED.nodes.getNode(clientId) as ModuleClientNode | null) : null;
   if (!config?.host) {
     node.status(STATUS.notConfigured);
-    node.on('input', (_msg, _send, done) => done(describeError(RED, new NodeError('not-configured'))));
+    handleInput(RED, node, { idle: () => STATUS.notConfigured }, () => {
+      throw new NodeError('not-configured');
+    });
     return undefined;
   }
   const host = config.host;

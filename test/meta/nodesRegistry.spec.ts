@@ -88,7 +88,7 @@ describe('node types in a real Node-RED runtime (built pack)', function () {
 
   it('serves both catalogs and resolves runtime text (not the raw key)', () => {
     assert.equal(report.catalogs['en-US']!['iothub-module-client']!.errors['queue-full'], 'The send queue is full while disconnected');
-    assert.equal(report.catalogs['pt-BR']!['iothub-module-client']!.errors['queue-full'], 'A fila de envio está cheia enquanto desconectado');
+    assert.equal(report.catalogs['pt-BR']!['iothub-module-client']!.errors['queue-full'], 'A fila de envio está cheia e não há conexão com o hub');
     assert.equal(report.runtimeText, 'queued (3)');
   });
 });

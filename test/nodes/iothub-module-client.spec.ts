@@ -1,8 +1,9 @@
 // The iothub-module-client config node in flows: connection status pushed to its users, one client per config
-// node, redeploys that never duplicate messages or leave sockets, a missing secret, and secrets kept out of logs.
+// node, redeploys that never duplicate messages, listeners or sockets, a missing secret, and secrets kept out of
+// logs, flows and messages.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, NODES, onTab, startHub, statusesOf, tlsConfig, until, untilSubscribed, unloadAll, type FlowNode } from './support';
+import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
 
 describe('iothub-module-client (flow, local hub)', function () {
   this.timeout(60_000);
@@ -10,18 +11,11 @@ describe('iothub-module-client (flow, local hub)', function () {
   const open = new Map<string, number>();
   const onConnect = ({ clientId }: { clientId: string }) => void open.set(clientId, (open.get(clientId) ?? 0) + 1);
   const onDisconnect = ({ clientId }: { clientId: string }) => void open.set(clientId, (open.get(clientId) ?? 0) - 1);
-  before(async () => {
-    hub = await startHub();
+  useLocalHub((h) => {
+    hub = h;
     hub.events.on('connect', onConnect);
     hub.events.on('disconnect', onDisconnect);
   });
-  after(async () => {
-    hub.events.off('connect', onConnect);
-    hub.events.off('disconnect', onDisconnect);
-    await hub.close();
-  });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
 
   function flow(): { nodes: FlowNode[]; credentials: Record<string, Record<string, string>> } {
     const tls = tlsConfig(hub);
@@ -43,6 +37,10 @@ describe('iothub-module-client (flow, local hub)', function () {
     };
   }
 
+  function registrationsOf(id: string): { users: number; listeners: number } {
+    return (helper.getNode(id) as unknown as { host: { registrations: { users: number; listeners: number } } }).host.registrations;
+  }
+
   it('pushes the connection status to every user and keeps config nodes isolated', async () => {
     const { nodes, credentials } = flow();
     await helper.load(NODES, onTab(nodes), credentials);
@@ -61,7 +59,11 @@ describe('iothub-module-client (flow, local hub)', function () {
     const before = statusesOf('in').length;
     hub.faults.dropConnection(`${DEVICE}/flow`);
     await until(() => statusesOf('in').slice(before).some((st) => st.fill === 'red' && st.shape === 'ring'), 10_000, 'disconnected status');
+    const dropped = statusesOf('in').slice(before).find((st) => st.fill === 'red' && st.shape === 'ring')!;
+    assert.equal(dropped.text, 'disconnected: The connection to the hub was lost', 'the reason is shown');
     await until(() => hub.isConnected(`${DEVICE}/flow`), 15_000, 'reconnected');
+    await until(() => statusesOf('twin').slice(before).some((st) => st.text === 'node-red:common.status.connected'), 10_000, 'connected again');
+    assert.ok(statusesOf('twin').some((st) => st.text === 'node-red:common.status.connecting'), 'connecting is shown');
   });
 
   it('redeploys several times (full and modified-nodes): each message comes out exactly once, no socket is left', async () => {
@@ -85,11 +87,45 @@ describe('iothub-module-client (flow, local hub)', function () {
       const ours = got.map((m) => String(m.payload)).filter((p) => /^(round|sentinel) /.test(p));
       assert.deepEqual(ours, [`round ${round}`, `sentinel ${round}`], `round ${round}`);
       await until(() => open.get(`${DEVICE}/flow`) === 1 && open.get(`${DEVICE}/peer`) === 1, 10_000, `one socket per client (round ${round})`);
+      // in + in2 (message each) and twin (desired + state) on cfg; peerIn (message) on cfgPeer.
+      assert.deepEqual(registrationsOf('cfg'), { users: 3, listeners: 4 }, `cfg registrations (round ${round})`);
+      assert.deepEqual(registrationsOf('cfgPeer'), { users: 1, listeners: 1 }, `cfgPeer registrations (round ${round})`);
     }
     await helper.unload();
     await until(() => open.get(`${DEVICE}/flow`) === 0 && open.get(`${DEVICE}/peer`) === 0, 10_000, 'all sockets closed');
     assert.equal(hub.isConnected(`${DEVICE}/flow`), false);
     assert.equal(hub.isConnected(`${DEVICE}/peer`), false);
+  });
+
+  it('disconnects when its last flow node leaves (the config node stays) and connects again for a new one', async () => {
+    const tls = tlsConfig(hub);
+    const cfg = clientConfig(hub, 'flow');
+    const credentials = { tls: tls.credentials, cfg: cfg.credentials };
+    const user = { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] };
+    await helper.load(NODES, onTab([tls.node, cfg.node, user]), credentials);
+    await until(() => open.get(`${DEVICE}/flow`) === 1, 10_000, 'connected at the first user');
+    await helper.setFlows(onTab([tls.node, cfg.node]), 'nodes', credentials);
+    await until(() => open.get(`${DEVICE}/flow`) === 0, 10_000, 'disconnected after the last user');
+    assert.deepEqual(registrationsOf('cfg'), { users: 0, listeners: 0 });
+    await helper.setFlows(onTab([tls.node, cfg.node, user]), 'nodes', credentials);
+    await until(() => open.get(`${DEVICE}/flow`) === 1, 10_000, 'connected again');
+  });
+
+  it('a flow node whose config node is missing shows "not configured" and fails each message with a catchable error', async () => {
+    await helper.load(
+      NODES,
+      onTab([
+        { id: 'twin', type: 'iothub-module-twin', client: 'nowhere', wires: [[]] },
+        { id: 'catch', type: 'catch', scope: ['twin'], uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ]),
+      {},
+    );
+    const caught = collect(helper.getNode('caught'));
+    helper.getNode('twin').receive({ action: 'get' });
+    await until(() => caught.length === 1, 10_000, 'error');
+    assert.equal((caught[0]!.error as { code?: string }).code, 'not-configured');
+    assert.ok(statusesOf('twin').every((st) => st.fill === 'red'), 'only the not-configured status');
   });
 
   it('closes well within Node-RED\'s 15 s while the hub is unreachable and messages wait in the queue', async () => {
@@ -150,13 +186,26 @@ describe('iothub-module-client (flow, local hub)', function () {
     assert.ok(statusesOf('out').some((st) => st.fill === 'red' && st.text === key), 'status shows the catalog key');
   });
 
-  it('never writes the connection string to the log', async () => {
+  it('never writes the connection string to the log, the flow nodes or a msg', async () => {
     const { nodes, credentials } = flow();
     await helper.load(NODES, onTab(nodes), credentials);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     hub.faults.dropConnection(`${DEVICE}/flow`);
     await until(() => hub.isConnected(`${DEVICE}/flow`), 15_000, 'reconnected');
+    await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
+    const got = collect(helper.getNode('got'));
+    await hub.sendToInput(DEVICE, 'flow', 'in', { body: '{"x":1}', systemProperties: { '$.ct': 'application/json' } });
+    await until(() => got.length === 1, 10_000, 'a message');
     const key = hub.getModule(DEVICE, 'flow')!.primaryKey;
+    assert.ok(!JSON.stringify(got).includes(key), 'the key appears in a msg');
+    // Deploy as the editor does (credentials inline on the node): the flow Node-RED keeps and saves has them
+    // extracted into its separate, encrypted credentials store.
+    const deployed = nodes.map((n) => (n.id === 'cfg' ? { ...n, credentials: credentials.cfg } : n));
+    await helper.setFlows(onTab(deployed), 'full');
+    await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
+    const flows = (helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } })._redNodes.getFlows();
+    assert.ok(flows.flows.some((n) => (n as { id?: string }).id === 'cfg'), 'the deployed flow is readable');
+    assert.ok(!JSON.stringify(flows.flows).includes(key), 'the key appears in the flow');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const log = (helper as unknown as { log(): { args: unknown[][] } }).log();
     const text = JSON.stringify(log.args);

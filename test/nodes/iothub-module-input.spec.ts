@@ -2,39 +2,26 @@
 // payload that does not decode as declared (Buffer + warning), the raw option.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextCall, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextCall, nextInput, until, untilSubscribed, useLocalHub } from './support';
 
 describe('iothub-module-input (flow, local hub)', function () {
   this.timeout(30_000);
   let hub: LocalHubApi;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
+  useLocalHub((h) => (hub = h));
 
   async function load(): Promise<void> {
-    const tls = tlsConfig(hub);
-    const cfg = clientConfig(hub, 'flow');
-    const since = Date.now();
-    await helper.load(
-      NODES,
-      onTab([
-        tls.node,
-        cfg.node,
+    await loadWithClient(
+      hub,
+      [
         { id: 'in1', type: 'iothub-module-input', client: 'cfg', inputName: 'in 1', wires: [['got1']] },
         { id: 'all', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [['gotAll']] },
         { id: 'raw', type: 'iothub-module-input', client: 'cfg', inputName: 'raw', raw: true, wires: [['gotRaw']] },
         { id: 'got1', type: 'helper' },
         { id: 'gotAll', type: 'helper' },
         { id: 'gotRaw', type: 'helper' },
-      ]),
-      { tls: tls.credentials, cfg: cfg.credentials },
+      ],
+      { subscribedTo: '/inputs/' },
     );
-    await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/', since);
   }
 
   it('delivers every field of a routed JSON message, on its input and on the all-inputs node', async () => {
@@ -47,6 +34,7 @@ describe('iothub-module-input (flow, local hub)', function () {
       systemProperties: {
         '$.mid': 'mid-1',
         '$.cid': 'cid-1',
+        '$.uid': 'user-1',
         '$.ct': 'application/json',
         '$.ce': 'utf-8',
         '$.exp': '2030-01-01T00:00:00Z',
@@ -61,6 +49,7 @@ describe('iothub-module-input (flow, local hub)', function () {
     assert.deepEqual(msg.properties, { alert: 'yes', 'key with space': 'v/$+%&#é' });
     assert.equal(msg.messageId, 'mid-1');
     assert.equal(msg.correlationId, 'cid-1');
+    assert.equal(msg.userId, 'user-1');
     assert.equal(msg.contentType, 'application/json');
     assert.equal(msg.contentEncoding, 'utf-8');
     assert.equal(msg.expiryTimeUtc, '2030-01-01T00:00:00Z');
@@ -94,5 +83,40 @@ describe('iothub-module-input (flow, local hub)', function () {
     const gotRaw = nextInput(helper.getNode('gotRaw'));
     await hub.sendToInput(DEVICE, 'flow', 'raw', { body: '{"a":1}', systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' } });
     assert.deepEqual((await gotRaw).payload, Buffer.from('{"a":1}'));
+  });
+
+  it('an unknown content encoding or bytes that are not the declared text arrive as Buffers with a warning, never a crash', async () => {
+    await load();
+    const all = collect(helper.getNode('gotAll'));
+    const warnings: unknown[] = [];
+    helper.getNode('all').on('call:warn', (call: { args: unknown[] }) => void warnings.push(call.args[0]));
+    await hub.sendToInput(DEVICE, 'flow', 'odd', { body: '{"a":1}', systemProperties: { '$.ct': 'application/json', '$.ce': 'no-such-encoding' } });
+    await hub.sendToInput(DEVICE, 'flow', 'odd', { body: Buffer.from([0xff, 0xfe, 0xc3]), systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' } });
+    await hub.sendToInput(DEVICE, 'flow', 'odd', { body: 'still fine', systemProperties: { '$.ct': 'text/plain' } });
+    await until(() => all.length === 3 && warnings.length === 2, 10_000, 'three messages, two warnings');
+    assert.deepEqual(all[0]!.payload, Buffer.from('{"a":1}'));
+    assert.equal(all[0]!.contentEncoding, 'no-such-encoding');
+    assert.deepEqual(all[1]!.payload, Buffer.from([0xff, 0xfe, 0xc3]));
+    assert.equal(all[2]!.payload, 'still fine');
+    assert.match(String(warnings[0]), /no-such-encoding/);
+    for (const w of warnings) assert.doesNotMatch(String(w), /iothub-module-input\./);
+  });
+
+  it('a message routed while the module is offline reaches the flow once after the reconnect', async () => {
+    await load();
+    const all = collect(helper.getNode('gotAll'));
+    await hub.stop();
+    try {
+      await until(() => !hub.isConnected(`${DEVICE}/flow`), 10_000, 'offline');
+      await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: 'while offline', systemProperties: { '$.ct': 'text/plain' } });
+    } finally {
+      await hub.restart();
+    }
+    await until(() => all.some((m) => m.payload === 'while offline'), 20_000, 'stored message delivered');
+    await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
+    // A sentinel sent after the reconnect: once it is through, a duplicate of the stored message would have been too.
+    await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: 'sentinel', systemProperties: { '$.ct': 'text/plain' } });
+    await until(() => all.some((m) => m.payload === 'sentinel'), 10_000, 'sentinel');
+    assert.equal(all.filter((m) => m.payload === 'while offline').length, 1);
   });
 });

@@ -2,14 +2,14 @@
 // hub's IOTEDGE_* variables and workload API) calls a method that another module's flow answers.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
 
 describe('iothub-module-invoke (flow, local hub)', function () {
   this.timeout(40_000);
   let hub: LocalHubApi;
   const saved: Record<string, string | undefined> = {};
-  before(async () => {
-    hub = await startHub();
+  useLocalHub((h) => {
+    hub = h;
     hub.addModule(DEVICE, 'idle');
     // The real approach: the IoT Edge runtime gives a module these variables; the node reads process.env.
     for (const [key, value] of Object.entries(hub.edgeEnvironment(DEVICE, 'flow'))) {
@@ -17,15 +17,12 @@ describe('iothub-module-invoke (flow, local hub)', function () {
       process.env[key] = value;
     }
   });
-  after(async () => {
+  after(() => {
     for (const [key, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }
-    await hub.close();
   });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
 
   async function load(invoke: Record<string, unknown> = {}): Promise<void> {
     const tls = tlsConfig(hub);
@@ -108,5 +105,21 @@ describe('iothub-module-invoke (flow, local hub)', function () {
     helper.getNode('invoke').receive({ payload: 1, target: 'peer', responseTimeout: 'soon' });
     await until(() => caught.length === 2, 10_000, 'two errors');
     assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-target', 'invalid-timeout']);
+  });
+
+  it('an unknown target module is a catchable 404 with its IoT Hub code', async () => {
+    await load();
+    const caught = nextInput(helper.getNode('caught'));
+    helper.getNode('invoke').receive({ payload: 1, moduleId: 'ghost' });
+    const error = (await caught).error as { code?: string; message: string };
+    assert.equal(error.code, 'not-found');
+    assert.match(error.message, /\(not-found, 4040\d\d\)/);
+  });
+
+  it('a client that is not of the IoT Edge environment or local hub kind cannot invoke: a catchable not-supported', async () => {
+    await load({ client: 'cfgPeer' });
+    const refused = nextInput(helper.getNode('caught'));
+    helper.getNode('invoke').receive({ payload: 1 });
+    assert.equal(((await refused).error as { code?: string }).code, 'not-supported');
   });
 });

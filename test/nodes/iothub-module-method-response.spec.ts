@@ -2,29 +2,17 @@
 // expired request ids.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, until, useLocalHub } from './support';
 
 describe('iothub-module-method-response (flow, local hub)', function () {
   this.timeout(30_000);
   let hub: LocalHubApi;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
+  useLocalHub((h) => (hub = h));
 
   async function load(timeout = '25'): Promise<void> {
-    const tls = tlsConfig(hub);
-    const cfg = clientConfig(hub, 'flow');
-    const since = Date.now();
-    await helper.load(
-      NODES,
-      onTab([
-        tls.node,
-        cfg.node,
+    await loadWithClient(
+      hub,
+      [
         { id: 'req', type: 'iothub-module-method-request', client: 'cfg', methodName: '', timeout, timeoutStatus: '504', wires: [['requests']] },
         { id: 'requests', type: 'helper' },
         { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
@@ -32,16 +20,15 @@ describe('iothub-module-method-response (flow, local hub)', function () {
         { id: 'completed', type: 'helper' },
         { id: 'catch', type: 'catch', scope: ['respond'], uncaught: false, wires: [['caught']] },
         { id: 'caught', type: 'helper' },
-      ]),
-      { tls: tls.credentials, cfg: cfg.credentials },
+      ],
+      { subscribedTo: '$iothub/methods/POST' },
     );
-    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
   }
 
   it('answers with msg.statusCode and msg.payload; a second answer fails with already-responded', async () => {
     await load();
     const request = nextInput(helper.getNode('requests'));
-    const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 });
+    const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
     const msg = await request;
     assert.deepEqual(msg.payload, { delay: 5 });
     const respond = helper.getNode('respond');
@@ -70,7 +57,7 @@ describe('iothub-module-method-response (flow, local hub)', function () {
   it('an answer after the automatic one fails with request-expired', async () => {
     await load('0.3');
     const request = nextInput(helper.getNode('requests'));
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'late', payload: null, responseTimeoutInSeconds: 10 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'late', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
     assert.equal(result.status, 504);
     const msg = await request;
     const caught = nextInput(helper.getNode('caught'));

@@ -3,36 +3,25 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { LocalHubApi, HubMessage } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, unloadAll } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, statusesOf, until, useLocalHub } from './support';
 
 describe('iothub-module-output (flow, local hub)', function () {
   this.timeout(30_000);
   let hub: LocalHubApi;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
+  useLocalHub((h) => (hub = h));
 
   async function load(outExtra: Record<string, unknown> = {}, cfgExtra: Record<string, unknown> = {}): Promise<void> {
-    const tls = tlsConfig(hub);
-    const cfg = clientConfig(hub, 'flow', 'cfg', cfgExtra);
-    await helper.load(
-      NODES,
-      onTab([
-        tls.node,
-        cfg.node,
+    await loadWithClient(
+      hub,
+      [
         { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '100', queueTimeout: '60', wires: [['passed']], ...outExtra },
         { id: 'passed', type: 'helper' },
         { id: 'complete', type: 'complete', scope: ['out'], wires: [['completed']] },
         { id: 'completed', type: 'helper' },
         { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
         { id: 'caught', type: 'helper' },
-      ]),
-      { tls: tls.credentials, cfg: cfg.credentials },
+      ],
+      { cfg: cfgExtra },
     );
   }
 
@@ -132,5 +121,67 @@ describe('iothub-module-output (flow, local hub)', function () {
     helper.getNode('out').receive({ payload: 'late' });
     const msg = await caught;
     assert.equal((msg.error as { code?: string }).code, 'operation-timeout');
+  });
+
+  it('a message sent while the hub is down waits and goes out once after the reconnect, then completes', async () => {
+    await load();
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    const completed = collect(helper.getNode('completed'));
+    const seen: HubMessage[] = [];
+    const listener = (m: HubMessage) => void seen.push(m);
+    hub.events.on('upstream', listener);
+    try {
+      const before = statusesOf('out').length;
+      await hub.stop();
+      try {
+        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 10_000, 'the node shows the outage');
+        helper.getNode('out').receive({ payload: 'during the outage' });
+        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 10_000, 'queued status');
+        assert.equal(completed.length, 0, 'not completed before the hub acknowledged it');
+      } finally {
+        await hub.restart();
+      }
+      await until(() => completed.length === 1, 20_000, 'completed after the reconnect');
+      assert.deepEqual(seen.map((m) => m.body.toString()), ['during the outage']);
+    } finally {
+      hub.events.off('upstream', listener);
+    }
+  });
+
+  it('every property round-trips: output → edgeHub route → input node, Buffers untouched', async () => {
+    hub.setRoutes({ loop: 'FROM /messages/modules/flow/outputs/loop INTO BrokeredEndpoint("/modules/flow/inputs/back")' });
+    try {
+      await loadWithClient(
+        hub,
+        [
+          { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: 'loop', queueSize: '10', queueTimeout: '10', wires: [] },
+          { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: 'back', wires: [['back']] },
+          { id: 'back', type: 'helper' },
+        ],
+        { subscribedTo: '/inputs/' },
+      );
+      const back = collect(helper.getNode('back'));
+      const out = helper.getNode('out');
+      const properties = { alert: 'high', 'a b/$+%&#': 'é /$+%&#', n: '42' };
+      out.receive({ payload: { temp: 21.5 }, properties, messageId: 'm-1', correlationId: 'c-1' });
+      out.receive({ payload: 'ação', contentType: 'text/plain; charset=utf-8', contentEncoding: 'utf-8', messageId: 'm-2' });
+      out.receive({ payload: Buffer.from([0, 1, 255]), contentType: 'application/octet-stream', messageId: 'm-3' });
+      await until(() => back.length === 3, 10_000, 'three messages back');
+      const [json, text, bytes] = ['m-1', 'm-2', 'm-3'].map((id) => back.find((m) => m.messageId === id)!);
+      assert.deepEqual(json!.payload, { temp: 21.5 });
+      assert.deepEqual(json!.properties, properties);
+      assert.equal(json!.correlationId, 'c-1');
+      assert.equal(json!.contentType, 'application/json');
+      assert.equal(json!.contentEncoding, 'utf-8');
+      assert.equal(json!.connectionDeviceId, DEVICE);
+      assert.equal(json!.connectionModuleId, 'flow');
+      assert.equal(json!.inputName, 'back');
+      assert.equal(text!.payload, 'ação');
+      assert.equal(text!.contentType, 'text/plain; charset=utf-8');
+      assert.deepEqual(bytes!.payload, Buffer.from([0, 1, 255]));
+      assert.equal(bytes!.contentType, 'application/octet-stream');
+    } finally {
+      hub.setRoutes({});
+    }
   });
 });

@@ -2,37 +2,22 @@
 // done(err) on a 400 from the hub, and the full desired document after a reconnect when the version moved.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, until, untilSubscribed, unloadAll } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, until, untilSubscribed, useLocalHub } from './support';
 
 describe('iothub-module-twin (flow, local hub)', function () {
   this.timeout(30_000);
   let hub: LocalHubApi;
-  before(async () => {
-    hub = await startHub();
-  });
-  after(async () => {
-    await hub.close();
-  });
-  beforeEach(() => helper.startServer());
-  afterEach(() => unloadAll());
+  useLocalHub((h) => (hub = h));
 
   async function load(): Promise<Array<Record<string, unknown>>> {
-    const tls = tlsConfig(hub);
-    const cfg = clientConfig(hub, 'flow');
-    await helper.load(
-      NODES,
-      onTab([
-        tls.node,
-        cfg.node,
-        { id: 'twin', type: 'iothub-module-twin', client: 'cfg', wires: [['out']] },
-        { id: 'out', type: 'helper' },
-        { id: 'complete', type: 'complete', scope: ['twin'], wires: [['completed']] },
-        { id: 'completed', type: 'helper' },
-        { id: 'catch', type: 'catch', scope: ['twin'], uncaught: false, wires: [['caught']] },
-        { id: 'caught', type: 'helper' },
-      ]),
-      { tls: tls.credentials, cfg: cfg.credentials },
-    );
+    await loadWithClient(hub, [
+      { id: 'twin', type: 'iothub-module-twin', client: 'cfg', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+      { id: 'complete', type: 'complete', scope: ['twin'], wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+      { id: 'catch', type: 'catch', scope: ['twin'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ]);
     return collect(helper.getNode('out'));
   }
 
@@ -129,5 +114,26 @@ describe('iothub-module-twin (flow, local hub)', function () {
       [updated.properties.desired.$version, false],
       [doc.version, true],
     ]);
+  });
+
+  it('desired patches of any shape (arrays, nulls, deep objects, non-ASCII keys) reach the flow and the node keeps working', async () => {
+    hub.updateDesired(DEVICE, 'flow', { gone: 1 });
+    const out = await load();
+    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/PATCH/properties/desired', 0);
+    const deep = { a: { b: { c: { d: { e: 'é /$+%&#' } } } } };
+    const patch = nextInput(helper.getNode('out'));
+    hub.updateDesired(DEVICE, 'flow', { list: [1, 'two', null, { three: 3 }], gone: null, deep, 'modé-ß': true });
+    const msg = await patch;
+    const payload = msg.payload as Record<string, unknown>;
+    assert.equal(msg.topic, 'desired');
+    assert.deepEqual(payload.list, [1, 'two', null, { three: 3 }]);
+    assert.equal(payload.gone, null);
+    assert.deepEqual(payload.deep, deep);
+    assert.equal(payload['modé-ß'], true);
+    const completed = nextInput(helper.getNode('completed'));
+    helper.getNode('twin').receive({ payload: { seen: msg.version } });
+    await completed;
+    assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported.seen, msg.version);
   });
 });

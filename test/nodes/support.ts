@@ -121,3 +121,33 @@ export async function unloadAll(): Promise<void> {
   await helper.unload();
   await helper.stopServer();
 }
+
+/**
+ * The set-up every flow spec shares: one LocalHub for the describe block (handed to `use` once started), the
+ * test helper's server around each test, and everything unloaded after it. Call inside `describe`.
+ */
+export function useLocalHub(use: (hub: LocalHubApi) => void): void {
+  let hub: LocalHubApi | undefined;
+  before(async () => {
+    hub = await startHub();
+    use(hub);
+  });
+  after(async () => {
+    await hub?.close();
+  });
+  beforeEach(() => helper.startServer());
+  afterEach(() => unloadAll());
+}
+
+/**
+ * Loads `nodes` on a tab together with a tls-config node trusting the hub and config node `cfg` (module `flow`,
+ * connection string, `options.cfg` merged in), with their credentials; with `options.subscribedTo`, waits until
+ * that client has subscribed to a topic containing it.
+ */
+export async function loadWithClient(hub: LocalHubApi, nodes: FlowNode[], options: { cfg?: Record<string, unknown>; subscribedTo?: string } = {}): Promise<void> {
+  const tls = tlsConfig(hub);
+  const cfg = clientConfig(hub, 'flow', 'cfg', options.cfg);
+  const since = Date.now();
+  await helper.load(NODES, onTab([tls.node, cfg.node, ...nodes]), { tls: tls.credentials, cfg: cfg.credentials });
+  if (options.subscribedTo !== undefined) await untilSubscribed(hub, `${DEVICE}/flow`, options.subscribedTo, since);
+}

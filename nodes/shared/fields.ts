@@ -1,0 +1,87 @@
+// Pure readers of node settings (the editor stores numbers as strings) and of msg fields that override them:
+// counts, seconds, target ids, timeouts, status codes, output names and the twin node's action.
+import { NodeError } from './errors';
+import type { NodeMessage } from './red';
+
+function blank(value: unknown): boolean {
+  return value === undefined || value === null || value === '';
+}
+
+/**
+ * A numeric node setting: `kind` "positive" accepts any number above 0 (seconds), "count" a whole number from 0.
+ * A blank or unacceptable value gives `fallback` (the editor validates; the runtime never fails on a setting).
+ */
+export function numberSetting(value: unknown, fallback: number, kind: 'positive' | 'count'): number {
+  if (blank(value)) return fallback;
+  const n = Number(value);
+  const ok = kind === 'positive' ? Number.isFinite(n) && n > 0 : Number.isInteger(n) && n >= 0;
+  return ok ? n : fallback;
+}
+
+/**
+ * A target id or method name from msg or the node (undefined when blank and optional).
+ * @throws NodeError `invalid-target` (detail: the field) when missing but required, or not a string.
+ */
+export function targetId(value: unknown, field: string, required: boolean): string | undefined {
+  if (blank(value)) {
+    if (required) throw new NodeError('invalid-target', field);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw new NodeError('invalid-target', field);
+  return value;
+}
+
+/**
+ * A method timeout in whole seconds, 0 to 300 (IoT Hub's limits), from msg or the node; blank gives `fallback`.
+ * @throws NodeError `invalid-timeout` (detail: the field).
+ */
+export function timeoutSeconds(value: unknown, field: string, fallback: number): number {
+  if (blank(value)) return fallback;
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 300) throw new NodeError('invalid-timeout', field);
+  return n;
+}
+
+/**
+ * A method response status: msg.statusCode, else the node's setting, else 200.
+ * @throws NodeError `invalid-status-code` unless an integer 0 to 999.
+ */
+export function statusCodeOf(fromMsg: unknown, configured: unknown): number {
+  const value = fromMsg ?? (blank(configured) ? 200 : configured);
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 999) throw new NodeError('invalid-status-code', String(value));
+  return n;
+}
+
+/**
+ * The output to send to: msg.outputName, else the node's; '' means upstream.
+ * @throws NodeError `invalid-output-name` when msg.outputName is not a string.
+ */
+export function outputNameOf(fromMsg: unknown, configured: string): string {
+  const value = fromMsg ?? configured;
+  if (typeof value !== 'string') throw new NodeError('invalid-output-name', 'msg.outputName');
+  return value.trim();
+}
+
+/** A JSON object (not an array, Buffer or null). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+}
+
+function isEmptyPayload(payload: unknown): boolean {
+  return blank(payload) || (Buffer.isBuffer(payload) && payload.length === 0);
+}
+
+/**
+ * What a twin node's input asks for: msg.action "get" / "report", else an empty payload reads and an object
+ * payload reports.
+ * @throws NodeError `invalid-action` for another action, `invalid-twin-patch` for a payload that is neither.
+ */
+export function twinAction(msg: NodeMessage): 'get' | 'report' {
+  if (msg.action === 'get') return 'get';
+  if (msg.action === 'report') return 'report';
+  if (!blank(msg.action)) throw new NodeError('invalid-action', String(msg.action));
+  if (isEmptyPayload(msg.payload)) return 'get';
+  if (isPlainObject(msg.payload)) return 'report';
+  throw new NodeError('invalid-twin-patch', 'msg.payload');
+}
