@@ -49,6 +49,8 @@ export class Session implements ConnectionSource {
   private connectAbort: AbortController | undefined;
   private shutDown = false;
   private closingReason: Error | undefined;
+  /** Counts user disconnects / shutdowns, so a call can tell its connection was closed on purpose. */
+  private hardDisconnects = 0;
 
   private reconnectTimer: unknown;
   private reconnectAttempt = 0;
@@ -152,6 +154,7 @@ export class Session implements ConnectionSource {
 
   /** The seed's hard disconnect (user disconnect / shutdown): no reconnect, pending operations fail with `reason`. */
   private async hardDisconnect(reason: Error): Promise<void> {
+    this.hardDisconnects += 1;
     this.cancelReconnect();
     this.reconnectAttempt = 0;
     this.retrying = false;
@@ -314,7 +317,7 @@ export class Session implements ConnectionSource {
    */
   async enableFeature(feature: Feature): Promise<void> {
     if (!this.subscriptions.enable(feature)) return;
-    if (this.state === 'connected' && this.connection) return this.subscriptions.subscribe(this.connection, feature);
+    if (this.state === 'connected' && this.connection) return this.subscribeNow(this.connection, feature);
     // A failed connect leaves the feature enabled (unlike the seed): the next successful connect subscribes it, so
     // a handler set while the hub is down starts working once the hub is back.
     this.requireConnection();
@@ -326,6 +329,22 @@ export class Session implements ConnectionSource {
       throw err;
     }
     if (!this.subscriptions.has(feature)) throw new ClientError(`Subscription for ${feature} refused by the hub`, { code: 'service-error' });
+  }
+
+  /**
+   * Subscribes on the open connection. When it goes away before the SUBACK: a user disconnect / shutdown cancels
+   * the call (A9: OperationCancelled); an unexpected drop with retry on leaves the feature enabled, and the
+   * reconnect subscribes it.
+   */
+  private async subscribeNow(connection: MqttConnection, feature: Feature): Promise<void> {
+    const hardDisconnects = this.hardDisconnects;
+    try {
+      await this.subscriptions.subscribe(connection, feature);
+    } catch (err) {
+      if (!(err instanceof ConnectionDroppedError)) throw err;
+      if (this.hardDisconnects !== hardDisconnects) throw new OperationCancelled('Cancelled by disconnect', { cause: err });
+      if (!this.options.connectionRetry) throw err;
+    }
   }
 
   /** Disables a feature: UNSUBSCRIBE when connected (the next connects no longer subscribe it). */

@@ -7,6 +7,7 @@ import {
   ClientError,
   ConnectionDroppedError,
   IoTHubModuleClient,
+  OperationCancelled,
   type ClientOptions,
   type ConnectionState,
 } from '../../src/index';
@@ -55,6 +56,31 @@ describe('client lifecycle', () => {
       await client.sendMessage('after the silence');
       assert.ok(hub.observed.upstream.some((m) => m.moduleId === 'keepalive' && m.body.toString() === 'after the silence'));
       await client.shutdown();
+    } finally {
+      await fwd.close();
+    }
+  });
+
+  it('a subscription waiting for its SUBACK: shutdown cancels it (OperationCancelled); after a drop with retry on the reconnect subscribes it', async () => {
+    const fwd = await startForwarder('127.0.0.1', hub.port);
+    try {
+      const cancelled = clientThrough(fwd, 'suback-shutdown', {});
+      await cancelled.connect();
+      fwd.freezeOpen(); // the SUBSCRIBE leaves, its SUBACK never comes back
+      const enabling = cancelled.receiveTwinDesiredPropertiesPatch();
+      await cancelled.shutdown();
+      await assert.rejects(enabling, (e: unknown) => e instanceof OperationCancelled);
+
+      const retried = clientThrough(fwd, 'suback-drop', { connectionRetryInterval: 1, ensureDesiredProperties: false });
+      await retried.connect();
+      fwd.freezeOpen();
+      const patch = retried.receiveTwinDesiredPropertiesPatch();
+      fwd.cutOpen(); // the connection drops before the SUBACK: the call keeps waiting and the reconnect subscribes
+      await waitFor(() => hub.observed.subscriptions.some((sub) => sub.clientId === 'ldev/suback-drop'), 'subscribed after the reconnect');
+      await waitFor(() => retried.connected, 'reconnected');
+      hub.updateDesired('ldev', 'suback-drop', { after: 'drop' });
+      assert.equal((await patch).after, 'drop');
+      await retried.shutdown();
     } finally {
       await fwd.close();
     }
