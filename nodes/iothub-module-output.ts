@@ -8,7 +8,7 @@ import { handleInput } from './shared/input';
 import { msgToMessage } from './shared/messages';
 import type { BaseNodeDef, RedApi, RedNode } from './shared/red';
 import { SendQueue } from './shared/SendQueue';
-import { STATUS, statusWithText } from './shared/status';
+import { STATUS, showStatus, statusWithText } from './shared/status';
 
 interface OutputNodeDef extends BaseNodeDef {
   client?: string;
@@ -29,7 +29,7 @@ export = function register(RED: RedApi): void {
     const idle = () => (queue.size > 0 ? statusWithText(STATUS.waiting, translate(RED, catalogKey('iothub-module-client', 'status.queued'), { count: queue.size })) : host.status);
     host.on(node.id, 'state', (_status, connected) => {
       if (connected) queue.release();
-      else if (queue.size > 0) node.status(idle());
+      else if (queue.size > 0) showStatus(node, idle());
     });
 
     handleInput(RED, node, { idle }, async (msg, send) => {
@@ -43,7 +43,7 @@ export = function register(RED: RedApi): void {
       if (!host.connected) {
         host.check();
         const waiting = queue.wait();
-        node.status(idle());
+        showStatus(node, idle());
         await waiting;
       }
       const client = host.client();

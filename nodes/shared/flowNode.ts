@@ -3,7 +3,7 @@ import { NodeError } from './errors';
 import { handleInput } from './input';
 import type { HostUser, ModuleClientHost } from './ModuleClientHost';
 import type { NodeStatus, RedApi, RedNode } from './red';
-import { STATUS } from './status';
+import { STATUS, showStatus } from './status';
 
 /** The `iothub-module-client` config node instance as flow nodes see it. */
 export interface ModuleClientNode extends RedNode {
@@ -23,14 +23,14 @@ export interface Binding {
 export function bindToClient(RED: RedApi, node: RedNode, clientId: string | undefined, onClose?: () => void): Binding | undefined {
   const config = clientId ? (RED.nodes.getNode(clientId) as ModuleClientNode | null) : null;
   if (!config?.host) {
-    node.status(STATUS.notConfigured);
+    showStatus(node, STATUS.notConfigured);
     handleInput(RED, node, { idle: () => STATUS.notConfigured }, () => {
       throw new NodeError('not-configured');
     });
     return undefined;
   }
   const host = config.host;
-  const user: HostUser = { id: node.id, status: (s) => node.status(s), warn: (m) => node.warn(m) };
+  const user: HostUser = { id: node.id, status: (s) => showStatus(node, s), warn: (m) => node.warn(m) };
   host.acquire(user);
   node.on('close', (_removed: boolean, done: () => void) => {
     try {

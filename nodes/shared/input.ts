@@ -2,6 +2,7 @@
 // done() exactly once — done(err) with catalog text on failure, so Catch nodes see it. Nothing escapes.
 import { describeError } from './errors';
 import type { DoneFn, NodeMessage, NodeStatus, RedApi, RedNode, SendFn } from './red';
+import { showStatus } from './status';
 
 export interface InputOptions {
   /** Status shown while the handler runs (none when omitted: high-rate nodes should not flicker). */
@@ -21,14 +22,14 @@ export function handleInput(RED: RedApi, node: RedNode, options: InputOptions, h
       if (finished) return;
       finished = true;
       try {
-        node.status(options.idle());
+        showStatus(node, options.idle());
       } catch {
         // status is cosmetic; never let it break message accounting
       }
       if (err) done(err);
       else done();
     };
-    if (options.busy) node.status(options.busy);
+    if (options.busy) showStatus(node, options.busy);
     let work: Promise<void>;
     try {
       work = Promise.resolve(handler(msg, send));

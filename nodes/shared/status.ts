@@ -23,3 +23,16 @@ export type StatusName = keyof typeof STATUS;
 export function statusWithText(base: NodeStatus, text: string): NodeStatus {
   return { ...base, text };
 }
+
+const shown = new WeakMap<object, string>();
+
+/**
+ * Sets a node's status only when it differs from what the node shows: every status call is an event sent to each
+ * open editor, so restoring the same status after every message would flood them at high message rates.
+ */
+export function showStatus(node: { status(status: NodeStatus): void }, status: NodeStatus): void {
+  const key = JSON.stringify(status);
+  if (shown.get(node) === key) return;
+  shown.set(node, key);
+  node.status(status);
+}

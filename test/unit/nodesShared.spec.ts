@@ -8,6 +8,7 @@ import { interpolate, translate } from '../../nodes/shared/i18n';
 import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../nodes/shared/methodRegistry';
 import type { RedApi } from '../../nodes/shared/red';
 import { SendQueue } from '../../nodes/shared/SendQueue';
+import { showStatus } from '../../nodes/shared/status';
 
 /** A RED whose `_` resolves nothing (like node-red-node-test-helper's). */
 const RED = { _: (key: string) => key } as unknown as RedApi;
@@ -175,5 +176,20 @@ describe('nodes: settings and msg fields', () => {
     for (const payload of ['text', 5, [1, 2], Buffer.from('x')]) assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
     assert.equal(isPlainObject({}), true);
     assert.equal(isPlainObject(Buffer.from('x')), false);
+  });
+});
+
+describe('showStatus', () => {
+  it('passes a status on only when it differs from the one shown (no event per message)', () => {
+    const shown: unknown[] = [];
+    const node = { status: (s: unknown) => shown.push(s) };
+    const connected = { fill: 'green', shape: 'dot', text: 'node-red:common.status.connected' } as const;
+    const sending = { fill: 'blue', shape: 'dot', text: 'sending' } as const;
+    showStatus(node, connected);
+    showStatus(node, { ...connected });
+    showStatus(node, sending);
+    showStatus(node, connected);
+    showStatus(node, connected);
+    assert.deepEqual(shown, [connected, sending, connected]);
   });
 });
