@@ -3,7 +3,7 @@ import { X509Certificate, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { generate } from 'selfsigned';
+import { issueCertificate } from './x509';
 
 /** The hub's TLS identity: the CA clients trust and the server certificate it signed. */
 export interface HubTlsMaterial {
@@ -28,29 +28,19 @@ const DAY_MS = 24 * 3600 * 1000;
  * @throws when key generation fails.
  */
 export async function generateHubTls(commonName = 'Local IoT Hub'): Promise<HubTlsMaterial> {
-  const now = Date.now();
   const ca = await generateCa(`${commonName} CA`);
-  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now - DAY_MS),
-    notAfterDate: new Date(now + 825 * DAY_MS),
-    ca: { key: ca.key, cert: ca.cert },
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      {
-        name: 'subjectAltName',
-        altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-          { type: 7, ip: '::1' },
-        ],
-      },
-    ],
-  });
-  return { caCert: ca.cert, caKey: ca.key, serverCert: server.cert, serverKey: server.private };
+  const server = await issueCertificate(
+    {
+      commonName: 'localhost',
+      ...validity(825),
+      keyUsage: ['digitalSignature'],
+      extKeyUsage: ['serverAuth'],
+      dnsNames: ['localhost'],
+      ipAddresses: ['127.0.0.1', '::1'],
+    },
+    { issuer: ca },
+  );
+  return { caCert: ca.cert, caKey: ca.key, serverCert: server.cert, serverKey: server.key };
 }
 
 /**
@@ -59,20 +49,10 @@ export async function generateHubTls(commonName = 'Local IoT Hub'): Promise<HubT
  * @throws when key generation fails.
  */
 export async function generateClientCertificate(commonName: string, ca?: CertAndKey): Promise<CertAndKey> {
-  const now = Date.now();
-  const result = await generate([{ name: 'commonName', value: commonName }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now - DAY_MS),
-    notAfterDate: new Date(now + 365 * DAY_MS),
-    ...(ca ? { ca: { key: ca.key, cert: ca.cert } } : {}),
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-      { name: 'extKeyUsage', clientAuth: true },
-    ],
-  });
-  return { cert: result.cert, key: result.private };
+  return issueCertificate(
+    { commonName, ...validity(365), keyUsage: ['digitalSignature'], extKeyUsage: ['clientAuth'] },
+    ca ? { issuer: ca } : {},
+  );
 }
 
 /**
@@ -80,18 +60,18 @@ export async function generateClientCertificate(commonName: string, ca?: CertAnd
  * @throws when key generation fails.
  */
 export async function generateCa(commonName: string): Promise<CertAndKey> {
-  const now = Date.now();
-  const ca = await generate([{ name: 'commonName', value: commonName }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate: new Date(now - DAY_MS),
-    notAfterDate: new Date(now + 3650 * DAY_MS),
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ],
+  return issueCertificate({
+    commonName,
+    ...validity(3650),
+    ca: true,
+    keyUsage: ['digitalSignature', 'keyCertSign', 'cRLSign'],
   });
-  return { cert: ca.cert, key: ca.private };
+}
+
+/** From a day ago (clock skew) to `days` days from now. */
+function validity(days: number): { notBefore: Date; notAfter: Date } {
+  const now = Date.now();
+  return { notBefore: new Date(now - DAY_MS), notAfter: new Date(now + days * DAY_MS) };
 }
 
 /** SHA-1 and SHA-256 thumbprints (upper-case hex, no colons) of a certificate given as PEM or DER. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import selfsigned from 'selfsigned';
+import { issueCertificate } from '../../src/hub/x509';
 import type { LocalHub } from '../../src/hub';
 import { createSas } from '../../src/hub/sas';
 import {
@@ -76,7 +76,7 @@ describe('client errors from real situations', () => {
   });
 
   it('an untrusted server certificate → ClientError tls-error', async () => {
-    const other = await selfsigned.generate([{ name: 'commonName', value: 'Other CA' }], { keySize: 2048 });
+    const other = await issueCertificate({ commonName: 'Other CA', ca: true, keyUsage: ['keyCertSign'] }, { keyType: 'rsa' });
     const client = clientFor(hub, 'edev', 'tls', { serverVerificationCert: other.cert });
     await assert.rejects(client.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
   });
@@ -90,9 +90,9 @@ describe('client errors from real situations', () => {
   });
 
   it('no CONNACK (a TLS server that never answers) → OperationTimeout from the connect watchdog', async () => {
-    const pems = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048 });
+    const pems = await issueCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, { keyType: 'rsa' });
     const sockets = new Set<tls.TLSSocket>();
-    const server = tls.createServer({ key: pems.private, cert: pems.cert }, (socket) => {
+    const server = tls.createServer({ key: pems.key, cert: pems.cert }, (socket) => {
       sockets.add(socket);
       socket.on('error', () => undefined);
       socket.resume(); // read (and ignore) the CONNECT, so the client's close is seen

@@ -4,7 +4,7 @@ import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import selfsigned from 'selfsigned';
+import { issueCertificate } from '../../src/hub/x509';
 import { loadX509, type X509 } from '../../src/client/auth/x509';
 import { IoTHubModuleClient } from '../../src/client/IoTHubModuleClient';
 import { CredentialError, ValueError } from '../../src/client/errors';
@@ -24,11 +24,11 @@ describe('loadX509', function () {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-test-'));
-    const plain = await selfsigned.generate([{ name: 'commonName', value: 'my-device/my-module' }], { keySize: 2048, algorithm: 'sha256' });
+    const plain = await issueCertificate({ commonName: 'my-device/my-module' }, { keyType: 'rsa' });
     cert = plain.cert;
-    key = plain.private;
-    const encrypted = await selfsigned.generate([{ name: 'commonName', value: 'enc' }], { keySize: 2048, algorithm: 'sha256', passphrase: 'pa ss ü' });
-    encryptedKey = encrypted.private;
+    key = plain.key;
+    const encrypted = await issueCertificate({ commonName: 'enc' }, { keyType: 'rsa', passphrase: 'pa ss ü' });
+    encryptedKey = encrypted.key;
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -91,11 +91,10 @@ describe('IoTHubModuleClient.createFromX509Certificate with the local hub', func
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-client-'));
-    const attrs = [{ name: 'commonName', value: 'x509-device/x509-module' }];
-    const a = await selfsigned.generate(attrs, { keySize: 2048, algorithm: 'sha256', passphrase: 'open sesame' });
-    const b = await selfsigned.generate(attrs, { keySize: 2048, algorithm: 'sha256' });
-    device = { cert: a.cert, key: a.private };
-    stranger = { cert: b.cert, key: b.private };
+    const a = await issueCertificate({ commonName: 'x509-device/x509-module' }, { keyType: 'rsa', passphrase: 'open sesame' });
+    const b = await issueCertificate({ commonName: 'x509-device/x509-module' }, { keyType: 'rsa' });
+    device = a;
+    stranger = b;
     hub = await LocalHub.start();
     const thumbprint = createHash('sha256').update(new crypto.X509Certificate(device.cert).raw).digest('hex');
     hub.addModule('x509-device', 'x509-module', { x509Thumbprints: [thumbprint] });

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
-import selfsigned from 'selfsigned';
+import { type KeyUsage, issueCertificate } from '../../src/hub/x509';
 import type { ProxyOptions } from '../../src/client/transport/proxy';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
@@ -287,24 +287,20 @@ let pki: Promise<TestPki> | undefined;
 /** Generates (once per process) a small PKI for TLS tests. */
 export function testPki(): Promise<TestPki> {
   pki ??= (async () => {
-    const caExtensions = [
-      { name: 'basicConstraints' as const, cA: true, critical: true },
-      { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    ];
-    const ca = await selfsigned.generate([{ name: 'commonName', value: 'Periphery Test CA' }], { keySize: 2048, algorithm: 'sha256', extensions: caExtensions });
-    const other = await selfsigned.generate([{ name: 'commonName', value: 'Other Test CA' }], { keySize: 2048, algorithm: 'sha256', extensions: caExtensions });
-    const server = await selfsigned.generate([{ name: 'commonName', value: 'localhost' }], {
-      keySize: 2048,
-      algorithm: 'sha256',
-      ca: { key: ca.private, cert: ca.cert },
-      extensions: [
-        { name: 'basicConstraints', cA: false },
-        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true },
-        { name: 'extKeyUsage', serverAuth: true },
-        { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-      ],
-    });
-    return { caCert: ca.cert, caKey: ca.private, serverCert: server.cert, serverKey: server.private, otherCaCert: other.cert };
+    const caTemplate = { ca: true, keyUsage: ['keyCertSign', 'cRLSign', 'digitalSignature'] as KeyUsage[] };
+    const ca = await issueCertificate({ commonName: 'Periphery Test CA', ...caTemplate }, { keyType: 'rsa' });
+    const other = await issueCertificate({ commonName: 'Other Test CA', ...caTemplate }, { keyType: 'rsa' });
+    const server = await issueCertificate(
+      {
+        commonName: 'localhost',
+        keyUsage: ['digitalSignature', 'keyEncipherment'],
+        extKeyUsage: ['serverAuth'],
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+      },
+      { keyType: 'rsa', issuer: ca },
+    );
+    return { caCert: ca.cert, caKey: ca.key, serverCert: server.cert, serverKey: server.key, otherCaCert: other.cert };
   })();
   return pki;
 }

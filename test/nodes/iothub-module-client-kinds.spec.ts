@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { once } from 'node:events';
-import selfsigned from 'selfsigned';
+import { issueCertificate } from '../../src/hub/x509';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
 import { shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
 import { startProxy, type TestProxy } from '../helpers/proxies';
@@ -24,8 +24,8 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
   before(async () => {
     hub = await startHub();
     hub.addModule(DEVICE, 'sas');
-    const pems = await selfsigned.generate([{ name: 'commonName', value: `${DEVICE}/x509mod` }], { keySize: 2048, algorithm: 'sha256', passphrase: 'open sesame' });
-    device = { cert: pems.cert, key: pems.private };
+    const pems = await issueCertificate({ commonName: `${DEVICE}/x509mod` }, { keyType: 'rsa', passphrase: 'open sesame' });
+    device = pems;
     const thumbprint = crypto.createHash('sha256').update(new crypto.X509Certificate(device.cert).raw).digest('hex');
     hub.addModule(DEVICE, 'x509mod', { x509Thumbprints: [thumbprint] });
   });

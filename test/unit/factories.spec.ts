@@ -1,7 +1,7 @@
 // Option validation through each public factory (seed kwargs rules): unknown or excluded option → TypeError, wrong
 // type → TypeError, bad value → ValueError; nothing touches the network.
 import assert from 'node:assert/strict';
-import selfsigned from 'selfsigned';
+import { issueCertificate } from '../../src/hub/x509';
 import { IoTHubModuleClient, ValueError, type ClientOptions } from '../../src/index';
 import { createSas } from '../../src/hub/sas';
 
@@ -75,8 +75,8 @@ const BAD: Array<[keyof ClientOptions, unknown, typeof TypeError | typeof ValueE
 
 describe('option validation through the factories (A1.1)', () => {
   before(async () => {
-    const pems = await selfsigned.generate([{ name: 'commonName', value: 'd/m' }], { keySize: 2048 });
-    X509.x509 = { cert: pems.cert, key: pems.private };
+    const pems = await issueCertificate({ commonName: 'd/m' }, { keyType: 'rsa' });
+    X509.x509 = pems;
   });
   for (const factory of FACTORIES) {
     for (const key of Object.keys(GOOD) as Array<keyof ClientOptions>) {
