@@ -79,19 +79,19 @@ export function npmLsCount(root: string): number | undefined {
   }
 }
 
+/** What `npm pack` would publish of this pack (it honours `files`, including its `!` exclusions). */
+function publishedFiles(root: string): { bytes: number; files: number } {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const [pack] = JSON.parse(out) as Array<{ unpackedSize: number; entryCount: number }>;
+  if (!pack) throw new Error('npm pack --dry-run printed nothing');
+  return { bytes: pack.unpackedSize, files: pack.entryCount };
+}
+
 /** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
 export function runFootprint(root: string): FootprintRow[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files?: string[] };
   const deps = Object.keys(pkg.dependencies);
-  const own = { bytes: fs.statSync(path.join(root, 'package.json')).size, files: 1 };
-  for (const entry of pkg.files ?? []) {
-    const p = path.join(root, entry);
-    if (!fs.existsSync(p)) continue;
-    // Source maps are published too (tsc writes them beside the .js); they count.
-    const s = fs.statSync(p).isDirectory() ? sizeOf(p) : { bytes: fs.statSync(p).size, files: 1 };
-    own.bytes += s.bytes;
-    own.files += s.files;
-  }
+  const own = publishedFiles(root);
   const ours = walk(deps, root);
   const npmCount = npmLsCount(root);
   const clientRoots = deps.filter((d) => d === 'mqtt' || d === 'undici' || d === 'ws');
