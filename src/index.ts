@@ -16,7 +16,7 @@ export type {
 } from './client/types';
 export { userAgentString } from './client/userAgent';
 
-export { LocalHub } from './hub';
+export { LocalHub, localConnectionString, localEdgeEnvironment } from './hub';
 // The hub's MethodResult has the same shape as the client's; it is exported once (above).
 export type {
   ConnectRecord,
@@ -28,6 +28,7 @@ export type {
   HubMessage,
   HubObservations,
   IdentityAuth,
+  LocalHubAddress,
   LocalHubApi,
   LocalHubOptions,
   MethodInvocation,

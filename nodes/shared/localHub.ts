@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { IoTHubModuleClient, LocalHub } from '../../src/index';
+import { IoTHubModuleClient, LocalHub, localConnectionString, localEdgeEnvironment } from '../../src/index';
 import type { ClientOptions, EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity } from '../../src/index';
 
 /**
@@ -276,9 +276,6 @@ async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, mo
   return { key, generationId: body?.generationId ?? '' };
 }
 
-function moduleConnectionString(hostName: string, port: number, deviceId: string, moduleId: string, key: string): string {
-  return `HostName=${hostName};DeviceId=${deviceId};ModuleId=${moduleId};SharedAccessKey=${key};GatewayHostName=localhost:${port}`;
-}
 
 function routesFor(moduleId: string, routes: string[] | undefined, leaseId: number): Record<string, string> {
   const lines = (routes ?? []).map((r) => r.trim()).filter((r) => r !== '' && !r.startsWith('#'));
@@ -416,18 +413,9 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
       throw err;
     }
     return {
-      connectionString: moduleConnectionString(d.hostName, d.port, deviceId, moduleId, provisioned.key),
+      connectionString: localConnectionString(d, deviceId, moduleId, provisioned.key),
       ca,
-      edgeEnvironment: {
-        IOTEDGE_WORKLOADURI: d.workloadUri ?? '',
-        IOTEDGE_DEVICEID: deviceId,
-        IOTEDGE_MODULEID: moduleId,
-        IOTEDGE_MODULEGENERATIONID: provisioned.generationId,
-        IOTEDGE_IOTHUBHOSTNAME: d.hostName,
-        IOTEDGE_GATEWAYHOSTNAME: `localhost:${d.port}`,
-        IOTEDGE_APIVERSION: '2019-01-30',
-        IOTEDGE_AUTHSCHEME: 'sasToken',
-      },
+      edgeEnvironment: localEdgeEnvironment(d, deviceId, moduleId, provisioned.generationId),
       source: 'remote',
       routes: {},
       release: async () => undefined,

@@ -32,6 +32,7 @@ import type {
   MethodResult, ModuleIdentity, Twin, TwinPatch,
 } from './types';
 import { startWorkloadServer } from './workloadApi';
+import { localEdgeEnvironment } from './localIdentity';
 
 export { MAX_PUBLISH_BYTES } from './BrokerAccess';
 export { HubError } from './methods';
@@ -365,16 +366,7 @@ export class LocalHub implements LocalHubApi {
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment {
     const m = this.registry.getModule(deviceId, moduleId);
     if (!m) throw identityNotFound(deviceId, moduleId);
-    return {
-      IOTEDGE_WORKLOADURI: this._workloadUri ?? '',
-      IOTEDGE_DEVICEID: deviceId,
-      IOTEDGE_MODULEID: moduleId,
-      IOTEDGE_MODULEGENERATIONID: m.generationId,
-      IOTEDGE_IOTHUBHOSTNAME: this.hostName,
-      IOTEDGE_GATEWAYHOSTNAME: `localhost:${this._port}`,
-      IOTEDGE_APIVERSION: '2019-01-30',
-      IOTEDGE_AUTHSCHEME: 'sasToken',
-    };
+    return localEdgeEnvironment({ hostName: this.hostName, port: this._port, workloadUri: this._workloadUri }, deviceId, moduleId, m.generationId);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------------------------

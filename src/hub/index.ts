@@ -2,3 +2,4 @@
 export { LocalHub } from './LocalHub';
 export { HubError } from './methods';
 export * from './types';
+export { localConnectionString, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';

@@ -3,6 +3,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { ErrorCodes, HubError } from './methods';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
 import { isValidId } from './validation';
+import { localConnectionString } from './localIdentity';
 
 /** A registry entry (device or module). */
 export interface RegistryEntry {
@@ -133,12 +134,7 @@ export class Registry {
 
   private connectionString(e: RegistryEntry): string {
     const { hostName, port } = this.where();
-    const parts = [`HostName=${hostName}`, `DeviceId=${e.deviceId}`];
-    if (e.moduleId !== undefined) parts.push(`ModuleId=${e.moduleId}`);
-    if (e.primaryKey) parts.push(`SharedAccessKey=${e.primaryKey}`);
-    else parts.push('x509=true');
-    parts.push(`GatewayHostName=localhost:${port}`);
-    return parts.join(';');
+    return localConnectionString({ hostName, port }, e.deviceId, e.moduleId, e.primaryKey);
   }
 
   private deviceView(e: RegistryEntry): DeviceIdentity {
