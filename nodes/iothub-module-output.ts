@@ -1,5 +1,6 @@
 // Flow node `iothub-module-output`: sends msg.payload to a module output (or upstream), done() after PUBACK;
 // msg.action "connect" / "disconnect" controls the shared connection.
+import type { Message } from '../src/index';
 import { bindToClient } from './shared/flowNode';
 import { NodeError } from './shared/errors';
 import { numberSetting, outputNameOf } from './shared/fields';
@@ -32,7 +33,22 @@ export = function register(RED: RedApi): void {
       else if (queue.size > 0) showStatus(node, idle());
     });
 
-    handleInput(RED, node, { idle }, async (msg, send) => {
+    /** Sends once the connection is up again, or fails when the queue is full or its wait times out. */
+    async function sendWhenConnected(message: Message, outputName: string): Promise<void> {
+      host.check();
+      const waiting = queue.wait();
+      showStatus(node, idle());
+      await waiting;
+      await sendNow(message, outputName);
+    }
+
+    function sendNow(message: Message, outputName: string): Promise<void> {
+      const client = host.client();
+      return outputName === '' ? client.sendMessage(message) : client.sendMessageToOutput(message, outputName);
+    }
+
+    // Not async on purpose: while connected, one message costs one promise (the client's).
+    handleInput(RED, node, { idle }, (msg, send) => {
       if (msg.action !== undefined) {
         if (msg.action === 'connect') return host.connect();
         if (msg.action === 'disconnect') return host.disconnect();
@@ -40,16 +56,8 @@ export = function register(RED: RedApi): void {
       }
       const message = msgToMessage(msg);
       const outputName = outputNameOf(msg.outputName, def.outputName ?? '');
-      if (!host.connected) {
-        host.check();
-        const waiting = queue.wait();
-        showStatus(node, idle());
-        await waiting;
-      }
-      const client = host.client();
-      if (outputName === '') await client.sendMessage(message);
-      else await client.sendMessageToOutput(message, outputName);
-      if (def.passThrough) send(msg);
+      const sent = host.connected ? sendNow(message, outputName) : sendWhenConnected(message, outputName);
+      return def.passThrough ? sent.then(() => send(msg)) : sent;
     });
   }
 

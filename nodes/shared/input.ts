@@ -16,29 +16,33 @@ export type InputHandler = (msg: NodeMessage, send: SendFn) => Promise<void> | v
 
 /** Registers `handler` as the node's input handler, wrapped. */
 export function handleInput(RED: RedApi, node: RedNode, options: InputOptions, handler: InputHandler): void {
+  // Hot path (one call per message): no async wrapper and no extra promise; a handler that returns a promise settles
+  // it exactly once, one that returns nothing or throws finishes at once.
   node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
-    let finished = false;
-    const finish = (err?: Error): void => {
-      if (finished) return;
-      finished = true;
-      try {
-        showStatus(node, options.idle());
-      } catch {
-        // status is cosmetic; never let it break message accounting
-      }
-      if (err) done(err);
-      else done();
-    };
     if (options.busy) showStatus(node, options.busy);
-    let work: Promise<void>;
+    let work: Promise<void> | void;
     try {
-      work = Promise.resolve(handler(msg, send));
+      work = handler(msg, send);
     } catch (err) {
-      work = Promise.reject(err);
+      finish(node, options, done, describeError(RED, err));
+      return;
     }
-    work.then(
-      () => finish(),
-      (err: unknown) => finish(describeError(RED, err)),
-    );
+    if (work === undefined) finish(node, options, done);
+    else
+      work.then(
+        () => finish(node, options, done),
+        (err: unknown) => finish(node, options, done, describeError(RED, err)),
+      );
   });
+}
+
+/** Restores the idle status, then done() or done(err). */
+function finish(node: RedNode, options: InputOptions, done: DoneFn, err?: Error): void {
+  try {
+    showStatus(node, options.idle());
+  } catch {
+    // status is cosmetic; never let it break message accounting
+  }
+  if (err) done(err);
+  else done();
 }

@@ -162,7 +162,9 @@ export function msgToMessage(msg: NodeMessage): Message {
     if (typeof properties !== 'object' || Array.isArray(properties) || Buffer.isBuffer(properties)) {
       throw new NodeError('invalid-properties', 'msg.properties');
     }
-    for (const [key, value] of Object.entries(properties as Record<string, unknown>)) {
+    const record = properties as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const value = record[key];
       if (typeof value === 'string') message.customProperties[key] = value;
       else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') message.customProperties[key] = String(value);
       else if (value !== undefined && value !== null) throw new NodeError('invalid-properties', `msg.properties.${key}`);

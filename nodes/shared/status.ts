@@ -24,15 +24,18 @@ export function statusWithText(base: NodeStatus, text: string): NodeStatus {
   return { ...base, text };
 }
 
-const shown = new WeakMap<object, string>();
+/** What each node shows: the status object last passed (compared first: most calls pass the very same object) and its JSON. */
+const shown = new WeakMap<object, { status: NodeStatus; key: string }>();
 
 /**
  * Sets a node's status only when it differs from what the node shows: every status call is an event sent to each
  * open editor, so restoring the same status after every message would flood them at high message rates.
  */
 export function showStatus(node: { status(status: NodeStatus): void }, status: NodeStatus): void {
+  const last = shown.get(node);
+  if (last?.status === status) return;
   const key = JSON.stringify(status);
-  if (shown.get(node) === key) return;
-  shown.set(node, key);
+  shown.set(node, { status, key });
+  if (last?.key === key) return;
   node.status(status);
 }

@@ -4,6 +4,7 @@
 // invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in dispatcher.ts; wire details in transport/*, auth in
 // auth/*.
 import { ClientError, OperationCancelled } from './errors';
+import { EventsTopics } from './transport/eventsTopics';
 import { parseIncomingTopic, twinGetTopic, twinPatchReportedTopic, type TopicIdentity } from './transport/topics';
 import { userAgentString } from './userAgent';
 import { systemClock, type Clock } from './clock';
@@ -52,6 +53,7 @@ export class IoTHubModuleClient {
 
   private readonly log: Log;
   private readonly topicId: TopicIdentity;
+  private readonly eventsTopics: EventsTopics;
   /** Created from a user SAS token: only those may updateSastoken. */
   private readonly fromSastoken: boolean;
   /** The IoT Edge workload API client (container mode), closed at shutdown. */
@@ -75,6 +77,7 @@ export class IoTHubModuleClient {
     this.edge = init.edge;
     this.fromSastoken = init.fromSastoken ?? false;
     this.topicId = { deviceId: init.identity.deviceId, moduleId: init.identity.moduleId };
+    this.eventsTopics = new EventsTopics(this.topicId);
     this.credentials = new Credentials(init.identity, init.auth, options, userAgent, clock);
     this.session = new Session(this.credentials, options, this.topicId, clock, this.sessionEvents());
     this.publishes = new PublishQueue(this.session, clock, options.operationTimeout * 1000);
@@ -215,7 +218,7 @@ export class IoTHubModuleClient {
    *   OperationCancelled, connection errors, ClientError 'shut-down'.
    */
   sendMessage(message: Message | string | Buffer | number): Promise<void> {
-    return this.publish(telemetryPublish(this.topicId, message));
+    return this.publish(telemetryPublish(this.eventsTopics, message));
   }
 
   /**
@@ -224,7 +227,7 @@ export class IoTHubModuleClient {
    */
   sendMessageToOutput(message: Message | string | Buffer | number, outputName: string): Promise<void> {
     if (typeof outputName !== 'string' || outputName === '') throw new TypeError('outputName must be a non-empty string');
-    return this.publish(telemetryPublish(this.topicId, message, outputName));
+    return this.publish(telemetryPublish(this.eventsTopics, message, outputName));
   }
 
   /** Not `async` on purpose: one promise per message on the hot path. */

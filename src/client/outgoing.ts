@@ -2,8 +2,8 @@
 // property bag (A3.1) and method responses (A3), each within IoT Hub's size limit on wire bytes (A13).
 import { ValueError } from './errors';
 import { Message } from './models/Message';
-import { encodeMessageProperties } from './transport/properties';
-import { eventsTopic, methodResponseTopic, type TopicIdentity } from './transport/topics';
+import type { EventsTopics } from './transport/eventsTopics';
+import { methodResponseTopic } from './transport/topics';
 
 /** IoT Hub's limit on a device-to-cloud message (seed `TELEMETRY_MESSAGE_SIZE_LIMIT`), checked on wire bytes. */
 export const TELEMETRY_MESSAGE_SIZE_LIMIT = 262144;
@@ -20,10 +20,10 @@ export interface OutgoingPublish {
  * @throws TypeError for a value that is not a message or whose data is not sendable.
  * @throws ValueError 'message-too-large' when topic + property bag + payload exceed the limit.
  */
-export function telemetryPublish(id: TopicIdentity, message: Message | string | Buffer | number, outputName?: string): OutgoingPublish {
+export function telemetryPublish(topics: EventsTopics, message: Message | string | Buffer | number, outputName?: string): OutgoingPublish {
   const m = toMessage(message);
   if (outputName !== undefined) m.outputName = outputName;
-  const topic = eventsTopic(id, encodeMessageProperties(m));
+  const topic = topics.topicFor(m);
   const payload = m.wirePayload();
   if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw new TypeError('message data must be a string, Buffer or number');
   checkWireSize(topic, payload);

@@ -8,6 +8,8 @@ export interface DecodedBag {
 
 /** Percent-decodes like Python's `unquote`: `+` stays `+`, a malformed escape is kept as it is. */
 export function percentDecode(value: string): string {
+  // Hot path (every key and value of every upstream message): most need no decoding.
+  if (!value.includes('%')) return value;
   try {
     return decodeURIComponent(value);
   } catch {

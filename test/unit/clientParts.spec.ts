@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Credentials } from '../../src/client/Credentials';
 import { MethodResponseLedger } from '../../src/client/MethodResponseLedger';
 import { TELEMETRY_MESSAGE_SIZE_LIMIT, methodResponsePublish, telemetryPublish } from '../../src/client/outgoing';
+import { EventsTopics } from '../../src/client/transport/eventsTopics';
 import { NonRenewableSasToken, RenewableSasToken, buildSasToken, symmetricKeySigner } from '../../src/client/auth/sastoken';
 import { resolveOptions } from '../../src/client/options';
 import { ClientError, ConnectionFailedError, CredentialError, ValueError } from '../../src/client/errors';
@@ -92,7 +93,7 @@ describe('MethodResponseLedger', () => {
 });
 
 describe('outgoing publishes', () => {
-  const id = { deviceId: 'd', moduleId: 'm' };
+  const id = new EventsTopics({ deviceId: 'd', moduleId: 'm' });
   const prefix = 'devices/d/modules/m/messages/events/';
 
   it('wraps strings, Buffers and numbers; rejects anything else with a TypeError', () => {

@@ -45,18 +45,6 @@ export function unquote(value: string): string {
   }
 }
 
-/** System properties in the fixed order of the Python SDK. */
-const SYSTEM_ORDER: Array<[keyof Message, string]> = [
-  ['outputName', '$.on'],
-  ['messageId', '$.mid'],
-  ['correlationId', '$.cid'],
-  ['userId', '$.uid'],
-  ['contentType', '$.ct'],
-  ['contentEncoding', '$.ce'],
-  ['iothubInterfaceId', '$.ifid'],
-  ['expiryTimeUtc', '$.exp'],
-];
-
 /** Python `datetime.isoformat()` of a Date in UTC (no `Z`, microseconds only when non-zero). */
 function isoformat(date: Date): string {
   const iso = date.toISOString();
@@ -64,26 +52,35 @@ function isoformat(date: Date): string {
   return ms === 0 ? iso.slice(0, 19) : iso.slice(0, 19) + '.' + String(ms * 1000).padStart(6, '0');
 }
 
+/** Appends `key=value` to a bag; `key` is already encoded (the system keys are constants). */
+function appendPair(bag: string, encodedKey: string, value: unknown): string {
+  const text = value instanceof Date ? isoformat(value) : String(value);
+  return (bag === '' ? '' : bag + '&') + encodedKey + '=' + quote(text);
+}
+
 /**
- * The property bag appended after `…/messages/events/`: system properties (truthy only) in the seed's order, then
- * custom properties sorted by key (code-unit order, as Python sorts str). Keys and values are encoded with
- * {@link quote}.
+ * The property bag appended after `…/messages/events/`: system properties (truthy only) in the seed's order
+ * (`$.on`, `$.mid`, `$.cid`, `$.uid`, `$.ct`, `$.ce`, `$.ifid`, `$.exp`), then custom properties sorted by key
+ * (code-unit order, as Python sorts str). Keys and values are encoded with {@link quote}.
  */
 export function encodeMessageProperties(message: Message): string {
+  // Every publish runs this: one plain property read per system property (no table walk, keyed reads or iterators).
   let bag = '';
-  for (const [field, key] of SYSTEM_ORDER) {
-    const value = message[field];
-    if (!value) continue;
-    const text = value instanceof Date ? isoformat(value) : String(value);
-    bag += (bag ? '&' : '') + quote(key) + '=' + quote(text);
-  }
+  if (message.outputName) bag = appendPair(bag, '%24.on', message.outputName);
+  if (message.messageId) bag = appendPair(bag, '%24.mid', message.messageId);
+  if (message.correlationId) bag = appendPair(bag, '%24.cid', message.correlationId);
+  if (message.userId) bag = appendPair(bag, '%24.uid', message.userId);
+  if (message.contentType) bag = appendPair(bag, '%24.ct', message.contentType);
+  if (message.contentEncoding) bag = appendPair(bag, '%24.ce', message.contentEncoding);
+  if (message.iothubInterfaceId) bag = appendPair(bag, '%24.ifid', message.iothubInterfaceId);
+  if (message.expiryTimeUtc) bag = appendPair(bag, '%24.exp', message.expiryTimeUtc);
   const props = message.customProperties;
   if (!props) return bag;
   const keys = Object.keys(props);
   if (keys.length === 0) return bag;
   // Keys of an object are unique strings, so the seed's "duplicate key after str()" error cannot happen here.
   if (keys.length > 1) keys.sort();
-  for (const k of keys) bag += (bag ? '&' : '') + quote(k) + '=' + quote(String(props[k]));
+  for (const k of keys) bag = appendPair(bag, quote(k), props[k]);
   return bag;
 }
 
