@@ -145,7 +145,7 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
     out.push(
-      'inject → `iothub-module-output` (acknowledgement output: the msg leaves after PUBACK) → sink; the same node without that output, acknowledged by its `done()` (onComplete hook) exactly as the core node is measured; inject → core `mqtt out` (mqtt-broker over TLS with the hub CA via tls-config, module SAS token, client id `{device}/{module}`, QoS 1, same topic), acknowledged by its `done()` (onComplete hook). Both injects carry the same JSON payload object; the output node also carries msg.properties.',
+      'inject → `iothub-module-output` (acknowledgement output: the msg leaves after PUBACK) → sink; the same node without that output, acknowledged by its `done()` (onComplete hook) exactly as the core node is measured; inject → core `mqtt out` (mqtt-broker over TLS with the hub CA via tls-config, module SAS token, client id `{device}/{module}`, QoS 1, same topic), acknowledged by its `done()` (onComplete hook). Every inject builds the same msg: the JSON payload object and msg.properties (which the core node ignores: its fixed topic carries the same property bag).',
       '',
     );
   }

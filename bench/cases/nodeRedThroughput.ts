@@ -16,12 +16,15 @@ export interface NodeRedThroughputCounts {
 
 const Z = 'bench-tab';
 
-/** The inject node's properties: the same 200-byte JSON (as an object) and the three application properties. */
-function injectProps(withProperties: boolean): Array<{ p: string; v: string; vt: string }> {
-  const props = [{ p: 'payload', v: jsonPayload(0), vt: 'json' }];
-  if (withProperties) props.push({ p: 'properties', v: JSON.stringify(PROPS), vt: 'json' });
-  return props;
-}
+/**
+ * What every inject node builds, for both contenders alike: the 200-byte JSON (as an object) and the three
+ * application properties (msg.properties; the core node ignores them, its topic carries the same bag), so the work
+ * upstream of the node under test is identical.
+ */
+const INJECT_PROPS = [
+  { p: 'payload', v: jsonPayload(0), vt: 'json' },
+  { p: 'properties', v: JSON.stringify(PROPS), vt: 'json' },
+];
 
 /** Deploys both flows and waits for both connections. */
 export async function deployOutputFlows(hub: HubHandle, red: NodeRedHarness): Promise<void> {
@@ -31,12 +34,12 @@ export async function deployOutputFlows(hub: HubHandle, red: NodeRedHarness): Pr
     flows.tab(Z),
     flows.tls('bench-tls', ready.caCert),
     flows.moduleClient('bench-client', ours!.connectionString, 'bench-tls'),
-    flows.inject('inject-out', Z, ['out'], injectProps(true)),
+    flows.inject('inject-out', Z, ['out'], INJECT_PROPS),
     // passThrough = the node's acknowledgement output: the msg leaves only after the hub's PUBACK.
     { id: 'out', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: true, x: 300, y: 100, wires: [['sink-out']] },
     flows.sink('sink-out', Z),
     // The same node without the acknowledgement output, acknowledged by its done() exactly like the core node.
-    flows.inject('inject-out2', Z, ['out2'], injectProps(true)),
+    flows.inject('inject-out2', Z, ['out2'], INJECT_PROPS),
     { id: 'out2', type: 'iothub-module-output', z: Z, name: '', client: 'bench-client', outputName: 'telemetry', passThrough: false, x: 300, y: 150, wires: [] },
     { id: 'catch-out', type: 'catch', z: Z, name: '', scope: ['out', 'out2'], uncaught: false, x: 300, y: 200, wires: [['sink-err']] },
     flows.sink('sink-err', Z),
@@ -59,8 +62,8 @@ export async function deployOutputFlows(hub: HubHandle, red: NodeRedHarness): Pr
       willTopic: '',
       credentials: { user: usernameOf(ready.hostName, core!), password: sasToken(ready.hostName, core!) },
     },
-    // The core node gets the JSON payload and publishes it to the topic with the same property bag (a fixed string).
-    flows.inject('inject-mqtt', Z, ['mqtt-out'], injectProps(false)),
+    // The core node publishes the JSON payload to the topic with the same property bag (a fixed string).
+    flows.inject('inject-mqtt', Z, ['mqtt-out'], INJECT_PROPS),
     { id: 'mqtt-out', type: 'mqtt out', z: Z, name: '', topic: outputTopic(core!), qos: '1', retain: 'false', respTopic: '', contentType: '', userProps: '', correl: '', expiry: '', broker: 'bench-broker', x: 300, y: 300, wires: [] },
   ]);
   await waitFor(() => red.getNode<{ host?: { connected: boolean } }>('bench-client')?.host?.connected === true, 'iothub-module-client to connect');
