@@ -122,4 +122,24 @@ describe('iothub-module-invoke (flow, local hub)', function () {
     helper.getNode('invoke').receive({ payload: 1 });
     assert.equal(((await refused).error as { code?: string }).code, 'not-supported');
   });
+
+  it('a caller the hub no longer accepts gets a catchable 401 that keeps the msg', async () => {
+    await load();
+    const first = nextInput(helper.getNode('result'));
+    helper.getNode('invoke').receive({ payload: 1 });
+    assert.equal((await first).statusCode, 200);
+    // The calling module's identity goes away: its token no longer authenticates the HTTP call (IoT Hub's 401002).
+    hub.removeModule(DEVICE, 'flow');
+    try {
+      const caught = nextInput(helper.getNode('caught'), 20_000);
+      helper.getNode('invoke').receive({ payload: 2, keep: 'me' });
+      const msg = await caught;
+      const error = msg.error as { code?: string; message: string };
+      assert.equal(error.code, 'unauthorized');
+      assert.match(error.message, /\(unauthorized, 401002\)/);
+      assert.equal(msg.keep, 'me');
+    } finally {
+      hub.addModule(DEVICE, 'flow');
+    }
+  });
 });
