@@ -2,7 +2,9 @@
 // (modules, recent upstream messages, desired properties, direct methods) for the development local hub.
 import fs from 'node:fs';
 import type { LocalHubApi } from '../src/index';
-import { discoverHubs, hubRequest, ownLocalHub, recentUpstream, sharedLocalHub, type HubDiscovery } from './shared/localHub';
+import { discoverHubs, type HubDiscovery } from './shared/hubDiscovery';
+import { localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from './shared/localHub';
+import { hubRequest } from './shared/remoteHub';
 
 interface Request {
   params: Record<string, string>;
@@ -38,7 +40,7 @@ async function target(): Promise<Target | undefined> {
   if (shared) return { kind: 'local', hub: shared, source: 'shared' };
   const own = await ownLocalHub().catch(() => undefined);
   if (own) return { kind: 'local', hub: own, source: 'in-process' };
-  for (const discovery of discoverHubs()) {
+  for (const discovery of discoverHubs(localHubSettings.discoveryDir)) {
     try {
       return { kind: 'remote', discovery, ca: fs.readFileSync(discovery.caCertPath, 'utf8') };
     } catch {

@@ -7,7 +7,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 
 const dist = path.resolve(__dirname, '..', 'dist');
-const { DISCOVERY_DIR } = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
+const { DISCOVERY_DIR } = require(path.join(dist, 'nodes', 'shared', 'hubDiscovery.js'));
 
 const child = spawn(process.execPath, [path.join(dist, 'src', 'hub', 'cli.js'), ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] });
 let announced;
@@ -23,7 +23,7 @@ lines.on('line', (line) => {
   } catch {
     return; // --help, or not the JSON line: nothing to announce
   }
-  // The same content as writeDiscoveryFile() in nodes/shared/localHub.ts, for the CLI's own process.
+  // The same content as writeDiscoveryFile() in nodes/shared/hubDiscovery.ts, for the CLI's own process.
   fs.mkdirSync(DISCOVERY_DIR, { recursive: true, mode: 0o700 });
   announced = path.join(DISCOVERY_DIR, `${summary.httpsPort}.json`);
   const workloadUri = summary.modules?.[0]?.edgeEnvironment?.IOTEDGE_WORKLOADURI ?? '';

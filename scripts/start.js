@@ -14,6 +14,7 @@ if (!fs.existsSync(path.join(dist, 'nodes', 'shared', 'localHub.js'))) {
 }
 const { LocalHub } = require(path.join(dist, 'src', 'index.js'));
 const localHub = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
+const hubDiscovery = require(path.join(dist, 'nodes', 'shared', 'hubDiscovery.js'));
 
 const DEVICE = 'local-device';
 const HOST = '127.0.0.1';
@@ -209,7 +210,7 @@ async function main() {
   localHub.shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
-  const discoveryFile = localHub.writeDiscoveryFile(hub);
+  const discoveryFile = hubDiscovery.writeDiscoveryFile(hub, localHub.localHubSettings.discoveryDir);
   watch(hub);
 
   const RED = require('node-red');
@@ -256,7 +257,7 @@ async function main() {
       console.error(`Node-RED stop: ${err.message}`);
     }
     localHub.unshareLocalHub();
-    localHub.removeDiscoveryFile(discoveryFile);
+    hubDiscovery.removeDiscoveryFile(discoveryFile);
     await hub.close();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(() => resolve()));
@@ -269,7 +270,7 @@ async function main() {
   try {
     await listen(server);
   } catch (err) {
-    localHub.removeDiscoveryFile(discoveryFile);
+    hubDiscovery.removeDiscoveryFile(discoveryFile);
     await hub.close();
     throw new Error(`cannot listen on ${HOST}:${PORT} (${err.code || err.message}); set PORT to another port`);
   }

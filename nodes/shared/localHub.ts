@@ -1,32 +1,13 @@
 // The "local hub" connection kind (development only): finds or starts a local hub and provisions a module on it.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
-import os from 'node:os';
-import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, localConnectionString, localEdgeEnvironment } from '../../src/index';
 import type { ClientOptions, EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity } from '../../src/index';
-
-/**
- * Where running local hubs announce themselves: one `<port>.json` per hub. Default `<os tmpdir>/azure-iot-local-hub`;
- * the environment variable `AZURE_IOT_LOCAL_HUB_DIR` moves it (tests use a private one).
- */
-export const DISCOVERY_DIR = process.env.AZURE_IOT_LOCAL_HUB_DIR || path.join(os.tmpdir(), 'azure-iot-local-hub');
+import { DISCOVERY_DIR, discoverHubs } from './hubDiscovery';
+import { addLeaseRoutes, removeLeaseRoutes, routesFor, startRouteBook } from './leaseRoutes';
+import { provisionRemote } from './remoteHub';
 
 /** The process-wide key under which an embedding program (scripts/start.js) shares its running hub. */
 const SHARED_KEY = Symbol.for('node-red-contrib-azure-iot-module.localHub');
-
-/** What a discovery file holds (written by `npm start`, read by other processes). */
-export interface HubDiscovery {
-  pid: number;
-  port: number;
-  hostName: string;
-  caCertPath: string;
-  serviceConnectionString: string;
-  /** `unix:///…` of the hub's IoT Edge workload API, '' when off. */
-  workloadUri: string;
-  startedAt: string;
-}
 
 /** Where a lease's hub lives: shared by the embedding program, started here, or in another process. */
 export type LocalHubSource = 'shared' | 'in-process' | 'remote';
@@ -59,11 +40,6 @@ export interface AcquireOptions {
   routes?: string[];
 }
 
-interface RouteBook {
-  base: Record<string, string>;
-  leases: Map<number, Record<string, string>>;
-}
-
 interface OwnHub {
   hub: Promise<LocalHubApi>;
   users: number;
@@ -78,7 +54,6 @@ export const localHubSettings = {
   discoveryDir: DISCOVERY_DIR,
 };
 
-const routeBooks = new WeakMap<LocalHubApi, RouteBook>();
 /** The last upstream messages of each hub known here (the editor panel shows them). */
 const recent = new WeakMap<LocalHubApi, HubMessage[]>();
 /** How many upstream messages `recentUpstream` keeps per hub. */
@@ -113,7 +88,7 @@ export function sharedLocalHub(): LocalHubApi | undefined {
  * starts). `routes` are the hub's own routes, kept when leases add or remove theirs.
  */
 export function shareLocalHub(hub: LocalHubApi, routes: Record<string, string>): void {
-  routeBooks.set(hub, { base: { ...routes }, leases: new Map() });
+  startRouteBook(hub, routes);
   hub.setRoutes(routes);
   watchUpstream(hub);
   (globalThis as Record<symbol, unknown>)[SHARED_KEY] = { hub };
@@ -129,193 +104,6 @@ export async function ownLocalHub(): Promise<LocalHubApi | undefined> {
   return own ? own.hub : undefined;
 }
 
-/**
- * Announces a hub to other processes: writes `<dir>/<port>.json` (mode 0600, it holds the service key).
- * @returns the file path, to remove with `removeDiscoveryFile`.
- */
-export function writeDiscoveryFile(hub: LocalHubApi, dir = localHubSettings.discoveryDir): string {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  removeStaleDiscoveryFiles(dir);
-  const file = path.join(dir, `${hub.port}.json`);
-  const content: HubDiscovery = {
-    pid: process.pid,
-    port: hub.port,
-    hostName: hub.hostName,
-    caCertPath: hub.caCertPath,
-    serviceConnectionString: hub.serviceConnectionString,
-    workloadUri: hub.workloadUri ?? '',
-    startedAt: new Date().toISOString(),
-  };
-  fs.writeFileSync(file, JSON.stringify(content, null, 2), { mode: 0o600 });
-  return file;
-}
-
-/** Removes the announcements of processes that are gone (a hub killed without its clean stop). */
-function removeStaleDiscoveryFiles(dir: string): void {
-  for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n))) {
-    try {
-      const { pid } = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as { pid?: unknown };
-      if (typeof pid === 'number' && !alive(pid)) fs.rmSync(path.join(dir, name), { force: true });
-    } catch {
-      // Unreadable or being written: leave it.
-    }
-  }
-}
-
-/** Removes a discovery file (missing is fine). */
-export function removeDiscoveryFile(file: string): void {
-  fs.rmSync(file, { force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** The hubs announced by live processes (other than this one), newest first; stale files are ignored. */
-export function discoverHubs(dir = localHubSettings.discoveryDir): HubDiscovery[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n));
-  } catch {
-    return [];
-  }
-  const found: HubDiscovery[] = [];
-  for (const name of names) {
-    try {
-      const d = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as HubDiscovery;
-      if (typeof d.port === 'number' && typeof d.pid === 'number' && d.pid !== process.pid && alive(d.pid) && fs.existsSync(d.caCertPath)) found.push(d);
-    } catch {
-      // A file being written or from another tool: not a hub we can join.
-    }
-  }
-  return found.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-}
-
-/** Parses `HostName=…;SharedAccessKeyName=…;SharedAccessKey=…`. */
-function parseServiceConnectionString(cs: string): { hostName: string; keyName: string; key: string } {
-  const parts = new Map(cs.split(';').map((p) => {
-    const i = p.indexOf('=');
-    return [p.slice(0, i), p.slice(i + 1)] as [string, string];
-  }));
-  return { hostName: parts.get('HostName') ?? '', keyName: parts.get('SharedAccessKeyName') ?? '', key: parts.get('SharedAccessKey') ?? '' };
-}
-
-/** A service SAS token (IoT Hub: HMAC-SHA256 over `<url-encoded resource>\n<expiry>` with the policy key). */
-export function serviceToken(serviceConnectionString: string, ttlSeconds = 3600, now = Date.now()): string {
-  const { hostName, keyName, key } = parseServiceConnectionString(serviceConnectionString);
-  const sr = encodeURIComponent(hostName);
-  const se = Math.floor(now / 1000) + ttlSeconds;
-  const sig = crypto.createHmac('sha256', Buffer.from(key, 'base64')).update(`${sr}\n${se}`).digest('base64');
-  return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}&skn=${encodeURIComponent(keyName)}`;
-}
-
-/** A small HTTPS JSON call to a hub's service REST API. */
-export function hubRequest(d: HubDiscovery, ca: string, method: string, pathname: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      {
-        host: '127.0.0.1',
-        servername: 'localhost',
-        port: d.port,
-        method,
-        path: `${pathname}${pathname.includes('?') ? '&' : '?'}api-version=2021-04-12`,
-        ca,
-        headers: {
-          authorization: serviceToken(d.serviceConnectionString),
-          'content-type': 'application/json',
-          ...(data ? { 'content-length': String(data.length) } : {}),
-        },
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // Not JSON: keep the text.
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`local hub on port ${d.port} did not answer`)));
-    req.on('error', reject);
-    req.end(data);
-  });
-}
-
-const seg = (s: string): string => encodeURIComponent(s);
-
-/** Provisions device and module through the hub's registry REST API; returns the module's key and generation id. */
-async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, moduleId: string): Promise<{ key: string; generationId: string }> {
-  const dev = await hubRequest(d, ca, 'GET', `/devices/${seg(deviceId)}`);
-  if (dev.status === 404) {
-    const put = await hubRequest(d, ca, 'PUT', `/devices/${seg(deviceId)}`, { deviceId });
-    if (put.status >= 300 && put.status !== 409) throw new Error(`local hub refused device ${deviceId} (HTTP ${put.status})`);
-  } else if (dev.status >= 300) {
-    throw new Error(`local hub on port ${d.port} answered HTTP ${dev.status}`);
-  }
-  let mod = await hubRequest(d, ca, 'GET', `/devices/${seg(deviceId)}/modules/${seg(moduleId)}`);
-  if (mod.status === 404) mod = await hubRequest(d, ca, 'PUT', `/devices/${seg(deviceId)}/modules/${seg(moduleId)}`, { deviceId, moduleId });
-  if (mod.status >= 300) throw new Error(`local hub refused module ${deviceId}/${moduleId} (HTTP ${mod.status})`);
-  const body = mod.body as { generationId?: string; authentication?: { symmetricKey?: { primaryKey?: string } } } | undefined;
-  const key = body?.authentication?.symmetricKey?.primaryKey;
-  if (!key) throw new Error(`local hub gave no key for ${deviceId}/${moduleId}`);
-  return { key, generationId: body?.generationId ?? '' };
-}
-
-
-function routesFor(moduleId: string, routes: string[] | undefined, leaseId: number): Record<string, string> {
-  const lines = (routes ?? []).map((r) => r.trim()).filter((r) => r !== '' && !r.startsWith('#'));
-  const chosen = lines.length > 0 ? lines : [`FROM /messages/modules/${moduleId}/* INTO $upstream`];
-  const out: Record<string, string> = {};
-  chosen.forEach((text, i) => {
-    out[`lease${leaseId}_${i + 1}`] = text;
-  });
-  return out;
-}
-
-function applyRoutes(hub: LocalHubApi): void {
-  const book = routeBooks.get(hub);
-  if (!book) return;
-  const all: Record<string, string> = { ...book.base };
-  for (const routes of book.leases.values()) Object.assign(all, routes);
-  hub.setRoutes(all);
-}
-
-/** Adds a lease's routes to a hub in this process. @throws RouteSyntaxError (from the hub) for a bad route. */
-function addLeaseRoutes(hub: LocalHubApi, leaseId: number, routes: Record<string, string>): void {
-  let book = routeBooks.get(hub);
-  if (!book) {
-    book = { base: {}, leases: new Map() };
-    routeBooks.set(hub, book);
-  }
-  book.leases.set(leaseId, routes);
-  try {
-    applyRoutes(hub);
-  } catch (err) {
-    book.leases.delete(leaseId);
-    applyRoutes(hub);
-    throw err;
-  }
-}
-
-function removeLeaseRoutes(hub: LocalHubApi, leaseId: number): void {
-  const book = routeBooks.get(hub);
-  if (book?.leases.delete(leaseId)) applyRoutes(hub);
-}
 
 async function startOwnHub(): Promise<LocalHubApi> {
   await closingOwn;
@@ -326,7 +114,7 @@ async function startOwnHub(): Promise<LocalHubApi> {
     return own.hub;
   }
   const hub = LocalHub.start({ routes: {} }).then((h) => {
-    routeBooks.set(h, { base: {}, leases: new Map() });
+    startRouteBook(h, {});
     watchUpstream(h);
     return h;
   });
@@ -397,7 +185,7 @@ export async function acquireLocalHub(deviceId: string, moduleId: string, option
       },
     };
   }
-  for (const d of discoverHubs()) {
+  for (const d of discoverHubs(localHubSettings.discoveryDir)) {
     let ca: string;
     try {
       ca = fs.readFileSync(d.caCertPath, 'utf8');

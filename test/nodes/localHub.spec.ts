@@ -8,18 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
-import {
-  acquireLocalHub,
-  discoverHubs,
-  LocalHubConnection,
-  localHubsClosed,
-  localHubSettings,
-  ownLocalHub,
-  removeDiscoveryFile,
-  shareLocalHub,
-  unshareLocalHub,
-  writeDiscoveryFile,
-} from '../../nodes/shared/localHub';
+import { discoverHubs, removeDiscoveryFile, writeDiscoveryFile } from '../../nodes/shared/hubDiscovery';
+import { acquireLocalHub, LocalHubConnection, localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
 import { until } from './support';
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */

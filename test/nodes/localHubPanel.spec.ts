@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
-import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../nodes/shared/localHub';
+import { writeDiscoveryFile } from '../../nodes/shared/hubDiscovery';
+import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
 import register from '../../nodes/iothub-local-hub-panel';
 import { until } from './support';
 
