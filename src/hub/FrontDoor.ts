@@ -146,10 +146,19 @@ export class FrontDoor {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const stream = createWebSocketStream(ws);
+      const stream = framePerFlush(createWebSocketStream(ws));
       stream.on('error', () => undefined);
       this.options.connections.set(stream, { transport: 'wss', tlsSocket: req.socket as tls.TLSSocket });
       this.options.mqtt(stream, req);
     });
   }
+}
+
+/**
+ * Sends what is written in one flush as one WebSocket frame. mqtt-packet writes a packet in pieces between cork and
+ * uncork, and ws's stream would send each piece as a frame of its own (a CONNACK as four 1-byte frames).
+ */
+function framePerFlush(stream: Duplex): Duplex {
+  stream._writev = (chunks, done) => stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
+  return stream;
 }

@@ -8,8 +8,8 @@ import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, sessionStoreOf } from './aedesInternals';
-import { BrokerAccess } from './BrokerAccess';
+import { capSubscribeQos, connectedClientsOf, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
 import { generateHubTls, removeCaFile, writeCaFile } from './certs';
 import { ClientTable } from './ClientTable';
 import { ClientSender, InputDelivery, forwardUnlessExpired } from './delivery';
@@ -38,6 +38,12 @@ export { MAX_PUBLISH_BYTES } from './BrokerAccess';
 export { HubError } from './methods';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
+
+/**
+ * Largest MQTT packet (remaining length) the parser accepts: the 256 KiB publish limit plus the topic length and
+ * packet id fields. A publish between 256 KiB and this still reaches authorizePublish, which closes the connection.
+ */
+const MAX_MQTT_PACKET_BYTES = MAX_PUBLISH_BYTES + 4;
 
 /**
  * A local IoT Hub + edgeHub for tests and development: MQTT over TLS and WSS, HTTPS service API, IoT Edge
@@ -179,7 +185,11 @@ export class LocalHub implements LocalHubApi {
       bindAddress: this.bindAddress,
       plainMqtt: this.options.plainMqttPort !== undefined,
       http: createHttpApi(this, { name: 'iothubowner', key: this.policyKey }),
-      mqtt: (conn: Duplex, req?: http.IncomingMessage) => capSubscribeQos(this.broker.handle(conn as net.Socket, req)),
+      mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
+        const client = this.broker.handle(conn as net.Socket, req);
+        capSubscribeQos(client);
+        limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
+      },
       connections: this.connections,
     });
     await this.listen(this.options.port ?? 0, this.options.plainMqttPort);

@@ -56,3 +56,31 @@ export function capSubscribeQos(client: Client): void {
     }
   });
 }
+
+/** The parts of mqtt-packet's parser {@link limitPacketSize} works with. */
+interface PacketParser {
+  packet: { length: number };
+  _parseLength(): boolean;
+  _emitError(err: Error): void;
+}
+
+/**
+ * Makes the client's MQTT parser refuse a packet whose remaining length is over `maxBytes` as soon as its fixed
+ * header is read, which closes the connection (aedes closes on a parser error).
+ * Why: mqtt-packet has no size limit and buffers a whole packet before aedes sees it, so without this a peer that
+ * declares a 256 MiB packet holds its connection (and the memory it streams) until it stops sending; IoT Hub closes
+ * the connection on any packet over its limit.
+ */
+export function limitPacketSize(client: Client, maxBytes: number): void {
+  const parser = (client as unknown as { _parser?: PacketParser })._parser;
+  if (!parser) return;
+  const parseLength = parser._parseLength;
+  parser._parseLength = function (this: PacketParser): boolean {
+    const done = parseLength.call(this);
+    if (done && this.packet.length > maxBytes) {
+      this._emitError(new Error(`MQTT packet of ${this.packet.length} bytes is over the ${maxBytes}-byte limit`));
+      return false;
+    }
+    return done;
+  };
+}

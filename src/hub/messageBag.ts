@@ -47,8 +47,10 @@ export function parsePropertyBag(bag: string): DecodedBag {
     const key = percentDecode(eq < 0 ? pair : pair.slice(0, eq));
     const value = eq < 0 ? '' : percentDecode(pair.slice(eq + 1));
     if (!key) continue;
-    if (key.startsWith('$.')) result.systemProperties[key] = value;
-    else result.properties[key] = value;
+    const target = key.startsWith('$.') ? result.systemProperties : result.properties;
+    // `__proto__` must become a plain property: assigning it would hit the prototype setter and silently drop it.
+    if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    else target[key] = value;
   }
   return result;
 }

@@ -10,10 +10,19 @@ type Json = Record<string, unknown>;
 export const TWIN_MAX_DEPTH = 10;
 export const TWIN_MAX_SECTION_BYTES = 32 * 1024;
 
-function depthOf(v: unknown): number {
-  if (!isObject(v)) return 0;
+/**
+ * JSON nesting depth of `v` (an object or an array counts one level each), exact up to `limit + 1` and only known to
+ * be over `limit` beyond that. Why bounded: a 256 KiB body can nest ~100 000 levels, and walking all of them
+ * recursively overflows the stack (a 500 where IoT Hub answers 400); arrays count so that nesting cannot hide in them.
+ */
+function depthOf(v: unknown, limit: number): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  if (limit < 0) return 1;
   let max = 0;
-  for (const child of Object.values(v)) max = Math.max(max, depthOf(child));
+  for (const child of Object.values(v)) {
+    max = Math.max(max, depthOf(child, limit - 1));
+    if (max > limit) break;
+  }
   return 1 + max;
 }
 
@@ -35,7 +44,7 @@ function badKey(v: unknown): string | undefined {
  */
 export function validatePatch(patch: unknown): string | undefined {
   if (!isObject(patch)) return 'the patch must be a JSON object';
-  if (depthOf(patch) > TWIN_MAX_DEPTH) return `the patch nests deeper than ${TWIN_MAX_DEPTH} levels`;
+  if (depthOf(patch, TWIN_MAX_DEPTH) > TWIN_MAX_DEPTH) return `the patch nests deeper than ${TWIN_MAX_DEPTH} levels`;
   const key = badKey(patch);
   if (key !== undefined) return `invalid property name ${JSON.stringify(key)}`;
   return undefined;

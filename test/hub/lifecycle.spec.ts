@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
+import WebSocket from 'ws';
 import { LocalHub } from '../../src/hub/LocalHub';
 import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
@@ -97,6 +99,37 @@ describe('local hub: lifecycle and endpoints', () => {
     const res = nextMessage(c, (t) => t.startsWith('$iothub/twin/res/200/'));
     await c.publishAsync('$iothub/twin/GET/?$rid=1', ' ', { qos: 1 });
     await res;
+  });
+
+  it('over WSS answers a CONNECT with the CONNACK in one WebSocket frame (not one frame per piece written)', async () => {
+    hub = await startHub();
+    const m = hub.addModule('d', 'frames');
+    const options = moduleOptions(hub, m);
+    const connectPacket = mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: false,
+      keepalive: 60,
+      clientId: options.clientId!,
+      username: options.username!,
+      password: Buffer.from(String(options.password)),
+    });
+    const ws = new WebSocket(`wss://localhost:${hub.port}/$iothub/websocket`, ['mqtt'], { ca: hub.caCert });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const frames: Buffer[] = [];
+      const first = new Promise<void>((resolve) => ws.on('message', (data: Buffer) => frames.push(data) === 1 && resolve()));
+      ws.send(connectPacket);
+      await first;
+      assert.deepEqual([...frames[0]!], [0x20, 2, 0, 0], 'CONNACK accepted, whole, in the first frame');
+      assert.equal(frames.length, 1);
+    } finally {
+      ws.terminate();
+    }
   });
 
   it('serves HTTPS on the MQTT port (service API handler)', async () => {
