@@ -15,9 +15,11 @@ export = function register(RED: RedApi): void {
     RED.nodes.createNode(this, def);
     const node = this;
     handleInput(RED, node, { idle: () => ({}) }, async (msg) => {
+      // Everything the flow got wrong is refused before the request is touched: it stays answerable.
       const status = statusCodeOf(msg.statusCode, def.statusCode);
+      const payload = methodPayload(msg.payload);
       const request = takePendingRequest(msg.requestId);
-      await request.respond(status, methodPayload(msg.payload));
+      await request.respond(status, payload);
     });
   }
 

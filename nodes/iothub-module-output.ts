@@ -3,7 +3,7 @@
 import type { Message } from '../src/index';
 import { bindToClient } from './shared/flowNode';
 import { NodeError } from './shared/errors';
-import { numberSetting, outputNameOf } from './shared/fields';
+import { numberSetting, outputNameOf, valueText } from './shared/fields';
 import { catalogKey, translate } from './shared/i18n';
 import { handleInput } from './shared/input';
 import { msgToMessage } from './shared/messages';
@@ -52,7 +52,7 @@ export = function register(RED: RedApi): void {
       if (msg.action !== undefined) {
         if (msg.action === 'connect') return host.connect();
         if (msg.action === 'disconnect') return host.disconnect();
-        throw new NodeError('invalid-action', String(msg.action));
+        throw new NodeError('invalid-action', valueText(msg.action));
       }
       const message = msgToMessage(msg);
       const outputName = outputNameOf(msg.outputName, def.outputName ?? '');

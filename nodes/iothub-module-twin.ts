@@ -4,6 +4,7 @@ import { bindToClient } from './shared/flowNode';
 import { describeError, NodeError } from './shared/errors';
 import { isPlainObject, twinAction } from './shared/fields';
 import { handleInput } from './shared/input';
+import { jsonText } from './shared/messages';
 import type { BaseNodeDef, NodeMessage, RedApi, RedNode } from './shared/red';
 import { STATUS } from './shared/status';
 
@@ -48,8 +49,10 @@ export = function register(RED: RedApi): void {
         send({ ...msg, topic: 'twin', payload: twin });
         return;
       }
-      if (!isPlainObject(msg.payload)) throw new NodeError('invalid-twin-patch', 'msg.payload');
-      await (await host.ready()).patchTwinReportedProperties(msg.payload);
+      const patch = msg.payload;
+      if (!isPlainObject(patch) || jsonText(patch) === undefined) throw new NodeError('invalid-twin-patch', 'msg.payload');
+      // An oversize patch is refused by the client before anything is sent (message-too-large).
+      await (await host.ready()).patchTwinReportedProperties(patch);
     });
   }
 

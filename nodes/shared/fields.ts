@@ -3,6 +3,20 @@
 import { NodeError } from './errors';
 import type { NodeMessage } from './red';
 
+/**
+ * A msg value as text for an error detail, at most 200 characters. Never throws: a value a flow made may have no
+ * `toString` (`Object.create(null)`) or one that throws, and an error about a bad value must not become another one.
+ */
+export function valueText(value: unknown): string {
+  let text: string;
+  try {
+    text = String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 function blank(value: unknown): boolean {
   return value === undefined || value === null || value === '';
 }
@@ -49,7 +63,7 @@ export function timeoutSeconds(value: unknown, field: string, fallback: number):
 export function statusCodeOf(fromMsg: unknown, configured: unknown): number {
   const value = fromMsg ?? (blank(configured) ? 200 : configured);
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 999) throw new NodeError('invalid-status-code', String(value));
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 999) throw new NodeError('invalid-status-code', valueText(value));
   return n;
 }
 
@@ -63,9 +77,12 @@ export function outputNameOf(fromMsg: unknown, configured: string): string {
   return value.trim();
 }
 
-/** A JSON object (not an array, Buffer or null). */
+/**
+ * A JSON object: not an array, Buffer, typed array, Date, Map or null. Checked by tag, not prototype, because
+ * objects made in a function node come from another realm (their Object.prototype is not ours).
+ */
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+  return typeof value === 'object' && value !== null && Object.prototype.toString.call(value) === '[object Object]';
 }
 
 function isEmptyPayload(payload: unknown): boolean {
@@ -80,7 +97,7 @@ function isEmptyPayload(payload: unknown): boolean {
 export function twinAction(msg: NodeMessage): 'get' | 'report' {
   if (msg.action === 'get') return 'get';
   if (msg.action === 'report') return 'report';
-  if (!blank(msg.action)) throw new NodeError('invalid-action', String(msg.action));
+  if (!blank(msg.action)) throw new NodeError('invalid-action', valueText(msg.action));
   if (isEmptyPayload(msg.payload)) return 'get';
   if (isPlainObject(msg.payload)) return 'report';
   throw new NodeError('invalid-twin-patch', 'msg.payload');

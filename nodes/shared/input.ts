@@ -24,25 +24,31 @@ export function handleInput(RED: RedApi, node: RedNode, options: InputOptions, h
     try {
       work = handler(msg, send);
     } catch (err) {
-      finish(node, options, done, describeError(RED, err));
+      finish(RED, node, options, done, describeError(RED, err));
       return;
     }
-    if (work === undefined) finish(node, options, done);
+    if (work === undefined) finish(RED, node, options, done);
     else
       work.then(
-        () => finish(node, options, done),
-        (err: unknown) => finish(node, options, done, describeError(RED, err)),
+        () => finish(RED, node, options, done),
+        (err: unknown) => finish(RED, node, options, done, describeError(RED, err)),
       );
   });
 }
 
 /** Restores the idle status, then done() or done(err). */
-function finish(node: RedNode, options: InputOptions, done: DoneFn, err?: Error): void {
+function finish(RED: RedApi, node: RedNode, options: InputOptions, done: DoneFn, err?: Error): void {
   try {
     showStatus(node, options.idle());
   } catch {
     // status is cosmetic; never let it break message accounting
   }
-  if (err) done(err);
-  else done();
+  try {
+    if (err) done(err);
+    else done();
+  } catch (failure) {
+    // The runtime counted the completion but could not hand the msg on: Catch and Complete nodes get a deep copy,
+    // which fails for a msg nested too deeply to clone. Log it without the msg rather than throw out of a listener.
+    node.error(err ?? describeError(RED, failure));
+  }
 }

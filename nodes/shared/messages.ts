@@ -119,9 +119,9 @@ function optionalString(msg: NodeMessage, field: string): string | undefined {
 }
 
 /**
- * Builds the Message to send from a flow message: Buffers go raw, strings as UTF-8 text, every other JSON value
- * as `application/json` UTF-8; msg.properties (string, number or boolean values), msg.messageId,
- * msg.correlationId, msg.contentType and msg.contentEncoding are honoured.
+ * Builds the Message to send from a flow message: Buffers (and typed arrays) go raw, strings as UTF-8 text, every
+ * other JSON value as `application/json` UTF-8; msg.properties (string, number or boolean values; no `$.` keys),
+ * msg.messageId, msg.correlationId, msg.contentType and msg.contentEncoding are honoured.
  * @throws NodeError `invalid-payload` (missing or not serialisable), `invalid-properties`, `invalid-field`.
  */
 export function msgToMessage(msg: NodeMessage): Message {
@@ -136,6 +136,11 @@ export function msgToMessage(msg: NodeMessage): Message {
     data = payload;
     contentType = 'text/plain';
     contentEncoding = 'utf-8';
+  } else if (ArrayBuffer.isView(payload)) {
+    // Typed arrays and DataViews are bytes too: JSON would turn a Uint8Array into {"0":…,"1":…}.
+    data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  } else if (Object.prototype.toString.call(payload) === '[object ArrayBuffer]') {
+    data = Buffer.from(payload as ArrayBuffer);
   } else {
     let json: string | undefined;
     try {
@@ -164,6 +169,9 @@ export function msgToMessage(msg: NodeMessage): Message {
     }
     const record = properties as Record<string, unknown>;
     for (const key of Object.keys(record)) {
+      // `$.`-keys are system properties on the wire (`$.on` would re-route the message, `$.mid` set its id):
+      // msg.messageId, msg.outputName… set those; an application property may not.
+      if (key.startsWith('$.')) throw new NodeError('invalid-properties', `msg.properties.${key}`);
       const value = record[key];
       if (typeof value === 'string') message.customProperties[key] = value;
       else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') message.customProperties[key] = String(value);
@@ -173,7 +181,12 @@ export function msgToMessage(msg: NodeMessage): Message {
   return message;
 }
 
-/** The JSON value to answer a direct method with: Buffers are read as UTF-8 JSON when they parse, else as text. */
+/**
+ * The JSON value to answer or call a direct method with: Buffers are read as UTF-8 JSON when they parse, else as
+ * text; undefined is null.
+ * @throws NodeError `invalid-payload` when JSON cannot encode it (BigInt, Symbol, a function, a circular or too
+ * deeply nested object): checked here so that the failure has its own code and happens before anything is sent.
+ */
 export function methodPayload(payload: unknown): unknown {
   if (payload === undefined) return null;
   if (Buffer.isBuffer(payload)) {
@@ -184,5 +197,15 @@ export function methodPayload(payload: unknown): unknown {
       return text;
     }
   }
+  if (jsonText(payload) === undefined) throw new NodeError('invalid-payload', 'msg.payload');
   return payload;
+}
+
+/** The JSON text of `value`, or undefined when JSON cannot encode it; never throws. */
+export function jsonText(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 // The runtime-wide table of direct method requests awaiting an answer: request id → the config node that
 // received it, so a method-response node can answer through the right client (correlation by id, never by name).
 import { NodeError } from './errors';
+import { valueText } from './fields';
 
 /** Answers a request on the client that received it. */
 export type Responder = (hubRequestId: string, status: number, payload: unknown) => Promise<void>;
@@ -56,17 +57,26 @@ export function addPendingRequest(args: {
 }
 
 /**
- * Takes a pending request for answering (it can be taken once).
+ * Finds a pending request for answering. Answering uses it up once the client has taken the answer; an answer the
+ * client refuses before sending anything (too large: it throws synchronously) leaves it pending, so that a corrected
+ * msg, or the automatic answer, still reaches the caller.
  * @throws NodeError `invalid-request-id`, `unknown-request-id`, `already-responded` or `request-expired`.
  */
 export function takePendingRequest(requestId: unknown): { respond: (status: number, payload: unknown) => Promise<void>; methodName: string } {
   if (typeof requestId !== 'string' || requestId === '') throw new NodeError('invalid-request-id', 'msg.requestId');
   const entry = pending.get(requestId);
-  if (!entry) throw new NodeError(finished.get(requestId) ?? 'unknown-request-id', requestId);
-  pending.delete(requestId);
-  if (entry.timer) clearTimeout(entry.timer);
-  remember(requestId, 'already-responded');
-  return { methodName: entry.methodName, respond: (status, payload) => entry.respond(entry.hubRequestId, status, payload) };
+  if (!entry) throw new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId));
+  return {
+    methodName: entry.methodName,
+    respond: (status, payload) => {
+      if (pending.get(requestId) !== entry) return Promise.reject(new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId)));
+      const sent = entry.respond(entry.hubRequestId, status, payload);
+      pending.delete(requestId);
+      if (entry.timer) clearTimeout(entry.timer);
+      remember(requestId, 'already-responded');
+      return sent;
+    },
+  };
 }
 
 /** Forgets every request a config node holds (on close): the hub times them out itself. */

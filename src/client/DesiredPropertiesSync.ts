@@ -1,7 +1,7 @@
 // ensureDesiredProperties (A5, A13): while desired patches are watched, remember the desired `$version` last seen and,
 // after every (re)connect, re-read the twin and deliver the whole desired document when the version moved — patches
 // sent while the client was away are otherwise lost.
-import type { TwinDocument } from './types';
+import { twinDocument } from './incoming';
 import type { TwinReply } from './TwinLedger';
 import type { MqttConnection } from './transport/mqttConnection';
 
@@ -53,8 +53,8 @@ export class DesiredPropertiesSync {
     this.deps
       .readTwin()
       .then(({ body }) => {
-        const twin = JSON.parse(body.toString('utf8')) as TwinDocument;
-        const version = twin.desired?.$version;
+        const twin = twinDocument(body);
+        const version = twin.desired.$version;
         if (this.lastVersion === null) return;
         if (version !== this.lastVersion) {
           this.lastVersion = version;

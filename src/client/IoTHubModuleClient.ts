@@ -17,8 +17,8 @@ import { DesiredPropertiesSync } from './DesiredPropertiesSync';
 import { EdgeMethodInvoker } from './EdgeMethodInvoker';
 import { MethodResponseLedger } from './MethodResponseLedger';
 import { Dispatcher, type HandlerKind } from './dispatcher';
-import { methodResponsePublish, telemetryPublish, type OutgoingPublish } from './outgoing';
-import { desiredPatch, inputMessage, methodRequest } from './incoming';
+import { methodResponsePublish, reportedPatchPayload, telemetryPublish, type OutgoingPublish } from './outgoing';
+import { desiredPatch, inputMessage, methodRequest, twinDocument } from './incoming';
 import { callUser, safeLog, type Log } from './userCode';
 import {
   initFromConnectionString,
@@ -241,24 +241,22 @@ export class IoTHubModuleClient {
   /**
    * Gets the module twin `{ desired, reported }`.
    * @throws ClientError (with statusCode: 'throttled', 'bad-request', …) when the hub answers ≥ 300;
+   *   ClientError 'protocol-error' for a response that is not a twin document or has no numeric status;
    *   OperationTimeout; OperationCancelled; connection errors; ClientError 'shut-down'.
    */
   async getTwin(): Promise<TwinDocument> {
     const { body } = await this.twinRequest(twinGetTopic, ' ');
-    try {
-      return JSON.parse(body.toString('utf8')) as TwinDocument;
-    } catch (err) {
-      throw new ClientError('Twin document is not valid JSON', { code: 'protocol-error', cause: err });
-    }
+    return twinDocument(body);
   }
 
   /**
    * Patches the reported properties (`null` deletes a key).
-   * @throws TypeError (synchronously) when patch is not an object; otherwise rejects as {@link getTwin}.
+   * @throws TypeError (synchronously) when patch is not an object or JSON cannot encode it; ValueError
+   *   'message-too-large' (synchronously) over 256 KB on the wire; otherwise rejects as {@link getTwin}.
    */
   patchTwinReportedProperties(patch: Record<string, unknown>): Promise<void> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new TypeError('patch must be an object');
-    return this.twinRequest(twinPatchReportedTopic, JSON.stringify(patch)).then(() => undefined);
+    return this.twinRequest(twinPatchReportedTopic, reportedPatchPayload(patch)).then(() => undefined);
   }
 
   private async twinRequest(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {

@@ -1,7 +1,7 @@
 // The twin request ledger keyed by `$rid` (A5, A13): each GET / reported PATCH waits for the response with its `$rid`,
 // times out, and is re-sent once after a reconnect when its response may have been lost with the old connection.
 import crypto from 'node:crypto';
-import { ConnectionDroppedError, OperationTimeout } from './errors';
+import { ClientError, ConnectionDroppedError, OperationTimeout } from './errors';
 import { errorFromStatus, parseIotHubErrorCode } from './errorMapping';
 import type { Expirable } from './deadlines';
 import { TimedOperations } from './operations';
@@ -68,7 +68,9 @@ export class TwinLedger extends TimedOperations {
   answer(rid: string, status: number, body: Buffer): boolean {
     const request = this.requests.get(rid);
     if (!request) return false;
-    if (status >= 300) request.finish(errorFromStatus(status, parseIotHubErrorCode(body.toString('utf8'))));
+    // A status that is not a number (`$iothub/twin/res/abc/`) would otherwise pass as a success.
+    if (!Number.isFinite(status)) request.finish(new ClientError('Twin response without a numeric status', { code: 'protocol-error' }));
+    else if (status >= 300) request.finish(errorFromStatus(status, parseIotHubErrorCode(body.toString('utf8'))));
     else request.finish(undefined, { status, body });
     return true;
   }

@@ -176,7 +176,7 @@ export function parseIotHubErrorCode(body: string, depth = 0): number | undefine
     const value = record[key];
     if (typeof value === 'number' && Number.isInteger(value)) return value;
     if (typeof value === 'string') {
-      const found = /^\d{6}$/.test(value) ? Number(value) : IOTHUB_ERROR_NAMES[value];
+      const found = /^\d{6}$/.test(value) ? Number(value) : errorNumber(value);
       if (found !== undefined) return found;
     }
   }
@@ -191,6 +191,11 @@ export function parseIotHubErrorCode(body: string, depth = 0): number | undefine
   function fromText(text: string): number | undefined {
     const match = /ErrorCode:\s*([A-Za-z]+|\d{6})/.exec(text);
     if (!match) return undefined;
-    return /^\d+$/.test(match[1]!) ? Number(match[1]) : IOTHUB_ERROR_NAMES[match[1]!];
+    return /^\d+$/.test(match[1]!) ? Number(match[1]) : errorNumber(match[1]!);
   }
+}
+
+/** The numeric code of an IoT Hub error name; own keys only (a body saying `constructor` must not find Object's). */
+function errorNumber(name: string): number | undefined {
+  return Object.hasOwn(IOTHUB_ERROR_NAMES, name) ? IOTHUB_ERROR_NAMES[name] : undefined;
 }

@@ -4,6 +4,7 @@ import { ClientError } from './errors';
 import { Message } from './models/Message';
 import { MethodRequest } from './models/MethodRequest';
 import type { DecodedProperties } from './transport/properties';
+import type { TwinDocument } from './types';
 
 /** A received input message: raw payload bytes (never decoded), its input name and every property. */
 export function inputMessage(inputName: string, properties: DecodedProperties, payload: Buffer): Message {
@@ -23,9 +24,11 @@ export function inputMessage(inputName: string, properties: DecodedProperties, p
 
 /**
  * A received method request; its payload is JSON (an empty one is `null`, as the seed's `json.loads(… or 'null')`).
- * @throws ClientError 'protocol-error' for a payload that is not JSON (the seed loses the request and reports it).
+ * @throws ClientError 'protocol-error' for a payload that is not JSON (the seed loses the request and reports it), or
+ *   for a request without `$rid` (it could never be answered).
  */
 export function methodRequest(requestId: string, methodName: string, payload: Buffer): MethodRequest {
+  if (requestId === '') throw new ClientError(`Method request ${methodName} has no $rid`, { code: 'protocol-error' });
   try {
     return new MethodRequest(requestId, methodName, JSON.parse(payload.toString('utf8') || 'null'));
   } catch (err) {
@@ -48,4 +51,25 @@ export function desiredPatch(payload: Buffer): Record<string, unknown> {
     throw new ClientError('Desired properties patch is not a JSON object', { code: 'protocol-error' });
   }
   return patch as Record<string, unknown>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A twin document from a GET response: a JSON object whose `desired` and `reported` sections are objects.
+ * @throws ClientError 'protocol-error' otherwise (the caller would find nothing usable in it).
+ */
+export function twinDocument(payload: Buffer): TwinDocument {
+  let twin: unknown;
+  try {
+    twin = JSON.parse(payload.toString('utf8'));
+  } catch (err) {
+    throw new ClientError('Twin document is not valid JSON', { code: 'protocol-error', cause: err });
+  }
+  if (!isRecord(twin) || !isRecord(twin.desired) || !isRecord(twin.reported)) {
+    throw new ClientError('Twin document is not an object with desired and reported sections', { code: 'protocol-error' });
+  }
+  return twin as unknown as TwinDocument;
 }

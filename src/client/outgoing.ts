@@ -3,7 +3,7 @@
 import { ValueError } from './errors';
 import { Message } from './models/Message';
 import type { EventsTopics } from './transport/eventsTopics';
-import { methodResponseTopic } from './transport/topics';
+import { methodResponseTopic, twinPatchReportedTopic } from './transport/topics';
 
 /** IoT Hub's limit on a device-to-cloud message (seed `TELEMETRY_MESSAGE_SIZE_LIMIT`), checked on wire bytes. */
 export const TELEMETRY_MESSAGE_SIZE_LIMIT = 262144;
@@ -40,6 +40,20 @@ export function methodResponsePublish(requestId: string, status: number, payload
   const topic = methodResponseTopic(requestId, status);
   checkWireSize(topic, json);
   return { topic, payload: json };
+}
+
+/** The topic of a reported PATCH with a `$rid` as long as the client's (a UUID), for the size check. */
+const REPORTED_PATCH_TOPIC = twinPatchReportedTopic('00000000-0000-0000-0000-000000000000');
+
+/**
+ * The body of a reported-properties PATCH. Checked before it is sent because the hub closes the connection on a
+ * PUBLISH over its limit, which would cut every operation of the client short.
+ * @throws TypeError when JSON cannot encode the patch (BigInt, circular); ValueError 'message-too-large'.
+ */
+export function reportedPatchPayload(patch: Record<string, unknown>): string {
+  const json = JSON.stringify(patch);
+  checkWireSize(REPORTED_PATCH_TOPIC, json);
+  return json;
 }
 
 function toMessage(message: Message | string | Buffer | number): Message {

@@ -91,6 +91,7 @@ export class InputDelivery {
     const filter = inputsFilter(deviceId, moduleId);
     const live = this.clients.get(target);
     const expiresAtMs = Date.now() + this.ttlMs;
+    if (live && !connackWritten(live)) return this.hold(target, topic, message.body, expiresAtMs);
     if (live && subscriptionOf(live, filter)) {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
@@ -103,14 +104,25 @@ export class InputDelivery {
       stored = false;
     }
     const nowLive = this.clients.get(target);
+    if (nowLive && !connackWritten(nowLive)) return this.hold(target, topic, message.body, expiresAtMs);
     if (stored || (nowLive && subscriptionOf(nowLive, filter))) {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
     }
-    const queue = this.queues.get(target) ?? [];
+    this.hold(target, topic, message.body, expiresAtMs);
+  }
+
+  /**
+   * Keeps a message in the module's queue until it is ready and subscribed. Also used while the module is between
+   * its CONNECT and its CONNACK: a publish through the broker then reaches the session twice (aedes writes it to the
+   * new connection and again when it replays the session's queue after the CONNACK), so it waits for
+   * {@link onClientReady} instead.
+   */
+  private hold(target: string, topic: string, payload: Buffer, expiresAtMs: number): void {
     const now = Date.now();
-    queue.push({ topic, payload: message.body, expiresAtMs });
-    this.queues.set(target, queue.filter((q) => q.expiresAtMs > now));
+    const queue = (this.queues.get(target) ?? []).filter((q) => q.expiresAtMs > now);
+    queue.push({ topic, payload, expiresAtMs });
+    this.queues.set(target, queue);
   }
 
   /** Messages stored for a module that had never subscribed go out once it has (a restored session counts). */

@@ -2,7 +2,7 @@
 // deprecated receive APIs and the handler / receive mode exclusion.
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
-import { ClientError, Message, MethodResponse, type MethodRequest } from '../../src/index';
+import { ClientError, Message, MethodResponse, ValueError, type MethodRequest } from '../../src/index';
 import { clientFor, nextCall, useLocalHub, waitFor } from './clientSupport';
 
 const NASTY = 'a b/$+%&#!*\'()é~';
@@ -125,6 +125,19 @@ describe('client features', () => {
       );
       assert.throws(() => client.patchTwinReportedProperties(null as never), TypeError);
       assert.throws(() => client.patchTwinReportedProperties([] as never), TypeError);
+    });
+
+    it('a reported patch over 256 KB is refused before it is sent, and the connection stays up', async () => {
+      const client = clientFor(hub, 'fdev', 'twin-big');
+      await client.connect();
+      assert.throws(
+        () => client.patchTwinReportedProperties({ blob: 'x'.repeat(262_144) }),
+        (e: unknown) => e instanceof ValueError && e.code === 'message-too-large',
+      );
+      assert.throws(() => client.patchTwinReportedProperties({ n: 1n } as never), TypeError);
+      await client.patchTwinReportedProperties({ small: 'ok' });
+      assert.equal((await client.getTwin()).reported.small, 'ok');
+      assert.equal(hub.observed.connects.filter((c) => c.clientId === 'fdev/twin-big').length, 1, 'one connection throughout');
     });
 
     it('throttling (429) is a retryable ClientError throttled', async () => {

@@ -38,6 +38,24 @@ describe('client reconnect', () => {
     assert.deepEqual(await hub.invokeMethod('rdev', 'restart', { methodName: 'ping', responseTimeoutInSeconds: 5 }), { status: 200, payload: 'alive' });
   });
 
+  for (const websockets of [false, true]) {
+    it(`notices a drop by the hub at once and reconnects (${websockets ? 'MQTT over WebSockets' : 'MQTT over TLS'})`, async () => {
+      const moduleId = websockets ? 'drop-wss' : 'drop-tls';
+      const client = clientFor(hub, 'rdev', moduleId, { websockets, connectionRetryInterval: 1, keepAlive: 60 });
+      const states: ConnectionState[] = [];
+      client.onConnectionStateChange = (info) => states.push(info.state);
+      await client.connect();
+      const droppedAt = Date.now();
+      hub.faults.dropConnection(`rdev/${moduleId}`);
+      // Long before the 60 s keep-alive would find out: the transport itself must report the close.
+      await waitFor(() => states.includes('disconnected'), 'the drop noticed', 5_000);
+      assert.ok(Date.now() - droppedAt < 5_000);
+      await waitFor(() => states.at(-1) === 'connected', 'reconnected', 10_000);
+      await client.sendMessage('after the drop');
+      assert.equal(hub.observed.upstream.at(-1)?.body.toString(), 'after the drop');
+    });
+  }
+
   it('re-sends a twin request whose response was lost across a drop (same $rid), once', async () => {
     const client = clientFor(hub, 'rdev', 'twin', { connectionRetryInterval: 1 });
     await client.connect();

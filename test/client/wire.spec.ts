@@ -1,9 +1,14 @@
 // Wire parity with Part A: CONNECT (client id, username), the topics and property bags our client publishes and the
 // subscriptions it makes, checked in what the local hub observed.
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import https from 'node:https';
 import os from 'node:os';
+import mqttPacket from 'mqtt-packet';
+import { WebSocketServer } from 'ws';
 import type { LocalHub } from '../../src/hub';
-import { Message, MethodResponse, userAgentString } from '../../src/index';
+import { generateHubTls } from '../../src/hub/certs';
+import { IoTHubModuleClient, Message, MethodResponse, userAgentString } from '../../src/index';
 import { clientFor, useLocalHub, waitFor } from './clientSupport';
 import pkg from '../../package.json';
 
@@ -41,6 +46,43 @@ describe('client wire parity (Part A)', () => {
       `${hub.hostName}/wdev/wdtmi/?api-version=2020-09-30&DeviceClientType=${pyQuote(userAgentString())}&model-id=dtmi%3Acom%3Aexample%3AThermostat%3B1`,
     );
     assert.ok(!c.username.includes('localhost'));
+  });
+
+  it('over WebSockets sends its CONNECT as one whole frame (not one frame per piece mqtt-packet writes)', async () => {
+    const tls = await generateHubTls();
+    const server = https.createServer({ cert: tls.serverCert, key: tls.serverKey });
+    const wss = new WebSocketServer({ server, path: '/$iothub/websocket' });
+    const firstFrame = new Promise<Buffer>((resolve) => {
+      wss.on('connection', (ws) => {
+        ws.once('message', (data: Buffer) => {
+          resolve(data);
+          ws.terminate();
+        });
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, resolve)); // all addresses: `localhost` may resolve to ::1
+    const { port } = server.address() as { port: number };
+    const key = crypto.randomBytes(32).toString('base64');
+    const client = IoTHubModuleClient.createFromConnectionString(`HostName=frames.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${key};GatewayHostName=localhost:${port}`, {
+      serverVerificationCert: tls.caCert,
+      websockets: true,
+      connectionRetry: false,
+    });
+    try {
+      const connecting = client.connect().catch(() => undefined); // the server hangs up after the first frame
+      const frame = await firstFrame;
+      const packets: mqttPacket.Packet[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      parser.on('packet', (packet) => packets.push(packet));
+      const left = parser.parse(frame);
+      assert.deepEqual([packets.map((p) => p.cmd), left], [['connect'], 0]);
+      assert.equal((packets[0] as mqttPacket.IConnectPacket).clientId, 'd/m');
+      await connecting;
+    } finally {
+      await client.shutdown();
+      wss.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('publishes exactly the Part A topics and property bags, QoS 1', async () => {

@@ -138,6 +138,32 @@ describe('local hub: telemetry and routes (B4)', () => {
     back.client.end(true);
   });
 
+  it('delivers a message sent while a persistent module is between its CONNECT and its CONNACK exactly once', async () => {
+    await setup();
+    const f = await connectModule(hub, filter, { clean: false });
+    await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
+    await end(f);
+    await waitFor(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
+    // The window a redeploy hits under load: aedes has registered the new connection and restored the session's
+    // subscription, but has not written the CONNACK yet (it replays the session's queue right after it).
+    const broker = (hub as unknown as { broker: { once(event: 'client', fn: (client: { id: string }) => void): void } }).broker;
+    const sent = new Promise<void>((resolve, reject) => {
+      broker.once('client', (client) => {
+        assert.equal(client.id, 'dev1/filter');
+        hub.sendToInput('dev1', 'filter', 'in1', { body: 'once' }).then(resolve, reject);
+      });
+    });
+    const back = connectCollecting(filter, false);
+    await Promise.all([sent, back.ready]);
+    await hub.sendToInput('dev1', 'filter', 'in1', { body: 'sentinel' });
+    await waitFor(() => back.messages.some((m) => m.payload.toString() === 'sentinel'), 'the sentinel', 5000);
+    assert.deepEqual(
+      back.messages.map((m) => m.payload.toString()),
+      ['once', 'sentinel'],
+    );
+    back.client.end(true);
+  });
+
   it('keeps messages for a module that never subscribed and flushes them when it subscribes', async () => {
     await setup({ routes: ROUTES });
     const s = await connectModule(hub, sensor);

@@ -85,6 +85,12 @@ function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, o
   });
   ws.on('error', onRawError);
   const stream = WebSocket.createWebSocketStream(ws, {});
+  // One frame per flush: mqtt-packet writes a packet in pieces between cork and uncork, and the ws stream would send
+  // each piece as a frame of its own. (Writable converts strings to Buffers before _writev.)
+  stream._writev = (chunks, done) => stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
+  // ws's stream only ends when the hub closes the WebSocket (it never emits 'close' by itself), and mqtt.js waits for
+  // 'close': without this a drop over WSS went unnoticed until the keep-alive or the connect timeout.
+  stream.once('end', () => stream.destroy());
   stream.on('close', () => tlsSocket?.destroy());
   return stream;
 }
@@ -156,6 +162,10 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     // An mqtt.js client must always have an 'error' listener, or a reset kills the process.
     client.on('error', (e) => {
       connection.lastRawError ??= e;
+      // mqtt.js reports a malformed packet (bad remaining length, reserved flags, invalid SUBACK code…) or an
+      // acknowledgement of the wrong type but keeps the connection, whose byte stream can then no longer be trusted.
+      // A protocol violation closes the network connection (MQTT-4.8.0-1); the session reconnects.
+      if (!connection.closing && !connection.closed) client.end(true);
     });
     await new Promise<void>((resolve, reject) => {
       const cleanup = (): void => {
@@ -291,7 +301,15 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     for (const t of topics) map[t] = { qos: 1 };
     return this.track<number[]>((done) =>
       this.client.subscribe(map, (err, granted) => {
-        if (err) return done(err);
+        if (err) {
+          // mqtt.js turns a SUBACK with a failure code (0x80) into an error; its SUBACK still has one code per topic
+          // (in SUBSCRIBE order), which is what the caller needs to disable just the refused features.
+          const codes = (err as { packet?: { granted?: unknown } }).packet?.granted;
+          if (Array.isArray(codes) && codes.length === topics.length) {
+            return done(null, codes.map((c) => (typeof c === 'number' && c < 0x80 ? c : 128)));
+          }
+          return done(err);
+        }
         const byTopic = new Map((granted ?? []).map((g) => [g.topic, g.qos]));
         done(null, topics.map((t) => byTopic.get(t) ?? 128));
       }),

@@ -124,8 +124,11 @@ export function decodeMessageProperties(bag: string): DecodedProperties {
     const key = unquote(eq < 0 ? pair : pair.slice(0, eq));
     const value = eq < 0 ? '' : unquote(pair.slice(eq + 1));
     if (key === '$.to') continue;
-    const field = RECEIVE_MAP[key];
+    // Own keys only: `constructor`, `toString`, `__proto__`… must not find Object.prototype members.
+    const field = Object.hasOwn(RECEIVE_MAP, key) ? RECEIVE_MAP[key] : undefined;
     if (field) result[field] = value;
+    // A plain assignment to `__proto__` would set the prototype (or be ignored) instead of keeping the property.
+    else if (key === '__proto__') Object.defineProperty(result.customProperties, key, { value, enumerable: true, writable: true, configurable: true });
     else result.customProperties[key] = value;
   }
   return result;
