@@ -29,6 +29,8 @@ export interface FrontDoorOptions {
   /** Takes an MQTT connection (after its info is in `connections`). */
   mqtt(conn: Duplex, req?: http.IncomingMessage): void;
   connections: ConnectionTable;
+  /** How long the TLS handshake, then the first byte, may take before the connection is closed. */
+  silenceTimeoutMs: number;
 }
 
 /** The listeners and every socket they accepted. */
@@ -51,13 +53,15 @@ export class FrontDoor {
       cert: options.serverCert,
       key: options.serverKey,
       minVersion: 'TLSv1.2',
+      handshakeTimeout: options.silenceTimeoutMs,
       // Ask for a client certificate so X.509 identities can authenticate; SAS clients send none.
       requestCert: true,
       rejectUnauthorized: false,
     });
     this.tlsServer.on('secureConnection', (socket) => this.onTlsSocket(socket));
-    this.tlsServer.on('tlsClientError', () => undefined);
-    this.tlsServer.on('connection', (socket: net.Socket) => this.track(socket));
+    // With a listener attached Node leaves the socket open (a handshake timeout included): close it.
+    this.tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
+    this.tlsServer.on('connection', (socket: net.Socket) => this.onTcpSocket(socket));
     if (options.plainMqtt) {
       this.plainServer = net.createServer((socket) => {
         this.track(socket);
@@ -120,12 +124,28 @@ export class FrontDoor {
   }
 
   /**
+   * A TCP connection to the TLS port. Node's handshake timeout only runs once a ClientHello has begun, so a peer that
+   * connects and sends nothing is closed here.
+   */
+  private onTcpSocket(socket: net.Socket): void {
+    this.track(socket);
+    const timer = setTimeout(() => {
+      if (socket.bytesRead === 0) socket.destroy();
+    }, this.options.silenceTimeoutMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  /**
    * One TLS port for everything: after the handshake the first byte tells MQTT (CONNECT = 0x10) from HTTP
    * (a request line, or the WebSocket upgrade that then carries MQTT).
    */
   private onTlsSocket(socket: tls.TLSSocket): void {
     this.track(socket);
+    // A peer that completes the handshake and then says nothing would hold the socket forever.
+    socket.setTimeout(this.options.silenceTimeoutMs, () => socket.destroy());
     socket.once('data', (chunk: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       socket.unshift(chunk);
       if (chunk[0] === 0x10) {

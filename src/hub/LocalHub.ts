@@ -142,6 +142,10 @@ export class LocalHub implements LocalHubApi {
     return this.options.bindAddress ?? '127.0.0.1';
   }
 
+  private get connectTimeoutMs(): number {
+    return (this.options.connectTimeoutSeconds ?? 30) * 1000;
+  }
+
   private async init(): Promise<void> {
     const routes = this.options.routes ? parseRoutes(this.options.routes) : [];
     const material = this.options.tls ?? (await generateHubTls());
@@ -153,6 +157,7 @@ export class LocalHub implements LocalHubApi {
     this.broker = await Aedes.createBroker({
       // IoT Hub client ids are `{deviceId}/{moduleId}`: up to 257 characters, not MQTT 3.1's 23.
       maxClientsIdLength: 512,
+      connectTimeout: this.connectTimeoutMs,
       queueLimit: 1000,
       preConnect: (client, packet, cb) => access.preConnect(client, packet, cb),
       authenticate: (client, username, password, cb) => access.authenticate(client, username, password, cb),
@@ -191,6 +196,7 @@ export class LocalHub implements LocalHubApi {
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },
       connections: this.connections,
+      silenceTimeoutMs: this.connectTimeoutMs,
     });
     await this.listen(this.options.port ?? 0, this.options.plainMqttPort);
 

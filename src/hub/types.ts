@@ -73,6 +73,11 @@ export interface LocalHubOptions {
   log?: (line: string) => void;
   /** Entries kept in each `observed` array (connects, publishes, subscriptions, upstream), oldest dropped. Default 10000. */
   observationLimit?: number;
+  /**
+   * How long a new connection may stay silent, in seconds: its TLS handshake, then its first byte, then (MQTT) its
+   * CONNECT must each come within it, or the hub closes it (as IoT Hub does). Default 30.
+   */
+  connectTimeoutSeconds?: number;
 }
 
 export interface ConnectRecord {

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
 import mqtt from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import WebSocket from 'ws';
@@ -130,6 +131,42 @@ describe('local hub: lifecycle and endpoints', () => {
     } finally {
       ws.terminate();
     }
+  });
+
+  it('closes connections that stay silent: no TLS at all, half a ClientHello, no first byte, no CONNECT (connectTimeoutSeconds)', async () => {
+    hub = await startHub({ connectTimeoutSeconds: 1 });
+    const port = hub.port;
+    const ca = hub.caCert;
+    // A connection that said what it had to say may then stay quiet far longer (its keep-alive is 60 s).
+    const idle = await connectModule(hub, hub.addModule('d', 'idle'));
+    const closedWithin = async (socket: net.Socket, what: string): Promise<void> => {
+      const started = Date.now();
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what}: still open after 5 s`)), 5_000);
+        socket.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      assert.ok(Date.now() - started >= 500, `${what}: closed at once, not by the timeout`);
+    };
+    const tcp = net.connect(port, '127.0.0.1');
+    tcp.on('error', () => undefined);
+    await closedWithin(tcp, 'no TLS handshake');
+    const halfHello = net.connect(port, '127.0.0.1', () => halfHello.write(Buffer.from([0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00])));
+    halfHello.on('error', () => undefined);
+    await closedWithin(halfHello, 'the start of a ClientHello, then nothing');
+    const silent = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca });
+    silent.on('error', () => undefined);
+    await closedWithin(silent, 'TLS, then nothing');
+    const noConnect = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca }, () => noConnect.write(Buffer.from([0x10])));
+    noConnect.on('error', () => undefined);
+    await closedWithin(noConnect, 'the first byte of a CONNECT, then nothing');
+    assert.ok(idle.connected && hub.isConnected('d/idle'), 'the idle MQTT connection stays');
+    await subscribe(idle, '$iothub/twin/res/#');
+    const res = nextMessage(idle, (t) => t.startsWith('$iothub/twin/res/200/'));
+    await idle.publishAsync('$iothub/twin/GET/?$rid=1', ' ', { qos: 1 });
+    await res;
   });
 
   it('serves HTTPS on the MQTT port (service API handler)', async () => {
