@@ -75,6 +75,25 @@ describe('client against a hostile MQTT server', function () {
     await waitFor(() => peer.subscribes.some((s) => s.subscriptions.some((x) => x.topic === topic)), `SUBSCRIBE ${topic}`, 5000);
   }
 
+  /** A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`. */
+  async function collecting<T>(filter: string, attach: (client: IoTHubModuleClient, got: T[]) => void): Promise<{ client: IoTHubModuleClient; seen: Observed; got: T[]; peer: Peer }> {
+    const { client, seen } = makeClient();
+    const got: T[] = [];
+    attach(client, got);
+    const peer = await server.nextPeer(0);
+    await subscribed(peer, filter);
+    return { client, seen, got, peer };
+  }
+
+  /** A client collecting its input messages, and the server side once it subscribed to its inputs. */
+  function inputClient(): ReturnType<typeof collecting<Message>> {
+    return collecting<Message>(`${INPUT_PREFIX}#`, (client, got) => {
+      client.onMessageReceived = (m) => {
+        got.push(m);
+      };
+    });
+  }
+
   function protocolErrors(seen: Observed): ClientError[] {
     return seen.background.filter((e): e is ClientError => e instanceof ClientError && e.code === 'protocol-error');
   }
@@ -164,13 +183,7 @@ describe('client against a hostile MQTT server', function () {
 
     for (const c of cases) {
       it(c.name, async () => {
-        const { client, seen } = makeClient();
-        const received: Message[] = [];
-        client.onMessageReceived = (m) => {
-          received.push(m);
-        };
-        const peer = await server.nextPeer(0);
-        await subscribed(peer, `${INPUT_PREFIX}#`);
+        const { client, seen, got: received, peer } = await inputClient();
         c.send(peer);
         peer.publish(`${INPUT_PREFIX}sentinel/`, 'end');
         await waitFor(() => received.some((m) => m.inputName === 'sentinel'), 'the sentinel message');
@@ -370,14 +383,12 @@ describe('client against a hostile MQTT server', function () {
     const POST = '$iothub/methods/POST/';
 
     async function methodClient(): Promise<{ client: IoTHubModuleClient; seen: Observed; requests: MethodRequest[]; peer: Peer }> {
-      const { client, seen } = makeClient();
-      const requests: MethodRequest[] = [];
-      client.onMethodRequestReceived = (r) => {
-        requests.push(r);
-      };
-      const peer = await server.nextPeer(0);
-      await subscribed(peer, `${POST}#`);
-      return { client, seen, requests, peer };
+      const { got: requests, ...rest } = await collecting<MethodRequest>(`${POST}#`, (client, got) => {
+        client.onMethodRequestReceived = (r) => {
+          got.push(r);
+        };
+      });
+      return { ...rest, requests };
     }
 
     async function sentinel(peer: Peer, requests: MethodRequest[]): Promise<MethodRequest[]> {
@@ -575,13 +586,7 @@ describe('client against a hostile MQTT server', function () {
     ];
     for (const g of garbage) {
       it(`${g.name} after CONNACK drops the connection (reported) and the client reconnects`, async () => {
-        const { client, seen } = makeClient();
-        const received: Message[] = [];
-        client.onMessageReceived = (m) => {
-          received.push(m);
-        };
-        const first = await server.nextPeer(0);
-        await subscribed(first, `${INPUT_PREFIX}#`);
+        const { client, seen, got: received, peer: first } = await inputClient();
         first.raw(g.bytes);
         const second = await server.nextPeer(1);
         await subscribed(second, `${INPUT_PREFIX}#`);
@@ -595,13 +600,7 @@ describe('client against a hostile MQTT server', function () {
     }
 
     it('the server closing mid-packet: nothing partial is delivered, the client reconnects', async () => {
-      const { client, seen } = makeClient();
-      const received: Message[] = [];
-      client.onMessageReceived = (m) => {
-        received.push(m);
-      };
-      const first = await server.nextPeer(0);
-      await subscribed(first, `${INPUT_PREFIX}#`);
+      const { client, seen, got: received, peer: first } = await inputClient();
       const whole = Buffer.from([0x30, 0x20, 0x00, 0x1e, ...Buffer.from(`${INPUT_PREFIX}in/`)]);
       first.raw(whole.subarray(0, 12));
       await new Promise<void>((resolve) => first.socket.end(resolve));
