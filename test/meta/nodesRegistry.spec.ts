@@ -1,5 +1,6 @@
-// The built pack loads into a real Node-RED runtime (its registry, not the test helper): every node type is
-// registered without error, the editor gets templates, help, icons and both catalogs, and runtime text resolves.
+// The built pack loads into a real Node-RED runtime (its registry, not the test helper) — the dev runtime 4.1 and the
+// oldest one package.json declares, 3.1 (dev dependency `node-red-3.1`): every node type is registered without error,
+// the editor gets templates, help, icons and both catalogs, and runtime text resolves.
 // Needs `npm run build` (npm test builds first); the runtime runs in a child process so it cannot disturb
 // the other tests' Node-RED instance.
 import assert from 'node:assert/strict';
@@ -14,8 +15,10 @@ const root = path.resolve(__dirname, '..', '..');
 /** Runs inside the child: starts Node-RED on port 0 with the pack installed in its user dir, prints a report. */
 const SCRIPT = `
 const http = require('node:http');
-const RED = require('node-red');
-const express = require('express');
+const RED = require(process.env.NR_MODULE);
+// The runtime's own copies of its dependencies (Node-RED 3.1 nests older ones than 4.1's).
+const own = (m) => require(require.resolve(m, { paths: [require.resolve(process.env.NR_MODULE)] }));
+const express = own('express');
 (async () => {
   const app = express();
   const server = http.createServer(app);
@@ -27,13 +30,13 @@ const express = require('express');
   const get = (p, headers = {}) => new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p, headers }, (res) => {
     let body = ''; res.setEncoding('utf8'); res.on('data', (d) => (body += d)); res.on('end', () => resolve({ status: res.statusCode, body }));
   }).on('error', reject));
-  const report = {};
+  const report = { version: RED.version() };
   report.sets = JSON.parse((await get('/nodes', { Accept: 'application/json' })).body).filter((n) => n.module === 'node-red-contrib-azure-iot-module');
   report.html = (await get('/nodes', { Accept: 'text/html' })).body;
   report.catalogs = {};
   for (const lng of ['en-US', 'pt-BR']) report.catalogs[lng] = JSON.parse((await get('/locales/node-red-contrib-azure-iot-module/iothub-module-client?lng=' + lng)).body);
   report.icon = await get('/icons/node-red-contrib-azure-iot-module/iothub-module-output.svg');
-  report.runtimeText = require('@node-red/util').i18n._('node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 3 });
+  report.runtimeText = own('@node-red/util').i18n._('node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 3 });
   await RED.stop();
   server.close();
   process.stdout.write(JSON.stringify(report));
@@ -41,6 +44,7 @@ const express = require('express');
 `;
 
 interface Report {
+  version: string;
   sets: Array<{ id: string; types: string[]; enabled: boolean; err?: string }>;
   html: string;
   catalogs: Record<string, Record<string, { errors: Record<string, string> }>>;
@@ -48,7 +52,12 @@ interface Report {
   runtimeText: string;
 }
 
-describe('node types in a real Node-RED runtime (built pack)', function () {
+const RUNTIMES = [
+  { module: 'node-red', version: /^4\.1\./ },
+  { module: 'node-red-3.1', version: /^3\.1\./ },
+];
+
+for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime, ${runtime.module} (built pack)`, function () {
   this.timeout(60_000);
   let report: Report;
   let userDir: string;
@@ -58,7 +67,7 @@ describe('node types in a real Node-RED runtime (built pack)', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
     fs.mkdirSync(path.join(userDir, 'node_modules'));
     fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], { cwd: root, env: { ...process.env, NR_USER_DIR: userDir }, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], { cwd: root, env: { ...process.env, NR_USER_DIR: userDir, NR_MODULE: runtime.module }, maxBuffer: 64 * 1024 * 1024 });
     report = JSON.parse(stdout) as Report;
   });
 
@@ -67,6 +76,7 @@ describe('node types in a real Node-RED runtime (built pack)', function () {
   });
 
   it('registers every node type of package.json without error', () => {
+    assert.match(report.version, runtime.version);
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
     const expected = Object.keys(pkg['node-red'].nodes).sort();
     assert.deepEqual(report.sets.flatMap((s) => s.types).sort(), expected);
