@@ -73,7 +73,8 @@ interface PacketParser {
  */
 export function limitPacketSize(client: Client, maxBytes: number): void {
   const parser = (client as unknown as { _parser?: PacketParser })._parser;
-  if (!parser) return;
+  // A future mqtt-packet without these internals keeps working, only without the early limit.
+  if (typeof parser?._parseLength !== 'function' || typeof parser._emitError !== 'function') return;
   const parseLength = parser._parseLength;
   parser._parseLength = function (this: PacketParser): boolean {
     const done = parseLength.call(this);
