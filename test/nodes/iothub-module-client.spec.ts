@@ -2,6 +2,7 @@
 // node, redeploys that never duplicate messages, listeners or sockets, a missing secret, and secrets kept out of
 // logs, flows and messages.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import type { LocalHubApi } from '../../src/hub/types';
 import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
 
@@ -143,6 +144,55 @@ describe('iothub-module-client (flow, local hub)', function () {
       assert.ok(elapsed < 12_000, `close took ${elapsed} ms`);
     } finally {
       await hub.restart();
+    }
+  });
+
+  it('closes at once while connecting to a gateway that accepts TCP and never answers; a waiting send ends with an error', async () => {
+    const accepted: net.Socket[] = [];
+    let closedByClient = 0;
+    const blackHole = net.createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      socket.resume(); // read (and ignore) the ClientHello, so that the client's FIN is seen
+      socket.once('close', () => closedByClient++);
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = blackHole.address() as net.AddressInfo;
+      const tls = tlsConfig(hub);
+      const module = hub.getModule(DEVICE, 'flow')!;
+      const connectionString = module.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=127.0.0.1:${port}`);
+      await helper.load(
+        NODES,
+        onTab([
+          tls.node,
+          { id: 'cfg', type: 'iothub-module-client', connectionType: 'connectionString', tls: 'tls', operationTimeout: '60', connectionRetryInterval: '1' },
+          { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '10', queueTimeout: '60', wires: [] },
+        ]),
+        { tls: tls.credentials, cfg: { connectionString } },
+      );
+      await until(() => accepted.length > 0, 10_000, 'the connection attempt');
+      const out = helper.getNode('out');
+      const completed: unknown[] = [];
+      const hooks = (helper as unknown as { _RED: { hooks: { add(n: string, f: (e: { node: { id: string }; error?: unknown }) => void): void; remove(n: string): void } } })._RED.hooks;
+      hooks.add('onComplete.blackhole', (event) => {
+        if (event.node.id === 'out') completed.push(event.error);
+      });
+      try {
+        out.receive({ payload: 'waiting' });
+        const started = Date.now();
+        await helper.unload();
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 3_000, `close took ${elapsed} ms`);
+        await until(() => completed.length === 1, 5_000, 'the waiting send to end');
+        assert.match(String((completed[0] as Error | undefined)?.message), /clos/i, 'it ends with an error, not as sent');
+      } finally {
+        hooks.remove('onComplete.blackhole');
+      }
+      await until(() => closedByClient === accepted.length, 5_000, 'the attempt closed by the client');
+    } finally {
+      for (const s of accepted) s.destroy();
+      await new Promise<void>((resolve) => blackHole.close(() => resolve()));
     }
   });
 
