@@ -1,6 +1,6 @@
 // The built pack loads into a real Node-RED runtime (its registry, not the test helper) — the dev runtime 4.1 and the
 // oldest one package.json declares, 3.1 (dev dependency `node-red-3.1`): every node type is registered without error,
-// the editor gets templates, help, icons and both catalogs, and runtime text resolves.
+// the editor gets templates, help, icons and both catalogs, runtime text resolves, and example 01 runs.
 // Needs `npm run build` (npm test builds first); the runtime runs in a child process so it cannot disturb
 // the other tests' Node-RED instance.
 import assert from 'node:assert/strict';
@@ -37,14 +37,33 @@ const express = own('express');
   for (const lng of ['en-US', 'pt-BR']) report.catalogs[lng] = JSON.parse((await get('/locales/node-red-contrib-azure-iot-module/iothub-module-client?lng=' + lng)).body);
   report.icon = await get('/icons/node-red-contrib-azure-iot-module/iothub-module-output.svg');
   report.runtimeText = own('@node-red/util').i18n._('node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 3 });
+  // Example 01 as a user imports it: a local hub started in this runtime, one message sent and acknowledged.
+  await RED.nodes.setFlows(JSON.parse(require('node:fs').readFileSync(process.env.NR_EXAMPLE, 'utf8')), null, 'full');
+  const until = async (cond, what) => {
+    const end = Date.now() + 20000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error('timed out waiting for ' + what);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await until(() => RED.nodes.getNode('ex1-client')?.host?.connected === true, 'the example to connect');
+  const outcome = new Promise((resolve) => RED.hooks.add('onComplete.meta', (e) => {
+    if (e.node.id === 'ex1-out') resolve(e.error ? 'error: ' + (e.error.message || e.error) : 'acknowledged');
+  }));
+  RED.nodes.getNode('ex1-go').receive({});
+  report.example = await Promise.race([outcome, new Promise((r) => setTimeout(() => r('no completion in 20 s'), 20000))]);
+  RED.hooks.remove('onComplete.meta');
+  await RED.nodes.setFlows([], null, 'full');
   await RED.stop();
   server.close();
-  process.stdout.write(JSON.stringify(report));
+  process.stdout.write(JSON.stringify(report), () => process.exit(0));
 })().catch((err) => { console.error(err); process.exit(1); });
 `;
 
 interface Report {
   version: string;
+  /** How the message sent by example 01 ended: 'acknowledged' when the hub's PUBACK came back. */
+  example: string;
   sets: Array<{ id: string; types: string[]; enabled: boolean; err?: string }>;
   html: string;
   catalogs: Record<string, Record<string, { errors: Record<string, string> }>>;
@@ -67,7 +86,18 @@ for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime,
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
     fs.mkdirSync(path.join(userDir, 'node_modules'));
     fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], { cwd: root, env: { ...process.env, NR_USER_DIR: userDir, NR_MODULE: runtime.module }, maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], {
+      cwd: root,
+      env: {
+        ...process.env,
+        NR_USER_DIR: userDir,
+        NR_MODULE: runtime.module,
+        NR_EXAMPLE: path.join(root, 'examples', '01 - Send to an output with properties.json'),
+        // A private discovery folder: never join a hub some other process (npm start) announces on this machine.
+        AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs'),
+      },
+      maxBuffer: 64 * 1024 * 1024,
+    });
     report = JSON.parse(stdout) as Report;
   });
 
@@ -94,6 +124,10 @@ for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime,
     }
     assert.equal(report.icon.status, 200);
     assert.match(report.icon.body, /^<svg /);
+  });
+
+  it('runs example 01 as imported: its message is acknowledged by a local hub started in the runtime', () => {
+    assert.equal(report.example, 'acknowledged');
   });
 
   it('serves both catalogs and resolves runtime text (not the raw key)', () => {
