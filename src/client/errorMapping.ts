@@ -113,14 +113,18 @@ export function errorFromStatus(statusCode: number, errorCode?: number, cause?: 
 
 /**
  * Maps any raw transport failure: an error this library already raised passes through; mqtt.js CONNACK errors
- * (numeric `code`) → {@link errorFromConnack}; Node socket / TLS errors by their string `code`; everything else is a
+ * (numeric `code` while connecting) → {@link errorFromConnack}, a numeric `code` later → ClientError 'protocol-error'; Node socket / TLS errors by their string `code`; everything else is a
  * ClientError (seed: "anything unexpected").
  * @param duringConnect true while connecting: unknown failures become ConnectionFailedError instead of dropped.
  */
 export function mapTransportError(err: unknown, duringConnect = false): Error {
   if (isIoTHubError(err)) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'number') return errorFromConnack(code, err);
+  // mqtt.js puts a CONNACK return code in `code` while connecting; on a live connection a number is the reason
+  // code of a protocol violation it detected (a second CONNACK, a malformed packet…), not a refusal.
+  if (typeof code === 'number') {
+    return duringConnect ? errorFromConnack(code, err) : new ClientError(`MQTT protocol error (reason code ${code})`, { code: 'protocol-error', cause: err });
+  }
   if (typeof code === 'string') {
     const rule = TABLE[`socket:${code}`] ?? TABLE[`tls:${code}`];
     if (rule) {

@@ -24,13 +24,22 @@ describe('errorMapping', () => {
   for (const [rc, cls, code] of connack) {
     it(`CONNACK ${rc} → ${cls.name} ${code}`, () => {
       const cause = Object.assign(new Error('refused'), { code: rc });
-      for (const e of [errorFromConnack(rc, cause), mapTransportError(cause)] as ClientError[]) {
+      for (const e of [errorFromConnack(rc, cause), mapTransportError(cause, true)] as ClientError[]) {
         assert.equal(e.constructor, cls);
         assert.equal(e.code, code);
         assert.equal(e.cause, cause);
       }
     });
   }
+
+  it('a numeric mqtt.js code on a live connection is a protocol violation, not a CONNACK refusal', () => {
+    const cause = Object.assign(new Error('Protocol error'), { code: 130 });
+    const e = mapTransportError(cause) as ClientError;
+    assert.equal(e.constructor, ClientError);
+    assert.equal(e.code, 'protocol-error');
+    assert.equal(e.message, 'MQTT protocol error (reason code 130)');
+    assert.equal(e.cause, cause);
+  });
 
   const socket: Array<[string, boolean, Cls, string]> = [
     ['ECONNREFUSED', false, ConnectionFailedError, 'connection-failed'],
