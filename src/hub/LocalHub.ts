@@ -143,7 +143,8 @@ export class LocalHub implements LocalHubApi {
   }
 
   private get connectTimeoutMs(): number {
-    return (this.options.connectTimeoutSeconds ?? 30) * 1000;
+    const seconds = this.options.connectTimeoutSeconds;
+    return (typeof seconds === 'number' && seconds > 0 ? seconds : 30) * 1000;
   }
 
   private async init(): Promise<void> {

@@ -34,6 +34,10 @@ export interface HubConfig {
   workloadSocketPath?: string | false;
   /** Store-and-forward time to live for messages to offline module inputs, seconds. Default 7200. */
   storeAndForwardTtlSeconds?: number;
+  /** How long a new connection may stay silent (TLS handshake, first byte, CONNECT), seconds. Default 30. */
+  connectTimeoutSeconds?: number;
+  /** Entries kept in each observation list (connects, publishes, subscriptions, upstream). Default 10000. */
+  observationLimit?: number;
   /** TLS material loaded from PEM files instead of a CA generated at start. */
   tls?: { caCertFile: string; serverCertFile: string; serverKeyFile: string };
   /** Initial registry. Default: device `local-device` with modules `sensor` and `processor`. */
@@ -93,6 +97,11 @@ function expectPort(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
     throw new ConfigError(field, 'must be an integer port number from 0 to 65535');
   }
+  return value;
+}
+
+function expectPositiveInteger(value: unknown, field: string, unit: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(field, `must be a positive integer (${unit})`);
   return value;
 }
 
@@ -158,7 +167,7 @@ function parseDevice(value: unknown, field: string): ConfigDevice {
  */
 export function parseHubConfig(raw: unknown): HubConfig {
   const obj = expectObject(raw, '(config)');
-  rejectUnknown(obj, ['hubName', 'hostName', 'bindAddress', 'port', 'plainMqttPort', 'workloadSocketPath', 'storeAndForwardTtlSeconds', 'tls', 'devices', 'routes'], '');
+  rejectUnknown(obj, ['hubName', 'hostName', 'bindAddress', 'port', 'plainMqttPort', 'workloadSocketPath', 'storeAndForwardTtlSeconds', 'connectTimeoutSeconds', 'observationLimit', 'tls', 'devices', 'routes'], '');
   const defaults = defaultHubConfig();
   const config: HubConfig = { devices: defaults.devices, routes: defaults.routes };
   if (obj.hubName !== undefined && obj.hostName !== undefined) throw new ConfigError('hubName', 'give hubName or hostName, not both');
@@ -175,6 +184,8 @@ export function parseHubConfig(raw: unknown): HubConfig {
     if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0) throw new ConfigError('storeAndForwardTtlSeconds', 'must be a non-negative integer (seconds)');
     config.storeAndForwardTtlSeconds = ttl;
   }
+  if (obj.connectTimeoutSeconds !== undefined) config.connectTimeoutSeconds = expectPositiveInteger(obj.connectTimeoutSeconds, 'connectTimeoutSeconds', 'seconds');
+  if (obj.observationLimit !== undefined) config.observationLimit = expectPositiveInteger(obj.observationLimit, 'observationLimit', 'entries');
   if (obj.tls !== undefined) {
     const tls = expectObject(obj.tls, 'tls');
     rejectUnknown(tls, ['caCertFile', 'serverCertFile', 'serverKeyFile'], 'tls');
@@ -243,6 +254,8 @@ export async function hubOptionsFromConfig(config: HubConfig): Promise<LocalHubO
   if (config.plainMqttPort !== undefined) options.plainMqttPort = config.plainMqttPort;
   if (config.workloadSocketPath !== undefined) options.workloadSocketPath = config.workloadSocketPath;
   if (config.storeAndForwardTtlSeconds !== undefined) options.storeAndForwardTtlSeconds = config.storeAndForwardTtlSeconds;
+  if (config.connectTimeoutSeconds !== undefined) options.connectTimeoutSeconds = config.connectTimeoutSeconds;
+  if (config.observationLimit !== undefined) options.observationLimit = config.observationLimit;
   if (config.tls) {
     const read = async (field: 'caCertFile' | 'serverCertFile' | 'serverKeyFile'): Promise<string> => {
       try {

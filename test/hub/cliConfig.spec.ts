@@ -23,6 +23,8 @@ describe('hub cli config', () => {
       plainMqttPort: 1883,
       workloadSocketPath: false,
       storeAndForwardTtlSeconds: 60,
+      connectTimeoutSeconds: 10,
+      observationLimit: 500,
       devices: [{ deviceId: 'dev-1', auth: { primaryKey: KEY, secondaryKey: KEY }, modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }] }],
       routes: { r: 'FROM /messages/modules/a/outputs/o WHERE temp > 20 INTO BrokeredEndpoint("/modules/b/inputs/i")' },
     });
@@ -35,6 +37,8 @@ describe('hub cli config', () => {
       plainMqttPort: 1883,
       workloadSocketPath: false,
       storeAndForwardTtlSeconds: 60,
+      connectTimeoutSeconds: 10,
+      observationLimit: 500,
       devices: [{ deviceId: 'dev-1', auth: { primaryKey: KEY, secondaryKey: KEY }, modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }] }],
       routes: { r: 'FROM /messages/modules/a/outputs/o WHERE temp > 20 INTO BrokeredEndpoint("/modules/b/inputs/i")' },
     });
@@ -48,6 +52,8 @@ describe('hub cli config', () => {
     ['a port out of range', { port: 70000 }, 'port'],
     ['a fractional port', { port: 1.5 }, 'port'],
     ['a negative TTL', { storeAndForwardTtlSeconds: -1 }, 'storeAndForwardTtlSeconds'],
+    ['a connect timeout of 0', { connectTimeoutSeconds: 0 }, 'connectTimeoutSeconds'],
+    ['a fractional observation limit', { observationLimit: 2.5 }, 'observationLimit'],
     ['devices not an array', { devices: {} }, 'devices'],
     ['a device without id', { devices: [{}] }, 'devices[0].deviceId'],
     ['a device id with a space', { devices: [{ deviceId: 'a b' }] }, 'devices[0].deviceId'],
