@@ -33,6 +33,8 @@ const express = own('express');
   const report = { version: RED.version() };
   report.sets = JSON.parse((await get('/nodes', { Accept: 'application/json' })).body).filter((n) => n.module === 'node-red-contrib-azure-iot-module');
   report.html = (await get('/nodes', { Accept: 'text/html' })).body;
+  report.plugins = JSON.parse((await get('/plugins', { Accept: 'application/json' })).body).filter((p) => p.module === 'node-red-contrib-azure-iot-module');
+  report.pluginHtml = (await get('/plugins', { Accept: 'text/html' })).body;
   report.catalogs = {};
   for (const lng of ['en-US', 'pt-BR']) report.catalogs[lng] = JSON.parse((await get('/locales/node-red-contrib-azure-iot-module/iothub-module-client?lng=' + lng)).body);
   report.icon = await get('/icons/node-red-contrib-azure-iot-module/iothub-module-output.svg');
@@ -65,6 +67,8 @@ interface Report {
   /** How the message sent by example 01 ended: 'acknowledged' when the hub's PUBACK came back. */
   example: string;
   sets: Array<{ id: string; types: string[]; enabled: boolean; err?: string }>;
+  plugins: Array<{ id: string; plugins: Array<{ id: string }>; enabled: boolean; err?: string }>;
+  pluginHtml: string;
   html: string;
   catalogs: Record<string, Record<string, { errors: Record<string, string> }>>;
   icon: { status: number; body: string };
@@ -114,6 +118,15 @@ for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime,
       assert.equal(set.enabled, true, set.id);
       assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
     }
+  });
+
+  it('registers the Local hub sidebar plugin without error and serves its editor code', () => {
+    assert.deepEqual(
+      report.plugins.flatMap((set) => set.plugins.map((p) => p.id)),
+      ['iothub-local-hub-panel'],
+    );
+    for (const set of report.plugins) assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
+    assert.ok(report.pluginHtml.includes('iothub-local-hub-panel'), 'the plugin editor script');
   });
 
   it('serves the editor templates, help and icons', () => {
