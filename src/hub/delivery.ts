@@ -91,7 +91,8 @@ export class InputDelivery {
     const filter = inputsFilter(deviceId, moduleId);
     const live = this.clients.get(target);
     const expiresAtMs = Date.now() + this.ttlMs;
-    if (live && !connackWritten(live)) return this.hold(target, topic, message.body, expiresAtMs);
+    // Behind messages already held for this module a new one waits its turn (they go out in order at the flush).
+    if ((live && !connackWritten(live)) || this.queues.get(target)?.length) return this.hold(target, topic, message.body, expiresAtMs);
     if (live && subscriptionOf(live, filter)) {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
