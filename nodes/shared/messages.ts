@@ -1,5 +1,6 @@
 // Pure conversion between Node-RED messages and the library's Message: payload decoding by content type and
 // encoding, system / application properties, and the edgeHub-added source identity.
+import { types } from 'node:util';
 import { Message } from '../../src/index';
 import { NodeError } from './errors';
 import type { NodeMessage } from './red';
@@ -139,8 +140,8 @@ export function msgToMessage(msg: NodeMessage): Message {
   } else if (ArrayBuffer.isView(payload)) {
     // Typed arrays and DataViews are bytes too: JSON would turn a Uint8Array into {"0":…,"1":…}.
     data = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-  } else if (Object.prototype.toString.call(payload) === '[object ArrayBuffer]') {
-    data = Buffer.from(payload as ArrayBuffer);
+  } else if (types.isArrayBuffer(payload)) {
+    data = Buffer.from(payload);
   } else {
     let json: string | undefined;
     try {
