@@ -1,7 +1,7 @@
 // One module client per config node: connects when the first flow node registers, shuts down when the last
 // leaves, pushes connection status to every user, fans the client's single set of handlers out to listeners
 // that are owned by (and removed with) their flow node, and holds the direct-method request table.
-import type { IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
+import type { ConnectionStateInfo, IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
 import { MethodResponse } from '../../src/index';
 import { describeError, errorText, NodeError } from './errors';
 import { catalogKey, translate } from './i18n';
@@ -41,9 +41,23 @@ export interface HostOptions {
   /** Creates the client (may throw or reject for a bad configuration). */
   create: () => Promise<IoTHubModuleClient>;
   autoConnect: boolean;
-  retry: boolean;
-  retryIntervalMs: number;
   log: { warn(msg: string): void; error(msg: string): void };
+}
+
+/**
+ * The status after a connection or connect attempt failed: why, and when the library's reconnect loop tries next.
+ * A failure that retrying alone cannot fix (refused credentials, untrusted certificate) is an error (red dot), not
+ * a passing disconnection; it is retried all the same, less often, as the hub side may be fixed meanwhile.
+ */
+function disconnectedStatus(RED: RedApi, err: Error, nextRetryAt: number | undefined): NodeStatus {
+  const reason = errorText(RED, err);
+  const retryable = (err as { retryable?: unknown }).retryable === true;
+  const base = retryable ? STATUS.disconnected : STATUS.error;
+  const prefix = retryable ? 'disconnected' : 'error';
+  // The first retry after a drop comes within milliseconds: not worth a time in the status.
+  const time = nextRetryAt === undefined || nextRetryAt - Date.now() < 1000 ? undefined : new Date(nextRetryAt).toTimeString().slice(0, 8);
+  const key = catalogKey('iothub-module-client', time === undefined ? `status.${prefix}-reason` : `status.${prefix}-retry`);
+  return statusWithText(base, translate(RED, key, { reason, time }));
 }
 
 /** The config node's engine (kept apart from the Node-RED wiring in nodes/iothub-module-client.ts). */
@@ -55,7 +69,6 @@ export class ModuleClientHost {
   private stopping: Promise<void> = Promise.resolve();
   /** Features whose library handler is set on the current client (each handler is set once per client). */
   private readonly handlersSet = new Set<Feature>();
-  private retryTimer: NodeJS.Timeout | undefined;
   private manualDisconnect = false;
   private closing = false;
   private lastStatus: NodeStatus = STATUS.idle;
@@ -63,6 +76,8 @@ export class ModuleClientHost {
   private setupError: unknown;
   private twinOnce: Promise<TwinDocument> | null = null;
   private desiredVersion: number | undefined;
+  /** Failure codes already logged since the last connect: a retried failure is logged once, not at every attempt. */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly options: HostOptions) {}
 
@@ -141,7 +156,6 @@ export class ModuleClientHost {
   /** `msg.action = "disconnect"`: disconnect and stay disconnected until the next connect. */
   async disconnect(): Promise<void> {
     this.manualDisconnect = true;
-    this.clearRetry();
     if (!this.current && this.starting) await this.starting.catch(() => undefined);
     if (this.current) await this.current.disconnect();
   }
@@ -194,7 +208,8 @@ export class ModuleClientHost {
       }
       this.current = client;
       this.install(client);
-      if (this.options.autoConnect && !this.manualDisconnect) this.connectWithRetry(client);
+      // The library retries a failed first connect itself (connectionRetryForever); its state changes say why and when.
+      if (this.options.autoConnect && !this.manualDisconnect) client.connect().catch(() => undefined);
       else this.push(STATUS.disconnected, false);
     })();
     this.starting = starting;
@@ -212,9 +227,7 @@ export class ModuleClientHost {
       // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection.
       this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
     };
-    client.onBackgroundException = (err) => {
-      this.options.log.warn(describeError(this.options.RED, err).message);
-    };
+    client.onBackgroundException = (err) => this.warnOnce(err);
     for (const list of this.listeners.values()) {
       for (const { event } of list) if (event !== 'state') this.setHandler(client, event as Feature);
     }
@@ -236,45 +249,28 @@ export class ModuleClientHost {
     }
   }
 
-  private connectWithRetry(client: IoTHubModuleClient): void {
-    client.connect().catch((err: unknown) => {
-      if (this.current !== client || this.closing || this.manualDisconnect) return;
-      this.options.log.warn(describeError(this.options.RED, err).message);
-      const reason = errorText(this.options.RED, err);
-      const retryable = (err as { retryable?: unknown }).retryable === true;
-      // A refusal that retrying cannot fix (credentials, TLS) is an error, not a passing disconnection.
-      const [base, key] = retryable
-        ? [STATUS.disconnected, catalogKey('iothub-module-client', 'status.disconnected-reason')]
-        : [STATUS.error, catalogKey('iothub-module-client', 'status.error-reason')];
-      this.push(statusWithText(base, translate(this.options.RED, key, { reason })), false);
-      if (this.options.retry && retryable) {
-        this.clearRetry();
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          if (this.current === client && !client.connected && !this.closing && !this.manualDisconnect) this.connectWithRetry(client);
-        }, this.options.retryIntervalMs);
-      }
-    });
+  /** Logs a failure, once per failure code until the next connect (the reconnect loop may repeat it for hours). */
+  private warnOnce(err: unknown): void {
+    const code = String((err as { code?: unknown } | null)?.code);
+    if (this.warned.has(code)) return;
+    this.warned.add(code);
+    this.options.log.warn(describeError(this.options.RED, err).message);
   }
 
-  private onState(info: { state: string; connected: boolean; reason?: Error }): void {
+  private onState(info: ConnectionStateInfo): void {
     switch (info.state) {
       case 'connected':
+        this.warned.clear();
         this.push(STATUS.connected, true);
         break;
       case 'connecting':
       case 'reauthorizing':
         this.push(STATUS.connecting, false);
         break;
-      case 'disconnected': {
-        if (info.reason) {
-          const reason = errorText(this.options.RED, info.reason);
-          this.push(statusWithText(STATUS.disconnected, translate(this.options.RED, catalogKey('iothub-module-client', 'status.disconnected-reason'), { reason })), false);
-        } else {
-          this.push(STATUS.disconnected, false);
-        }
+      case 'disconnected':
+        if (info.reason) this.warnOnce(info.reason);
+        this.push(info.reason ? disconnectedStatus(this.options.RED, info.reason, info.nextRetryAt) : STATUS.disconnected, false);
         break;
-      }
       default:
         break;
     }
@@ -377,13 +373,7 @@ export class ModuleClientHost {
     }
   }
 
-  private clearRetry(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-  }
-
   private stop(limitMs = 10_000): Promise<void> {
-    this.clearRetry();
     dropRequestsOf(this.options.id);
     // Detach the client synchronously: a flow node registering meanwhile (partial redeploy) gets a fresh one.
     const client = this.current;

@@ -138,14 +138,6 @@ export function mapTransportError(err: unknown, duringConnect = false): Error {
     : new ClientError('Unexpected failure', { cause: err });
 }
 
-/**
- * Whether a reconnect loop keeps retrying after this failure: always, except when the hub rejected the credentials
- * (A13: "forever unless credentials are rejected"; the seed also stops on CredentialError).
- */
-export function isTransient(err: unknown): boolean {
-  return !(err instanceof CredentialError);
-}
-
 /** IoT Hub error names (as found in `Message: "ErrorCode:Name;…"`) and their numeric codes. */
 const IOTHUB_ERROR_NAMES: Record<string, number> = {
   ArgumentInvalid: 400004,

@@ -1,6 +1,6 @@
 // The one error table: CONNACK codes, socket and TLS codes, service statuses and IoT Hub error codes.
 import assert from 'node:assert/strict';
-import { errorFromConnack, errorFromStatus, mapTransportError, isTransient } from '../../src/client/errorMapping';
+import { errorFromConnack, errorFromStatus, mapTransportError } from '../../src/client/errorMapping';
 import {
   ClientError,
   ConnectionDroppedError,
@@ -98,10 +98,4 @@ describe('errorMapping', () => {
     });
   }
 
-  it('only credential errors stop the reconnect loop', () => {
-    assert.equal(isTransient(new CredentialError('x')), false);
-    assert.equal(isTransient(new ConnectionFailedError('x')), true);
-    assert.equal(isTransient(new OperationTimeout('x')), true);
-    assert.equal(isTransient(new ClientError('x', { code: 'tls-error' })), true);
-  });
 });

@@ -138,12 +138,18 @@ describe('nodes: settings and msg fields', () => {
     assert.throws(() => targetId(42, 'moduleId', false), isCode('invalid-target'));
   });
 
-  it('timeouts: whole seconds 0 to 300 from numbers or strings, blank gives the fallback', () => {
-    assert.equal(timeoutSeconds(undefined, 't', 30), 30);
-    assert.equal(timeoutSeconds('', 't', 30), 30);
-    assert.equal(timeoutSeconds('0', 't', 30), 0);
-    assert.equal(timeoutSeconds(300, 't', 30), 300);
-    for (const bad of [301, -1, 1.5, 'soon', true]) assert.throws(() => timeoutSeconds(bad, 't', 30), isCode('invalid-timeout'), String(bad));
+  it('method timeouts follow the option table (connect 0–300 s, response 5–300 s), blank gives its default', () => {
+    assert.equal(timeoutSeconds(undefined, 'responseTimeoutInSeconds', 't'), 30);
+    assert.equal(timeoutSeconds('', 'responseTimeoutInSeconds', 't'), 30);
+    assert.equal(timeoutSeconds('', 'connectTimeoutInSeconds', 't'), 0);
+    assert.equal(timeoutSeconds('0', 'connectTimeoutInSeconds', 't'), 0);
+    assert.equal(timeoutSeconds(' 5 ', 'responseTimeoutInSeconds', 't'), 5);
+    assert.equal(timeoutSeconds(300, 'responseTimeoutInSeconds', 't'), 300);
+    // IoT Hub answers a response timeout below 5 s with 400004: the node refuses it before calling.
+    for (const bad of [0, 4, '0', 301, -1, 1.5, 'soon', '1e2', true]) {
+      assert.throws(() => timeoutSeconds(bad, 'responseTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
+    }
+    for (const bad of [301, -1, 1.5]) assert.throws(() => timeoutSeconds(bad, 'connectTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
   });
 
   it('status codes: msg first, then the node, then 200', () => {
