@@ -92,6 +92,17 @@ describe('nodes: error text by code', () => {
     assert.equal(err.statusCode, 404);
   });
 
+  it('the service\'s own explanation follows the catalog text; the text is the whole message (no "Error: " prefix)', () => {
+    const err = describeError(RED, new ClientError('Bad request', { code: 'bad-request', statusCode: 400, errorCode: 400004, serviceMessage: 'responseTimeoutInSeconds must be between 5 and 300' }));
+    assert.equal(err.message, 'The hub rejected the request as invalid (bad-request, 400004): responseTimeoutInSeconds must be between 5 and 300');
+    assert.equal(String(err), err.message);
+  });
+
+  it('a value JSON cannot encode says why, about its field', () => {
+    const err = describeError(RED, new NodeError('invalid-payload', 'msg.payload', undefined, 'bigint'));
+    assert.equal(err.message, 'msg.payload cannot be sent (invalid-payload): msg.payload holds a BigInt, which JSON cannot encode');
+  });
+
   it('timeouts, node errors with detail, and unknown failures', () => {
     assert.equal(describeError(RED, new OperationTimeout('x')).message, 'The operation timed out (operation-timeout)');
     assert.equal(describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message, 'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a');
