@@ -20,7 +20,11 @@ export interface ClientOptions {
   gatewayHostname?: string;
   /** MQTT over `wss://{host}:{443|port}/$iothub/websocket`. Default false. */
   websockets?: boolean;
-  /** OpenSSL cipher list; a list is joined with `:`, upper-cased, `_` → `-` (seed normalisation). */
+  /**
+   * OpenSSL cipher list of TLS 1.2 suites; a list is joined with `:`, upper-cased, `_` → `-` (the Python SDK's
+   * normalisation). When given, the connection is pinned to TLS 1.2 (as the Python SDK always is), so that the list is
+   * what is negotiated even with a hub that offers TLS 1.3. Default: Node's cipher list, TLS 1.2 or 1.3.
+   */
   cipher?: string | string[];
   /** Appended to the user agent; `dtmi:…` becomes the model id (api-version 2020-09-30). Default ''. */
   productInfo?: string;
