@@ -29,7 +29,10 @@ export interface ClientOptions {
   /** Appended to the user agent; `dtmi:…` becomes the model id (api-version 2020-09-30). Default ''. */
   productInfo?: string;
   proxyOptions?: ProxyOptions;
-  /** SAS token lifetime in seconds. Default 3600. */
+  /**
+   * SAS token lifetime in seconds, at least 240 (the token is renewed 120 s before it expires; a shorter lifetime is
+   * a ValueError at the factory). Default 3600.
+   */
   sastokenTtl?: number;
   /** MQTT keep-alive in seconds, 1..1740. Default 60. */
   keepAlive?: number;
@@ -41,7 +44,11 @@ export interface ClientOptions {
   connectionRetryInterval?: number;
   /** Re-read the twin after every (re)connect while a desired-patch listener is set. Default true. */
   ensureDesiredProperties?: boolean;
-  /** Time limit of every operation, seconds. Default 60. */
+  /**
+   * Time limit of every operation, seconds. An operation made while the client reconnects waits for the connection
+   * this long, then fails with ConnectionFailedError; connected, a hub that does not answer in time gives
+   * OperationTimeout. Default 60.
+   */
   operationTimeout?: number;
   logger?: Logger;
 }
