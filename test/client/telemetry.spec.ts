@@ -55,7 +55,7 @@ describe('client telemetry (TLS and WSS)', () => {
     await client.connect();
     const exact = new Message(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - 3 - 4, 0x61), { messageId: 'mid' });
     exact.customProperties = { k: 'vvv' };
-    await client.sendMessageToOutput(exact, 'out');
+    await client.sendMessage(exact);
     await waitFor(() => hub.observed.upstream.length === 1, 'the 262144-byte message upstream');
     assert.equal(hub.observed.upstream[0]!.body.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 7);
     assert.deepEqual(hub.observed.upstream[0]!.properties, { k: 'vvv' });
