@@ -1,6 +1,7 @@
 // What the client publishes, built and checked before anything is sent: telemetry / output messages with their
 // property bag, within IoT Hub's message size limit (body + properties); method responses and reported patches,
 // within the hub's limit on a PUBLISH (topic + payload).
+import { types } from 'node:util';
 import { ValueError } from './errors';
 import { Message } from './models/Message';
 import type { EventsTopics } from './transport/eventsTopics';
@@ -46,8 +47,9 @@ export function telemetryPublish(topics: EventsTopics, message: unknown, outputN
 export function toMessage(value: unknown): Message {
   if (value instanceof Message) return value;
   if (typeof value === 'string' || Buffer.isBuffer(value)) return new Message(value);
-  if (value instanceof Uint8Array) return new Message(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-  if (value instanceof ArrayBuffer) return new Message(Buffer.from(value));
+  // util.types rather than instanceof: values made in another realm (a Node-RED function node's vm) are bytes too.
+  if (types.isUint8Array(value)) return new Message(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  if (types.isArrayBuffer(value)) return new Message(Buffer.from(value));
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
     throw new TypeError(`a ${typeof value} cannot be sent as a message`);
   }

@@ -1,6 +1,7 @@
 // The client's pure parts split out of the facade: the credentials' re-sign rule and renewal time, the
 // method-response ledger (once per request id), and the checks on outgoing publishes (conversion, size as IoT Hub counts it).
 import assert from 'node:assert/strict';
+import vm from 'node:vm';
 import { Credentials } from '../../src/client/Credentials';
 import { MethodResponseLedger } from '../../src/client/MethodResponseLedger';
 import { TELEMETRY_MESSAGE_SIZE_LIMIT, messageSize, methodResponsePublish, telemetryPublish, toMessage } from '../../src/client/outgoing';
@@ -101,6 +102,10 @@ describe('outgoing publishes', () => {
     assert.deepEqual(telemetryPublish(id, Buffer.from([0, 255])), { topic: prefix, payload: Buffer.from([0, 255]) });
     assert.deepEqual(telemetryPublish(id, new Uint8Array([1, 2, 3]).subarray(1)), { topic: prefix, payload: Buffer.from([2, 3]) });
     assert.deepEqual(telemetryPublish(id, new Uint8Array([7]).buffer), { topic: prefix, payload: Buffer.from([7]) });
+    // Bytes made in another realm (a Node-RED function node runs in a vm context) are bytes too.
+    const foreign = vm.runInNewContext('[new Uint8Array([4, 5]), new Uint8Array([6]).buffer]') as [Uint8Array, ArrayBuffer];
+    assert.deepEqual(telemetryPublish(id, foreign[0]), { topic: prefix, payload: Buffer.from([4, 5]) });
+    assert.deepEqual(telemetryPublish(id, foreign[1]), { topic: prefix, payload: Buffer.from([6]) });
     const json = `${prefix}%24.ct=application%2Fjson&%24.ce=utf-8`;
     const table: Array<[unknown, string]> = [
       [7, '7'],
