@@ -9,8 +9,8 @@ import { messagePropertiesSize } from './transport/properties';
 import { methodResponseTopic, twinPatchReportedTopic } from './transport/topics';
 
 /**
- * IoT Hub's limit on a device-to-cloud message: body + system property values + application property names and
- * values, in bytes (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`).
+ * IoT Hub's limit on a device-to-cloud message: body + system and application property values, in bytes (the Python
+ * SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`; see {@link messageSize}).
  */
 export const TELEMETRY_MESSAGE_SIZE_LIMIT = 262144;
 
@@ -60,7 +60,7 @@ export function toMessage(value: unknown): Message {
 
 /**
  * The size of a message as IoT Hub counts it against its 256 KB limit: body bytes + {@link messagePropertiesSize}
- * (the topic, percent-encoding and MQTT framing do not count).
+ * (property names, the output name, the topic, percent-encoding and MQTT framing do not count).
  * @param payload the body as sent (default {@link Message.wirePayload}).
  */
 export function messageSize(message: Message, payload: Buffer | string = message.wirePayload() as Buffer | string): number {
@@ -69,8 +69,8 @@ export function messageSize(message: Message, payload: Buffer | string = message
 
 /** @throws ValueError 'message-too-large' when {@link messageSize} exceeds {@link TELEMETRY_MESSAGE_SIZE_LIMIT}. */
 function checkMessageSize(message: Message, payload: Buffer | string, topic: string): void {
-  // Fast path (every publish): the topic holds each property name and value percent-encoded, at least one character
-  // per UTF-8 byte, and UTF-8 needs at most 3 bytes per UTF-16 code unit: within the limit even so, nothing to count.
+  // Fast path (every publish): the topic holds each property value percent-encoded, at least one character per UTF-8
+  // byte, and UTF-8 needs at most 3 bytes per UTF-16 code unit: within the limit even so, nothing to count.
   if (topic.length + (typeof payload === 'string' ? payload.length * 3 : payload.length) <= TELEMETRY_MESSAGE_SIZE_LIMIT) return;
   const size = messageSize(message, payload);
   if (size > TELEMETRY_MESSAGE_SIZE_LIMIT) {

@@ -48,17 +48,18 @@ describe('client telemetry (TLS and WSS)', () => {
     });
   }
 
-  // IoT Hub counts body + application properties + system properties against its 256 KB limit, not the topic. The
-  // hub must deliver a message of exactly 262144 bytes so counted, and the client refuses one byte more.
+  // IoT Hub counts the body and the property values against its 256 KB limit (as the Python SDK's own check), not the
+  // topic. The hub must deliver a message of exactly 262144 bytes so counted, and the client refuses one byte more.
   it('sends a message of exactly 262144 bytes (body + properties) and the hub delivers it; one byte more is refused', async () => {
     const client = clientFor(hub, 'tdev', 'tmod', { operationTimeout: 10 });
     await client.connect();
-    const exact = new Message(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - 3 - 4, 0x61), { messageId: 'mid' });
-    exact.customProperties = { k: 'vvv' };
+    // 'mid' and 'vvv' count (6 bytes); the property name does not.
+    const exact = new Message(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - 6, 0x61), { messageId: 'mid' });
+    exact.customProperties = { 'a name': 'vvv' };
     await client.sendMessage(exact);
     await waitFor(() => hub.observed.upstream.length === 1, 'the 262144-byte message upstream');
-    assert.equal(hub.observed.upstream[0]!.body.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 7);
-    assert.deepEqual(hub.observed.upstream[0]!.properties, { k: 'vvv' });
+    assert.equal(hub.observed.upstream[0]!.body.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 6);
+    assert.deepEqual(hub.observed.upstream[0]!.properties, { 'a name': 'vvv' });
     await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT, 0x62));
     await waitFor(() => hub.observed.upstream.length === 2, 'the 262144-byte body upstream');
     const before = hub.observed.publishes.length;

@@ -144,26 +144,31 @@ describe('outgoing publishes', () => {
     assert.equal(telemetryPublish(id, 'a'.repeat(262095)).payload.length, 262095);
   });
 
-  it('counts system property values and application property names and values (UTF-8, before percent-encoding)', () => {
+  // As the Python SDK's Message.get_size (and the local hub): values count, names and the output name do not.
+  it('counts system and application property values (UTF-8, before percent-encoding), not property names', () => {
     const withProperties = (bodyBytes: number): Message => {
       const m = new Message('b'.repeat(bodyBytes), { messageId: 'mid/1', contentType: 'text/plain', contentEncoding: 'utf-8' });
       m.correlationId = 'c';
       m.userId = 'u';
       m.expiryTimeUtc = new Date(Date.UTC(2030, 0, 2, 3, 4, 5)); // sent as 2030-01-02T03:04:05 (19 bytes)
       m.setAsSecurityMessage(); // $.ifid = urn:azureiot:Security:SecurityAgent:1 (37 bytes)
-      m.customProperties = { 'k é': 'v&#', '%': 'ü' }; // 4 + 3 + 1 + 2 bytes
+      m.customProperties = { 'k é': 'v&#', '%': 'ü' }; // values: 3 + 2 bytes (names not counted)
       return m;
     };
-    const propertyBytes = 5 + 10 + 5 + 1 + 1 + 19 + 37 + (4 + 3) + (1 + 2);
+    const propertyBytes = 5 + 10 + 5 + 1 + 1 + 19 + 37 + 3 + 2;
     assert.equal(messageSize(withProperties(0)), propertyBytes);
     const exact = withProperties(TELEMETRY_MESSAGE_SIZE_LIMIT - propertyBytes);
     assert.equal(messageSize(exact), TELEMETRY_MESSAGE_SIZE_LIMIT);
     const sent = telemetryPublish(id, exact, 'out');
     assert.ok(sent.topic.length > 100, 'the percent-encoded topic is longer than the properties, and not counted');
     assert.throws(() => telemetryPublish(id, withProperties(TELEMETRY_MESSAGE_SIZE_LIMIT - propertyBytes + 1)), ValueError);
-    const bigKey = new Message('x');
-    bigKey.customProperties = { ['k'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT)]: '' };
-    assert.throws(() => telemetryPublish(id, bigKey), ValueError);
+    const bigValue = new Message('x');
+    bigValue.customProperties = { k: 'v'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT) };
+    assert.throws(() => telemetryPublish(id, bigValue), ValueError);
+    const longName = new Message('a'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT - 1));
+    longName.customProperties = { ['n'.repeat(1000)]: 'v' };
+    assert.equal(messageSize(longName), TELEMETRY_MESSAGE_SIZE_LIMIT);
+    assert.equal(telemetryPublish(id, longName).payload.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 1);
   });
 
   it('method responses: integer status, JSON payload (undefined → null), the same size limit', () => {

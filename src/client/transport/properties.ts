@@ -64,9 +64,10 @@ function appendPair(bag: string, encodedKey: string, value: unknown): string {
 
 /**
  * The bytes the properties of a message add to its size as IoT Hub counts it (its 256 KB limit is on the body plus
- * the application and system properties): the UTF-8 length of every system property value that is sent and of every
- * application property name and value, as sent (before percent-encoding). The output name (`$.on`) is routing
- * information and does not count, as in the Python SDK, whose size check runs before the output name is set.
+ * the application and system properties), measured like the Python SDK's own check (`Message.get_size`): the UTF-8
+ * length of every system property value that is sent and of every application property value, as sent (before
+ * percent-encoding). Not counted, as by that SDK: property names, and the output name (`$.on`), which it sets after
+ * its size check.
  */
 export function messagePropertiesSize(message: Message): number {
   let size = 0;
@@ -82,7 +83,7 @@ export function messagePropertiesSize(message: Message): number {
   add(message.expiryTimeUtc);
   const props = message.customProperties;
   if (props) {
-    for (const k of Object.keys(props)) size += Buffer.byteLength(k, 'utf8') + Buffer.byteLength(propertyText(props[k]), 'utf8');
+    for (const k of Object.keys(props)) size += Buffer.byteLength(propertyText(props[k]), 'utf8');
   }
   return size;
 }
