@@ -35,8 +35,8 @@ export interface OptionRule {
  * and the `npm start` demo all read it.
  */
 export const OPTION_RULES = {
-  /** SAS token lifetime. */
-  sastokenTtl: { type: 'integer', unit: 'seconds', min: 1, default: DEFAULT_SASTOKEN_TTL },
+  /** SAS token lifetime; at least twice the renewal margin (see minimumSastokenTtl). */
+  sastokenTtl: { type: 'integer', unit: 'seconds', min: 2 * DEFAULT_TOKEN_UPDATE_MARGIN, default: DEFAULT_SASTOKEN_TTL },
   /** MQTT keep-alive; IoT Hub closes connections idle for longer than 1740 s (29 min). */
   keepAlive: { type: 'integer', unit: 'seconds', min: 1, max: MAX_KEEP_ALIVE_SECS, default: 60 },
   /** Cap of the reconnect back-off. */
@@ -83,8 +83,7 @@ export function describeOptionRule(rule: OptionRule): string {
  * A numeric option given to a factory, checked against {@link OPTION_RULES}.
  * @throws TypeError when not a number; ValueError when not finite or outside the rule's range.
  */
-function ruled(name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | 'operationTimeout', value: unknown): number {
-  const rule: OptionRule = OPTION_RULES[name];
+function ruled(name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | 'operationTimeout', value: unknown, rule: OptionRule = OPTION_RULES[name]): number {
   if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
   if (!Number.isFinite(value)) throw new ValueError(`${name} must be finite`);
   // Python `int(x)` on a number truncates.
@@ -202,7 +201,8 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     websockets: has('websockets') ? bool('websockets', given.websockets) : false,
     cipher: has('cipher') ? normalizeCipher(given.cipher) : '',
     productInfo: has('productInfo') ? str('productInfo', given.productInfo) : '',
-    sastokenTtl: has('sastokenTtl') ? ruled('sastokenTtl', given.sastokenTtl) : OPTION_RULES.sastokenTtl.default,
+    // The minimum lifetime depends on the renewal margin (a test hook may shorten it): checked at the end.
+    sastokenTtl: has('sastokenTtl') ? ruled('sastokenTtl', given.sastokenTtl, { ...OPTION_RULES.sastokenTtl, min: 1 }) : OPTION_RULES.sastokenTtl.default,
     keepAlive: has('keepAlive') ? ruled('keepAlive', given.keepAlive) : OPTION_RULES.keepAlive.default,
     autoConnect: has('autoConnect') ? bool('autoConnect', given.autoConnect) : true,
     connectionRetry: has('connectionRetry') ? bool('connectionRetry', given.connectionRetry) : true,
@@ -238,5 +238,24 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     }
     resolved.clock = clock as unknown as Clock;
   }
+  if (has('sastokenTtl')) checkSastokenTtlCoversRenewal(resolved.sastokenTtl, resolved.sastokenRenewalMargin);
   return resolved;
+}
+
+/**
+ * The shortest `sastokenTtl` accepted: twice the renewal margin (240 s with the default 120 s margin), so a token is
+ * used for at least half its life and the client re-authenticates at most once per margin. Shorter lifetimes are
+ * refused: a token renewed 120 s before it expires but living less than that would be due again at once, and the
+ * client would reconnect in a tight loop (the Python SDK accepts such values and does exactly that).
+ */
+export function minimumSastokenTtl(renewalMargin: number = DEFAULT_TOKEN_UPDATE_MARGIN): number {
+  return 2 * renewalMargin;
+}
+
+/** @throws ValueError when `ttl` is below {@link minimumSastokenTtl}, stating the minimum. */
+function checkSastokenTtlCoversRenewal(ttl: number, renewalMargin: number): void {
+  const minimum = minimumSastokenTtl(renewalMargin);
+  if (ttl < minimum) {
+    throw new ValueError(`sastokenTtl must be at least ${minimum} seconds (the token is renewed ${renewalMargin} s before it expires)`);
+  }
 }

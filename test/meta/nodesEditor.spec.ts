@@ -93,7 +93,7 @@ describe('node editor definitions', () => {
     ['iothub-module-client', 'keepAlive', '0', {}, 'Enter whole seconds from 1 to 1740'],
     ['iothub-module-client', 'keepAlive', '1741', {}, 'Enter whole seconds from 1 to 1740'],
     ['iothub-module-client', 'operationTimeout', 'soon', {}, 'Enter a number of seconds above 0, at most 2147483'],
-    ['iothub-module-client', 'sastokenTtl', '0', {}, 'Enter whole seconds, 1 or more'],
+    ['iothub-module-client', 'sastokenTtl', '239', {}, 'Enter whole seconds, 240 or more'],
     // Both passed this dialog once: 0.5 then failed the config node, 2.5 ran as 2 s in the library.
     ['iothub-module-client', 'connectionRetryInterval', '0.5', {}, 'Enter whole seconds from 1 to 2147483'],
     ['iothub-module-client', 'connectionRetryInterval', '2.5', {}, 'Enter whole seconds from 1 to 2147483'],

@@ -63,13 +63,13 @@ describe('nodes: client setup from the config node', () => {
   });
 
   it('IoT Edge environment: no server CA, no gateway (they come from the environment)', () => {
-    const setup = buildClientSetup({ connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 120 }, {}, { ca: 'CA' });
-    assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 120, connectionRetryForever: true } });
+    const setup = buildClientSetup({ connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 300 }, {}, { ca: 'CA' });
+    assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 300, connectionRetryForever: true } });
   });
 
   it('local hub (development only): module id required, device id defaults, CA and gateway come from the hub', () => {
-    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '60' }, {}, { ca: 'CA' });
-    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 60, connectionRetryForever: true } });
+    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '240' }, {}, { ca: 'CA' });
+    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 240, connectionRetryForever: true } });
     const named = buildClientSetup({ connectionType: 'localHub', deviceId: 'dev', moduleId: 'm' }, {});
     assert.deepEqual(named.kind === 'localHub' && [named.deviceId, named.routes], ['dev', '']);
   });
