@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import type { LocalHubApi } from './types';
+import type { WorkloadHub } from './types';
 
 /** Largest sign request accepted; real requests carry a string-to-sign of a few hundred bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -48,7 +48,7 @@ function isCanonicalBase64(value: string): boolean {
   return /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
 }
 
-async function handle(hub: LocalHubApi, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(hub: WorkloadHub, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://workload');
   // The real workload API (aziot-edged) refuses requests without an api-version; both SDKs always send one.
   if (!url.searchParams.get('api-version')) throw new WorkloadError(400, 'api-version is required');
@@ -112,7 +112,7 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
  * @returns a handle whose `close()` stops the server and removes the socket file.
  * @throws when the path is taken by a live socket or a non-socket file, or listening fails.
  */
-export async function startWorkloadServer(hub: LocalHubApi, socketPath: string): Promise<{ close(): Promise<void> }> {
+export async function startWorkloadServer(hub: WorkloadHub, socketPath: string): Promise<{ close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     handle(hub, req, res).catch((err: unknown) => {
       const status = err instanceof WorkloadError ? err.status : 500;
