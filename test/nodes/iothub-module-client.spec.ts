@@ -221,6 +221,20 @@ describe('iothub-module-client (flow, local hub)', function () {
     assert.ok(hub.isConnected(`${DEVICE}/flow`));
   });
 
+  it('a missing CA: an error status naming the TLS failure and the next try, and the retries go on', async () => {
+    const cfg = clientConfig(hub, 'flow', 'cfg', { tls: '' });
+    await helper.load(
+      NODES,
+      onTab([cfg.node, { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] }]),
+      { cfg: cfg.credentials },
+    );
+    const retrying = /^error: The TLS handshake with the hub failed \(check the server CA\); next try at \d\d:\d\d:\d\d$/;
+    const attempts = (): number => statusesOf('in').filter((st) => st.text === 'node-red:common.status.connecting').length;
+    // Once, the node gave up after the first refusal; now the library keeps trying (with the longer cap).
+    await until(() => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')), 15_000, 'four attempts and a status with the next try');
+    assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
+  });
+
   it('a config node without its secret shows "not configured" and its users fail with a catchable error', async () => {
     await helper.load(
       NODES,
