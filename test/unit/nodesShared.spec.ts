@@ -103,6 +103,13 @@ describe('nodes: error text by code', () => {
     assert.equal(err.message, 'msg.payload cannot be sent (invalid-payload): msg.payload holds a BigInt, which JSON cannot encode');
   });
 
+  it('a node error code is a node or library code: a misspelt one does not compile (npm test type-checks the tests)', () => {
+    // @ts-expect-error 'invalid-payloda' is no error code
+    const typo = new NodeError('invalid-payloda');
+    assert.equal(typo.code, 'invalid-payloda');
+    assert.equal(new NodeError('operation-timeout').code, 'operation-timeout');
+  });
+
   it('timeouts, node errors with detail, and unknown failures', () => {
     assert.equal(describeError(RED, new OperationTimeout('x')).message, 'The operation timed out (operation-timeout)');
     assert.equal(describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message, 'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a');
