@@ -41,7 +41,7 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
 
 /** Starts `node scripts/start.js` on a free port with a temporary userDir; resolves with the editor URL. */
 async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
     cwd: root,
     // A private discovery directory: no other Node-RED on this machine joins the test's hub.
     env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn', AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
@@ -239,7 +239,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   });
   it('a second npm start on a busy port says which port and how to choose another, and exits 1', async () => {
     const port = new URL(demo.url).port;
-    const second = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    const second = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
       cwd: root,
       env: { ...process.env, PORT: port, NODE_RED_USER_DIR: path.join(userDir, 'second'), AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
       stdio: ['ignore', 'pipe', 'pipe'],

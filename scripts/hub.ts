@@ -1,16 +1,14 @@
 // `npm run hub [config.json]`: runs the local hub CLI unchanged (its JSON first line, then events) and announces the
 // hub in the discovery directory, so that Node-RED config nodes of the "Local hub" kind join it.
-'use strict';
-const { spawn } = require('node:child_process');
-const fs = require('node:fs');
-const path = require('node:path');
-const readline = require('node:readline');
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { DISCOVERY_DIR } from '../nodes/shared/hubDiscovery';
 
-const dist = path.resolve(__dirname, '..', 'dist');
-const { DISCOVERY_DIR } = require(path.join(dist, 'nodes', 'shared', 'hubDiscovery.js'));
-
-const child = spawn(process.execPath, [path.join(dist, 'src', 'hub', 'cli.js'), ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] });
-let announced;
+const cli = path.resolve(__dirname, '..', 'src', 'hub', 'cli.js');
+const child = spawn(process.execPath, [cli, ...process.argv.slice(2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+let announced: string | undefined;
 
 const lines = readline.createInterface({ input: child.stdout });
 lines.on('line', (line) => {
@@ -39,7 +37,7 @@ lines.on('line', (line) => {
 });
 
 // The CLI stops on SIGINT / SIGTERM (Ctrl-C reaches both processes); the announcement goes with it.
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => {
   if (announced) fs.rmSync(announced, { force: true });
   process.exit(code ?? (signal ? 1 : 0));

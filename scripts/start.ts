@@ -1,20 +1,26 @@
 // `npm start`: runs the local hub and a real Node-RED (embedded) with this pack, deploys a demo flow that uses
 // every node type, and prints the editor URL, the hub's service connection string and one line per event.
-'use strict';
-const crypto = require('node:crypto');
-const fs = require('node:fs');
-const http = require('node:http');
-const path = require('node:path');
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import * as localHub from '../nodes/shared/localHub';
+import * as hubDiscovery from '../nodes/shared/hubDiscovery';
+import { LocalHub } from '../src/index';
+import type { HubMessage, LocalHubApi } from '../src/index';
 
-const root = path.resolve(__dirname, '..');
-const dist = path.join(root, 'dist');
-if (!fs.existsSync(path.join(dist, 'nodes', 'shared', 'localHub.js'))) {
-  console.error('npm start: dist/ is missing; run `npm run build` first (npm start does it for you).');
-  process.exit(1);
+/** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
+interface EmbeddedNodeRed {
+  init(server: http.Server, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  httpAdmin: http.RequestListener;
+  httpNode: http.RequestListener;
 }
-const { LocalHub } = require(path.join(dist, 'src', 'index.js'));
-const localHub = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
-const hubDiscovery = require(path.join(dist, 'nodes', 'shared', 'hubDiscovery.js'));
+
+/** The repository root (this file runs built, as dist/scripts/start.js). */
+const root = path.resolve(__dirname, '..', '..');
 
 const DEVICE = 'local-device';
 const HOST = '127.0.0.1';
@@ -39,7 +45,7 @@ const ROUTES = {
 };
 
 const time = () => new Date().toISOString().slice(11, 19);
-const say = (line) => console.log(`${time()} ${line}`);
+const say = (line: string): void => console.log(`${time()} ${line}`);
 
 /** A credential secret generated once and kept (mode 0600) in the userDir, so credentials stay encrypted. */
 function credentialSecret() {
@@ -53,9 +59,9 @@ function credentialSecret() {
  * script sets, as a container on an IoT Edge device would get it); a second config node plays a separate module
  * `sensor` with a connection string kept in Node-RED's encrypted credentials.
  */
-function demoFlow(hub) {
+function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
   const z = DEMO_TAB;
-  const code = (...lines) => lines.join('\n');
+  const code = (...lines: string[]): string => lines.join('\n');
   return [
     { id: DEMO_TAB, type: 'tab', label: 'Demo (npm start)', info: 'Deployed again at every `npm start`: copy nodes to another tab to keep your changes.' },
     {
@@ -126,14 +132,14 @@ function demoFlow(hub) {
     { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
     // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
     { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },
-    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor').connectionString } },
+    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor')!.connectionString } },
     { ...CLIENT_DEFAULTS, id: 'demo-client-nodered', name: 'nodered (IoT Edge environment)', connectionType: 'edge' },
   ];
 }
 
 let boundPort = PORT;
 
-async function adminCall(method, pathname, body, deploymentType = 'full') {
+async function adminCall(method: string, pathname: string, body?: unknown, deploymentType = 'full'): Promise<any> {
   const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': deploymentType },
@@ -143,7 +149,7 @@ async function adminCall(method, pathname, body, deploymentType = 'full') {
   return res.json();
 }
 
-const isDemo = (n) => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
+const isDemo = (n: { id?: unknown; z?: unknown }): boolean => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
 
 /**
  * Takes the previous run's demo out of the flow file before Node-RED starts, so that it does not start with last
@@ -151,7 +157,7 @@ const isDemo = (n) => typeof n.id === 'string' && (n.id.startsWith('demo-') || n
  */
 function dropOldDemo() {
   const file = path.join(USER_DIR, 'flows.json');
-  let flows;
+  let flows: unknown;
   try {
     flows = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
@@ -161,20 +167,20 @@ function dropOldDemo() {
 }
 
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
-async function deployDemo(hub) {
+async function deployDemo(hub: LocalHubApi): Promise<void> {
   const current = await adminCall('GET', '/flows');
-  const kept = (current.flows || []).filter((n) => !isDemo(n));
+  const kept = ((current.flows || []) as Array<{ id?: unknown; z?: unknown }>).filter((n) => !isDemo(n));
   // "flows" deployment: only the (new) demo tab starts; the user's other flows keep running.
   await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev }, 'flows');
 }
 
-function preview(buffer) {
+function preview(buffer: Buffer): string {
   const text = buffer.toString('utf8');
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
-function watch(hub) {
-  hub.events.on('upstream', (m) => {
+function watch(hub: LocalHubApi): void {
+  hub.events.on('upstream', (m: HubMessage) => {
     const from = m.moduleId ? `${m.deviceId}/${m.moduleId}` : m.deviceId;
     const props = Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(' ');
     say(`upstream  ${from}${m.outputName ? ` [${m.outputName}]` : ''} ${preview(m.body)}${props ? `  (${props})` : ''}`);
@@ -187,7 +193,7 @@ function watch(hub) {
   });
 }
 
-function listen(server) {
+function listen(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(PORT, HOST, () => {
@@ -197,7 +203,7 @@ function listen(server) {
   });
 }
 
-async function main() {
+async function main(): Promise<void> {
   if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
   fs.mkdirSync(USER_DIR, { recursive: true });
   dropOldDemo();
@@ -213,7 +219,8 @@ async function main() {
   const discoveryFile = hubDiscovery.writeDiscoveryFile(hub, localHub.localHubSettings.discoveryDir);
   watch(hub);
 
-  const RED = require('node-red');
+  // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
+  const RED = require('node-red') as EmbeddedNodeRed;
   const server = http.createServer((req, res) => {
     if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {
       req.url = req.url.slice(4) || '/';
@@ -239,7 +246,7 @@ async function main() {
   });
 
   let stopping = false;
-  const stop = async (signal) => {
+  const stop = async (signal: string): Promise<void> => {
     if (stopping) {
       say('forced exit');
       process.exit(1);
@@ -254,13 +261,13 @@ async function main() {
     try {
       await RED.stop();
     } catch (err) {
-      console.error(`Node-RED stop: ${err.message}`);
+      console.error(`Node-RED stop: ${(err as Error).message}`);
     }
     localHub.unshareLocalHub();
     hubDiscovery.removeDiscoveryFile(discoveryFile);
     await hub.close();
     server.closeAllConnections();
-    await new Promise((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     say('stopped');
     process.exit(0);
   };
@@ -272,9 +279,9 @@ async function main() {
   } catch (err) {
     hubDiscovery.removeDiscoveryFile(discoveryFile);
     await hub.close();
-    throw new Error(`cannot listen on ${HOST}:${PORT} (${err.code || err.message}); set PORT to another port`);
+    throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`);
   }
-  boundPort = server.address().port;
+  boundPort = (server.address() as net.AddressInfo).port;
   await RED.start();
   await deployDemo(hub);
 
@@ -293,13 +300,13 @@ async function main() {
       hub.updateDesired(DEVICE, 'nodered', { threshold: 21.5 });
       say('desired   local-device/nodered threshold = 21.5 (changed by npm start; edit it in the Local hub sidebar)');
     } catch (err) {
-      say(`desired   not changed: ${err.message}`);
+      say(`desired   not changed: ${(err as Error).message}`);
     }
   }, DESIRED_DEMO_DELAY_MS);
   demo.unref();
 }
 
-main().catch((err) => {
+main().catch((err: Error) => {
   console.error(`npm start: ${err.stack || err.message}`);
   process.exit(1);
 });
