@@ -5,9 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import * as localHub from '../nodes/shared/localHub';
-import * as hubDiscovery from '../nodes/shared/hubDiscovery';
-import { LocalHub } from '../src/index';
+import { LocalHub, localHubSettings, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
 import type { HubMessage, LocalHubApi } from '../src/index';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
@@ -213,10 +211,10 @@ async function main(): Promise<void> {
     routes: ROUTES,
   });
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
-  localHub.shareLocalHub(hub, ROUTES);
+  shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
-  const discoveryFile = hubDiscovery.writeDiscoveryFile(hub, localHub.localHubSettings.discoveryDir);
+  const discoveryFile = writeDiscoveryFile(hub, localHubSettings.discoveryDir);
   watch(hub);
 
   // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
@@ -263,8 +261,8 @@ async function main(): Promise<void> {
     } catch (err) {
       console.error(`Node-RED stop: ${(err as Error).message}`);
     }
-    localHub.unshareLocalHub();
-    hubDiscovery.removeDiscoveryFile(discoveryFile);
+    unshareLocalHub();
+    removeDiscoveryFile(discoveryFile);
     await hub.close();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -277,7 +275,7 @@ async function main(): Promise<void> {
   try {
     await listen(server);
   } catch (err) {
-    hubDiscovery.removeDiscoveryFile(discoveryFile);
+    removeDiscoveryFile(discoveryFile);
     await hub.close();
     throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`);
   }

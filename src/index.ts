@@ -17,6 +17,22 @@ export type {
 export { userAgentString } from './client/userAgent';
 
 export { LocalHub, localConnectionString, localEdgeEnvironment } from './hub';
+// Development local hubs shared between processes: discovery files and module-identity leases.
+export {
+  DISCOVERY_DIR,
+  acquireLocalHub,
+  discoverHubs,
+  hubRequest,
+  localHubSettings,
+  localHubsClosed,
+  ownLocalHub,
+  recentUpstream,
+  removeDiscoveryFile,
+  shareLocalHub,
+  sharedLocalHub,
+  unshareLocalHub,
+  writeDiscoveryFile,
+} from './hub';
 // The hub's MethodResult has the same shape as the client's; it is exported once (above).
 export type {
   ConnectRecord,
@@ -25,11 +41,14 @@ export type {
   HubErrorShape,
   HubEvents,
   HubFaults,
+  HubDiscovery,
   HubMessage,
   HubObservations,
   IdentityAuth,
   LocalHubAddress,
   LocalHubApi,
+  LocalHubLease,
+  AcquireOptions,
   LocalHubOptions,
   MethodInvocation,
   ModuleIdentity,

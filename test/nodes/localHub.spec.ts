@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
-import { discoverHubs, removeDiscoveryFile, writeDiscoveryFile } from '../../nodes/shared/hubDiscovery';
-import { acquireLocalHub, LocalHubConnection, localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import { LocalHubConnection } from '../../nodes/shared/localHub';
+import { acquireLocalHub, discoverHubs, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
 import { until } from './support';
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */
@@ -23,7 +23,7 @@ async function connectOnce(cs: string, ca: string): Promise<void> {
   }
 }
 
-describe('nodes/shared/localHub (local hub connection kind)', function () {
+describe('local hub leases (src/hub/localHubLeases) and the local hub connection kind', function () {
   this.timeout(30_000);
   let discoveryDir: string;
   const saved = { ...localHubSettings };
@@ -160,16 +160,18 @@ describe('nodes/shared/localHub (local hub connection kind)', function () {
     assert.equal(await ownLocalHub(), undefined);
   });
 
-  it('`npm run hub` (scripts/hub.js) prints the CLI\'s JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
-    const script = path.resolve(__dirname, '..', '..', 'dist', 'scripts', 'hub.js');
-    const child = spawn(process.execPath, [script], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+  it('the CLI with --announce (`npm run hub`) prints its JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
+    const cli = path.resolve(__dirname, '..', '..', 'dist', 'src', 'hub', 'cli.js');
+    const child = spawn(process.execPath, [cli, '--announce'], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = once(child, 'exit');
     try {
       await until(() => discoverHubs(discoveryDir).length === 1, 20_000, 'the announcement');
       const first = JSON.parse(out.split('\n')[0]!) as { httpsPort: number };
-      assert.equal(discoverHubs(discoveryDir)[0]!.port, first.httpsPort);
+      const announced = discoverHubs(discoveryDir)[0]!;
+      assert.equal(announced.port, first.httpsPort);
+      assert.equal(announced.pid, child.pid, 'the CLI announces its own process');
       const lease = await acquireLocalHub('dev-cli', 'mod-cli');
       assert.equal(lease.source, 'remote');
       assert.match(lease.edgeEnvironment.IOTEDGE_WORKLOADURI, /^unix:\/\//);

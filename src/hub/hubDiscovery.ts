@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { LocalHubApi } from '../../src/index';
+import type { LocalHubApi } from './types';
 
 /**
  * Where running local hubs announce themselves: one `<port>.json` per hub. Default `<os tmpdir>/azure-iot-local-hub`;
@@ -18,6 +18,8 @@ export interface HubDiscovery {
   hostName: string;
   caCertPath: string;
   serviceConnectionString: string;
+  /** On the standard ports (8883 and 443; `port` is 443): connection strings name the gateway without a port. */
+  standardPorts?: boolean;
   /** `unix:///…` of the hub's IoT Edge workload API, '' when off. */
   workloadUri: string;
   startedAt: string;
@@ -37,6 +39,7 @@ export function writeDiscoveryFile(hub: LocalHubApi, dir: string): string {
     hostName: hub.hostName,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
+    standardPorts: hub.standardPorts,
     workloadUri: hub.workloadUri ?? '',
     startedAt: new Date().toISOString(),
   };
