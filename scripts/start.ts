@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { LocalHub, localHubSettings, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
+import { localHubSettings, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
 import type { HubMessage, LocalHubApi } from '../src/index';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
@@ -206,10 +206,14 @@ async function main(): Promise<void> {
   fs.mkdirSync(USER_DIR, { recursive: true });
   dropOldDemo();
 
-  const hub = await LocalHub.start({
+  // IoT Hub's ports (8883, 443) when free, so that every Azure device SDK can use the connection strings as they are.
+  const { hub, fallbackReason } = await startPreferringStandardPorts({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes: ROUTES,
   });
+  if (fallbackReason !== undefined) {
+    console.error(`npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`);
+  }
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
   shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
@@ -285,7 +289,8 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
-  console.log(`  Local hub:         ${hub.hostName} on localhost:${hub.port} (MQTT/TLS, WSS, HTTPS), CA ${hub.caCertPath}`);
+  const ports = hub.standardPorts ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})` : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
+  console.log(`  Local hub:         ${hub.hostName} on ${ports}, CA ${hub.caCertPath}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);

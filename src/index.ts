@@ -16,7 +16,7 @@ export type {
 } from './client/types';
 export { userAgentString } from './client/userAgent';
 
-export { LocalHub, localConnectionString, localEdgeEnvironment } from './hub';
+export { LocalHub, STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName } from './hub';
 // Development local hubs shared between processes: discovery files and module-identity leases.
 export {
   DISCOVERY_DIR,
@@ -30,6 +30,7 @@ export {
   removeDiscoveryFile,
   shareLocalHub,
   sharedLocalHub,
+  startPreferringStandardPorts,
   unshareLocalHub,
   writeDiscoveryFile,
 } from './hub';
@@ -50,6 +51,7 @@ export type {
   LocalHubLease,
   AcquireOptions,
   LocalHubOptions,
+  StandardPortsStart,
   MethodInvocation,
   ModuleIdentity,
   PublishRecord,
