@@ -249,9 +249,11 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
+    // A terminal's Ctrl-C signals the whole process group, and npm forwards it again: a repeat must not cut the
+    // clean stop short (the deadline below ends a stop that hangs).
     if (stopping) {
-      say('forced exit');
-      process.exit(1);
+      say(`${signal} again: still stopping`);
+      return;
     }
     stopping = true;
     say(`${signal}: stopping Node-RED and the local hub…`);
