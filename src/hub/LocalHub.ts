@@ -31,7 +31,7 @@ import type {
   DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
   MethodResult, ModuleIdentity, Twin, TwinPatch,
 } from './types';
-import { startWorkloadServer } from './workloadApi';
+import { startWorkloadServer, type WorkloadServer } from './workloadApi';
 import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
 
 export { MAX_PUBLISH_BYTES } from './BrokerAccess';
@@ -78,7 +78,7 @@ export class LocalHub implements LocalHubApi {
   private inputs!: InputDelivery;
   private router!: MessageRouter;
   private frontDoor: FrontDoor | undefined;
-  private workload: { close(): Promise<void> } | undefined;
+  private workload: WorkloadServer | undefined;
   private tempDir: string | undefined;
   private running = false;
   private closed = false;
@@ -350,6 +350,7 @@ export class LocalHub implements LocalHubApi {
     const m = this.registry.addModule(deviceId, moduleId, auth);
     this.twins.ensure(deviceId);
     this.twins.ensure(deviceId, moduleId);
+    this.workload?.addModule(deviceId, moduleId);
     return m;
   }
 
@@ -366,6 +367,7 @@ export class LocalHub implements LocalHubApi {
   /** Removes a module with its twin and queued messages, closing its connection; unknown modules are ignored. */
   removeModule(deviceId: string, moduleId: string): void {
     if (!this.registry.removeModule(deviceId, moduleId)) return;
+    this.workload?.removeModule(deviceId, moduleId);
     this.twins.remove(deviceId, moduleId);
     this.inputs.discard(clientKey({ deviceId, moduleId }));
     this.clients.drop(clientKey({ deviceId, moduleId }), 'identity removed');
@@ -377,6 +379,7 @@ export class LocalHub implements LocalHubApi {
     if (!this.registry.removeDevice(deviceId)) return;
     this.twins.removeDevice(deviceId);
     for (const m of modules) {
+      this.workload?.removeModule(m.deviceId, m.moduleId);
       this.inputs.discard(clientKey(m));
       this.clients.drop(clientKey(m), 'identity removed');
     }

@@ -1,5 +1,7 @@
 // How a module of the local hub is reached: its connection string and its IoT Edge environment. Pure, shared by the
 // hub's registry and by code that provisions modules on a hub running in another process.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
 import type { EdgeEnvironment } from './types';
 
 /** Where a local hub listens: its IoT Hub host name, its TLS port(s) and (optionally) its workload API. */
@@ -39,10 +41,27 @@ export function localConnectionString(hub: LocalHubAddress, deviceId: string, mo
   return parts.join(';');
 }
 
+/**
+ * The module's own workload socket, beside the hub's (`<dir>/<name>-modules/<16 hex>.sock`): IoT Edge gives each
+ * module a socket bound to it. The name is a hash of the ids (ids may hold characters a file name cannot, and a Unix
+ * socket path is limited to about 100 bytes), so a process that provisions a module on a hub elsewhere finds it too.
+ */
+export function moduleWorkloadSocketPath(hubSocketPath: string, deviceId: string, moduleId: string): string {
+  const dir = path.join(path.dirname(hubSocketPath), `${path.basename(hubSocketPath, '.sock')}-modules`);
+  const name = createHash('sha256').update(`${deviceId}/${moduleId}`).digest('hex').slice(0, 16);
+  return path.join(dir, `${name}.sock`);
+}
+
+/** The `IOTEDGE_WORKLOADURI` of a module: its own socket, or '' when the hub has no workload API. */
+function moduleWorkloadUri(hubWorkloadUri: string | undefined, deviceId: string, moduleId: string): string {
+  if (!hubWorkloadUri?.startsWith('unix://')) return '';
+  return `unix://${moduleWorkloadSocketPath(hubWorkloadUri.slice('unix://'.length), deviceId, moduleId)}`;
+}
+
 /** The `IOTEDGE_*` environment an IoT Edge runtime would give this module's container. */
 export function localEdgeEnvironment(hub: LocalHubAddress, deviceId: string, moduleId: string, generationId: string): EdgeEnvironment {
   return {
-    IOTEDGE_WORKLOADURI: hub.workloadUri ?? '',
+    IOTEDGE_WORKLOADURI: moduleWorkloadUri(hub.workloadUri, deviceId, moduleId),
     IOTEDGE_DEVICEID: deviceId,
     IOTEDGE_MODULEID: moduleId,
     IOTEDGE_MODULEGENERATIONID: generationId,
