@@ -9,7 +9,7 @@ import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
 import { LocalHubConnection } from '../../nodes/shared/localHub';
-import { acquireLocalHub, discoverHubs, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
+import { acquireLocalHub, discoverHubs, startPreferringStandardPorts, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
 import { until } from './support';
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */
@@ -110,8 +110,12 @@ describe('local hub leases (src/hub/localHubLeases) and the local hub connection
     }
   });
 
-  it('joins a hub announced by another live process through its registry REST API', async () => {
-    const hub = await LocalHub.start({});
+  const announcedHubs: Array<[string, () => Promise<LocalHubApi>]> = [
+    ['on one port', () => LocalHub.start({})],
+    ['on the standard ports when free (bare GatewayHostName)', async () => (await startPreferringStandardPorts({})).hub],
+  ];
+  for (const [where, startHub] of announcedHubs) it(`joins a hub announced by another live process through its registry REST API (${where})`, async () => {
+    const hub = await startHub();
     try {
       const file = writeDiscoveryFile(hub, discoveryDir);
       assert.equal((fs.statSync(file).mode & 0o777).toString(8), '600', 'the file holds the service key');
@@ -123,6 +127,9 @@ describe('local hub leases (src/hub/localHubLeases) and the local hub connection
       assert.equal(lease.source, 'remote');
       assert.equal(lease.ca, hub.caCert);
       assert.ok(hub.getModule('dev-remote', 'mod-remote'), 'module provisioned through PUT /devices/{d}/modules/{m}');
+      // The same gateway naming and the module's own workload socket, as the hub itself gives them.
+      assert.equal(lease.connectionString, hub.getModule('dev-remote', 'mod-remote')!.connectionString);
+      assert.deepEqual(lease.edgeEnvironment, hub.edgeEnvironment('dev-remote', 'mod-remote'));
       await connectOnce(lease.connectionString, lease.ca);
       const again = await acquireLocalHub('dev-remote', 'mod-remote');
       assert.equal(again.connectionString, lease.connectionString, 'an existing module is reused');
@@ -167,7 +174,9 @@ describe('local hub leases (src/hub/localHubLeases) and the local hub connection
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = once(child, 'exit');
     try {
-      await until(() => discoverHubs(discoveryDir).length === 1, 20_000, 'the announcement');
+      // The announcement is written before the JSON line: once the line is out, the hub can be joined.
+      await until(() => out.includes('\n'), 20_000, 'the JSON line');
+      assert.equal(discoverHubs(discoveryDir).length, 1, 'announced');
       const first = JSON.parse(out.split('\n')[0]!) as { httpsPort: number };
       const announced = discoverHubs(discoveryDir)[0]!;
       assert.equal(announced.port, first.httpsPort);
