@@ -28,6 +28,7 @@ export interface HubDiscovery {
 /**
  * Announces a hub to other processes: writes `<dir>/<port>.json` (mode 0600, it holds the service key).
  * @returns the file path, to remove with `removeDiscoveryFile`.
+ * @throws on file system errors (the directory cannot be made or the file written).
  */
 export function writeDiscoveryFile(hub: LocalHubApi, dir: string): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -59,7 +60,7 @@ function removeStaleDiscoveryFiles(dir: string): void {
   }
 }
 
-/** Removes a discovery file (missing is fine). */
+/** Removes a discovery file (missing is fine). @throws on file system errors other than a missing file. */
 export function removeDiscoveryFile(file: string): void {
   fs.rmSync(file, { force: true });
 }
@@ -74,7 +75,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The hubs announced by live processes (other than this one), newest first; stale files are ignored. */
+/** The hubs announced by live processes (other than this one), newest first; stale files are ignored. @throws never */
 export function discoverHubs(dir: string): HubDiscovery[] {
   let names: string[];
   try {
