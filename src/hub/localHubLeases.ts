@@ -72,7 +72,7 @@ function watchUpstream(hub: LocalHubApi): void {
   });
 }
 
-/** The last upstream messages (oldest first) of a hub shared or started in this process. */
+/** The last upstream messages (oldest first) of a hub shared or started in this process. @throws never */
 export function recentUpstream(hub: LocalHubApi): HubMessage[] {
   return [...(recent.get(hub) ?? [])];
 }
@@ -80,14 +80,16 @@ let own: OwnHub | undefined;
 let closingOwn: Promise<void> = Promise.resolve();
 let nextLeaseId = 1;
 
-/** The hub an embedding program shares in this process, if any. */
+/** The hub an embedding program shares in this process, if any. @throws never */
 export function sharedLocalHub(): LocalHubApi | undefined {
   const entry = (globalThis as Record<symbol, { hub: LocalHubApi } | undefined>)[SHARED_KEY];
   return entry?.hub;
 }
 
 /**
- * Shares a running hub with every `acquireLocalHub` of this process (`npm start` calls it before Node-RED starts). `routes` are the hub's own routes, kept when leases add or remove theirs.
+ * Shares a running hub with every `acquireLocalHub` of this process (`npm start` calls it before Node-RED starts).
+ * `routes` are the hub's own routes, kept when leases add or remove theirs.
+ * @throws RouteSyntaxError (from the hub) when a route does not parse.
  */
 export function shareLocalHub(hub: LocalHubApi, routes: Record<string, string>): void {
   startRouteBook(hub, routes);
@@ -96,12 +98,12 @@ export function shareLocalHub(hub: LocalHubApi, routes: Record<string, string>):
   (globalThis as Record<symbol, unknown>)[SHARED_KEY] = { hub };
 }
 
-/** Stops sharing (the caller closes the hub). */
+/** Stops sharing (the caller closes the hub). @throws never */
 export function unshareLocalHub(): void {
   delete (globalThis as Record<symbol, unknown>)[SHARED_KEY];
 }
 
-/** The hub started here by a lease, if one is running (the editor panel shows it). */
+/** The hub started here by a lease, if one is running (the editor panel shows it); rejects if it failed to start. */
 export async function ownLocalHub(): Promise<LocalHubApi | undefined> {
   return own ? own.hub : undefined;
 }
@@ -144,7 +146,7 @@ function releaseOwnHub(): void {
   }
 }
 
-/** Waits until a hub started here has fully closed (tests use it to prove nothing is left open). */
+/** Waits until a hub started here has fully closed (tests use it to prove nothing is left open). @throws never */
 export async function localHubsClosed(): Promise<void> {
   const current = own;
   if (current) {

@@ -21,6 +21,7 @@ export const STANDARD_PORTS = [8883, 443] as const;
  * The gateway host name clients dial: `localhost` on the standard ports (every Azure device SDK takes
  * `GatewayHostName` as a bare host name and dials 8883 or 443), else `localhost:<port>` (this library and the
  * Node SDK's HTTP paths accept a port there; one port serves MQTT, WSS and HTTPS).
+ * @throws never
  */
 export function localGatewayHostName(hub: LocalHubAddress): string {
   return hub.standardPorts ? 'localhost' : `localhost:${hub.port}`;
@@ -45,6 +46,7 @@ export function localConnectionString(hub: LocalHubAddress, deviceId: string, mo
  * The module's own workload socket, beside the hub's (`<dir>/<name>-modules/<16 hex>.sock`): IoT Edge gives each
  * module a socket bound to it. The name is a hash of the ids (ids may hold characters a file name cannot, and a Unix
  * socket path is limited to about 100 bytes), so a process that provisions a module on a hub elsewhere finds it too.
+ * @throws never
  */
 export function moduleWorkloadSocketPath(hubSocketPath: string, deviceId: string, moduleId: string): string {
   const dir = path.join(path.dirname(hubSocketPath), `${path.basename(hubSocketPath, '.sock')}-modules`);
