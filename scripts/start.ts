@@ -137,14 +137,20 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
 
 let boundPort = PORT;
 
-async function adminCall(method: string, pathname: string, body?: unknown, deploymentType = 'full'): Promise<any> {
+/** What Node-RED's admin API answers to `GET /flows` and `POST /flows` (API v2). */
+interface FlowsAnswer {
+  flows?: Array<{ id?: unknown; z?: unknown }>;
+  rev?: string;
+}
+
+async function adminCall(method: string, pathname: string, body?: unknown, deploymentType = 'full'): Promise<FlowsAnswer> {
   const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': deploymentType },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
-  return res.json();
+  return (await res.json()) as FlowsAnswer;
 }
 
 const isDemo = (n: { id?: unknown; z?: unknown }): boolean => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
@@ -167,7 +173,7 @@ function dropOldDemo() {
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
 async function deployDemo(hub: LocalHubApi): Promise<void> {
   const current = await adminCall('GET', '/flows');
-  const kept = ((current.flows || []) as Array<{ id?: unknown; z?: unknown }>).filter((n) => !isDemo(n));
+  const kept = (current.flows || []).filter((n) => !isDemo(n));
   // "flows" deployment: only the (new) demo tab starts; the user's other flows keep running.
   await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev }, 'flows');
 }
