@@ -1,14 +1,14 @@
 // Copies the Node-RED editor files (node .html, locales/, icons/) beside the built node .js files,
-// where Node-RED's registry looks for them, writing the option table (src/client/options.ts, just built by tsc)
-// into the .html files that validate numeric settings, so the editor checks what the runtime checks.
-'use strict';
-const fs = require('node:fs');
-const path = require('node:path');
+// where Node-RED's registry looks for them, writing the option table (src/client/options.ts) into the .html files
+// that validate numeric settings, so the editor checks what the runtime checks.
+import fs from 'node:fs';
+import path from 'node:path';
+import { OPTION_RULES, readOptionSetting } from '../src/index';
 
-const root = path.resolve(__dirname, '..');
+/** The repository root (this file runs built, as dist/scripts/copy-assets.js). */
+const root = path.resolve(__dirname, '..', '..');
 const out = path.join(root, 'dist', 'nodes');
 fs.mkdirSync(out, { recursive: true });
-const { OPTION_RULES, readOptionSetting } = require(path.join(root, 'dist', 'src', 'client', 'options.js'));
 // `OPTION_RULES` in a node .html stands for the table and the function that reads a setting by its rule.
 const OPTIONS_MARK = '/* OPTION_RULES */ null';
 const optionsScript = `{ rules: ${JSON.stringify(OPTION_RULES)}, read: ${readOptionSetting.toString()} }`;
