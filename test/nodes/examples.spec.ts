@@ -7,7 +7,7 @@ import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
 import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
-import { helper, NODES, nextInput, until, type FlowNode, type TestNode } from './support';
+import { collect, helper, NODES, nextInput, statusesOf, until, type FlowNode, type TestNode } from './support';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const CORE_NODES: unknown[] = [
@@ -208,6 +208,7 @@ describe('examples/', function () {
 
     it('08: a burst made while offline waits in the output queue and goes out in order after connect', async () => {
       await deploy(files.find((f) => f.startsWith('08'))!);
+      const completed = collect(node('ex8-count'));
       await online('ex-burst');
       click('ex8-disc');
       await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 10_000, 'disconnected');
@@ -218,6 +219,11 @@ describe('examples/', function () {
       click('ex8-conn');
       await until(() => upstream.length === 20, 15_000, 'twenty upstream');
       assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
+      await until(() => completed.length === 22, 10_000, 'twenty-two completions');
+      const counts = statusesOf('ex8-count').map((s) => s.text);
+      assert.equal(counts.at(-1), '20 acknowledged');
+      assert.ok(!counts.includes('21 acknowledged') && !counts.includes('22 acknowledged'), `counted: ${counts.join(', ')}`);
       noErrors();
     });
   });
