@@ -115,6 +115,69 @@ describe('iothub-module-output (flow, local hub)', function () {
     }
   });
 
+  it('the queue is bounded in bytes too: a message that would pass the limit fails at once with queue-full (catchable)', async () => {
+    // 0.001 MB = 1,048 bytes of payload and properties.
+    await load({ queueSize: '100', queueMegabytes: '0.001', queueTimeout: '20' }, { autoConnect: false });
+    const out = helper.getNode('out');
+    const caught = collect(helper.getNode('caught'));
+    const completed = collect(helper.getNode('completed'));
+    const seen: HubMessage[] = [];
+    const listener = (m: HubMessage) => void seen.push(m);
+    hub.events.on('upstream', listener);
+    try {
+      out.receive({ payload: 'a'.repeat(600) });
+      out.receive({ payload: 'b'.repeat(600) });
+      out.receive({ payload: 'c'.repeat(400), properties: { k: 'v' } });
+      await until(() => caught.length === 1, 10_000, 'queue-full error');
+      const error = caught[0]!.error as { code?: string; message: string };
+      assert.equal(error.code, 'queue-full');
+      assert.match(error.message, /1048 bytes/);
+      assert.equal((caught[0]!.payload as string)[0], 'b');
+      out.receive({ action: 'connect' });
+      await until(() => seen.length === 2 && completed.length === 3, 10_000, 'the queued messages sent');
+      assert.deepEqual(seen.map((m) => m.body.toString()[0]), ['a', 'c']);
+    } finally {
+      hub.events.off('upstream', listener);
+    }
+  });
+
+  it('with the default queue, 100 msg/s through a 2-second hub restart: every message is sent, none fails', async () => {
+    await loadWithClient(hub, [
+      { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', wires: [] },
+      { id: 'complete', type: 'complete', scope: ['out'], wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+      { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ]);
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    const completed = collect(helper.getNode('completed'));
+    const caught = collect(helper.getNode('caught'));
+    const seqs = new Set<number>();
+    const listener = (m: HubMessage) => void seqs.add((JSON.parse(m.body.toString()) as { seq: number }).seq);
+    hub.events.on('upstream', listener);
+    const TOTAL = 500;
+    let sent = 0;
+    const stream = setInterval(() => {
+      if (sent < TOTAL) helper.getNode('out').receive({ payload: { seq: ++sent } });
+    }, 10);
+    try {
+      await until(() => sent >= 100, 10_000, 'one second of stream');
+      await hub.stop();
+      try {
+        // Two seconds of stream at 100 msg/s while the hub is down: more than the old default queue of 100.
+        await until(() => sent >= 300, 10_000, 'two seconds of outage');
+      } finally {
+        await hub.restart();
+      }
+      await until(() => completed.length + caught.length === TOTAL, 25_000, `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`);
+      assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), []);
+      await until(() => seqs.size === TOTAL, 10_000, 'every message upstream');
+    } finally {
+      clearInterval(stream);
+      hub.events.off('upstream', listener);
+    }
+  });
+
   it('a queued message that waits too long fails with operation-timeout', async () => {
     await load({ queueSize: '5', queueTimeout: '1' }, { autoConnect: false });
     const caught = nextInput(helper.getNode('caught'));

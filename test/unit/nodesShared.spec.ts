@@ -1,10 +1,11 @@
 // Pure helpers of the nodes: method request table, bounded send queue, catalog text by error code, settings and
 // msg fields.
 import assert from 'node:assert/strict';
-import { ClientError, OperationTimeout } from '../../src/index';
+import { ClientError, Message, OperationTimeout } from '../../src/index';
 import { describeError, NodeError } from '../../nodes/shared/errors';
 import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, targetId, timeoutSeconds, twinAction } from '../../nodes/shared/fields';
 import { interpolate, translate } from '../../nodes/shared/i18n';
+import { messageBytes } from '../../nodes/shared/messages';
 import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../nodes/shared/methodRegistry';
 import type { RedApi } from '../../nodes/shared/red';
 import { SendQueue } from '../../nodes/shared/SendQueue';
@@ -61,7 +62,7 @@ describe('nodes: method request table', () => {
 
 describe('nodes: bounded send queue', () => {
   it('releases waiters in order', async () => {
-    const queue = new SendQueue(3, 10_000);
+    const queue = new SendQueue({ count: 3, bytes: Infinity, timeoutMs: 10_000 });
     const order: number[] = [];
     const waits = [1, 2, 3].map((n) => queue.wait().then(() => void order.push(n)));
     assert.equal(queue.size, 3);
@@ -73,13 +74,37 @@ describe('nodes: bounded send queue', () => {
   });
 
   it('a waiter times out, a size-0 queue refuses at once, rejectAll fails the rest', async () => {
-    const queue = new SendQueue(2, 5);
+    const queue = new SendQueue({ count: 2, bytes: Infinity, timeoutMs: 5 });
     await assert.rejects(queue.wait(), isCode('operation-timeout'));
-    await assert.rejects(new SendQueue(0, 1000).wait(), isCode('queue-full'));
-    const long = new SendQueue(2, 10_000);
+    await assert.rejects(new SendQueue({ count: 0, bytes: Infinity, timeoutMs: 1000 }).wait(), isCode('queue-full'));
+    const long = new SendQueue({ count: 2, bytes: Infinity, timeoutMs: 10_000 });
     const pending = long.wait();
     long.rejectAll(new NodeError('closing'));
     await assert.rejects(pending, isCode('closing'));
+  });
+
+  it('counts bytes: a wait that would pass the byte bound is refused, a timed-out or released wait gives its bytes back', async () => {
+    const queue = new SendQueue({ count: 10, bytes: 100, timeoutMs: 10_000 });
+    const first = queue.wait(60);
+    await assert.rejects(queue.wait(41), isCode('queue-full'));
+    const second = queue.wait(40);
+    assert.equal(queue.bytes, 100);
+    queue.release();
+    await Promise.all([first, second]);
+    assert.equal(queue.bytes, 0);
+    const short = new SendQueue({ count: 10, bytes: 100, timeoutMs: 5 });
+    await assert.rejects(short.wait(100), isCode('operation-timeout'));
+    assert.equal(short.bytes, 0);
+    const fits = short.wait(100);
+    short.release();
+    await fits;
+  });
+
+  it('measures a message by its payload and property bytes (UTF-8)', () => {
+    const message = new Message('ação', { messageId: 'm1' });
+    message.customProperties = { 'é': 'x/$' };
+    assert.equal(messageBytes(message), 6 + 2 + 2 + 3);
+    assert.equal(messageBytes(new Message(Buffer.alloc(10))), 10);
   });
 });
 
