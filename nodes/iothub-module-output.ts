@@ -1,9 +1,9 @@
 // Flow node `iothub-module-output`: sends msg.payload to a module output (or upstream), done() after PUBACK;
-// msg.action "connect" / "disconnect" controls the shared connection.
+// msg.action "connect" / "disconnect" controls the shared connection, "update-sastoken" renews a SAS token connection.
 import type { Message } from '../src/index';
 import { bindToClient } from './shared/flowNode';
 import { NodeError } from './shared/errors';
-import { numberSetting, outputNameOf, valueText } from './shared/fields';
+import { numberSetting, outputNameOf, takeSastoken, valueText } from './shared/fields';
 import { catalogKey, translate } from './shared/i18n';
 import { handleInput } from './shared/input';
 import { messageBytes, msgToMessage } from './shared/messages';
@@ -57,6 +57,7 @@ export = function register(RED: RedApi): void {
       if (msg.action !== undefined) {
         if (msg.action === 'connect') return host.connect();
         if (msg.action === 'disconnect') return host.disconnect();
+        if (msg.action === 'update-sastoken') return host.updateSastoken(takeSastoken(msg));
         throw new NodeError('invalid-action', valueText(msg.action));
       }
       const message = msgToMessage(msg);

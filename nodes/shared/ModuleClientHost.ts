@@ -146,6 +146,25 @@ export class ModuleClientHost {
     if (this.current) await this.current.disconnect();
   }
 
+  /**
+   * `msg.action = "update-sastoken"`: replaces the SAS token of a *SAS token* connection and re-authenticates with it
+   * (connecting when disconnected), as the SDK's updateSastoken.
+   * @throws (rejects with) ClientError `not-supported` for other connection kinds, NodeError `invalid-sastoken` for
+   *   a malformed or expired token or one for another identity, connection errors.
+   */
+  async updateSastoken(sastoken: string): Promise<void> {
+    this.manualDisconnect = false;
+    this.clearRetry();
+    const client = await this.ready();
+    try {
+      await client.updateSastoken(sastoken);
+    } catch (err) {
+      // The library's text may quote parts of the token: the flow gets catalog text only (the cause stays for logs).
+      if ((err as { code?: unknown }).code === 'invalid-value') throw new NodeError('invalid-sastoken', undefined, err);
+      throw err;
+    }
+  }
+
   /** The full twin read once per client lifetime at the first connect (shared by every twin node). */
   initialTwin(): Promise<TwinDocument> {
     let once = this.twinOnce;
@@ -209,8 +228,10 @@ export class ModuleClientHost {
     this.desiredVersion = undefined;
     client.onConnectionStateChange = (info) => this.onState(info);
     client.onNewSastokenRequired = () => {
-      // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection.
+      // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection, and show
+      // it as a status that a Status node can answer with msg.action "update-sastoken".
       this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
+      if (this.current === client) this.push(STATUS.sastokenNeeded, this.isConnected);
     };
     client.onBackgroundException = (err) => {
       this.options.log.warn(describeError(this.options.RED, err).message);

@@ -12,6 +12,7 @@ export type NodeErrorCode =
   | 'invalid-field'
   | 'invalid-output-name'
   | 'invalid-action'
+  | 'invalid-sastoken'
   | 'invalid-twin-patch'
   | 'invalid-request-id'
   | 'request-expired'
