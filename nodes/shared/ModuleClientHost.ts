@@ -44,6 +44,11 @@ export interface HostOptions {
   retry: boolean;
   retryIntervalMs: number;
   log: { warn(msg: string): void; error(msg: string): void };
+  /**
+   * Hands a token from the flow to a *SAS token* connection, which makes its next client from it; false for other
+   * kinds (then updateSastoken is the library's `not-supported`).
+   */
+  supplySastoken?: (sastoken: string) => boolean;
 }
 
 /** The config node's engine (kept apart from the Node-RED wiring in nodes/iothub-module-client.ts). */
@@ -155,8 +160,17 @@ export class ModuleClientHost {
   async updateSastoken(sastoken: string): Promise<void> {
     this.manualDisconnect = false;
     this.clearRetry();
-    const client = await this.ready();
     try {
+      if (!this.current && this.starting) await this.starting;
+      // No client yet (no token configured, or the last one could not be used): make one from this token.
+      if (!this.current && !this.closing && this.options.supplySastoken?.(sastoken)) {
+        this.start();
+        const client = await this.ready();
+        await client.connect();
+        return;
+      }
+      this.options.supplySastoken?.(sastoken);
+      const client = await this.ready();
       await client.updateSastoken(sastoken);
     } catch (err) {
       // The library's text may quote parts of the token: the flow gets catalog text only (the cause stays for logs).
@@ -200,6 +214,11 @@ export class ModuleClientHost {
         client = await this.options.create();
       } catch (err) {
         this.setupError = err;
+        if ((err as { code?: unknown }).code === 'sastoken-needed') {
+          // A SAS token connection waiting for its first token from the flow (msg.action "update-sastoken").
+          this.push(STATUS.sastokenNeeded, false);
+          return;
+        }
         this.options.log.error(describeError(this.options.RED, err).message);
         // A catalog key (not text) so that the editor shows it in the editor's language.
         const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);

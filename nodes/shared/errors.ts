@@ -13,6 +13,7 @@ export type NodeErrorCode =
   | 'invalid-output-name'
   | 'invalid-action'
   | 'invalid-sastoken'
+  | 'sastoken-needed'
   | 'invalid-twin-patch'
   | 'invalid-request-id'
   | 'request-expired'
