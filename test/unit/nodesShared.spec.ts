@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { ClientError, Message, OperationTimeout } from '../../src/index';
 import { describeError, NodeError } from '../../nodes/shared/errors';
-import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, targetId, timeoutSeconds, twinAction } from '../../nodes/shared/fields';
+import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, takeSastoken, targetId, timeoutSeconds, twinAction } from '../../nodes/shared/fields';
+import { localHubModuleOf } from '../../nodes/shared/localHub';
 import { interpolate, translate } from '../../nodes/shared/i18n';
 import { messageBytes } from '../../nodes/shared/messages';
 import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../nodes/shared/methodRegistry';
@@ -201,6 +202,35 @@ describe('nodes: settings and msg fields', () => {
     for (const payload of ['text', 5, [1, 2], Buffer.from('x')]) assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
     assert.equal(isPlainObject({}), true);
     assert.equal(isPlainObject(Buffer.from('x')), false);
+  });
+});
+
+describe('nodes: SAS tokens from the flow', () => {
+  const token = (sr: string): string => `SharedAccessSignature sr=${encodeURIComponent(sr)}&sig=abc%2B%2F%3D&se=1999999999`;
+  const cases: Array<[string, string, { deviceId: string; moduleId: string } | undefined]> = [
+    ['a local-hub module', token('local-hub.azure-devices.net/devices/local-device/modules/ex-token'), { deviceId: 'local-device', moduleId: 'ex-token' }],
+    ['host name in capitals', token('LOCAL-HUB.azure-devices.net/devices/d/modules/m'), { deviceId: 'd', moduleId: 'm' }],
+    ['ids with space, $, +, %, &, #, non-ASCII', token('local-hub.azure-devices.net/devices/d 1$+/modules/m%&#ção'), { deviceId: 'd 1$+', moduleId: 'm%&#ção' }],
+    ['a / inside an id', token('local-hub.azure-devices.net/devices/d/x/modules/m'), undefined],
+    ['another hub', token('real.azure-devices.net/devices/d/modules/m'), undefined],
+    ['a device token', token('local-hub.azure-devices.net/devices/d'), undefined],
+    ['skn before sr', `SharedAccessSignature skn=x&sr=${encodeURIComponent('local-hub.azure-devices.net/devices/d/modules/m')}&sig=a&se=1`, { deviceId: 'd', moduleId: 'm' }],
+    ['no token', 'hello', undefined],
+    ['bad escape', 'SharedAccessSignature sr=%E0%A4%A&sig=a&se=1', undefined],
+  ];
+  for (const [name, text, expected] of cases) {
+    it(`localHubModuleOf: ${name}`, () => assert.deepEqual(localHubModuleOf(text), expected));
+  }
+
+  it('takeSastoken removes msg.sastoken whatever it holds, and refuses a non-string or empty one', () => {
+    const msg: Record<string, unknown> = { action: 'update-sastoken', sastoken: ' SharedAccessSignature sr=a&sig=b&se=1 ' };
+    assert.equal(takeSastoken(msg), 'SharedAccessSignature sr=a&sig=b&se=1');
+    assert.equal('sastoken' in msg, false);
+    for (const bad of [undefined, '', '  ', 42, { t: 'x' }]) {
+      const m: Record<string, unknown> = { sastoken: bad };
+      assert.throws(() => takeSastoken(m), isCode('invalid-sastoken'));
+      assert.equal('sastoken' in m, false);
+    }
   });
 });
 
