@@ -68,14 +68,14 @@ export = function register(RED: RedApi): void {
     });
     const create = async (): Promise<IoTHubModuleClient> => {
       const credentials = { ...(node.credentials as ClientCredentials | undefined) };
-      if (sasKind && !credentials.sasToken?.trim()) {
-        if (!flowSastoken) {
+      const fromFlow = sasKind && flowSastoken !== undefined;
+      if (sasKind) {
+        const token = flowSastoken ?? credentials.sasToken?.trim();
+        if (!token) {
           await flowsStarted;
           throw new NodeError('sastoken-needed');
         }
-        credentials.sasToken = flowSastoken;
-      } else if (sasKind && flowSastoken) {
-        credentials.sasToken = flowSastoken;
+        credentials.sasToken = token;
       }
       const setup = buildClientSetup(def, credentials, tlsMaterial(RED, def.tls), proxyMaterial(RED, def.proxy));
       // The library's English log lines go to the runtime log only; people see catalog text via status / done(err).
@@ -85,11 +85,20 @@ export = function register(RED: RedApi): void {
         case 'connectionString':
           return IoTHubModuleClient.createFromConnectionString(setup.connectionString, options);
         case 'sasToken': {
-          // A token for the local hub's host name, with no gateway set, goes to the local hub on this machine.
-          const local = setup.options.gatewayHostname ? undefined : localHubModuleOf(setup.sasToken);
-          if (!local) return IoTHubModuleClient.createFromSastoken(setup.sasToken, options);
-          localHub ??= new LocalHubConnection(local.deviceId, local.moduleId);
-          return localHub.createClientFromSastoken(setup.sasToken, options);
+          try {
+            // A token for the local hub's host name, with no gateway set, goes to the local hub on this machine.
+            const local = setup.options.gatewayHostname ? undefined : localHubModuleOf(setup.sasToken);
+            if (!local) return IoTHubModuleClient.createFromSastoken(setup.sasToken, options);
+            localHub ??= new LocalHubConnection(local.deviceId, local.moduleId);
+            return await localHub.createClientFromSastoken(setup.sasToken, options);
+          } catch (err) {
+            if ((err as { code?: unknown }).code !== 'invalid-value') throw err;
+            // A token from the flow that cannot be used is the flow's error (asking again could loop); a stored one
+            // that has expired (or is malformed) is a need for the flow's first token.
+            if (fromFlow) throw new NodeError('invalid-sastoken', undefined, err);
+            await flowsStarted;
+            throw new NodeError('sastoken-needed', undefined, err);
+          }
         }
         case 'x509':
           return IoTHubModuleClient.createFromX509Certificate(setup.args, options);

@@ -68,6 +68,8 @@ export class ModuleClientHost {
   private setupError: unknown;
   private twinOnce: Promise<TwinDocument> | null = null;
   private desiredVersion: number | undefined;
+  /** The flow has supplied a SAS token: later needs are shown as a status only, not warned about each time. */
+  private flowRenewsSastoken = false;
 
   constructor(private readonly options: HostOptions) {}
 
@@ -167,11 +169,14 @@ export class ModuleClientHost {
         this.start();
         const client = await this.ready();
         await client.connect();
+        this.flowRenewsSastoken = true;
         return;
       }
-      this.options.supplySastoken?.(sastoken);
       const client = await this.ready();
       await client.updateSastoken(sastoken);
+      // Kept for the next client this node makes (after a redeploy of its users, for example).
+      this.options.supplySastoken?.(sastoken);
+      this.flowRenewsSastoken = true;
     } catch (err) {
       // The library's text may quote parts of the token: the flow gets catalog text only (the cause stays for logs).
       if ((err as { code?: unknown }).code === 'invalid-value') throw new NodeError('invalid-sastoken', undefined, err);
@@ -249,7 +254,7 @@ export class ModuleClientHost {
     client.onNewSastokenRequired = () => {
       // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection, and show
       // it as a status that a Status node can answer with msg.action "update-sastoken".
-      this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
+      if (!this.flowRenewsSastoken) this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
       if (this.current === client) this.push(STATUS.sastokenNeeded, this.isConnected);
     };
     client.onBackgroundException = (err) => {

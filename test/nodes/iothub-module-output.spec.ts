@@ -282,6 +282,36 @@ describe('iothub-module-output (flow, local hub)', function () {
       for (const t of supplied) assert.ok(!shown.includes(t.split('sig=')[1]!.split('&')[0]!), 'no token in logs or statuses');
     });
 
+    for (const [name, stored] of [['no stored token', ''], ['an expired stored token', 'expired']] as const) {
+      it(`with ${name}, a Status node sees "sastoken-needed" once the flow is deployed, and the flow's first token connects`, async () => {
+        const first = stored === 'expired' ? token(1) : '';
+        if (first) await until(() => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1, 5_000, 'the stored token expired');
+        const since = Date.now();
+        await loadSas(first);
+        // Shown once the deploy's Status nodes were wired (Node-RED wires them after creating every node), so the
+        // Status node passed it on.
+        const sentByStatusNode = (): string[] => {
+          const spy = (helper as unknown as { _NodePrototype: { send: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ status?: { text?: string } }> }> } } })._NodePrototype.send;
+          return spy.getCalls().filter((c) => c.thisValue?.id === 'status').map((c) => String(c.args[0]?.status?.text));
+        };
+        await until(() => sentByStatusNode().some((text) => text.includes('sastoken-needed')), 10_000, 'the Status node passes the need on');
+        const caught = collect(helper.getNode('caught'));
+        helper.getNode('out').receive({ payload: 'too early' });
+        await until(() => caught.length === 1, 10_000, 'a send before the first token fails');
+        assert.equal((caught[0]!.error as { code?: string }).code, 'sastoken-needed');
+        const supplied = token(3600);
+        const completed = nextInput(helper.getNode('completed'));
+        helper.getNode('out').receive({ action: 'update-sastoken', sastoken: supplied });
+        assert.equal((await completed).action, 'update-sastoken');
+        assert.equal(hub.isConnected(`${DEVICE}/flow`), true);
+        assert.ok(hub.observed.connects.some((c) => c.at >= since && c.password === supplied && c.returnCode === 0), 'connected with the flow\'s token');
+        const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10_000) });
+        helper.getNode('out').receive({ payload: 'after the token' });
+        assert.equal(((await upstream) as [HubMessage])[0].body.toString(), 'after the token');
+        assert.ok(statusesOf('out').at(-1)?.fill === 'green', 'connected status');
+      });
+    }
+
     it('a bad msg.sastoken fails with invalid-sastoken (catchable), without the token in the error or the msg; a connection-string node refuses with not-supported', async () => {
       await loadSas(token(3600));
       await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
