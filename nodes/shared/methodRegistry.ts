@@ -1,5 +1,6 @@
 // The runtime-wide table of direct method requests awaiting an answer: request id → the config node that
 // received it, so a method-response node can answer through the right client (correlation by id, never by name).
+import { ValueError } from '../../src/index';
 import { NodeError } from './errors';
 import { valueText } from './fields';
 
@@ -67,8 +68,8 @@ export interface TakenRequest {
 
 /**
  * Finds a pending request for answering. Answering uses it up once the client has taken the answer; an answer the
- * client refuses before sending anything (too large: it throws synchronously) leaves it pending, for
- * {@link answerPendingRequest} to answer 500 instead.
+ * client refuses before sending anything (too large, not encodable: a ValueError or TypeError rejection) leaves it
+ * pending, for {@link answerPendingRequest} to answer 500 instead.
  * @throws NodeError `invalid-request-id`, `unknown-request-id`, `already-responded` or `request-expired`.
  */
 export function takePendingRequest(requestId: unknown): TakenRequest {
@@ -85,8 +86,22 @@ export function takePendingRequest(requestId: unknown): TakenRequest {
     respond: (status, payload) => {
       if (pending.get(requestId) !== entry) return Promise.reject(new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId)));
       const sent = entry.respond(entry.hubRequestId, status, payload);
-      useUp();
-      return sent;
+      pending.delete(requestId);
+      remember(requestId, 'already-responded');
+      return sent.then(
+        () => {
+          if (entry.timer) clearTimeout(entry.timer);
+        },
+        (err: unknown) => {
+          // The client rejects an answer it refuses to send in the same tick (before any timer can fire): the
+          // request is pending again, and its automatic answer still armed.
+          if ((err instanceof ValueError || err instanceof TypeError) && !pending.has(requestId)) {
+            pending.set(requestId, entry);
+            finished.delete(requestId);
+          } else if (entry.timer) clearTimeout(entry.timer);
+          throw err;
+        },
+      );
     },
     refuse: (payload) => {
       useUp();
@@ -97,7 +112,7 @@ export function takePendingRequest(requestId: unknown): TakenRequest {
 
 /** Whether a failed answer was refused by the client before anything went to the hub (so the request is still open). */
 function refusedBeforeSending(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === 'message-too-large' || err instanceof TypeError;
+  return err instanceof ValueError || err instanceof TypeError;
 }
 
 /**
