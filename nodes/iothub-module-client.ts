@@ -62,7 +62,7 @@ export = function register(RED: RedApi): void {
         RED.events?.removeListener('flows:started', started);
         resolve();
       };
-      if (!RED.events) return resolve();
+      if (!RED.events || !sasKind) return resolve();
       RED.events.on('flows:started', started);
       node.on('close', started);
     });
