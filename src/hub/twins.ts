@@ -2,7 +2,7 @@
 import { clientKey } from './hubTopics';
 import { ErrorCodes, HubError, identityNotFound } from './methods';
 import type { Twin, TwinPatch } from './types';
-import { isObject } from './validation';
+import { etagMatches, isObject } from './validation';
 
 type Json = Record<string, unknown>;
 
@@ -207,7 +207,7 @@ export class TwinStore {
     replace: boolean,
   ): { twin: Twin; desiredPatch?: Json } {
     const rec = this.record(deviceId, moduleId);
-    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== rec.etag) {
+    if (!etagMatches(ifMatch, rec.etag)) {
       throw new HubError(412, ErrorCodes.PreconditionFailed, 'etag mismatch');
     }
     if (!isObject(patch as unknown)) throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the twin patch must be a JSON object');

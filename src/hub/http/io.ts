@@ -1,5 +1,6 @@
 // Request and response plumbing of the local hub's HTTPS API: JSON bodies (size-limited) and `If-Match` etags.
 import type http from 'node:http';
+import { etagMatches } from '../validation';
 import { ApiError } from './errors';
 
 /** Largest request body accepted (IoT Hub's own limits are lower per section; this only stops abuse). */
@@ -46,21 +47,13 @@ export async function readJson(req: http.IncomingMessage): Promise<unknown> {
   }
 }
 
-/** Strips quotes and a weak marker from an `If-Match` value. */
-function unquoteEtag(value: string): string {
-  const v = value.trim().replace(/^W\//, '');
-  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
-}
-
 /**
- * Checks the request's `If-Match` (absent or `*` = any) against the current etag.
+ * Checks the request's `If-Match` against the current etag with IoT Hub's rules (see {@link etagMatches}).
  * @throws ApiError 412 PreconditionFailed on a mismatch.
  */
 export function checkIfMatch(req: http.IncomingMessage, etag: string): void {
   const header = req.headers['if-match'];
-  if (header === undefined) return;
-  const wanted = unquoteEtag(header);
-  if (wanted !== '*' && wanted !== etag) {
-    throw new ApiError('PreconditionFailed', `Precondition failed: the etag ${wanted} does not match the current etag ${etag}.`);
+  if (!etagMatches(header, etag)) {
+    throw new ApiError('PreconditionFailed', `Precondition failed: the etag ${header} does not match the current etag ${etag}.`);
   }
 }
