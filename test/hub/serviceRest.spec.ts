@@ -186,11 +186,12 @@ describe('local hub: service REST API over HTTPS (B7)', () => {
     });
 
     it('Twin.update of a twin made without an etag (etag "*") and of a fetched one (its etag) both pass', async () => {
-      const fresh = new Twin({ deviceId: 'dev1', moduleId: 'modA' }, oracle.registry);
+      hub.addDevice('twinDev');
+      const fresh = new Twin('twinDev', oracle.registry);
       await fresh.update({ properties: { desired: { fresh: 2 } } });
-      const { responseBody: fetched } = await oracle.registry.getModuleTwin('dev1', 'modA');
+      const { responseBody: fetched } = await oracle.registry.getTwin('twinDev');
       await fetched.update({ properties: { desired: { fetched: 3 } } });
-      const desired = hub.getTwin('dev1', 'modA').properties.desired;
+      const desired = hub.getTwin('twinDev').properties.desired;
       assert.deepEqual([desired.fresh, desired.fetched], [2, 3]);
     });
 
