@@ -8,7 +8,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
 import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
 import { generateHubTls, removeCaFile, writeCaFile } from './certs';
 import { ClientTable } from './ClientTable';
@@ -193,6 +193,7 @@ export class LocalHub implements LocalHubApi {
       http: createHttpApi(this, { name: 'iothubowner', key: this.policyKey }),
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
         const client = this.broker.handle(conn as net.Socket, req);
+        handlePacketsInOrder(client);
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },

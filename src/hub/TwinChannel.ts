@@ -15,7 +15,7 @@ import type { Twin, TwinPatch } from './types';
 export interface TwinChannelParts {
   twins: TwinStore;
   clients: Pick<ClientTable, 'get'>;
-  sender: Pick<ClientSender, 'send'>;
+  sender: Pick<ClientSender, 'send' | 'answer'>;
   faults: Pick<FaultState, 'takeTwinFailure' | 'twinResponsesWithheld' | 'twinResponseDelayMs'>;
   timers: Pick<HubTimers, 'later'>;
   report: HubReport;
@@ -25,14 +25,17 @@ export interface TwinChannelParts {
 export class TwinChannel {
   constructor(private readonly parts: TwinChannelParts) {}
 
-  /** Answers a twin GET or reported PATCH on `$iothub/twin/res/…` (subject to injected faults). */
+  /**
+   * Answers a twin GET or reported PATCH on `$iothub/twin/res/…` to the connection that asked, subscribed or not
+   * (subject to injected faults).
+   */
   onRequest(client: Client, identity: HubIdentity, kind: 'get' | 'reported', rid: string, body: Buffer): void {
     const { twins, faults, report } = this.parts;
     const respond = (status: number, payload: Buffer, version?: number): void => {
       report.events.emit('twin', { deviceId: identity.deviceId, moduleId: identity.moduleId, kind, status });
       if (faults.twinResponsesWithheld) return;
       const topic = twinResponseTopic(status, rid, version);
-      this.parts.timers.later(faults.twinResponseDelayMs, () => void this.parts.sender.send(client, TWIN_RES_FILTER, topic, payload));
+      this.parts.timers.later(faults.twinResponseDelayMs, () => void this.parts.sender.answer(client, TWIN_RES_FILTER, topic, payload));
     };
     const injected = faults.takeTwinFailure();
     if (injected !== undefined) {

@@ -85,3 +85,61 @@ export function limitPacketSize(client: Client, maxBytes: number): void {
     return done;
   };
 }
+
+/** The parts of an aedes client {@link handlePacketsInOrder} works with. */
+interface BatchingClient {
+  _parser?: EventEmitter;
+  /** aedes' "a packet is handled" callback: when none is left in flight it reads the next batch from the socket. */
+  _nextBatch?: (err?: Error | null) => void;
+  /** Packets of the current batch still being handled. */
+  _parsingBatch?: number;
+}
+
+/**
+ * Makes aedes handle this client's packets one at a time, in the order they arrived.
+ * Why: aedes hands every packet of a read to its handlers at once and a SUBSCRIBE completes asynchronously (the
+ * session store saves it first), so a PUBLISH sent right after a SUBSCRIBE, without waiting for the SUBACK (the
+ * Python SDK does this), could be handled before the subscription exists. IoT Hub handles a connection's packets in
+ * order. Each waiting packet holds aedes' batch count, so the socket is not read further until all are handled.
+ */
+export function handlePacketsInOrder(client: Client): void {
+  const c = client as unknown as BatchingClient;
+  const parser = c._parser;
+  const nextBatch = c._nextBatch;
+  // A future aedes without these internals keeps working, only without the ordering.
+  if (!parser || typeof nextBatch !== 'function' || typeof c._parsingBatch !== 'number') return;
+  const handlers = parser.listeners('packet') as Array<(packet: unknown) => void>;
+  parser.removeAllListeners('packet');
+  const waiting: unknown[] = [];
+  let busy = false;
+  let pumping = false;
+  const pump = (): void => {
+    // A packet handled synchronously calls back into pump: the loop below goes on with the next one instead.
+    if (pumping) return;
+    pumping = true;
+    while (!busy && waiting.length > 0) {
+      busy = true;
+      const packet = waiting.shift();
+      // Give back the hold taken when it was queued: aedes' handler counts the packet itself.
+      c._parsingBatch!--;
+      for (const handler of handlers) handler.call(parser, packet);
+    }
+    pumping = false;
+  };
+  parser.on('packet', (packet: unknown) => {
+    c._parsingBatch!++;
+    waiting.push(packet);
+    pump();
+  });
+  c._nextBatch = (err?: Error | null): void => {
+    busy = false;
+    if (err) {
+      // aedes closes the client on a handler error: drop what was waiting.
+      waiting.length = 0;
+      nextBatch(err);
+      return;
+    }
+    pump();
+    nextBatch();
+  };
+}
