@@ -1,11 +1,15 @@
 // The broker's gatekeeper (B2, B3): aedes' preConnect / authenticate / authorizePublish / authorizeSubscribe hooks,
 // deciding CONNECTs with auth.ts and publishes and subscriptions with hubTopics.ts.
-import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
+import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
+import { forwardWithTopic, type ParsedPacket } from './aedesInternals';
 import { authenticateConnect } from './auth';
 import type { ClientInfo, ClientTable } from './ClientTable';
 import type { FaultState } from './faults';
 import type { ConnectionTable } from './FrontDoor';
-import { classifyPublish, subscriptionAllowed, type ClassifiedPublish, type HubIdentity } from './hubTopics';
+import { forwardUnlessExpired } from './delivery';
+import {
+  classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
+} from './hubTopics';
 import type { HubReport } from './observations';
 import type { RegistryEntry } from './registry';
 import type { ConnectRecord } from './types';
@@ -142,6 +146,34 @@ export class BrokerAccess {
     }
     if (sub.qos > 1) sub.qos = 1;
     cb(null, sub);
+  }
+
+  /**
+   * Before aedes handles a packet of an authenticated client: its own topics and filters (ids raw) become their
+   * broker form, so that ids with `+` or `#` are neither refused by aedes' MQTT topic rules nor taken as wildcards.
+   */
+  toBroker(client: Client, packet: ParsedPacket): void {
+    const identity = this.parts.clients.infoOf(client)?.identity;
+    if (!identity) return;
+    if (packet.cmd === 'publish' && packet.topic !== undefined) packet.topic = toBrokerTopic(packet.topic, identity);
+    for (const sub of packet.subscriptions ?? []) sub.topic = toBrokerTopic(sub.topic, identity);
+    if (packet.unsubscriptions) packet.unsubscriptions = packet.unsubscriptions.map((f) => toBrokerTopic(f, identity));
+  }
+
+  /**
+   * aedes `authorizeForward`: a message under `devices/` goes only to the identity it is addressed to, compared
+   * literally, with its topic back in wire form (ids raw); an expired input message is dropped (edgeHub's TTL).
+   */
+  authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!forwardUnlessExpired(client, packet)) return null;
+    const identity = this.parts.clients.infoOf(client)?.identity;
+    if (!identity) return packet.topic.startsWith('devices/') ? null : packet;
+    const wire = toWireTopic(packet.topic, identity);
+    if (wire === undefined) {
+      this.parts.report.log(`${client.id}: ${packet.topic} is not addressed to it, not forwarded`);
+      return null;
+    }
+    return wire === packet.topic ? packet : forwardWithTopic(packet, wire);
   }
 
   private recordConnect(

@@ -12,7 +12,7 @@ import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketS
 import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
 import { generateHubTls, removeCaFile, writeCaFile } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, forwardUnlessExpired } from './delivery';
+import { ClientSender, InputDelivery } from './delivery';
 import { FaultState } from './faults';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
@@ -164,7 +164,7 @@ export class LocalHub implements LocalHubApi {
       authenticate: (client, username, password, cb) => access.authenticate(client, username, password, cb),
       authorizePublish: (client, packet, cb) => access.authorizePublish(client, packet, cb),
       authorizeSubscribe: (client, sub, cb) => access.authorizeSubscribe(client, sub, cb),
-      authorizeForward: forwardUnlessExpired,
+      authorizeForward: (client, packet) => access.authorizeForward(client, packet),
     });
     const storeTtlMs = (this.options.storeAndForwardTtlSeconds ?? 7200) * 1000;
     this.inputs = new InputDelivery(this.broker, this.sender, this.clients, this.report, storeTtlMs);
@@ -193,7 +193,7 @@ export class LocalHub implements LocalHubApi {
       http: createHttpApi(this, { name: 'iothubowner', key: this.policyKey }),
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
         const client = this.broker.handle(conn as net.Socket, req);
-        handlePacketsInOrder(client);
+        handlePacketsInOrder(client, (packet) => this.access.toBroker(client, packet));
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },

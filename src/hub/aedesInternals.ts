@@ -86,6 +86,14 @@ export function limitPacketSize(client: Client, maxBytes: number): void {
   };
 }
 
+/** A packet as mqtt-packet parsed it, with the fields the hub may rewrite before aedes handles it. */
+export interface ParsedPacket {
+  cmd: string;
+  topic?: string;
+  subscriptions?: Array<{ topic: string; qos: number }>;
+  unsubscriptions?: string[];
+}
+
 /** The parts of an aedes client {@link handlePacketsInOrder} works with. */
 interface BatchingClient {
   _parser?: EventEmitter;
@@ -101,8 +109,9 @@ interface BatchingClient {
  * session store saves it first), so a PUBLISH sent right after a SUBSCRIBE, without waiting for the SUBACK (the
  * Python SDK does this), could be handled before the subscription exists. IoT Hub handles a connection's packets in
  * order. Each waiting packet holds aedes' batch count, so the socket is not read further until all are handled.
+ * @param prepare runs on each packet just before aedes handles it (after the packets before it were handled).
  */
-export function handlePacketsInOrder(client: Client): void {
+export function handlePacketsInOrder(client: Client, prepare: (packet: ParsedPacket) => void = () => undefined): void {
   const c = client as unknown as BatchingClient;
   const parser = c._parser;
   const nextBatch = c._nextBatch;
@@ -119,7 +128,8 @@ export function handlePacketsInOrder(client: Client): void {
     pumping = true;
     while (!busy && waiting.length > 0) {
       busy = true;
-      const packet = waiting.shift();
+      const packet = waiting.shift() as ParsedPacket;
+      prepare(packet);
       // Give back the hold taken when it was queued: aedes' handler counts the packet itself.
       c._parsingBatch!--;
       for (const handler of handlers) handler.call(parser, packet);
@@ -142,4 +152,17 @@ export function handlePacketsInOrder(client: Client): void {
     pump();
     nextBatch();
   };
+}
+
+/**
+ * The packet aedes' `authorizeForward` should forward, with another topic. Delivering live, aedes forwards a copy of
+ * what the hook returns (the packet given is shared by every subscriber: copy it); replaying a session's queue after
+ * CONNACK it writes the packet it gave the hook (a fresh one for this client, with a `writeCallback`: change it).
+ */
+export function forwardWithTopic<T extends { topic: string }>(packet: T, topic: string): T {
+  if ('writeCallback' in packet) {
+    packet.topic = topic;
+    return packet;
+  }
+  return { ...packet, topic };
 }
