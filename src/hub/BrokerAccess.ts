@@ -11,11 +11,18 @@ import {
   classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
 } from './hubTopics';
 import type { HubReport } from './observations';
+import { parsePropertyBag } from './messageBag';
+import { MAX_MESSAGE_BYTES, messageSize } from './routing';
 import type { RegistryEntry } from './registry';
 import type { ConnectRecord } from './types';
 
-/** IoT Hub's limit on a PUBLISH: topic (with property bag) plus payload. */
-export const MAX_PUBLISH_BYTES = 256 * 1024;
+/**
+ * Largest MQTT packet (remaining length) the parser accepts, checked as soon as a fixed header is read: the largest
+ * legal message, {@link MAX_MESSAGE_BYTES} of body, plus the longest topic MQTT can carry (65,535 bytes, where the
+ * property names and encoding IoT Hub does not count live) and the topic length and packet id fields. Anything
+ * larger cannot be a message IoT Hub takes; anything up to it reaches authorizePublish, which applies IoT Hub's rule.
+ */
+export const MAX_MQTT_PACKET_BYTES = MAX_MESSAGE_BYTES + 2 + 65_535 + 2;
 
 /** Where an allowed publish goes (telemetry, twin request or method response). */
 export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => void;
@@ -117,14 +124,16 @@ export class BrokerAccess {
       report.log(`${client.id}: QoS 2 publish to ${packet.topic}, closing the connection`);
       return cb(new Error('QoS 2 is not supported'));
     }
-    if (Buffer.byteLength(packet.topic) + payload.length > MAX_PUBLISH_BYTES) {
-      report.log(`${client.id}: publish over 256 KiB, closing the connection`);
-      return cb(new Error('message too large'));
-    }
     const kind = classifyPublish(packet.topic, info.identity);
     if (!kind) {
       report.log(`${client.id}: publish to ${packet.topic} not allowed, closing the connection`);
       return cb(new Error(`publish to ${packet.topic} not allowed`));
+    }
+    // IoT Hub closes the connection on a message over its limit (MQTT 3.1.1 has no negative acknowledgement).
+    const size = kind.kind === 'events' ? messageSize(parsePropertyBag(kind.bag), payload) : payload.length;
+    if (size > MAX_MESSAGE_BYTES) {
+      report.log(`${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing the connection`);
+      return cb(new Error('message too large'));
     }
     // IoT Hub ignores RETAIN.
     packet.retain = false;

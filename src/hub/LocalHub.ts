@@ -9,7 +9,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
-import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
+import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, removeCaFile, writeCaFile } from './certs';
 import { ClientTable } from './ClientTable';
 import { ClientSender, InputDelivery } from './delivery';
@@ -34,16 +34,9 @@ import type {
 import { startWorkloadServer } from './workloadApi';
 import { localEdgeEnvironment } from './localIdentity';
 
-export { MAX_PUBLISH_BYTES } from './BrokerAccess';
 export { HubError } from './methods';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
-
-/**
- * Largest MQTT packet (remaining length) the parser accepts: the 256 KiB publish limit plus the topic length and
- * packet id fields. A publish between 256 KiB and this still reaches authorizePublish, which closes the connection.
- */
-const MAX_MQTT_PACKET_BYTES = MAX_PUBLISH_BYTES + 4;
 
 /**
  * A local IoT Hub + edgeHub for tests and development: MQTT over TLS and WSS, HTTPS service API, IoT Edge
