@@ -19,7 +19,7 @@ import { createHttpApi } from './httpApi';
 import { HubTimers } from './HubTimers';
 import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics';
 import { MethodDispatcher } from './MethodDispatcher';
-import { identityNotFound } from './methods';
+import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
 import { Registry, newKey } from './registry';
 import { parseRoutes } from './routes';
@@ -34,7 +34,7 @@ import type {
 import { startWorkloadServer } from './workloadApi';
 import { localEdgeEnvironment } from './localIdentity';
 
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
 

@@ -6,7 +6,7 @@ import type { ClientSender } from './delivery';
 import type { FaultState } from './faults';
 import type { HubTimers } from './HubTimers';
 import { DESIRED_FILTER, TWIN_RES_FILTER, clientKey, desiredPatchTopic, twinResponseTopic, type HubIdentity } from './hubTopics';
-import { ErrorCodes, HubError } from './methods';
+import { HubError } from './hubErrors';
 import type { HubReport } from './observations';
 import type { TwinStore } from './twins';
 import type { Twin, TwinPatch } from './types';
@@ -51,13 +51,13 @@ export class TwinChannel {
       try {
         patch = JSON.parse(body.toString('utf8'));
       } catch {
-        throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the reported patch is not valid JSON');
+        throw new HubError('ArgumentInvalid', 'the reported patch is not valid JSON');
       }
       const version = twins.patchReported(identity.deviceId, identity.moduleId, patch);
       report.log(`${clientKey(identity)} reported properties updated (version ${version})`);
       respond(204, Buffer.alloc(0), version);
     } catch (err) {
-      const e = err instanceof HubError ? err : new HubError(500, ErrorCodes.ServerError, String(err));
+      const e = HubError.from(err);
       respond(e.httpStatus, Buffer.from(JSON.stringify({ errorCode: e.errorCode, message: e.message })));
     }
   }

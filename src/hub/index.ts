@@ -1,5 +1,5 @@
 // The local hub's entry point: the hub class and its public types.
 export { LocalHub } from './LocalHub';
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 export * from './types';
 export { localConnectionString, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { LocalHub } from '../../src/hub/LocalHub';
 import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
-import { HubError } from '../../src/hub/methods';
+import { HubError } from '../../src/hub/hubErrors';
 import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor, waitFor } from './support';
 
 function refusesTcp(port: number): Promise<boolean> {

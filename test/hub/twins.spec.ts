@@ -5,7 +5,7 @@ import type { MqttClient } from 'mqtt';
 import type { Aedes } from 'aedes';
 import { sessionStoreOf } from '../../src/hub/aedesInternals';
 import type { LocalHub } from '../../src/hub/LocalHub';
-import { HubError } from '../../src/hub/methods';
+import { HubError } from '../../src/hub/hubErrors';
 import { TwinStore, mergePatch, validatePatch } from '../../src/hub/twins';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { connectPacket, publishPacket, RawMqtt, subscribePacket, type WirePacket } from '../helpers/mqttWire';
