@@ -3,7 +3,7 @@
 import type http from 'node:http';
 import { HubError } from '../hubErrors';
 import { normaliseInvocation } from '../methodInvocation';
-import type { LocalHubApi, MethodInvocation } from '../types';
+import type { MethodInvocation, ServiceApiHub } from '../types';
 import { isObject } from '../validation';
 import { readJson, send } from './io';
 import { requireIdentity } from './lookup';
@@ -28,7 +28,7 @@ function parseInvocation(body: unknown): MethodInvocation {
  * Builds the method endpoint handler (the caller is already authenticated).
  * @throws never (the factory). The handler throws HubError (or what the hub rejects with): 400, 404 (404001/404010/404103), 405, 504101.
  */
-export function createMethodApi(hub: LocalHubApi): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
+export function createMethodApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   return async (req, res, route) => {
     if (req.method !== 'POST') throw new HubError('MethodNotAllowed', `${req.method} is not supported on methods.`);
     const invocation = parseInvocation(await readJson(req));
