@@ -15,6 +15,7 @@ export type {
   X509,
 } from './client/types';
 export { userAgentString } from './client/userAgent';
+export { hasEdgeEnvironment } from './client/auth/edgeEnvironment';
 
 export { LocalHub, localConnectionString, localEdgeEnvironment } from './hub';
 // The hub's MethodResult has the same shape as the client's; it is exported once (above).
