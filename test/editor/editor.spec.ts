@@ -367,6 +367,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(`!RED.nodes.dirty()`);
     const deployed = (await page.evaluate(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`)) as { flows: Array<{ id: string; type: string }> };
     assert.equal(deployed.flows.find((n) => n.id === 'legacy-method')?.type, 'iothub-module-method-request');
+    // Nothing left to convert: the button says so and changes nothing.
+    await page.click('.iothub-lh-convert');
+    await page.locator('.red-ui-notification', { hasText: 'No node of the archived azure-iot-edge-module pack in the workspace' }).waitFor();
+    assert.equal(await page.evaluate(`RED.nodes.dirty()`), false);
   });
 
   it('a second npm start on a busy port says which port and how to choose another, and exits 1', async () => {
