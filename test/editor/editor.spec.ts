@@ -370,6 +370,11 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').type`), 'iothub-module-client');
     assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').connectionType`), 'edge');
     await page.screenshot({ path: path.join(ARTIFACTS, 'edge-module-converted.png') });
+    // Undo puts the archived nodes back; converting again gives the same result.
+    await page.evaluate(`RED.actions.invoke('core:undo')`);
+    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'unknown' && !RED.nodes.node('legacy-method-response')`);
+    await page.click('.iothub-lh-convert');
+    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`);
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(`!RED.nodes.dirty()`);
     const deployed = (await page.evaluate(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`)) as { flows: Array<{ id: string; type: string }> };
