@@ -88,6 +88,18 @@ describe('converting flows of the archived edge-module pack', () => {
     assert.deepEqual([byId(nodes, 'm-request').y, byId(nodes, 'm-answer').y, byId(nodes, 'm-response').x], [345, 390, 600]);
   });
 
+  it('takes moduleclient (the config type the archived pack\'s own example flow used) as the client too', () => {
+    const { nodes, unmapped } = convertEdgeModuleFlow([
+      { id: 'cfg', type: 'moduleclient', z: '' },
+      { id: 'm', type: 'modulemethod', z: 't', client: 'cfg', method: 'setValue', wires: [['f']] },
+      { id: 'f', type: 'function', z: 't', wires: [['m']] },
+    ]);
+    assert.deepEqual(unmapped, []);
+    assert.equal(byId(nodes, 'cfg').type, 'iothub-module-client');
+    assert.equal(byId(nodes, 'cfg').z, undefined, 'a global config node');
+    assert.equal(byId(nodes, 'm').client, 'cfg');
+  });
+
   it('context keys are safe for any node id', () => {
     assert.equal(methodContextKey('4710f5a.a66890c'), 'edgeModuleMethod_4710f5a_a66890c');
   });
