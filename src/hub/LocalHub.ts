@@ -8,18 +8,18 @@ import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, limitPacketSize, sessionStoreOf } from './aedesInternals';
-import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
+import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, removeCaFile, writeCaFile } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, forwardUnlessExpired } from './delivery';
+import { ClientSender, InputDelivery } from './delivery';
 import { FaultState } from './faults';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
 import { HubTimers } from './HubTimers';
 import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics';
 import { MethodDispatcher } from './MethodDispatcher';
-import { identityNotFound } from './methods';
+import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
 import { Registry, newKey } from './registry';
 import { parseRoutes } from './routes';
@@ -34,16 +34,9 @@ import type {
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
 import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
 
-export { MAX_PUBLISH_BYTES } from './BrokerAccess';
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
-
-/**
- * Largest MQTT packet (remaining length) the parser accepts: the 256 KiB publish limit plus the topic length and
- * packet id fields. A publish between 256 KiB and this still reaches authorizePublish, which closes the connection.
- */
-const MAX_MQTT_PACKET_BYTES = MAX_PUBLISH_BYTES + 4;
 
 /**
  * A local IoT Hub + edgeHub for tests and development: MQTT over TLS and WSS, HTTPS service API, IoT Edge
@@ -179,7 +172,7 @@ export class LocalHub implements LocalHubApi {
       authenticate: (client, username, password, cb) => access.authenticate(client, username, password, cb),
       authorizePublish: (client, packet, cb) => access.authorizePublish(client, packet, cb),
       authorizeSubscribe: (client, sub, cb) => access.authorizeSubscribe(client, sub, cb),
-      authorizeForward: forwardUnlessExpired,
+      authorizeForward: (client, packet) => access.authorizeForward(client, packet),
     });
     const storeTtlMs = (this.options.storeAndForwardTtlSeconds ?? 7200) * 1000;
     this.inputs = new InputDelivery(this.broker, this.sender, this.clients, this.report, storeTtlMs);
@@ -211,6 +204,7 @@ export class LocalHub implements LocalHubApi {
       http: createHttpApi(this, { name: 'iothubowner', key: this.policyKey }),
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
         const client = this.broker.handle(conn as net.Socket, req);
+        handlePacketsInOrder(client, (packet) => this.access.toBroker(client, packet));
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },
