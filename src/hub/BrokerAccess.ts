@@ -13,8 +13,11 @@ import type { ConnectRecord } from './types';
 /** IoT Hub's limit on a PUBLISH: topic (with property bag) plus payload. */
 export const MAX_PUBLISH_BYTES = 256 * 1024;
 
-/** Where an allowed publish goes (telemetry, twin request or method response). */
-export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => void;
+/**
+ * Where an allowed publish goes (telemetry, twin request or method response). A returned promise holds the PUBACK
+ * until it settles (the hub with a state directory acknowledges a routed message once it is stored).
+ */
+export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => Promise<void> | undefined;
 
 /** What the gatekeeper works with. */
 export interface BrokerAccessParts {
@@ -124,8 +127,9 @@ export class BrokerAccess {
     }
     // IoT Hub ignores RETAIN.
     packet.retain = false;
-    this.parts.onPublish(client, info.identity, kind, payload);
-    cb(null);
+    const pending = this.parts.onPublish(client, info.identity, kind, payload);
+    if (pending) void pending.then(() => cb(null), () => cb(null));
+    else cb(null);
   }
 
   /** aedes `authorizeSubscribe`: grants IoT Hub's topics at QoS ≤ 1, refuses anything else (SUBACK 0x80). */

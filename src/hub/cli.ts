@@ -1,16 +1,25 @@
 #!/usr/bin/env node
-// `azure-iot-local-hub [config.json]`: runs the local hub, prints its connection details as one JSON line, then events.
+// `azure-iot-local-hub [config.json] [--state-dir <dir> | --ephemeral]`: runs the local hub, prints its connection
+// details as one JSON line, then events.
+import path from 'node:path';
 import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
+import { defaultStateDir } from './HubState';
 import { LocalHub } from './index';
 import type { EdgeEnvironment, LocalHubApi } from './types';
 
-const USAGE = `usage: azure-iot-local-hub [config.json]
+const USAGE = `usage: azure-iot-local-hub [config.json] [--state-dir <dir> | --ephemeral]
 
 Starts a local IoT Hub / IoT Edge hub. The first line on stdout is one JSON object:
-  { hostName, mqttPort, httpsPort, caCertPath, serviceConnectionString,
+  { hostName, mqttPort, httpsPort, caCertPath, serviceConnectionString, stateDir,
     modules: [{ deviceId, moduleId, connectionString, edgeEnvironment }] }
 then one line per event. Without a config file: device "local-device" with modules "sensor" and
-"processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.`;
+"processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.
+
+The hub keeps its CA, keys, identities, twins, MQTT sessions and queued messages in a state directory, so
+that a restarted hub accepts the same connection strings and CA file and modules find their sessions:
+  --state-dir <dir>  keep the state there (default: <user data dir>/azure-iot-local-hub/<hub name>,
+                     the user data dir being $XDG_DATA_HOME or ~/.local/share on Linux)
+  --ephemeral        keep nothing: a new CA and new keys at every start, everything in memory`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
 const EXIT_OK = 0;
@@ -26,10 +35,12 @@ interface StartupSummary {
   httpsPort: number;
   caCertPath: string;
   serviceConnectionString: string;
+  /** Where the hub keeps its state, or null when it keeps nothing (`--ephemeral`). */
+  stateDir: string | null;
   modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment: EdgeEnvironment }>;
 }
 
-function summarize(hub: LocalHubApi): StartupSummary {
+function summarize(hub: LocalHubApi, stateDir: string | undefined): StartupSummary {
   return {
     hostName: hub.hostName,
     // One TLS port serves MQTT, MQTT over WSS and HTTPS.
@@ -37,6 +48,7 @@ function summarize(hub: LocalHubApi): StartupSummary {
     httpsPort: hub.port,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
+    stateDir: stateDir ?? null,
     modules: hub.listModules().map((m) => ({
       deviceId: m.deviceId,
       moduleId: m.moduleId,
@@ -58,18 +70,43 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function main(args: string[]): Promise<number> {
-  if (args.includes('-h') || args.includes('--help')) {
+/** The command line: an optional config file, and where the state lives. */
+interface CliArgs {
+  config?: string;
+  stateDir?: string;
+  ephemeral: boolean;
+}
+
+/** Parses the arguments; undefined when they are not valid. */
+function parseArgs(args: string[]): CliArgs | undefined {
+  const out: CliArgs = { ephemeral: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--ephemeral') out.ephemeral = true;
+    else if (arg === '--state-dir' || arg.startsWith('--state-dir=')) {
+      const value = arg === '--state-dir' ? args[++i] : arg.slice('--state-dir='.length);
+      if (value === undefined || value === '' || out.stateDir !== undefined) return undefined;
+      out.stateDir = value;
+    } else if (arg.startsWith('-') || out.config !== undefined) return undefined;
+    else out.config = arg;
+  }
+  if (out.ephemeral && out.stateDir !== undefined) return undefined;
+  return out;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
     console.log(USAGE);
     return EXIT_OK;
   }
-  if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
+  const args = parseArgs(argv);
+  if (!args) {
     console.error(USAGE);
     return EXIT_USAGE;
   }
   let options;
   try {
-    options = await hubOptionsFromConfig(await loadHubConfig(args[0]));
+    options = await hubOptionsFromConfig(await loadHubConfig(args.config));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`azure-iot-local-hub: invalid configuration: ${err.message}`);
@@ -87,14 +124,15 @@ async function main(args: string[]): Promise<number> {
     else early.push(stamped);
   };
   const signal = waitForSignal();
+  const stateDir = args.ephemeral ? undefined : path.resolve(args.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
   let hub: LocalHubApi;
   try {
-    hub = await LocalHub.start({ ...options, log });
+    hub = await LocalHub.start({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) });
   } catch (err) {
     console.error(`azure-iot-local-hub: cannot start: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
-  console.log(JSON.stringify(summarize(hub)));
+  console.log(JSON.stringify(summarize(hub, stateDir)));
   ready = true;
   for (const line of early) console.log(line);
 
