@@ -21,6 +21,17 @@ const HOST = '127.0.0.1';
 const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
 // NODE_RED_USER_DIR: another userDir (the editor test uses a temporary one).
 const USER_DIR = path.resolve(process.env.NODE_RED_USER_DIR || path.join(root, '.node-red-data'));
+
+/**
+ * Where the hub keeps its state (`npm start -- --state-dir <dir>`, or `--ephemeral` for none). By default beside the
+ * Node-RED userDir whose flows hold the hub's connection strings and CA, so that one userDir goes with one hub.
+ */
+function hubStateDir(args) {
+  const at = args.indexOf('--state-dir');
+  if (args.includes('--ephemeral')) return undefined;
+  if (at >= 0 && args[at + 1]) return path.resolve(args[at + 1]);
+  return path.join(USER_DIR, 'local-hub');
+}
 const DEMO_TAB = 'demo-tab';
 /** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
 const CLIENT_DEFAULTS = {
@@ -202,9 +213,11 @@ async function main() {
   fs.mkdirSync(USER_DIR, { recursive: true });
   dropOldDemo();
 
+  const stateDir = hubStateDir(process.argv.slice(2));
   const hub = await LocalHub.start({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes: ROUTES,
+    ...(stateDir ? { stateDir } : {}),
   });
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
   localHub.shareLocalHub(hub, ROUTES);
@@ -281,6 +294,7 @@ async function main() {
   console.log('');
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
   console.log(`  Local hub:         ${hub.hostName} on localhost:${hub.port} (MQTT/TLS, WSS, HTTPS), CA ${hub.caCertPath}`);
+  console.log(`  Hub state:         ${stateDir ?? 'none (--ephemeral): a new CA and new keys at every start'}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);

@@ -162,7 +162,7 @@ describe('nodes/shared/localHub (local hub connection kind)', function () {
 
   it('`npm run hub` (scripts/hub.js) prints the CLI\'s JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
     const script = path.resolve(__dirname, '..', '..', 'scripts', 'hub.js');
-    const child = spawn(process.execPath, [script], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [script, '--ephemeral'], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = once(child, 'exit');
