@@ -16,7 +16,24 @@ export type {
 } from './client/types';
 export { userAgentString } from './client/userAgent';
 
-export { LocalHub, localConnectionString, localEdgeEnvironment } from './hub';
+export { LocalHub, STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName } from './hub';
+// Development local hubs shared between processes: discovery files and module-identity leases.
+export {
+  DISCOVERY_DIR,
+  acquireLocalHub,
+  discoverHubs,
+  hubRequest,
+  localHubSettings,
+  localHubsClosed,
+  ownLocalHub,
+  recentUpstream,
+  removeDiscoveryFile,
+  shareLocalHub,
+  sharedLocalHub,
+  startPreferringStandardPorts,
+  unshareLocalHub,
+  writeDiscoveryFile,
+} from './hub';
 // The hub's MethodResult has the same shape as the client's; it is exported once (above).
 export type {
   ConnectRecord,
@@ -25,12 +42,16 @@ export type {
   HubErrorShape,
   HubEvents,
   HubFaults,
+  HubDiscovery,
   HubMessage,
   HubObservations,
   IdentityAuth,
   LocalHubAddress,
   LocalHubApi,
+  LocalHubLease,
+  AcquireOptions,
   LocalHubOptions,
+  StandardPortsStart,
   MethodInvocation,
   ModuleIdentity,
   PublishRecord,

@@ -1,25 +1,33 @@
 #!/usr/bin/env node
-// `azure-iot-local-hub [config.json] [--state-dir <dir> | --ephemeral]`: runs the local hub, prints its connection
-// details as one JSON line, then events.
+// `azure-iot-local-hub [options] [config.json]`: runs the local hub, prints its connection details as one JSON line,
+// then events.
 import path from 'node:path';
 import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
 import { defaultStateDir } from './HubState';
+import { DISCOVERY_DIR, removeDiscoveryFile, writeDiscoveryFile } from './hubDiscovery';
 import { LocalHub } from './index';
-import type { EdgeEnvironment, LocalHubApi } from './types';
+import { startPreferringStandardPorts } from './standardPorts';
+import type { EdgeEnvironment, LocalHubApi, LocalHubOptions } from './types';
 
-const USAGE = `usage: azure-iot-local-hub [config.json] [--state-dir <dir> | --ephemeral]
+const USAGE = `usage: azure-iot-local-hub [--standard-ports] [--announce] [--state-dir <dir> | --ephemeral] [config.json]
 
 Starts a local IoT Hub / IoT Edge hub. The first line on stdout is one JSON object:
-  { hostName, mqttPort, httpsPort, caCertPath, serviceConnectionString, stateDir,
+  { hostName, mqttPort, httpsPort, standardPorts, caCertPath, serviceConnectionString, stateDir,
     modules: [{ deviceId, moduleId, connectionString, edgeEnvironment }] }
 then one line per event. Without a config file: device "local-device" with modules "sensor" and
 "processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.
 
-The hub keeps its CA, keys, identities, twins, MQTT sessions and queued messages in a state directory, so
-that a restarted hub accepts the same connection strings and CA file and modules find their sessions:
-  --state-dir <dir>  keep the state there (default: <user data dir>/azure-iot-local-hub/<hub name>,
-                     the user data dir being $XDG_DATA_HOME or ~/.local/share on Linux)
-  --ephemeral        keep nothing: a new CA and new keys at every start, everything in memory`;
+  --standard-ports  listen on IoT Hub's ports, MQTT/TLS 8883 and WSS/HTTPS 443, so that connection strings
+                    name the gateway without a port (GatewayHostName=localhost), as Azure's device SDKs
+                    expect; when they cannot be bound, use one free port (or the config's "port") and say so
+                    on stderr ("standardPorts": false)
+  --announce        announce the hub to Node-RED's "Local hub" connection kind and sidebar tab (a discovery
+                    file in ${DISCOVERY_DIR}, removed on stop)
+  --state-dir <dir> keep the hub's CA, keys, identities, twins, MQTT sessions and queued messages there, so
+                    that a restarted hub accepts the same connection strings and CA file and modules find
+                    their sessions (default: <user data dir>/azure-iot-local-hub/<hub name>, the user data
+                    dir being $XDG_DATA_HOME or ~/.local/share on Linux)
+  --ephemeral       keep nothing: a new CA and new keys at every start, everything in memory`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
 const EXIT_OK = 0;
@@ -33,6 +41,7 @@ interface StartupSummary {
   hostName: string;
   mqttPort: number;
   httpsPort: number;
+  standardPorts: boolean;
   caCertPath: string;
   serviceConnectionString: string;
   /** Where the hub keeps its state, or null when it keeps nothing (`--ephemeral`). */
@@ -43,9 +52,10 @@ interface StartupSummary {
 function summarize(hub: LocalHubApi, stateDir: string | undefined): StartupSummary {
   return {
     hostName: hub.hostName,
-    // One TLS port serves MQTT, MQTT over WSS and HTTPS.
-    mqttPort: hub.port,
+    // One TLS port serves MQTT, MQTT over WSS and HTTPS; on the standard ports MQTT clients dial 8883, the rest 443.
+    mqttPort: hub.mqttPort,
     httpsPort: hub.port,
+    standardPorts: hub.standardPorts,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
     stateDir: stateDir ?? null,
@@ -58,11 +68,20 @@ function summarize(hub: LocalHubApi, stateDir: string | undefined): StartupSumma
   };
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/**
+ * Resolves with the first SIGINT / SIGTERM. The listeners stay for the rest of the process: a terminal's Ctrl-C
+ * signals the whole process group, so a second SIGINT (from `npm`, or a second Ctrl-C) may come while the hub is
+ * closing, and Node's default action for it would kill the process before its temp files are gone.
+ */
+function waitForSignal(onLater: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      if (first !== undefined) {
+        onLater(signal);
+        return;
+      }
+      first = signal;
       resolve(signal);
     };
     process.on('SIGINT', onSignal);
@@ -70,43 +89,56 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-/** The command line: an optional config file, and where the state lives. */
 interface CliArgs {
-  config?: string;
+  configFile?: string;
+  standardPorts: boolean;
+  announce: boolean;
   stateDir?: string;
   ephemeral: boolean;
 }
 
-/** Parses the arguments; undefined when they are not valid. */
+/** The arguments, or undefined when they are not understood. */
 function parseArgs(args: string[]): CliArgs | undefined {
-  const out: CliArgs = { ephemeral: false };
+  const parsed: CliArgs = { standardPorts: false, announce: false, ephemeral: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === '--ephemeral') out.ephemeral = true;
+    if (arg === '--standard-ports') parsed.standardPorts = true;
+    else if (arg === '--announce') parsed.announce = true;
+    else if (arg === '--ephemeral') parsed.ephemeral = true;
     else if (arg === '--state-dir' || arg.startsWith('--state-dir=')) {
       const value = arg === '--state-dir' ? args[++i] : arg.slice('--state-dir='.length);
-      if (value === undefined || value === '' || out.stateDir !== undefined) return undefined;
-      out.stateDir = value;
-    } else if (arg.startsWith('-') || out.config !== undefined) return undefined;
-    else out.config = arg;
+      if (value === undefined || value === '' || parsed.stateDir !== undefined) return undefined;
+      parsed.stateDir = value;
+    } else if (arg.startsWith('-') || parsed.configFile !== undefined) return undefined;
+    else parsed.configFile = arg;
   }
-  if (out.ephemeral && out.stateDir !== undefined) return undefined;
-  return out;
+  if (parsed.ephemeral && parsed.stateDir !== undefined) return undefined;
+  return parsed;
 }
 
-async function main(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
+async function startHub(options: LocalHubOptions, standardPorts: boolean): Promise<LocalHubApi> {
+  if (!standardPorts) return LocalHub.start(options);
+  const started = await startPreferringStandardPorts(options);
+  if (started.fallbackReason !== undefined) {
+    console.error(`azure-iot-local-hub: the standard ports are not available (${started.fallbackReason}); ` +
+      `listening on port ${started.hub.port} instead, so gateways are named localhost:${started.hub.port}`);
+  }
+  return started.hub;
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) {
     console.log(USAGE);
     return EXIT_OK;
   }
-  const args = parseArgs(argv);
-  if (!args) {
+  const cli = parseArgs(args);
+  if (!cli) {
     console.error(USAGE);
     return EXIT_USAGE;
   }
   let options;
   try {
-    options = await hubOptionsFromConfig(await loadHubConfig(args.config));
+    options = await hubOptionsFromConfig(await loadHubConfig(cli.configFile));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`azure-iot-local-hub: invalid configuration: ${err.message}`);
@@ -123,21 +155,23 @@ async function main(argv: string[]): Promise<number> {
     if (ready) console.log(stamped);
     else early.push(stamped);
   };
-  const signal = waitForSignal();
-  const stateDir = args.ephemeral ? undefined : path.resolve(args.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
+  const signal = waitForSignal((later) => log(`${later} received again, still stopping`));
+  const stateDir = cli.ephemeral ? undefined : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
   let hub: LocalHubApi;
   try {
-    hub = await LocalHub.start({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) });
+    hub = await startHub({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) }, cli.standardPorts);
   } catch (err) {
     console.error(`azure-iot-local-hub: cannot start: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
+  const discoveryFile = cli.announce ? writeDiscoveryFile(hub, DISCOVERY_DIR) : undefined;
   console.log(JSON.stringify(summarize(hub, stateDir)));
   ready = true;
   for (const line of early) console.log(line);
 
   const received = await signal;
   log(`${received} received, stopping`);
+  if (discoveryFile !== undefined) removeDiscoveryFile(discoveryFile);
   const deadline = new Promise<'timeout'>((resolve) => setTimeout(resolve, CLOSE_DEADLINE_MS, 'timeout').unref());
   const outcome = await Promise.race([hub.close().then(() => 'closed' as const), deadline]);
   if (outcome === 'timeout') {

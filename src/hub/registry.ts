@@ -3,7 +3,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { ErrorCodes, HubError } from './methods';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
 import { isValidId } from './validation';
-import { localConnectionString } from './localIdentity';
+import { localConnectionString, type LocalHubAddress } from './localIdentity';
 
 /** A registry entry (device or module). */
 export interface RegistryEntry {
@@ -67,7 +67,7 @@ export class Registry {
   private readonly devices = new Map<string, { entry: RegistryEntry; modules: Map<string, RegistryEntry> }>();
   private sink: RegistrySink | undefined;
 
-  constructor(private readonly where: () => { hostName: string; port: number }) {}
+  constructor(private readonly where: () => LocalHubAddress) {}
 
   /** Puts back entries kept from an earlier run (devices before their modules), then reports every change to `sink`. */
   restore(entries: RegistryEntry[], sink: RegistrySink): void {
@@ -159,8 +159,7 @@ export class Registry {
   }
 
   private connectionString(e: RegistryEntry): string {
-    const { hostName, port } = this.where();
-    return localConnectionString({ hostName, port }, e.deviceId, e.moduleId, e.primaryKey);
+    return localConnectionString(this.where(), e.deviceId, e.moduleId, e.primaryKey);
   }
 
   private deviceView(e: RegistryEntry): DeviceIdentity {

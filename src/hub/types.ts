@@ -57,6 +57,13 @@ export interface LocalHubOptions {
    * `GatewayHostName=localhost:<port>` reaches everything. 0 = any free port (default).
    */
   port?: number;
+  /**
+   * Listen on IoT Hub's standard ports instead of `port`: MQTT over TLS on 8883, WSS and HTTPS on 443 (each port
+   * serves all three, as the one port does). Connection strings and IoT Edge environments then name the gateway
+   * without a port (`GatewayHostName=localhost`), as every Azure device SDK expects. Default false.
+   * `start()` fails (EADDRINUSE, EACCES) when either port cannot be bound.
+   */
+  standardPorts?: boolean;
   /** Optional plain-TCP MQTT port for debugging; off unless set (0 = any free port). */
   plainMqttPort?: number;
   /** Unix socket path for the IoT Edge workload API. Default: a fresh file in the OS temp dir. `false` = off. */
@@ -213,8 +220,12 @@ export interface HubEvents {
 /** What `LocalHub.start()` resolves to. */
 export interface LocalHubApi {
   readonly hostName: string;
-  /** The TLS port (MQTT over TLS, WSS, HTTPS). */
+  /** The TLS port (MQTT over TLS, WSS, HTTPS); 443 on the standard ports. */
   readonly port: number;
+  /** The port MQTT over TLS clients dial: `port`, or 8883 on the standard ports. */
+  readonly mqttPort: number;
+  /** Whether the hub is on the standard ports (8883 and 443): then gateways are named without a port. */
+  readonly standardPorts: boolean;
   readonly plainMqttPort?: number;
   /** PEM of the CA that signed the server certificate: give it to clients as `serverVerificationCert`. */
   readonly caCert: string;

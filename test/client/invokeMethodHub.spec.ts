@@ -125,7 +125,7 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
 
   it('works with a token signed through the hub\'s workload API (container-mode path)', async () => {
     answering = await startAnsweringModule(hub, target, () => ({ status: 200, payload: 'pong' }));
-    const workload = new WorkloadClient({ workloadUri: hub.workloadUri!, apiVersion: '2019-01-30', moduleId: 'caller', generationId: caller.generationId, userAgent: 'ua' });
+    const workload = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, 'caller').IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: 'caller', generationId: caller.generationId, userAgent: 'ua' });
     try {
       const token = await sasToken(hub.hostName, DEVICE, 'caller', (s) => workload.sign(s));
       assert.deepEqual(await invokeMethodOverHttp(await args({ sastoken: token })), { status: 200, payload: 'pong' });
@@ -173,8 +173,18 @@ describe('WorkloadClient against the local hub\'s workload API', function () {
     }
   });
 
+  it('refuses (403) to sign for another module through a module\'s own workload socket, as IoT Edge does', async () => {
+    const other = hub.addModule(DEVICE, 'other');
+    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: other.moduleId, generationId: other.generationId, userAgent: 'ua' });
+    try {
+      await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.statusCode === 403);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('reports an unknown generation id as ClientError "Unexpected failure in IoTEdge" (404)', async () => {
-    const client = new WorkloadClient({ workloadUri: hub.workloadUri!, apiVersion: '2019-01-30', moduleId: mod.moduleId, generationId: 'stale', userAgent: 'ua' });
+    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: mod.moduleId, generationId: 'stale', userAgent: 'ua' });
     try {
       await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.message === 'Unexpected failure in IoTEdge' && err.statusCode === 404);
     } finally {

@@ -31,6 +31,8 @@ function merge(target: Record<string, unknown>, patch: Record<string, unknown>):
 export class FakeHub implements LocalHubApi {
   readonly hostName: string;
   readonly port = 0;
+  readonly mqttPort = 0;
+  readonly standardPorts = false;
   readonly caCert = '-----BEGIN CERTIFICATE-----\nRkFLRQ==\n-----END CERTIFICATE-----\n';
   readonly caCertPath = '/nonexistent/ca.pem';
   readonly serviceConnectionString: string;

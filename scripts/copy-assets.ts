@@ -1,10 +1,10 @@
 // Copies the Node-RED editor files (node .html, locales/, icons/) beside the built node .js files,
 // where Node-RED's registry looks for them.
-'use strict';
-const fs = require('node:fs');
-const path = require('node:path');
+import fs from 'node:fs';
+import path from 'node:path';
 
-const root = path.resolve(__dirname, '..');
+/** The repository root (this file runs built, as dist/scripts/copy-assets.js). */
+const root = path.resolve(__dirname, '..', '..');
 const out = path.join(root, 'dist', 'nodes');
 fs.mkdirSync(out, { recursive: true });
 for (const name of fs.readdirSync(path.join(root, 'nodes'))) {
