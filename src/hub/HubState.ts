@@ -1,8 +1,7 @@
 // The local hub's state directory: TLS material as PEM files, and a LevelDB database (classic-level) holding the
 // broker's MQTT sessions (aedes-persistence-level) beside the hub's own records (policy key, identities, twins,
 // store-and-forward queues), so that a restarted hub is the same hub to its clients.
-import aedesPersistenceLevel from 'aedes-persistence-level';
-import { ClassicLevel } from 'classic-level';
+import type { ClassicLevel } from 'classic-level';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +73,7 @@ export class HubState {
     readonly dir: string,
     private readonly db: ClassicLevel<string, unknown>,
     private readonly records: Records,
+    private readonly sessionStore: (db: unknown) => unknown,
     private readonly onError: (err: Error) => void,
   ) {}
 
@@ -83,6 +83,8 @@ export class HubState {
    */
   static async open(dir: string, onError: (err: Error) => void = () => undefined): Promise<HubState> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
+    const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([import('classic-level'), import('aedes-persistence-level')]);
     const db = new ClassicLevel<string, unknown>(path.join(dir, 'db'), { valueEncoding: 'json' });
     try {
       await db.open();
@@ -91,13 +93,13 @@ export class HubState {
       if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
       throw err;
     }
-    return new HubState(dir, db, openRecords(db), onError);
+    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as (db: unknown) => unknown, onError);
   }
 
   /** The aedes persistence for the broker's MQTT sessions, in this database. */
   brokerPersistence(): unknown {
     // aedes-persistence-level encodes its own values (msgpack) and asks for buffers.
-    return aedesPersistenceLevel(this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }) as never);
+    return this.sessionStore(this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
   }
 
   /** Where the CA certificate file lives (stable across restarts). */
