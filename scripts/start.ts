@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { localHubSettings, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
-import type { HubMessage, LocalHubApi } from '../src/index';
+import { localHubSettings, OPTION_RULES, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
+import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
 interface EmbeddedNodeRed {
@@ -37,11 +37,14 @@ function hubStateDir(args: string[]): string | undefined {
   return chosen ? path.resolve(chosen) : path.join(USER_DIR, 'local-hub');
 }
 const DEMO_TAB = 'demo-tab';
+/** A numeric setting's default from the option table, as the editor saves it (text). */
+const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
 /** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
 const CLIENT_DEFAULTS = {
   type: 'iothub-module-client', hostname: '', deviceId: '', moduleId: '', routes: '', gatewayHostname: '', transport: 'mqtt', tls: '',
-  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: '3600', keepAlive: '60', autoConnect: true,
-  connectionRetry: true, connectionRetryInterval: '2', ensureDesiredProperties: true, operationTimeout: '20',
+  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: byRule('sastokenTtl'), keepAlive: byRule('keepAlive'), autoConnect: true,
+  connectionRetry: true, connectionRetryInterval: byRule('connectionRetryInterval'), ensureDesiredProperties: true,
+  operationTimeout: byRule('operationTimeout'),
 };
 /** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
 const DESIRED_DEMO_DELAY_MS = 8000;
@@ -137,7 +140,7 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       wires: [['demo-twin']],
     },
     { id: 'demo-every10', type: 'inject', z, x: 130, y: 440, name: 'every 10 s', repeat: '10', once: true, onceDelay: '4', topic: '', payload: '{}', payloadType: 'json', props: [{ p: 'payload' }], wires: [['demo-invoke']] },
-    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: '0', responseTimeout: '30', wires: [['demo-invoke-debug']] },
+    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: byRule('connectTimeoutInSeconds'), responseTimeout: byRule('responseTimeoutInSeconds'), wires: [['demo-invoke-debug']] },
     { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
     // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
     { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },

@@ -280,7 +280,10 @@ export class LocalHub implements LocalHubApi {
       const info = this.clients.infoOf(client);
       if (info) this.inputs.onSubscribed(client, info.identity, subs);
     });
-    this.broker.on('unsubscribe', () => this.clients.changed());
+    this.broker.on('unsubscribe', (topics, client) => {
+      this.clients.changed();
+      if (client) this.events.emit('unsubscribe', { clientId: client.id, topics: [...topics] });
+    });
     (this.broker as unknown as EventEmitter).on('error', (err: Error) => this.report.log(`broker error: ${err.message}`));
 
     const httpApi = createHttpApi(this, { name: 'iothubowner', key: this.policyKey });
@@ -342,11 +345,6 @@ export class LocalHub implements LocalHubApi {
         break;
     }
     return undefined;
-  }
-
-  /** Whether a client is connected and subscribed to method requests (a test peeks at this). */
-  private subscribedForMethods(clientId: string): Client | undefined {
-    return this.methods.subscribedClient(clientId);
   }
 
   // ---- twins ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { moduleWorkloadSocketPath } from './localIdentity';
-import type { LocalHubApi } from './types';
+import type { WorkloadHub } from './types';
 
 /** The module a workload socket belongs to; undefined for the hub's own socket (trust bundle only). */
 interface Caller {
@@ -57,7 +57,7 @@ function isCanonicalBase64(value: string): boolean {
   return /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
 }
 
-async function handle(hub: LocalHubApi, caller: Caller | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(hub: WorkloadHub, caller: Caller | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://workload');
   // The real workload API (aziot-edged) refuses requests without an api-version; both SDKs always send one.
   if (!url.searchParams.get('api-version')) throw new WorkloadError(400, 'api-version is required');
@@ -125,7 +125,7 @@ export interface WorkloadServer {
   close(): Promise<void>;
 }
 
-function createServer(hub: LocalHubApi, caller: Caller | undefined): http.Server {
+function createServer(hub: WorkloadHub, caller: Caller | undefined): http.Server {
   const server = http.createServer((req, res) => {
     handle(hub, caller, req, res).catch((err: unknown) => {
       const status = err instanceof WorkloadError ? err.status : 500;
@@ -166,7 +166,7 @@ function closeServer(server: http.Server, socketPath: string): Promise<void> {
  * @returns a handle that adds and removes module sockets and closes them all.
  * @throws when the path is taken by a live socket or a non-socket file, or listening fails.
  */
-export async function startWorkloadServer(hub: LocalHubApi, socketPath: string): Promise<WorkloadServer> {
+export async function startWorkloadServer(hub: WorkloadHub, socketPath: string): Promise<WorkloadServer> {
   const server = createServer(hub, undefined);
   await removeStaleSocket(socketPath);
   await new Promise<void>((resolve, reject) => {

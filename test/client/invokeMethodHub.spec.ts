@@ -98,6 +98,17 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
     });
   });
 
+  it('keeps the service\'s own explanation of a refusal (400004: response timeout below 5 s)', async () => {
+    const refused = await args({ methodParams: { methodName: 'echo', payload: null, responseTimeoutInSeconds: 4, connectTimeoutInSeconds: 0 } });
+    await assert.rejects(invokeMethodOverHttp(refused), (err: unknown) => {
+      assert.ok(err instanceof ClientError, String(err));
+      assert.equal(err.code, 'bad-request');
+      assert.equal(err.errorCode, 400004);
+      assert.equal(err.serviceMessage, 'responseTimeoutInSeconds must be between 5 and 300');
+      return true;
+    });
+  });
+
   it('answers 504101 gateway-timeout when the target does not answer', async () => {
     answering = await startAnsweringModule(hub, target, () => undefined);
     await assert.rejects(invokeMethodOverHttp(await args()), (err: unknown) => {
