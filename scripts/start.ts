@@ -240,6 +240,9 @@ async function main(): Promise<void> {
   shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
+  // Example 09 signs SAS tokens for module `ex-token` in a function node, with the key from the runtime's environment
+  // (never from the flow file); an EX9_MODULE_KEY already set is the module's key.
+  process.env.EX9_MODULE_KEY = hub.addModule(DEVICE, 'ex-token', process.env.EX9_MODULE_KEY ? { primaryKey: process.env.EX9_MODULE_KEY } : undefined).primaryKey;
   const discoveryFile = writeDiscoveryFile(hub, localHubSettings.discoveryDir);
   watch(hub);
 

@@ -9,11 +9,11 @@ import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, limitPacketSize, sessionStoreOf } from './aedesInternals';
-import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
+import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, writeCaFile, type HubTlsMaterial } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, forwardUnlessExpired, type QueuedInput } from './delivery';
+import { ClientSender, InputDelivery, type QueuedInput } from './delivery';
 import { FaultState } from './faults';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
@@ -21,7 +21,7 @@ import { HubState, StateKeys, identityKey } from './HubState';
 import { HubTimers } from './HubTimers';
 import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics';
 import { MethodDispatcher } from './MethodDispatcher';
-import { identityNotFound } from './methods';
+import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
 import { Registry, newKey, type RegistryEntry } from './registry';
 import { parseRoutes } from './routes';
@@ -36,16 +36,9 @@ import type {
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
 import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
 
-export { MAX_PUBLISH_BYTES } from './BrokerAccess';
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
-
-/**
- * Largest MQTT packet (remaining length) the parser accepts: the 256 KiB publish limit plus the topic length and
- * packet id fields. A publish between 256 KiB and this still reaches authorizePublish, which closes the connection.
- */
-const MAX_MQTT_PACKET_BYTES = MAX_PUBLISH_BYTES + 4;
 
 /**
  * A local IoT Hub + edgeHub for tests and development: MQTT over TLS and WSS, HTTPS service API, IoT Edge
@@ -104,8 +97,9 @@ export class LocalHub implements LocalHubApi {
     // With a state directory, a twin response or desired patch goes out once the change it tells of is stored.
     const durableSender = {
       send: (...args: Parameters<ClientSender['send']>) => this.durable().then(() => sender.send(...args)),
+      answer: (...args: Parameters<ClientSender['answer']>) => this.durable().then(() => sender.answer(...args)),
     };
-    this.twinChannel = new TwinChannel({ twins, clients, sender: durableSender, faults, timers, report });
+    this.twinChannel = new TwinChannel({ twins, clients, sender: options.stateDir !== undefined ? durableSender : sender, faults, timers, report });
     this.methods = new MethodDispatcher({ registry, clients, sender, faults, timers, report });
   }
 
@@ -259,7 +253,7 @@ export class LocalHub implements LocalHubApi {
       authenticate: (client, username, password, cb) => access.authenticate(client, username, password, cb),
       authorizePublish: (client, packet, cb) => access.authorizePublish(client, packet, cb),
       authorizeSubscribe: (client, sub, cb) => access.authorizeSubscribe(client, sub, cb),
-      authorizeForward: forwardUnlessExpired,
+      authorizeForward: (client, packet) => access.authorizeForward(client, packet),
       // Without a state directory aedes keeps its sessions in memory.
       ...(this.state ? { persistence: this.state.brokerPersistence() } : {}),
     });
@@ -295,6 +289,7 @@ export class LocalHub implements LocalHubApi {
       http: this.state ? durableResponses(httpApi, () => this.durable()) : httpApi,
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
         const client = this.broker.handle(conn as net.Socket, req);
+        handlePacketsInOrder(client, (packet) => this.access.toBroker(client, packet));
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },

@@ -55,17 +55,30 @@ export class ClientSender {
 
   /**
    * Publishes to one client only, at the QoS it subscribed `filter` with (at most 1). Like IoT Hub, nothing is sent
-   * to a client that has not subscribed (a twin GET before subscribing to `$iothub/twin/res/#` gets no answer).
+   * to a client that has not subscribed (method requests, desired patches).
    */
   send(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
+    return this.publishTo(client, filter, topic, payload, false);
+  }
+
+  /**
+   * Answers a client's own request (a twin GET or reported PATCH) on that connection: at the QoS it subscribed
+   * `filter` with, or at QoS 0 when it has not subscribed. IoT Hub answers a connection's own twin request whether
+   * or not it subscribed to `$iothub/twin/res/#`: the Python SDK's first twin GET after connecting relies on it.
+   */
+  answer(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
+    return this.publishTo(client, filter, topic, payload, true);
+  }
+
+  private publishTo(client: Client, filter: string, topic: string, payload: Buffer, unsubscribed: boolean): Promise<void> {
     return this.inOrder(client.id, () => new Promise<void>((resolve) => {
       const sub = subscriptionOf(client, filter);
       // Before its CONNACK is written a client is not online yet (a PUBLISH must not precede the CONNACK).
-      if (client.closed || !connackWritten(client) || !sub) {
+      if (client.closed || !connackWritten(client) || (!sub && !unsubscribed)) {
         this.report.log(`${client.id}: not online or not subscribed to ${filter}, ${topic} not sent`);
         return resolve();
       }
-      const qos = Math.min(sub.qos, 1) as 0 | 1;
+      const qos = Math.min(sub?.qos ?? 0, 1) as 0 | 1;
       const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
       client.publish(packet, () => resolve());
     }));

@@ -1,6 +1,6 @@
 // The local hub's identity registry: devices and modules with symmetric keys, X.509 thumbprints/CAs, generation ids.
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { ErrorCodes, HubError } from './methods';
+import { HubError } from './hubErrors';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
 import { isValidId } from './validation';
 import { localConnectionString, type LocalHubAddress } from './localIdentity';
@@ -31,7 +31,7 @@ function normaliseThumbprint(t: string): string {
  * @throws HubError 400 when the id breaks IoT Hub's rules.
  */
 export function checkId(kind: string, id: string): void {
-  if (!isValidId(id)) throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid ${kind} id ${JSON.stringify(id)}`);
+  if (!isValidId(id)) throw new HubError('ArgumentInvalid', `invalid ${kind} id ${JSON.stringify(id)}`);
 }
 
 function entryFrom(deviceId: string, moduleId: string | undefined, auth: IdentityAuth | undefined): RegistryEntry {
@@ -40,7 +40,7 @@ function entryFrom(deviceId: string, moduleId: string | undefined, auth: Identit
     try {
       new X509Certificate(pem);
     } catch (err) {
-      throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid CA certificate: ${(err as Error).message}`);
+      throw new HubError('ArgumentInvalid', `invalid CA certificate: ${(err as Error).message}`);
     }
   }
   const entry: RegistryEntry = {

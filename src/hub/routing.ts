@@ -2,10 +2,27 @@
 // ($upstream or module inputs of the same device).
 import type { InputDelivery } from './delivery';
 import { clientKey, type HubIdentity } from './hubTopics';
-import { parsePropertyBag } from './messageBag';
+import { parsePropertyBag, type DecodedBag } from './messageBag';
 import type { HubReport } from './observations';
 import { resolveEndpoints, type Route } from './routes';
 import type { HubMessage } from './types';
+
+/** IoT Hub's limit on a device-to-cloud message (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`), see {@link messageSize}. */
+export const MAX_MESSAGE_BYTES = 262_144;
+
+/**
+ * The size of a device-to-cloud message as IoT Hub counts it against {@link MAX_MESSAGE_BYTES}, measured like the
+ * Python SDK's own check (`Message.get_size`): the body plus the values (UTF-8 bytes) of its system and application
+ * properties. Not counted: property names, the output name (`$.on`: the Python SDK sets it after its size check) and
+ * the rest of the MQTT topic, so the largest message that SDK sends is accepted however long its topic.
+ * @throws never
+ */
+export function messageSize(bag: DecodedBag, body: Buffer): number {
+  let size = body.length;
+  for (const [key, value] of Object.entries(bag.systemProperties)) if (key !== '$.on') size += Buffer.byteLength(value);
+  for (const value of Object.values(bag.properties)) size += Buffer.byteLength(value);
+  return size;
+}
 
 /** What a service-side `sendToInput` gives. */
 export interface InputMessage {

@@ -1,8 +1,8 @@
 // Module and device twins for the local hub: storage, IoT Hub merge semantics, validation, versions and etags.
 import { clientKey } from './hubTopics';
-import { ErrorCodes, HubError, identityNotFound } from './methods';
+import { HubError, identityNotFound } from './hubErrors';
 import type { Twin, TwinPatch } from './types';
-import { isObject } from './validation';
+import { etagMatches, isObject } from './validation';
 
 type Json = Record<string, unknown>;
 
@@ -217,11 +217,11 @@ export class TwinStore {
   patchReported(deviceId: string, moduleId: string | undefined, patch: unknown): number {
     const rec = this.record(deviceId, moduleId);
     const reason = validatePatch(patch);
-    if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, reason);
+    if (reason) throw new HubError('ArgumentInvalid', reason);
     const next = structuredClone(rec.reported);
     mergePatch(next, patch as Json);
     if (Buffer.byteLength(JSON.stringify(next)) > TWIN_MAX_SECTION_BYTES) {
-      throw new HubError(400, ErrorCodes.ArgumentInvalid, 'reported properties exceed 32 KB');
+      throw new HubError('ArgumentInvalid', 'reported properties exceed 32 KB');
     }
     rec.reported = next;
     rec.reportedVersion++;
@@ -258,25 +258,25 @@ export class TwinStore {
     replace: boolean,
   ): { twin: Twin; desiredPatch?: Json } {
     const rec = this.record(deviceId, moduleId);
-    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== rec.etag) {
-      throw new HubError(412, ErrorCodes.PreconditionFailed, 'etag mismatch');
+    if (!etagMatches(ifMatch, rec.etag)) {
+      throw new HubError('PreconditionFailed', 'etag mismatch');
     }
-    if (!isObject(patch as unknown)) throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the twin patch must be a JSON object');
+    if (!isObject(patch as unknown)) throw new HubError('ArgumentInvalid', 'the twin patch must be a JSON object');
     const tags = patch.tags === null ? undefined : (patch.tags as Json | undefined);
     const rawDesired = patch.properties?.desired;
     const desired = rawDesired !== undefined && rawDesired !== null ? stripMeta(rawDesired) : undefined;
     if (tags !== undefined) {
       const reason = validatePatch(tags);
-      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `tags: ${reason}`);
+      if (reason) throw new HubError('ArgumentInvalid', `tags: ${reason}`);
     }
     let nextDesired: Json | undefined;
     if (desired !== undefined) {
       const reason = validatePatch(desired);
-      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `desired: ${reason}`);
+      if (reason) throw new HubError('ArgumentInvalid', `desired: ${reason}`);
       nextDesired = replace ? stripNulls(desired) : structuredClone(rec.desired);
       if (!replace) mergePatch(nextDesired, desired);
       if (Buffer.byteLength(JSON.stringify(nextDesired)) > TWIN_MAX_SECTION_BYTES) {
-        throw new HubError(400, ErrorCodes.ArgumentInvalid, 'desired properties exceed 32 KB');
+        throw new HubError('ArgumentInvalid', 'desired properties exceed 32 KB');
       }
     }
     let changed = false;
