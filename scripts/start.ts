@@ -26,6 +26,17 @@ const HOST = '127.0.0.1';
 const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
 // NODE_RED_USER_DIR: another userDir (the editor test uses a temporary one).
 const USER_DIR = path.resolve(process.env.NODE_RED_USER_DIR || path.join(root, '.node-red-data'));
+
+/**
+ * Where the hub keeps its state (`npm start -- --state-dir <dir>`, or `--ephemeral` for none). By default beside the
+ * Node-RED userDir whose flows hold the hub's connection strings and CA, so that one userDir goes with one hub.
+ */
+function hubStateDir(args: string[]): string | undefined {
+  if (args.includes('--ephemeral')) return undefined;
+  const at = args.indexOf('--state-dir');
+  const chosen = at >= 0 ? args[at + 1] : undefined;
+  return chosen ? path.resolve(chosen) : path.join(USER_DIR, 'local-hub');
+}
 const DEMO_TAB = 'demo-tab';
 /** A numeric setting's default from the option table, as the editor saves it (text). */
 const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
@@ -224,9 +235,11 @@ async function main(): Promise<void> {
   dropOldDemo();
 
   // IoT Hub's ports (8883, 443) when free, so that every Azure device SDK can use the connection strings as they are.
+  const stateDir = hubStateDir(process.argv.slice(2));
   const { hub, fallbackReason } = await startPreferringStandardPorts({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes: ROUTES,
+    ...(stateDir ? { stateDir } : {}),
   });
   if (fallbackReason !== undefined) {
     console.error(`npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`);
@@ -315,6 +328,7 @@ async function main(): Promise<void> {
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
   const ports = hub.standardPorts ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})` : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
   console.log(`  Local hub:         ${hub.hostName} on ${ports}, CA ${hub.caCertPath}`);
+  console.log(`  Hub state:         ${stateDir ?? 'none (--ephemeral): a new CA and new keys at every start'}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);
