@@ -114,7 +114,7 @@ export class ModuleClientHost {
   /** Adds a listener owned by `userId`; it is removed by {@link release}. */
   on<E extends HostEvent>(userId: string, event: E, fn: HostEvents[E]): void {
     this.listeners.add(userId, event, fn);
-    if (event !== 'state') this.setHandler(event as Feature);
+    if (event !== 'state') this.setHandler(event);
   }
 
   /** Removes a flow node and every listener it added; the last one out shuts the client down. */

@@ -52,8 +52,8 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
   const deadline = Date.now() + 60_000;
   for (;;) {
     const m = /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
@@ -399,8 +399,8 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
-    second.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-    second.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    second.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+    second.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
     const [code] = (await once(second, 'exit')) as [number];
     assert.equal(code, 1, text);
     assert.match(text, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); set PORT to another port`));

@@ -14,7 +14,7 @@ import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 import {
   SERVICE_API, connectModule, end, endAll, nextMessage, onClose, startHub, subscribe, tokenFor, waitFor, type LegacyBody,
 } from './support';
-import { connectPacket, mqttString, packet, publishPacket, varint } from '../helpers/mqttWire';
+import { connectPacket, mqttString, publishPacket, varint } from '../helpers/mqttWire';
 
 // ---- wire helpers: hand-made MQTT 3.1.1 packets (mqtt.js refuses to send most of these) are in test/helpers/mqttWire
 

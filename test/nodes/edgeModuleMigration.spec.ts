@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalHubApi } from '../../src/hub/types';
 import { convertEdgeModuleFlow, type FlowNode as LegacyNode } from '../../nodes/shared/edgeModuleMigration';
-import { DEVICE, helper, NODES, type FlowNode, until, untilSubscribed, useLocalHub } from './support';
+import { DEVICE, helper, NODES, until, untilSubscribed, useLocalHub } from './support';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const CORE = ['function/10-function.js', 'function/15-change.js', 'parsers/70-JSON.js'].map((f) => require(`@node-red/nodes/core/${f}`) as unknown);
@@ -37,7 +37,7 @@ describe('a converted edge-module flow (flow, local hub, IoT Edge environment)',
     const { nodes, unmapped } = convertEdgeModuleFlow(legacy);
     assert.deepEqual(unmapped, []);
     const since = Date.now();
-    await helper.load([...NODES, ...CORE], nodes.filter((n) => RUN.has(n.type)) as FlowNode[]);
+    await helper.load([...NODES, ...CORE], nodes.filter((n) => RUN.has(n.type)));
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
   }
 

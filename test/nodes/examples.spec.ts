@@ -280,7 +280,7 @@ describe('examples/', function () {
         await new Promise<void>((resolve) => setTimeout(resolve, 20));
       }
       await until(() => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`), 15_000, 'both modules online');
-      await until(() => own!.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 15_000, 'target subscribed');
+      await until(() => own.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 15_000, 'target subscribed');
       const answer = nextInput(helper.getNode('ex5-result'), 20_000);
       helper.getNode('ex5-go').receive({});
       assert.deepEqual((await answer).payload, { pong: true });
