@@ -14,6 +14,22 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // A function that returns a promise reports every error by rejecting, argument errors included: an `async`
+      // function without `await` is how this code turns a synchronous throw into a rejection, and how test fakes
+      // implement promise-returning interfaces.
+      '@typescript-eslint/require-await': 'off',
+      // Node-RED's own nodes name the node `node` in their constructor functions (`const node = this`).
+      '@typescript-eslint/no-this-alias': ['error', { allowedNames: ['node'] }],
+    },
+  },
+  {
+    // Plain JavaScript (the Node-RED settings file of the container image) is outside the TypeScript project.
+    files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' },
     },
   },
   prettier,

@@ -231,7 +231,7 @@ export class ModuleClientHost {
         }
         this.options.log.error(describeError(this.options.RED, err).message);
         // A catalog key (not text) so that the editor shows it in the editor's language.
-        const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);
+        const key = catalogKey('iothub-module-client', `errors.${String((err as { code?: unknown }).code)}`);
         const known = translate(this.options.RED, key) !== key;
         this.push(known ? statusWithText(STATUS.notConfigured, key) : STATUS.notConfigured);
         return;

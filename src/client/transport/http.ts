@@ -131,7 +131,7 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
         opts.signal.removeEventListener('abort', onAbort);
         settle(null, socket);
       });
-      socket.once('error', (err) => {
+      socket.once('error', (err: Error) => {
         opts.signal.removeEventListener('abort', onAbort);
         socket.destroy();
         settle(err, null);
