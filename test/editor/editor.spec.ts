@@ -15,6 +15,9 @@ import { until } from '../nodes/support';
 interface BrowserElement {
   offsetParent: unknown;
   innerText: string;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  closest(selector: string): BrowserElement | null;
   querySelector(selector: string): BrowserElement | null;
 }
 interface RedEditor {
@@ -120,7 +123,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const chromium = require('@sparticuz/chromium').default as { executablePath(): Promise<string>; args: string[] };
+    const chromium = (require('@sparticuz/chromium') as { default: { executablePath(): Promise<string>; args: string[] } }).default;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const playwright = require('playwright-core') as typeof import('playwright-core');
     // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
@@ -144,9 +147,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const { page } = en;
     const category = page.locator('#red-ui-palette-container-Azure_IoT_Edge');
     await category.waitFor();
-    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-palette-type')));
+    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes: BrowserElement[]) => nodes.map((n) => n.getAttribute('data-palette-type')));
     assert.deepEqual([...types].sort(), [...FLOW_TYPES].sort());
-    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
+    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el: BrowserElement) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
     assert.equal(header, 'Azure IoT Edge');
     const config = await page.evaluate(() => window.RED.nodes.getType('iothub-module-client')?.category);
     assert.equal(config, 'config');
@@ -228,10 +231,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     // The help tree and the help title show the name, not the type.
     await page.evaluate(() => window.RED.sidebar.help.show('iothub-module-client'));
     await page.locator('.red-ui-treeList-label', { hasText: /^\s*IoT Hub module client\s*$/ }).first().waitFor();
-    const helpTree = (await page.evaluate(`(() => {
+    const helpTree = await page.evaluate<string[]>(`(() => {
       const named = Array.from(document.querySelectorAll('.red-ui-treeList-label')).find((e) => e.innerText.trim() === 'IoT Hub module client');
       return Array.from(named.closest('.red-ui-treeList-container').querySelectorAll('.red-ui-treeList-label')).map((e) => e.innerText.trim());
-    })()`)) as string[];
+    })()`);
     assert.ok(!helpTree.includes('iothub-module-client'), helpTree.join(', '));
   });
 
@@ -350,12 +353,12 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(() => Boolean(window.RED.nodes.node('legacy-method')));
     // Drop the imported nodes where they hang on the pointer.
     await page.mouse.click(600, 600);
-    const before = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    const before = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
     assert.equal(before['legacy-method']![0], 'unknown');
     await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
     await page.click('.iothub-lh-convert');
     await page.locator('.red-ui-notification', { hasText: '7 node(s) of the archived edge-module pack converted' }).waitFor();
-    const after = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    const after = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
     const types = Object.values(after).map(([type]) => type);
     assert.ok(!types.includes('unknown'), JSON.stringify(after));
     assert.deepEqual([after['legacy-in1']![0], after['legacy-out1']![0], after['legacy-twin']![0], after['legacy-method']![0], after['legacy-method-response']![0]], ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response']);
@@ -363,7 +366,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     for (const id of ['legacy-in1', 'legacy-out1', 'legacy-twin', 'legacy-method', 'legacy-answer', 'legacy-reported']) assert.deepEqual(after[id]!.slice(2), before[id]!.slice(2), id);
     assert.equal(after['legacy-answer']![1], 'answer');
     // Wiring: the user's answer goes to the method's answer node, the report through the json node to the twin.
-    const links = (await page.evaluate(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`)) as string[];
+    const links = await page.evaluate<string[]>(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`);
     for (const link of ['legacy-answer>legacy-method-answer', 'legacy-method-answer>legacy-method-response', 'legacy-method>legacy-method-request', 'legacy-method-request>legacy-answer', 'legacy-reported>legacy-twin-json', 'legacy-twin-json>legacy-twin', 'legacy-in1>legacy-adjust', 'legacy-adjust>legacy-out2', 'legacy-telemetry>legacy-out1']) {
       assert.ok(links.includes(link), `${link} in ${links.join(' ')}`);
     }
@@ -377,7 +380,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`);
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(`!RED.nodes.dirty()`);
-    const deployed = (await page.evaluate(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`)) as { flows: Array<{ id: string; type: string }> };
+    const deployed = await page.evaluate<{ flows: Array<{ id: string; type: string }> }>(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`);
     assert.equal(deployed.flows.find((n) => n.id === 'legacy-method')?.type, 'iothub-module-method-request');
     // Nothing left to convert: the button says so and changes nothing.
     await page.click('.iothub-lh-convert');

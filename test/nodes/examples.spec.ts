@@ -44,7 +44,8 @@ describe('examples/', function () {
       const flow = load(file);
       const firstNode = flow.find((n) => n.type !== 'tab');
       assert.equal(firstNode?.type, 'comment', 'the first node explains the example');
-      assert.ok(String(firstNode.info ?? '').length > 100, 'the comment explains it in its info');
+      const info = firstNode?.info;
+      assert.ok(typeof info === 'string' && info.length > 100, 'the comment explains it in its info');
       for (const n of flow) {
         assert.ok(CORE.has(n.type) || OURS.test(n.type), `${n.id}: ${n.type} is neither core nor ours`);
         assert.equal(n.credentials, undefined, `${n.id} carries credentials`);
@@ -141,7 +142,7 @@ describe('examples/', function () {
       click('ex2-temp');
       click('ex2-hum');
       await until(() => got.length === 2, 15_000, 'two inputs');
-      const byInput = Object.fromEntries(got.map((m) => [m.inputName, m.payload]));
+      const byInput = Object.fromEntries(got.map((m): [string, unknown] => [String(m.inputName), m.payload]));
       assert.deepEqual(byInput, { temperature: 21.5, humidity: { relative: 48 } });
       assert.ok(got.every((m) => m.connectionModuleId === 'ex-sender' || (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender'), 'edgeHub adds the sender');
       assert.equal(upstream.length, 0, 'routed to the receiver, not upstream');
@@ -231,7 +232,7 @@ describe('examples/', function () {
       assert.equal(upstream.length, 0, 'nothing leaves while offline');
       click('ex8-conn');
       await until(() => upstream.length === 20, 15_000, 'twenty upstream');
-      assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq), Array.from({ length: 20 }, (_, i) => i + 1));
       // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
       await until(() => completed.length === 22, 10_000, 'twenty-two completions');
       const counts = statusesOf('ex8-count').map((s) => s.text);

@@ -228,7 +228,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     hub.events.on('upstream', listener);
     try {
       // ok = the body the hub must receive (JSON semantics for JSON values: NaN and Infinity are null, a Map is {}).
-      const expectPayload: Record<string, Expect | string | Buffer> = {
+      const expectPayload: Record<string, { code: string } | string | Buffer> = {
         undefined: err('invalid-payload'),
         null: 'null',
         NaN: 'null',
