@@ -74,7 +74,7 @@ describe('nodes: method router', () => {
 
   it('answers 501 at once when no node handles the method', async () => {
     const fake = fakeClient();
-    routeMethodRequest(new MethodRequest('7', 'reboot', null), [], fake.client, 'router-test', log);
+    routeMethodRequest(new MethodRequest('7', 'reboot', null), [], fake.client, { id: 'router-test', connection: 'c1' }, log);
     await new Promise<void>((resolve) => setImmediate(resolve));
     assert.deepEqual(fake.responses.map((r) => [r.requestId, r.status]), [['7', 501]]);
   });
@@ -89,8 +89,8 @@ describe('nodes: method router', () => {
       emit: (_request, requestId) => void got.push([name, requestId]),
       warnExpired: () => undefined,
     });
-    routeMethodRequest(new MethodRequest('8', 'reboot', null), [listener('all', '', 60_000), listener('reboot', 'reboot', 30_000), listener('other', 'ping', 1)], fake.client, 'router-test', log);
-    assert.deepEqual(got, [['all', '8@router-test'], ['reboot', '8@router-test']]);
+    routeMethodRequest(new MethodRequest('8', 'reboot', null), [listener('all', '', 60_000), listener('reboot', 'reboot', 30_000), listener('other', 'ping', 1)], fake.client, { id: 'router-test', connection: 'c1' }, log);
+    assert.deepEqual(got, [['all', '8@router-test/c1'], ['reboot', '8@router-test/c1']]);
     assert.equal(pendingCount('router-test'), 1);
     assert.equal(fake.responses.length, 0);
   });

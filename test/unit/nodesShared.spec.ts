@@ -17,9 +17,9 @@ const isCode = (code: string) => (err: unknown) => (err as { code?: string }).co
 describe('nodes: method request table', () => {
   it('qualifies the hub id with the owner and answers once', async () => {
     const answers: Array<[string, number, unknown]> = [];
-    const id = addPendingRequest({ ownerId: 'cfgA', hubRequestId: '1', methodName: 'm', respond: async (rid, s, p) => void answers.push([rid, s, p]) });
-    assert.equal(id, flowRequestId('cfgA', '1'));
-    assert.equal(id, '1@cfgA');
+    const id = addPendingRequest({ ownerId: 'cfgA', connection: 'c1', hubRequestId: '1', methodName: 'm', respond: async (rid, s, p) => void answers.push([rid, s, p]) });
+    assert.equal(id, flowRequestId('cfgA', 'c1', '1'));
+    assert.equal(id, '1@cfgA/c1');
     const taken = takePendingRequest(id);
     await taken.respond(200, { ok: 1 });
     assert.deepEqual(answers, [['1', 200, { ok: 1 }]]);
@@ -27,8 +27,8 @@ describe('nodes: method request table', () => {
   });
 
   it('two owners with the same hub id do not collide', () => {
-    const a = addPendingRequest({ ownerId: 'A', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
-    const b = addPendingRequest({ ownerId: 'B', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
+    const a = addPendingRequest({ ownerId: 'A', connection: 'c1', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
+    const b = addPendingRequest({ ownerId: 'B', connection: 'c1', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
     assert.notEqual(a, b);
     assert.equal(dropRequestsOf('A'), 1);
     assert.throws(() => takePendingRequest(a), isCode('request-expired'));
@@ -40,6 +40,7 @@ describe('nodes: method request table', () => {
     const expired = new Promise<void>((resolve) => {
       addPendingRequest({
         ownerId: 'T',
+        connection: 'c1',
         hubRequestId: '9',
         methodName: 'slow',
         respond: async (rid, s, p) => void (answered = [rid, s, p]),
@@ -48,7 +49,7 @@ describe('nodes: method request table', () => {
     });
     await expired;
     assert.deepEqual(answered, ['9', 504, { message: 'late' }]);
-    assert.throws(() => takePendingRequest('9@T'), isCode('request-expired'));
+    assert.throws(() => takePendingRequest('9@T/c1'), isCode('request-expired'));
     assert.equal(pendingCount('T'), 0);
   });
 
