@@ -29,6 +29,13 @@ const root = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(root, 'test', 'artifacts');
 const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
 const TIMEOUT = 30_000;
+/**
+ * A new browser context starts with an empty cache: the editor loads about 10 MB again (Monaco 4.3 MB, Mermaid
+ * 3.6 MB, vendor and editor scripts 2 MB, the node definitions with their help), 100 requests. That takes ~5 s on
+ * a busy 2-core machine and far longer from a cold disk in a fresh clone, so it happens in `before`, with its own
+ * limit, never inside a test's 30 s steps.
+ */
+const FIRST_LOAD_TIMEOUT = 150_000;
 
 /** For each node type: a node of the demo flow and the edit-dialog fields it must show. */
 const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
@@ -67,10 +74,10 @@ async function openEditor(browser: Browser, url: string, locale: string): Promis
   const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
-  await page.goto(url);
-  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]');
+  await page.goto(url, { timeout: FIRST_LOAD_TIMEOUT });
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]', { timeout: FIRST_LOAD_TIMEOUT });
   // The demo flow is on the canvas once its nodes exist in the editor's model.
-  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')));
+  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')), undefined, { timeout: FIRST_LOAD_TIMEOUT });
   return { context, page };
 }
 
@@ -98,9 +105,12 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   let demo: Awaited<ReturnType<typeof startDemo>>;
   let browser: Browser;
   let en: { context: BrowserContext; page: Page };
+  let pt: { context: BrowserContext; page: Page };
   let userDir: string;
 
-  before(async () => {
+  before(async function () {
+    // Starting Node-RED, unpacking Chromium and two first loads of the editor (see FIRST_LOAD_TIMEOUT).
+    this.timeout(400_000);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
@@ -112,6 +122,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const args = chromium.args.filter((arg) => arg !== '--single-process');
     browser = await playwright.chromium.launch({ executablePath: await chromium.executablePath(), args, headless: true });
     en = await openEditor(browser, demo.url, 'en-US');
+    pt = await openEditor(browser, demo.url, 'pt-BR');
   });
 
   after(async () => {
@@ -172,7 +183,6 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   });
 
   it('help is shown for every node type in en-US and in pt-BR', async () => {
-    const pt = await openEditor(browser, demo.url, 'pt-BR');
     try {
       for (const type of [...FLOW_TYPES, 'iothub-module-client']) {
         const english = await helpText(en.page, type, helpLead('en-US', type));
