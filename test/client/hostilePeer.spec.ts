@@ -16,8 +16,9 @@ import {
   type ConnectionState,
   type MethodRequest,
 } from '../../src/index';
-import { closeClients, track, waitFor } from './clientSupport';
+import { closeClients, track } from './clientSupport';
 import { DEFAULT_TWIN, HostileServer, ridOf, type Peer } from './hostileServer';
+import { until } from '../helpers/until';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const INPUT_PREFIX = 'devices/d/modules/m/inputs/';
@@ -72,7 +73,7 @@ describe('client against a hostile MQTT server', function () {
 
   /** Waits until `peer` has SUBSCRIBEd to `topic`. */
   async function subscribed(peer: Peer, topic: string): Promise<void> {
-    await waitFor(() => peer.subscribes.some((s) => s.subscriptions.some((x) => x.topic === topic)), `SUBSCRIBE ${topic}`, 5000);
+    await until(() => peer.subscribes.some((s) => s.subscriptions.some((x) => x.topic === topic)), `SUBSCRIBE ${topic}`, 5000);
   }
 
   /** A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`. */
@@ -186,7 +187,7 @@ describe('client against a hostile MQTT server', function () {
         const { client, seen, got: received, peer } = await inputClient();
         c.send(peer);
         peer.publish(`${INPUT_PREFIX}sentinel/`, 'end');
-        await waitFor(() => received.some((m) => m.inputName === 'sentinel'), 'the sentinel message');
+        await until(() => received.some((m) => m.inputName === 'sentinel'), 'the sentinel message');
         c.check(received.filter((m) => m.inputName !== 'sentinel'));
         assert.equal(client.connectionState, 'connected');
         assert.deepEqual(seen.background, []);
@@ -331,12 +332,12 @@ describe('client against a hostile MQTT server', function () {
           patches.push([patch, info.full]);
         };
         // ensureDesiredProperties: the whole desired document first.
-        await waitFor(() => patches.length === 1, 'the full desired document');
+        await until(() => patches.length === 1, 'the full desired document');
         assert.deepEqual(patches[0], [DEFAULT_TWIN.desired, true]);
         const peer = await server.nextPeer(0);
         peer.publish(DESIRED, c.body);
         peer.publish(DESIRED, '{"sentinel":true,"$version":10}');
-        await waitFor(() => patches.some(([p]) => p.sentinel === true), 'the sentinel patch');
+        await until(() => patches.some(([p]) => p.sentinel === true), 'the sentinel patch');
         const between = patches.slice(1, -1).map(([p]) => p);
         if (c.delivered) {
           assert.deepEqual(between, [c.delivered]);
@@ -367,11 +368,11 @@ describe('client against a hostile MQTT server', function () {
         client.onTwinDesiredPropertiesPatchReceived = (patch) => {
           patches.push(patch);
         };
-        await waitFor(() => seen.background.length > 0, 'the background report');
+        await until(() => seen.background.length > 0, 'the background report');
         assert.ok(protocolErrors(seen).length === 1, seen.background.map(String).join('; '));
         const peer = await server.nextPeer(0);
         peer.publish('$iothub/twin/PATCH/properties/desired/', '{"b":2,"$version":4}');
-        await waitFor(() => patches.length > 0, 'the next patch');
+        await until(() => patches.length > 0, 'the next patch');
         assert.deepEqual(patches, [{ b: 2, $version: 4 }]);
       });
     }
@@ -393,7 +394,7 @@ describe('client against a hostile MQTT server', function () {
 
     async function sentinel(peer: Peer, requests: MethodRequest[]): Promise<MethodRequest[]> {
       peer.publish(`${POST}sentinel/?$rid=S`, '1');
-      await waitFor(() => requests.some((r) => r.name === 'sentinel'), 'the sentinel request');
+      await until(() => requests.some((r) => r.name === 'sentinel'), 'the sentinel request');
       return requests.filter((r) => r.name !== 'sentinel');
     }
 
@@ -430,10 +431,10 @@ describe('client against a hostile MQTT server', function () {
     it('the same $rid twice is delivered twice; each delivery may be answered once', async () => {
       const { client, requests, peer, seen } = await methodClient();
       peer.publish(`${POST}m/?$rid=dup`, '1');
-      await waitFor(() => requests.length === 1, 'first delivery');
+      await until(() => requests.length === 1, 'first delivery');
       await client.sendMethodResponse(new MethodResponse('dup', 200));
       peer.publish(`${POST}m/?$rid=dup`, '2');
-      await waitFor(() => requests.length === 2, 'second delivery');
+      await until(() => requests.length === 2, 'second delivery');
       assert.deepEqual(requests.map((r) => [r.requestId, r.payload]), [['dup', 1], ['dup', 2]]);
       await client.sendMethodResponse(new MethodResponse('dup', 201));
       await assert.rejects(client.sendMethodResponse(new MethodResponse('dup', 202)), (e: unknown) => e instanceof ClientError && e.code === 'already-responded');
@@ -508,7 +509,7 @@ describe('client against a hostile MQTT server', function () {
       server.behaviour.pingresp = false;
       await server.nextPeer(1, 8000);
       server.behaviour.pingresp = true;
-      await waitFor(() => client.connectionState === 'connected' && first.closed, 'reconnected');
+      await until(() => client.connectionState === 'connected' && first.closed, 'reconnected');
       assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
     });
 
@@ -572,7 +573,7 @@ describe('client against a hostile MQTT server', function () {
       const { client, seen } = makeClient();
       const requests: MethodRequest[] = [];
       client.onMessageReceived = () => undefined;
-      await waitFor(() => seen.background.length > 0, 'the refused subscription report');
+      await until(() => seen.background.length > 0, 'the refused subscription report');
       assert.ok(seen.background[0] instanceof ClientError && seen.background[0].code === 'service-error', String(seen.background[0]));
       assert.equal(client.connectionState, 'connected');
       client.onMethodRequestReceived = (r) => {
@@ -581,11 +582,11 @@ describe('client against a hostile MQTT server', function () {
       const peer = await server.nextPeer(0);
       await subscribed(peer, '$iothub/methods/POST/#');
       peer.publish('$iothub/methods/POST/ping/?$rid=1', '{}');
-      await waitFor(() => requests.length === 1, 'method request');
+      await until(() => requests.length === 1, 'method request');
       // On a reconnect the refused feature is not subscribed again; the granted one is.
       peer.destroy();
       const second = await server.nextPeer(1);
-      await waitFor(() => second.subscribes.length > 0, 'resubscribe');
+      await until(() => second.subscribes.length > 0, 'resubscribe');
       assert.deepEqual(second.subscribes.flatMap((s) => s.subscriptions.map((x) => x.topic)), ['$iothub/methods/POST/#']);
     });
 
@@ -611,11 +612,11 @@ describe('client against a hostile MQTT server', function () {
         first.raw(g.bytes);
         const second = await server.nextPeer(1);
         await subscribed(second, `${INPUT_PREFIX}#`);
-        await waitFor(() => client.connectionState === 'connected', 'reconnected');
+        await until(() => client.connectionState === 'connected', 'reconnected');
         assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
         assert.ok(seen.states.includes('disconnected') && seen.states.at(-1) === 'connected', seen.states.join(','));
         second.publish(`${INPUT_PREFIX}in/`, 'after');
-        await waitFor(() => received.length === 1, 'a message on the new connection');
+        await until(() => received.length === 1, 'a message on the new connection');
         assert.deepEqual(received[0]!.data, Buffer.from('after'));
       });
     }
@@ -627,7 +628,7 @@ describe('client against a hostile MQTT server', function () {
       await new Promise<void>((resolve) => first.socket.end(resolve));
       first.destroy();
       await server.nextPeer(1);
-      await waitFor(() => client.connectionState === 'connected', 'reconnected');
+      await until(() => client.connectionState === 'connected', 'reconnected');
       assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError));
       assert.deepEqual(received, []);
       assert.deepEqual(seen.states.filter((s) => s === 'connected').length, 2);
@@ -652,7 +653,7 @@ describe('client against a hostile MQTT server', function () {
       const { client, seen } = makeClient({ autoConnect: false, operationTimeout: 0.5 });
       await client.connect();
       client.onMessageReceived = () => undefined;
-      await waitFor(() => seen.background.length > 0, 'the background report', 5000);
+      await until(() => seen.background.length > 0, 'the background report', 5000);
       assert.ok(seen.background[0] instanceof OperationTimeout, String(seen.background[0]));
       await client.disconnect();
       await assert.rejects(client.connect(), OperationTimeout);
@@ -667,7 +668,7 @@ describe('client against a hostile MQTT server', function () {
       const peer = server.nextPeer(0);
       await assert.rejects(client.connect(), (e: unknown) => e instanceof ClientError);
       assert.equal(client.connectionState, 'disconnected');
-      await waitFor(() => server.peers.every((p) => p.closed), 'the connection closed');
+      await until(() => server.peers.every((p) => p.closed), 'the connection closed');
       await peer;
     });
 
@@ -706,7 +707,7 @@ describe('client against a hostile MQTT server', function () {
         v.provoke(first, client);
         await server.nextPeer(1);
         server.behaviour.suback = (topics) => topics.map(() => 1);
-        await waitFor(() => client.connectionState === 'connected' && first.closed, 'reconnected');
+        await until(() => client.connectionState === 'connected' && first.closed, 'reconnected');
         assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
         assert.deepEqual(seen.states.slice(0, 3), ['connecting', 'connected', 'disconnected']);
         await client.sendMessage('on the new connection');

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { until } from '../nodes/support';
+import { until } from '../helpers/until';
+
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM library).
 interface BrowserElement {
@@ -58,16 +59,14 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
   let text = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
-    if (m) return { child, url: m[1]!, output: () => text };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`npm start did not come up:\n${text}`);
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+  const editorUrl = (): string | undefined => /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)?.[1];
+  await until(() => editorUrl() !== undefined || child.exitCode !== null, 'npm start to print the editor URL', 60_000).catch(() => undefined);
+  const url = editorUrl();
+  if (url === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`npm start did not come up:\n${text}`);
   }
+  return { child, url, output: () => text };
 }
 
 async function openEditor(browser: Browser, url: string, locale: string): Promise<{ context: BrowserContext; page: Page }> {
@@ -274,7 +273,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const exited = once(demo.child, 'exit');
     demo.child.kill('SIGINT');
     // A terminal's Ctrl-C reaches npm too, which forwards it: the second SIGINT must not cut the clean stop short.
-    await until(() => /SIGINT: stopping/.test(demo.output()), 10_000, 'the stop to begin');
+    await until(() => /SIGINT: stopping/.test(demo.output()), 'the stop to begin', 10_000);
     demo.child.kill('SIGINT');
     const [code] = (await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref())])) as [number | string];
     assert.equal(code, 0, demo.output());

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { closed, connectModule, endAll, startHub, subscribe, waitFor } from './support';
+import { closed, connectModule, endAll, startHub, subscribe } from './support';
+import { until } from '../helpers/until';
 
 describe('local hub: publish and subscribe rules (B3)', function () {
   let hub: LocalHub;
@@ -96,7 +97,7 @@ describe('local hub: publish and subscribe rules (B3)', function () {
       const c = await connectModule(hub, mod, { clean: true });
       const upstream = hub.observed.upstream.length;
       await c.publishAsync(topic, Buffer.alloc(256 * 1024 - topic.length, 0x61), { qos: 1 });
-      await waitFor(() => hub.observed.upstream.length === upstream + 1);
+      await until(() => hub.observed.upstream.length === upstream + 1);
       assert.equal(hub.observed.upstream.at(-1)!.body.length, 256 * 1024 - topic.length);
     });
 

@@ -2,7 +2,8 @@
 // expired request ids.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextInput, startHub, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, startHub, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-method-response (flow, local hub)', function () {
   this.timeout(30_000);
@@ -50,7 +51,7 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     respond.receive({ requestId: 'nope@nowhere', payload: 1 });
     respond.receive({ payload: 1 });
     respond.receive({ requestId: 'x', statusCode: 'two hundred' });
-    await until(() => caught.length === 3, 10_000, 'three errors');
+    await until(() => caught.length === 3, 'three errors', 10_000);
     assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-request-id', 'invalid-status-code', 'unknown-request-id']);
   });
 

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { LocalHubApi, HubMessage } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextInput, statusesOf, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, statusesOf, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-output (flow, local hub)', function () {
   this.timeout(30_000);
@@ -53,11 +54,11 @@ describe('iothub-module-output (flow, local hub)', function () {
       helper.getNode('out').receive({ payload: Buffer.from([0, 1, 255]) });
       const forwarded = await passed;
       assert.deepEqual(forwarded.payload, Buffer.from([0, 1, 255]));
-      await until(() => seen.length === 1, 10_000, 'first message');
+      await until(() => seen.length === 1, 'first message', 10_000);
       const passed2 = nextInput(helper.getNode('passed'));
       helper.getNode('out').receive({ payload: 'plain text', outputName: 'alerts' });
       await passed2;
-      await until(() => seen.length === 2, 10_000, 'second message');
+      await until(() => seen.length === 2, 'second message', 10_000);
       assert.equal(seen[0]!.outputName, 'telemetry');
       assert.deepEqual(seen[0]!.body, Buffer.from([0, 1, 255]));
       assert.equal(seen[0]!.systemProperties['$.ct'], undefined);
@@ -81,7 +82,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       [{ n: 10n }, 'msg.payload holds a BigInt, which JSON cannot encode'],
     ];
     for (const [payload] of cases) helper.getNode('out').receive({ payload });
-    await until(() => caught.length === cases.length, 10_000, 'caught errors');
+    await until(() => caught.length === cases.length, 'caught errors', 10_000);
     assert.deepEqual(
       caught.map((m) => (m.error as { message: string }).message),
       cases.map(([, problem]) => `msg.payload cannot be sent (invalid-payload): ${problem}`),
@@ -97,7 +98,7 @@ describe('iothub-module-output (flow, local hub)', function () {
     out.receive({ payload: 'x', outputName: 42 });
     out.receive({ payload: Buffer.alloc(300 * 1024, 1) });
     out.receive({ payload: 'x', action: 'explode' });
-    await until(() => caught.length === 5, 15_000, 'five caught errors');
+    await until(() => caught.length === 5, 'five caught errors', 15_000);
     const codes = caught.map((m) => (m.error as { code?: string } | undefined)?.code ?? (m.error as { message: string }).message);
     assert.deepEqual([...codes].sort(), ['invalid-action', 'invalid-output-name', 'invalid-payload', 'invalid-properties', 'message-too-large'].sort());
     for (const m of caught) assert.doesNotMatch(String((m.error as { message: string }).message), /iothub-module-client\.errors\./);
@@ -119,16 +120,16 @@ describe('iothub-module-output (flow, local hub)', function () {
       out.receive({ payload: 'one' });
       out.receive({ payload: 'two' });
       out.receive({ payload: 'three' });
-      await until(() => caught.length === 1, 10_000, 'queue-full error');
+      await until(() => caught.length === 1, 'queue-full error', 10_000);
       assert.equal((caught[0]!.error as { code?: string }).code, 'queue-full');
       assert.equal(caught[0]!.payload, 'three');
       assert.equal(hub.isConnected(`${DEVICE}/flow`), false);
       assert.equal(seen.length, 0);
       out.receive({ action: 'connect' });
-      await until(() => seen.length === 2 && completed.length === 3, 10_000, 'queued messages sent');
+      await until(() => seen.length === 2 && completed.length === 3, 'queued messages sent', 10_000);
       assert.deepEqual(seen.map((m) => m.body.toString()), ['one', 'two']);
       out.receive({ action: 'disconnect' });
-      await until(() => !hub.isConnected(`${DEVICE}/flow`) && completed.length === 4, 10_000, 'disconnected');
+      await until(() => !hub.isConnected(`${DEVICE}/flow`) && completed.length === 4, 'disconnected', 10_000);
     } finally {
       hub.events.off('upstream', listener);
     }
@@ -144,7 +145,7 @@ describe('iothub-module-output (flow, local hub)', function () {
 
   it('a message sent while the hub is down waits and goes out once after the reconnect, then completes', async () => {
     await load();
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
     const completed = collect(helper.getNode('completed'));
     const seen: HubMessage[] = [];
     const listener = (m: HubMessage) => void seen.push(m);
@@ -153,14 +154,14 @@ describe('iothub-module-output (flow, local hub)', function () {
       const before = statusesOf('out').length;
       await hub.stop();
       try {
-        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 10_000, 'the node shows the outage');
+        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 'the node shows the outage', 10_000);
         helper.getNode('out').receive({ payload: 'during the outage' });
-        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 10_000, 'queued status');
+        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 'queued status', 10_000);
         assert.equal(completed.length, 0, 'not completed before the hub acknowledged it');
       } finally {
         await hub.restart();
       }
-      await until(() => completed.length === 1, 20_000, 'completed after the reconnect');
+      await until(() => completed.length === 1, 'completed after the reconnect', 20_000);
       assert.deepEqual(seen.map((m) => m.body.toString()), ['during the outage']);
     } finally {
       hub.events.off('upstream', listener);
@@ -185,7 +186,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       out.receive({ payload: { temp: 21.5 }, properties, messageId: 'm-1', correlationId: 'c-1' });
       out.receive({ payload: 'ação', contentType: 'text/plain; charset=utf-8', contentEncoding: 'utf-8', messageId: 'm-2' });
       out.receive({ payload: Buffer.from([0, 1, 255]), contentType: 'application/octet-stream', messageId: 'm-3' });
-      await until(() => back.length === 3, 10_000, 'three messages back');
+      await until(() => back.length === 3, 'three messages back', 10_000);
       const [json, text, bytes] = ['m-1', 'm-2', 'm-3'].map((id) => back.find((m) => m.messageId === id)!);
       assert.deepEqual(json!.payload, { temp: 21.5 });
       assert.deepEqual(json!.properties, properties);
