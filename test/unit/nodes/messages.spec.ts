@@ -1,8 +1,8 @@
 // Pure msg ↔ Message conversion of the Node-RED nodes: payload decoding, properties, source identity.
 import assert from 'node:assert/strict';
-import { Message } from '../../src/index';
-import { NodeError } from '../../nodes/shared/errors';
-import { decodePayload, messageToMsg, methodPayload, msgToMessage, toJson } from '../../nodes/shared/messages';
+import { Message } from '../../../src/index';
+import { NodeError } from '../../../nodes/shared/errors';
+import { decodePayload, messageToMsg, methodPayload, msgToMessage, toJson } from '../../../nodes/shared/messages';
 
 describe('nodes: payload decoding', () => {
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
