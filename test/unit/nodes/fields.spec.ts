@@ -1,7 +1,7 @@
-// The nodes' settings and msg fields: numbers, target ids, timeouts, status codes, output names, twin action.
+// The nodes' settings and msg fields: numbers, target ids, timeouts, status codes, output names, twin action, SAS token.
 import assert from 'node:assert/strict';
 import { NodeError } from '../../../nodes/shared/errors';
-import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, targetId, timeoutSeconds, twinAction } from '../../../nodes/shared/fields';
+import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, takeSastoken, targetId, timeoutSeconds, twinAction } from '../../../nodes/shared/fields';
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
@@ -77,5 +77,18 @@ describe('nodes: settings and msg fields', () => {
     for (const payload of ['text', 5, [1, 2], Buffer.from('x')]) assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
     assert.equal(isPlainObject({}), true);
     assert.equal(isPlainObject(Buffer.from('x')), false);
+  });
+});
+
+describe('nodes: SAS token from the flow', () => {
+  it('takeSastoken removes msg.sastoken whatever it holds, and refuses a non-string or empty one', () => {
+    const msg: Record<string, unknown> = { action: 'update-sastoken', sastoken: ' SharedAccessSignature sr=a&sig=b&se=1 ' };
+    assert.equal(takeSastoken(msg), 'SharedAccessSignature sr=a&sig=b&se=1');
+    assert.equal('sastoken' in msg, false);
+    for (const bad of [undefined, '', '  ', 42, { t: 'x' }]) {
+      const m: Record<string, unknown> = { sastoken: bad };
+      assert.throws(() => takeSastoken(m), isCode('invalid-sastoken'));
+      assert.equal('sastoken' in m, false);
+    }
   });
 });
