@@ -3,6 +3,7 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.node-red-data/**', 'scripts/*.js', 'eslint.config.mjs'] },
@@ -23,14 +24,15 @@ export default tseslint.config(
     },
   },
   {
-    // Plain JavaScript (the Node-RED settings file of the container image) is outside the TypeScript project.
-    files: ['**/*.js', '**/*.cjs', '**/*.mjs'],
+    // Plain CommonJS (the container's Node-RED settings, test fixtures) is outside the TypeScript project.
+    files: ['**/*.js', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {
       ...tseslint.configs.disableTypeChecked.languageOptions,
       sourceType: 'commonjs',
-      globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly' },
+      globals: globals.node,
     },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   prettier,
 );
