@@ -77,7 +77,7 @@ export class IoTHubModuleClient {
   private readonly twins: TwinLedger;
   private readonly desired: DesiredPropertiesSync;
   private readonly methodResponses = new MethodResponseLedger();
-  /** Only clients from createFromEdgeEnvironment can invoke methods (A7). */
+  /** Only clients from createFromEdgeEnvironment can invoke methods (through edgeHub), as in the Python SDK. */
   private readonly invoker: EdgeMethodInvoker | undefined;
   private readonly dispatch: Dispatcher;
 

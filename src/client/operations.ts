@@ -35,7 +35,8 @@ export interface PendingOperations {
 
 /**
  * What the publish queue and the twin ledger share: the session link, and one deadline queue for operations that all
- * have the same time limit (`timeoutMs`), so no operation can wait forever (A13).
+ * have the same time limit (`timeoutMs`), so no operation can wait forever (the Python SDK waits for a twin response
+ * without a limit).
  */
 export abstract class TimedOperations implements PendingOperations {
   protected readonly deadlines: DeadlineQueue;

@@ -1,4 +1,4 @@
-// B4: telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
+// Telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -14,7 +14,7 @@ const ROUTES = {
   deviceToCloud: 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream',
 };
 
-describe('local hub: telemetry and routes (B4)', () => {
+describe('local hub: telemetry and routes', () => {
   let hub: LocalHub;
   let sensor: ModuleIdentity;
   let filter: ModuleIdentity;

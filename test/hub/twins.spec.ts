@@ -1,4 +1,4 @@
-// B5: twins on the local hub: merge rules and validation (TwinStore), and the MQTT GET / PATCH / desired push flows.
+// Twins on the local hub: merge rules and validation (TwinStore), and the MQTT GET / PATCH / desired push flows.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
@@ -11,7 +11,7 @@ import type { ModuleIdentity } from '../../src/hub/types';
 import { connectPacket, publishPacket, RawMqtt, subscribePacket, type WirePacket } from '../helpers/mqttWire';
 import { API, connectModule, endAll, nested, nextMessage, startHub, subscribe, tokenFor } from './support';
 
-describe('local hub: twins (B5)', () => {
+describe('local hub: twins', () => {
   describe('validatePatch / mergePatch', () => {
     const invalid: Array<[string, unknown]> = [
       ['an array', [1]],
