@@ -3,7 +3,7 @@
 // (updateSastoken).
 import { CredentialError, ValueError } from './errors';
 import { NonRenewableSasToken, RenewableSasToken, renewalTime, validateModuleSasToken, type SasTokenSource } from './auth/sastoken';
-import type { MqttConnectionSettings } from './transport/mqttConnection';
+import type { MqttConnectionSettings } from './transport/MqttConnection';
 import { buildUsername, splitHostPort } from './transport/mqttUsername';
 import type { Auth, Identity } from './factories';
 import type { ResolvedOptions } from './options';

@@ -4,7 +4,7 @@
 // otherwise lost.
 import { twinDocument } from './incoming';
 import type { TwinReply } from './TwinLedger';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { MqttConnection } from './transport/MqttConnection';
 
 /** What the sync reads and where it delivers. */
 export interface DesiredPropertiesSyncDeps {

@@ -1,7 +1,7 @@
 // The module client (the Azure IoT Python SDK's aio IoTHubModuleClient in TypeScript): the public facade. Factories are in
 // factories.ts, the connection lifecycle in Session.ts, publishes in PublishQueue.ts, twin requests in TwinLedger.ts,
 // ensureDesiredProperties in DesiredPropertiesSync.ts, method-response bookkeeping in MethodResponseLedger.ts,
-// invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in dispatcher.ts; wire details in transport/*, auth in
+// invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in Dispatcher.ts; wire details in transport/*, auth in
 // auth/*.
 import { ClientError, OperationCancelled } from './errors';
 import { EventsTopics } from './transport/eventsTopics';
@@ -16,7 +16,7 @@ import { TwinLedger, type TwinReply } from './TwinLedger';
 import { DesiredPropertiesSync } from './DesiredPropertiesSync';
 import { EdgeMethodInvoker } from './EdgeMethodInvoker';
 import { MethodResponseLedger } from './MethodResponseLedger';
-import { Dispatcher, type HandlerKind } from './dispatcher';
+import { Dispatcher, type HandlerKind } from './Dispatcher';
 import { methodResponsePublish, reportedPatchPayload, telemetryPublish, type OutgoingPublish } from './outgoing';
 import { desiredPatch, inputMessage, methodRequest, twinDocument } from './incoming';
 import { callUser, safeLog, type Log } from './userCode';

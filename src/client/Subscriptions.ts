@@ -3,7 +3,7 @@
 // the session: the hub may have lost it, e.g. after an edgeHub restart).
 import { ClientError, OperationTimeout } from './errors';
 import type { Clock } from './clock';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { MqttConnection } from './transport/MqttConnection';
 import {
   DESIRED_PATCH_SUBSCRIPTION,
   METHODS_SUBSCRIPTION,

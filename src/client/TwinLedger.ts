@@ -3,9 +3,9 @@
 import crypto from 'node:crypto';
 import { ClientError, ConnectionDroppedError, OperationTimeout } from './errors';
 import { errorFromServiceBody } from './errorMapping';
-import type { Expirable } from './deadlines';
-import { TimedOperations } from './operations';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { Expirable } from './DeadlineQueue';
+import { TimedOperations } from './TimedOperations';
+import type { MqttConnection } from './transport/MqttConnection';
 
 /** A successful twin response. */
 export interface TwinReply {

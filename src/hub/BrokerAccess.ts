@@ -12,7 +12,7 @@ import {
 } from './hubTopics';
 import type { HubReport } from './observations';
 import { parsePropertyBag } from './messageBag';
-import { MAX_MESSAGE_BYTES, messageSize } from './routing';
+import { MAX_MESSAGE_BYTES, messageSize } from './telemetryMessages';
 import type { RegistryEntry } from './registry';
 import type { ConnectRecord } from './types';
 

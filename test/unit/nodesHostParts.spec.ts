@@ -6,7 +6,7 @@ import type { IoTHubModuleClient, MethodResponse, TwinDocument } from '../../src
 import { MethodRequest } from '../../src/index';
 import { DesiredFeed } from '../../nodes/shared/DesiredFeed';
 import { HostListeners, type MethodListener } from '../../nodes/shared/HostListeners';
-import { routeMethodRequest } from '../../nodes/shared/MethodRouter';
+import { routeMethodRequest } from '../../nodes/shared/methodRouting';
 import { dropRequestsOf, pendingCount } from '../../nodes/shared/methodRegistry';
 
 /** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */

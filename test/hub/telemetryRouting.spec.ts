@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { RouteSyntaxError } from '../../src/hub/routes';
-import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/routing';
+import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/telemetryMessages';
 import type { HubMessage, ModuleIdentity } from '../../src/hub/types';
 import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subscribe, waitFor } from './support';
 
