@@ -1,5 +1,6 @@
-// The broker's gatekeeper (B2, B3): aedes' preConnect / authenticate / authorizePublish / authorizeSubscribe hooks,
-// deciding CONNECTs with auth.ts and publishes and subscriptions with hubTopics.ts.
+// The broker's gatekeeper (IoT Hub's CONNECT authentication and topic rules): aedes' preConnect / authenticate /
+// authorizePublish / authorizeSubscribe hooks, deciding CONNECTs with auth.ts and publishes and subscriptions with
+// hubTopics.ts.
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
 import { forwardWithTopic, type ParsedPacket } from './aedesInternals';
 import { authenticateConnect } from './auth';

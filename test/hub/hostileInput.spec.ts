@@ -182,7 +182,7 @@ describe('local hub under hostile input', function () {
     assert.deepEqual(crashes, []);
   });
 
-  /** A case: throws hostile input at the hub and asserts the answer the spec asks for (if any). */
+  /** A case: throws hostile input at the hub and asserts the answer IoT Hub gives (if it documents one). */
   type Case = [name: string, run: () => Promise<void>];
   function cases(list: Case[]): void {
     for (const [name, run] of list) {
