@@ -25,8 +25,11 @@ import type { ConnectRecord } from './types';
  */
 export const MAX_MQTT_PACKET_BYTES = MAX_MESSAGE_BYTES + 2 + 65_535 + 2;
 
-/** Where an allowed publish goes (telemetry, twin request or method response). */
-export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => void;
+/**
+ * Where an allowed publish goes (telemetry, twin request or method response). A returned promise holds the PUBACK
+ * until it settles (the hub with a state directory acknowledges a routed message once it is stored).
+ */
+export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => Promise<void> | undefined;
 
 /** What the gatekeeper works with. */
 export interface BrokerAccessParts {
@@ -138,8 +141,9 @@ export class BrokerAccess {
     }
     // IoT Hub ignores RETAIN.
     packet.retain = false;
-    this.parts.onPublish(client, info.identity, kind, payload);
-    cb(null);
+    const pending = this.parts.onPublish(client, info.identity, kind, payload);
+    if (pending) void pending.then(() => cb(null), () => cb(null));
+    else cb(null);
   }
 
   /** aedes `authorizeSubscribe`: grants IoT Hub's topics at QoS ≤ 1, refuses anything else (SUBACK 0x80). */

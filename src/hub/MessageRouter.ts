@@ -20,12 +20,16 @@ export class MessageRouter {
     this.routes = routes;
   }
 
-  /** Routes an events publish from a module or device. */
-  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): void {
-    this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
+  /**
+   * Routes an events publish from a module or device.
+   * @returns resolves once every module input it was routed to has it (sent, or stored for later); never rejects.
+   */
+  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): Promise<void> {
+    return this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
   }
 
-  private route(message: HubMessage): void {
+  private route(message: HubMessage): Promise<void> {
+    const deliveries: Array<Promise<void>> = [];
     const endpoints = resolveEndpoints(this.routes, message);
     const source = clientKey({ deviceId: message.deviceId, moduleId: message.moduleId });
     for (const endpoint of endpoints) {
@@ -36,8 +40,9 @@ export class MessageRouter {
         this.report.events.emit('upstream', message);
       } else {
         // Routes deliver to modules of the device the message came from.
-        void this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message);
+        deliveries.push(this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message).catch(() => undefined));
       }
     }
+    return deliveries.length === 0 ? Promise.resolve() : Promise.all(deliveries).then(() => undefined);
   }
 }
