@@ -5,16 +5,16 @@ import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscrip
 import { forwardWithTopic, type ParsedPacket } from './aedesInternals';
 import { authenticateConnect } from './auth';
 import type { ClientInfo, ClientTable } from './ClientTable';
-import type { FaultState } from './faults';
+import type { FaultState } from './FaultState';
 import type { ConnectionTable } from './FrontDoor';
-import { forwardUnlessExpired } from './delivery';
+import { forwardUnlessExpired } from './InputDelivery';
 import {
   classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
 } from './hubTopics';
 import type { HubReport } from './observations';
 import { parsePropertyBag } from './messageBag';
 import { MAX_MESSAGE_BYTES, messageSize } from './telemetryMessages';
-import type { RegistryEntry } from './registry';
+import type { RegistryEntry } from './Registry';
 import type { ConnectRecord } from './types';
 
 /**

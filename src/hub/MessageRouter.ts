@@ -1,6 +1,6 @@
 // edgeHub message routing: sends a module's events publish where the routes say ($upstream or module inputs of the
 // same device).
-import type { InputDelivery } from './delivery';
+import type { InputDelivery } from './InputDelivery';
 import { clientKey, type HubIdentity } from './hubTopics';
 import type { HubReport } from './observations';
 import { resolveEndpoints, type Route } from './routes';

@@ -3,7 +3,7 @@
 import { X509Certificate } from 'node:crypto';
 import { thumbprints } from './certs';
 import type { HubIdentity } from './hubTopics';
-import type { RegistryEntry } from './registry';
+import type { RegistryEntry } from './Registry';
 import { parseSasToken, verifySas } from './sas';
 
 /** What a CONNECT carries that authentication looks at. */

@@ -1,7 +1,7 @@
-// Unit tests for how the hub builds the messages it routes (src/hub/telemetryMessages.ts) and drops expired ones (src/hub/delivery.ts).
+// Unit tests for how the hub builds the messages it routes (src/hub/telemetryMessages.ts) and drops expired ones (src/hub/InputDelivery.ts).
 import assert from 'node:assert/strict';
 import type { AedesPublishPacket } from 'aedes';
-import { forwardUnlessExpired } from '../../src/hub/delivery';
+import { forwardUnlessExpired } from '../../src/hub/InputDelivery';
 import { injectedMessage, telemetryMessage } from '../../src/hub/telemetryMessages';
 
 describe('hub messages for routing', () => {
