@@ -4,7 +4,7 @@
 // invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in Dispatcher.ts; wire details in transport/*, auth in
 // auth/*.
 import { ClientError, OperationCancelled } from './errors';
-import { EventsTopics } from './transport/eventsTopics';
+import { EventsTopics } from './transport/EventsTopics';
 import { parseIncomingTopic, twinGetTopic, twinPatchReportedTopic, type TopicIdentity } from './transport/topics';
 import { userAgentString } from './userAgent';
 import { systemClock, type Clock } from './clock';
