@@ -14,7 +14,7 @@ export type HandlerKind = 'message' | 'method' | 'desired';
 const HELD_LIMIT = 1000;
 
 /** A FIFO of received items with waiting receivers (the deprecated receive APIs). */
-export class Inbox<T> {
+class Inbox<T> {
   private readonly items: T[] = [];
   private readonly waiters: Array<{ resolve: (v: T) => void; reject: (e: Error) => void }> = [];
 
