@@ -12,8 +12,9 @@ import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketS
 import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, writeCaFile, type HubTlsMaterial } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, type QueuedInput } from './delivery';
-import { FaultState } from './faults';
+import { ClientSender } from './ClientSender';
+import { InputDelivery, type QueuedInput } from './InputDelivery';
+import { FaultState } from './FaultState';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
 import { HubState, StateKeys, identityKey } from './HubState';
@@ -22,12 +23,13 @@ import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics
 import { MethodDispatcher } from './MethodDispatcher';
 import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
-import { Registry, newKey, type RegistryEntry } from './registry';
+import { Registry, newKey, type RegistryEntry } from './Registry';
 import { parseRoutes } from './routes';
-import { MessageRouter, injectedMessage, type InputMessage } from './routing';
+import { MessageRouter } from './MessageRouter';
+import { injectedMessage, type InputMessage } from './telemetryMessages';
 import { clearSessions } from './sessions';
 import { TwinChannel } from './TwinChannel';
-import { TwinStore, type TwinData } from './twins';
+import { TwinStore, type TwinData } from './TwinStore';
 import type {
   DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
   MethodResult, ModuleIdentity, Twin, TwinPatch,
