@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { HubTlsMaterial } from './certs';
+import { durableSessionStore, WriteBehindDb, type SessionDb } from './sessionStore';
 
 /** Key prefixes of the hub's own records (the `hub` sublevel). */
 export const StateKeys = {
@@ -68,12 +69,14 @@ export class HubState {
   private waiting: Array<() => void> = [];
   private draining = false;
   private closed = false;
+  /** The broker's sessions, once {@link brokerPersistence} has made them. */
+  private sessions: WriteBehindDb | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly db: ClassicLevel<string, unknown>,
     private readonly records: Records,
-    private readonly sessionStore: (db: unknown) => unknown,
+    private readonly sessionStore: (db: SessionDb) => object,
     private readonly onError: (err: Error) => void,
   ) {}
 
@@ -93,13 +96,18 @@ export class HubState {
       if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
       throw err;
     }
-    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as (db: unknown) => unknown, onError);
+    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as unknown as (db: SessionDb) => object, onError);
   }
 
-  /** The aedes persistence for the broker's MQTT sessions, in this database. */
+  /**
+   * The aedes persistence for the broker's MQTT sessions, in this database, written behind: {@link settled} also
+   * waits for the session changes made before it.
+   */
   brokerPersistence(): unknown {
     // aedes-persistence-level encodes its own values (msgpack) and asks for buffers.
-    return this.sessionStore(this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
+    const sublevel = this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }) as unknown as SessionDb;
+    this.sessions = new WriteBehindDb(sublevel, (err) => this.onError(err));
+    return durableSessionStore(this.sessionStore, this.sessions);
   }
 
   /** Where the CA certificate file lives (stable across restarts). */
@@ -162,10 +170,12 @@ export class HubState {
     this.change(key, undefined);
   }
 
-  /** Resolves once every change recorded before this call is in the database (never rejects). */
+  /** Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never rejects). */
   settled(): Promise<void> {
-    if (!this.draining && this.pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push(resolve));
+    const sessions = this.sessions?.flushed();
+    if (!this.draining && this.pending.size === 0) return sessions ?? Promise.resolve();
+    const records = new Promise<void>((resolve) => this.waiting.push(resolve));
+    return sessions ? Promise.all([records, sessions]).then(() => undefined) : records;
   }
 
   /** Writes what is pending, then closes the database. */
