@@ -27,6 +27,30 @@ function openRecords(db: ClassicLevel<string, unknown>) {
 }
 type Records = ReturnType<typeof openRecords>;
 
+/** The packages a state directory needs: optional peer dependencies of the pack, installed beside it on demand. */
+export const STATE_PACKAGES = ['classic-level', 'aedes-persistence-level'] as const;
+
+/**
+ * Which of {@link STATE_PACKAGES} cannot be loaded from here (none in a clone of this repository, where they are
+ * dev dependencies; both in a pack installed without them).
+ * @throws never
+ */
+export function missingStatePackages(resolve: (name: string) => string = require.resolve): string[] {
+  return STATE_PACKAGES.filter((name) => {
+    try {
+      resolve(name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** What to tell a user whose hub needs a state directory without the packages for it. */
+export function statePackagesHint(missing: readonly string[]): string {
+  return `a state directory needs the optional package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} beside this pack (npm install ${STATE_PACKAGES.join(' ')}), or run the hub with --ephemeral (nothing kept)`;
+}
+
 const TLS_FILES = { caCert: 'ca.pem', caKey: 'ca-key.pem', serverCert: 'server.pem', serverKey: 'server-key.pem' } as const;
 
 /**
@@ -82,9 +106,12 @@ export class HubState {
 
   /**
    * Opens (creating when missing) a state directory.
-   * @throws when the directory cannot be created or the database is locked by another hub process or corrupt.
+   * @throws when classic-level or aedes-persistence-level is not installed, the directory cannot be created, or the
+   * database is locked by another hub process or corrupt.
    */
   static async open(dir: string, onError: (err: Error) => void = () => undefined): Promise<HubState> {
+    const missing = missingStatePackages();
+    if (missing.length > 0) throw new Error(statePackagesHint(missing));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
     const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([import('classic-level'), import('aedes-persistence-level')]);
