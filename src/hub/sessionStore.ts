@@ -1,6 +1,6 @@
 // The broker's MQTT session store with a state directory: aedes-persistence-level, given a LevelDB sublevel seen
 // through a write-behind overlay, so that the four to six reads and writes it makes per QoS 1 message to a
-// persistent session cost memory operations and reach LevelDB in batches (one batch per turn of the event loop).
+// persistent session cost memory operations and reach LevelDB in batches.
 
 /** The part of an abstract-level database aedes-persistence-level uses (keys are strings, values buffers). */
 export interface SessionDb {
@@ -25,14 +25,17 @@ type BatchOp = { type: 'put'; key: string; value: Buffer } | { type: 'del'; key:
 type Range = { gte?: string; lt?: string };
 type Step = BatchOp | { type: 'clear'; range: Range };
 
+/** The pause between two batches when writes keep coming (ms). */
+const BATCH_GAP_MS = 1;
+
 function inRange(key: string, range: Range): boolean {
   return (range.gte === undefined || key >= range.gte) && (range.lt === undefined || key < range.lt);
 }
 
 /**
  * A database seen through an in-memory overlay. A write changes the overlay at once and resolves at once; the
- * writes reach the database in the order made, as one batch per turn of the event loop (a `clear` is a step of its
- * own). Reads see every write made before them: a key written through the overlay is answered from memory (the
+ * writes reach the database in the order made, in batches: an idle writer starts on the next turn of the event loop,
+ * a busy one gathers what came during its last write and about a millisecond more (a `clear` is a step of its own). Reads see every write made before them: a key written through the overlay is answered from memory (the
  * overlay keeps the values written until they are deleted, as aedes' in-memory store would), others from the
  * database; iterations wait until the writes made before them are in the database. {@link flushed} is the barrier
  * to wait on before acknowledging what a write recorded.
@@ -124,25 +127,35 @@ export class WriteBehindDb implements SessionDb {
   }
 
   private async drain(): Promise<void> {
+    let first = true;
     while (this.steps.length > 0) {
-      const first = this.steps[0]!;
+      // Under a steady stream of writes, gather about a millisecond's worth per batch: one batch per message would
+      // cost a LevelDB write and its completion on every turn of the event loop. An idle writer starts at once.
+      if (!first) await new Promise((resolve) => setTimeout(resolve, BATCH_GAP_MS));
+      first = false;
+      const head = this.steps[0]!;
       let taken: Step[];
-      if (first.type === 'clear') {
+      if (head.type === 'clear') {
         taken = this.steps.splice(0, 1);
       } else {
         const end = this.steps.findIndex((s) => s.type === 'clear');
         taken = this.steps.splice(0, end === -1 ? this.steps.length : end);
       }
       try {
-        if (first.type === 'clear') await this.db.clear((first as { range: Range }).range);
+        if (head.type === 'clear') await this.db.clear(head.range);
         else await this.db.batch(taken as BatchOp[]);
       } catch (err) {
         this.onError(err as Error);
       }
       this.written += taken.length;
-      // A delete now in the database no longer needs its mark (unless the key was written again since).
+      // A delete now in the database no longer needs its mark: a key still marked deleted is deleted there too
+      // (a later put would have replaced the mark, a later delete keeps it true).
       for (const step of taken) {
-        if (step.type === 'del' && this.known.get(step.key) === null && !this.steps.some((s) => s.type !== 'clear' && s.key === step.key)) this.known.delete(step.key);
+        if (step.type === 'del') {
+          if (this.known.get(step.key) === null) this.known.delete(step.key);
+        } else if (step.type === 'clear') {
+          for (const [key, value] of this.known) if (value === null && inRange(key, step.range)) this.known.delete(key);
+        }
       }
       this.waiters = this.waiters.filter((w) => {
         if (w.seq > this.written) return true;
