@@ -349,7 +349,7 @@ export class LocalHub implements LocalHubApi {
         const routed = this.router.onTelemetry(identity, publish.bag, payload);
         // With a state directory the PUBACK waits until the routed copies are stored: an acknowledged message
         // survives a crash of the hub.
-        return this.state ? routed : undefined;
+        return this.state ? routed.then(() => this.durable()) : undefined;
       }
       case 'twinGet':
         this.twinChannel.onRequest(client, identity, 'get', publish.rid, payload);
@@ -426,6 +426,8 @@ export class LocalHub implements LocalHubApi {
   async sendToInput(deviceId: string, moduleId: string, inputName: string, message: InputMessage): Promise<void> {
     if (!this.registry.entry(deviceId, moduleId)) throw identityNotFound(deviceId, moduleId);
     await this.inputs.deliver(deviceId, moduleId, inputName, injectedMessage(deviceId, message, new Date().toISOString()));
+    // With a state directory: resolved once the message is stored (in the module's session or held for it).
+    await this.durable();
   }
 
   /** Whether a client with this MQTT client id (`d/m` or `d`) is connected now. */

@@ -72,8 +72,8 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   });
 
   /** Starts the CLI hub and resolves with its first stdout line; `XDG_DATA_HOME` points into the test's directory. */
-  async function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary }> {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], {
+  async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary; stderr: () => string }> {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', ...nodeArgs, 'src/hub/cli.ts', ...args], {
       cwd: root,
       stdio: 'pipe',
       env: { ...process.env, XDG_DATA_HOME: path.join(dir, 'data') },
@@ -88,7 +88,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     });
     // Keep reading so that the hub never blocks on a full pipe.
     child.stdout.resume();
-    return { child, summary: JSON.parse(first) as Summary };
+    return { child, summary: JSON.parse(first) as Summary, stderr: () => stderr };
   }
 
   async function kill9(child: ChildProcessWithoutNullStreams): Promise<void> {
@@ -314,6 +314,39 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     c.child.kill('SIGTERM');
     await exitC;
     assert.equal(fs.existsSync(c.summary.caCertPath), true, 'the CA stays in the state directory');
+  });
+
+  it('without classic-level and aedes-persistence-level installed: runs as --ephemeral and says how to install them; --state-dir is refused', async function () {
+    this.timeout(60_000);
+    // A pack installed without its optional peers: resolving them fails as it would there.
+    const hide = path.join(dir, 'hide-state-packages.js');
+    fs.writeFileSync(hide, `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === 'classic-level' || request === 'aedes-persistence-level') {
+    throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
+  }
+  return resolve.call(this, request, ...rest);
+};
+`);
+    const hint = /npm install classic-level aedes-persistence-level\), or run the hub with --ephemeral/;
+    const a = await startCli([], ['--require', hide]);
+    assert.equal(a.summary.stateDir, null);
+    assert.match(a.stderr(), /keeping nothing \(as --ephemeral\)/);
+    assert.match(a.stderr(), hint);
+    assert.equal(fs.existsSync(path.join(dir, 'data', 'azure-iot-local-hub')), false, 'no state directory made');
+    const exitA = once(a.child, 'exit');
+    a.child.kill('SIGTERM');
+    await exitA;
+
+    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', '--require', hide, 'src/hub/cli.ts', '--state-dir', path.join(dir, 'state')], { cwd: root, stdio: 'pipe' });
+    children.add(refused);
+    let stderr = '';
+    refused.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    refused.stdout.resume();
+    const [code] = (await once(refused, 'exit', { signal: AbortSignal.timeout(20_000) })) as [number];
+    assert.equal(code, 1);
+    assert.match(stderr, hint);
   });
 
   it('the default state directory follows the platform and the hub name', () => {
