@@ -278,7 +278,9 @@ async function main(): Promise<void> {
     // No network here, and no consent dialog for a newcomer.
     telemetry: { enabled: false, updateNotification: false },
     externalModules: { palette: { allowInstall: false } },
-    editorTheme: { projects: { enabled: false }, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
+    // Projects stay off, as by default; Node-RED warns "Projects disabled" at every start when `enabled` is written
+    // out as false, or when `projects` is missing, but not for an empty `projects`.
+    editorTheme: { projects: {}, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
     logging: { console: { level: process.env.LOG_LEVEL || 'warn', metrics: false, audit: false } },
   });
 

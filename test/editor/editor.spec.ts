@@ -163,9 +163,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'editor-palette.png') });
   });
 
-  it('the first start of a fresh userDir logs no "Encrypted credentials not found" warning', () => {
+  it('the first start of a fresh userDir logs no warning ("Encrypted credentials not found", "Projects disabled")', () => {
     // The test's userDir is new: npm start wrote the encrypted (empty) credentials before Node-RED read them.
     assert.doesNotMatch(demo.output(), /Encrypted credentials not found/);
+    assert.doesNotMatch(demo.output(), /\[warn\]/);
     assert.ok(fs.existsSync(path.join(userDir, 'flows_cred.json')));
   });
 
