@@ -134,6 +134,16 @@ describe('node editor definitions', () => {
     );
   });
 
+  it('the README names each output queue setting with its default', () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const named: Array<[string, string]> = [
+      ['queueSize', `default ${QUEUE_DEFAULTS.size.toLocaleString('en-US')} messages`],
+      ['queueMegabytes', `default ${QUEUE_DEFAULTS.megabytes} MB`],
+      ['queueTimeout', `default ${QUEUE_DEFAULTS.timeoutSeconds} s`],
+    ];
+    for (const [field, text] of named) assert.ok(readme.includes(`\`${field}\`, ${text}`), `README: ${field}, ${text}`);
+  });
+
   describe('numeric settings follow the option table (src/client/options.ts)', () => {
     const fields: Array<[string, string, OptionName]> = [
       ['iothub-module-client', 'sastokenTtl', 'sastokenTtl'],
