@@ -281,7 +281,10 @@ export interface UpstreamSource {
   readonly events: Pick<import('node:events').EventEmitter<HubEvents>, 'on'>;
 }
 
-/** What a local-hub lease takes from a hub in this process: the module identity, the CA, the IoT Edge environment, routes. */
+/**
+ * What a local-hub lease takes from a hub in this process: the module identity, the CA, the IoT Edge environment and
+ * the routes.
+ */
 export interface LeasedHub extends RoutedHub, UpstreamSource, Pick<HubRegistry, 'addModule'> {
   readonly caCert: string;
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;

@@ -39,7 +39,10 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Reco
   { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
   {
     type: 'iothub-module-output', id: 'demo-sensor-out',
-    fields: ['#node-input-client', '#node-input-outputName', '#node-input-queueSize', '#node-input-queueMegabytes', '#node-input-queueTimeout'],
+    fields: [
+      '#node-input-client', '#node-input-outputName',
+      '#node-input-queueSize', '#node-input-queueMegabytes', '#node-input-queueTimeout',
+    ],
     // The demo's output node keeps the defaults a new output node gets (bounded in count and in megabytes).
     values: {
       '#node-input-queueSize': String(QUEUE_DEFAULTS.size),
@@ -163,7 +166,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'editor-palette.png') });
   });
 
-  it('the first start of a fresh userDir logs no warning ("Encrypted credentials not found", "Projects disabled")', () => {
+  it('the first start of a fresh userDir logs no warning (once "Encrypted credentials not found")', () => {
     // The test's userDir is new: npm start wrote the encrypted (empty) credentials before Node-RED read them.
     assert.doesNotMatch(demo.output(), /Encrypted credentials not found/);
     assert.doesNotMatch(demo.output(), /\[warn\]/);

@@ -124,10 +124,17 @@ describe('local hub leases and discovery', function () {
 
     const caCertPath = path.join(discoveryDir, 'ca.pem');
     fs.writeFileSync(caCertPath, 'not a real CA');
-    const announced: AnnouncedHub = { hostName: 'local-hub.test', port: 4242, standardPorts: false, caCertPath, serviceConnectionString: 'HostName=local-hub.test;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5' };
+    const announced: AnnouncedHub = {
+      hostName: 'local-hub.test',
+      port: 4242,
+      standardPorts: false,
+      caCertPath,
+      serviceConnectionString: 'HostName=local-hub.test;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5',
+    };
     const file = writeDiscoveryFile(announced, discoveryDir);
     const written = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual({ ...written, startedAt: undefined }, { ...announced, pid: process.pid, workloadUri: '', startedAt: undefined });
+    const expected = { ...announced, pid: process.pid, workloadUri: '', startedAt: undefined };
+    assert.deepEqual({ ...written, startedAt: undefined }, expected);
     removeDiscoveryFile(file);
   });
 

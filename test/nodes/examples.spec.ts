@@ -79,7 +79,8 @@ describe('examples/', function () {
       for (const n of flow.filter((x) => x.type === 'iothub-module-output')) {
         for (const [field, value] of Object.entries(defaults)) {
           if (n[field] === value) continue;
-          assert.match(comment, new RegExp(`\\b${String(n[field])} s here\\b`), `${file} ${n.id}: ${field} ${String(n[field])} instead of ${value}, unexplained`);
+          const why = new RegExp(`\\b${String(n[field])} s here\\b`);
+          assert.match(comment, why, `${file} ${n.id}: ${field} ${String(n[field])} instead of ${value}, unexplained`);
         }
       }
     }
