@@ -9,6 +9,7 @@ import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/c
 import { parseIotHubErrorCode } from '../../src/client/errorMapping';
 import { quote, quotePlus } from '../../src/client/transport/properties';
 import { recordRequest, startProxy, testPki, type ProxyKind, type SeenRequest } from '../helpers/proxies';
+import { until } from '../helpers/until';
 
 type Responder = (req: SeenRequest, res: ServerResponse) => void;
 
@@ -44,14 +45,6 @@ async function startHttpsServer(host = '127.0.0.1'): Promise<{ port: number; see
       await closed;
     },
   };
-}
-
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('quote / quotePlus (Python parity)', () => {

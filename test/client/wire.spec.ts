@@ -9,8 +9,9 @@ import { WebSocketServer } from 'ws';
 import type { LocalHub } from '../../src/hub';
 import { generateHubTls } from '../../src/hub/certs';
 import { IoTHubModuleClient, Message, MethodResponse, userAgentString } from '../../src/index';
-import { clientFor, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, useLocalHub } from './clientSupport';
 import pkg from '../../package.json';
+import { until } from '../helpers/until';
 
 /** Python `quote(s, safe='')`, written out independently of the client's encoder for this check. */
 function pyQuote(s: string): string {
@@ -88,7 +89,7 @@ describe('client wire parity (Part A)', () => {
   it('publishes exactly the Part A topics and property bags, QoS 1', async () => {
     const client = clientFor(hub, 'wdev', 'wpub');
     client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, { ok: true }));
-    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
+    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
     const m = new Message('{"a":1}', { messageId: 'id 1', contentType: 'application/json', contentEncoding: 'utf-8' });
     m.correlationId = 'c/1';
     m.customProperties = { zeta: 'z', 'al pha': "!*'()", ü: '$+%&#' };
@@ -120,7 +121,7 @@ describe('client wire parity (Part A)', () => {
     client.onMessageReceived = () => undefined;
     client.onMethodRequestReceived = () => undefined;
     client.onTwinDesiredPropertiesPatchReceived = () => undefined;
-    await waitFor(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'subscriptions');
+    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'subscriptions');
     const subs = hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub');
     assert.ok(subs.every((s) => s.qos === 1 && s.granted === 1));
     assert.deepEqual([...new Set(subs.map((s) => s.topic))].sort(), [
@@ -131,10 +132,10 @@ describe('client wire parity (Part A)', () => {
     ]);
     hub.observed.clear();
     hub.faults.dropConnection('wdev/wsub');
-    await waitFor(() => hub.observed.connects.some((c) => c.clientId === 'wdev/wsub' && c.returnCode === 0), 'reconnect');
+    await until(() => hub.observed.connects.some((c) => c.clientId === 'wdev/wsub' && c.returnCode === 0), 'reconnect');
     // After the reconnect every filter is subscribed again; each appears at least once per restore source.
-    await waitFor(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'restored');
+    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'restored');
     // ensureDesiredProperties then re-reads the twin.
-    await waitFor(() => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')), 'twin GET after reconnect');
+    await until(() => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')), 'twin GET after reconnect');
   });
 });

@@ -6,7 +6,8 @@ import { generateCa, generateClientCertificate, thumbprints } from '../../src/hu
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { createSas } from '../../src/hub/sas';
-import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor, waitFor } from './support';
+import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor } from './support';
+import { until } from '../helpers/until';
 
 describe('local hub: authentication (B2)', function () {
   let hub: LocalHub;
@@ -83,7 +84,7 @@ describe('local hub: authentication (B2)', function () {
     assert.equal(ev.clientId, 'dev1/modA');
     assert.match(ev.reason, /400027/);
     assert.ok(second.connected);
-    await waitFor(() => hub.isConnected('dev1/modA'));
+    await until(() => hub.isConnected('dev1/modA'));
   });
 
   it('closes the connection when the token expires (401003)', async () => {

@@ -11,12 +11,9 @@ import type { LocalHub } from '../../src/hub/LocalHub';
 import { createServiceSas } from '../../src/hub/sas';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
-import {
-  SERVICE_API, connectModule, end, endAll, nextMessage, onClose, startHub, subscribe, tokenFor, waitFor, type LegacyBody,
-} from './support';
+import { SERVICE_API, connectModule, end, endAll, nextMessage, onClose, startHub, subscribe, tokenFor, type LegacyBody } from './support';
 import { connectPacket, mqttString, packet, publishPacket, varint } from '../helpers/mqttWire';
-
-// ---- wire helpers: hand-made MQTT 3.1.1 packets (mqtt.js refuses to send most of these) are in test/helpers/mqttWire
+import { until } from '../helpers/until';
 
 const CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00]);
 
@@ -83,7 +80,7 @@ async function hubCloses(raw: Raw, ms = 5000): Promise<void> {
 
 /** Waits until `received()` holds `what` (the hub's answer); rejects after `ms`. */
 async function hubAnswers(raw: Raw, what: (data: Buffer) => boolean, label: string, ms = 5000): Promise<void> {
-  await waitFor(() => what(raw.received()), label, ms);
+  await until(() => what(raw.received()), label, ms);
 }
 
 function destroyRaws(): void {
@@ -145,7 +142,7 @@ describe('local hub under hostile input', function () {
     try {
       await subscribe(client, '$iothub/twin/res/#');
       await publish(client, eventsTopic(legit, `%24.on=health&round=${n}`), `alive ${n}`);
-      await waitFor(() => hub.observed.upstream.some((m) => m.moduleId === legit.moduleId && m.outputName === 'health' && m.properties.round === n), 'the health message upstream', 5000);
+      await until(() => hub.observed.upstream.some((m) => m.moduleId === legit.moduleId && m.outputName === 'health' && m.properties.round === n), 'the health message upstream', 5000);
       const twin = await twinRequest(client, '$iothub/twin/GET/?$rid=health' + n, 'health' + n, ' ');
       assert.equal(twin.status, 200);
       const doc = JSON.parse(twin.body) as { desired: { $version: number }; reported: { $version: number } };
@@ -329,7 +326,7 @@ describe('local hub under hostile input', function () {
         raw.socket.write(publishPacket(topic, Buffer.from('x'), 1));
         // MQTT 3.1.1 would close the connection (MQTT-1.5.3-1; spec Part B is silent). The hub's parser decodes the
         // topic as UTF-8 first, so it accepts it with the bad bytes replaced by U+FFFD: never a crash, never raw bytes.
-        await waitFor(() => raw.isClosed() || raw.received().includes(Buffer.from([0x40, 0x02, 0x00, 0x01])), 'a PUBACK or a close');
+        await until(() => raw.isClosed() || raw.received().includes(Buffer.from([0x40, 0x02, 0x00, 0x01])), 'a PUBACK or a close');
         const delivered = hub.observed.upstream.filter((u) => u.moduleId === victim.moduleId && u.properties.k !== undefined);
         for (const m of delivered) assert.match(m.properties.k!, /\uFFFD/);
         assert.ok(raw.isClosed() || delivered.length === 1, 'accepted (PUBACK) but not routed');
@@ -350,7 +347,7 @@ describe('local hub under hostile input', function () {
     async function upstreamOf(bag: string): Promise<Record<string, string>> {
       const marker = randomBytes(8).toString('hex');
       await publish(client, eventsTopic(victim, bag), marker);
-      await waitFor(() => hub.observed.upstream.some((m) => m.body.toString() === marker), 'the message upstream');
+      await until(() => hub.observed.upstream.some((m) => m.body.toString() === marker), 'the message upstream');
       return hub.observed.upstream.find((m) => m.body.toString() === marker)!.properties;
     }
 

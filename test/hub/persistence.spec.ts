@@ -14,7 +14,8 @@ import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 
 import { defaultStateDir } from '../../src/hub/HubState';
 import { createSas } from '../../src/hub/sas';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
-import { API, end, nextMessage, subscribe, waitFor } from './support';
+import { API, end, nextMessage, subscribe } from './support';
+import { until } from '../helpers/until';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -216,7 +217,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     // The messages queued before the crash arrive, then a newly routed one.
     const src2 = await connectAs(second.summary, ca, 'dev', 'src', { clean: true });
     await sendOutput(src2.client, 'after restart');
-    await waitFor(() => queued.length >= 3, 'three input messages');
+    await until(() => queued.length >= 3, 'three input messages');
     assert.deepEqual(queued, ['queued 1', 'queued 2', 'after restart']);
   });
 
