@@ -1,13 +1,13 @@
 // One module client per config node: connects when the first flow node registers, shuts down when the last
 // leaves, pushes connection status to every user and fans the client's single set of handlers out to the listeners
-// of its flow nodes. Method routing is in MethodRouter.ts, the twin nodes' desired-properties feed in DesiredFeed.ts,
+// of its flow nodes. Method routing is in methodRouting.ts, the twin nodes' desired-properties feed in DesiredFeed.ts,
 // the listener registry in HostListeners.ts.
 import type { ConnectionStateInfo, IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
 import { DesiredFeed } from './DesiredFeed';
 import { describeError, errorText, NodeError } from './errors';
 import { HostListeners, type HostEvent, type HostEvents } from './HostListeners';
 import { catalogKey, translate } from './i18n';
-import { routeMethodRequest } from './MethodRouter';
+import { routeMethodRequest } from './methodRouting';
 import { dropRequestsOf, newConnectionTag } from './methodRegistry';
 import type { NodeStatus, RedApi } from './red';
 import { STATUS, statusWithText } from './status';

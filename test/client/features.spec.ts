@@ -159,7 +159,8 @@ describe('client features', () => {
       client.onTwinDesiredPropertiesPatchReceived = (p, info) => {
         calls.push([p, info.full]);
       };
-      // Set while disconnected: the auto-connect brings the whole document first (seed behaviour).
+      // Set while disconnected: the auto-connect brings the whole document first (as the Python SDK's
+      // ensure_desired_properties).
       await until(() => calls.length === 1, 'initial full document');
       assert.equal(calls[0]![1], true);
       await client.disconnect();

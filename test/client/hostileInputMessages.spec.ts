@@ -1,4 +1,4 @@
-// The module client against a hostile MQTT server: input messages in every shape the spec does not allow are
+// The module client against a hostile MQTT server: input messages in every shape IoT Hub never sends are
 // reported in the background, never delivered in that shape, and never crash the process.
 import assert from 'node:assert/strict';
 import { Message } from '../../src/index';

@@ -44,7 +44,7 @@ describe('client against a hostile MQTT server: method requests', function () {
     assert.equal(protocolErrors(seen).length, 3, seen.background.map(String).join('; '));
   });
 
-  it('an empty method name is delivered (as the seed) and can be answered once', async () => {
+  it('an empty method name is delivered (as by the Python SDK) and can be answered once', async () => {
     const { client, requests, peer, seen } = await methodClient();
     peer.publish(`${POST}/?$rid=7`, '');
     const [request] = await sentinel(peer, requests);

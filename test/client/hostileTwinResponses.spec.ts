@@ -35,7 +35,7 @@ describe('client against a hostile MQTT server: twin responses', function () {
       check: (_, err) => assert.ok(err instanceof ClientError && err.code === 'protocol-error', String(err)),
     },
     {
-      name: 'status 0 is below 300: success, as the seed',
+      name: 'status 0 is below 300: success, as in the Python SDK',
       answer: (p, rid) => p.publish(`$iothub/twin/res/0/?$rid=${rid}`, twin),
       check: (doc, err) => {
         assert.equal(err, undefined);

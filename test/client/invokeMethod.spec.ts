@@ -1,4 +1,5 @@
-// invokeMethodOverHttp (A7) against a local HTTPS server: request shape, error mapping, timeout, TLS, proxies.
+// invokeMethodOverHttp (module-to-module direct methods through edgeHub) against a local HTTPS server: request shape,
+// error mapping, timeout, TLS, proxies.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import https from 'node:https';
@@ -113,7 +114,7 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     server.respond((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":201,"payload":{"ok":true}}'));
   });
 
-  it('POSTs the seed request and returns the parsed body', async () => {
+  it("POSTs the Python SDK's invoke_method request and returns the parsed body", async () => {
     const result = await invokeMethodOverHttp(args());
     assert.deepEqual(result, { status: 201, payload: { ok: true } });
     const [req] = server.seen;

@@ -1,5 +1,5 @@
-// Wire parity with Part A: CONNECT (client id, username), the topics and property bags our client publishes and the
-// subscriptions it makes, checked in what the local hub observed.
+// Wire parity with the Python SDK: CONNECT (client id, username), the topics and property bags our client publishes and
+// the subscriptions it makes, checked in what the local hub observed.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import https from 'node:https';
@@ -20,7 +20,7 @@ function pyQuote(s: string): string {
     .join('');
 }
 
-describe('client wire parity (Part A)', () => {
+describe('client wire parity with the Python SDK', () => {
   let hub: LocalHub;
   useLocalHub((started) => (hub = started));
 
@@ -86,7 +86,7 @@ describe('client wire parity (Part A)', () => {
     }
   });
 
-  it('publishes exactly the Part A topics and property bags, QoS 1', async () => {
+  it("publishes exactly the Python SDK's topics and property bags, QoS 1", async () => {
     const client = clientFor(hub, 'wdev', 'wpub');
     client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, { ok: true }));
     await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
@@ -116,7 +116,7 @@ describe('client wire parity (Part A)', () => {
     assert.equal(pubs[0]!.payload.toString(), '{"a":1}');
   });
 
-  it('subscribes with QoS 1 to the Part A filters, and restores them with its own SUBSCRIBE after a reconnect', async () => {
+  it("subscribes with QoS 1 to the Python SDK's filters, and restores them with its own SUBSCRIBE after a reconnect", async () => {
     const client = clientFor(hub, 'wdev', 'wsub', { connectionRetryInterval: 1 });
     client.onMessageReceived = () => undefined;
     client.onMethodRequestReceived = () => undefined;

@@ -1,4 +1,4 @@
-// B3: what a module may publish and subscribe on the local hub, the 256 KiB limit and QoS 2, over real sockets.
+// What a module may publish and subscribe on the local hub, the 256 KiB limit and QoS 2, over real sockets.
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
@@ -6,7 +6,7 @@ import type { ModuleIdentity } from '../../src/hub/types';
 import { closed, connectModule, endAll, startHub, subscribe } from './support';
 import { until } from '../helpers/until';
 
-describe('local hub: publish and subscribe rules (B3)', function () {
+describe("local hub: IoT Hub's publish and subscribe rules", function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
 

@@ -1,4 +1,5 @@
-// B2: CONNECT authentication on the local hub over real TLS sockets (SAS, X.509, takeover, token expiry).
+// CONNECT authentication as IoT Hub does it, on the local hub over real TLS sockets (SAS, X.509, takeover, token
+// expiry).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { IClientOptions } from 'mqtt';
@@ -9,7 +10,7 @@ import { createSas } from '../../src/hub/sas';
 import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor } from './support';
 import { until } from '../helpers/until';
 
-describe('local hub: authentication (B2)', function () {
+describe('local hub: authentication', function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
   let other: ModuleIdentity;

@@ -1,4 +1,4 @@
-// B9: fault injection and observations on the local hub, each control over real sockets.
+// Fault injection and observations on the local hub, each control over real sockets.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
@@ -8,7 +8,7 @@ import type { ModuleIdentity } from '../../src/hub/types';
 import { closed, connackCode, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe } from './support';
 import { until } from '../helpers/until';
 
-describe('local hub: fault injection and observations (B9)', function () {
+describe('local hub: fault injection and observations', function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
   const lines: string[] = [];

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { TELEMETRY_MESSAGE_SIZE_LIMIT, messageSize, methodResponsePublish, telemetryPublish, toMessage } from '../../src/client/outgoing';
-import { EventsTopics } from '../../src/client/transport/eventsTopics';
+import { EventsTopics } from '../../src/client/transport/EventsTopics';
 import { ValueError } from '../../src/client/errors';
 import { Message } from '../../src/client/models/Message';
 

@@ -1,10 +1,10 @@
-// B4: telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
+// Telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { RouteSyntaxError } from '../../src/hub/routes';
-import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/routing';
+import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/telemetryMessages';
 import type { HubMessage, ModuleIdentity } from '../../src/hub/types';
 import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subscribe } from './support';
 import { until } from '../helpers/until';
@@ -15,7 +15,7 @@ const ROUTES = {
   deviceToCloud: 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream',
 };
 
-describe('local hub: telemetry and routes (B4)', () => {
+describe('local hub: telemetry and routes', () => {
   let hub: LocalHub;
   let sensor: ModuleIdentity;
   let filter: ModuleIdentity;

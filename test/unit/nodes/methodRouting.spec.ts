@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { IoTHubModuleClient, MethodResponse, TwinDocument } from '../../../src/index';
 import { MethodRequest } from '../../../src/index';
 import { type MethodListener } from '../../../nodes/shared/HostListeners';
-import { routeMethodRequest } from '../../../nodes/shared/MethodRouter';
+import { routeMethodRequest } from '../../../nodes/shared/methodRouting';
 import { dropRequestsOf, pendingCount } from '../../../nodes/shared/methodRegistry';
 
 /** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */
