@@ -7,6 +7,7 @@ import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
 import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../src/hub';
+import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { collect, helper, NODES, nextInput, statusesOf, type FlowNode, type TestNode } from './support';
 import { until } from '../helpers/until';
 
@@ -66,6 +67,32 @@ describe('examples/', function () {
       }
     });
   }
+
+  it('output nodes keep the queue limits the editor gives a new output node; a comment says why one differs', () => {
+    const defaults: Record<string, string> = {
+      queueSize: String(QUEUE_DEFAULTS.size),
+      queueMegabytes: String(QUEUE_DEFAULTS.megabytes),
+      queueTimeout: String(QUEUE_DEFAULTS.timeoutSeconds),
+    };
+    for (const file of files) {
+      const flow = load(file);
+      const comment = String(flow.find((n) => n.type === 'comment')?.info ?? '');
+      for (const n of flow.filter((x) => x.type === 'iothub-module-output')) {
+        for (const [field, value] of Object.entries(defaults)) {
+          if (n[field] === value) continue;
+          const why = new RegExp(`\\b${String(n[field])} s here\\b`);
+          assert.match(comment, why, `${file} ${n.id}: ${field} ${String(n[field])} instead of ${value}, unexplained`);
+        }
+      }
+    }
+  });
+
+  it('07 sends a SAS token connection to example 09, where the flow renews the token', () => {
+    const comment = String(load(files.find((f) => f.startsWith('07'))!).find((n) => n.type === 'comment')?.info ?? '');
+    assert.match(comment, /Example 09/);
+    assert.match(comment, /update-sastoken/);
+    assert.doesNotMatch(comment, /warns two minutes/);
+  });
 
   describe('deployed against a local hub', () => {
     let hub: LocalHubApi;
