@@ -29,6 +29,11 @@ const ARTIFACTS = path.join(root, 'test', 'artifacts');
 const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
 const TIMEOUT = 30_000;
 
+interface Chromium {
+  executablePath(): Promise<string>;
+  args: string[];
+}
+
 /** For each node type: a node of the demo flow and the edit-dialog fields it must show. */
 const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
   { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
@@ -104,7 +109,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const chromium = require('@sparticuz/chromium').default as { executablePath(): Promise<string>; args: string[] };
+    const chromiumModule = require('@sparticuz/chromium') as Chromium & { default?: Chromium };
+    // 143.x (the last major that installs on Node 20) exports the class itself from its CommonJS build; later majors a default.
+    const chromium = chromiumModule.default ?? chromiumModule;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const playwright = require('playwright-core') as typeof import('playwright-core');
     // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
