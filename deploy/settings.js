@@ -1,8 +1,17 @@
 // Node-RED settings for the IoT Edge module container: flows and credentials in /data, secret from the environment.
 'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
 if (!process.env.NODE_RED_CREDENTIAL_SECRET) {
   throw new Error('Set NODE_RED_CREDENTIAL_SECRET: Node-RED encrypts the module credentials with it.');
 }
+// First start on an empty volume: begin with the module's flow from the image (deploy/flows.json); later deploys
+// from the editor or the admin API replace it on the volume.
+const userDir = process.env.NODE_RED_USER_DIR || '/data';
+const flowFile = path.join(userDir, 'flows.json');
+if (!fs.existsSync(flowFile)) fs.copyFileSync(path.join(__dirname, 'flows.json'), flowFile);
+
 module.exports = {
   uiPort: Number(process.env.PORT || 1880),
   flowFile: 'flows.json',
@@ -11,5 +20,7 @@ module.exports = {
   adminAuth: process.env.NODE_RED_ADMIN_HASH
     ? { type: 'credentials', users: [{ username: process.env.NODE_RED_ADMIN_USER || 'admin', password: process.env.NODE_RED_ADMIN_HASH, permissions: '*' }] }
     : undefined,
+  // No palette installs or update checks from inside a device; the image carries what the module needs.
+  telemetry: { enabled: false, updateNotification: false },
   logging: { console: { level: process.env.NODE_RED_LOG_LEVEL || 'info', metrics: false, audit: false } },
 };
