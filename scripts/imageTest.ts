@@ -132,6 +132,9 @@ function buildImage(): void {
   podman([...args, root], { quiet: false });
   const env = JSON.parse(podman(['image', 'inspect', '--format', '{{json .Config.Env}}', IMAGE])) as string[];
   assert.ok(!env.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS=')), 'the build CA bundle must not be in the image environment');
+  const leftover = podman(['run', '--rm', '--network', 'none', IMAGE, 'node', '-e', "const fs = require('node:fs'); process.stdout.write(String(fs.existsSync('/run/build-ca.pem') ? fs.statSync('/run/build-ca.pem').size : 0))"]);
+  assert.equal(leftover, '0', 'the build CA bundle must not be in the image');
+  say('image built; the build CA bundle is in neither its environment nor its files');
 }
 
 async function freePort(): Promise<number> {
