@@ -1,5 +1,6 @@
 // The runtime-wide table of direct method requests awaiting an answer: request id → the config node that
 // received it, so a method-response node can answer through the right client (correlation by id, never by name).
+import { ValueError } from '../../src/index';
 import { NodeError } from './errors';
 import { valueText } from './fields';
 
@@ -58,8 +59,8 @@ export function addPendingRequest(args: {
 
 /**
  * Finds a pending request for answering. Answering uses it up once the client has taken the answer; an answer the
- * client refuses before sending anything (too large: it throws synchronously) leaves it pending, so that a corrected
- * msg, or the automatic answer, still reaches the caller.
+ * client refuses before sending anything (too large, not encodable: a ValueError or TypeError rejection) leaves it
+ * pending, so that a corrected msg, or the automatic answer, still reaches the caller.
  * @throws NodeError `invalid-request-id`, `unknown-request-id`, `already-responded` or `request-expired`.
  */
 export function takePendingRequest(requestId: unknown): { respond: (status: number, payload: unknown) => Promise<void>; methodName: string } {
@@ -72,9 +73,21 @@ export function takePendingRequest(requestId: unknown): { respond: (status: numb
       if (pending.get(requestId) !== entry) return Promise.reject(new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId)));
       const sent = entry.respond(entry.hubRequestId, status, payload);
       pending.delete(requestId);
-      if (entry.timer) clearTimeout(entry.timer);
       remember(requestId, 'already-responded');
-      return sent;
+      return sent.then(
+        () => {
+          if (entry.timer) clearTimeout(entry.timer);
+        },
+        (err: unknown) => {
+          // The client rejects an answer it refuses to send in the same tick (before any timer can fire): the
+          // request is pending again, and its automatic answer still armed.
+          if ((err instanceof ValueError || err instanceof TypeError) && !pending.has(requestId)) {
+            pending.set(requestId, entry);
+            finished.delete(requestId);
+          } else if (entry.timer) clearTimeout(entry.timer);
+          throw err;
+        },
+      );
     },
   };
 }

@@ -1,4 +1,4 @@
-// The module client (the seed's aio IoTHubModuleClient in TypeScript): the public facade. Factories are in
+// The module client (the Azure IoT Python SDK's aio IoTHubModuleClient in TypeScript): the public facade. Factories are in
 // factories.ts, the connection lifecycle in Session.ts, publishes in PublishQueue.ts, twin requests in TwinLedger.ts,
 // ensureDesiredProperties in DesiredPropertiesSync.ts, method-response bookkeeping in MethodResponseLedger.ts,
 // invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in dispatcher.ts; wire details in transport/*, auth in
@@ -40,7 +40,8 @@ type StateChangeHandler = (info: { state: ConnectionState; connected: boolean; r
 /**
  * An IoT Hub / IoT Edge module client over MQTT 3.1.1. Create it with one of the static factories.
  * Every operation auto-connects (unless `autoConnect` is false), has a time limit (`operationTimeout`) and fails
- * with the classes in errors.ts; bad arguments throw synchronously. Background failures go to
+ * with the classes in errors.ts. The factories throw their argument errors; every method that returns a promise
+ * reports every error, bad arguments included, by rejecting it (it never throws). Background failures go to
  * {@link IoTHubModuleClient.onBackgroundException}.
  */
 export class IoTHubModuleClient {
@@ -115,21 +116,33 @@ export class IoTHubModuleClient {
   }
 
   /**
-   * Creates a client authenticating with an X.509 client certificate.
+   * Creates a client authenticating with an X.509 client certificate. Takes the Python SDK's positional form
+   * `(x509, hostname, deviceId, moduleId, options?)` or one object `({ x509, hostname, deviceId, moduleId }, options?)`.
    * @throws TypeError for an unknown or excluded option (`sastokenTtl`) or bad argument types.
    * @throws ValueError when the certificate or key cannot be loaded, or for a bad option value.
    */
   static createFromX509Certificate(
     args: { x509: X509; hostname: string; deviceId: string; moduleId: string },
     options?: ClientOptions,
-  ): IoTHubModuleClient {
-    return new IoTHubModuleClient(initFromX509(args, options));
+  ): IoTHubModuleClient;
+  static createFromX509Certificate(x509: X509, hostname: string, deviceId: string, moduleId: string, options?: ClientOptions): IoTHubModuleClient;
+  static createFromX509Certificate(...params: unknown[]): IoTHubModuleClient {
+    const [first, second] = params;
+    if (typeof second === 'string') {
+      const [x509, hostname, deviceId, moduleId, options] = params;
+      if (params.length > 5) throw new TypeError('createFromX509Certificate takes at most 5 arguments');
+      return new IoTHubModuleClient(
+        initFromX509({ x509, hostname, deviceId, moduleId } as { x509: X509; hostname: string; deviceId: string; moduleId: string }, options as ClientOptions),
+      );
+    }
+    if (params.length > 2) throw new TypeError('createFromX509Certificate takes (args, options) or (x509, hostname, deviceId, moduleId, options)');
+    return new IoTHubModuleClient(initFromX509(first as { x509: X509; hostname: string; deviceId: string; moduleId: string }, second as ClientOptions));
   }
 
   /**
    * Creates a client inside an IoT Edge module container (`IOTEDGE_*` variables: workload API for the trust bundle
    * and signing) or in debug mode (`EdgeHubConnectionString` + `EdgeModuleCACertificateFile`). Async, unlike the
-   * seed, because the workload API is asynchronous. Only such clients can {@link invokeMethod}.
+   * Python SDK, because the workload API is asynchronous. Only such clients can {@link invokeMethod}.
    * @throws TypeError for an unknown or excluded option (`serverVerificationCert`, `gatewayHostname`).
    * @throws ClientError when the environment is incomplete or the workload API fails; ValueError for bad values.
    */
@@ -188,8 +201,8 @@ export class IoTHubModuleClient {
    * @throws ConnectionFailedError, CredentialError, ClientError, OperationTimeout, OperationCancelled;
    *   ClientError 'shut-down' after shutdown.
    */
-  connect(): Promise<void> {
-    return this.session.connect();
+  async connect(): Promise<void> {
+    await this.session.connect();
   }
 
   /**
@@ -212,22 +225,37 @@ export class IoTHubModuleClient {
   // ---------------------------------------------------------------- telemetry
 
   /**
-   * Sends a telemetry message (QoS 1); resolves on PUBACK.
-   * @throws ValueError 'message-too-large' (synchronously) when topic + property bag + payload exceed 262 144 bytes;
-   *   TypeError (synchronously) for a bad message. Rejects with NoConnectionError, OperationTimeout,
-   *   OperationCancelled, connection errors, ClientError 'shut-down'.
+   * Sends a telemetry message (QoS 1); resolves on PUBACK. A value that is not a {@link Message} is converted into
+   * one, as the Python SDK does: a string or bytes (Buffer, Uint8Array, ArrayBuffer) is the body as it is; any other
+   * value is sent as JSON with content type `application/json` and content encoding `utf-8`.
+   *
+   * While the client is reconnecting after a drop (`connectionRetry`), the message waits for the connection (nothing
+   * is lost) for up to `operationTimeout` seconds; when no connection comes by then it fails with
+   * ConnectionFailedError, whose `cause` is the last connect error.
+   * @throws (rejects with) ValueError 'message-too-large' when body + properties exceed 262 144 bytes, as IoT Hub
+   *   counts them; TypeError for a value that cannot be sent; NoConnectionError; ConnectionFailedError;
+   *   OperationTimeout (connected, but no PUBACK in time); OperationCancelled; ClientError 'shut-down'.
    */
-  sendMessage(message: Message | string | Buffer | number): Promise<void> {
-    return this.publish(telemetryPublish(this.eventsTopics, message));
+  sendMessage(message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null): Promise<void> {
+    try {
+      return this.publish(telemetryPublish(this.eventsTopics, message));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
-   * Sends a message to an output of this module (`$.on`); resolves on PUBACK. Errors as {@link sendMessage}.
-   * @throws TypeError (synchronously) when outputName is not a non-empty string.
+   * Sends a message to an output of this module (`$.on`); resolves on PUBACK. Converts values and fails as
+   * {@link sendMessage}.
+   * @throws (rejects with) TypeError when outputName is not a non-empty string; otherwise as {@link sendMessage}.
    */
-  sendMessageToOutput(message: Message | string | Buffer | number, outputName: string): Promise<void> {
-    if (typeof outputName !== 'string' || outputName === '') throw new TypeError('outputName must be a non-empty string');
-    return this.publish(telemetryPublish(this.eventsTopics, message, outputName));
+  sendMessageToOutput(message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null, outputName: string): Promise<void> {
+    try {
+      if (typeof outputName !== 'string' || outputName === '') throw new TypeError('outputName must be a non-empty string');
+      return this.publish(telemetryPublish(this.eventsTopics, message, outputName));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Not `async` on purpose: one promise per message on the hot path. */
@@ -239,10 +267,12 @@ export class IoTHubModuleClient {
   // ---------------------------------------------------------------- twin
 
   /**
-   * Gets the module twin `{ desired, reported }`.
-   * @throws ClientError (with statusCode: 'throttled', 'bad-request', …) when the hub answers ≥ 300;
+   * Gets the module twin `{ desired, reported }`. While the client is reconnecting it waits for the connection, as
+   * {@link sendMessage} does.
+   * @throws (rejects with) ClientError (with statusCode: 'throttled', 'bad-request', …) when the hub answers ≥ 300;
    *   ClientError 'protocol-error' for a response that is not a twin document or has no numeric status;
-   *   OperationTimeout; OperationCancelled; connection errors; ClientError 'shut-down'.
+   *   ConnectionFailedError when no connection came within `operationTimeout`; OperationTimeout (connected, but no
+   *   answer in time); OperationCancelled; connection errors; ClientError 'shut-down'.
    */
   async getTwin(): Promise<TwinDocument> {
     const { body } = await this.twinRequest(twinGetTopic, ' ');
@@ -250,13 +280,13 @@ export class IoTHubModuleClient {
   }
 
   /**
-   * Patches the reported properties (`null` deletes a key).
-   * @throws TypeError (synchronously) when patch is not an object or JSON cannot encode it; ValueError
-   *   'message-too-large' (synchronously) over 256 KB on the wire; otherwise rejects as {@link getTwin}.
+   * Patches the reported properties (`null` deletes a key). Waits for a reconnect as {@link getTwin} does.
+   * @throws (rejects with) TypeError when patch is not an object or JSON cannot encode it; ValueError
+   *   'message-too-large' over 256 KB on the wire; otherwise as {@link getTwin}.
    */
-  patchTwinReportedProperties(patch: Record<string, unknown>): Promise<void> {
+  async patchTwinReportedProperties(patch: Record<string, unknown>): Promise<void> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new TypeError('patch must be an object');
-    return this.twinRequest(twinPatchReportedTopic, reportedPatchPayload(patch)).then(() => undefined);
+    await this.twinRequest(twinPatchReportedTopic, reportedPatchPayload(patch));
   }
 
   private async twinRequest(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {
@@ -269,11 +299,10 @@ export class IoTHubModuleClient {
 
   /**
    * Answers a method request, once per request id; resolves on PUBACK.
-   * @throws TypeError (synchronously) for a bad response or a payload JSON cannot encode; ValueError
-   *   'message-too-large' (synchronously). Rejects with ClientError 'unknown-request-id' / 'already-responded';
-   *   otherwise as {@link sendMessage}.
+   * @throws (rejects with) TypeError for a bad response or a payload JSON cannot encode; ValueError
+   *   'message-too-large'; ClientError 'unknown-request-id' / 'already-responded'; otherwise as {@link sendMessage}.
    */
-  sendMethodResponse(response: MethodResponse): Promise<void> {
+  async sendMethodResponse(response: MethodResponse): Promise<void> {
     if (!(response instanceof MethodResponse) && (typeof response !== 'object' || response === null)) {
       throw new TypeError('response must be a MethodResponse');
     }
@@ -297,11 +326,11 @@ export class IoTHubModuleClient {
   /**
    * Invokes a direct method on another device / module through edgeHub (HTTP). Only for clients created with
    * {@link createFromEdgeEnvironment}.
-   * @throws TypeError (synchronously) for a bad methodParams, deviceId or moduleId. Rejects with ClientError
-   *   'not-supported' for other clients; ClientError with statusCode / errorCode from the hub ('device-not-online'
-   *   404103, 'gateway-timeout' 504101, …); OperationTimeout; connection errors.
+   * @throws (rejects with) TypeError for a bad methodParams, deviceId or moduleId; ClientError 'not-supported' for
+   *   other clients; ClientError with statusCode / errorCode from the hub ('device-not-online' 404103,
+   *   'gateway-timeout' 504101, …); OperationTimeout; connection errors.
    */
-  invokeMethod(methodParams: MethodParams, deviceId: string, moduleId?: string): Promise<MethodResult> {
+  async invokeMethod(methodParams: MethodParams, deviceId: string, moduleId?: string): Promise<MethodResult> {
     if (typeof methodParams !== 'object' || methodParams === null || typeof methodParams.methodName !== 'string') {
       throw new TypeError('methodParams.methodName must be a string');
     }
@@ -322,18 +351,18 @@ export class IoTHubModuleClient {
 
   /**
    * Replaces the SAS token of a client created with {@link createFromSastoken} and re-authenticates (connecting when
-   * disconnected, as the seed does).
-   * @throws ValueError (synchronously) for a malformed or expired token, or one for another identity.
-   *   Rejects with ClientError 'not-supported' when the client was not created from a SAS token, or 'shut-down';
-   *   connection errors.
+   * disconnected, as the Python SDK does).
+   * @throws (rejects with) ValueError for a malformed or expired token, or one for another identity; TypeError for a
+   *   token that is not a string; ClientError 'not-supported' when the client was not created from a SAS token, or
+   *   'shut-down'; connection errors.
    */
-  updateSastoken(sastoken: string): Promise<void> {
-    if (this.session.isShutDown) return Promise.reject(shutDownError());
+  async updateSastoken(sastoken: string): Promise<void> {
+    this.checkAlive();
     if (!this.fromSastoken || !this.credentials.usesSasToken) {
-      return Promise.reject(new ClientError('updateSastoken is only possible for clients created with createFromSastoken', { code: 'not-supported' }));
+      throw new ClientError('updateSastoken is only possible for clients created with createFromSastoken', { code: 'not-supported' });
     }
     this.credentials.replaceToken(this.credentials.checkReplacement(sastoken));
-    return this.session.reauthenticate();
+    await this.session.reauthenticate();
   }
 
   // ---------------------------------------------------------------- deprecated receive APIs
@@ -341,10 +370,10 @@ export class IoTHubModuleClient {
   /**
    * Waits for the next message on `inputName`.
    * @deprecated use {@link onMessageReceived}.
-   * @throws TypeError (synchronously) for a non-string inputName. Rejects with ClientError 'receive-mode-conflict'
-   *   when a handler is set; connection errors of the subscription.
+   * @throws (rejects with) TypeError for a non-string inputName; ClientError 'receive-mode-conflict' when a handler
+   *   is set; connection errors of the subscription.
    */
-  receiveMessageOnInput(inputName: string): Promise<Message> {
+  async receiveMessageOnInput(inputName: string): Promise<Message> {
     if (typeof inputName !== 'string') throw new TypeError('inputName must be a string');
     return this.receive('input', () => this.dispatch.inputInbox(inputName));
   }
@@ -352,9 +381,9 @@ export class IoTHubModuleClient {
   /**
    * Waits for the next method request (of `methodName`, or any method without a dedicated receiver).
    * @deprecated use {@link onMethodRequestReceived}.
-   * @throws TypeError (synchronously) for a non-string methodName; rejects as {@link receiveMessageOnInput}.
+   * @throws (rejects with) TypeError for a non-string methodName; otherwise as {@link receiveMessageOnInput}.
    */
-  receiveMethodRequest(methodName?: string): Promise<MethodRequest> {
+  async receiveMethodRequest(methodName?: string): Promise<MethodRequest> {
     if (methodName !== undefined && typeof methodName !== 'string') throw new TypeError('methodName must be a string');
     return this.receive('methods', () => this.dispatch.methodInbox(methodName ?? ''));
   }
@@ -363,7 +392,7 @@ export class IoTHubModuleClient {
    * Waits for the next desired properties patch.
    * @deprecated use {@link onTwinDesiredPropertiesPatchReceived}.
    */
-  receiveTwinDesiredPropertiesPatch(): Promise<Record<string, unknown>> {
+  async receiveTwinDesiredPropertiesPatch(): Promise<Record<string, unknown>> {
     return this.receive('desired', () => {
       this.desired.watch(this.session.isEnabled('desired'));
       return this.dispatch.desiredPatches();
@@ -404,7 +433,7 @@ export class IoTHubModuleClient {
       connected: () => {
         if (this.session.isEnabled('desired')) this.desired.afterConnect();
       },
-      // Method requests waiting for a handler are dropped: the hub re-sends them (seed behaviour).
+      // Method requests waiting for a handler are dropped: the hub re-sends them (as the Python SDK does).
       connectionEnded: () => this.dispatch.purgeMethods(),
       newSastokenRequired: () => callUser(this.log, 'onNewSastokenRequired', () => this.onNewSastokenRequired?.()),
     };

@@ -14,6 +14,7 @@ class PublishOp implements Expirable {
     readonly deadline: number,
     private readonly resolve: () => void,
     private readonly reject: (err: Error) => void,
+    private readonly expiryError: (timedOut: () => Error) => Error,
   ) {}
   finish(err?: Error): void {
     if (this.settled) return;
@@ -22,12 +23,17 @@ class PublishOp implements Expirable {
     else this.resolve();
   }
   expire(): void {
-    this.finish(new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`));
+    this.finish(this.expiryError(() => new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`)));
   }
 }
 
-/** Every publish of one client, in order; each one times out after `timeoutMs`. */
+/**
+ * Every publish of one client, in order; each one times out after `timeoutMs` (ConnectionFailedError when it was
+ * still waiting for a connection then, OperationTimeout when the hub did not acknowledge it).
+ */
 export class PublishQueue extends TimedOperations {
+  private readonly expiryOf = (timedOut: () => Error): Error => this.expiryError(timedOut);
+
   /** Publishes waiting for a connection (new ones and those to resend after a drop). */
   private waiting: PublishOp[] = [];
 
@@ -41,7 +47,7 @@ export class PublishQueue extends TimedOperations {
    */
   publish(topic: string, payload: Buffer | string): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const op = new PublishOp(topic, payload, this.deadlineFromNow(), resolve, reject);
+      const op = new PublishOp(topic, payload, this.deadlineFromNow(), resolve, reject, this.expiryOf);
       this.deadlines.add(op);
       const live = this.link.live;
       // Behind queued publishes a new one waits its turn, so the hub sees them in call order.

@@ -56,6 +56,8 @@ export class Session implements ConnectionSource {
   private reconnectAttempt = 0;
   /** True from an unexpected drop until a connect succeeds, the user disconnects, or a failure is not transient. */
   private retrying = false;
+  /** Why the client has no connection (see ConnectionSource.outageError); cleared by a successful connect. */
+  private lastOutageError: Error | undefined;
   private readonly renewal: Alarm;
 
   private readonly subscriptions: Subscriptions;
@@ -91,6 +93,10 @@ export class Session implements ConnectionSource {
 
   get isShutDown(): boolean {
     return this.shutDown;
+  }
+
+  get outageError(): Error | undefined {
+    return this.lastOutageError;
   }
 
   isEnabled(feature: Feature): boolean {
@@ -233,6 +239,7 @@ export class Session implements ConnectionSource {
       }
       this.reconnectAttempt = 0;
       this.retrying = false;
+      this.lastOutageError = undefined;
       this.setState('connected');
       this.armRenewal();
       for (const o of this.operations) o.resume(connection);
@@ -255,6 +262,7 @@ export class Session implements ConnectionSource {
 
   /** After a failed connect: retry (background loop) or give up and fail what waits for a connection. */
   private afterFailedConnect(err: Error, background: boolean): void {
+    this.lastOutageError = err;
     if (background) this.events.background(err);
     // A connect that fails while the retry loop runs (also one the user or an operation started) keeps the loop going.
     if ((background || this.retrying) && this.options.connectionRetry && isTransient(err)) {
@@ -296,6 +304,7 @@ export class Session implements ConnectionSource {
     if (error === undefined) return; // a close we asked for
     if (this.state !== 'connected') return; // the connect / reauth in progress handles it
     const dropped = error instanceof ConnectionDroppedError ? error : new ConnectionDroppedError('Connection lost', { cause: error });
+    this.lastOutageError = dropped;
     this.renewal.cancel();
     this.events.connectionEnded();
     this.setState('disconnected', dropped);

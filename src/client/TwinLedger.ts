@@ -26,6 +26,7 @@ class TwinRequest implements Expirable {
     readonly payload: string,
     readonly deadline: number,
     private readonly onDone: (err: Error | undefined, reply?: TwinReply) => void,
+    private readonly expiryError: (timedOut: () => Error) => Error,
   ) {}
   finish(err: Error | undefined, reply?: TwinReply): void {
     if (this.settled) return;
@@ -33,13 +34,14 @@ class TwinRequest implements Expirable {
     this.onDone(err, reply);
   }
   expire(): void {
-    this.finish(new OperationTimeout('Twin request not answered in time'));
+    this.finish(this.expiryError(() => new OperationTimeout('Twin request not answered in time')));
   }
 }
 
 /** Pending twin requests of one client, by `$rid`. */
 export class TwinLedger extends TimedOperations {
   private readonly requests = new Map<string, TwinRequest>();
+  private readonly expiryOf = (timedOut: () => Error): Error => this.expiryError(timedOut);
 
   get pending(): boolean {
     return this.requests.size > 0;
@@ -48,7 +50,8 @@ export class TwinLedger extends TimedOperations {
   /**
    * Publishes a twin request under a fresh `$rid` (now, or after the next connect) and waits for its response.
    * The caller makes sure the `$iothub/twin/res/#` subscription exists first.
-   * @throws ClientError from the status of a response ≥ 300; OperationTimeout; connection errors.
+   * @throws ClientError from the status of a response ≥ 300; OperationTimeout (connected, no answer in time);
+   *   ConnectionFailedError (no connection within the time limit); connection errors.
    */
   request(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {
     return new Promise((resolve, reject) => {
@@ -57,7 +60,7 @@ export class TwinLedger extends TimedOperations {
         this.requests.delete(rid);
         if (err) reject(err);
         else resolve(reply!);
-      });
+      }, this.expiryOf);
       this.requests.set(rid, request);
       this.deadlines.add(request);
       this.send(request);

@@ -83,7 +83,10 @@ export class NoConnectionError extends ClientError {
   }
 }
 
-/** An operation did not complete within its time limit. Not a ClientError, as in the seed. */
+/**
+ * The hub did not answer an operation within its time limit while connected (an operation that was still waiting for
+ * a connection then fails with ConnectionFailedError instead). Not a ClientError, as in the Python SDK.
+ */
 export class OperationTimeout extends Error {
   readonly code: ErrorCode = 'operation-timeout';
   readonly retryable = true;
@@ -104,8 +107,9 @@ export class OperationCancelled extends Error {
 }
 
 /**
- * A bad argument value (malformed connection string or SAS token, expired token, oversize message…), thrown
- * synchronously, like the seed's ValueError. Wrong types and unknown options are plain `TypeError`s.
+ * A bad argument value (malformed connection string or SAS token, expired token, oversize message…), like the Python
+ * SDK's ValueError: thrown by the factories, a rejection of the promise of every other method. Wrong types and
+ * unknown options are plain `TypeError`s.
  */
 export class ValueError extends Error {
   readonly code: ErrorCode;

@@ -1,6 +1,7 @@
 // The contract between the session (connection lifecycle) and the operations that outlive one connection: the
 // publish queue (PublishQueue.ts) and the twin request ledger (TwinLedger.ts), and the base they share.
 import type { MqttConnection } from './transport/mqttConnection';
+import { ConnectionFailedError } from './errors';
 import { DeadlineQueue } from './deadlines';
 import type { Clock } from './clock';
 
@@ -16,6 +17,8 @@ export interface ConnectionSource {
   /** Set while disconnect / shutdown closes the connection: what fails then is cancelled with it, not resent. */
   readonly cancelReason: Error | undefined;
   readonly isShutDown: boolean;
+  /** Why there is no connection now: the last failed connect, or the drop when no reconnect has failed yet. */
+  readonly outageError: Error | undefined;
 }
 
 /** Operations that outlive one connection; the session drives them through its lifecycle. */
@@ -48,6 +51,18 @@ export abstract class TimedOperations implements PendingOperations {
   /** The deadline of an operation that starts now. */
   protected deadlineFromNow(): number {
     return this.clock.now() + this.timeoutMs;
+  }
+
+  /**
+   * The error of an operation whose time is up. Connected, the hub did not answer: `timedOut` (OperationTimeout).
+   * Without a connection the operation was still waiting for one (a reconnect during an outage): that is a
+   * ConnectionFailedError whose cause is the last connect error, as the Python SDK fails an operation at once during
+   * an outage (and OperationTimeout is not a ClientError, so `catch (ClientError)` code would miss it).
+   */
+  protected expiryError(timedOut: () => Error): Error {
+    if (this.link.live) return timedOut();
+    const cause = this.link.outageError;
+    return new ConnectionFailedError(`No connection to the hub within operationTimeout (${this.timeoutMs / 1000} s)`, cause ? { cause } : {});
   }
 
   abstract readonly pending: boolean;

@@ -177,5 +177,24 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     }
     resolved.clock = clock as unknown as Clock;
   }
+  if (has('sastokenTtl')) checkSastokenTtlCoversRenewal(resolved.sastokenTtl, resolved.sastokenRenewalMargin);
   return resolved;
+}
+
+/**
+ * The shortest `sastokenTtl` accepted: twice the renewal margin (240 s with the default 120 s margin), so a token is
+ * used for at least half its life and the client re-authenticates at most once per margin. Shorter lifetimes are
+ * refused: a token renewed 120 s before it expires but living less than that would be due again at once, and the
+ * client would reconnect in a tight loop (the Python SDK accepts such values and does exactly that).
+ */
+export function minimumSastokenTtl(renewalMargin: number = DEFAULT_TOKEN_UPDATE_MARGIN): number {
+  return 2 * renewalMargin;
+}
+
+/** @throws ValueError when `ttl` is below {@link minimumSastokenTtl}, stating the minimum. */
+function checkSastokenTtlCoversRenewal(ttl: number, renewalMargin: number): void {
+  const minimum = minimumSastokenTtl(renewalMargin);
+  if (ttl < minimum) {
+    throw new ValueError(`sastokenTtl must be at least ${minimum} seconds (the token is renewed ${renewalMargin} s before it expires)`);
+  }
 }

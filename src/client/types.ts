@@ -20,12 +20,19 @@ export interface ClientOptions {
   gatewayHostname?: string;
   /** MQTT over `wss://{host}:{443|port}/$iothub/websocket`. Default false. */
   websockets?: boolean;
-  /** OpenSSL cipher list; a list is joined with `:`, upper-cased, `_` → `-` (seed normalisation). */
+  /**
+   * OpenSSL cipher list of TLS 1.2 suites; a list is joined with `:`, upper-cased, `_` → `-` (the Python SDK's
+   * normalisation). When given, the connection is pinned to TLS 1.2 (as the Python SDK always is), so that the list is
+   * what is negotiated even with a hub that offers TLS 1.3. Default: Node's cipher list, TLS 1.2 or 1.3.
+   */
   cipher?: string | string[];
   /** Appended to the user agent; `dtmi:…` becomes the model id (api-version 2020-09-30). Default ''. */
   productInfo?: string;
   proxyOptions?: ProxyOptions;
-  /** SAS token lifetime in seconds. Default 3600. */
+  /**
+   * SAS token lifetime in seconds, at least 240 (the token is renewed 120 s before it expires; a shorter lifetime is
+   * a ValueError at the factory). Default 3600.
+   */
   sastokenTtl?: number;
   /** MQTT keep-alive in seconds, 1..1740. Default 60. */
   keepAlive?: number;
@@ -37,7 +44,11 @@ export interface ClientOptions {
   connectionRetryInterval?: number;
   /** Re-read the twin after every (re)connect while a desired-patch listener is set. Default true. */
   ensureDesiredProperties?: boolean;
-  /** Time limit of every operation, seconds. Default 60. */
+  /**
+   * Time limit of every operation, seconds. An operation made while the client reconnects waits for the connection
+   * this long, then fails with ConnectionFailedError; connected, a hub that does not answer in time gives
+   * OperationTimeout. Default 60.
+   */
   operationTimeout?: number;
   logger?: Logger;
 }

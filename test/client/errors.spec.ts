@@ -125,20 +125,56 @@ describe('client errors from real situations', () => {
     assert.equal(typeof (await client.getTwin()).desired.$version, 'number');
   });
 
-  it('a send waiting for a reconnect that does not come in time → OperationTimeout', async () => {
+  // The Python SDK fails at once with ConnectionFailedError during an outage; this client waits for the reconnect (it
+  // loses nothing) but, when none comes within operationTimeout, fails the same way: a ClientError, never the
+  // OperationTimeout that ported `catch (ClientError)` code would miss. The cause is the last connect error.
+  it('operations waiting for a reconnect that does not come in time → ConnectionFailedError (cause: the last connect error)', async () => {
     const client = clientFor(hub, 'edev', 'outage', { operationTimeout: 0.5, connectionRetryInterval: 1 });
+    const background: Error[] = [];
+    client.onBackgroundException = (e) => background.push(e);
     await client.connect();
+    await client.getTwin(); // the twin subscription exists: getTwin and the patch only wait for the connection
     await hub.stop();
     try {
       await waitFor(() => !client.connected, 'outage noticed');
-      await assert.rejects(client.sendMessage('lost?'), OperationTimeout);
-      await assert.rejects(client.getTwin(), OperationTimeout);
+      const outage = (e: unknown): boolean => e instanceof ConnectionFailedError && e instanceof ClientError && e.code === 'connection-failed' && e.cause instanceof Error;
+      const started = Date.now();
+      await Promise.all([
+        assert.rejects(client.sendMessage('lost?'), outage),
+        assert.rejects(client.getTwin(), outage),
+        assert.rejects(client.patchTwinReportedProperties({ during: 'outage' }), outage),
+        assert.rejects(client.sendMessageToOutput('lost?', 'o'), outage),
+      ]);
+      assert.ok(Date.now() - started >= 450, 'they waited for the reconnect first');
+      // The cause is what kept the client offline: a failed reconnect (refused) once one was tried, else the drop.
+      await waitFor(() => background.some((e) => e instanceof ConnectionFailedError), 'a failed reconnect');
+      const err = await client.sendMessage('lost again?').then(
+        () => assert.fail('sent during the outage'),
+        (e: unknown) => e as ConnectionFailedError,
+      );
+      assert.ok(err.cause instanceof ConnectionFailedError, String(err.cause));
     } finally {
       await hub.restart();
     }
     await waitFor(() => client.connected, 'reconnected');
     await client.sendMessage('after the outage');
   });
+
+  it('an operation made during an outage waits and succeeds when the reconnect comes within operationTimeout', async () => {
+    const client = clientFor(hub, 'edev', 'outage-short', { operationTimeout: 20, connectionRetryInterval: 1 });
+    await client.connect();
+    await hub.stop();
+    let sent: Promise<void>;
+    try {
+      await waitFor(() => !client.connected, 'outage noticed');
+      sent = client.sendMessage('kept');
+    } finally {
+      await hub.restart();
+    }
+    await sent;
+    await waitFor(() => hub.observed.upstream.some((u) => u.body.toString() === 'kept'), 'the waiting message upstream');
+  });
+
 
   it('disconnect cancels pending operations with OperationCancelled', async () => {
     const client = clientFor(hub, 'edev', 'cancel');
@@ -203,17 +239,17 @@ describe('client errors from real situations', () => {
     await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'edev', 'other'), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
     await assert.rejects(client.updateSastoken(expired), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
     const user = track(IoTHubModuleClient.createFromSastoken(createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, 100)));
-    // Argument errors are thrown synchronously (house style); state errors (not-supported above) reject.
-    assert.throws(() => user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
-    assert.throws(() => user.updateSastoken(expired), ValueError);
-    assert.throws(() => user.updateSastoken('SharedAccessSignature nonsense'), ValueError);
-    assert.throws(() => client.invokeMethod({} as never, 'edev'), TypeError);
-    assert.throws(() => client.invokeMethod({ methodName: 'x' }, ''), TypeError);
-    assert.throws(() => client.invokeMethod({ methodName: 'x' }, 'edev', 7 as never), TypeError);
-    assert.throws(() => client.sendMethodResponse(null as never), TypeError);
-    assert.throws(() => client.sendMethodResponse(new MethodResponse('1', 200.5)), TypeError);
-    assert.throws(() => client.sendMethodResponse(new MethodResponse(1 as never, 200)), TypeError);
-    assert.throws(() => client.receiveMessageOnInput(3 as never), TypeError);
+    // Every error of a method that returns a promise is a rejection, argument errors included (house style).
+    await assert.rejects(user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
+    await assert.rejects(user.updateSastoken(expired), ValueError);
+    await assert.rejects(user.updateSastoken('SharedAccessSignature nonsense'), ValueError);
+    await assert.rejects(client.invokeMethod({} as never, 'edev'), TypeError);
+    await assert.rejects(client.invokeMethod({ methodName: 'x' }, ''), TypeError);
+    await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'edev', 7 as never), TypeError);
+    await assert.rejects(client.sendMethodResponse(null as never), TypeError);
+    await assert.rejects(client.sendMethodResponse(new MethodResponse('1', 200.5)), TypeError);
+    await assert.rejects(client.sendMethodResponse(new MethodResponse(1 as never, 200)), TypeError);
+    await assert.rejects(client.receiveMessageOnInput(3 as never), TypeError);
     assert.equal(user.connected, false);
   });
 

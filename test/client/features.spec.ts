@@ -123,18 +123,18 @@ describe('client features', () => {
         client.patchTwinReportedProperties({ 'bad key': 1 }),
         (e: unknown) => e instanceof ClientError && e.code === 'bad-request' && e.statusCode === 400,
       );
-      assert.throws(() => client.patchTwinReportedProperties(null as never), TypeError);
-      assert.throws(() => client.patchTwinReportedProperties([] as never), TypeError);
+      await assert.rejects(client.patchTwinReportedProperties(null as never), TypeError);
+      await assert.rejects(client.patchTwinReportedProperties([] as never), TypeError);
     });
 
     it('a reported patch over 256 KB is refused before it is sent, and the connection stays up', async () => {
       const client = clientFor(hub, 'fdev', 'twin-big');
       await client.connect();
-      assert.throws(
-        () => client.patchTwinReportedProperties({ blob: 'x'.repeat(262_144) }),
+      await assert.rejects(
+        client.patchTwinReportedProperties({ blob: 'x'.repeat(262_144) }),
         (e: unknown) => e instanceof ValueError && e.code === 'message-too-large',
       );
-      assert.throws(() => client.patchTwinReportedProperties({ n: 1n } as never), TypeError);
+      await assert.rejects(client.patchTwinReportedProperties({ n: 1n } as never), TypeError);
       await client.patchTwinReportedProperties({ small: 'ok' });
       assert.equal((await client.getTwin()).reported.small, 'ok');
       assert.equal(hub.observed.connects.filter((c) => c.clientId === 'fdev/twin-big').length, 1, 'one connection throughout');

@@ -470,14 +470,35 @@ describe('client against a hostile MQTT server', function () {
       assert.equal(client.connectionState, 'disconnected');
     });
 
-    it('the server closing the connection instead of a CONNACK: connect() fails with ConnectionFailedError', async () => {
+    // The CONNECT went out on an open connection: the Python SDK reports a connection lost while a connect is pending
+    // as ConnectionDroppedError (a refused or unreachable host stays ConnectionFailedError).
+    it('the server closing the connection instead of a CONNACK: connect() fails with ConnectionDroppedError', async () => {
       server.behaviour.connack = 'close';
       const { client, seen } = makeClient({ operationTimeout: 5 });
       const started = Date.now();
-      await assert.rejects(client.connect(), ConnectionFailedError);
+      await assert.rejects(client.connect(), (e: unknown) => e instanceof ConnectionDroppedError && e.code === 'connection-dropped');
       assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
       assert.equal(client.connectionState, 'disconnected');
       assert.deepEqual(seen.background, []);
+    });
+
+    // An OpenSSL cipher list only governs TLS 1.2: against a server that also offers TLS 1.3 it did nothing.
+    for (const cipher of ['ECDHE-ECDSA-AES128-GCM-SHA256', ['ecdhe_ecdsa_aes256_gcm_sha384']]) {
+      it(`cipher ${JSON.stringify(cipher)} is what is negotiated with a server offering TLS 1.2 and 1.3`, async () => {
+        const { client } = makeClient({ cipher });
+        await client.connect();
+        const peer = await server.nextPeer(0);
+        const expected = (Array.isArray(cipher) ? cipher[0]! : cipher).toUpperCase().replace(/_/g, '-');
+        assert.equal(peer.socket.getProtocol(), 'TLSv1.2');
+        assert.equal(peer.socket.getCipher().name, expected);
+      });
+    }
+
+    it('without cipher the client still takes TLS 1.3 when the server offers it', async () => {
+      const { client } = makeClient();
+      await client.connect();
+      const peer = await server.nextPeer(0);
+      assert.equal(peer.socket.getProtocol(), 'TLSv1.3');
     });
 
     it('a server that stops answering PINGREQ (half-open connection) is detected by the keep-alive; the client reconnects', async () => {

@@ -48,21 +48,43 @@ describe('client telemetry (TLS and WSS)', () => {
     });
   }
 
-  it('accepts a message of exactly 262144 wire bytes and throws for one byte more (synchronously), sending nothing', async () => {
-    const client = clientFor(hub, 'tdev', 'tmod');
+  // IoT Hub counts the body and the property values against its 256 KB limit (as the Python SDK's own check), not the
+  // topic. The hub must deliver a message of exactly 262144 bytes so counted, and the client refuses one byte more.
+  it('sends a message of exactly 262144 bytes (body + properties) and the hub delivers it; one byte more is refused', async () => {
+    const client = clientFor(hub, 'tdev', 'tmod', { operationTimeout: 10 });
     await client.connect();
-    const topicLength = 'devices/tdev/modules/tmod/messages/events/'.length;
-    await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - topicLength, 0x61));
+    // 'mid' and 'vvv' count (6 bytes); the property name does not.
+    const exact = new Message(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - 6, 0x61), { messageId: 'mid' });
+    exact.customProperties = { 'a name': 'vvv' };
+    await client.sendMessage(exact);
+    await waitFor(() => hub.observed.upstream.length === 1, 'the 262144-byte message upstream');
+    assert.equal(hub.observed.upstream[0]!.body.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 6);
+    assert.deepEqual(hub.observed.upstream[0]!.properties, { 'a name': 'vvv' });
+    await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT, 0x62));
+    await waitFor(() => hub.observed.upstream.length === 2, 'the 262144-byte body upstream');
     const before = hub.observed.publishes.length;
-    assert.throws(
-      () => client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - topicLength + 1, 0x61)),
-      (err: unknown) => err instanceof ValueError && err.code === 'message-too-large',
-    );
+    await assert.rejects(client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT + 1, 0x61)), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
     const big = new Message('x');
     big.customProperties = { k: 'v'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT) };
-    assert.throws(() => client.sendMessageToOutput(big, 'o'), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
+    await assert.rejects(client.sendMessageToOutput(big, 'o'), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
     assert.equal(hub.observed.publishes.length, before);
     assert.equal(client.connected, true);
+  });
+
+  it('converts what is not a Message as the Python SDK does: JSON with content type and encoding for other values', async () => {
+    const client = clientFor(hub, 'tdev', 'tmod');
+    await client.sendMessage({ t: 21.5, unit: '°C' });
+    await client.sendMessageToOutput(new Uint8Array([1, 2]), 'raw');
+    await client.sendMessage('plain');
+    await waitFor(() => hub.observed.upstream.length === 3, 'three messages upstream');
+    const [json, raw, plain] = hub.observed.upstream;
+    assert.equal(json!.body.toString('utf8'), '{"t":21.5,"unit":"°C"}');
+    assert.equal(json!.systemProperties['$.ct'], 'application/json');
+    assert.equal(json!.systemProperties['$.ce'], 'utf-8');
+    assert.deepEqual(raw!.body, Buffer.from([1, 2]));
+    assert.equal(raw!.systemProperties['$.ct'], undefined);
+    assert.equal(plain!.body.toString('utf8'), 'plain');
+    assert.equal(plain!.systemProperties['$.ct'], undefined);
   });
 
   it('keeps the order of many concurrent sends and acknowledges every one', async () => {
@@ -75,11 +97,11 @@ describe('client telemetry (TLS and WSS)', () => {
     );
   });
 
-  it('throws synchronously for bad arguments (house style), sending nothing', () => {
+  it('rejects bad arguments (house style: a promise reports every error), sending nothing', async () => {
     const client = clientFor(hub, 'tdev', 'tmod');
-    assert.throws(() => client.sendMessage({} as never), TypeError);
-    assert.throws(() => client.sendMessageToOutput('x', ''), TypeError);
-    assert.throws(() => client.sendMessage(new Message({ not: 'sendable' } as never)), TypeError);
+    await assert.rejects(client.sendMessage(undefined as never), TypeError);
+    await assert.rejects(client.sendMessageToOutput('x', ''), TypeError);
+    await assert.rejects(client.sendMessage(new Message({ not: 'sendable' } as never)), TypeError);
     assert.equal(hub.observed.publishes.length, 0);
   });
 });

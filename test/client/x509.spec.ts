@@ -138,6 +138,21 @@ describe('IoTHubModuleClient.createFromX509Certificate with the local hub', func
     await assert.rejects(client.connect(), CredentialError);
   });
 
+  it("takes the Python SDK's positional form (x509, hostname, deviceId, moduleId, options) beside the object form", async () => {
+    const client = IoTHubModuleClient.createFromX509Certificate({ cert: device.cert, key: device.key, passPhrase: 'open sesame' }, hub.hostName, 'x509-device', 'x509-module', {
+      serverVerificationCert: hub.caCert,
+      gatewayHostname: `localhost:${hub.port}`,
+      connectionRetry: false,
+    });
+    clients.push(client);
+    await client.connect();
+    assert.equal(hub.observed.connects.filter((c) => c.clientId === 'x509-device/x509-module').at(-1)?.x509, true);
+    // Positional arguments are checked like the object form's.
+    const x509 = { cert: device.cert, key: device.key, passPhrase: 'open sesame' };
+    assert.throws(() => IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 5 as never, 'x509-module'), TypeError);
+    assert.throws(() => IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 'x509-device', 'x509-module', { sastokenTtl: 3600 }), TypeError);
+  });
+
   it('a wrong pass phrase → ValueError at creation, before any network use', () => {
     assert.throws(() => create({ cert: device.cert, key: device.key, passPhrase: 'wrong' }), (err: unknown) => err instanceof ValueError && /passPhrase/.test(err.message));
   });

@@ -105,4 +105,14 @@ describe('option validation through the factories (A1.1)', () => {
     assert.ok((await outcome('connectionString', { sastokenTtl: 0 })) instanceof ValueError);
     assert.ok((await outcome('edge', { sastokenTtl: -3 })) instanceof ValueError);
   });
+  // Renewal happens 120 s before expiry: with sastokenTtl 1 the client re-signed and reconnected about 110 times a
+  // second. The factory refuses such a lifetime and says what the minimum is.
+  it('sastokenTtl below 240 s is a ValueError at the factory, stating the minimum', async () => {
+    for (const factory of ['connectionString', 'edge'] as const) {
+      for (const ttl of [1, 121, 239]) {
+        const err = await outcome(factory, { sastokenTtl: ttl });
+        assert.ok(err instanceof ValueError && /at least 240 seconds/.test(err.message), `${factory} ${ttl}: ${String(err)}`);
+      }
+    }
+  });
 });

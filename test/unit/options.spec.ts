@@ -1,7 +1,7 @@
 // Option validation per factory (A1.1 kwargs rules): unknown/excluded → TypeError, wrong type → TypeError,
 // bad value → ValueError; defaults; cipher normalisation vectors.
 import assert from 'node:assert/strict';
-import { resolveOptions, normalizeCipher, type FactoryKind } from '../../src/client/options';
+import { resolveOptions, normalizeCipher, minimumSastokenTtl, type FactoryKind } from '../../src/client/options';
 import { ValueError } from '../../src/client/errors';
 
 describe('resolveOptions', () => {
@@ -36,7 +36,7 @@ describe('resolveOptions', () => {
   it('allowed per factory', () => {
     assert.equal(resolveOptions('sastoken', { gatewayHostname: 'gw:1' }).gatewayHostname, 'gw:1');
     assert.equal(resolveOptions('x509', { gatewayHostname: 'gw' }).gatewayHostname, 'gw');
-    assert.equal(resolveOptions('edge', { sastokenTtl: 5, env: {} }).sastokenTtl, 5);
+    assert.equal(resolveOptions('edge', { sastokenTtl: 300, env: {} }).sastokenTtl, 300);
     assert.equal(resolveOptions('connectionString', { serverVerificationCert: 'PEM' }).serverVerificationCert, 'PEM');
   });
   it('unknown option → TypeError; env only for edge', () => {
@@ -77,6 +77,20 @@ describe('resolveOptions', () => {
       assert.throws(() => resolveOptions(factory, { [key]: value }), cls);
     });
   }
+  it('sastokenTtl shorter than twice the 120 s renewal margin → ValueError stating the minimum (no renewal loop)', () => {
+    assert.equal(minimumSastokenTtl(), 240);
+    assert.equal(resolveOptions('connectionString', { sastokenTtl: 240 }).sastokenTtl, 240);
+    for (const ttl of [1, 120, 239]) {
+      assert.throws(
+        () => resolveOptions('connectionString', { sastokenTtl: ttl }),
+        (e: unknown) => e instanceof ValueError && /at least 240 seconds/.test(e.message),
+      );
+    }
+    assert.throws(() => resolveOptions('edge', { sastokenTtl: 1, env: {} }), ValueError);
+    // The minimum follows the renewal margin (an internal test hook), so tests can still use short tokens.
+    assert.equal(resolveOptions('connectionString', { sastokenTtl: 5, sastokenRenewalMargin: 2 }).sastokenTtl, 5);
+    assert.throws(() => resolveOptions('connectionString', { sastokenTtl: 3, sastokenRenewalMargin: 2 }), ValueError);
+  });
   it('keepAlive boundaries and truncation like int()', () => {
     assert.equal(resolveOptions('sastoken', { keepAlive: 1740 }).keepAlive, 1740);
     assert.equal(resolveOptions('sastoken', { keepAlive: 1 }).keepAlive, 1);

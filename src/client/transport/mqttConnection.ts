@@ -64,10 +64,15 @@ function openTls(s: MqttConnectionSettings, tunnel: net.Socket | undefined): tls
   return socket;
 }
 
-function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, onRawError: (e: Error) => void): Duplex {
+/**
+ * Opens the byte stream MQTT runs over. `onOpen` is called once the TLS handshake (and for WSS the WebSocket
+ * upgrade) is done: from then on the CONNECT is on its way and a close is a dropped connection, not a failed one.
+ */
+function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, onRawError: (e: Error) => void, onOpen: () => void): Duplex {
   if (!s.websockets) {
     const socket = openTls(s, tunnel);
     socket.on('error', onRawError);
+    socket.once('secureConnect', onOpen);
     return socket;
   }
   const hostPart = net.isIPv6(s.host) ? `[${s.host}]` : s.host;
@@ -84,6 +89,7 @@ function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, o
     },
   });
   ws.on('error', onRawError);
+  ws.once('open', onOpen);
   const stream = WebSocket.createWebSocketStream(ws, {});
   // One frame per flush: mqtt-packet writes a packet in pieces between cork and uncork, and the ws stream would send
   // each piece as a frame of its own. (Writable converts strings to Buffers before _writev.)
@@ -103,6 +109,23 @@ const PUBLISH_QOS1 = { qos: 1 as const };
 
 function noop(): void {
   // mqtt.js debug output switched off
+}
+
+/**
+ * The error of a connection that closed before its CONNACK. Once the stream was open the CONNECT had gone out: a
+ * close or reset then is a ConnectionDroppedError, as the Python SDK reports a connection lost while a connect is
+ * pending. Before that (refused, unreachable, TLS failure) it is mapped as a failed connect.
+ */
+function closedBeforeConnack(cause: Error | undefined, streamOpen: boolean): Error {
+  if (cause === undefined) {
+    return streamOpen
+      ? new ConnectionDroppedError('Connection closed by the hub before CONNACK')
+      : mapTransportError(new Error('Connection closed before CONNACK'), true);
+  }
+  if (streamOpen && mapTransportError(cause) instanceof ConnectionDroppedError) {
+    return new ConnectionDroppedError('Connection lost before CONNACK', { cause });
+  }
+  return mapTransportError(cause, true);
 }
 
 /** A live MQTT connection. Create with {@link MqttConnection.open}. */
@@ -138,6 +161,7 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
       }
     }
     let rawError: Error | undefined;
+    let streamOpen = false;
     const options: IClientOptions = {
       protocolId: 'MQTT',
       protocolVersion: 4,
@@ -157,7 +181,16 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     };
     if (!/mqttjs/.test(process.env.DEBUG ?? '')) options.log = noop;
     if (s.password !== undefined) options.password = s.password;
-    const client = new MqttClient(() => openStream(s, tunnel, (e) => (rawError ??= e)) as never, options);
+    const client = new MqttClient(
+      () =>
+        openStream(
+          s,
+          tunnel,
+          (e) => (rawError ??= e),
+          () => (streamOpen = true),
+        ) as never,
+      options,
+    );
     const connection = new MqttConnection(client);
     // An mqtt.js client must always have an 'error' listener, or a reset kills the process.
     client.on('error', (e) => {
@@ -179,8 +212,7 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
       };
       const onClose = (): void => {
         cleanup();
-        const cause = connection.lastRawError ?? rawError;
-        reject(cause ? mapTransportError(cause, true) : mapTransportError(new Error('Connection closed before CONNACK'), true));
+        reject(closedBeforeConnack(connection.lastRawError ?? rawError, streamOpen));
       };
       const onAbort = (): void => {
         cleanup();

@@ -52,10 +52,40 @@ function isoformat(date: Date): string {
   return ms === 0 ? iso.slice(0, 19) : iso.slice(0, 19) + '.' + String(ms * 1000).padStart(6, '0');
 }
 
+/** The text a property value is sent as: a Date in Python `isoformat()`, anything else as `String(value)`. */
+function propertyText(value: unknown): string {
+  return value instanceof Date ? isoformat(value) : String(value);
+}
+
 /** Appends `key=value` to a bag; `key` is already encoded (the system keys are constants). */
 function appendPair(bag: string, encodedKey: string, value: unknown): string {
-  const text = value instanceof Date ? isoformat(value) : String(value);
-  return (bag === '' ? '' : bag + '&') + encodedKey + '=' + quote(text);
+  return (bag === '' ? '' : bag + '&') + encodedKey + '=' + quote(propertyText(value));
+}
+
+/**
+ * The bytes the properties of a message add to its size as IoT Hub counts it (its 256 KB limit is on the body plus
+ * the application and system properties), measured like the Python SDK's own check (`Message.get_size`): the UTF-8
+ * length of every system property value that is sent and of every application property value, as sent (before
+ * percent-encoding). Not counted, as by that SDK: property names, and the output name (`$.on`), which it sets after
+ * its size check.
+ */
+export function messagePropertiesSize(message: Message): number {
+  let size = 0;
+  const add = (value: unknown): void => {
+    if (value) size += Buffer.byteLength(propertyText(value), 'utf8');
+  };
+  add(message.messageId);
+  add(message.correlationId);
+  add(message.userId);
+  add(message.contentType);
+  add(message.contentEncoding);
+  add(message.iothubInterfaceId);
+  add(message.expiryTimeUtc);
+  const props = message.customProperties;
+  if (props) {
+    for (const k of Object.keys(props)) size += Buffer.byteLength(propertyText(props[k]), 'utf8');
+  }
+  return size;
 }
 
 /**

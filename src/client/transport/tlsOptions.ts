@@ -20,15 +20,22 @@ export interface ClientTlsSettings {
 }
 
 /**
- * TLS options: server certificate always verified (CERT_REQUIRED, host name checked); minimum TLS 1.2 (the seed pins
- * exactly 1.2; we also allow 1.3 when the hub offers it, as IoT Hub now does). `servername` is the host dialled unless
- * it is an IP literal (RFC 6066 forbids IPs in SNI; the identity check still uses `host`).
+ * TLS options: server certificate always verified (CERT_REQUIRED, host name checked); TLS 1.2 or 1.3 (the Python
+ * SDK pins exactly 1.2; we also take 1.3 when the hub offers it, as IoT Hub does) — except with a `cipher` list,
+ * which pins TLS 1.2. `servername` is the host dialled unless it is an IP literal (RFC 6066 forbids IPs in SNI; the
+ * identity check still uses `host`).
  */
 export function clientTlsOptions(s: ClientTlsSettings): tls.ConnectionOptions {
   const options: tls.ConnectionOptions = { host: s.host, port: s.port, minVersion: 'TLSv1.2', rejectUnauthorized: true };
   if (!net.isIP(s.host)) options.servername = s.host;
   if (s.ca) options.ca = [s.ca];
-  if (s.cipher) options.ciphers = s.cipher;
+  if (s.cipher) {
+    // An OpenSSL cipher list only governs TLS 1.2 and below: a server that offers TLS 1.3 would negotiate a TLS 1.3
+    // suite whatever the list says. The Python SDK's `cipher` names TLS 1.2 suites (its context is always TLS 1.2),
+    // so a given list pins TLS 1.2 and the list is really what is negotiated. Without one, TLS 1.3 stays allowed.
+    options.ciphers = s.cipher;
+    options.maxVersion = 'TLSv1.2';
+  }
   if (s.cert) options.cert = s.cert;
   if (s.key) options.key = s.key;
   if (s.passphrase) options.passphrase = s.passphrase;
