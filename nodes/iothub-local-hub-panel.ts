@@ -1,10 +1,8 @@
 // Node-RED plugin `iothub-local-hub-panel`: admin HTTP endpoints behind the editor's "Local hub" sidebar tab
 // (modules, recent upstream messages, desired properties, direct methods) for the development local hub.
 import fs from 'node:fs';
-import type { LocalHubApi } from '../src/index';
-import { discoverHubs, type HubDiscovery } from './shared/hubDiscovery';
-import { localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from './shared/localHub';
-import { hubRequest } from './shared/remoteHub';
+import { discoverHubs, hubRequest, localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from '../src/index';
+import type { HubDiscovery, LocalHubApi } from '../src/index';
 
 interface Request {
   params: Record<string, string>;

@@ -1,6 +1,5 @@
 // Node-RED config node `iothub-module-client`: one IoTHubModuleClient per node, shared by the flow nodes using it.
 import { IoTHubModuleClient } from '../src/index';
-import { numberSetting } from './shared/fields';
 import { LocalHubConnection } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
 import { buildClientSetup, type ClientConfigDef, type ClientCredentials, type ProxyMaterial, type TlsMaterial } from './shared/options';
@@ -75,8 +74,6 @@ export = function register(RED: RedApi): void {
       RED,
       create,
       autoConnect: def.autoConnect !== false,
-      retry: def.connectionRetry !== false,
-      retryIntervalMs: numberSetting(def.connectionRetryInterval, 10, 'positive') * 1000,
       log: { warn: (m) => node.warn(m), error: (m) => node.error(m) },
     });
     this.on('close', (_removed: boolean, done: () => void) => {

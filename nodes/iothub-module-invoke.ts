@@ -36,8 +36,8 @@ export = function register(RED: RedApi): void {
       const deviceId = targetId(msg.deviceId ?? (await evaluate(RED, node, def.deviceId, def.deviceIdType, msg)), 'deviceId', true)!;
       const moduleId = targetId(msg.moduleId ?? (await evaluate(RED, node, def.moduleId, def.moduleIdType, msg)), 'moduleId', false);
       const methodName = targetId(msg.methodName ?? (await evaluate(RED, node, def.methodName, def.methodNameType, msg)), 'methodName', true)!;
-      const connectTimeoutInSeconds = timeoutSeconds(msg.connectTimeout ?? def.connectTimeout, 'connectTimeout', 0);
-      const responseTimeoutInSeconds = timeoutSeconds(msg.responseTimeout ?? def.responseTimeout, 'responseTimeout', 30);
+      const connectTimeoutInSeconds = timeoutSeconds(msg.connectTimeout ?? def.connectTimeout, 'connectTimeoutInSeconds', 'connectTimeout');
+      const responseTimeoutInSeconds = timeoutSeconds(msg.responseTimeout ?? def.responseTimeout, 'responseTimeoutInSeconds', 'responseTimeout');
       const client = await host.ready();
       const result = await client.invokeMethod(
         { methodName, payload: methodPayload(msg.payload), connectTimeoutInSeconds, responseTimeoutInSeconds },

@@ -4,7 +4,7 @@ import { bindToClient } from './shared/flowNode';
 import { describeError, NodeError } from './shared/errors';
 import { isPlainObject, twinAction } from './shared/fields';
 import { handleInput } from './shared/input';
-import { jsonText } from './shared/messages';
+import { toJson } from './shared/messages';
 import type { BaseNodeDef, NodeMessage, RedApi, RedNode } from './shared/red';
 import { STATUS } from './shared/status';
 
@@ -50,7 +50,10 @@ export = function register(RED: RedApi): void {
         return;
       }
       const patch = msg.payload;
-      if (!isPlainObject(patch) || jsonText(patch) === undefined) throw new NodeError('invalid-twin-patch', 'msg.payload');
+      if (!isPlainObject(patch)) throw new NodeError('invalid-twin-patch', 'msg.payload');
+      // An object JSON cannot encode (circular, a BigInt…) is an object all the same: say what is wrong with it.
+      const encoded = toJson(patch);
+      if (encoded.json === undefined) throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
       // An oversize patch is refused by the client before anything is sent (message-too-large).
       await (await host.ready()).patchTwinReportedProperties(patch);
     });

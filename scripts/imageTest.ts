@@ -11,12 +11,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { IoTHubModuleClient } from '../src/index';
-import { LocalHub } from '../src/hub/index';
-import type { HubMessage, LocalHubApi } from '../src/hub/types';
+import { IoTHubModuleClient, LocalHub, type HubMessage, type LocalHubApi } from '../src/index';
 import { nodeBinary } from './matrix';
 
-const root = path.resolve(__dirname, '..');
+// Run from dist/scripts after the build.
+const root = path.resolve(__dirname, '..', '..');
 const CACHE = process.env.AZURE_IOT_MATRIX_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
 const BASE_IMAGE = 'docker.io/library/node:22-bookworm-slim';
 const IMAGE = 'localhost/node-red-iot-module:test';
@@ -163,13 +162,14 @@ async function runModule(): Promise<void> {
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'deploy', 'deployment.template.json'), 'utf8')) as Manifest;
   const routes = manifest.modulesContent.$edgeHub['properties.desired'].routes;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'image-test-'));
-  const socket = path.join(work, 'nodered.sock');
   const hub: LocalHubApi = await LocalHub.start({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes,
-    workloadSocketPath: socket,
+    workloadSocketPath: path.join(work, 'workload.sock'),
   });
-  // Like aziot-edged's per-module workload socket: only the module's user may open it.
+  // The module's own workload socket (as aziot-edged gives each module one), opened by the module's user only.
+  const moduleEnv = hub.edgeEnvironment(DEVICE, 'nodered');
+  const socket = moduleEnv.IOTEDGE_WORKLOADURI.replace(/^unix:\/\//, '');
   fs.chownSync(socket, MODULE_UID, MODULE_UID);
   const tag = crypto.randomBytes(4).toString('hex');
   const container = `nodered-module-${tag}`;
@@ -178,7 +178,7 @@ async function runModule(): Promise<void> {
   const secret = crypto.randomBytes(24).toString('base64');
   let sensor: IoTHubModuleClient | undefined;
   try {
-    const edgeEnv = { ...hub.edgeEnvironment(DEVICE, 'nodered'), IOTEDGE_WORKLOADURI: `unix://${WORKLOAD_IN_CONTAINER}` };
+    const edgeEnv = { ...moduleEnv, IOTEDGE_WORKLOADURI: `unix://${WORKLOAD_IN_CONTAINER}` };
     podman(['volume', 'create', volume]);
     const connected = once(hub.events, 'connect', { signal: AbortSignal.timeout(90_000) });
     say(`podman run ${container}: host network, IoT Edge environment of module nodered, workload socket mounted, volume ${volume}, editor port ${port}`);

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const root = path.resolve(__dirname, '..');
+// Run from dist/scripts after the build.
+const root = path.resolve(__dirname, '..', '..');
 const CACHE = process.env.AZURE_IOT_MATRIX_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
 const HOOK = path.join(root, 'test', 'setup', 'nodeRedRuntime.cjs');
 const NPM_CLI = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : path.join(path.dirname(fs.realpathSync(whichNpm())), 'npm-cli.js');

@@ -1,39 +1,27 @@
 // One module client per config node: connects when the first flow node registers, shuts down when the last
-// leaves, pushes connection status to every user, fans the client's single set of handlers out to listeners
-// that are owned by (and removed with) their flow node, and holds the direct-method request table.
-import type { IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
-import { MethodResponse } from '../../src/index';
+// leaves, pushes connection status to every user and fans the client's single set of handlers out to the listeners
+// of its flow nodes. Method routing is in MethodRouter.ts, the twin nodes' desired-properties feed in DesiredFeed.ts,
+// the listener registry in HostListeners.ts.
+import type { ConnectionStateInfo, IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
+import { DesiredFeed } from './DesiredFeed';
 import { describeError, errorText, NodeError } from './errors';
+import { HostListeners, type HostEvent, type HostEvents } from './HostListeners';
 import { catalogKey, translate } from './i18n';
-import { addPendingRequest, dropRequestsOf } from './methodRegistry';
+import { routeMethodRequest } from './MethodRouter';
+import { dropRequestsOf } from './methodRegistry';
 import type { NodeStatus, RedApi } from './red';
 import { STATUS, statusWithText } from './status';
+
+export type { HostEvents, MethodListener } from './HostListeners';
 
 /** A flow node registered with the config node. */
 export interface HostUser {
   id: string;
   status(status: NodeStatus): void;
-  warn(msg: unknown): void;
 }
 
-/** A method-request node's registration. */
-export interface MethodListener {
-  /** '' = every method. */
-  methodName: string;
-  autoAnswerMs: number;
-  autoAnswerStatus: number;
-  emit(request: MethodRequest, requestId: string): void;
-  warnExpired(requestId: string, err?: unknown): void;
-}
-
-export interface HostEvents {
-  state: (status: NodeStatus, connected: boolean) => void;
-  message: (message: Message) => void;
-  method: MethodListener;
-  desired: (patch: Record<string, unknown>, info: { full: boolean }) => void;
-}
-
-type Feature = 'message' | 'method' | 'desired';
+/** The client features a flow node can listen to (each sets one handler on the client). */
+type Feature = Exclude<HostEvent, 'state'>;
 
 export interface HostOptions {
   id: string;
@@ -41,28 +29,57 @@ export interface HostOptions {
   /** Creates the client (may throw or reject for a bad configuration). */
   create: () => Promise<IoTHubModuleClient>;
   autoConnect: boolean;
-  retry: boolean;
-  retryIntervalMs: number;
   log: { warn(msg: string): void; error(msg: string): void };
+}
+
+/** Where the config node is in its life. */
+type HostState =
+  /** No client: no flow node registered yet, or the last one left. */
+  | { kind: 'idle' }
+  /** Creating the client (the IoT Edge environment may take a while). */
+  | { kind: 'starting'; ready: Promise<void> }
+  /** The client exists; `handlers`: the features whose handler is set on it (each once per client). */
+  | { kind: 'running'; client: IoTHubModuleClient; handlers: Set<Feature> }
+  /** The configuration cannot make a client; operations fail with `error` until a flow node registers again. */
+  | { kind: 'unconfigured'; error: unknown }
+  /** The config node closed (redeploy or stop); nothing starts again. */
+  | { kind: 'closed' };
+
+/** Node-RED allows 15 s for close; a client that has not shut down by then is left behind. */
+const DEFAULT_CLOSE_LIMIT_MS = 10_000;
+
+/**
+ * The status after a connection or connect attempt failed: why, and when the library's reconnect loop tries next.
+ * A failure that retrying alone cannot fix (refused credentials, untrusted certificate) is an error (red dot), not
+ * a passing disconnection; it is retried all the same, less often, as the hub side may be fixed meanwhile.
+ */
+function disconnectedStatus(RED: RedApi, err: Error, nextRetryAt: number | undefined): NodeStatus {
+  const reason = errorText(RED, err);
+  const retryable = (err as { retryable?: unknown }).retryable === true;
+  const base = retryable ? STATUS.disconnected : STATUS.error;
+  const prefix = retryable ? 'disconnected' : 'error';
+  // The first retry after a drop comes within milliseconds: not worth a time in the status.
+  const time = nextRetryAt === undefined || nextRetryAt - Date.now() < 1000 ? undefined : new Date(nextRetryAt).toTimeString().slice(0, 8);
+  const key = catalogKey('iothub-module-client', time === undefined ? `status.${prefix}-reason` : `status.${prefix}-retry`);
+  return statusWithText(base, translate(RED, key, { reason, time }));
 }
 
 /** The config node's engine (kept apart from the Node-RED wiring in nodes/iothub-module-client.ts). */
 export class ModuleClientHost {
   private readonly users = new Map<string, HostUser>();
-  private readonly listeners = new Map<string, Array<{ event: keyof HostEvents; fn: unknown }>>();
-  private current: IoTHubModuleClient | null = null;
-  private starting: Promise<void> | null = null;
-  private stopping: Promise<void> = Promise.resolve();
-  /** Features whose library handler is set on the current client (each handler is set once per client). */
-  private readonly handlersSet = new Set<Feature>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private manualDisconnect = false;
-  private closing = false;
+  private readonly listeners = new HostListeners();
+  private readonly desired = new DesiredFeed();
+  private state: HostState = { kind: 'idle' };
+  /**
+   * The flow asked to disconnect (`msg.action`) and has not asked to connect since. A wish of the flow, not a stage of
+   * the lifecycle: it outlives clients (a partial redeploy does not reconnect what the flow disconnected).
+   */
+  private heldDisconnected = false;
+  /** Shutdowns of earlier clients, in order; a new client waits for them (one connection per module identity). */
+  private shutdowns: Promise<void> = Promise.resolve();
   private lastStatus: NodeStatus = STATUS.idle;
-  private isConnected = false;
-  private setupError: unknown;
-  private twinOnce: Promise<TwinDocument> | null = null;
-  private desiredVersion: number | undefined;
+  /** Failure codes already logged since the last connect: a retried failure is logged once, not at every attempt. */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly options: HostOptions) {}
 
@@ -72,47 +89,50 @@ export class ModuleClientHost {
   }
 
   get connected(): boolean {
-    return this.isConnected;
+    return this.state.kind === 'running' && this.state.client.connected;
   }
 
   /** How many flow nodes are registered and how many listeners they hold (a redeploy must not grow them). */
   get registrations(): { users: number; listeners: number } {
-    let listeners = 0;
-    for (const list of this.listeners.values()) listeners += list.length;
-    return { users: this.users.size, listeners };
+    return { users: this.users.size, listeners: this.listeners.size };
   }
 
   /** Registers a flow node; the first one starts the client (connecting unless auto-connect is off). */
   acquire(user: HostUser): void {
     this.users.set(user.id, user);
     user.status(this.lastStatus);
-    if (!this.current && !this.starting) this.start();
+    if (this.state.kind === 'idle' || this.state.kind === 'unconfigured') this.start();
   }
 
   /** Adds a listener owned by `userId`; it is removed by {@link release}. */
-  on<E extends keyof HostEvents>(userId: string, event: E, fn: HostEvents[E]): void {
-    const list = this.listeners.get(userId) ?? [];
-    list.push({ event, fn });
-    this.listeners.set(userId, list);
-    if (event !== 'state') this.enable(event as Feature);
+  on<E extends HostEvent>(userId: string, event: E, fn: HostEvents[E]): void {
+    this.listeners.add(userId, event, fn);
+    if (event !== 'state') this.setHandler(event as Feature);
   }
 
   /** Removes a flow node and every listener it added; the last one out shuts the client down. */
   release(userId: string): Promise<void> {
     this.users.delete(userId);
-    this.listeners.delete(userId);
-    if (this.users.size === 0) return this.stop();
+    this.listeners.removeOwner(userId);
+    if (this.users.size === 0) return this.stop('idle');
     return Promise.resolve();
   }
 
   /**
    * The live client for an operation.
-   * @throws NodeError `not-configured` (bad configuration) or `closing`.
+   * @throws the configuration error, or NodeError `closing` or `not-configured` (no client yet).
    */
   client(): IoTHubModuleClient {
-    if (this.current) return this.current;
-    if (this.setupError !== undefined) throw this.setupError;
-    throw new NodeError(this.closing ? 'closing' : 'not-configured');
+    switch (this.state.kind) {
+      case 'running':
+        return this.state.client;
+      case 'unconfigured':
+        throw this.state.error;
+      case 'closed':
+        throw new NodeError('closing');
+      default:
+        throw new NodeError('not-configured');
+    }
   }
 
   /**
@@ -120,244 +140,156 @@ export class ModuleClientHost {
    * @throws the configuration error, or NodeError `closing`.
    */
   check(): void {
-    if (this.setupError !== undefined) throw this.setupError;
-    if (this.closing) throw new NodeError('closing');
+    if (this.state.kind === 'unconfigured') throw this.state.error;
+    if (this.state.kind === 'closed') throw new NodeError('closing');
   }
 
   /** Waits until the client exists (its creation may be asynchronous, e.g. the IoT Edge environment). */
   async ready(): Promise<IoTHubModuleClient> {
-    if (!this.current && this.starting) await this.starting;
+    if (this.state.kind === 'starting') await this.state.ready;
     return this.client();
   }
 
   /** `msg.action = "connect"`: connect now (and allow automatic reconnects again). */
   async connect(): Promise<void> {
-    this.manualDisconnect = false;
-    if (!this.current && !this.starting) this.start();
+    this.heldDisconnected = false;
+    if (this.state.kind === 'idle' || this.state.kind === 'unconfigured') this.start();
     const client = await this.ready();
     await client.connect();
   }
 
   /** `msg.action = "disconnect"`: disconnect and stay disconnected until the next connect. */
   async disconnect(): Promise<void> {
-    this.manualDisconnect = true;
-    this.clearRetry();
-    if (!this.current && this.starting) await this.starting.catch(() => undefined);
-    if (this.current) await this.current.disconnect();
+    this.heldDisconnected = true;
+    if (this.state.kind === 'starting') await this.state.ready.catch(() => undefined);
+    if (this.state.kind === 'running') await this.state.client.disconnect();
   }
 
   /** The full twin read once per client lifetime at the first connect (shared by every twin node). */
   initialTwin(): Promise<TwinDocument> {
-    let once = this.twinOnce;
-    if (!once) {
-      once = this.client().getTwin().then((doc: TwinDocument) => {
-        this.desiredVersion = doc.desired.$version;
-        return doc;
-      });
-      const current = once;
-      current.catch(() => {
-        if (this.twinOnce === current) this.twinOnce = null;
-      });
-      this.twinOnce = once;
-    }
-    return once;
+    return this.desired.initialTwin(this.client());
   }
 
   /** Shuts the client down within `limitMs` (Node-RED allows 15 s for close). */
   async close(limitMs: number): Promise<void> {
-    this.closing = true;
     this.users.clear();
     this.listeners.clear();
-    await this.stop(limitMs);
+    await this.stop('closed', limitMs);
   }
 
   private start(): void {
-    this.setupError = undefined;
-    this.push(STATUS.connecting, false);
-    const starting = (async () => {
-      await this.stopping;
+    this.push(STATUS.connecting);
+    const ready = (async () => {
+      await this.shutdowns;
       let client: IoTHubModuleClient;
       try {
         client = await this.options.create();
       } catch (err) {
-        this.setupError = err;
+        if (this.state.kind === 'starting') this.state = { kind: 'unconfigured', error: err };
         this.options.log.error(describeError(this.options.RED, err).message);
         // A catalog key (not text) so that the editor shows it in the editor's language.
         const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);
         const known = translate(this.options.RED, key) !== key;
-        this.push(known ? statusWithText(STATUS.notConfigured, key) : STATUS.notConfigured, false);
+        this.push(known ? statusWithText(STATUS.notConfigured, key) : STATUS.notConfigured);
         return;
       }
-      if (this.closing || this.users.size === 0) {
+      // Closed, or every flow node left while the client was being made.
+      if (this.state.kind !== 'starting' || this.users.size === 0) {
+        if (this.state.kind === 'starting') this.state = { kind: 'idle' };
         await client.shutdown().catch(() => undefined);
         return;
       }
-      this.current = client;
+      this.state = { kind: 'running', client, handlers: new Set() };
       this.install(client);
-      if (this.options.autoConnect && !this.manualDisconnect) this.connectWithRetry(client);
-      else this.push(STATUS.disconnected, false);
+      // The library retries a failed first connect itself (connectionRetryForever); its state changes say why and when.
+      if (this.options.autoConnect && !this.heldDisconnected) client.connect().catch(() => undefined);
+      else this.push(STATUS.disconnected);
     })();
-    this.starting = starting;
-    void starting.finally(() => {
-      if (this.starting === starting) this.starting = null;
-    });
+    this.state = { kind: 'starting', ready };
   }
 
   private install(client: IoTHubModuleClient): void {
-    this.handlersSet.clear();
-    this.twinOnce = null;
-    this.desiredVersion = undefined;
+    this.desired.reset();
     client.onConnectionStateChange = (info) => this.onState(info);
     client.onNewSastokenRequired = () => {
       // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection.
       this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
     };
-    client.onBackgroundException = (err) => {
-      this.options.log.warn(describeError(this.options.RED, err).message);
-    };
-    for (const list of this.listeners.values()) {
-      for (const { event } of list) if (event !== 'state') this.setHandler(client, event as Feature);
-    }
+    client.onBackgroundException = (err) => this.warnOnce(err);
+    for (const feature of ['message', 'method', 'desired'] as const) if (this.listeners.has(feature)) this.setHandler(feature);
   }
 
-  private enable(feature: Feature): void {
-    if (this.current) this.setHandler(this.current, feature);
-  }
-
-  private setHandler(client: IoTHubModuleClient, feature: Feature): void {
-    if (this.handlersSet.has(feature)) return;
-    this.handlersSet.add(feature);
+  /** Sets the client's handler for `feature` once per client, fanning out to the listeners. */
+  private setHandler(feature: Feature): void {
+    if (this.state.kind !== 'running' || this.state.handlers.has(feature)) return;
+    const { client, handlers } = this.state;
+    handlers.add(feature);
     try {
-      if (feature === 'message') client.onMessageReceived = (m) => this.emit('message', m);
-      else if (feature === 'method') client.onMethodRequestReceived = (r) => this.onMethod(r);
+      if (feature === 'message') client.onMessageReceived = (m) => this.onMessage(m);
+      else if (feature === 'method') client.onMethodRequestReceived = (r) => this.onMethod(client, r);
       else client.onTwinDesiredPropertiesPatchReceived = (patch, info) => this.onDesired(patch, info);
     } catch (err) {
       this.options.log.error(describeError(this.options.RED, err).message);
     }
   }
 
-  private connectWithRetry(client: IoTHubModuleClient): void {
-    client.connect().catch((err: unknown) => {
-      if (this.current !== client || this.closing || this.manualDisconnect) return;
-      this.options.log.warn(describeError(this.options.RED, err).message);
-      const reason = errorText(this.options.RED, err);
-      const retryable = (err as { retryable?: unknown }).retryable === true;
-      // A refusal that retrying cannot fix (credentials, TLS) is an error, not a passing disconnection.
-      const [base, key] = retryable
-        ? [STATUS.disconnected, catalogKey('iothub-module-client', 'status.disconnected-reason')]
-        : [STATUS.error, catalogKey('iothub-module-client', 'status.error-reason')];
-      this.push(statusWithText(base, translate(this.options.RED, key, { reason })), false);
-      if (this.options.retry && retryable) {
-        this.clearRetry();
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = undefined;
-          if (this.current === client && !client.connected && !this.closing && !this.manualDisconnect) this.connectWithRetry(client);
-        }, this.options.retryIntervalMs);
-      }
-    });
+  /** Logs a failure, once per failure code until the next connect (the reconnect loop may repeat it for hours). */
+  private warnOnce(err: unknown): void {
+    const code = String((err as { code?: unknown } | null)?.code);
+    if (this.warned.has(code)) return;
+    this.warned.add(code);
+    this.options.log.warn(describeError(this.options.RED, err).message);
   }
 
-  private onState(info: { state: string; connected: boolean; reason?: Error }): void {
+  private onState(info: ConnectionStateInfo): void {
     switch (info.state) {
       case 'connected':
-        this.push(STATUS.connected, true);
+        this.warned.clear();
+        this.push(STATUS.connected);
         break;
       case 'connecting':
       case 'reauthorizing':
-        this.push(STATUS.connecting, false);
+        this.push(STATUS.connecting);
         break;
-      case 'disconnected': {
-        if (info.reason) {
-          const reason = errorText(this.options.RED, info.reason);
-          this.push(statusWithText(STATUS.disconnected, translate(this.options.RED, catalogKey('iothub-module-client', 'status.disconnected-reason'), { reason })), false);
-        } else {
-          this.push(STATUS.disconnected, false);
-        }
+      case 'disconnected':
+        if (info.reason) this.warnOnce(info.reason);
+        this.push(info.reason ? disconnectedStatus(this.options.RED, info.reason, info.nextRetryAt) : STATUS.disconnected);
         break;
-      }
       default:
         break;
     }
   }
 
-  private onMethod(request: MethodRequest): void {
-    const matching: MethodListener[] = [];
-    for (const list of this.listeners.values()) {
-      for (const { event, fn } of list) {
-        const listener = fn as MethodListener;
-        if (event === 'method' && (listener.methodName === '' || listener.methodName === request.name)) matching.push(listener);
-      }
-    }
-    const client = this.current;
-    if (!client) return;
-    const respond = (rid: string, status: number, payload: unknown): Promise<void> => client.sendMethodResponse(new MethodResponse(rid, status, payload));
-    if (matching.length === 0) {
-      // Nobody handles this method: answer at once, as a module without that method would (501 Not Implemented).
-      respond(request.requestId, 501, { message: `method '${request.name}' not implemented` }).catch((err: unknown) => {
-        this.options.log.warn(describeError(this.options.RED, err).message);
-      });
-      return;
-    }
-    const first = matching.reduce((a, b) => (b.autoAnswerMs < a.autoAnswerMs ? b : a));
-    const requestId = addPendingRequest({
-      ownerId: this.options.id,
-      hubRequestId: request.requestId,
-      methodName: request.name,
-      respond,
-      autoAnswer: {
-        afterMs: first.autoAnswerMs,
-        status: first.autoAnswerStatus,
-        payload: { message: 'no answer from the flow in time' },
-        onExpire: (err) => first.warnExpired(requestId, err),
-      },
+  private onMessage(message: Message): void {
+    for (const listener of this.listeners.of('message')) this.call(() => listener(message));
+  }
+
+  private onMethod(client: IoTHubModuleClient, request: MethodRequest): void {
+    if (this.state.kind !== 'running' || this.state.client !== client) return;
+    routeMethodRequest(request, this.listeners.of('method'), client, this.options.id, {
+      failed: (err) => this.options.log.warn(describeError(this.options.RED, err).message),
+      listenerFailed: (err) => this.options.log.error(describeError(this.options.RED, err).message),
     });
-    for (const listener of matching) {
-      try {
-        listener.emit(request, requestId);
-      } catch (err) {
-        this.options.log.error(describeError(this.options.RED, err).message);
-      }
-    }
   }
 
   private onDesired(patch: Record<string, unknown>, info: { full: boolean }): void {
-    const version = typeof patch.$version === 'number' ? patch.$version : undefined;
-    const deliver = (): void => {
-      // The library re-delivers the whole desired document after a (re)connect; the twin nodes already got it
-      // in the twin read at connect when the version has not moved.
-      if (info.full && version !== undefined && version === this.desiredVersion) return;
-      // Desired versions only grow: a patch at or below the last version seen is a re-delivery (QoS 1 after a
-      // reconnect) and would reach the flow twice.
-      if (!info.full && version !== undefined && this.desiredVersion !== undefined && version <= this.desiredVersion) return;
-      if (version !== undefined) this.desiredVersion = version;
-      this.emit('desired', patch, info);
-    };
-    if (!info.full) return deliver();
-    // Order the full document after the connect-time twin read (starting it if the twin nodes have not yet), so
-    // that the version comparison is deterministic.
-    const twin = this.twinOnce ?? (this.current ? this.initialTwin() : null);
-    if (twin) twin.then(deliver, deliver);
-    else deliver();
+    const client = this.state.kind === 'running' ? this.state.client : null;
+    this.desired.received(client, patch, info, () => {
+      for (const listener of this.listeners.of('desired')) this.call(() => listener(patch, info));
+    });
   }
 
-  private emit(event: 'message', message: Message): void;
-  private emit(event: 'desired', patch: Record<string, unknown>, info: { full: boolean }): void;
-  private emit(event: 'message' | 'desired', ...args: unknown[]): void {
-    for (const list of this.listeners.values()) {
-      for (const entry of list) {
-        if (entry.event !== event) continue;
-        try {
-          (entry.fn as (...a: unknown[]) => void)(...args);
-        } catch (err) {
-          this.options.log.error(describeError(this.options.RED, err).message);
-        }
-      }
+  /** Runs a listener; what it throws is logged, never thrown into the client. */
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.options.log.error(describeError(this.options.RED, err).message);
     }
   }
 
-  private push(status: NodeStatus, connected: boolean): void {
+  private push(status: NodeStatus): void {
     this.lastStatus = status;
-    this.isConnected = connected;
     for (const user of this.users.values()) {
       try {
         user.status(status);
@@ -365,32 +297,24 @@ export class ModuleClientHost {
         // a user being torn down
       }
     }
-    for (const list of this.listeners.values()) {
-      for (const entry of list) {
-        if (entry.event !== 'state') continue;
-        try {
-          (entry.fn as HostEvents['state'])(status, connected);
-        } catch (err) {
-          this.options.log.error(describeError(this.options.RED, err).message);
-        }
-      }
-    }
+    const connected = this.connected;
+    for (const listener of this.listeners.of('state')) this.call(() => listener(status, connected));
   }
 
-  private clearRetry(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-  }
-
-  private stop(limitMs = 10_000): Promise<void> {
-    this.clearRetry();
+  /**
+   * Stops the client: `idle` when the last flow node left (a new one starts another client), `closed` when the config
+   * node closes. Resolves when the client has shut down or `limitMs` passed.
+   */
+  private stop(next: 'idle' | 'closed', limitMs = DEFAULT_CLOSE_LIMIT_MS): Promise<void> {
     dropRequestsOf(this.options.id);
-    // Detach the client synchronously: a flow node registering meanwhile (partial redeploy) gets a fresh one.
-    const client = this.current;
-    this.current = null;
-    this.isConnected = false;
-    const previous = this.stopping;
-    this.stopping = (async () => {
+    const from = this.state;
+    // Detach the client synchronously: a flow node registering meanwhile (partial redeploy) gets a fresh one. A client
+    // still being made is shut down by its start, which sees no users (or the closed state).
+    if (next === 'closed') this.state = { kind: 'closed' };
+    else if (from.kind === 'running') this.state = { kind: 'idle' };
+    const client = from.kind === 'running' ? from.client : undefined;
+    const previous = this.shutdowns;
+    this.shutdowns = (async () => {
       await previous;
       if (!client) return;
       client.onConnectionStateChange = null;
@@ -404,7 +328,7 @@ export class ModuleClientHost {
       await Promise.race([client.shutdown().catch(() => undefined), limit]);
       clearTimeout(timer);
     })();
-    const starting = this.starting;
-    return starting ? Promise.all([this.stopping, starting.catch(() => undefined)]).then(() => undefined) : this.stopping;
+    const starting = from.kind === 'starting' ? from.ready : undefined;
+    return starting ? Promise.all([this.shutdowns, starting.catch(() => undefined)]).then(() => undefined) : this.shutdowns;
   }
 }

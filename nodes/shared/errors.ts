@@ -1,4 +1,5 @@
 // Errors at the node edge: node-level failure codes, and catalog text chosen by an error's `code`.
+import type { ErrorCode } from '../../src/index';
 import { catalogKey, translate } from './i18n';
 import type { RedApi } from './red';
 
@@ -21,15 +22,30 @@ export type NodeErrorCode =
   | 'closing'
   | 'unknown-error';
 
-/** An error raised by a node (bad msg, full queue…); `code` selects its catalog text. */
+/**
+ * Why a value cannot be sent as JSON (each has catalog text `problems.<problem>`): undefined, a function or a Symbol
+ * (JSON has no such value), a BigInt, a circular structure, nesting too deep for the encoder, or a `toJSON` that
+ * throws.
+ */
+export type JsonProblem = 'undefined' | 'function' | 'symbol' | 'bigint' | 'circular' | 'too-deep' | 'to-json';
+
+/**
+ * An error raised by a node (bad msg, full queue…); `code` selects its catalog text. Its code is a node code or one
+ * of the library's, so a misspelt code does not compile and every code has catalog text (a meta test checks both
+ * lists).
+ */
 export class NodeError extends Error {
-  readonly code: NodeErrorCode | string;
+  readonly code: NodeErrorCode | ErrorCode;
+  /** What was wrong, in the flow's terms: the msg field, or the setting and its rule. */
   readonly detail?: string;
-  constructor(code: NodeErrorCode | string, detail?: string, cause?: unknown) {
+  /** For a value JSON cannot encode: why (catalog text `problems.<problem>` about `detail`). */
+  readonly problem?: JsonProblem;
+  constructor(code: NodeErrorCode | ErrorCode, detail?: string, cause?: unknown, problem?: JsonProblem) {
     super(detail ? `${code}: ${detail}` : code, cause === undefined ? undefined : { cause });
     this.name = 'NodeError';
     this.code = code;
     if (detail !== undefined) this.detail = detail;
+    if (problem !== undefined) this.problem = problem;
   }
 }
 
@@ -38,6 +54,15 @@ export interface NodeFacingError extends Error {
   code: string;
   statusCode?: number;
   errorCode?: number;
+}
+
+/**
+ * Node-RED gives a Catch node `err.toString()` as `msg.error.message` and logs the same; a plain Error would put
+ * "Error: " before a text that is already a whole sentence for people (and a second one where the runtime adds its
+ * own). The text alone is the message.
+ */
+function asIs(this: Error): string {
+  return this.message;
 }
 
 function codeOf(err: unknown): string {
@@ -64,14 +89,20 @@ export function describeError(RED: RedApi, err: unknown): NodeFacingError {
   // An error without a known code (a bug, a TypeError…) keeps its own message after the generic text.
   const known = text !== key(code) && code !== 'unknown-error';
   if (!known) text = translate(RED, key('unknown-error'));
-  const source = (err ?? {}) as { statusCode?: unknown; errorCode?: unknown; detail?: unknown; message?: unknown };
+  const source = (err ?? {}) as { statusCode?: unknown; errorCode?: unknown; detail?: unknown; problem?: unknown; serviceMessage?: unknown };
   const extra: string[] = [code];
   if (typeof source.errorCode === 'number') extra.push(String(source.errorCode));
   else if (typeof source.statusCode === 'number') extra.push(String(source.statusCode));
   let message = `${text} (${extra.join(', ')})`;
-  if (typeof source.detail === 'string' && source.detail) message += `: ${source.detail}`;
+  const detail = typeof source.detail === 'string' && source.detail ? source.detail : undefined;
+  if (detail && typeof source.problem === 'string') {
+    message += `: ${translate(RED, catalogKey('iothub-module-client', `problems.${source.problem}`), { field: detail })}`;
+  } else if (detail) message += `: ${detail}`;
+  // The service's own explanation ("responseTimeoutInSeconds must be between 5 and 300") says more than any catalog.
+  else if (typeof source.serviceMessage === 'string' && source.serviceMessage) message += `: ${source.serviceMessage}`;
   else if (!known && err instanceof Error && err.message) message += `: ${err.message}`;
   const out = new Error(message, { cause: err }) as NodeFacingError;
+  out.toString = asIs;
   out.code = code;
   if (typeof source.statusCode === 'number') out.statusCode = source.statusCode;
   if (typeof source.errorCode === 'number') out.errorCode = source.errorCode;

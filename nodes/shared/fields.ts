@@ -1,5 +1,6 @@
 // Pure readers of node settings (the editor stores numbers as strings) and of msg fields that override them:
 // counts, seconds, target ids, timeouts, status codes, output names and the twin node's action.
+import { describeOptionRule, OPTION_RULES, readOptionSetting } from '../../src/index';
 import { NodeError } from './errors';
 import type { NodeMessage } from './red';
 
@@ -46,14 +47,15 @@ export function targetId(value: unknown, field: string, required: boolean): stri
 }
 
 /**
- * A method timeout in whole seconds, 0 to 300 (IoT Hub's limits), from msg or the node; blank gives `fallback`.
- * @throws NodeError `invalid-timeout` (detail: the field).
+ * A direct method timeout from msg or the node, by its rule in the option table (IoT Hub's limits: connect 0–300 s,
+ * response 5–300 s); blank gives the table's default.
+ * @throws NodeError `invalid-timeout` (detail: the field and its rule).
  */
-export function timeoutSeconds(value: unknown, field: string, fallback: number): number {
-  if (blank(value)) return fallback;
-  const n = typeof value === 'string' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 300) throw new NodeError('invalid-timeout', field);
-  return n;
+export function timeoutSeconds(value: unknown, name: 'connectTimeoutInSeconds' | 'responseTimeoutInSeconds', field: string): number {
+  const rule = OPTION_RULES[name];
+  const n = readOptionSetting(rule, value);
+  if (n === null) throw new NodeError('invalid-timeout', `${field} must be ${describeOptionRule(rule)}`);
+  return n ?? rule.default;
 }
 
 /**

@@ -2,7 +2,7 @@
 import { NodeError } from './errors';
 import { handleInput } from './input';
 import type { HostUser, ModuleClientHost } from './ModuleClientHost';
-import type { NodeStatus, RedApi, RedNode } from './red';
+import type { RedApi, RedNode } from './red';
 import { STATUS, showStatus } from './status';
 
 /** The `iothub-module-client` config node instance as flow nodes see it. */
@@ -10,10 +10,9 @@ export interface ModuleClientNode extends RedNode {
   host: ModuleClientHost;
 }
 
-/** A flow node bound to its config node; `status()` is the connection status to fall back to. */
+/** A flow node bound to its config node. */
 export interface Binding {
   host: ModuleClientHost;
-  status(): NodeStatus;
 }
 
 /**
@@ -30,7 +29,7 @@ export function bindToClient(RED: RedApi, node: RedNode, clientId: string | unde
     return undefined;
   }
   const host = config.host;
-  const user: HostUser = { id: node.id, status: (s) => showStatus(node, s), warn: (m) => node.warn(m) };
+  const user: HostUser = { id: node.id, status: (s) => showStatus(node, s) };
   host.acquire(user);
   node.on('close', (_removed: boolean, done: () => void) => {
     try {
@@ -39,5 +38,5 @@ export function bindToClient(RED: RedApi, node: RedNode, clientId: string | unde
       host.release(node.id).then(done, done);
     }
   });
-  return { host, status: () => host.status };
+  return { host };
 }

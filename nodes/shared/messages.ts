@@ -2,7 +2,7 @@
 // encoding, system / application properties, and the edgeHub-added source identity.
 import { types } from 'node:util';
 import { Message } from '../../src/index';
-import { NodeError } from './errors';
+import { NodeError, type JsonProblem } from './errors';
 import type { NodeMessage } from './red';
 
 /** Why a payload was delivered as a Buffer although its content type said otherwise. */
@@ -130,7 +130,7 @@ export function msgToMessage(msg: NodeMessage): Message {
   let data: string | Buffer;
   let contentType: string | undefined;
   let contentEncoding: string | undefined;
-  if (payload === undefined) throw new NodeError('invalid-payload', 'msg.payload');
+  if (payload === undefined) throw new NodeError('invalid-payload', 'msg.payload', undefined, 'undefined');
   if (Buffer.isBuffer(payload)) {
     data = payload;
   } else if (typeof payload === 'string') {
@@ -143,14 +143,9 @@ export function msgToMessage(msg: NodeMessage): Message {
   } else if (types.isArrayBuffer(payload)) {
     data = Buffer.from(payload);
   } else {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(payload);
-    } catch (err) {
-      throw new NodeError('invalid-payload', 'msg.payload', err);
-    }
-    if (json === undefined) throw new NodeError('invalid-payload', 'msg.payload');
-    data = json;
+    const encoded = toJson(payload);
+    if (encoded.json === undefined) throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
+    data = encoded.json;
     contentType = 'application/json';
     contentEncoding = 'utf-8';
   }
@@ -198,15 +193,49 @@ export function methodPayload(payload: unknown): unknown {
       return text;
     }
   }
-  if (jsonText(payload) === undefined) throw new NodeError('invalid-payload', 'msg.payload');
+  const encoded = toJson(payload);
+  if (encoded.json === undefined) throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
   return payload;
 }
 
-/** The JSON text of `value`, or undefined when JSON cannot encode it; never throws. */
-export function jsonText(value: unknown): string | undefined {
+/**
+ * The JSON text of `value`, or why JSON cannot encode it (with the encoder's error); never throws. A function or
+ * Symbol nested in an object is left out, as JSON.stringify does; at the top it cannot be sent.
+ */
+export function toJson(value: unknown): { json: string; problem?: undefined; error?: undefined } | { json?: undefined; problem: JsonProblem; error?: unknown } {
+  if (value === undefined) return { problem: 'undefined' };
+  if (typeof value === 'function') return { problem: 'function' };
+  if (typeof value === 'symbol') return { problem: 'symbol' };
+  let bigint = false;
   try {
-    return JSON.stringify(value);
+    const json = JSON.stringify(value, function (this: unknown, _key: string, v: unknown) {
+      if (typeof v === 'bigint') bigint = true;
+      return v;
+    });
+    return json === undefined ? { problem: 'undefined' } : { json };
+  } catch (error) {
+    // The replacer saw a BigInt just before the encoder refused it; a RangeError is the encoder's stack running out;
+    // a TypeError with a reference cycle in the value is the cycle; anything else came from a toJSON.
+    if (bigint) return { problem: 'bigint', error };
+    if (error instanceof RangeError) return { problem: 'too-deep', error };
+    return { problem: error instanceof TypeError && isCircular(value) ? 'circular' : 'to-json', error };
+  }
+}
+
+/** Whether `value` holds a reference cycle (walks plain objects and arrays, as JSON does). */
+function isCircular(value: unknown): boolean {
+  const path = new Set<object>();
+  const walk = (v: unknown): boolean => {
+    if (typeof v !== 'object' || v === null) return false;
+    if (path.has(v)) return true;
+    path.add(v);
+    for (const child of Object.values(v)) if (walk(child)) return true;
+    path.delete(v);
+    return false;
+  };
+  try {
+    return walk(value);
   } catch {
-    return undefined;
+    return false;
   }
 }

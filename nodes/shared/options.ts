@@ -1,6 +1,6 @@
 // Pure mapping from the config node's settings (plus its tls-config and http proxy nodes) to a client factory
-// call and ClientOptions, honouring each factory's excluded options (client-api.md).
-import type { ClientOptions, ProxyOptions, X509 } from '../../src/index';
+// call and ClientOptions, honouring each factory's excluded options; numeric settings follow the option table.
+import { describeOptionRule, OPTION_RULES, readOptionSetting, type ClientOptions, type OptionName, type ProxyOptions, type X509 } from '../../src/index';
 import { NodeError } from './errors';
 
 export type ConnectionKind = 'connectionString' | 'sasToken' | 'x509' | 'edge' | 'localHub';
@@ -66,10 +66,14 @@ function text(value: string | Buffer | undefined): string | undefined {
   return s.trim() === '' ? undefined : s;
 }
 
-function seconds(value: string | number | undefined, field: string): number | undefined {
-  if (value === undefined || value === null || value === '') return undefined;
-  const n = typeof value === 'number' ? value : Number(String(value).trim());
-  if (!Number.isFinite(n) || n <= 0) throw new NodeError('config-invalid', field);
+/**
+ * A numeric setting read by its rule in the option table (the editor validates with the same rule); blank leaves
+ * the library's default, which is the table's.
+ * @throws NodeError `config-invalid` (detail: the setting and its rule) for a value the rule refuses.
+ */
+export function optionSetting(name: OptionName, value: unknown): number | undefined {
+  const n = readOptionSetting(OPTION_RULES[name], value);
+  if (n === null) throw new NodeError('config-invalid', `${name} must be ${describeOptionRule(OPTION_RULES[name])}`);
   return n;
 }
 
@@ -120,16 +124,19 @@ export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials,
   if (def.cipher?.trim()) options.cipher = def.cipher.trim();
   if (def.productInfo?.trim()) options.productInfo = def.productInfo.trim();
   if (proxy?.url?.trim()) options.proxyOptions = proxyOptionsFrom(proxy);
-  const ttl = seconds(def.sastokenTtl, 'sastokenTtl');
+  const ttl = optionSetting('sastokenTtl', def.sastokenTtl);
   if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge' || kind === 'localHub')) options.sastokenTtl = ttl;
-  const keepAlive = seconds(def.keepAlive, 'keepAlive');
+  const keepAlive = optionSetting('keepAlive', def.keepAlive);
   if (keepAlive !== undefined) options.keepAlive = keepAlive;
   if (def.autoConnect === false) options.autoConnect = false;
+  // A flow runs unattended: with retry on, every failure is retried, the first connect and refused credentials or
+  // certificates too (they may be fixed on the hub side while the flow runs), by the library's one reconnect loop.
   if (def.connectionRetry === false) options.connectionRetry = false;
-  const interval = seconds(def.connectionRetryInterval, 'connectionRetryInterval');
+  else options.connectionRetryForever = true;
+  const interval = optionSetting('connectionRetryInterval', def.connectionRetryInterval);
   if (interval !== undefined) options.connectionRetryInterval = interval;
   if (def.ensureDesiredProperties === false) options.ensureDesiredProperties = false;
-  const operationTimeout = seconds(def.operationTimeout, 'operationTimeout');
+  const operationTimeout = optionSetting('operationTimeout', def.operationTimeout);
   if (operationTimeout !== undefined) options.operationTimeout = operationTimeout;
   const gateway = def.gatewayHostname?.trim();
   if (gateway && (kind === 'sasToken' || kind === 'x509')) options.gatewayHostname = gateway;

@@ -35,7 +35,19 @@ import type { ClientOptions, ConnectionState, MethodParams, MethodResult, TwinDo
 
 export { TELEMETRY_MESSAGE_SIZE_LIMIT } from './outgoing';
 
-type StateChangeHandler = (info: { state: ConnectionState; connected: boolean; reason?: Error }) => void;
+/**
+ * What {@link IoTHubModuleClient.onConnectionStateChange} receives: the new state, why it was left (the failure that
+ * ended a connection or a connect attempt) and, while the reconnect loop waits, when it tries next (ms since the
+ * epoch).
+ */
+export interface ConnectionStateInfo {
+  state: ConnectionState;
+  connected: boolean;
+  reason?: Error;
+  nextRetryAt?: number;
+}
+
+type StateChangeHandler = (info: ConnectionStateInfo) => void;
 
 /**
  * An IoT Hub / IoT Edge module client over MQTT 3.1.1. Create it with one of the static factories.
@@ -427,7 +439,7 @@ export class IoTHubModuleClient {
 
   private sessionEvents(): SessionEvents {
     return {
-      stateChanged: (state, reason) => this.stateChanged(state, reason),
+      stateChanged: (state, reason, nextRetryAt) => this.stateChanged(state, reason, nextRetryAt),
       background: (error) => this.background(error),
       incoming: (topic, payload) => this.onIncoming(topic, payload),
       connected: () => {
@@ -439,11 +451,12 @@ export class IoTHubModuleClient {
     };
   }
 
-  private stateChanged(state: ConnectionState, reason: Error | undefined): void {
+  private stateChanged(state: ConnectionState, reason: Error | undefined, nextRetryAt: number | undefined): void {
     const fn = this.onConnectionStateChange;
     if (!fn) return;
-    const info: { state: ConnectionState; connected: boolean; reason?: Error } = { state, connected: state === 'connected' };
+    const info: ConnectionStateInfo = { state, connected: state === 'connected' };
     if (reason) info.reason = reason;
+    if (nextRetryAt !== undefined) info.nextRetryAt = nextRetryAt;
     callUser(this.log, 'onConnectionStateChange', () => fn(info));
   }
 

@@ -3,8 +3,8 @@
 // re-authorization, and disconnect / shutdown. Operations that outlive a connection (publish queue, twin ledger) are driven through PendingOperations;
 // the client facade hears about the rest through SessionEvents.
 import { ClientError, ConnectionDroppedError, NoConnectionError, OperationCancelled } from './errors';
-import { isTransient, mapTransportError } from './errorMapping';
-import { backoffDelayMs } from './backoff';
+import { mapTransportError } from './errorMapping';
+import { backoffDelayMs, retryCapSeconds } from './backoff';
 import { Alarm, type Clock } from './clock';
 import type { Credentials } from './Credentials';
 import type { ConnectionSource, PendingOperations } from './operations';
@@ -16,7 +16,8 @@ import type { ConnectionState } from './types';
 
 /** What the session tells the client facade. */
 export interface SessionEvents {
-  stateChanged(state: ConnectionState, reason: Error | undefined): void;
+  /** `nextRetryAt`: when the reconnect loop tries next (clock time, ms), when it waits to. */
+  stateChanged(state: ConnectionState, reason: Error | undefined, nextRetryAt?: number): void;
   /** A failure nobody awaits (dropped connection, failed reconnect or renewal, refused subscription). */
   background(error: Error): void;
   incoming(topic: string, payload: Buffer): void;
@@ -31,7 +32,7 @@ export interface SessionEvents {
 /** The options the session reads. */
 type SessionOptions = Pick<
   ResolvedOptions,
-  'autoConnect' | 'connectionRetry' | 'connectionRetryInterval' | 'operationTimeout' | 'ensureDesiredProperties'
+  'autoConnect' | 'connectionRetry' | 'connectionRetryInterval' | 'connectionRetryForever' | 'operationTimeout' | 'ensureDesiredProperties'
 >;
 
 /** The error of every call on a client that was shut down. */
@@ -196,10 +197,10 @@ export class Session implements ConnectionSource {
     for (const o of this.operations) o.cancelAll(reason);
   }
 
-  private setState(state: ConnectionState, reason?: Error): void {
+  private setState(state: ConnectionState, reason?: Error, nextRetryAt?: number): void {
     if (this.state === state) return;
     this.state = state;
-    this.events.stateChanged(state, reason);
+    this.events.stateChanged(state, reason, nextRetryAt);
   }
 
   /** Opens a connection, re-signing a renewable token once if the hub refuses it (A13). */
@@ -264,11 +265,12 @@ export class Session implements ConnectionSource {
   private afterFailedConnect(err: Error, background: boolean): void {
     this.lastOutageError = err;
     if (background) this.events.background(err);
-    // A connect that fails while the retry loop runs (also one the user or an operation started) keeps the loop going.
-    if ((background || this.retrying) && this.options.connectionRetry && isTransient(err)) {
+    // A connect that fails while the retry loop runs (also one the user or an operation started) keeps the loop
+    // going; with connectionRetryForever a failed first connect starts it.
+    const cap = this.options.connectionRetry ? retryCapSeconds(err, this.options) : undefined;
+    if ((background || this.retrying || this.options.connectionRetryForever) && cap !== undefined) {
       this.retrying = true;
-      this.setState('disconnected', err);
-      this.scheduleReconnect();
+      this.scheduleReconnect(cap, err);
       return;
     }
     this.retrying = false;
@@ -276,15 +278,20 @@ export class Session implements ConnectionSource {
     for (const o of this.operations) o.failWaiting(err);
   }
 
-  private scheduleReconnect(): void {
-    if (this.reconnectTimer !== undefined || this.shutDown) return;
-    const delay = backoffDelayMs(this.reconnectAttempt, this.options.connectionRetryInterval);
+  /** Goes to 'disconnected' because of `reason` and arms the next reconnect attempt, capped at `capSeconds`. */
+  private scheduleReconnect(capSeconds: number, reason: Error): void {
+    if (this.reconnectTimer !== undefined || this.shutDown) {
+      this.setState('disconnected', reason);
+      return;
+    }
+    const delay = backoffDelayMs(this.reconnectAttempt, capSeconds);
     this.reconnectAttempt += 1;
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.state !== 'disconnected' || this.connecting) return;
       this.startConnect(true).catch(() => undefined);
     }, delay, true); // the reconnect loop keeps a stand-alone module process alive while the hub is away
+    this.setState('disconnected', reason, this.clock.now() + delay);
   }
 
   private cancelReconnect(): void {
@@ -307,12 +314,13 @@ export class Session implements ConnectionSource {
     this.lastOutageError = dropped;
     this.renewal.cancel();
     this.events.connectionEnded();
-    this.setState('disconnected', dropped);
-    this.events.background(dropped);
     if (this.options.connectionRetry) {
       this.retrying = true;
-      this.scheduleReconnect();
+      this.scheduleReconnect(this.options.connectionRetryInterval, dropped);
+      this.events.background(dropped);
     } else {
+      this.setState('disconnected', dropped);
+      this.events.background(dropped);
       this.cancelOperations(new OperationCancelled('Connection lost', { cause: dropped }));
     }
   }
@@ -418,7 +426,7 @@ export class Session implements ConnectionSource {
     try {
       await this.startConnect(false, true);
     } catch (err) {
-      if (!this.options.connectionRetry || !isTransient(err)) throw err;
+      if (!this.options.connectionRetry || retryCapSeconds(err, this.options) === undefined) throw err;
     }
   }
 }

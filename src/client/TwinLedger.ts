@@ -2,7 +2,7 @@
 // times out, and is re-sent once after a reconnect when its response may have been lost with the old connection.
 import crypto from 'node:crypto';
 import { ClientError, ConnectionDroppedError, OperationTimeout } from './errors';
-import { errorFromStatus, parseIotHubErrorCode } from './errorMapping';
+import { errorFromServiceBody } from './errorMapping';
 import type { Expirable } from './deadlines';
 import { TimedOperations } from './operations';
 import type { MqttConnection } from './transport/mqttConnection';
@@ -73,7 +73,7 @@ export class TwinLedger extends TimedOperations {
     if (!request) return false;
     // A status that is not a number (`$iothub/twin/res/abc/`) would otherwise pass as a success.
     if (!Number.isFinite(status)) request.finish(new ClientError('Twin response without a numeric status', { code: 'protocol-error' }));
-    else if (status >= 300) request.finish(errorFromStatus(status, parseIotHubErrorCode(body.toString('utf8'))));
+    else if (status >= 300) request.finish(errorFromServiceBody(status, body.toString('utf8')));
     else request.finish(undefined, { status, body });
     return true;
   }

@@ -100,9 +100,10 @@ export function errorFromConnack(returnCode: number, cause?: unknown): ClientErr
  * Maps a service status (twin response status or HTTP status) and optional IoT Hub error code.
  * Statuses below 300 are not errors; callers only pass failures.
  */
-export function errorFromStatus(statusCode: number, errorCode?: number, cause?: unknown): ClientError {
+export function errorFromStatus(statusCode: number, errorCode?: number, cause?: unknown, serviceMessage?: string): ClientError {
   const details: ErrorDetails = { statusCode, cause };
   if (errorCode !== undefined) details.errorCode = errorCode;
+  if (serviceMessage !== undefined) details.serviceMessage = serviceMessage;
   const rule =
     (errorCode !== undefined ? TABLE[`hub:${errorCode}`] : undefined) ??
     TABLE[`status:${statusCode}`] ??
@@ -139,11 +140,39 @@ export function mapTransportError(err: unknown, duringConnect = false): Error {
 }
 
 /**
- * Whether a reconnect loop keeps retrying after this failure: always, except when the hub rejected the credentials
- * (A13: "forever unless credentials are rejected"; the seed also stops on CredentialError).
+ * Maps a service answer with status ≥ 300 and its body (twin response or HTTP), keeping the IoT Hub error code and
+ * the service's own explanation found in the body.
  */
-export function isTransient(err: unknown): boolean {
-  return !(err instanceof CredentialError);
+export function errorFromServiceBody(statusCode: number, body: string, cause?: unknown): ClientError {
+  return errorFromStatus(statusCode, parseIotHubErrorCode(body), cause, parseServiceMessage(body));
+}
+
+/**
+ * Finds the service's explanation in an error body: `{"message": "…"}`, the text after `ErrorCode:Name;` in a
+ * `Message` (IoT Hub's registry and twin errors), or the `message` of a `Message` that is itself JSON (what IoT Hub
+ * sends for direct methods). At most 500 characters; undefined when there is none.
+ */
+export function parseServiceMessage(body: string, depth = 0): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || depth > 2) return undefined;
+  const record = parsed as Record<string, unknown>;
+  for (const key of ['Message', 'message']) {
+    const value = record[key];
+    if (typeof value !== 'string' || value.trim() === '') continue;
+    if (value.trimStart().startsWith('{')) {
+      const inner = parseServiceMessage(value, depth + 1);
+      if (inner !== undefined) return inner;
+      continue;
+    }
+    const text = value.replace(/^\s*ErrorCode:\s*[A-Za-z0-9]+;?/, '').trim();
+    if (text !== '') return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  }
+  return undefined;
 }
 
 /** IoT Hub error names (as found in `Message: "ErrorCode:Name;…"`) and their numeric codes. */

@@ -36,6 +36,8 @@ export interface ErrorDetails {
   statusCode?: number;
   /** IoT Hub numeric error code (e.g. 404103), when the service sent one. */
   errorCode?: number;
+  /** The service's own explanation, as it sent it (e.g. "responseTimeoutInSeconds must be between 5 and 300"). */
+  serviceMessage?: string;
 }
 
 /** Base of every failure the client reports for an operation. */
@@ -44,6 +46,8 @@ export class ClientError extends Error {
   readonly retryable: boolean;
   readonly statusCode?: number;
   readonly errorCode?: number;
+  /** The service's own explanation of a refusal, when it gave one. */
+  readonly serviceMessage?: string;
 
   constructor(message: string, details: ErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -52,6 +56,7 @@ export class ClientError extends Error {
     this.retryable = details.retryable ?? false;
     if (details.statusCode !== undefined) this.statusCode = details.statusCode;
     if (details.errorCode !== undefined) this.errorCode = details.errorCode;
+    if (details.serviceMessage !== undefined) this.serviceMessage = details.serviceMessage;
   }
 }
 

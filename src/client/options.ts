@@ -9,6 +9,89 @@ import { DEFAULT_SASTOKEN_TTL, DEFAULT_TOKEN_UPDATE_MARGIN } from './auth/sastok
 /** Seed `MAX_KEEP_ALIVE_SECS`. */
 export const MAX_KEEP_ALIVE_SECS = 1740;
 
+/** Longest wait in whole seconds that Node's timers take in one step (about 24.8 days). */
+const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
+
+/** The rule of one numeric setting: type, unit, range and default. */
+export interface OptionRule {
+  /**
+   * `integer`: whole numbers. The library truncates a fraction as the Python SDK's `int()` does (then checks the
+   * range); the config node and the editor refuse one, so that what the editor accepts is what runs.
+   */
+  readonly type: 'integer' | 'number';
+  readonly unit: 'seconds';
+  /** Smallest value allowed; with `minExclusive`, values must be above it. */
+  readonly min: number;
+  readonly minExclusive?: boolean;
+  /** Largest value allowed; none when absent. */
+  readonly max?: number;
+  readonly default: number;
+}
+
+/**
+ * The one table of numeric settings: the client options (durations in seconds) and the timeouts of a direct method
+ * call (`MethodParams`, IoT Hub's limits: response 5–300 s, connect 0–300 s). The library's option checks, the
+ * config and invoke nodes' settings, the editor's validation (the build writes this table into the node .html files)
+ * and the `npm start` demo all read it.
+ */
+export const OPTION_RULES = {
+  /** SAS token lifetime; at least twice the renewal margin (see minimumSastokenTtl). */
+  sastokenTtl: { type: 'integer', unit: 'seconds', min: 2 * DEFAULT_TOKEN_UPDATE_MARGIN, default: DEFAULT_SASTOKEN_TTL },
+  /** MQTT keep-alive; IoT Hub closes connections idle for longer than 1740 s (29 min). */
+  keepAlive: { type: 'integer', unit: 'seconds', min: 1, max: MAX_KEEP_ALIVE_SECS, default: 60 },
+  /** Cap of the reconnect back-off. */
+  connectionRetryInterval: { type: 'integer', unit: 'seconds', min: 1, max: MAX_TIMER_SECONDS, default: 10 },
+  /** Time limit of every operation. */
+  operationTimeout: { type: 'number', unit: 'seconds', min: 0, minExclusive: true, max: MAX_TIMER_SECONDS, default: 60 },
+  /** How long IoT Hub waits for the target to connect before answering 404103. */
+  connectTimeoutInSeconds: { type: 'integer', unit: 'seconds', min: 0, max: 300, default: 0 },
+  /** How long IoT Hub waits for the target's answer before answering 504101. */
+  responseTimeoutInSeconds: { type: 'integer', unit: 'seconds', min: 5, max: 300, default: 30 },
+} as const satisfies Record<string, OptionRule>;
+
+export type OptionName = keyof typeof OPTION_RULES;
+
+/**
+ * Reads a setting as the editor stores it (decimal text) or as a number, against its rule: the number, `undefined`
+ * when blank, `null` when the rule refuses it (not a decimal number, a fraction for an integer, out of range).
+ * Self-contained on purpose: the build writes its source into the editor's .html, so the editor checks exactly
+ * what the config node checks.
+ */
+export function readOptionSetting(rule: OptionRule, value: unknown): number | undefined | null {
+  if (value === undefined || value === null) return undefined;
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'string') {
+    if (value.trim() === '') return undefined;
+    n = /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
+  } else return null;
+  if (!Number.isFinite(n)) return null;
+  if (rule.type === 'integer' && !Number.isInteger(n)) return null;
+  if (rule.minExclusive ? n <= rule.min : n < rule.min) return null;
+  if (rule.max !== undefined && n > rule.max) return null;
+  return n;
+}
+
+/** The rule in words, for logs and error details: "an integer from 1 to 1740 (seconds)". */
+export function describeOptionRule(rule: OptionRule): string {
+  const kind = rule.type === 'integer' ? 'an integer' : 'a number';
+  if (rule.minExclusive) return `${kind} above ${rule.min}${rule.max !== undefined ? ` and at most ${rule.max}` : ''} (${rule.unit})`;
+  return rule.max !== undefined ? `${kind} from ${rule.min} to ${rule.max} (${rule.unit})` : `${kind}, ${rule.min} or more (${rule.unit})`;
+}
+
+/**
+ * A numeric option given to a factory, checked against {@link OPTION_RULES}.
+ * @throws TypeError when not a number; ValueError when not finite or outside the rule's range.
+ */
+function ruled(name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | 'operationTimeout', value: unknown, rule: OptionRule = OPTION_RULES[name]): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
+  if (!Number.isFinite(value)) throw new ValueError(`${name} must be finite`);
+  // Python `int(x)` on a number truncates.
+  const n = rule.type === 'integer' ? Math.trunc(value) : value;
+  if (readOptionSetting(rule, n) === null) throw new ValueError(`${name} must be ${describeOptionRule(rule)}`);
+  return n;
+}
+
 /**
  * Options that are not part of the public contract (not exported from src/index.ts): test hooks. The factories take
  * them in the same options object (type it `ClientOptions & InternalClientOptions`) and validate them like the rest.
@@ -38,6 +121,7 @@ const ALL_KEYS = [
   'autoConnect',
   'connectionRetry',
   'connectionRetryInterval',
+  'connectionRetryForever',
   'ensureDesiredProperties',
   'operationTimeout',
   'logger',
@@ -65,6 +149,7 @@ export interface ResolvedOptions {
   autoConnect: boolean;
   connectionRetry: boolean;
   connectionRetryInterval: number;
+  connectionRetryForever: boolean;
   ensureDesiredProperties: boolean;
   operationTimeout: number;
   logger?: Logger;
@@ -94,18 +179,6 @@ function str(name: string, value: unknown): string {
   return value;
 }
 
-/** Python `int(x)` on a number: truncates; a non-number is a TypeError. */
-function int(name: string, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
-  if (!Number.isFinite(value)) throw new ValueError(`${name} must be finite`);
-  return Math.trunc(value);
-}
-
-function positive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
-  if (!Number.isFinite(value) || value <= 0) throw new ValueError(`${name} must be greater than 0`);
-  return value;
-}
 
 /**
  * Validates `options` for a factory and applies the defaults.
@@ -128,34 +201,22 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     websockets: has('websockets') ? bool('websockets', given.websockets) : false,
     cipher: has('cipher') ? normalizeCipher(given.cipher) : '',
     productInfo: has('productInfo') ? str('productInfo', given.productInfo) : '',
-    sastokenTtl: DEFAULT_SASTOKEN_TTL,
-    keepAlive: 60,
+    // The minimum lifetime depends on the renewal margin (a test hook may shorten it): checked at the end.
+    sastokenTtl: has('sastokenTtl') ? ruled('sastokenTtl', given.sastokenTtl, { ...OPTION_RULES.sastokenTtl, min: 1 }) : OPTION_RULES.sastokenTtl.default,
+    keepAlive: has('keepAlive') ? ruled('keepAlive', given.keepAlive) : OPTION_RULES.keepAlive.default,
     autoConnect: has('autoConnect') ? bool('autoConnect', given.autoConnect) : true,
     connectionRetry: has('connectionRetry') ? bool('connectionRetry', given.connectionRetry) : true,
-    connectionRetryInterval: 10,
+    connectionRetryInterval: has('connectionRetryInterval')
+      ? ruled('connectionRetryInterval', given.connectionRetryInterval)
+      : OPTION_RULES.connectionRetryInterval.default,
+    connectionRetryForever: has('connectionRetryForever') ? bool('connectionRetryForever', given.connectionRetryForever) : false,
     ensureDesiredProperties: has('ensureDesiredProperties') ? bool('ensureDesiredProperties', given.ensureDesiredProperties) : true,
-    operationTimeout: has('operationTimeout') ? positive('operationTimeout', given.operationTimeout) : 60,
+    operationTimeout: has('operationTimeout') ? ruled('operationTimeout', given.operationTimeout) : OPTION_RULES.operationTimeout.default,
     sastokenRenewalMargin: DEFAULT_TOKEN_UPDATE_MARGIN,
   };
   if (has('serverVerificationCert')) resolved.serverVerificationCert = str('serverVerificationCert', given.serverVerificationCert);
   if (has('gatewayHostname')) resolved.gatewayHostname = str('gatewayHostname', given.gatewayHostname);
   if (has('proxyOptions')) resolved.proxyOptions = validateProxyOptions(given.proxyOptions);
-  if (has('sastokenTtl')) {
-    resolved.sastokenTtl = int('sastokenTtl', given.sastokenTtl);
-    if (resolved.sastokenTtl <= 0) throw new ValueError('sastokenTtl must be greater than 0');
-  }
-  if (has('keepAlive')) {
-    resolved.keepAlive = int('keepAlive', given.keepAlive);
-    if (resolved.keepAlive <= 0 || resolved.keepAlive > MAX_KEEP_ALIVE_SECS) {
-      throw new ValueError(`keepAlive must be between 1 and ${MAX_KEEP_ALIVE_SECS}`);
-    }
-  }
-  if (has('connectionRetryInterval')) {
-    resolved.connectionRetryInterval = int('connectionRetryInterval', given.connectionRetryInterval);
-    if (resolved.connectionRetryInterval <= 0 || resolved.connectionRetryInterval * 1000 > MAX_TIMER_MS) {
-      throw new ValueError('connectionRetryInterval out of range');
-    }
-  }
   if (has('sastokenRenewalMargin')) {
     const margin = given.sastokenRenewalMargin;
     if (typeof margin !== 'number' || Number.isNaN(margin)) throw new TypeError('sastokenRenewalMargin must be a number');

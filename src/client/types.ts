@@ -40,8 +40,16 @@ export interface ClientOptions {
   autoConnect?: boolean;
   /** Reconnect after unexpected drops. Default true. */
   connectionRetry?: boolean;
-  /** Upper bound of the reconnect back-off, seconds. Default 10. */
+  /** Upper bound of the reconnect back-off, seconds, an integer (a fraction is truncated). Default 10. */
   connectionRetryInterval?: number;
+  /**
+   * With `connectionRetry`, never give up: a failed `connect()` (which still rejects) is retried in the background
+   * as a dropped connection is, and refused credentials or server certificates are retried too, waiting up to six
+   * times `connectionRetryInterval` between attempts (the far side may be fixed while the program runs). Default
+   * false: as in the Python SDK, a failed `connect()` is the caller's to retry and refused credentials stop the
+   * reconnect loop.
+   */
+  connectionRetryForever?: boolean;
   /** Re-read the twin after every (re)connect while a desired-patch listener is set. Default true. */
   ensureDesiredProperties?: boolean;
   /**

@@ -1,4 +1,4 @@
-// The local hub's front door: the TLS port (MQTT over TLS, MQTT over WSS and HTTPS told apart by the first byte),
+// The local hub's front door: the TLS port or ports (MQTT over TLS, MQTT over WSS and HTTPS told apart by the first byte),
 // the optional plain MQTT port, and tracking of every socket so stop() can close them.
 import http from 'node:http';
 import net from 'node:net';
@@ -35,7 +35,8 @@ export interface FrontDoorOptions {
 
 /** The listeners and every socket they accepted. */
 export class FrontDoor {
-  private readonly tlsServer: tls.Server;
+  /** One TLS server per TLS port (two on the standard ports), all serving everything. */
+  private readonly tlsServers: tls.Server[] = [];
   private readonly plainServer: net.Server | undefined;
   private readonly httpServer: http.Server;
   private readonly wss: WebSocketServer;
@@ -49,19 +50,6 @@ export class FrontDoor {
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
     });
     this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.tlsServer = tls.createServer({
-      cert: options.serverCert,
-      key: options.serverKey,
-      minVersion: 'TLSv1.2',
-      handshakeTimeout: options.silenceTimeoutMs,
-      // Ask for a client certificate so X.509 identities can authenticate; SAS clients send none.
-      requestCert: true,
-      rejectUnauthorized: false,
-    });
-    this.tlsServer.on('secureConnection', (socket) => this.onTlsSocket(socket));
-    // With a listener attached Node leaves the socket open (a handshake timeout included): close it.
-    this.tlsServer.on('tlsClientError', (_err, socket) => socket.destroy());
-    this.tlsServer.on('connection', (socket: net.Socket) => this.onTcpSocket(socket));
     if (options.plainMqtt) {
       this.plainServer = net.createServer((socket) => {
         this.track(socket);
@@ -71,12 +59,30 @@ export class FrontDoor {
     }
   }
 
+  private createTlsServer(): tls.Server {
+    const server = tls.createServer({
+      cert: this.options.serverCert,
+      key: this.options.serverKey,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: this.options.silenceTimeoutMs,
+      // Ask for a client certificate so X.509 identities can authenticate; SAS clients send none.
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
+    server.on('secureConnection', (socket) => this.onTlsSocket(socket));
+    // With a listener attached Node leaves the socket open (a handshake timeout included): close it.
+    server.on('tlsClientError', (_err, socket) => socket.destroy());
+    server.on('connection', (socket: net.Socket) => this.onTcpSocket(socket));
+    return server;
+  }
+
   /**
-   * Listens on the TLS port (and the plain MQTT port when there is one and `plainPort` is given); 0 = any free port.
-   * @returns the ports listened on.
-   * @throws when a port cannot be listened on.
+   * Listens on the TLS ports (and the plain MQTT port when there is one and `plainPort` is given); 0 = any free port.
+   * Every TLS port serves MQTT, WSS and HTTPS alike: the standard ports are two (8883 and 443), the default one.
+   * @returns the ports listened on, in the order given.
+   * @throws when a port cannot be listened on (ports already listening stay so: {@link stopListening} closes them).
    */
-  async listen(port: number, plainPort: number | undefined): Promise<{ port: number; plainPort?: number }> {
+  async listen(tlsPorts: number[], plainPort: number | undefined): Promise<{ tlsPorts: number[]; plainPort?: number }> {
     const listenOn = (server: net.Server, p: number): Promise<number> =>
       new Promise((resolve, reject) => {
         const onError = (err: Error): void => reject(err);
@@ -86,7 +92,9 @@ export class FrontDoor {
           resolve((server.address() as net.AddressInfo).port);
         });
       });
-    const ports: { port: number; plainPort?: number } = { port: await listenOn(this.tlsServer, port) };
+    while (this.tlsServers.length < tlsPorts.length) this.tlsServers.push(this.createTlsServer());
+    const ports: { tlsPorts: number[]; plainPort?: number } = { tlsPorts: [] };
+    for (const [i, port] of tlsPorts.entries()) ports.tlsPorts.push(await listenOn(this.tlsServers[i]!, port));
     if (this.plainServer && plainPort !== undefined) ports.plainPort = await listenOn(this.plainServer, plainPort);
     return ports;
   }
@@ -96,7 +104,7 @@ export class FrontDoor {
    * ports). Resolves once the servers are closed, which needs {@link destroyConnections}.
    */
   stopListening(): Promise<void> {
-    const closing = [this.tlsServer, this.plainServer]
+    const closing = [...this.tlsServers, this.plainServer]
       .filter((server): server is net.Server => !!server?.listening)
       .map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
     return Promise.all(closing).then(() => undefined);

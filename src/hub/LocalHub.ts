@@ -31,8 +31,8 @@ import type {
   DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
   MethodResult, ModuleIdentity, Twin, TwinPatch,
 } from './types';
-import { startWorkloadServer } from './workloadApi';
-import { localEdgeEnvironment } from './localIdentity';
+import { startWorkloadServer, type WorkloadServer } from './workloadApi';
+import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
 
 export { MAX_PUBLISH_BYTES } from './BrokerAccess';
 export { HubError } from './methods';
@@ -56,6 +56,8 @@ export class LocalHub implements LocalHubApi {
   readonly events = new EventEmitter<HubEvents>();
 
   private _port = 0;
+  /** The TLS ports listened on: one, or 8883 and 443 (the standard ports). */
+  private _tlsPorts: number[] = [];
   private _plainPort: number | undefined;
   private _caCert = '';
   private _caCertPath = '';
@@ -76,7 +78,7 @@ export class LocalHub implements LocalHubApi {
   private inputs!: InputDelivery;
   private router!: MessageRouter;
   private frontDoor: FrontDoor | undefined;
-  private workload: { close(): Promise<void> } | undefined;
+  private workload: WorkloadServer | undefined;
   private tempDir: string | undefined;
   private running = false;
   private closed = false;
@@ -85,7 +87,7 @@ export class LocalHub implements LocalHubApi {
     this.hostName = options.hostName ?? DEFAULT_HOST;
     this.observed = new Observations(options.observationLimit);
     this.report = createHubReport(options.log, this.events, this.observed);
-    this.registry = new Registry(() => ({ hostName: this.hostName, port: this._port }));
+    this.registry = new Registry(() => this.address);
     this.clients = new ClientTable(this.report);
     this.faults = new FaultState(this.clients);
     this.sender = new ClientSender(this.report);
@@ -116,6 +118,19 @@ export class LocalHub implements LocalHubApi {
 
   get port(): number {
     return this._port;
+  }
+
+  get mqttPort(): number {
+    return this._tlsPorts[0] ?? this._port;
+  }
+
+  get standardPorts(): boolean {
+    return this.options.standardPorts === true;
+  }
+
+  /** How clients reach this hub (connection strings, IoT Edge environments). */
+  private get address(): LocalHubAddress {
+    return { hostName: this.hostName, port: this._port, standardPorts: this.standardPorts, workloadUri: this._workloadUri };
   }
 
   get plainMqttPort(): number | undefined {
@@ -182,7 +197,10 @@ export class LocalHub implements LocalHubApi {
       const info = this.clients.infoOf(client);
       if (info) this.inputs.onSubscribed(client, info.identity, subs);
     });
-    this.broker.on('unsubscribe', () => this.clients.changed());
+    this.broker.on('unsubscribe', (topics, client) => {
+      this.clients.changed();
+      if (client) this.events.emit('unsubscribe', { clientId: client.id, topics: [...topics] });
+    });
     (this.broker as unknown as EventEmitter).on('error', (err: Error) => this.report.log(`broker error: ${err.message}`));
 
     this.frontDoor = new FrontDoor({
@@ -199,7 +217,7 @@ export class LocalHub implements LocalHubApi {
       connections: this.connections,
       silenceTimeoutMs: this.connectTimeoutMs,
     });
-    await this.listen(this.options.port ?? 0, this.options.plainMqttPort);
+    await this.listen(this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0], this.options.plainMqttPort);
 
     if (this.options.workloadSocketPath !== false) {
       const socketPath = this.options.workloadSocketPath ?? path.join(this.tempDir, 'workload.sock');
@@ -211,12 +229,14 @@ export class LocalHub implements LocalHubApi {
       this.addDevice(d.deviceId, d.auth);
       for (const m of d.modules ?? []) this.addModule(d.deviceId, m.moduleId, m.auth);
     }
-    this.report.log(`local hub ${this.hostName} listening on ${this.bindAddress}:${this._port} (MQTT/TLS, WSS, HTTPS)`);
+    this.report.log(`local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`);
   }
 
-  private async listen(port: number, plainPort: number | undefined): Promise<void> {
-    const ports = await this.frontDoor!.listen(port, plainPort);
-    this._port = ports.port;
+  private async listen(tlsPorts: number[], plainPort: number | undefined): Promise<void> {
+    const ports = await this.frontDoor!.listen(tlsPorts, plainPort);
+    this._tlsPorts = ports.tlsPorts;
+    // The HTTPS port: the last one (443 on the standard ports; the one port otherwise).
+    this._port = ports.tlsPorts[ports.tlsPorts.length - 1]!;
     if (ports.plainPort !== undefined) this._plainPort = ports.plainPort;
     this.running = true;
   }
@@ -237,11 +257,6 @@ export class LocalHub implements LocalHubApi {
         this.methods.onResponse(client.id, publish.status, publish.rid, payload);
         break;
     }
-  }
-
-  /** Whether a client is connected and subscribed to method requests (a test peeks at this). */
-  private subscribedForMethods(clientId: string): Client | undefined {
-    return this.methods.subscribedClient(clientId);
   }
 
   // ---- twins ---------------------------------------------------------------------------------------------------
@@ -333,6 +348,7 @@ export class LocalHub implements LocalHubApi {
     const m = this.registry.addModule(deviceId, moduleId, auth);
     this.twins.ensure(deviceId);
     this.twins.ensure(deviceId, moduleId);
+    this.workload?.addModule(deviceId, moduleId);
     return m;
   }
 
@@ -349,6 +365,7 @@ export class LocalHub implements LocalHubApi {
   /** Removes a module with its twin and queued messages, closing its connection; unknown modules are ignored. */
   removeModule(deviceId: string, moduleId: string): void {
     if (!this.registry.removeModule(deviceId, moduleId)) return;
+    this.workload?.removeModule(deviceId, moduleId);
     this.twins.remove(deviceId, moduleId);
     this.inputs.discard(clientKey({ deviceId, moduleId }));
     this.clients.drop(clientKey({ deviceId, moduleId }), 'identity removed');
@@ -360,6 +377,7 @@ export class LocalHub implements LocalHubApi {
     if (!this.registry.removeDevice(deviceId)) return;
     this.twins.removeDevice(deviceId);
     for (const m of modules) {
+      this.workload?.removeModule(m.deviceId, m.moduleId);
       this.inputs.discard(clientKey(m));
       this.clients.drop(clientKey(m), 'identity removed');
     }
@@ -383,7 +401,7 @@ export class LocalHub implements LocalHubApi {
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment {
     const m = this.registry.getModule(deviceId, moduleId);
     if (!m) throw identityNotFound(deviceId, moduleId);
-    return localEdgeEnvironment({ hostName: this.hostName, port: this._port, workloadUri: this._workloadUri }, deviceId, moduleId, m.generationId);
+    return localEdgeEnvironment(this.address, deviceId, moduleId, m.generationId);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------------------------
@@ -409,8 +427,8 @@ export class LocalHub implements LocalHubApi {
     if (this.closed) throw new Error('the hub is closed');
     if (this.running) return;
     if (options.clearSessions) await clearSessions(sessionStoreOf(this.broker), this.clients.sessionIds, this.inputs);
-    await this.listen(this._port, this._plainPort);
-    this.report.log(`local hub restarted on ${this.bindAddress}:${this._port}${options.clearSessions ? ' (sessions cleared)' : ''}`);
+    await this.listen(this._tlsPorts, this._plainPort);
+    this.report.log(`local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${options.clearSessions ? ' (sessions cleared)' : ''}`);
   }
 
   /** Stops for good: closes everything, fails pending method calls, removes temp files. */

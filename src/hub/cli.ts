@@ -1,16 +1,26 @@
 #!/usr/bin/env node
-// `azure-iot-local-hub [config.json]`: runs the local hub, prints its connection details as one JSON line, then events.
+// `azure-iot-local-hub [options] [config.json]`: runs the local hub, prints its connection details as one JSON line,
+// then events.
 import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
+import { DISCOVERY_DIR, removeDiscoveryFile, writeDiscoveryFile } from './hubDiscovery';
 import { LocalHub } from './index';
-import type { EdgeEnvironment, LocalHubApi } from './types';
+import { startPreferringStandardPorts } from './standardPorts';
+import type { EdgeEnvironment, LocalHubApi, LocalHubOptions } from './types';
 
-const USAGE = `usage: azure-iot-local-hub [config.json]
+const USAGE = `usage: azure-iot-local-hub [--standard-ports] [--announce] [config.json]
 
 Starts a local IoT Hub / IoT Edge hub. The first line on stdout is one JSON object:
-  { hostName, mqttPort, httpsPort, caCertPath, serviceConnectionString,
+  { hostName, mqttPort, httpsPort, standardPorts, caCertPath, serviceConnectionString,
     modules: [{ deviceId, moduleId, connectionString, edgeEnvironment }] }
 then one line per event. Without a config file: device "local-device" with modules "sensor" and
-"processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.`;
+"processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.
+
+  --standard-ports  listen on IoT Hub's ports, MQTT/TLS 8883 and WSS/HTTPS 443, so that connection strings
+                    name the gateway without a port (GatewayHostName=localhost), as Azure's device SDKs
+                    expect; when they cannot be bound, use one free port (or the config's "port") and say so
+                    on stderr ("standardPorts": false)
+  --announce        announce the hub to Node-RED's "Local hub" connection kind and sidebar tab (a discovery
+                    file in ${DISCOVERY_DIR}, removed on stop)`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
 const EXIT_OK = 0;
@@ -24,6 +34,7 @@ interface StartupSummary {
   hostName: string;
   mqttPort: number;
   httpsPort: number;
+  standardPorts: boolean;
   caCertPath: string;
   serviceConnectionString: string;
   modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment: EdgeEnvironment }>;
@@ -32,9 +43,10 @@ interface StartupSummary {
 function summarize(hub: LocalHubApi): StartupSummary {
   return {
     hostName: hub.hostName,
-    // One TLS port serves MQTT, MQTT over WSS and HTTPS.
-    mqttPort: hub.port,
+    // One TLS port serves MQTT, MQTT over WSS and HTTPS; on the standard ports MQTT clients dial 8883, the rest 443.
+    mqttPort: hub.mqttPort,
     httpsPort: hub.port,
+    standardPorts: hub.standardPorts,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
     modules: hub.listModules().map((m) => ({
@@ -46,11 +58,20 @@ function summarize(hub: LocalHubApi): StartupSummary {
   };
 }
 
-function waitForSignal(): Promise<NodeJS.Signals> {
+/**
+ * Resolves with the first SIGINT / SIGTERM. The listeners stay for the rest of the process: a terminal's Ctrl-C
+ * signals the whole process group, so a second SIGINT (from `npm`, or a second Ctrl-C) may come while the hub is
+ * closing, and Node's default action for it would kill the process before its temp files are gone.
+ */
+function waitForSignal(onLater: (signal: NodeJS.Signals) => void): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      if (first !== undefined) {
+        onLater(signal);
+        return;
+      }
+      first = signal;
       resolve(signal);
     };
     process.on('SIGINT', onSignal);
@@ -58,18 +79,47 @@ function waitForSignal(): Promise<NodeJS.Signals> {
   });
 }
 
+interface CliArgs {
+  configFile?: string;
+  standardPorts: boolean;
+  announce: boolean;
+}
+
+/** The arguments, or undefined when they are not understood. */
+function parseArgs(args: string[]): CliArgs | undefined {
+  const parsed: CliArgs = { standardPorts: false, announce: false };
+  for (const arg of args) {
+    if (arg === '--standard-ports') parsed.standardPorts = true;
+    else if (arg === '--announce') parsed.announce = true;
+    else if (arg.startsWith('-') || parsed.configFile !== undefined) return undefined;
+    else parsed.configFile = arg;
+  }
+  return parsed;
+}
+
+async function startHub(options: LocalHubOptions, standardPorts: boolean): Promise<LocalHubApi> {
+  if (!standardPorts) return LocalHub.start(options);
+  const started = await startPreferringStandardPorts(options);
+  if (started.fallbackReason !== undefined) {
+    console.error(`azure-iot-local-hub: the standard ports are not available (${started.fallbackReason}); ` +
+      `listening on port ${started.hub.port} instead, so gateways are named localhost:${started.hub.port}`);
+  }
+  return started.hub;
+}
+
 async function main(args: string[]): Promise<number> {
   if (args.includes('-h') || args.includes('--help')) {
     console.log(USAGE);
     return EXIT_OK;
   }
-  if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
+  const cli = parseArgs(args);
+  if (!cli) {
     console.error(USAGE);
     return EXIT_USAGE;
   }
   let options;
   try {
-    options = await hubOptionsFromConfig(await loadHubConfig(args[0]));
+    options = await hubOptionsFromConfig(await loadHubConfig(cli.configFile));
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`azure-iot-local-hub: invalid configuration: ${err.message}`);
@@ -86,20 +136,22 @@ async function main(args: string[]): Promise<number> {
     if (ready) console.log(stamped);
     else early.push(stamped);
   };
-  const signal = waitForSignal();
+  const signal = waitForSignal((later) => log(`${later} received again, still stopping`));
   let hub: LocalHubApi;
   try {
-    hub = await LocalHub.start({ ...options, log });
+    hub = await startHub({ ...options, log }, cli.standardPorts);
   } catch (err) {
     console.error(`azure-iot-local-hub: cannot start: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
+  const discoveryFile = cli.announce ? writeDiscoveryFile(hub, DISCOVERY_DIR) : undefined;
   console.log(JSON.stringify(summarize(hub)));
   ready = true;
   for (const line of early) console.log(line);
 
   const received = await signal;
   log(`${received} received, stopping`);
+  if (discoveryFile !== undefined) removeDiscoveryFile(discoveryFile);
   const deadline = new Promise<'timeout'>((resolve) => setTimeout(resolve, CLOSE_DEADLINE_MS, 'timeout').unref());
   const outcome = await Promise.race([hub.close().then(() => 'closed' as const), deadline]);
   if (outcome === 'timeout') {

@@ -7,7 +7,7 @@ import { createMethodApi } from './http/methodApi';
 import { matchRoute, type IdentityRoute } from './http/paths';
 import { createRegistryApi } from './http/registryApi';
 import { createTwinApi } from './http/twinApi';
-import type { LocalHubApi } from './types';
+import type { ServiceApiHub } from './types';
 
 /**
  * Builds the request handler for every non-WebSocket HTTPS request on the hub's TLS port.
@@ -25,7 +25,7 @@ import type { LocalHubApi } from './types';
  * @throws never (neither the factory nor the handler; core failures become HTTP errors, 500 at worst).
  */
 export function createHttpApi(
-  hub: LocalHubApi,
+  hub: ServiceApiHub,
   policy: { name: string; key: string },
 ): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const authenticate = createAuthenticator(hub, policy);

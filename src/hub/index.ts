@@ -2,4 +2,20 @@
 export { LocalHub } from './LocalHub';
 export { HubError } from './methods';
 export * from './types';
-export { localConnectionString, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
+export { STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName, type LocalHubAddress } from './localIdentity';
+export { DISCOVERY_DIR, discoverHubs, removeDiscoveryFile, writeDiscoveryFile, type HubDiscovery } from './hubDiscovery';
+export {
+  acquireLocalHub,
+  localHubSettings,
+  localHubsClosed,
+  ownLocalHub,
+  recentUpstream,
+  shareLocalHub,
+  sharedLocalHub,
+  unshareLocalHub,
+  type AcquireOptions,
+  type LocalHubLease,
+  type LocalHubSource,
+} from './localHubLeases';
+export { hubRequest, provisionRemote, serviceToken } from './remoteHub';
+export { startPreferringStandardPorts, type StandardPortsStart } from './standardPorts';

@@ -3,7 +3,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { ErrorCodes, HubError } from './methods';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
 import { isValidId } from './validation';
-import { localConnectionString } from './localIdentity';
+import { localConnectionString, type LocalHubAddress } from './localIdentity';
 
 /** A registry entry (device or module). */
 export interface RegistryEntry {
@@ -60,7 +60,7 @@ function entryFrom(deviceId: string, moduleId: string | undefined, auth: Identit
 export class Registry {
   private readonly devices = new Map<string, { entry: RegistryEntry; modules: Map<string, RegistryEntry> }>();
 
-  constructor(private readonly where: () => { hostName: string; port: number }) {}
+  constructor(private readonly where: () => LocalHubAddress) {}
 
   /**
    * Adds a device; returns the existing one when already there (its auth is left unchanged).
@@ -133,8 +133,7 @@ export class Registry {
   }
 
   private connectionString(e: RegistryEntry): string {
-    const { hostName, port } = this.where();
-    return localConnectionString({ hostName, port }, e.deviceId, e.moduleId, e.primaryKey);
+    return localConnectionString(this.where(), e.deviceId, e.moduleId, e.primaryKey);
   }
 
   private deviceView(e: RegistryEntry): DeviceIdentity {

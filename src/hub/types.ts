@@ -57,6 +57,13 @@ export interface LocalHubOptions {
    * `GatewayHostName=localhost:<port>` reaches everything. 0 = any free port (default).
    */
   port?: number;
+  /**
+   * Listen on IoT Hub's standard ports instead of `port`: MQTT over TLS on 8883, WSS and HTTPS on 443 (each port
+   * serves all three, as the one port does). Connection strings and IoT Edge environments then name the gateway
+   * without a port (`GatewayHostName=localhost`), as every Azure device SDK expects. Default false.
+   * `start()` fails (EADDRINUSE, EACCES) when either port cannot be bound.
+   */
+  standardPorts?: boolean;
   /** Optional plain-TCP MQTT port for debugging; off unless set (0 = any free port). */
   plainMqttPort?: number;
   /** Unix socket path for the IoT Edge workload API. Default: a fresh file in the OS temp dir. `false` = off. */
@@ -201,13 +208,61 @@ export interface HubEvents {
   routed: [{ target: string; inputName: string; message: HubMessage }];
   method: [{ deviceId: string; moduleId?: string; methodName: string; status?: number; errorCode?: number }];
   twin: [{ deviceId: string; moduleId?: string; kind: 'get' | 'reported' | 'desired'; status: number }];
+  /** A client's UNSUBSCRIBE was processed (the topic filters it dropped). */
+  unsubscribe: [{ clientId: string; topics: string[] }];
 }
 
-/** What `LocalHub.start()` resolves to. */
-export interface LocalHubApi {
+/** The identity registry, as the service REST API reads and changes it. */
+export interface HubRegistry {
+  addDevice(deviceId: string, auth?: IdentityAuth): DeviceIdentity;
+  /** Adds the module (and its device when missing); returns the existing one when already there. */
+  addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity;
+  /** The device, or undefined when unknown. */
+  getDevice(deviceId: string): DeviceIdentity | undefined;
+  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined;
+  /** Removes a device with its modules and their twins; closes their connections. */
+  removeDevice(deviceId: string): void;
+  removeModule(deviceId: string, moduleId: string): void;
+  listDevices(): DeviceIdentity[];
+  listModules(): ModuleIdentity[];
+}
+
+/** What the HTTPS service API (registry, twins, direct methods) serves from. */
+export interface ServiceApiHub extends HubRegistry {
   readonly hostName: string;
-  /** The TLS port (MQTT over TLS, WSS, HTTPS). */
+  isConnected(clientId: string): boolean;
+  getTwin(deviceId: string, moduleId?: string): Twin;
+  /** Service-side desired update (merge; `null` deletes); pushes the patch to the connected module. */
+  updateDesired(deviceId: string, moduleId: string | undefined, patch: Record<string, unknown>): Twin;
+  /**
+   * Service-side twin update: merges `tags` and `properties.desired` (`null` deletes), pushes desired changes to the
+   * connected module. `ifMatch` = etag that must match (`*`/undefined = any).
+   * Throws a HubErrorShape: 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
+   */
+  updateTwin(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin;
+  /** Service-side twin replace: `tags` and `properties.desired` become exactly what is given; same errors as updateTwin. */
+  replaceTwin(deviceId: string, moduleId: string | undefined, twin: TwinPatch, ifMatch?: string): Twin;
+  /** Service-side direct method call; rejects with a HubErrorShape (404103, 504101…). */
+  invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult>;
+}
+
+/** What the IoT Edge workload API serves from: the trust bundle, the modules and the keys it signs with. */
+export interface WorkloadHub {
+  /** PEM of the CA that signed the server certificate. */
+  readonly caCert: string;
+  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined;
+  listModules(): ModuleIdentity[];
+}
+
+/** What `LocalHub.start()` resolves to: the whole hub. */
+export interface LocalHubApi extends ServiceApiHub, WorkloadHub {
+  readonly hostName: string;
+  /** The TLS port (MQTT over TLS, WSS, HTTPS); 443 on the standard ports. */
   readonly port: number;
+  /** The port MQTT over TLS clients dial: `port`, or 8883 on the standard ports. */
+  readonly mqttPort: number;
+  /** Whether the hub is on the standard ports (8883 and 443): then gateways are named without a port. */
+  readonly standardPorts: boolean;
   readonly plainMqttPort?: number;
   /** PEM of the CA that signed the server certificate: give it to clients as `serverVerificationCert`. */
   readonly caCert: string;
@@ -221,37 +276,10 @@ export interface LocalHubApi {
   readonly observed: HubObservations;
   readonly events: import('node:events').EventEmitter<HubEvents>;
 
-  addDevice(deviceId: string, auth?: IdentityAuth): DeviceIdentity;
-  /** Adds the module (and its device when missing); returns the existing one when already there. */
-  addModule(deviceId: string, moduleId: string, auth?: IdentityAuth): ModuleIdentity;
-  getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined;
-  removeModule(deviceId: string, moduleId: string): void;
-  listDevices(): DeviceIdentity[];
-  listModules(): ModuleIdentity[];
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;
   setRoutes(routes: Record<string, string>): void;
-
-  getTwin(deviceId: string, moduleId?: string): Twin;
-  /** Service-side desired update (merge; `null` deletes); pushes the patch to the connected module. */
-  updateDesired(deviceId: string, moduleId: string | undefined, patch: Record<string, unknown>): Twin;
-  /** Service-side direct method call; rejects with a HubErrorShape (404103, 504101…). */
-  invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult>;
   /** Delivers a message to a module input as if a route had sent it (store-and-forward when offline). */
   sendToInput(deviceId: string, moduleId: string, inputName: string, message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> }): Promise<void>;
-  isConnected(clientId: string): boolean;
-
-  /** The device, or undefined when unknown. (Optional: test fakes may leave it out.) */
-  getDevice?(deviceId: string): DeviceIdentity | undefined;
-  /** Removes a device with its modules and their twins; closes their connections. */
-  removeDevice?(deviceId: string): void;
-  /**
-   * Service-side twin update: merges `tags` and `properties.desired` (`null` deletes), pushes desired changes to the
-   * connected module. `ifMatch` = etag that must match (`*`/undefined = any).
-   * Throws a HubErrorShape: 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
-   */
-  updateTwin?(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin;
-  /** Service-side twin replace: `tags` and `properties.desired` become exactly what is given; same errors as updateTwin. */
-  replaceTwin?(deviceId: string, moduleId: string | undefined, twin: TwinPatch, ifMatch?: string): Twin;
 
   /** Closes listeners and connections, keeps all state (registry, twins, sessions, stored messages). */
   stop(): Promise<void>;

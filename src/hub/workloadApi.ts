@@ -1,9 +1,18 @@
-// The IoT Edge workload API (trust bundle and module-key signing) over a Unix socket, for "from edge environment" clients.
+// The IoT Edge workload API (trust bundle and module-key signing) over Unix sockets, for "from edge environment"
+// clients: like IoT Edge, each module gets a socket of its own, and signs only with its own key.
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import type { LocalHubApi } from './types';
+import path from 'node:path';
+import { moduleWorkloadSocketPath } from './localIdentity';
+import type { WorkloadHub } from './types';
+
+/** The module a workload socket belongs to; undefined for the hub's own socket (trust bundle only). */
+interface Caller {
+  deviceId: string;
+  moduleId: string;
+}
 
 /** Largest sign request accepted; real requests carry a string-to-sign of a few hundred bytes. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -48,7 +57,7 @@ function isCanonicalBase64(value: string): boolean {
   return /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
 }
 
-async function handle(hub: LocalHubApi, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(hub: WorkloadHub, caller: Caller | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://workload');
   // The real workload API (aziot-edged) refuses requests without an api-version; both SDKs always send one.
   if (!url.searchParams.get('api-version')) throw new WorkloadError(400, 'api-version is required');
@@ -69,8 +78,11 @@ async function handle(hub: LocalHubApi, req: http.IncomingMessage, res: http.Ser
     if (keyId !== 'primary' && keyId !== 'secondary') throw new WorkloadError(400, 'keyId must be "primary" or "secondary"');
     if (algo !== 'HMACSHA256') throw new WorkloadError(400, 'algo must be "HMACSHA256"');
     if (typeof data !== 'string' || !isCanonicalBase64(data)) throw new WorkloadError(400, 'data must be base64');
-    const mod = hub.listModules().find((m) => m.moduleId === moduleId && m.generationId === generationId);
-    if (!mod) throw new WorkloadError(404, `module ${moduleId} with generation id ${generationId} not found`);
+    // IoT Edge binds each module's workload socket to that module and refuses to sign for any other (403).
+    if (caller === undefined) throw new WorkloadError(403, 'this workload socket belongs to no module: use the module\'s own IOTEDGE_WORKLOADURI');
+    if (moduleId !== caller.moduleId) throw new WorkloadError(403, `module ${caller.moduleId} may not sign for module ${moduleId}`);
+    const mod = hub.getModule(caller.deviceId, caller.moduleId);
+    if (!mod || mod.generationId !== generationId) throw new WorkloadError(404, `module ${moduleId} with generation id ${generationId} not found`);
     const key = keyId === 'primary' ? mod.primaryKey : mod.secondaryKey;
     const digest = createHmac('sha256', Buffer.from(key, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
     reply(res, 200, { digest });
@@ -100,21 +112,22 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   fs.unlinkSync(socketPath);
 }
 
-/**
- * Starts the IoT Edge workload API (B8) on a Unix socket:
- * `GET /trust-bundle?api-version=…` → `{"certificate": <hub CA PEM>}`;
- * `POST /modules/{moduleId}/genid/{generationId}/sign?api-version=…` with
- * `{"keyId":"primary","algo":"HMACSHA256","data":"<base64>"}` → `{"digest":"<base64 HMAC-SHA256 under the module key>"}`.
- * Unknown module or generation id → 404; bad body → 400; errors are `{"message": …}`.
- * A stale socket file is removed first; the socket file is made owner-only and removed on close.
- * @param hub the hub whose CA and module keys are served.
- * @param socketPath where to listen.
- * @returns a handle whose `close()` stops the server and removes the socket file.
- * @throws when the path is taken by a live socket or a non-socket file, or listening fails.
- */
-export async function startWorkloadServer(hub: LocalHubApi, socketPath: string): Promise<{ close(): Promise<void> }> {
+/** A running workload API: the hub's socket and one socket per module. */
+export interface WorkloadServer {
+  /**
+   * Opens the module's own socket (at {@link moduleWorkloadSocketPath}) unless it is open; synchronous, so the socket
+   * accepts connections as soon as this returns.
+   */
+  addModule(deviceId: string, moduleId: string): void;
+  /** Closes the module's socket and removes its file (unknown modules are ignored). */
+  removeModule(deviceId: string, moduleId: string): void;
+  /** Stops every socket and removes the socket files. */
+  close(): Promise<void>;
+}
+
+function createServer(hub: WorkloadHub, caller: Caller | undefined): http.Server {
   const server = http.createServer((req, res) => {
-    handle(hub, req, res).catch((err: unknown) => {
+    handle(hub, caller, req, res).catch((err: unknown) => {
       const status = err instanceof WorkloadError ? err.status : 500;
       const message = err instanceof Error ? err.message : String(err);
       if (!req.readableEnded) res.setHeader('connection', 'close');
@@ -123,6 +136,38 @@ export async function startWorkloadServer(hub: LocalHubApi, socketPath: string):
       if (!req.readableEnded) req.resume();
     });
   });
+  server.on('error', () => {
+    // A listening server only reports errors here after start; nothing useful can be done with them.
+  });
+  return server;
+}
+
+function closeServer(server: http.Server, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => {
+      fs.rmSync(socketPath, { force: true });
+      resolve();
+    });
+    server.closeAllConnections();
+  });
+}
+
+/**
+ * Starts the IoT Edge workload API on Unix sockets: the hub's own at `socketPath`, and one per module (see
+ * {@link WorkloadServer.addModule}; every module the hub has now is added here).
+ * `GET /trust-bundle?api-version=…` → `{"certificate": <hub CA PEM>}` on every socket;
+ * `POST /modules/{moduleId}/genid/{generationId}/sign?api-version=…` with
+ * `{"keyId":"primary","algo":"HMACSHA256","data":"<base64>"}` → `{"digest":"<base64 HMAC-SHA256 under the module key>"}`
+ * on the module's own socket only: another module, or the hub's socket → 403; unknown generation id → 404;
+ * bad body → 400; errors are `{"message": …}`.
+ * A stale socket file is removed first; socket files are owner-only and removed on close.
+ * @param hub the hub whose CA and module keys are served.
+ * @param socketPath where the hub's own socket listens.
+ * @returns a handle that adds and removes module sockets and closes them all.
+ * @throws when the path is taken by a live socket or a non-socket file, or listening fails.
+ */
+export async function startWorkloadServer(hub: WorkloadHub, socketPath: string): Promise<WorkloadServer> {
+  const server = createServer(hub, undefined);
   await removeStaleSocket(socketPath);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -133,20 +178,35 @@ export async function startWorkloadServer(hub: LocalHubApi, socketPath: string):
   });
   // Only the hub's user may ask for signatures made with module keys.
   fs.chmodSync(socketPath, 0o600);
-  server.on('error', () => {
-    // A listening server only reports errors here after start; nothing useful can be done with them.
-  });
+  const moduleDir = path.dirname(moduleWorkloadSocketPath(socketPath, '', ''));
+  fs.rmSync(moduleDir, { recursive: true, force: true });
+  fs.mkdirSync(moduleDir, { mode: 0o700 });
+  const modules = new Map<string, { server: http.Server; path: string }>();
   let closing: Promise<void> | undefined;
-  return {
+
+  const handle: WorkloadServer = {
+    addModule(deviceId, moduleId) {
+      const modulePath = moduleWorkloadSocketPath(socketPath, deviceId, moduleId);
+      if (closing || modules.has(modulePath)) return;
+      const moduleServer = createServer(hub, { deviceId, moduleId });
+      // A Unix socket is bound and listening when listen() returns; only the 'listening' event comes later.
+      moduleServer.listen(modulePath);
+      fs.chmodSync(modulePath, 0o600);
+      modules.set(modulePath, { server: moduleServer, path: modulePath });
+    },
+    removeModule(deviceId, moduleId) {
+      const modulePath = moduleWorkloadSocketPath(socketPath, deviceId, moduleId);
+      const entry = modules.get(modulePath);
+      if (!entry) return;
+      modules.delete(modulePath);
+      void closeServer(entry.server, entry.path);
+    },
     close(): Promise<void> {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => {
-          fs.rmSync(socketPath, { force: true });
-          resolve();
-        });
-        server.closeAllConnections();
-      });
+      closing ??= Promise.all([closeServer(server, socketPath), ...[...modules.values()].map((m) => closeServer(m.server, m.path))])
+        .then(() => fs.rmSync(moduleDir, { recursive: true, force: true }));
       return closing;
     },
   };
+  for (const m of hub.listModules()) handle.addModule(m.deviceId, m.moduleId);
+  return handle;
 }

@@ -98,6 +98,17 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
     });
   });
 
+  it('keeps the service\'s own explanation of a refusal (400004: response timeout below 5 s)', async () => {
+    const refused = await args({ methodParams: { methodName: 'echo', payload: null, responseTimeoutInSeconds: 4, connectTimeoutInSeconds: 0 } });
+    await assert.rejects(invokeMethodOverHttp(refused), (err: unknown) => {
+      assert.ok(err instanceof ClientError, String(err));
+      assert.equal(err.code, 'bad-request');
+      assert.equal(err.errorCode, 400004);
+      assert.equal(err.serviceMessage, 'responseTimeoutInSeconds must be between 5 and 300');
+      return true;
+    });
+  });
+
   it('answers 504101 gateway-timeout when the target does not answer', async () => {
     answering = await startAnsweringModule(hub, target, () => undefined);
     await assert.rejects(invokeMethodOverHttp(await args()), (err: unknown) => {
@@ -125,7 +136,7 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
 
   it('works with a token signed through the hub\'s workload API (container-mode path)', async () => {
     answering = await startAnsweringModule(hub, target, () => ({ status: 200, payload: 'pong' }));
-    const workload = new WorkloadClient({ workloadUri: hub.workloadUri!, apiVersion: '2019-01-30', moduleId: 'caller', generationId: caller.generationId, userAgent: 'ua' });
+    const workload = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, 'caller').IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: 'caller', generationId: caller.generationId, userAgent: 'ua' });
     try {
       const token = await sasToken(hub.hostName, DEVICE, 'caller', (s) => workload.sign(s));
       assert.deepEqual(await invokeMethodOverHttp(await args({ sastoken: token })), { status: 200, payload: 'pong' });
@@ -173,8 +184,18 @@ describe('WorkloadClient against the local hub\'s workload API', function () {
     }
   });
 
+  it('refuses (403) to sign for another module through a module\'s own workload socket, as IoT Edge does', async () => {
+    const other = hub.addModule(DEVICE, 'other');
+    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: other.moduleId, generationId: other.generationId, userAgent: 'ua' });
+    try {
+      await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.statusCode === 403);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('reports an unknown generation id as ClientError "Unexpected failure in IoTEdge" (404)', async () => {
-    const client = new WorkloadClient({ workloadUri: hub.workloadUri!, apiVersion: '2019-01-30', moduleId: mod.moduleId, generationId: 'stale', userAgent: 'ua' });
+    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: mod.moduleId, generationId: 'stale', userAgent: 'ua' });
     try {
       await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.message === 'Unexpected failure in IoTEdge' && err.statusCode === 404);
     } finally {

@@ -158,6 +158,58 @@ describe('client lifecycle', () => {
     await client.sendMessage('back');
   });
 
+  describe('refused credentials at the first connect (injected clock)', () => {
+    /** A client of module `moduleId` whose key the hub does not know (yet). */
+    function wrongKeyClient(moduleId: string, clock: FakeClock, options: ClientOptions & InternalClientOptions): { client: IoTHubModuleClient; key: string } {
+      const m = hub.addModule('ldev', moduleId);
+      const key = Buffer.alloc(32, 9).toString('base64');
+      const cs = m.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${key}`);
+      const all: ClientOptions & InternalClientOptions = { serverVerificationCert: hub.caCert, ...options, clock };
+      const client = track(IoTHubModuleClient.createFromConnectionString(cs, all));
+      return { client, key };
+    }
+    const reconnectWait = (clock: FakeClock): { ms: number; dueIn: number } | undefined => clock.armed().find((t) => t.keepAlive);
+
+    it('by default (as the Python SDK) connect() rejects with CredentialError and nothing retries', async () => {
+      const clock = new FakeClock(Date.now());
+      const { client } = wrongKeyClient('pyfirst', clock, { connectionRetryInterval: 2 });
+      await assert.rejects(client.connect(), { code: 'credential-error' });
+      assert.equal(reconnectWait(clock), undefined);
+    });
+
+    it('connectionRetryForever: connect() still rejects, then the client retries with back-off capped at 6 × the interval, and connects once the hub takes the key', async function () {
+      this.timeout(20_000);
+      const clock = new FakeClock(Date.now());
+      const capSeconds = 2;
+      const { client, key } = wrongKeyClient('forever', clock, { connectionRetryInterval: capSeconds, connectionRetryForever: true });
+      const states = recordStates(client);
+      await assert.rejects(client.connect(), { code: 'credential-error' });
+      const delays: number[] = [];
+      for (let attempt = 0; attempt < 8; attempt++) {
+        await waitFor(() => reconnectWait(clock) !== undefined, `reconnect wait ${attempt} armed`);
+        const wait = reconnectWait(clock)!;
+        delays.push(wait.ms);
+        const last = states.at(-1)!;
+        assert.equal(last.state, 'disconnected');
+        assert.equal(last.reason?.name, 'CredentialError');
+        assert.equal((last as { nextRetryAt?: number }).nextRetryAt, clock.now() + wait.dueIn, 'the state change says when the next try comes');
+        clock.advance(wait.dueIn);
+        await waitFor(() => states.at(-1)!.state !== 'connecting', `attempt ${attempt} refused`);
+      }
+      const slowCap = 6 * capSeconds * 1000;
+      assert.equal(delays[0], 10);
+      for (const d of delays) assert.ok(d <= 1.2 * slowCap, `capped: ${delays.join(', ')}`);
+      assert.ok(delays.slice(-2).every((d) => d >= 0.8 * slowCap), `reaches the longer cap: ${delays.join(', ')}`);
+      // The key is fixed on the hub side: the next attempt connects.
+      hub.removeModule('ldev', 'forever');
+      hub.addModule('ldev', 'forever', { primaryKey: key });
+      await waitFor(() => reconnectWait(clock) !== undefined, 'next wait armed');
+      clock.advance(reconnectWait(clock)!.dueIn);
+      await waitFor(() => client.connected, 'connected with the fixed key');
+      await client.sendMessage('hello');
+    });
+  });
+
   it('ensureDesiredProperties off: no twin re-read after a reconnect, live patches still arrive (full: false)', async () => {
     const client = clientFor(hub, 'ldev', 'noensure', { ensureDesiredProperties: false });
     const calls: Array<[Record<string, unknown>, { full: boolean }]> = [];

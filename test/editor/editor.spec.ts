@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { until } from '../nodes/support';
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM library).
 interface BrowserElement {
@@ -44,9 +45,9 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
   { type: 'iothub-module-invoke', id: 'demo-invoke', fields: ['#node-input-client', '#node-input-deviceId', '#node-input-moduleId', '#node-input-methodName', '#node-input-responseTimeout'] },
 ];
 
-/** Starts `node scripts/start.js` on a free port with a temporary userDir; resolves with the editor URL. */
+/** Starts `npm start`'s script (dist/scripts/start.js) on a free port with a temporary userDir; resolves with the editor URL. */
 async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+  const child = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
     cwd: root,
     // A private discovery directory: no other Node-RED on this machine joins the test's hub.
     env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn', AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
@@ -244,9 +245,15 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'example-deployed.png') });
     assert.match(demo.output(), /upstream\s+local-device\/ex-output \[alerts\]/);
   });
+  it('npm start puts the local hub on the standard ports (8883, 443) when it can bind them, else says on stderr that it fell back', () => {
+    const out = demo.output();
+    if (/Local hub:\s+\S+ on localhost \(MQTT\/TLS 8883, WSS and HTTPS 443\)/.test(out)) assert.doesNotMatch(out, /not available/);
+    else assert.match(out, /npm start: the standard ports 8883\/443 are not available \(port (8883|443): (EADDRINUSE|EACCES)\); the local hub listens on port \d+ instead/);
+  });
+
   it('a second npm start on a busy port says which port and how to choose another, and exits 1', async () => {
     const port = new URL(demo.url).port;
-    const second = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    const second = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
       cwd: root,
       env: { ...process.env, PORT: port, NODE_RED_USER_DIR: path.join(userDir, 'second'), AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -262,6 +269,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   it('Ctrl-C stops Node-RED and the local hub cleanly and withdraws the hub\'s announcement', async () => {
     await browser.close();
     const exited = once(demo.child, 'exit');
+    demo.child.kill('SIGINT');
+    // A terminal's Ctrl-C reaches npm too, which forwards it: the second SIGINT must not cut the clean stop short.
+    await until(() => /SIGINT: stopping/.test(demo.output()), 10_000, 'the stop to begin');
     demo.child.kill('SIGINT');
     const [code] = (await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref())])) as [number | string];
     assert.equal(code, 0, demo.output());

@@ -1,9 +1,9 @@
-// A small in-memory stand-in for LocalHubApi (registry, twins, methods) to test the HTTP and workload APIs in isolation.
+// A small in-memory stand-in for the hub the HTTP and workload APIs serve from (ServiceApiHub, WorkloadHub), to test
+// them in isolation.
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type {
-  DeviceIdentity, EdgeEnvironment, HubErrorShape, HubEvents, HubFaults, HubObservations, IdentityAuth, LocalHubApi,
-  MethodInvocation, MethodResult, ModuleIdentity, Twin,
+  DeviceIdentity, HubErrorShape, IdentityAuth, MethodInvocation, MethodResult, ModuleIdentity, ServiceApiHub, Twin, TwinPatch,
+  WorkloadHub,
 } from '../../src/hub/types';
 
 function newKey(): string {
@@ -24,18 +24,35 @@ function merge(target: Record<string, unknown>, patch: Record<string, unknown>):
   }
 }
 
+/** Whether `value` is a JSON object (not an array, not null). */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The merge patch that turns `current` into `wanted` (absent keys → `null`, nested objects recursively). */
+function replacementPatch(current: Record<string, unknown>, wanted: Record<string, unknown>): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(current)) if (!key.startsWith('$') && !(key in wanted)) patch[key] = null;
+  for (const [key, value] of Object.entries(wanted)) {
+    if (key.startsWith('$')) continue;
+    const old = current[key];
+    if (isObject(old) && isObject(value)) {
+      const nested = replacementPatch(old, value);
+      if (Object.keys(nested).length > 0) patch[key] = nested;
+    } else if (JSON.stringify(old) !== JSON.stringify(value)) patch[key] = value;
+  }
+  return patch;
+}
+
 /**
- * Implements the LocalHubApi members the HTTP and workload APIs use; everything else throws.
- * `methodHandler` decides how `invokeMethod` answers; `calls` records what was asked of it.
+ * Implements what the HTTP and workload APIs serve from. `methodHandler` decides how `invokeMethod` answers; `calls`
+ * records what was asked of it (every desired change, PATCH or PUT, is recorded as the merge patch it amounts to).
  */
-export class FakeHub implements LocalHubApi {
+export class FakeHub implements ServiceApiHub, WorkloadHub {
   readonly hostName: string;
-  readonly port = 0;
   readonly caCert = '-----BEGIN CERTIFICATE-----\nRkFLRQ==\n-----END CERTIFICATE-----\n';
-  readonly caCertPath = '/nonexistent/ca.pem';
   readonly serviceConnectionString: string;
   readonly policyKey = newKey();
-  readonly events = new EventEmitter<HubEvents>();
   readonly connected = new Set<string>();
   readonly calls: { invoke: Array<{ deviceId: string; moduleId?: string; invocation: MethodInvocation }>; desired: Array<Record<string, unknown>> } = { invoke: [], desired: [] };
   methodHandler: (deviceId: string, moduleId: string | undefined, invocation: MethodInvocation) => Promise<MethodResult> =
@@ -51,14 +68,6 @@ export class FakeHub implements LocalHubApi {
   constructor(hostName = 'fake-hub.azure-devices.net') {
     this.hostName = hostName;
     this.serviceConnectionString = `HostName=${hostName};SharedAccessKeyName=iothubowner;SharedAccessKey=${this.policyKey}`;
-  }
-
-  get faults(): HubFaults {
-    throw new Error('FakeHub has no faults');
-  }
-
-  get observed(): HubObservations {
-    throw new Error('FakeHub has no observations');
   }
 
   addDevice(deviceId: string, auth: IdentityAuth = {}): DeviceIdentity {
@@ -98,6 +107,16 @@ export class FakeHub implements LocalHubApi {
     return mod;
   }
 
+  getDevice(deviceId: string): DeviceIdentity | undefined {
+    return this.devices.get(deviceId);
+  }
+
+  removeDevice(deviceId: string): void {
+    this.devices.delete(deviceId);
+    this.twins.delete(deviceId);
+    for (const mod of this.listModules()) if (mod.deviceId === deviceId) this.removeModule(deviceId, mod.moduleId);
+  }
+
   getModule(deviceId: string, moduleId: string): ModuleIdentity | undefined {
     return this.modules.get(`${deviceId}/${moduleId}`);
   }
@@ -113,14 +132,6 @@ export class FakeHub implements LocalHubApi {
 
   listModules(): ModuleIdentity[] {
     return [...this.modules.values()];
-  }
-
-  edgeEnvironment(): EdgeEnvironment {
-    throw new Error('FakeHub has no edge environment');
-  }
-
-  setRoutes(): void {
-    throw new Error('FakeHub has no routes');
   }
 
   getTwin(deviceId: string, moduleId?: string): Twin {
@@ -141,29 +152,36 @@ export class FakeHub implements LocalHubApi {
     return structuredClone(twin);
   }
 
+  updateTwin(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin {
+    const twin = this.checkedTwin(deviceId, moduleId, ifMatch);
+    if (patch.tags) merge(twin.tags, patch.tags);
+    const desired = patch.properties?.desired ?? {};
+    return Object.keys(desired).length > 0 ? this.updateDesired(deviceId, moduleId, desired) : structuredClone(twin);
+  }
+
+  replaceTwin(deviceId: string, moduleId: string | undefined, doc: TwinPatch, ifMatch?: string): Twin {
+    const twin = this.checkedTwin(deviceId, moduleId, ifMatch);
+    twin.tags = structuredClone(doc.tags ?? {});
+    const patch = replacementPatch(twin.properties.desired, doc.properties?.desired ?? {});
+    return Object.keys(patch).length > 0 ? this.updateDesired(deviceId, moduleId, patch) : structuredClone(twin);
+  }
+
   invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult> {
     this.calls.invoke.push({ deviceId, ...(moduleId !== undefined ? { moduleId } : {}), invocation });
     return this.methodHandler(deviceId, moduleId, invocation);
-  }
-
-  sendToInput(): Promise<void> {
-    return Promise.reject(new Error('FakeHub cannot deliver messages'));
   }
 
   isConnected(clientId: string): boolean {
     return this.connected.has(clientId);
   }
 
-  stop(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  restart(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
+  /** The stored twin, after the `If-Match` check (`*`, absent, or the etag with or without quotes). */
+  private checkedTwin(deviceId: string, moduleId: string | undefined, ifMatch: string | undefined): Twin {
+    const twin = this.twins.get(moduleId === undefined ? deviceId : `${deviceId}/${moduleId}`);
+    if (!twin) throw hubError(404, 404001, 'no such twin');
+    const wanted = ifMatch?.trim().replace(/^"(.*)"$/, '$1');
+    if (wanted !== undefined && wanted !== '*' && wanted !== twin.etag) throw hubError(412, 412002, 'etag mismatch');
+    return twin;
   }
 
   private newTwin(deviceId: string, moduleId?: string): Twin {

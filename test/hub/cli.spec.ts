@@ -143,6 +143,35 @@ describe('hub cli', function () {
     assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');
   });
 
+  it('Ctrl-C in a terminal (SIGINT to the whole process group, twice) stops it cleanly: exit 0, temp dir, workload sockets and announcement gone', async () => {
+    // As `npm run hub` runs it: standard ports when free, announced to Node-RED.
+    const discoveryDir = path.join(dir, 'discovery');
+    const proc = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--standard-ports', '--announce'], {
+      cwd: root, stdio: 'pipe', detached: true, env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
+    });
+    child = proc;
+    const stderr = collect(proc.stderr);
+    const lines = readline.createInterface({ input: proc.stdout });
+    const [first] = (await once(lines, 'line', { signal: AbortSignal.timeout(20_000) })) as [string];
+    const summary = JSON.parse(first) as Summary & { standardPorts: boolean };
+    if (summary.standardPorts) assert.deepEqual([summary.mqttPort, summary.httpsPort], [8883, 443]);
+    else assert.match(stderr.text, /the standard ports are not available/);
+    const tempDir = path.dirname(summary.caCertPath);
+    const socket = summary.modules[0]!.edgeEnvironment.IOTEDGE_WORKLOADURI!.slice('unix://'.length);
+    assert.ok(fs.existsSync(socket));
+    assert.equal(fs.readdirSync(discoveryDir).length, 1, 'announced');
+
+    const stopping = new Promise<void>((resolve) => lines.on('line', (l) => l.includes('SIGINT received, stopping') && resolve()));
+    // The terminal signals every process of the group; `npm run` (or a second Ctrl-C) signals the hub again.
+    process.kill(-proc.pid!, 'SIGINT');
+    await stopping;
+    process.kill(-proc.pid!, 'SIGINT');
+    assert.equal(await exitOf(proc), 0, `exit code (signal ${proc.signalCode}); stderr: ${stderr.text}`);
+    assert.equal(fs.existsSync(tempDir), false, 'the temp dir (CA, workload sockets) is removed');
+    assert.equal(fs.existsSync(socket), false, 'the workload socket is removed');
+    assert.deepEqual(fs.readdirSync(discoveryDir), [], 'the announcement is withdrawn');
+  });
+
   it('prints usage and exits with 2 on an unknown option, 0 on --help', async () => {
     const bad = start(['--port', '1']);
     const stderr = collect(bad.stderr);

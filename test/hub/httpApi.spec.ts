@@ -121,6 +121,15 @@ describe('hub http api', () => {
       assert.deepEqual({ ...desired, $version: 0 }, { keep: 1, obj: { x: 1 }, add: true, $version: 0 });
     });
 
+    it('PATCH merges tags, PUT replaces them', async () => {
+      const patched = await call('PATCH', `/twins/dev1/modules/modA${API}`, { tags: { site: 'x', floor: 1 } });
+      assert.equal(patched.status, 200);
+      assert.deepEqual((patched.json as { tags: unknown }).tags, { site: 'x', floor: 1 });
+      const replaced = await call('PUT', `/twins/dev1/modules/modA${API}`, { tags: { site: 'y' } });
+      assert.deepEqual((replaced.json as { tags: unknown }).tags, { site: 'y' });
+      assert.deepEqual(hub.getTwin('dev1', 'modA').tags, { site: 'y' });
+    });
+
     it('PATCH of the device twin targets the device (no module id)', async () => {
       const answer = await call('PATCH', `/twins/dev1${API}`, { properties: { desired: { d: 1 } } });
       assert.equal(answer.status, 200);
@@ -132,7 +141,6 @@ describe('hub http api', () => {
       ['a JSON array', '[1]', 400, /^ErrorCode:ArgumentInvalid;/],
       ['reported properties', { properties: { reported: { a: 1 } } }, 400, /^ErrorCode:ArgumentInvalid;/],
       ['desired not an object', { properties: { desired: 3 } }, 400, /^ErrorCode:ArgumentInvalid;/],
-      ['tags (not supported by LocalHubApi)', { tags: { site: 'x' } }, 501, /^ErrorCode:NotImplemented;/],
     ];
     for (const [name, body, status, message] of badBodies) {
       it(`PATCH with ${name} answers ${status} and changes nothing`, async () => {
@@ -339,9 +347,13 @@ describe('hub http api', () => {
       assert.match((answer.json as LegacyBody).Message, /^ErrorCode:DeviceNotFound;/);
     });
 
-    it('DELETE of a device answers 501 (LocalHubApi cannot remove devices)', async () => {
+    it('DELETE of a device removes it with its modules', async () => {
       const answer = await call('DELETE', `/devices/dev1${API}`, undefined, { 'if-match': '"*"' });
-      assert.equal(answer.status, 501);
+      assert.equal(answer.status, 204);
+      assert.equal(hub.getDevice('dev1'), undefined);
+      assert.equal(hub.getModule('dev1', 'modA'), undefined);
+      const gone = await call('GET', `/devices/dev1${API}`);
+      assert.match((gone.json as LegacyBody).Message, /^ErrorCode:DeviceNotFound;/);
     });
 
     it('an unknown path answers 404 and a bad percent-encoding 400', async () => {

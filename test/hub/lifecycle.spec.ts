@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { LocalHub } from '../../src/hub/LocalHub';
 import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
+import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
 import { HubError } from '../../src/hub/methods';
 import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor, waitFor } from './support';
 
@@ -65,8 +66,10 @@ describe('local hub: lifecycle and endpoints', () => {
     const socketPath = hub.workloadUri!.slice('unix://'.length);
     assert.ok(fs.existsSync(socketPath));
     const m = hub.addModule('edge1', 'mod');
+    const moduleSocket = moduleWorkloadSocketPath(socketPath, 'edge1', 'mod');
+    assert.ok(fs.existsSync(moduleSocket), 'the module has a workload socket of its own');
     assert.deepEqual(hub.edgeEnvironment('edge1', 'mod'), {
-      IOTEDGE_WORKLOADURI: hub.workloadUri,
+      IOTEDGE_WORKLOADURI: `unix://${moduleSocket}`,
       IOTEDGE_DEVICEID: 'edge1',
       IOTEDGE_MODULEID: 'mod',
       IOTEDGE_MODULEGENERATIONID: m.generationId,

@@ -1,4 +1,5 @@
-// The IoT Edge workload API (trust bundle, module-key signing) over a real Unix socket, against a fake LocalHubApi.
+// The IoT Edge workload API (trust bundle, module-key signing) over real Unix sockets, one per module as on IoT Edge,
+// against a fake LocalHubApi.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
@@ -7,9 +8,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startWorkloadServer } from '../../src/hub/workloadApi';
+import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
+import { startWorkloadServer, type WorkloadServer } from '../../src/hub/workloadApi';
 import { FakeHub } from '../helpers/hubFake';
 import { rawRequest } from '../helpers/hubHttp';
+import { waitFor } from './support';
 
 const API = 'api-version=2018-06-28';
 
@@ -17,6 +20,8 @@ describe('hub workload api', () => {
   let dir: string;
   let socketPath: string;
   let hub: FakeHub;
+  /** The module's own workload socket. */
+  const socketOf = (moduleId: string): string => moduleWorkloadSocketPath(socketPath, 'dev1', moduleId);
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-workload-'));
@@ -31,7 +36,7 @@ describe('hub workload api', () => {
   });
 
   describe('requests', () => {
-    let server: { close(): Promise<void> };
+    let server: WorkloadServer;
 
     beforeEach(async () => {
       server = await startWorkloadServer(hub, socketPath);
@@ -53,7 +58,7 @@ describe('hub workload api', () => {
       const answer = await rawRequest({
         method: 'POST',
         path: `/modules/${encodeURIComponent(mod.moduleId)}/genid/${encodeURIComponent(mod.generationId)}/sign?${API}`,
-        socketPath,
+        socketPath: socketOf('$edge mod'),
         body: { keyId: 'primary', algo: 'HMACSHA256', data },
       });
       assert.equal(answer.status, 200);
@@ -64,20 +69,47 @@ describe('hub workload api', () => {
     it('signs with the secondary key when asked', async () => {
       const mod = hub.getModule('dev1', 'modA')!;
       const answer = await rawRequest({
-        method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath,
+        method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath: socketOf('modA'),
         body: { keyId: 'secondary', algo: 'HMACSHA256', data: 'YWJj' },
       });
       const expected = createHmac('sha256', Buffer.from(mod.secondaryKey, 'base64')).update('abc').digest('base64');
       assert.deepEqual(answer.json, { digest: expected });
     });
 
-    it('answers 404 for an unknown module or a generation id of another module', async () => {
+    it('answers 404 on a module\'s socket for a generation id that is not the module\'s', async () => {
       const other = hub.getModule('dev1', '$edge mod')!;
-      for (const p of [`/modules/nope/genid/${other.generationId}/sign`, `/modules/modA/genid/${other.generationId}/sign`]) {
-        const answer = await rawRequest({ method: 'POST', path: `${p}?${API}`, socketPath, body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
-        assert.equal(answer.status, 404, p);
-        assert.equal(typeof (answer.json as { message: string }).message, 'string');
+      const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${other.generationId}/sign?${API}`, socketPath: socketOf('modA'), body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
+      assert.equal(answer.status, 404);
+      assert.equal(typeof (answer.json as { message: string }).message, 'string');
+    });
+
+    it('signs only for the module the socket belongs to: another module (known or not) or the hub\'s socket gets 403', async () => {
+      const other = hub.getModule('dev1', '$edge mod')!;
+      const body = { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' };
+      const asks: Array<[string, string]> = [
+        [socketOf('modA'), `/modules/${encodeURIComponent(other.moduleId)}/genid/${other.generationId}/sign`],
+        [socketOf('modA'), `/modules/nope/genid/${other.generationId}/sign`],
+        [socketPath, `/modules/${encodeURIComponent(other.moduleId)}/genid/${other.generationId}/sign`],
+      ];
+      for (const [socket, p] of asks) {
+        const answer = await rawRequest({ method: 'POST', path: `${p}?${API}`, socketPath: socket, body });
+        assert.equal(answer.status, 403, `${p} on ${socket}`);
+        assert.equal((answer.json as { digest?: string }).digest, undefined);
       }
+      // Every socket still serves the trust bundle.
+      for (const socket of [socketPath, socketOf('modA')]) {
+        assert.equal((await rawRequest({ method: 'GET', path: `/trust-bundle?${API}`, socketPath: socket })).status, 200);
+      }
+    });
+
+    it('opens a socket for a module added later and closes the socket of a removed one', async () => {
+      const added = hub.addModule('dev1', 'later');
+      server.addModule('dev1', 'later');
+      // Synchronous: the socket accepts requests as soon as addModule returns.
+      const answer = await rawRequest({ method: 'POST', path: `/modules/later/genid/${added.generationId}/sign?${API}`, socketPath: socketOf('later'), body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
+      assert.equal(answer.status, 200);
+      server.removeModule('dev1', 'later');
+      await waitFor(() => !fs.existsSync(socketOf('later')), 'the removed module\'s socket file to go');
     });
 
     const badBodies: Array<[string, unknown]> = [
@@ -91,7 +123,7 @@ describe('hub workload api', () => {
     for (const [name, body] of badBodies) {
       it(`answers 400 for ${name}`, async () => {
         const mod = hub.getModule('dev1', 'modA')!;
-        const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath, body });
+        const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath: socketOf('modA'), body });
         assert.equal(answer.status, 400);
       });
     }
@@ -102,8 +134,8 @@ describe('hub workload api', () => {
       assert.equal((await rawRequest({ method: 'POST', path: `/trust-bundle?${API}`, socketPath, body: {} })).status, 405);
     });
 
-    it('makes the socket owner-only', () => {
-      assert.equal(fs.statSync(socketPath).mode & 0o777, 0o600);
+    it('makes every socket owner-only', () => {
+      for (const socket of [socketPath, socketOf('modA'), socketOf('$edge mod')]) assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
     });
   });
 
@@ -120,6 +152,7 @@ describe('hub workload api', () => {
       assert.equal(answer.status, 200);
       await server.close();
       assert.equal(fs.existsSync(socketPath), false);
+      assert.equal(fs.existsSync(path.dirname(socketOf('modA'))), false, 'the module sockets are gone too');
     });
 
     it('refuses a path where another server is listening, and a path that is not a socket', async () => {

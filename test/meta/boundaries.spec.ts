@@ -55,6 +55,19 @@ describe('module boundaries', () => {
     }
   });
 
+  it('scripts/** reach the library only through src/index.ts, never through computed or dist/ paths', () => {
+    const files = sourceFiles('scripts');
+    assert.ok(files.length > 0, 'scripts/ holds TypeScript');
+    for (const file of files) {
+      for (const spec of importsOf(file)) {
+        const target = resolveFrom(file, spec);
+        assert.ok(!target.startsWith('dist') && !target.startsWith('nodes'), `${file} imports ${spec}`);
+        if (target.startsWith('src')) assert.equal(target.replace(/\.(ts|js)$/, ''), path.join('src', 'index'), `${file} imports ${spec}`);
+      }
+      assert.ok(!/require\(\s*[^'"\s]/.test(fs.readFileSync(path.join(root, file), 'utf8')), `${file} requires a computed path`);
+    }
+  });
+
   it('src/client/** never imports src/hub/** and the hub never imports the client', () => {
     for (const file of sourceFiles(path.join('src', 'client'))) {
       for (const spec of importsOf(file)) assert.ok(!resolveFrom(file, spec).startsWith(path.join('src', 'hub')), `${file} imports ${spec}`);

@@ -56,6 +56,15 @@ describe('catalogs', () => {
     }
   });
 
+  it('every reason a value cannot be sent as JSON has text about its field in both languages', () => {
+    const problems = unionMembers('nodes/shared/errors.ts', 'JsonProblem');
+    assert.ok(problems.length >= 6);
+    for (const lang of ['en-US', 'pt-BR']) {
+      const texts = catalog(lang, 'iothub-module-client.json');
+      for (const problem of problems) assert.deepEqual(placeholders(texts.get(`iothub-module-client.problems.${problem}`) ?? ''), ['field'], `${lang} problems.${problem}`);
+    }
+  });
+
   it('every key the node code uses exists', () => {
     const sources = ['nodes', 'nodes/shared'].flatMap((dir) =>
       fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`),

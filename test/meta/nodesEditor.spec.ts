@@ -1,9 +1,11 @@
-// The editor definitions in nodes/*.html, run against a stub RED: palette category, credentials as passwords,
-// and `validate` functions that accept good values and return catalog text (never a raw key) for bad ones.
+// The editor definitions in the built nodes/*.html (the build writes the option table into them), run against a stub
+// RED: palette category, credentials as passwords, `validate` functions that accept good values and return catalog
+// text (never a raw key) for bad ones, and numeric settings validated by exactly the option table's rules.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
+import { OPTION_RULES, readOptionSetting, type OptionName, type OptionRule } from '../../src/client/options';
 
 const root = path.resolve(__dirname, '..', '..');
 const MODULE = 'node-red-contrib-azure-iot-module';
@@ -18,20 +20,22 @@ interface EditorDef {
   label: (this: Record<string, unknown>) => string;
 }
 
-function catalogText(key: string): string {
+/** RED._ as the editor has it: catalog text with `__name__` placeholders filled in. */
+function catalogText(key: string, params: Record<string, unknown> = {}): string {
   const match = /^([^:]+)\/([^:/]+):(.+)$/.exec(key);
   if (!match || match[1] !== MODULE) return key;
   let value: unknown = JSON.parse(fs.readFileSync(path.join(root, 'locales', 'en-US', `${match[2]}.json`), 'utf8'));
   for (const part of match[3]!.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
-  return typeof value === 'string' ? value : key;
+  return typeof value === 'string' ? value.replace(/__([a-zA-Z]+)__/g, (_all, name: string) => String(params[name])) : key;
 }
 
 function loadDefinitions(): Map<string, EditorDef> {
   const defs = new Map<string, EditorDef>();
   // plugins: the editor plugin (iothub-local-hub-panel.html) registers a sidebar tab, not a node type.
   const RED = { nodes: { registerType: (type: string, def: EditorDef) => defs.set(type, def) }, plugins: { registerPlugin: () => undefined }, _: catalogText };
-  for (const file of fs.readdirSync(path.join(root, 'nodes')).filter((f) => f.endsWith('.html'))) {
-    const html = fs.readFileSync(path.join(root, 'nodes', file), 'utf8');
+  const built = path.join(root, 'dist', 'nodes');
+  for (const file of fs.readdirSync(built).filter((f) => f.endsWith('.html'))) {
+    const html = fs.readFileSync(path.join(built, file), 'utf8');
     for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) vm.runInNewContext(m[1]!, { RED, $: () => undefined });
   }
   return defs;
@@ -86,9 +90,13 @@ describe('node editor definitions', () => {
   });
 
   const invalid: Array<[string, string, unknown, Record<string, unknown>, string]> = [
-    ['iothub-module-client', 'keepAlive', '0', {}, 'Keep-alive must be 1 to 1740 seconds'],
-    ['iothub-module-client', 'keepAlive', '1741', {}, 'Keep-alive must be 1 to 1740 seconds'],
-    ['iothub-module-client', 'operationTimeout', 'soon', {}, 'Enter a positive number of seconds'],
+    ['iothub-module-client', 'keepAlive', '0', {}, 'Enter whole seconds from 1 to 1740'],
+    ['iothub-module-client', 'keepAlive', '1741', {}, 'Enter whole seconds from 1 to 1740'],
+    ['iothub-module-client', 'operationTimeout', 'soon', {}, 'Enter a number of seconds above 0, at most 2147483'],
+    ['iothub-module-client', 'sastokenTtl', '239', {}, 'Enter whole seconds, 240 or more'],
+    // Both passed this dialog once: 0.5 then failed the config node, 2.5 ran as 2 s in the library.
+    ['iothub-module-client', 'connectionRetryInterval', '0.5', {}, 'Enter whole seconds from 1 to 2147483'],
+    ['iothub-module-client', 'connectionRetryInterval', '2.5', {}, 'Enter whole seconds from 1 to 2147483'],
     ['iothub-module-client', 'hostname', '', { connectionType: 'x509' }, 'The IoT Hub host is required for X.509'],
     ['iothub-module-client', 'moduleId', ' ', { connectionType: 'localHub' }, 'The module id is required'],
     ['iothub-module-output', 'queueSize', '-1', {}, 'The queue size must be a whole number, 0 or more'],
@@ -97,7 +105,10 @@ describe('node editor definitions', () => {
     ['iothub-module-method-request', 'timeoutStatus', 'ok', {}, 'Enter an integer status code'],
     ['iothub-module-method-response', 'statusCode', '2000', {}, 'Enter an integer status code'],
     ['iothub-module-invoke', 'deviceId', ' ', {}, 'The target device id is required'],
-    ['iothub-module-invoke', 'responseTimeout', '301', {}, 'Enter whole seconds between 0 and 300'],
+    ['iothub-module-invoke', 'responseTimeout', '301', {}, 'Enter whole seconds from 5 to 300'],
+    // IoT Hub refuses a response timeout below 5 s (400004).
+    ['iothub-module-invoke', 'responseTimeout', '0', {}, 'Enter whole seconds from 5 to 300'],
+    ['iothub-module-invoke', 'connectTimeout', '301', {}, 'Enter whole seconds from 0 to 300'],
   ];
   for (const [type, prop, value, node, text] of invalid) {
     it(`${type}.${prop} = ${JSON.stringify(value)} → "${text}"`, () => {
@@ -110,5 +121,36 @@ describe('node editor definitions', () => {
     assert.equal(check(defs.get('iothub-module-invoke')!, 'deviceId', 'target', { deviceIdType: 'msg' }), true);
     assert.equal(check(defs.get('iothub-module-invoke')!, 'methodName', 'reboot', {}), true);
     assert.equal(check(defs.get('iothub-module-output')!, 'queueSize', '0'), true);
+  });
+
+  describe('numeric settings follow the option table (src/client/options.ts)', () => {
+    const fields: Array<[string, string, OptionName]> = [
+      ['iothub-module-client', 'sastokenTtl', 'sastokenTtl'],
+      ['iothub-module-client', 'keepAlive', 'keepAlive'],
+      ['iothub-module-client', 'connectionRetryInterval', 'connectionRetryInterval'],
+      ['iothub-module-client', 'operationTimeout', 'operationTimeout'],
+      ['iothub-module-invoke', 'connectTimeout', 'connectTimeoutInSeconds'],
+      ['iothub-module-invoke', 'responseTimeout', 'responseTimeoutInSeconds'],
+    ];
+    /** Values around every edge of a rule, as the editor stores them (text). */
+    function probes(rule: OptionRule): string[] {
+      const edges = [rule.min, rule.max ?? rule.min + 1e6, rule.default];
+      const values = ['', ' ', 'soon', '-1', '1e2', '0x10', '.5', '0.5', '2.5', '1.', ' 7 '];
+      for (const edge of edges) for (const d of [-1, -0.5, 0, 0.5, 1]) values.push(String(edge + d));
+      return values;
+    }
+    for (const [type, prop, name] of fields) {
+      it(`${type}.${prop}: default and every probe as ${name} in the table`, () => {
+        const def = defs.get(type)!;
+        const rule: OptionRule = OPTION_RULES[name];
+        assert.equal(def.defaults[prop]!.value, String(rule.default));
+        for (const value of probes(rule)) {
+          const accepted = readOptionSetting(rule, value) !== null;
+          const result = check(def, prop, value);
+          assert.equal(result === true, accepted, `${prop} = ${JSON.stringify(value)}: editor says ${String(result)}`);
+          if (!accepted) assert.ok(typeof result === 'string' && !result.includes('__') && !result.includes(MODULE), String(result));
+        }
+      });
+    }
   });
 });

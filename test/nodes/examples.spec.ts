@@ -6,7 +6,7 @@ import path from 'node:path';
 import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
-import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../src/hub';
 import { helper, NODES, nextInput, until, type FlowNode, type TestNode } from './support';
 
 /* eslint-disable @typescript-eslint/no-require-imports */

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import { once } from 'node:events';
 import { issueCertificate } from '../../src/hub/x509';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
-import { shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import { shareLocalHub, unshareLocalHub } from '../../src/hub';
 import { startProxy, type TestProxy } from '../helpers/proxies';
 import { clientConfig, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, unloadAll, untilSubscribed, type FlowNode } from './support';
 

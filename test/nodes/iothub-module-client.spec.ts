@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
+import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, until, untilSubscribed, useLocalHub, warningsOf } from './support';
 
 describe('iothub-module-client (flow, local hub)', function () {
   this.timeout(60_000);
@@ -196,10 +196,10 @@ describe('iothub-module-client (flow, local hub)', function () {
     }
   });
 
-  it('refused credentials show an error status with catalog text on every user', async () => {
+  it('refused credentials: an error status saying when the next try comes, retried with back-off until the hub accepts the key', async () => {
     const tls = tlsConfig(hub);
     const good = hub.getModule(DEVICE, 'flow')!.connectionString;
-    const wrongKey = good.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+    const wrongKey = Buffer.alloc(32, 7).toString('base64');
     await helper.load(
       NODES,
       onTab([
@@ -207,11 +207,32 @@ describe('iothub-module-client (flow, local hub)', function () {
         { id: 'cfg', type: 'iothub-module-client', connectionType: 'connectionString', tls: 'tls', connectionRetryInterval: '1' },
         { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] },
       ]),
-      { tls: tls.credentials, cfg: { connectionString: wrongKey } },
+      { tls: tls.credentials, cfg: { connectionString: good.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${wrongKey}`) } },
     );
-    await until(() => statusesOf('in').some((st) => st.fill === 'red' && st.shape === 'dot'), 15_000, 'error status');
-    const error = statusesOf('in').find((st) => st.fill === 'red' && st.shape === 'dot')!;
-    assert.equal(error.text, 'error: The hub refused the credentials');
+    // Once, the node warned four times in 0.1 s and never tried again until a redeploy.
+    const retrying = /^error: The hub refused the credentials; next try at \d\d:\d\d:\d\d$/;
+    const said = (): boolean => statusesOf('in').some((st) => st.fill === 'red' && st.shape === 'dot' && retrying.test(st.text ?? ''));
+    await until(() => hub.observed.counters.refused >= 4 && said(), 15_000, 'four refused connects, then a status with the next try');
+    assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
+    // The key is fixed on the hub side while the flow runs: the next retry connects.
+    hub.removeModule(DEVICE, 'flow');
+    hub.addModule(DEVICE, 'flow', { primaryKey: wrongKey });
+    await until(() => statusesOf('in').at(-1)?.fill === 'green', 15_000, 'connected after the key was fixed');
+    assert.ok(hub.isConnected(`${DEVICE}/flow`));
+  });
+
+  it('a missing CA: an error status naming the TLS failure and the next try, and the retries go on', async () => {
+    const cfg = clientConfig(hub, 'flow', 'cfg', { tls: '' });
+    await helper.load(
+      NODES,
+      onTab([cfg.node, { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] }]),
+      { cfg: cfg.credentials },
+    );
+    const retrying = /^error: The TLS handshake with the hub failed \(check the server CA\); next try at \d\d:\d\d:\d\d$/;
+    const attempts = (): number => statusesOf('in').filter((st) => st.text === 'node-red:common.status.connecting').length;
+    // Once, the node gave up after the first refusal; now the library keeps trying (with the longer cap).
+    await until(() => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')), 15_000, 'four attempts and a status with the next try');
+    assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
   });
 
   it('a config node without its secret shows "not configured" and its users fail with a catchable error', async () => {

@@ -69,6 +69,25 @@ describe('iothub-module-output (flow, local hub)', function () {
     }
   });
 
+  it('an unsendable msg.payload says which problem it has, in catalog text without an "Error: " prefix', async () => {
+    await load();
+    const caught = collect(helper.getNode('caught'));
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    const cases: Array<[unknown, string]> = [
+      [undefined, 'msg.payload is undefined'],
+      [() => 1, 'msg.payload is a function'],
+      [circular, 'msg.payload refers to itself (a circular structure)'],
+      [{ n: 10n }, 'msg.payload holds a BigInt, which JSON cannot encode'],
+    ];
+    for (const [payload] of cases) helper.getNode('out').receive({ payload });
+    await until(() => caught.length === cases.length, 10_000, 'caught errors');
+    assert.deepEqual(
+      caught.map((m) => (m.error as { message: string }).message),
+      cases.map(([, problem]) => `msg.payload cannot be sent (invalid-payload): ${problem}`),
+    );
+  });
+
   it('bad input becomes a catchable error and the node keeps working', async () => {
     await load();
     const caught = collect(helper.getNode('caught'));

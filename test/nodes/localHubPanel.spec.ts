@@ -6,8 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
-import { writeDiscoveryFile } from '../../nodes/shared/hubDiscovery';
-import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub } from '../../nodes/shared/localHub';
+import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
 import register from '../../nodes/iothub-local-hub-panel';
 import { until } from './support';
 

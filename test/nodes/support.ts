@@ -97,6 +97,12 @@ export function statusesOf(id: string): Array<{ fill?: string; shape?: string; t
   return spy.getCalls().filter((c) => c.thisValue?.id === id).map((c) => c.args[0] as { fill?: string; shape?: string; text?: string });
 }
 
+/** Every warning a node logged (`node.warn`), oldest first. */
+export function warningsOf(id: string): unknown[] {
+  const spy = (helper as unknown as { _NodePrototype: { warn: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } } })._NodePrototype.warn;
+  return spy.getCalls().filter((c) => c.thisValue?.id === id).map((c) => c.args[0]);
+}
+
 /** Every `input` a node receives, collected. */
 export function collect(node: TestNode): Array<Record<string, unknown>> {
   const seen: Array<Record<string, unknown>> = [];

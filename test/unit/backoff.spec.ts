@@ -1,6 +1,7 @@
 // Reconnect back-off and the shared deadline queue, with injected randomness and a fake clock.
 import assert from 'node:assert/strict';
-import { backoffDelayMs } from '../../src/client/backoff';
+import { backoffDelayMs, retryCapSeconds } from '../../src/client/backoff';
+import { ClientError, ConnectionDroppedError, ConnectionFailedError, CredentialError, OperationTimeout } from '../../src/client/errors';
 import { DeadlineQueue, type Expirable } from '../../src/client/deadlines';
 import { FakeClock } from '../helpers/fakeClock';
 
@@ -23,9 +24,29 @@ describe('backoffDelayMs', () => {
       assert.equal(backoffDelayMs(attempt, cap, () => random), expected);
     });
   }
-  it('never exceeds 1.2 × the cap', () => {
+  it('never exceeds 1.2 × the cap, nor the longest timer Node takes', () => {
     for (let a = 0; a < 100; a += 1) assert.ok(backoffDelayMs(a, 10) <= 12000);
+    assert.equal(backoffDelayMs(30, 2_147_483 * 6, () => 0.999999), 2 ** 31 - 1);
   });
+});
+
+describe('retryCapSeconds: the one rule deciding what the reconnect loop retries', () => {
+  const failures: Array<[string, Error, number | undefined, number]> = [
+    // [what, error, cap as the Python SDK does (stop = undefined), cap when retrying forever]
+    ['refused credentials', new CredentialError('x'), undefined, 60],
+    ['untrusted server certificate', new ClientError('x', { code: 'tls-error' }), 10, 60],
+    ['protocol refusal (CONNACK 2)', new ClientError('x', { code: 'protocol-error' }), 10, 60],
+    ['connection failed', new ConnectionFailedError('x'), 10, 10],
+    ['connection dropped', new ConnectionDroppedError('x'), 10, 10],
+    ['no CONNACK in time', new OperationTimeout('x'), 10, 10],
+    ['an unexpected failure', new Error('x'), 10, 10],
+  ];
+  for (const [what, err, python, forever] of failures) {
+    it(`${what}: ${python === undefined ? 'stops' : `${python} s`} by default, ${forever} s when retrying forever`, () => {
+      assert.equal(retryCapSeconds(err, { connectionRetryInterval: 10, connectionRetryForever: false }), python);
+      assert.equal(retryCapSeconds(err, { connectionRetryInterval: 10, connectionRetryForever: true }), forever);
+    });
+  }
 });
 
 describe('DeadlineQueue', () => {

@@ -1,6 +1,6 @@
 // The one error table: CONNACK codes, socket and TLS codes, service statuses and IoT Hub error codes.
 import assert from 'node:assert/strict';
-import { errorFromConnack, errorFromStatus, mapTransportError, isTransient } from '../../src/client/errorMapping';
+import { errorFromConnack, errorFromServiceBody, errorFromStatus, mapTransportError, parseServiceMessage } from '../../src/client/errorMapping';
 import {
   ClientError,
   ConnectionDroppedError,
@@ -98,10 +98,25 @@ describe('errorMapping', () => {
     });
   }
 
-  it('only credential errors stop the reconnect loop', () => {
-    assert.equal(isTransient(new CredentialError('x')), false);
-    assert.equal(isTransient(new ConnectionFailedError('x')), true);
-    assert.equal(isTransient(new OperationTimeout('x')), true);
-    assert.equal(isTransient(new ClientError('x', { code: 'tls-error' })), true);
+});
+
+describe('parseServiceMessage: the service\'s own explanation in an error body', () => {
+  const bodies: Array<[string, string, string | undefined]> = [
+    ['legacy registry / twin shape', '{"Message":"ErrorCode:ArgumentInvalid;responseTimeoutInSeconds must be between 5 and 300","ExceptionMessage":"Tracking ID:x"}', 'responseTimeoutInSeconds must be between 5 and 300'],
+    ['JSON inside Message (direct methods)', JSON.stringify({ Message: JSON.stringify({ errorCode: 404103, trackingId: 't', message: 'Timed out waiting for device to connect.', info: {} }), ExceptionMessage: '' }), 'Timed out waiting for device to connect.'],
+    ['plain message, odd characters', '{"message":"bad $ / + % & # é value"}', 'bad $ / + % & # é value'],
+    ['error code only', '{"Message":"ErrorCode:DeviceNotFound;"}', undefined],
+    ['no message', '{"errorCode":400004}', undefined],
+    ['not JSON', 'Bad Request', undefined],
+    ['empty', '', undefined],
+  ];
+  for (const [what, body, expected] of bodies) {
+    it(`${what} → ${JSON.stringify(expected)}`, () => {
+      assert.equal(parseServiceMessage(body), expected);
+    });
+  }
+  it('a twin or HTTP refusal carries it, with the IoT Hub code', () => {
+    const err = errorFromServiceBody(400, '{"Message":"ErrorCode:ArgumentInvalid;bad patch","ExceptionMessage":""}');
+    assert.deepEqual([err.code, err.statusCode, err.errorCode, err.serviceMessage], ['bad-request', 400, 400004, 'bad patch']);
   });
 });

@@ -51,6 +51,7 @@ const GOOD: Required<Omit<ClientOptions, 'proxyOptions' | 'logger'>> & Pick<Clie
   autoConnect: false,
   connectionRetry: false,
   connectionRetryInterval: 5,
+  connectionRetryForever: true,
   ensureDesiredProperties: false,
   operationTimeout: 5,
   logger: { warn: () => undefined },

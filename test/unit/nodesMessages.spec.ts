@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { Message } from '../../src/index';
 import { NodeError } from '../../nodes/shared/errors';
-import { decodePayload, messageToMsg, methodPayload, msgToMessage } from '../../nodes/shared/messages';
+import { decodePayload, messageToMsg, methodPayload, msgToMessage, toJson } from '../../nodes/shared/messages';
 
 describe('nodes: payload decoding', () => {
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
@@ -138,5 +138,33 @@ describe('nodes: method response payload', () => {
     assert.deepEqual(methodPayload(Buffer.from('{"ok":true}')), { ok: true });
     assert.equal(methodPayload(Buffer.from('plain')), 'plain');
     assert.deepEqual(methodPayload({ a: 1 }), { a: 1 });
+  });
+});
+
+describe('nodes: why a value cannot be sent as JSON', () => {
+  const circular: Record<string, unknown> = { a: [1] };
+  (circular.a as unknown[]).push(circular);
+  let deep: Record<string, unknown> = {};
+  for (let i = 0; i < 20_000; i++) deep = { a: deep };
+  const cases: Array<[string, unknown, string | undefined]> = [
+    ['undefined', undefined, 'undefined'],
+    ['a function', () => 1, 'function'],
+    ['a Symbol', Symbol('s'), 'symbol'],
+    ['a BigInt', 10n, 'bigint'],
+    ['a BigInt inside', { n: [1, 2n] }, 'bigint'],
+    ['a cycle through an array', circular, 'circular'],
+    ['20,000 levels deep', deep, 'too-deep'],
+    ['a toJSON that throws', { toJSON: () => { throw new Error('no'); } }, 'to-json'],
+    ['a function inside (JSON leaves it out)', { f: () => 1, kept: 1 }, undefined],
+    ['the same object twice (no cycle)', (() => { const k = { k: 1 }; return { x: k, y: k, z: 'é /$+%&#' }; })(), undefined],
+  ];
+  for (const [name, value, problem] of cases) {
+    it(`${name} → ${problem ?? 'sendable'}`, () => {
+      assert.equal(toJson(value).problem, problem);
+    });
+  }
+  it('msgToMessage and methodPayload carry the problem on the NodeError', () => {
+    assert.throws(() => msgToMessage({ payload: { n: 1n } }), (err: unknown) => err instanceof NodeError && err.problem === 'bigint');
+    assert.throws(() => methodPayload(circular), (err: unknown) => err instanceof NodeError && err.problem === 'circular');
   });
 });

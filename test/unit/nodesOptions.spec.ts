@@ -48,7 +48,7 @@ describe('nodes: client setup from the config node', () => {
 
   it('SAS token: gateway host allowed, SAS lifetime excluded', () => {
     const setup = buildClientSetup({ connectionType: 'sasToken', gatewayHostname: 'edge:8883', sastokenTtl: '600' }, { sasToken: 'SharedAccessSignature sr=x&sig=y&se=1' });
-    assert.deepEqual(setup, { kind: 'sasToken', sasToken: 'SharedAccessSignature sr=x&sig=y&se=1', options: { gatewayHostname: 'edge:8883' } });
+    assert.deepEqual(setup, { kind: 'sasToken', sasToken: 'SharedAccessSignature sr=x&sig=y&se=1', options: { connectionRetryForever: true, gatewayHostname: 'edge:8883' } });
   });
 
   it('X.509 from a tls-config node, or pasted PEM with passphrase', () => {
@@ -57,19 +57,19 @@ describe('nodes: client setup from the config node', () => {
       {},
       { cert: 'CERT', key: Buffer.from('KEY'), passphrase: 'pp' },
     );
-    assert.deepEqual(fromTls, { kind: 'x509', args: { x509: { cert: 'CERT', key: 'KEY', passPhrase: 'pp' }, hostname: 'hub', deviceId: 'd', moduleId: 'm' }, options: {} });
+    assert.deepEqual(fromTls, { kind: 'x509', args: { x509: { cert: 'CERT', key: 'KEY', passPhrase: 'pp' }, hostname: 'hub', deviceId: 'd', moduleId: 'm' }, options: { connectionRetryForever: true } });
     const pasted = buildClientSetup({ connectionType: 'x509', hostname: 'hub', deviceId: 'd', moduleId: 'm', x509Source: 'pem' }, { cert: 'C', key: 'K' });
     assert.deepEqual(pasted.kind === 'x509' && pasted.args.x509, { cert: 'C', key: 'K' });
   });
 
   it('IoT Edge environment: no server CA, no gateway (they come from the environment)', () => {
-    const setup = buildClientSetup({ connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 120 }, {}, { ca: 'CA' });
-    assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 120 } });
+    const setup = buildClientSetup({ connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 300 }, {}, { ca: 'CA' });
+    assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 300, connectionRetryForever: true } });
   });
 
   it('local hub (development only): module id required, device id defaults, CA and gateway come from the hub', () => {
-    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '60' }, {}, { ca: 'CA' });
-    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 60 } });
+    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '240' }, {}, { ca: 'CA' });
+    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 240, connectionRetryForever: true } });
     const named = buildClientSetup({ connectionType: 'localHub', deviceId: 'dev', moduleId: 'm' }, {});
     assert.deepEqual(named.kind === 'localHub' && [named.deviceId, named.routes], ['dev', '']);
   });
@@ -82,6 +82,23 @@ describe('nodes: client setup from the config node', () => {
     assert.throws(() => buildClientSetup({ connectionType: 'localHub', deviceId: 'd' }, {}), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'edge', keepAlive: 'ten' }, {}), isCode('config-invalid'));
     assert.throws(() => buildClientSetup({ connectionType: 'edge', operationTimeout: '-1' }, {}), isCode('config-invalid'));
+  });
+
+  // The editor accepted both once: 0.5 then failed the config node with the library's ValueError, and 2.5 was cut to
+  // 2 s by the library while the node's own retry waited 2.5 s. Now both follow the table's rule (whole seconds).
+  for (const interval of ['0.5', '2.5', 0.5, 2.5]) {
+    it(`connectionRetryInterval ${JSON.stringify(interval)} → config-invalid naming the rule, as the editor says`, () => {
+      assert.throws(
+        () => buildClientSetup({ connectionType: 'edge', connectionRetryInterval: interval }, {}),
+        (err: unknown) => isCode('config-invalid')(err) && /connectionRetryInterval must be an integer from 1 to 2147483 \(seconds\)/.test(String((err as Error).message)),
+      );
+    });
+  }
+
+  it('with retry on, every failure is retried forever by the library; with retry off, none', () => {
+    assert.equal(buildClientSetup({ connectionType: 'edge' }, {}).options.connectionRetryForever, true);
+    assert.equal(buildClientSetup({ connectionType: 'edge', connectionRetryInterval: ' 3 ' }, {}).options.connectionRetryInterval, 3);
+    assert.deepEqual(buildClientSetup({ connectionType: 'edge', connectionRetry: false }, {}).options, { connectionRetry: false });
   });
 });
 

@@ -92,6 +92,24 @@ describe('nodes: error text by code', () => {
     assert.equal(err.statusCode, 404);
   });
 
+  it('the service\'s own explanation follows the catalog text; the text is the whole message (no "Error: " prefix)', () => {
+    const err = describeError(RED, new ClientError('Bad request', { code: 'bad-request', statusCode: 400, errorCode: 400004, serviceMessage: 'responseTimeoutInSeconds must be between 5 and 300' }));
+    assert.equal(err.message, 'The hub rejected the request as invalid (bad-request, 400004): responseTimeoutInSeconds must be between 5 and 300');
+    assert.equal(String(err), err.message);
+  });
+
+  it('a value JSON cannot encode says why, about its field', () => {
+    const err = describeError(RED, new NodeError('invalid-payload', 'msg.payload', undefined, 'bigint'));
+    assert.equal(err.message, 'msg.payload cannot be sent (invalid-payload): msg.payload holds a BigInt, which JSON cannot encode');
+  });
+
+  it('a node error code is a node or library code: a misspelt one does not compile (npm test type-checks the tests)', () => {
+    // @ts-expect-error 'invalid-payloda' is no error code
+    const typo = new NodeError('invalid-payloda');
+    assert.equal(typo.code, 'invalid-payloda');
+    assert.equal(new NodeError('operation-timeout').code, 'operation-timeout');
+  });
+
   it('timeouts, node errors with detail, and unknown failures', () => {
     assert.equal(describeError(RED, new OperationTimeout('x')).message, 'The operation timed out (operation-timeout)');
     assert.equal(describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message, 'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a');
@@ -138,12 +156,18 @@ describe('nodes: settings and msg fields', () => {
     assert.throws(() => targetId(42, 'moduleId', false), isCode('invalid-target'));
   });
 
-  it('timeouts: whole seconds 0 to 300 from numbers or strings, blank gives the fallback', () => {
-    assert.equal(timeoutSeconds(undefined, 't', 30), 30);
-    assert.equal(timeoutSeconds('', 't', 30), 30);
-    assert.equal(timeoutSeconds('0', 't', 30), 0);
-    assert.equal(timeoutSeconds(300, 't', 30), 300);
-    for (const bad of [301, -1, 1.5, 'soon', true]) assert.throws(() => timeoutSeconds(bad, 't', 30), isCode('invalid-timeout'), String(bad));
+  it('method timeouts follow the option table (connect 0–300 s, response 5–300 s), blank gives its default', () => {
+    assert.equal(timeoutSeconds(undefined, 'responseTimeoutInSeconds', 't'), 30);
+    assert.equal(timeoutSeconds('', 'responseTimeoutInSeconds', 't'), 30);
+    assert.equal(timeoutSeconds('', 'connectTimeoutInSeconds', 't'), 0);
+    assert.equal(timeoutSeconds('0', 'connectTimeoutInSeconds', 't'), 0);
+    assert.equal(timeoutSeconds(' 5 ', 'responseTimeoutInSeconds', 't'), 5);
+    assert.equal(timeoutSeconds(300, 'responseTimeoutInSeconds', 't'), 300);
+    // IoT Hub answers a response timeout below 5 s with 400004: the node refuses it before calling.
+    for (const bad of [0, 4, '0', 301, -1, 1.5, 'soon', '1e2', true]) {
+      assert.throws(() => timeoutSeconds(bad, 'responseTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
+    }
+    for (const bad of [301, -1, 1.5]) assert.throws(() => timeoutSeconds(bad, 'connectTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
   });
 
   it('status codes: msg first, then the node, then 200', () => {

@@ -15,6 +15,7 @@ describe('resolveOptions', () => {
       autoConnect: true,
       connectionRetry: true,
       connectionRetryInterval: 10,
+      connectionRetryForever: false,
       ensureDesiredProperties: true,
       operationTimeout: 60,
       sastokenRenewalMargin: 120,

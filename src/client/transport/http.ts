@@ -2,7 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { Client, type buildConnector } from 'undici';
-import { errorFromStatus, mapTransportError, parseIotHubErrorCode } from '../errorMapping';
+import { errorFromServiceBody, mapTransportError } from '../errorMapping';
 import { ClientError, ConnectionFailedError, OperationTimeout } from '../errors';
 import { openProxyTunnel, type ProxyOptions } from './proxy';
 import { clientTlsOptions } from './tlsOptions';
@@ -143,7 +143,7 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
 
 /** Maps a ≥ 300 answer through the one error table (errorMapping.ts), with the IoT Hub code found in the body. */
 function serviceError(statusCode: number, body: string): ClientError {
-  return errorFromStatus(statusCode, parseIotHubErrorCode(body), new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`));
+  return errorFromServiceBody(statusCode, body, new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`));
 }
 
 /** A response of {@link LocalHttpClient}. */

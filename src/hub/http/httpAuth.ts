@@ -2,7 +2,7 @@
 // only, a module of the hub with its own SAS and `x-ms-edge-moduleId` (edgeHub module-to-module, B6).
 import type http from 'node:http';
 import { parseSasToken, verifySas } from '../sas';
-import type { LocalHubApi } from '../types';
+import type { ServiceApiHub } from '../types';
 import { ApiError, type BodyStyle } from './errors';
 import type { Route } from './paths';
 
@@ -21,7 +21,7 @@ export type Authenticator = (req: http.IncomingMessage, route: Route, style: Bod
  * @returns a function that throws ApiError 401 IotHubUnauthorizedAccess for anyone else.
  * @throws never (the factory).
  */
-export function createAuthenticator(hub: Pick<LocalHubApi, 'hostName' | 'getModule'>, policy: { name: string; key: string }): Authenticator {
+export function createAuthenticator(hub: Pick<ServiceApiHub, 'hostName' | 'getModule'>, policy: { name: string; key: string }): Authenticator {
   const hostLower = hub.hostName.toLowerCase();
   return (req, route, style) => {
     const unauthorized = (why: string): ApiError => new ApiError('IotHubUnauthorizedAccess', `Unauthorized: ${why}`, style);

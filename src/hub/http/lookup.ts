@@ -1,24 +1,24 @@
 // Identity look-ups shared by the HTTPS API's registry, twin and method endpoints, and their stable pseudo values.
 import { createHash } from 'node:crypto';
 import { identityNotFound } from '../methods';
-import type { DeviceIdentity, LocalHubApi } from '../types';
+import type { DeviceIdentity, HubRegistry } from '../types';
 
 /** What IoT Hub reports for times it never recorded. */
 export const NEVER = '0001-01-01T00:00:00Z';
 
 /**
- * The device, or undefined (uses `getDevice` when the hub has it: it is optional in LocalHubApi).
+ * The device, or undefined.
  * @throws never
  */
-export function findDevice(hub: Pick<LocalHubApi, 'getDevice' | 'listDevices'>, deviceId: string): DeviceIdentity | undefined {
-  return hub.getDevice ? hub.getDevice(deviceId) : hub.listDevices().find((dev) => dev.deviceId === deviceId);
+export function findDevice(hub: Pick<HubRegistry, 'getDevice'>, deviceId: string): DeviceIdentity | undefined {
+  return hub.getDevice(deviceId);
 }
 
 /**
  * Ensures the device (and the module, when given) exist.
  * @throws HubError 404/404001 (device) or 404/404010 (module), from `identityNotFound`.
  */
-export function requireIdentity(hub: Pick<LocalHubApi, 'getDevice' | 'listDevices' | 'getModule'>, deviceId: string, moduleId?: string): void {
+export function requireIdentity(hub: Pick<HubRegistry, 'getDevice' | 'getModule'>, deviceId: string, moduleId?: string): void {
   if (!findDevice(hub, deviceId)) throw identityNotFound(deviceId);
   if (moduleId !== undefined && !hub.getModule(deviceId, moduleId)) throw identityNotFound(deviceId, moduleId);
 }

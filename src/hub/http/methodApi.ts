@@ -2,7 +2,7 @@
 // (IoT Hub B6) and for modules (edgeHub module-to-module); answers `{status, payload}` or 404103 / 504101.
 import type http from 'node:http';
 import { normaliseInvocation } from '../methods';
-import type { LocalHubApi, MethodInvocation } from '../types';
+import type { MethodInvocation, ServiceApiHub } from '../types';
 import { isObject } from '../validation';
 import { ApiError, fromHubError } from './errors';
 import { readJson, send } from './io';
@@ -28,7 +28,7 @@ function parseInvocation(body: unknown): MethodInvocation {
  * Builds the method endpoint handler (the caller is already authenticated).
  * @throws never (the factory). The handler throws ApiError (json style): 400, 404 (404001/404010/404103), 405, 504101.
  */
-export function createMethodApi(hub: LocalHubApi): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
+export function createMethodApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   return async (req, res, route) => {
     if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on methods.`, 'json');
     let result;

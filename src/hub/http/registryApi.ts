@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { identityNotFound, type HubError } from '../methods';
-import type { DeviceIdentity, LocalHubApi, ModuleIdentity } from '../types';
+import type { DeviceIdentity, ModuleIdentity, ServiceApiHub } from '../types';
 import { THUMBPRINT_PATTERN, isObject, isSymmetricKey, isValidId } from '../validation';
 import { ApiError, fromHubError } from './errors';
 import { checkIfMatch, readJson, send } from './io';
@@ -91,7 +91,7 @@ export interface RegistryApi {
  * @throws never (the factory). The handlers throw ApiError (400, 405, 409, 412, 501) or
  *   HubError 404 (404001/404010).
  */
-export function createRegistryApi(hub: LocalHubApi): RegistryApi {
+export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
   function deviceJson(dev: DeviceIdentity): Record<string, unknown> {
     const hasModules = hub.listModules().some((mod) => mod.deviceId === dev.deviceId);
     return {
@@ -187,10 +187,7 @@ export function createRegistryApi(hub: LocalHubApi): RegistryApi {
       }
       if (req.method === 'DELETE') {
         if (!existing) throw deviceMissing(route);
-        // removeDevice is optional in LocalHubApi (test fakes may lack it).
-        const removeDevice = hub.removeDevice?.bind(hub);
-        if (!removeDevice) throw new ApiError('NotImplemented', 'This hub cannot delete devices.');
-        return remove(req, res, deviceJson(existing).etag as string, () => removeDevice(route.deviceId));
+        return remove(req, res, deviceJson(existing).etag as string, () => hub.removeDevice(route.deviceId));
       }
       throw new ApiError('MethodNotAllowed', `${req.method} is not supported on devices.`);
     },

@@ -1,35 +1,12 @@
 // The service twin endpoints of the local hub's HTTPS API (IoT Hub B7): GET, PATCH (merge) and PUT (replace) of
 // `/twins/{d}[/modules/{m}]`, with `If-Match` etags.
 import type http from 'node:http';
-import type { LocalHubApi, Twin, TwinPatch } from '../types';
+import type { ServiceApiHub, Twin, TwinPatch } from '../types';
 import { isObject } from '../validation';
 import { ApiError, fromHubError } from './errors';
-import { checkIfMatch, readJson, send } from './io';
+import { readJson, send } from './io';
 import { NEVER, findDevice, requireIdentity, stableEtag } from './lookup';
 import type { IdentityRoute } from './paths';
-
-/**
- * Computes the merge patch that turns `current` into `wanted` (absent keys → `null`, nested objects recursively), so
- * that a PUT (replace) can go through a hub's merge-only `updateDesired`.
- */
-function replacementPatch(current: Record<string, unknown>, wanted: Record<string, unknown>): Record<string, unknown> {
-  const patch: Record<string, unknown> = {};
-  for (const key of Object.keys(current)) {
-    if (key.startsWith('$')) continue;
-    if (!(key in wanted)) patch[key] = null;
-  }
-  for (const [key, value] of Object.entries(wanted)) {
-    if (key.startsWith('$')) continue;
-    const old = current[key];
-    if (isObject(old) && isObject(value)) {
-      const nested = replacementPatch(old, value);
-      if (Object.keys(nested).length > 0) patch[key] = nested;
-    } else if (JSON.stringify(old) !== JSON.stringify(value)) {
-      patch[key] = value;
-    }
-  }
-  return patch;
-}
 
 /** Reads a PATCH/PUT twin body into the change the core takes. */
 function parseTwinChange(body: unknown): TwinPatch {
@@ -52,7 +29,7 @@ function parseTwinChange(body: unknown): TwinPatch {
  * @returns a handler that answers 200 with the IoT Hub-shaped twin (and its etag header), or throws.
  * @throws never (the factory). The handler throws ApiError / HubError: 400, 404, 405, 412, 501.
  */
-export function createTwinApi(hub: LocalHubApi): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
+export function createTwinApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   function twinJson(twin: Twin, route: IdentityRoute): Record<string, unknown> {
     const clientId = route.moduleId === undefined ? route.deviceId : `${route.deviceId}/${route.moduleId}`;
     const dev = findDevice(hub, route.deviceId);
@@ -75,16 +52,6 @@ export function createTwinApi(hub: LocalHubApi): (req: http.IncomingMessage, res
     };
   }
 
-  /** For a hub without updateTwin/replaceTwin: etag check here, desired changes through updateDesired, no tags. */
-  function changeThroughDesired(req: http.IncomingMessage, route: IdentityRoute, current: Twin, change: TwinPatch): Twin {
-    checkIfMatch(req, current.etag);
-    const wantedDesired = change.properties?.desired ?? {};
-    const tagsChange = req.method === 'PUT' ? replacementPatch(current.tags, change.tags ?? {}) : (change.tags ?? {});
-    if (Object.keys(tagsChange).length > 0) throw new ApiError('NotImplemented', 'This hub does not support changing twin tags.');
-    const patch = req.method === 'PUT' ? replacementPatch(current.properties.desired, wantedDesired) : wantedDesired;
-    return Object.keys(patch).length > 0 ? hub.updateDesired(route.deviceId, route.moduleId, patch) : current;
-  }
-
   return async (req, res, route) => {
     requireIdentity(hub, route.deviceId, route.moduleId);
     const current = hub.getTwin(route.deviceId, route.moduleId);
@@ -97,9 +64,8 @@ export function createTwinApi(hub: LocalHubApi): (req: http.IncomingMessage, res
     const ifMatch = req.headers['if-match'];
     let twin: Twin;
     try {
-      if (req.method === 'PATCH' && hub.updateTwin) twin = hub.updateTwin(route.deviceId, route.moduleId, change, ifMatch);
-      else if (req.method === 'PUT' && hub.replaceTwin) twin = hub.replaceTwin(route.deviceId, route.moduleId, { tags: change.tags ?? {}, properties: { desired: change.properties?.desired ?? {} } }, ifMatch);
-      else twin = changeThroughDesired(req, route, current, change);
+      if (req.method === 'PATCH') twin = hub.updateTwin(route.deviceId, route.moduleId, change, ifMatch);
+      else twin = hub.replaceTwin(route.deviceId, route.moduleId, { tags: change.tags ?? {}, properties: { desired: change.properties?.desired ?? {} } }, ifMatch);
     } catch (err) {
       throw fromHubError(err, 'legacy');
     }

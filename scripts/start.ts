@@ -1,20 +1,24 @@
 // `npm start`: runs the local hub and a real Node-RED (embedded) with this pack, deploys a demo flow that uses
 // every node type, and prints the editor URL, the hub's service connection string and one line per event.
-'use strict';
-const crypto = require('node:crypto');
-const fs = require('node:fs');
-const http = require('node:http');
-const path = require('node:path');
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import { localHubSettings, OPTION_RULES, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
+import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
 
-const root = path.resolve(__dirname, '..');
-const dist = path.join(root, 'dist');
-if (!fs.existsSync(path.join(dist, 'nodes', 'shared', 'localHub.js'))) {
-  console.error('npm start: dist/ is missing; run `npm run build` first (npm start does it for you).');
-  process.exit(1);
+/** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
+interface EmbeddedNodeRed {
+  init(server: http.Server, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  httpAdmin: http.RequestListener;
+  httpNode: http.RequestListener;
 }
-const { LocalHub } = require(path.join(dist, 'src', 'index.js'));
-const localHub = require(path.join(dist, 'nodes', 'shared', 'localHub.js'));
-const hubDiscovery = require(path.join(dist, 'nodes', 'shared', 'hubDiscovery.js'));
+
+/** The repository root (this file runs built, as dist/scripts/start.js). */
+const root = path.resolve(__dirname, '..', '..');
 
 const DEVICE = 'local-device';
 const HOST = '127.0.0.1';
@@ -22,11 +26,14 @@ const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
 // NODE_RED_USER_DIR: another userDir (the editor test uses a temporary one).
 const USER_DIR = path.resolve(process.env.NODE_RED_USER_DIR || path.join(root, '.node-red-data'));
 const DEMO_TAB = 'demo-tab';
+/** A numeric setting's default from the option table, as the editor saves it (text). */
+const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
 /** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
 const CLIENT_DEFAULTS = {
   type: 'iothub-module-client', hostname: '', deviceId: '', moduleId: '', routes: '', gatewayHostname: '', transport: 'mqtt', tls: '',
-  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: '3600', keepAlive: '60', autoConnect: true,
-  connectionRetry: true, connectionRetryInterval: '2', ensureDesiredProperties: true, operationTimeout: '20',
+  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: byRule('sastokenTtl'), keepAlive: byRule('keepAlive'), autoConnect: true,
+  connectionRetry: true, connectionRetryInterval: byRule('connectionRetryInterval'), ensureDesiredProperties: true,
+  operationTimeout: byRule('operationTimeout'),
 };
 /** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
 const DESIRED_DEMO_DELAY_MS = 8000;
@@ -39,7 +46,7 @@ const ROUTES = {
 };
 
 const time = () => new Date().toISOString().slice(11, 19);
-const say = (line) => console.log(`${time()} ${line}`);
+const say = (line: string): void => console.log(`${time()} ${line}`);
 
 /** A credential secret generated once and kept (mode 0600) in the userDir, so credentials stay encrypted. */
 function credentialSecret() {
@@ -53,9 +60,9 @@ function credentialSecret() {
  * script sets, as a container on an IoT Edge device would get it); a second config node plays a separate module
  * `sensor` with a connection string kept in Node-RED's encrypted credentials.
  */
-function demoFlow(hub) {
+function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
   const z = DEMO_TAB;
-  const code = (...lines) => lines.join('\n');
+  const code = (...lines: string[]): string => lines.join('\n');
   return [
     { id: DEMO_TAB, type: 'tab', label: 'Demo (npm start)', info: 'Deployed again at every `npm start`: copy nodes to another tab to keep your changes.' },
     {
@@ -122,28 +129,34 @@ function demoFlow(hub) {
       wires: [['demo-twin']],
     },
     { id: 'demo-every10', type: 'inject', z, x: 130, y: 440, name: 'every 10 s', repeat: '10', once: true, onceDelay: '4', topic: '', payload: '{}', payloadType: 'json', props: [{ p: 'payload' }], wires: [['demo-invoke']] },
-    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: '0', responseTimeout: '30', wires: [['demo-invoke-debug']] },
+    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: byRule('connectTimeoutInSeconds'), responseTimeout: byRule('responseTimeoutInSeconds'), wires: [['demo-invoke-debug']] },
     { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
     // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
     { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },
-    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor').connectionString } },
+    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor')!.connectionString } },
     { ...CLIENT_DEFAULTS, id: 'demo-client-nodered', name: 'nodered (IoT Edge environment)', connectionType: 'edge' },
   ];
 }
 
 let boundPort = PORT;
 
-async function adminCall(method, pathname, body, deploymentType = 'full') {
+/** What Node-RED's admin API answers to `GET /flows` and `POST /flows` (API v2). */
+interface FlowsAnswer {
+  flows?: Array<{ id?: unknown; z?: unknown }>;
+  rev?: string;
+}
+
+async function adminCall(method: string, pathname: string, body?: unknown, deploymentType = 'full'): Promise<FlowsAnswer> {
   const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
     method,
     headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': deploymentType },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
-  return res.json();
+  return (await res.json()) as FlowsAnswer;
 }
 
-const isDemo = (n) => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
+const isDemo = (n: { id?: unknown; z?: unknown }): boolean => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
 
 /**
  * Takes the previous run's demo out of the flow file before Node-RED starts, so that it does not start with last
@@ -151,7 +164,7 @@ const isDemo = (n) => typeof n.id === 'string' && (n.id.startsWith('demo-') || n
  */
 function dropOldDemo() {
   const file = path.join(USER_DIR, 'flows.json');
-  let flows;
+  let flows: unknown;
   try {
     flows = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch {
@@ -161,20 +174,20 @@ function dropOldDemo() {
 }
 
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
-async function deployDemo(hub) {
+async function deployDemo(hub: LocalHubApi): Promise<void> {
   const current = await adminCall('GET', '/flows');
   const kept = (current.flows || []).filter((n) => !isDemo(n));
   // "flows" deployment: only the (new) demo tab starts; the user's other flows keep running.
   await adminCall('POST', '/flows', { flows: [...demoFlow(hub), ...kept], rev: current.rev }, 'flows');
 }
 
-function preview(buffer) {
+function preview(buffer: Buffer): string {
   const text = buffer.toString('utf8');
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
-function watch(hub) {
-  hub.events.on('upstream', (m) => {
+function watch(hub: LocalHubApi): void {
+  hub.events.on('upstream', (m: HubMessage) => {
     const from = m.moduleId ? `${m.deviceId}/${m.moduleId}` : m.deviceId;
     const props = Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(' ');
     say(`upstream  ${from}${m.outputName ? ` [${m.outputName}]` : ''} ${preview(m.body)}${props ? `  (${props})` : ''}`);
@@ -187,7 +200,7 @@ function watch(hub) {
   });
 }
 
-function listen(server) {
+function listen(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(PORT, HOST, () => {
@@ -197,23 +210,28 @@ function listen(server) {
   });
 }
 
-async function main() {
+async function main(): Promise<void> {
   if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
   fs.mkdirSync(USER_DIR, { recursive: true });
   dropOldDemo();
 
-  const hub = await LocalHub.start({
+  // IoT Hub's ports (8883, 443) when free, so that every Azure device SDK can use the connection strings as they are.
+  const { hub, fallbackReason } = await startPreferringStandardPorts({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes: ROUTES,
   });
+  if (fallbackReason !== undefined) {
+    console.error(`npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`);
+  }
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
-  localHub.shareLocalHub(hub, ROUTES);
+  shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
-  const discoveryFile = hubDiscovery.writeDiscoveryFile(hub, localHub.localHubSettings.discoveryDir);
+  const discoveryFile = writeDiscoveryFile(hub, localHubSettings.discoveryDir);
   watch(hub);
 
-  const RED = require('node-red');
+  // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
+  const RED = require('node-red') as EmbeddedNodeRed;
   const server = http.createServer((req, res) => {
     if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {
       req.url = req.url.slice(4) || '/';
@@ -239,10 +257,12 @@ async function main() {
   });
 
   let stopping = false;
-  const stop = async (signal) => {
+  const stop = async (signal: string): Promise<void> => {
+    // A terminal's Ctrl-C signals the whole process group, and npm forwards it again: a repeat must not cut the
+    // clean stop short (the deadline below ends a stop that hangs).
     if (stopping) {
-      say('forced exit');
-      process.exit(1);
+      say(`${signal} again: still stopping`);
+      return;
     }
     stopping = true;
     say(`${signal}: stopping Node-RED and the local hub…`);
@@ -254,13 +274,13 @@ async function main() {
     try {
       await RED.stop();
     } catch (err) {
-      console.error(`Node-RED stop: ${err.message}`);
+      console.error(`Node-RED stop: ${(err as Error).message}`);
     }
-    localHub.unshareLocalHub();
-    hubDiscovery.removeDiscoveryFile(discoveryFile);
+    unshareLocalHub();
+    removeDiscoveryFile(discoveryFile);
     await hub.close();
     server.closeAllConnections();
-    await new Promise((resolve) => server.close(() => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     say('stopped');
     process.exit(0);
   };
@@ -270,17 +290,18 @@ async function main() {
   try {
     await listen(server);
   } catch (err) {
-    hubDiscovery.removeDiscoveryFile(discoveryFile);
+    removeDiscoveryFile(discoveryFile);
     await hub.close();
-    throw new Error(`cannot listen on ${HOST}:${PORT} (${err.code || err.message}); set PORT to another port`);
+    throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`);
   }
-  boundPort = server.address().port;
+  boundPort = (server.address() as net.AddressInfo).port;
   await RED.start();
   await deployDemo(hub);
 
   console.log('');
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
-  console.log(`  Local hub:         ${hub.hostName} on localhost:${hub.port} (MQTT/TLS, WSS, HTTPS), CA ${hub.caCertPath}`);
+  const ports = hub.standardPorts ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})` : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
+  console.log(`  Local hub:         ${hub.hostName} on ${ports}, CA ${hub.caCertPath}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);
@@ -293,13 +314,13 @@ async function main() {
       hub.updateDesired(DEVICE, 'nodered', { threshold: 21.5 });
       say('desired   local-device/nodered threshold = 21.5 (changed by npm start; edit it in the Local hub sidebar)');
     } catch (err) {
-      say(`desired   not changed: ${err.message}`);
+      say(`desired   not changed: ${(err as Error).message}`);
     }
   }, DESIRED_DEMO_DELAY_MS);
   demo.unref();
 }
 
-main().catch((err) => {
+main().catch((err: Error) => {
   console.error(`npm start: ${err.stack || err.message}`);
   process.exit(1);
 });

@@ -1,5 +1,5 @@
 // The edgeHub routes of a local hub in this process: the hub's own routes plus those each lease adds, applied as one set.
-import type { LocalHubApi } from '../../src/index';
+import type { LocalHubApi } from './types';
 
 interface RouteBook {
   base: Record<string, string>;

@@ -13,7 +13,7 @@ function parseServiceConnectionString(cs: string): { hostName: string; keyName: 
   return { hostName: parts.get('HostName') ?? '', keyName: parts.get('SharedAccessKeyName') ?? '', key: parts.get('SharedAccessKey') ?? '' };
 }
 
-/** A service SAS token (IoT Hub: HMAC-SHA256 over `<url-encoded resource>\n<expiry>` with the policy key). */
+/** A service SAS token (IoT Hub: HMAC-SHA256 over `<url-encoded resource>\n<expiry>` with the policy key). @throws never */
 export function serviceToken(serviceConnectionString: string, ttlSeconds = 3600, now = Date.now()): string {
   const { hostName, keyName, key } = parseServiceConnectionString(serviceConnectionString);
   const sr = encodeURIComponent(hostName);
@@ -22,7 +22,7 @@ export function serviceToken(serviceConnectionString: string, ttlSeconds = 3600,
   return `SharedAccessSignature sr=${sr}&sig=${encodeURIComponent(sig)}&se=${se}&skn=${encodeURIComponent(keyName)}`;
 }
 
-/** A small HTTPS JSON call to a hub's service REST API. */
+/** A small HTTPS JSON call to a hub's service REST API. Rejects on a socket error or after 10 s without an answer. */
 export function hubRequest(d: HubDiscovery, ca: string, method: string, pathname: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -65,7 +65,10 @@ export function hubRequest(d: HubDiscovery, ca: string, method: string, pathname
 
 const seg = (s: string): string => encodeURIComponent(s);
 
-/** Provisions device and module through the hub's registry REST API; returns the module's key and generation id. */
+/**
+ * Provisions device and module through the hub's registry REST API; returns the module's key and generation id.
+ * Rejects when the hub refuses either identity or cannot be reached (the socket error, e.g. ECONNREFUSED).
+ */
 export async function provisionRemote(d: HubDiscovery, ca: string, deviceId: string, moduleId: string): Promise<{ key: string; generationId: string }> {
   const dev = await hubRequest(d, ca, 'GET', `/devices/${seg(deviceId)}`);
   if (dev.status === 404) {

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { LocalHubApi } from '../../src/index';
+import type { LocalHubApi } from './types';
 
 /**
  * Where running local hubs announce themselves: one `<port>.json` per hub. Default `<os tmpdir>/azure-iot-local-hub`;
@@ -18,6 +18,8 @@ export interface HubDiscovery {
   hostName: string;
   caCertPath: string;
   serviceConnectionString: string;
+  /** On the standard ports (8883 and 443; `port` is 443): connection strings name the gateway without a port. */
+  standardPorts?: boolean;
   /** `unix:///…` of the hub's IoT Edge workload API, '' when off. */
   workloadUri: string;
   startedAt: string;
@@ -26,6 +28,7 @@ export interface HubDiscovery {
 /**
  * Announces a hub to other processes: writes `<dir>/<port>.json` (mode 0600, it holds the service key).
  * @returns the file path, to remove with `removeDiscoveryFile`.
+ * @throws on file system errors (the directory cannot be made or the file written).
  */
 export function writeDiscoveryFile(hub: LocalHubApi, dir: string): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -37,6 +40,7 @@ export function writeDiscoveryFile(hub: LocalHubApi, dir: string): string {
     hostName: hub.hostName,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
+    standardPorts: hub.standardPorts,
     workloadUri: hub.workloadUri ?? '',
     startedAt: new Date().toISOString(),
   };
@@ -56,7 +60,7 @@ function removeStaleDiscoveryFiles(dir: string): void {
   }
 }
 
-/** Removes a discovery file (missing is fine). */
+/** Removes a discovery file (missing is fine). @throws on file system errors other than a missing file. */
 export function removeDiscoveryFile(file: string): void {
   fs.rmSync(file, { force: true });
 }
@@ -71,7 +75,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The hubs announced by live processes (other than this one), newest first; stale files are ignored. */
+/** The hubs announced by live processes (other than this one), newest first; stale files are ignored. @throws never */
 export function discoverHubs(dir: string): HubDiscovery[] {
   let names: string[];
   try {
