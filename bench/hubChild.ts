@@ -21,12 +21,14 @@ export interface HubHandle {
 }
 
 /**
- * Forks `hubProcess` (the compiled .js, or the .ts under tsx) and waits for its ready message.
+ * Forks `hubProcess` (the compiled .js, or the .ts under tsx), with a state directory when one is given (in memory
+ * otherwise), and waits for its ready message.
  * @throws Error when the child exits or fails before it is ready.
  */
-export async function startHubProcess(): Promise<HubHandle> {
+export async function startHubProcess(options: { stateDir?: string } = {}): Promise<HubHandle> {
   const script = path.join(__dirname, `hubProcess${path.extname(__filename)}`);
-  const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const env = options.stateDir ? { ...process.env, BENCH_HUB_STATE_DIR: options.stateDir } : process.env;
+  const child = fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
   const ready = await new Promise<HubReady>((resolve, reject) => {
     const onExit = (code: number | null): void => reject(new Error(`hub process exited with ${code}`));
     child.once('error', reject);

@@ -30,7 +30,8 @@ export type HubRequest =
   | { kind: 'addModules'; id: number; deviceId: string; prefix: string; count: number }
   | { kind: 'invokeLoop'; id: number; deviceId: string; moduleId: string; methodName: string; count: number; payload: unknown; budgetMs?: number }
   | { kind: 'fanIn'; id: number; deviceId: string; moduleId: string; inputName: string; count: number; body: string; window: number; properties: Record<string, string> }
-  | { kind: 'usage'; id: number };
+  | { kind: 'usage'; id: number }
+  | { kind: 'setRoutes'; id: number; routes: Record<string, string> };
 
 /** Replies (besides the field `error` on failure). */
 export interface HubReply {
@@ -106,6 +107,9 @@ async function handle(hub: LocalHubApi, req: HubRequest): Promise<HubReply | und
       return invokeLoop(hub, req);
     case 'fanIn':
       return fanIn(hub, req);
+    case 'setRoutes':
+      hub.setRoutes(req.routes);
+      return { kind: 'reply', id: req.id };
     case 'usage':
       return { kind: 'reply', id: req.id, rssBytes: process.memoryUsage().rss, cpuMicros: cpuMicros() };
     case 'close':
@@ -115,7 +119,9 @@ async function handle(hub: LocalHubApi, req: HubRequest): Promise<HubReply | und
 }
 
 async function main(): Promise<void> {
-  const hub = await LocalHub.start({ workloadSocketPath: false });
+  // BENCH_HUB_STATE_DIR: a hub that keeps its state there (case 8), else everything in memory.
+  const stateDir = process.env.BENCH_HUB_STATE_DIR;
+  const hub = await LocalHub.start({ workloadSocketPath: false, ...(stateDir ? { stateDir } : {}) });
   const modules: HubReady['modules'] = {};
   for (const name of ['ours', 'raw', 'sdk']) modules[name] = toBench(hub.addModule('bench-device', name));
   const ready: HubReady = { kind: 'ready', port: hub.port, hostName: hub.hostName, caCert: hub.caCert, caCertPath: hub.caCertPath, modules };

@@ -43,6 +43,9 @@ export function computeRatios(results: BenchResults): RatioRow[] {
   const sdk = results.footprint.find((f) => f.name.startsWith('azure-iot-device'));
   add('production install size: this pack / official SDK', ratio(ours?.bytes, sdk?.bytes), '≤ 0.40', (v) => v <= 0.4);
   add('production package count: this pack / official SDK', ratio(ours?.packages, sdk?.packages), '(info)');
+  for (const r of results.rates.filter((x) => x.case === '8' && x.impl === 'state directory')) {
+    add(`hub with a state directory / in memory, ${r.scenario}`, ratio(r.summary.median, rate(results, '8', r.scenario, 'in memory')), '≥ 0.7', (v) => v >= 0.7);
+  }
   for (const r of results.rates.filter((x) => x.case === '7' && x.impl === 'this client')) {
     add(`payload ${r.bytes} B: this client / raw mqtt.js`, ratio(r.summary.median, rate(results, '7', r.scenario, 'raw mqtt.js')), '(info)');
   }
@@ -204,6 +207,15 @@ export function renderMarkdown(results: BenchResults): string {
   if (c7.length) {
     out.push('## 7. Payload scaling (all in flight)', '');
     out.push(rateTable(c7, [{ label: '× raw mqtt.js', ref: (r) => rate(results, '7', r.scenario, 'raw mqtt.js') }], (r) => [((r.summary.median * (r.bytes ?? 0)) / MB).toFixed(1)]), '');
+  }
+  const c8 = results.rates.filter((r) => r.case === '8');
+  if (c8.length) {
+    out.push('## 8. Hub with a state directory', '');
+    out.push(rateTable(c8, [{ label: '× in memory', ref: (r) => rate(results, '8', r.scenario, 'in memory') }]), '');
+    out.push(
+      'Two hub processes side by side, interleaved run by run: the in-memory hub and one with a state directory (LevelDB). Raw mqtt.js clients; the receiver connects with cleanSession: false, so its QoS 1 messages pass through the session store; a routed message is acknowledged (PUBACK) once its copy for the receiver is stored. Timed until the last message is acknowledged (events) or received (routed, fan-in).',
+      '',
+    );
   }
   if (results.errors.length) {
     out.push('## Errors', '');

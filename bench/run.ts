@@ -1,6 +1,6 @@
 // `npm run bench`: runs every benchmark case of issue 5 against one local hub in a child process, prints progress,
 // and writes bench/RESULTS.md and bench/results.json (a CLI: printing is its job).
-// Options: --quick (small counts), --only=1,2,3,4,5,6,7, --runs=N, --no-write, --no-pin (no CPU pinning); --client-throughput [--in-flight=N
+// Options: --quick (small counts), --only=1,2,3,4,5,6,7,8, --runs=N, --no-write, --no-pin (no CPU pinning); --client-throughput [--in-flight=N
 // --sequential=N --runs=N] prints only the first stand-alone client throughput table (bench/clientThroughput.ts).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -17,6 +17,7 @@ import { runFootprint } from './cases/footprint';
 import { runLatency } from './cases/latency';
 import { runMemory } from './cases/memory';
 import { runNodeRedThroughput } from './cases/nodeRedThroughput';
+import { runStateDir } from './cases/stateDir';
 import { runPayloadScaling, runThroughput } from './cases/throughput';
 
 function counts(quick: boolean, runsArg: number | undefined) {
@@ -28,6 +29,7 @@ function counts(quick: boolean, runsArg: number | undefined) {
         nodeRed: { inFlight: 1000, sequential: 300, runs, warmup: 100 },
         latency: { perRun: 30, runs, budgetMs: 500 },
         fanIn: { messages: 1000, runs, warmup: 100 },
+        stateDir: { inFlight: 1000, fanIn: 1000, runs, warmup: 100 },
         connect: { perRun: 2, runs },
         memoryClients: 10,
         payload: [
@@ -43,6 +45,7 @@ function counts(quick: boolean, runsArg: number | undefined) {
         nodeRed: { inFlight: 20_000, sequential: 5_000, runs, warmup: 2_000 },
         latency: { perRun: 500, runs, budgetMs: 2_000 },
         fanIn: { messages: 10_000, runs, warmup: 1_000 },
+        stateDir: { inFlight: 5_000, fanIn: 5_000, runs, warmup: 500 },
         connect: { perRun: 4, runs },
         memoryClients: 100,
         payload: [
@@ -142,6 +145,10 @@ async function main(): Promise<void> {
     if (red && want('2')) await guard('2', async () => void results.rates.push(...(await runNodeRedThroughput(hub, red!, c.nodeRed, log))));
     if (want('3')) await guard('3', async () => void results.latencies.push(...(await runLatency(hub, red, c.latency, log))));
     if (want('4')) await guard('4', async () => void results.rates.push(...(await runFanIn(hub, red, c.fanIn, log))));
+    const pinAlso = (pid: number | undefined): void => {
+      if (results.meta.pinning) pin(pid);
+    };
+    if (want('8')) await guard('8', async () => void results.rates.push(...(await runStateDir(hub, c.stateDir, log, pinAlso))));
   } finally {
     if (red) await red.stop().catch((err: unknown) => log(`Node-RED stop: ${String(err)}`));
     await hub.close();

@@ -1,8 +1,10 @@
 // Node-RED plugin `iothub-local-hub-panel`: admin HTTP endpoints behind the editor's "Local hub" sidebar tab
 // (modules, recent upstream messages, desired properties, direct methods) for the development local hub.
 import fs from 'node:fs';
-import { discoverHubs, hubRequest, localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from '../src/index';
+import { discoverHubs, hasEdgeEnvironment, hubRequest, localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from '../src/index';
 import type { HubDiscovery, LocalHubApi } from '../src/index';
+import { defaultConnectionType } from './shared/connectionDefault';
+import { convertEdgeModuleFlow, type FlowNode } from './shared/edgeModuleMigration';
 
 interface Request {
   params: Record<string, string>;
@@ -113,6 +115,26 @@ export = function register(RED: RedPluginApi): void {
 
   RED.httpAdmin.get(`${BASE}/state`, read, guard(async (_req, res) => {
     res.json(await state(await target()));
+  }));
+
+  // The connection kind a new iothub-module-client config node starts with (the config dialog asks).
+  RED.httpAdmin.get(`${BASE}/connection-default`, read, guard(async (_req, res) => {
+    const place = {
+      edgeEnvironment: hasEdgeEnvironment(process.env),
+      sharedLocalHub: sharedLocalHub() !== undefined,
+      ownLocalHub: (await ownLocalHub()) !== undefined,
+      announcedHubs: discoverHubs(localHubSettings.discoveryDir).length,
+    };
+    res.json({ connectionType: defaultConnectionType(place), ...place });
+  }));
+
+  // Body: { nodes: an exported flow }. Answers the flow with the archived edge-module pack's nodes converted.
+  RED.httpAdmin.post(`${BASE}/convert-edge-module`, RED.auth.needsPermission('flows.write'), guard(async (req, res) => {
+    const nodes = isObject(req.body) ? req.body.nodes : undefined;
+    if (!Array.isArray(nodes) || !nodes.every((n) => isObject(n) && typeof n.id === 'string' && typeof n.type === 'string')) {
+      return fail(res, 400, 'nodes must be an array of flow nodes with id and type');
+    }
+    res.json(convertEdgeModuleFlow(nodes as FlowNode[]));
   }));
 
   // Body: a desired-properties patch (merge; null deletes a key), as the service's twin PATCH.

@@ -1,6 +1,7 @@
 // Node-RED config node `iothub-module-client`: one IoTHubModuleClient per node, shared by the flow nodes using it.
 import { IoTHubModuleClient } from '../src/index';
-import { LocalHubConnection } from './shared/localHub';
+import { NodeError } from './shared/errors';
+import { LocalHubConnection, localHubModuleOf } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
 import { buildClientSetup, type ClientConfigDef, type ClientCredentials, type ProxyMaterial, type TlsMaterial } from './shared/options';
 import type { ModuleClientNode } from './shared/flowNode';
@@ -50,16 +51,54 @@ export = function register(RED: RedApi): void {
     const node = this;
     // The local hub (development only) lends this node a module identity for as long as the node lives.
     let localHub: LocalHubConnection | undefined;
+    // A *SAS token* connection also takes its tokens from the flow (msg.action "update-sastoken"): the last one
+    // is used for the next client, and without a configured token the node waits for the first one.
+    let flowSastoken: string | undefined;
+    const sasKind = def.connectionType === 'sasToken';
+    // Status nodes are wired up only when every node of a deploy exists, so a token needed at start is announced then.
+    const flowsStarted = new Promise<void>((resolve) => {
+      const started = (): void => {
+        RED.events?.removeListener('flows:started', started);
+        resolve();
+      };
+      if (!RED.events || !sasKind) return resolve();
+      RED.events.on('flows:started', started);
+      node.on('close', started);
+    });
     const create = async (): Promise<IoTHubModuleClient> => {
-      const setup = buildClientSetup(def, node.credentials as ClientCredentials, tlsMaterial(RED, def.tls), proxyMaterial(RED, def.proxy));
+      const credentials = { ...(node.credentials as ClientCredentials | undefined) };
+      const fromFlow = sasKind && flowSastoken !== undefined;
+      if (sasKind) {
+        const token = flowSastoken ?? credentials.sasToken?.trim();
+        if (!token) {
+          await flowsStarted;
+          throw new NodeError('sastoken-needed');
+        }
+        credentials.sasToken = token;
+      }
+      const setup = buildClientSetup(def, credentials, tlsMaterial(RED, def.tls), proxyMaterial(RED, def.proxy));
       // The library's English log lines go to the runtime log only; people see catalog text via status / done(err).
       const logger = { debug: (m: string) => node.debug(m), info: (m: string) => node.debug(m), warn: (m: string) => node.log(m), error: (m: string) => node.log(m) };
       const options = { ...setup.options, logger };
       switch (setup.kind) {
         case 'connectionString':
           return IoTHubModuleClient.createFromConnectionString(setup.connectionString, options);
-        case 'sasToken':
-          return IoTHubModuleClient.createFromSastoken(setup.sasToken, options);
+        case 'sasToken': {
+          try {
+            // A token for the local hub's host name, with no gateway set, goes to the local hub on this machine.
+            const local = setup.options.gatewayHostname ? undefined : localHubModuleOf(setup.sasToken);
+            if (!local) return IoTHubModuleClient.createFromSastoken(setup.sasToken, options);
+            localHub ??= new LocalHubConnection(local.deviceId, local.moduleId);
+            return await localHub.createClientFromSastoken(setup.sasToken, options);
+          } catch (err) {
+            if ((err as { code?: unknown }).code !== 'invalid-value') throw err;
+            // A token from the flow that cannot be used is the flow's error (asking again could loop); a stored one
+            // that has expired (or is malformed) is a need for the flow's first token.
+            if (fromFlow) throw new NodeError('invalid-sastoken', undefined, err);
+            await flowsStarted;
+            throw new NodeError('sastoken-needed', undefined, err);
+          }
+        }
         case 'x509':
           return IoTHubModuleClient.createFromX509Certificate(setup.args, options);
         case 'edge':
@@ -75,6 +114,11 @@ export = function register(RED: RedApi): void {
       create,
       autoConnect: def.autoConnect !== false,
       log: { warn: (m) => node.warn(m), error: (m) => node.error(m) },
+      supplySastoken: (sastoken) => {
+        if (!sasKind) return false;
+        flowSastoken = sastoken;
+        return true;
+      },
     });
     this.on('close', (_removed: boolean, done: () => void) => {
       node.host

@@ -1,20 +1,21 @@
 // Flow node `iothub-module-output`: sends msg.payload to a module output (or upstream), done() after PUBACK;
-// msg.action "connect" / "disconnect" controls the shared connection.
+// msg.action "connect" / "disconnect" controls the shared connection, "update-sastoken" renews a SAS token connection.
 import type { Message } from '../src/index';
 import { bindToClient } from './shared/flowNode';
 import { NodeError } from './shared/errors';
-import { numberSetting, outputNameOf, valueText } from './shared/fields';
+import { numberSetting, outputNameOf, takeSastoken, valueText } from './shared/fields';
 import { catalogKey, translate } from './shared/i18n';
 import { handleInput } from './shared/input';
-import { msgToMessage } from './shared/messages';
+import { messageBytes, msgToMessage } from './shared/messages';
 import type { BaseNodeDef, RedApi, RedNode } from './shared/red';
-import { SendQueue } from './shared/SendQueue';
+import { QUEUE_DEFAULTS, SendQueue } from './shared/SendQueue';
 import { STATUS, showStatus, statusWithText } from './shared/status';
 
 interface OutputNodeDef extends BaseNodeDef {
   client?: string;
   outputName?: string;
   queueSize?: string | number;
+  queueMegabytes?: string | number;
   queueTimeout?: string | number;
   passThrough?: boolean;
 }
@@ -23,7 +24,11 @@ export = function register(RED: RedApi): void {
   function IoTHubModuleOutputNode(this: RedNode, def: OutputNodeDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const queue = new SendQueue(numberSetting(def.queueSize, 100, 'count'), numberSetting(def.queueTimeout, 60, 'count') * 1000);
+    const queue = new SendQueue({
+      count: numberSetting(def.queueSize, QUEUE_DEFAULTS.size, 'count'),
+      bytes: Math.floor(numberSetting(def.queueMegabytes, QUEUE_DEFAULTS.megabytes, 'positive') * 1024 * 1024),
+      timeoutMs: numberSetting(def.queueTimeout, QUEUE_DEFAULTS.timeoutSeconds, 'count') * 1000,
+    });
     const binding = bindToClient(RED, node, def.client, () => queue.rejectAll(new NodeError('closing')));
     if (!binding) return;
     const { host } = binding;
@@ -36,7 +41,7 @@ export = function register(RED: RedApi): void {
     /** Sends once the connection is up again, or fails when the queue is full or its wait times out. */
     async function sendWhenConnected(message: Message, outputName: string): Promise<void> {
       host.check();
-      const waiting = queue.wait();
+      const waiting = queue.wait(messageBytes(message));
       showStatus(node, idle());
       await waiting;
       await sendNow(message, outputName);
@@ -52,6 +57,7 @@ export = function register(RED: RedApi): void {
       if (msg.action !== undefined) {
         if (msg.action === 'connect') return host.connect();
         if (msg.action === 'disconnect') return host.disconnect();
+        if (msg.action === 'update-sastoken') return host.updateSastoken(takeSastoken(msg));
         throw new NodeError('invalid-action', valueText(msg.action));
       }
       const message = msgToMessage(msg);

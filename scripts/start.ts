@@ -7,6 +7,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { localHubSettings, OPTION_RULES, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
 import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
+import { SIMULATED_SENSOR } from './demoSensor';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
 interface EmbeddedNodeRed {
@@ -25,6 +26,17 @@ const HOST = '127.0.0.1';
 const PORT = process.env.PORT === undefined ? 1880 : Number(process.env.PORT);
 // NODE_RED_USER_DIR: another userDir (the editor test uses a temporary one).
 const USER_DIR = path.resolve(process.env.NODE_RED_USER_DIR || path.join(root, '.node-red-data'));
+
+/**
+ * Where the hub keeps its state (`npm start -- --state-dir <dir>`, or `--ephemeral` for none). By default beside the
+ * Node-RED userDir whose flows hold the hub's connection strings and CA, so that one userDir goes with one hub.
+ */
+function hubStateDir(args: string[]): string | undefined {
+  if (args.includes('--ephemeral')) return undefined;
+  const at = args.indexOf('--state-dir');
+  const chosen = at >= 0 ? args[at + 1] : undefined;
+  return chosen ? path.resolve(chosen) : path.join(USER_DIR, 'local-hub');
+}
 const DEMO_TAB = 'demo-tab';
 /** A numeric setting's default from the option table, as the editor saves it (text). */
 const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
@@ -56,6 +68,22 @@ function credentialSecret() {
 }
 
 /**
+ * Node-RED warns "Encrypted credentials not found" when it starts with a `credentialSecret` but without an encrypted
+ * credentials file, which is every first start of a fresh userDir. An encrypted empty credentials file, written the
+ * way Node-RED writes it (aes-256-ctr, key = SHA-256 of the secret, `{"$": iv in hex + ciphertext in base64}`), makes
+ * the first start as quiet as the next ones. An existing file is left alone.
+ */
+function ensureEncryptedCredentials(secret: string): void {
+  const file = path.join(USER_DIR, 'flows_cred.json');
+  if (fs.existsSync(file)) return;
+  const key = crypto.createHash('sha256').update(secret).digest();
+  const iv = crypto.randomBytes(16);
+  const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
+  const encrypted = iv.toString('hex') + cipher.update('{}', 'utf8', 'base64') + cipher.final('base64');
+  fs.writeFileSync(file, JSON.stringify({ $: encrypted }), { mode: 0o600 });
+}
+
+/**
  * The demo flow. Node-RED plays the IoT Edge module `nodered` (its config node uses the IoT Edge environment this
  * script sets, as a container on an IoT Edge device would get it); a second config node plays a separate module
  * `sensor` with a connection string kept in Node-RED's encrypted credentials.
@@ -71,7 +99,7 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       info: code(
         'Two module identities of the local hub\'s IoT Edge device `local-device`:',
         '',
-        '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s a simulated reading goes to its output `telemetry`;',
+        '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s a simulated reading (a day compressed into ten minutes: 21 °C ± 2 with a little noise) goes to its output `telemetry`;',
         '* the route `FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")` delivers it to',
         '* **nodered** (config node *nodered (IoT Edge environment)*, like a container on an IoT Edge device): its input `telemetry` flags readings above `threshold`',
         '  and sends them to output `upstream` (route `FROM /messages/modules/nodered/outputs/* INTO $upstream`);',
@@ -82,16 +110,7 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
     { id: 'demo-tick', type: 'inject', z, x: 130, y: 100, name: 'every 2 s', repeat: '2', once: true, onceDelay: '1', topic: '', payload: '', payloadType: 'date', props: [{ p: 'payload' }], wires: [['demo-simulate']] },
     {
       id: 'demo-simulate', type: 'function', z, x: 320, y: 100, name: 'simulated sensor', outputs: 1,
-      func: code(
-        "const last = context.get('t') ?? 21;",
-        'const t = Math.round((last + (Math.random() - 0.45)) * 10) / 10;',
-        "context.set('t', t);",
-        "flow.set('sent', (flow.get('sent') ?? 0) + 1);",
-        "flow.set('lastTemperature', t);",
-        "msg.payload = { temperature: t, humidity: Math.round(40 + Math.random() * 20), at: new Date().toISOString() };",
-        "msg.properties = { unit: 'celsius' };",
-        'return msg;',
-      ),
+      func: SIMULATED_SENSOR,
       wires: [['demo-sensor-out']],
     },
     { id: 'demo-sensor-out', type: 'iothub-module-output', z, x: 540, y: 100, name: '', client: 'demo-client-sensor', outputName: 'telemetry', queueSize: '100', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
@@ -216,9 +235,11 @@ async function main(): Promise<void> {
   dropOldDemo();
 
   // IoT Hub's ports (8883, 443) when free, so that every Azure device SDK can use the connection strings as they are.
+  const stateDir = hubStateDir(process.argv.slice(2));
   const { hub, fallbackReason } = await startPreferringStandardPorts({
     devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sensor' }, { moduleId: 'nodered' }] }],
     routes: ROUTES,
+    ...(stateDir ? { stateDir } : {}),
   });
   if (fallbackReason !== undefined) {
     console.error(`npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`);
@@ -227,6 +248,9 @@ async function main(): Promise<void> {
   shareLocalHub(hub, ROUTES);
   // The IoT Edge environment of module `nodered`, as edgeAgent gives it to a module container (workload API socket).
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
+  // Example 09 signs SAS tokens for module `ex-token` in a function node, with the key from the runtime's environment
+  // (never from the flow file); an EX9_MODULE_KEY already set is the module's key.
+  process.env.EX9_MODULE_KEY = hub.addModule(DEVICE, 'ex-token', process.env.EX9_MODULE_KEY ? { primaryKey: process.env.EX9_MODULE_KEY } : undefined).primaryKey;
   const discoveryFile = writeDiscoveryFile(hub, localHubSettings.discoveryDir);
   watch(hub);
 
@@ -238,10 +262,12 @@ async function main(): Promise<void> {
       RED.httpNode(req, res);
     } else RED.httpAdmin(req, res);
   });
+  const secret = credentialSecret();
+  ensureEncryptedCredentials(secret);
   RED.init(server, {
     userDir: USER_DIR,
     flowFile: 'flows.json',
-    credentialSecret: credentialSecret(),
+    credentialSecret: secret,
     // Loads this repository as a node module: package.json `node-red.nodes` points at dist/nodes/*.
     nodesDir: [root],
     uiHost: HOST,
@@ -302,6 +328,7 @@ async function main(): Promise<void> {
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
   const ports = hub.standardPorts ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})` : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
   console.log(`  Local hub:         ${hub.hostName} on ${ports}, CA ${hub.caCertPath}`);
+  console.log(`  Hub state:         ${stateDir ?? 'none (--ephemeral): a new CA and new keys at every start'}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);
   console.log(`    ${hub.serviceConnectionString}`);
   console.log(`  Demo tab "Demo (npm start)": sensor → route → nodered → upstream, twin, direct method, invoke.`);

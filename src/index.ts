@@ -16,6 +16,7 @@ export type {
   X509,
 } from './client/types';
 export { userAgentString } from './client/userAgent';
+export { hasEdgeEnvironment } from './client/auth/edgeEnvironment';
 
 export { LocalHub, STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName } from './hub';
 // Development local hubs shared between processes: discovery files and module-identity leases.

@@ -30,6 +30,11 @@ export interface HostOptions {
   create: () => Promise<IoTHubModuleClient>;
   autoConnect: boolean;
   log: { warn(msg: string): void; error(msg: string): void };
+  /**
+   * Hands a token from the flow to a *SAS token* connection, which makes its next client from it; false for other
+   * kinds (then updateSastoken is the library's `not-supported`).
+   */
+  supplySastoken?: (sastoken: string) => boolean;
 }
 
 /** Where the config node is in its life. */
@@ -80,6 +85,8 @@ export class ModuleClientHost {
   private lastStatus: NodeStatus = STATUS.idle;
   /** Failure codes already logged since the last connect: a retried failure is logged once, not at every attempt. */
   private readonly warned = new Set<string>();
+  /** The flow has supplied a SAS token: later needs are shown as a status only, not warned about each time. */
+  private flowRenewsSastoken = false;
 
   constructor(private readonly options: HostOptions) {}
 
@@ -165,6 +172,37 @@ export class ModuleClientHost {
     if (this.state.kind === 'running') await this.state.client.disconnect();
   }
 
+  /**
+   * `msg.action = "update-sastoken"`: replaces the SAS token of a *SAS token* connection and re-authenticates with it
+   * (connecting when disconnected), as the SDK's updateSastoken.
+   * @throws (rejects with) ClientError `not-supported` for other connection kinds, NodeError `invalid-sastoken` for
+   *   a malformed or expired token or one for another identity, connection errors.
+   */
+  async updateSastoken(sastoken: string): Promise<void> {
+    this.heldDisconnected = false;
+    try {
+      if (this.state.kind === 'starting') await this.state.ready.catch(() => undefined);
+      // No client yet (no token configured, or the last one could not be used): make one from this token.
+      const noClient = this.state.kind === 'idle' || this.state.kind === 'unconfigured';
+      if (noClient && this.options.supplySastoken?.(sastoken)) {
+        this.start();
+        const client = await this.ready();
+        await client.connect();
+        this.flowRenewsSastoken = true;
+        return;
+      }
+      const client = await this.ready();
+      await client.updateSastoken(sastoken);
+      // Kept for the next client this node makes (after a redeploy of its users, for example).
+      this.options.supplySastoken?.(sastoken);
+      this.flowRenewsSastoken = true;
+    } catch (err) {
+      // The library's text may quote parts of the token: the flow gets catalog text only (the cause stays for logs).
+      if ((err as { code?: unknown }).code === 'invalid-value') throw new NodeError('invalid-sastoken', undefined, err);
+      throw err;
+    }
+  }
+
   /** The full twin read once per client lifetime at the first connect (shared by every twin node). */
   initialTwin(): Promise<TwinDocument> {
     return this.desired.initialTwin(this.client());
@@ -186,6 +224,11 @@ export class ModuleClientHost {
         client = await this.options.create();
       } catch (err) {
         if (this.state.kind === 'starting') this.state = { kind: 'unconfigured', error: err };
+        if ((err as { code?: unknown }).code === 'sastoken-needed') {
+          // A SAS token connection waiting for its first token from the flow (msg.action "update-sastoken").
+          this.push(STATUS.sastokenNeeded);
+          return;
+        }
         this.options.log.error(describeError(this.options.RED, err).message);
         // A catalog key (not text) so that the editor shows it in the editor's language.
         const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);
@@ -212,8 +255,10 @@ export class ModuleClientHost {
     this.desired.reset();
     client.onConnectionStateChange = (info) => this.onState(info);
     client.onNewSastokenRequired = () => {
-      // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection.
-      this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
+      // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection, and show
+      // it as a status that a Status node can answer with msg.action "update-sastoken".
+      if (!this.flowRenewsSastoken) this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
+      if (this.state.kind === 'running' && this.state.client === client) this.push(STATUS.sastokenNeeded);
     };
     client.onBackgroundException = (err) => this.warnOnce(err);
     for (const feature of ['message', 'method', 'desired'] as const) if (this.listeners.has(feature)) this.setHandler(feature);

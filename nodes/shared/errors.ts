@@ -13,6 +13,8 @@ export type NodeErrorCode =
   | 'invalid-field'
   | 'invalid-output-name'
   | 'invalid-action'
+  | 'invalid-sastoken'
+  | 'sastoken-needed'
   | 'invalid-twin-patch'
   | 'invalid-request-id'
   | 'request-expired'

@@ -104,3 +104,14 @@ export function twinAction(msg: NodeMessage): 'get' | 'report' {
   if (isPlainObject(msg.payload)) return 'report';
   throw new NodeError('invalid-twin-patch', 'msg.payload');
 }
+
+/**
+ * Takes msg.sastoken off the msg (it must not reach Complete, Catch or debug nodes, nor any log) and returns it.
+ * @throws NodeError `invalid-sastoken` when it is not a non-empty string.
+ */
+export function takeSastoken(msg: NodeMessage): string {
+  const token = msg.sastoken;
+  delete msg.sastoken;
+  if (typeof token !== 'string' || token.trim() === '') throw new NodeError('invalid-sastoken', 'msg.sastoken');
+  return token.trim();
+}

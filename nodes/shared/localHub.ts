@@ -1,7 +1,27 @@
 // The "local hub" connection kind of the config node (development only): one module identity leased from a local
-// hub (see acquireLocalHub in the library), and clients created for it.
+// hub (see acquireLocalHub in the library), and clients created for it, also for SAS tokens issued for the local hub.
 import { IoTHubModuleClient, acquireLocalHub } from '../../src/index';
 import type { ClientOptions, LocalHubLease } from '../../src/index';
+
+/** The IoT Hub host name of the local hub (its default; a hub started with another name is not recognised). */
+export const LOCAL_HUB_HOSTNAME = 'local-hub.azure-devices.net';
+
+/**
+ * The module a SAS token is for, when the token is for the local hub's host name (`sr=local-hub.azure-devices.net/
+ * devices/{d}/modules/{m}`); undefined for any other token, or text that is no token.
+ */
+export function localHubModuleOf(sastoken: string): { deviceId: string; moduleId: string } | undefined {
+  const sr = /(?:^|[\s&])sr=([^&\s]+)/.exec(sastoken)?.[1];
+  if (!sr) return undefined;
+  let parts: string[];
+  try {
+    parts = decodeURIComponent(sr).split('/');
+  } catch {
+    return undefined;
+  }
+  if (parts.length !== 5 || parts[0]!.toLowerCase() !== LOCAL_HUB_HOSTNAME || parts[1] !== 'devices' || parts[3] !== 'modules') return undefined;
+  return { deviceId: parts[2]!, moduleId: parts[4]! };
+}
 
 /**
  * The local-hub side of one config node: acquires its module identity once, creates clients for it, and releases
@@ -45,6 +65,17 @@ export class LocalHubConnection {
       return IoTHubModuleClient.createFromEdgeEnvironment({ ...rest, env: { ...lease.edgeEnvironment } });
     }
     return IoTHubModuleClient.createFromConnectionString(lease.connectionString, { ...rest, serverVerificationCert: lease.ca });
+  }
+
+  /**
+   * A client for the module that authenticates with `sastoken`, a token someone else signed for this module (renewed
+   * by the flow with updateSastoken), through the hub's gateway port with the hub's CA.
+   * @throws like `acquireLocalHub`, and createFromSastoken's ValueError for a malformed or expired token.
+   */
+  async createClientFromSastoken(sastoken: string, options: ClientOptions): Promise<IoTHubModuleClient> {
+    const lease = await this.acquire();
+    const gateway = /GatewayHostName=([^;]+)/.exec(lease.connectionString)?.[1];
+    return IoTHubModuleClient.createFromSastoken(sastoken, { ...options, serverVerificationCert: lease.ca, ...(gateway ? { gatewayHostname: gateway } : {}) });
   }
 
   /** Releases the module identity (idempotent); clients must be shut down first. */

@@ -239,3 +239,14 @@ function isCircular(value: unknown): boolean {
     return false;
   }
 }
+
+/** What a queued message holds: its payload and property bytes (UTF-8), the measure of the output queue's byte bound. */
+export function messageBytes(message: Message): number {
+  const data = message.data;
+  let bytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : Buffer.isBuffer(data) ? data.length : String(data).length;
+  for (const [key, value] of Object.entries(message.customProperties)) bytes += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+  for (const value of [message.messageId, message.correlationId, message.contentType, message.contentEncoding, message.outputName]) {
+    if (typeof value === 'string') bytes += Buffer.byteLength(value, 'utf8');
+  }
+  return bytes;
+}

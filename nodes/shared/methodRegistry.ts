@@ -57,16 +57,30 @@ export function addPendingRequest(args: {
   return id;
 }
 
+/** A pending request taken for answering (see {@link takePendingRequest}). */
+export interface TakenRequest {
+  methodName: string;
+  /** Sends the flow's answer; uses the request up once the client has taken it. */
+  respond(status: number, payload: unknown): Promise<void>;
+  /** Answers 500 with `payload` (the reason the flow's answer could not be sent) and uses the request up. */
+  refuse(payload: unknown): Promise<void>;
+}
+
 /**
  * Finds a pending request for answering. Answering uses it up once the client has taken the answer; an answer the
  * client refuses before sending anything (too large, not encodable: a ValueError or TypeError rejection) leaves it
- * pending, so that a corrected msg, or the automatic answer, still reaches the caller.
+ * pending, for {@link answerPendingRequest} to answer 500 instead.
  * @throws NodeError `invalid-request-id`, `unknown-request-id`, `already-responded` or `request-expired`.
  */
-export function takePendingRequest(requestId: unknown): { respond: (status: number, payload: unknown) => Promise<void>; methodName: string } {
+export function takePendingRequest(requestId: unknown): TakenRequest {
   if (typeof requestId !== 'string' || requestId === '') throw new NodeError('invalid-request-id', 'msg.requestId');
   const entry = pending.get(requestId);
   if (!entry) throw new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId));
+  const useUp = (): void => {
+    if (pending.get(requestId) === entry) pending.delete(requestId);
+    if (entry.timer) clearTimeout(entry.timer);
+    remember(requestId, 'already-responded');
+  };
   return {
     methodName: entry.methodName,
     respond: (status, payload) => {
@@ -89,7 +103,53 @@ export function takePendingRequest(requestId: unknown): { respond: (status: numb
         },
       );
     },
+    refuse: (payload) => {
+      useUp();
+      return entry.respond(entry.hubRequestId, 500, payload);
+    },
   };
+}
+
+/** Whether a failed answer was refused by the client before anything went to the hub (so the request is still open). */
+function refusedBeforeSending(err: unknown): boolean {
+  return err instanceof ValueError || err instanceof TypeError;
+}
+
+/**
+ * Answers `requestId` with what `answer()` builds. When the answer cannot be sent — `answer()` throws (a bad status
+ * code or payload) or the client refuses it before sending (too large) — the caller is answered at once with status
+ * 500 and `reasonOf(err)` as payload, as a module whose handler failed answers, rather than waiting for the automatic
+ * answer at the node's time-out; the error is then thrown so the flow sees it.
+ * @throws (rejects with) the error of `answer()`, the id errors of {@link takePendingRequest}, or the client's error.
+ */
+export async function answerPendingRequest(requestId: unknown, answer: () => { status: number; payload: unknown }, reasonOf: (err: unknown) => unknown): Promise<void> {
+  let built: { status: number; payload: unknown };
+  try {
+    built = answer();
+  } catch (err) {
+    let request: TakenRequest | undefined;
+    try {
+      request = takePendingRequest(requestId);
+    } catch {
+      // no open request behind this msg: there is nobody to answer
+    }
+    if (request) await request.refuse(reasonOf(err)).catch(() => undefined);
+    throw err;
+  }
+  const request = takePendingRequest(requestId);
+  let sent: Promise<void>;
+  try {
+    sent = request.respond(built.status, built.payload);
+  } catch (err) {
+    await request.refuse(reasonOf(err)).catch(() => undefined);
+    throw err;
+  }
+  try {
+    await sent;
+  } catch (err) {
+    if (refusedBeforeSending(err)) await request.refuse(reasonOf(err)).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Forgets every request a config node holds (on close): the hub times them out itself. */

@@ -46,6 +46,11 @@ export interface RedApi {
     evaluateNodeProperty(value: unknown, type: string, node: RedNode, msg: NodeMessage, callback: (err: Error | null, result: unknown) => void): void;
   };
   _(key: string, substitutions?: Record<string, unknown>): string;
+  /** Runtime events (`flows:started` after each deploy); absent in some test doubles. */
+  events?: {
+    on(event: string, listener: (...args: unknown[]) => void): void;
+    removeListener(event: string, listener: (...args: unknown[]) => void): void;
+  };
 }
 
 /** The properties every node's flow JSON carries. */

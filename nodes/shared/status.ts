@@ -15,6 +15,8 @@ export const STATUS = {
   sending: { fill: 'blue', shape: 'dot', text: client('sending') },
   working: { fill: 'blue', shape: 'dot', text: client('working') },
   waiting: { fill: 'blue', shape: 'ring', text: client('waiting') },
+  /** A user-supplied SAS token expires soon; a flow answers with msg.action "update-sastoken" (a Status node matches the key). */
+  sastokenNeeded: { fill: 'yellow', shape: 'dot', text: client('sastoken-needed') },
 } as const satisfies Record<string, NodeStatus>;
 
 export type StatusName = keyof typeof STATUS;

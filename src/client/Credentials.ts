@@ -77,12 +77,17 @@ export class Credentials {
     return s;
   }
 
-  /** When the current token should be renewed (ms since epoch; Infinity for X.509); never earlier than half its lifetime. */
+  /**
+   * When the current token should be renewed, or a user token asked for (ms since epoch; Infinity for X.509); never
+   * earlier than half its lifetime, so that a token shorter than twice the margin is not asked for again at once
+   * after each update (which would replace short-lived tokens in a tight loop).
+   */
   renewAt(): number {
     const token = this.token;
     if (!token) return Infinity;
     const margin = this.options.sastokenRenewalMargin;
-    return renewalTime(token.expiry, token instanceof RenewableSasToken ? Math.min(margin, token.ttl / 2) : margin);
+    const lifetime = token instanceof RenewableSasToken ? token.ttl : token instanceof NonRenewableSasToken ? token.lifetime : Infinity;
+    return renewalTime(token.expiry, Math.min(margin, lifetime / 2));
   }
 
   /**

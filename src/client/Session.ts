@@ -231,7 +231,12 @@ export class Session implements ConnectionSource {
         }
         if (abort.signal.aborted || !connection.isOpen) throw new ConnectionDroppedError('Connection lost while subscribing');
       } catch (err) {
-        const error = mapTransportError(err, true);
+        // A user disconnect / shutdown during the connect (its subscriptions included) cancels it, whatever the
+        // transport reported as the socket went away: the Python SDK fails such operations with OperationCancelled.
+        const error =
+          abort.signal.aborted && !(err instanceof OperationCancelled)
+            ? new OperationCancelled('Connect cancelled', { cause: err })
+            : mapTransportError(err, true);
         if (connection) {
           if (this.connection === connection) this.connection = undefined;
           await connection.close(false);

@@ -1,20 +1,34 @@
 // The broker's gatekeeper (B2, B3): aedes' preConnect / authenticate / authorizePublish / authorizeSubscribe hooks,
 // deciding CONNECTs with auth.ts and publishes and subscriptions with hubTopics.ts.
-import type { Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
+import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
+import { forwardWithTopic, type ParsedPacket } from './aedesInternals';
 import { authenticateConnect } from './auth';
 import type { ClientInfo, ClientTable } from './ClientTable';
 import type { FaultState } from './faults';
 import type { ConnectionTable } from './FrontDoor';
-import { classifyPublish, subscriptionAllowed, type ClassifiedPublish, type HubIdentity } from './hubTopics';
+import { forwardUnlessExpired } from './delivery';
+import {
+  classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
+} from './hubTopics';
 import type { HubReport } from './observations';
+import { parsePropertyBag } from './messageBag';
+import { MAX_MESSAGE_BYTES, messageSize } from './routing';
 import type { RegistryEntry } from './registry';
 import type { ConnectRecord } from './types';
 
-/** IoT Hub's limit on a PUBLISH: topic (with property bag) plus payload. */
-export const MAX_PUBLISH_BYTES = 256 * 1024;
+/**
+ * Largest MQTT packet (remaining length) the parser accepts, checked as soon as a fixed header is read: the largest
+ * legal message, {@link MAX_MESSAGE_BYTES} of body, plus the longest topic MQTT can carry (65,535 bytes, where the
+ * property names and encoding IoT Hub does not count live) and the topic length and packet id fields. Anything
+ * larger cannot be a message IoT Hub takes; anything up to it reaches authorizePublish, which applies IoT Hub's rule.
+ */
+export const MAX_MQTT_PACKET_BYTES = MAX_MESSAGE_BYTES + 2 + 65_535 + 2;
 
-/** Where an allowed publish goes (telemetry, twin request or method response). */
-export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => void;
+/**
+ * Where an allowed publish goes (telemetry, twin request or method response). A returned promise holds the PUBACK
+ * until it settles (the hub with a state directory acknowledges a routed message once it is stored).
+ */
+export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => Promise<void> | undefined;
 
 /** What the gatekeeper works with. */
 export interface BrokerAccessParts {
@@ -113,19 +127,22 @@ export class BrokerAccess {
       report.log(`${client.id}: QoS 2 publish to ${packet.topic}, closing the connection`);
       return cb(new Error('QoS 2 is not supported'));
     }
-    if (Buffer.byteLength(packet.topic) + payload.length > MAX_PUBLISH_BYTES) {
-      report.log(`${client.id}: publish over 256 KiB, closing the connection`);
-      return cb(new Error('message too large'));
-    }
     const kind = classifyPublish(packet.topic, info.identity);
     if (!kind) {
       report.log(`${client.id}: publish to ${packet.topic} not allowed, closing the connection`);
       return cb(new Error(`publish to ${packet.topic} not allowed`));
     }
+    // IoT Hub closes the connection on a message over its limit (MQTT 3.1.1 has no negative acknowledgement).
+    const size = kind.kind === 'events' ? messageSize(parsePropertyBag(kind.bag), payload) : payload.length;
+    if (size > MAX_MESSAGE_BYTES) {
+      report.log(`${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing the connection`);
+      return cb(new Error('message too large'));
+    }
     // IoT Hub ignores RETAIN.
     packet.retain = false;
-    this.parts.onPublish(client, info.identity, kind, payload);
-    cb(null);
+    const pending = this.parts.onPublish(client, info.identity, kind, payload);
+    if (pending) void pending.then(() => cb(null), () => cb(null));
+    else cb(null);
   }
 
   /** aedes `authorizeSubscribe`: grants IoT Hub's topics at QoS ≤ 1, refuses anything else (SUBACK 0x80). */
@@ -142,6 +159,34 @@ export class BrokerAccess {
     }
     if (sub.qos > 1) sub.qos = 1;
     cb(null, sub);
+  }
+
+  /**
+   * Before aedes handles a packet of an authenticated client: its own topics and filters (ids raw) become their
+   * broker form, so that ids with `+` or `#` are neither refused by aedes' MQTT topic rules nor taken as wildcards.
+   */
+  toBroker(client: Client, packet: ParsedPacket): void {
+    const identity = this.parts.clients.infoOf(client)?.identity;
+    if (!identity) return;
+    if (packet.cmd === 'publish' && packet.topic !== undefined) packet.topic = toBrokerTopic(packet.topic, identity);
+    for (const sub of packet.subscriptions ?? []) sub.topic = toBrokerTopic(sub.topic, identity);
+    if (packet.unsubscriptions) packet.unsubscriptions = packet.unsubscriptions.map((f) => toBrokerTopic(f, identity));
+  }
+
+  /**
+   * aedes `authorizeForward`: a message under `devices/` goes only to the identity it is addressed to, compared
+   * literally, with its topic back in wire form (ids raw); an expired input message is dropped (edgeHub's TTL).
+   */
+  authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!forwardUnlessExpired(client, packet)) return null;
+    const identity = this.parts.clients.infoOf(client)?.identity;
+    if (!identity) return packet.topic.startsWith('devices/') ? null : packet;
+    const wire = toWireTopic(packet.topic, identity);
+    if (wire === undefined) {
+      this.parts.report.log(`${client.id}: ${packet.topic} is not addressed to it, not forwarded`);
+      return null;
+    }
+    return wire === packet.topic ? packet : forwardWithTopic(packet, wire);
   }
 
   private recordConnect(

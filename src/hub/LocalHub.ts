@@ -6,27 +6,29 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
 import type net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, limitPacketSize, sessionStoreOf } from './aedesInternals';
-import { BrokerAccess, MAX_PUBLISH_BYTES } from './BrokerAccess';
-import { generateHubTls, removeCaFile, writeCaFile } from './certs';
+import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
+import { generateHubTls, writeCaFile, type HubTlsMaterial } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, forwardUnlessExpired } from './delivery';
+import { ClientSender, InputDelivery, type QueuedInput } from './delivery';
 import { FaultState } from './faults';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
+import { HubState, StateKeys, identityKey } from './HubState';
 import { HubTimers } from './HubTimers';
 import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics';
 import { MethodDispatcher } from './MethodDispatcher';
-import { identityNotFound } from './methods';
+import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
-import { Registry, newKey } from './registry';
+import { Registry, newKey, type RegistryEntry } from './registry';
 import { parseRoutes } from './routes';
 import { MessageRouter, injectedMessage, type InputMessage } from './routing';
 import { clearSessions } from './sessions';
 import { TwinChannel } from './TwinChannel';
-import { TwinStore } from './twins';
+import { TwinStore, type TwinData } from './twins';
 import type {
   DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
   MethodResult, ModuleIdentity, Twin, TwinPatch,
@@ -34,22 +36,17 @@ import type {
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
 import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
 
-export { MAX_PUBLISH_BYTES } from './BrokerAccess';
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 
 const DEFAULT_HOST = 'local-hub.azure-devices.net';
-
-/**
- * Largest MQTT packet (remaining length) the parser accepts: the 256 KiB publish limit plus the topic length and
- * packet id fields. A publish between 256 KiB and this still reaches authorizePublish, which closes the connection.
- */
-const MAX_MQTT_PACKET_BYTES = MAX_PUBLISH_BYTES + 4;
 
 /**
  * A local IoT Hub + edgeHub for tests and development: MQTT over TLS and WSS, HTTPS service API, IoT Edge
  * workload API, fault injection and observation. Start it with {@link LocalHub.start}.
  */
 export class LocalHub implements LocalHubApi {
+  /** The host name a hub has when none is given. */
+  static readonly defaultHostName = DEFAULT_HOST;
   readonly hostName: string;
   readonly faults: FaultState;
   readonly observed: Observations;
@@ -62,7 +59,7 @@ export class LocalHub implements LocalHubApi {
   private _caCert = '';
   private _caCertPath = '';
   private _workloadUri: string | undefined;
-  private readonly policyKey = newKey();
+  private policyKey = newKey();
   private readonly report: HubReport;
   private readonly registry: Registry;
   private readonly twins = new TwinStore();
@@ -80,6 +77,7 @@ export class LocalHub implements LocalHubApi {
   private frontDoor: FrontDoor | undefined;
   private workload: WorkloadServer | undefined;
   private tempDir: string | undefined;
+  private state: HubState | undefined;
   private running = false;
   private closed = false;
 
@@ -96,7 +94,12 @@ export class LocalHub implements LocalHubApi {
       hostName: this.hostName, registry, clients, connections: this.connections, faults, report,
       onPublish: (client, identity, publish, payload) => this.onPublish(client, identity, publish, payload),
     });
-    this.twinChannel = new TwinChannel({ twins, clients, sender, faults, timers, report });
+    // With a state directory, a twin response or desired patch goes out once the change it tells of is stored.
+    const durableSender = {
+      send: (...args: Parameters<ClientSender['send']>) => this.durable().then(() => sender.send(...args)),
+      answer: (...args: Parameters<ClientSender['answer']>) => this.durable().then(() => sender.answer(...args)),
+    };
+    this.twinChannel = new TwinChannel({ twins, clients, sender: options.stateDir !== undefined ? durableSender : sender, faults, timers, report });
     this.methods = new MethodDispatcher({ registry, clients, sender, faults, timers, report });
   }
 
@@ -162,12 +165,83 @@ export class LocalHub implements LocalHubApi {
     return (typeof seconds === 'number' && seconds > 0 ? seconds : 30) * 1000;
   }
 
-  private async init(): Promise<void> {
-    const routes = this.options.routes ? parseRoutes(this.options.routes) : [];
+  /** Resolves once every change made so far is in the state directory (at once without one). */
+  private durable(): Promise<void> {
+    return this.state ? this.state.settled() : Promise.resolve();
+  }
+
+  /**
+   * The TLS material: given in the options, else kept in the state directory (made there the first time), else made
+   * now. The CA file is the state directory's own, or a temp file.
+   */
+  private async tlsMaterial(): Promise<HubTlsMaterial> {
+    const { state } = this;
+    if (state && !this.options.tls) {
+      let material = await state.loadTls();
+      if (!material) {
+        material = await generateHubTls();
+        await state.saveTls(material);
+      }
+      this._caCertPath = state.caCertPath;
+      this.tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
+      return material;
+    }
     const material = this.options.tls ?? (await generateHubTls());
-    this._caCert = material.caCert;
     this._caCertPath = await writeCaFile(material.caCert);
     this.tempDir = path.dirname(this._caCertPath);
+    return material;
+  }
+
+  /** Puts back the policy key, identities and twins of an earlier run, and keeps every later change. */
+  private async restoreState(state: HubState): Promise<void> {
+    const policy = await state.get<{ key: string }>(StateKeys.policy);
+    if (policy) this.policyKey = policy.key;
+    else state.put(StateKeys.policy, { key: this.policyKey });
+    const entries = (await state.list<RegistryEntry>(StateKeys.identity)).map(([, e]) => e);
+    this.registry.restore(entries, {
+      saved: (e) => state.put(identityKey(StateKeys.identity, e.deviceId, e.moduleId), e),
+      removed: (d, m) => state.del(identityKey(StateKeys.identity, d, m)),
+    });
+    const twins = (await state.list<TwinData>(StateKeys.twin)).map(([, t]) => t);
+    this.twins.restore(twins, {
+      saved: (t) => state.put(identityKey(StateKeys.twin, t.deviceId, t.moduleId), t),
+      removed: (d, m) => state.del(identityKey(StateKeys.twin, d, m)),
+    });
+  }
+
+  /** Puts back the messages held for module inputs in an earlier run, and keeps every message held from now on. */
+  private async restoreHeldInputs(state: HubState): Promise<void> {
+    type HeldRecord = { target: string; topic: string; payload: string; expiresAtMs: number };
+    const records = await state.list<HeldRecord>(StateKeys.held);
+    let seq = records.length > 0 ? Number(records[records.length - 1]![0].slice(StateKeys.held.length)) : 0;
+    this.inputs.restore(
+      records.map(([key, r]) => ({
+        target: r.target,
+        item: { topic: r.topic, payload: Buffer.from(r.payload, 'base64'), expiresAtMs: r.expiresAtMs, stateKey: key },
+      })),
+      {
+        kept: (target: string, item: QueuedInput) => {
+          // A zero-padded counter keeps the records in arrival order.
+          item.stateKey = `${StateKeys.held}${String(++seq).padStart(16, '0')}`;
+          const record: HeldRecord = { target, topic: item.topic, payload: item.payload.toString('base64'), expiresAtMs: item.expiresAtMs };
+          state.put(item.stateKey, record);
+          return state.settled();
+        },
+        released: (item: QueuedInput) => {
+          if (item.stateKey !== undefined) state.del(item.stateKey);
+        },
+      },
+    );
+  }
+
+  private async init(): Promise<void> {
+    const routes = this.options.routes ? parseRoutes(this.options.routes) : [];
+    if (this.options.stateDir !== undefined) {
+      this.state = await HubState.open(this.options.stateDir, (err) => this.report.log(`state directory: ${err.message}`));
+      await this.restoreState(this.state);
+    }
+    const material = await this.tlsMaterial();
+    this._caCert = material.caCert;
 
     const { access } = this;
     this.broker = await Aedes.createBroker({
@@ -179,10 +253,13 @@ export class LocalHub implements LocalHubApi {
       authenticate: (client, username, password, cb) => access.authenticate(client, username, password, cb),
       authorizePublish: (client, packet, cb) => access.authorizePublish(client, packet, cb),
       authorizeSubscribe: (client, sub, cb) => access.authorizeSubscribe(client, sub, cb),
-      authorizeForward: forwardUnlessExpired,
+      authorizeForward: (client, packet) => access.authorizeForward(client, packet),
+      // Without a state directory aedes keeps its sessions in memory.
+      ...(this.state ? { persistence: this.state.brokerPersistence() } : {}),
     });
     const storeTtlMs = (this.options.storeAndForwardTtlSeconds ?? 7200) * 1000;
     this.inputs = new InputDelivery(this.broker, this.sender, this.clients, this.report, storeTtlMs);
+    if (this.state) await this.restoreHeldInputs(this.state);
     this.router = new MessageRouter(routes, this.inputs, this.report);
     this.broker.on('client', (client) => this.clients.registered(client));
     // Method calls waiting for a subscriber may go ahead once the CONNACK is on the wire.
@@ -203,14 +280,16 @@ export class LocalHub implements LocalHubApi {
     });
     (this.broker as unknown as EventEmitter).on('error', (err: Error) => this.report.log(`broker error: ${err.message}`));
 
+    const httpApi = createHttpApi(this, { name: 'iothubowner', key: this.policyKey });
     this.frontDoor = new FrontDoor({
       serverCert: material.serverCert,
       serverKey: material.serverKey,
       bindAddress: this.bindAddress,
       plainMqtt: this.options.plainMqttPort !== undefined,
-      http: createHttpApi(this, { name: 'iothubowner', key: this.policyKey }),
+      http: this.state ? durableResponses(httpApi, () => this.durable()) : httpApi,
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
         const client = this.broker.handle(conn as net.Socket, req);
+        handlePacketsInOrder(client, (packet) => this.access.toBroker(client, packet));
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);
       },
@@ -220,7 +299,7 @@ export class LocalHub implements LocalHubApi {
     await this.listen(this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0], this.options.plainMqttPort);
 
     if (this.options.workloadSocketPath !== false) {
-      const socketPath = this.options.workloadSocketPath ?? path.join(this.tempDir, 'workload.sock');
+      const socketPath = this.options.workloadSocketPath ?? path.join(this.tempDir!, 'workload.sock');
       this.workload = await startWorkloadServer(this, socketPath);
       this._workloadUri = `unix://${socketPath}`;
     }
@@ -242,11 +321,14 @@ export class LocalHub implements LocalHubApi {
   }
 
   /** Hands an allowed publish to the part that handles it. */
-  private onPublish(client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer): void {
+  private onPublish(client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer): Promise<void> | undefined {
     switch (publish.kind) {
-      case 'events':
-        this.router.onTelemetry(identity, publish.bag, payload);
-        break;
+      case 'events': {
+        const routed = this.router.onTelemetry(identity, publish.bag, payload);
+        // With a state directory the PUBACK waits until the routed copies are stored: an acknowledged message
+        // survives a crash of the hub.
+        return this.state ? routed : undefined;
+      }
       case 'twinGet':
         this.twinChannel.onRequest(client, identity, 'get', publish.rid, payload);
         break;
@@ -257,6 +339,7 @@ export class LocalHub implements LocalHubApi {
         this.methods.onResponse(client.id, publish.status, publish.rid, payload);
         break;
     }
+    return undefined;
   }
 
   // ---- twins ---------------------------------------------------------------------------------------------------
@@ -443,7 +526,26 @@ export class LocalHub implements LocalHubApi {
     if (this.broker) await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     this.frontDoor?.close();
     if (this.workload) await this.workload.close().catch(() => undefined);
-    if (this._caCertPath) await removeCaFile(this._caCertPath);
-    else if (this.tempDir) await fs.rm(this.tempDir, { recursive: true, force: true }).catch(() => undefined);
+    if (this.state) await this.state.close().catch((err: Error) => this.report.log(`state directory: ${err.message}`));
+    if (this.tempDir) await fs.rm(this.tempDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * Holds each HTTP response until the state directory has stored what the request changed, so that a client that got
+ * its answer (a twin update, a new identity) never loses the change to a crash of the hub. Node writes the status line
+ * and headers with the first body write, so holding `end` holds the whole answer.
+ */
+function durableResponses(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+  durable: () => Promise<void>,
+): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  return (req, res) => {
+    const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+    res.end = ((...args: unknown[]) => {
+      void durable().then(() => end(...args));
+      return res;
+    }) as typeof res.end;
+    handler(req, res);
+  };
 }

@@ -7,7 +7,8 @@ import type { ClientSender } from './delivery';
 import type { FaultState } from './faults';
 import type { HubTimers } from './HubTimers';
 import { METHODS_FILTER, clientKey, methodRequestTopic } from './hubTopics';
-import { ErrorCodes, HubError, RidCounter, identityNotFound, normaliseInvocation, parseMethodResponsePayload } from './methods';
+import { HubError, identityNotFound } from './hubErrors';
+import { RidCounter, normaliseInvocation, parseMethodResponsePayload } from './methodInvocation';
 import type { HubReport } from './observations';
 import type { RegistryEntry } from './registry';
 import type { HubEvents, MethodInvocation, MethodResult } from './types';
@@ -74,8 +75,9 @@ export class MethodDispatcher {
     const client = await this.waitForSubscriber(clientId, inv.connectTimeoutInSeconds * 1000);
     if (!client) {
       report.log(`method ${inv.methodName} on ${clientId}: not online (404103)`);
-      emit(undefined, ErrorCodes.DeviceNotOnline);
-      throw new HubError(404, ErrorCodes.DeviceNotOnline, `${clientId} is not online`);
+      const err = new HubError('DeviceNotOnline', `${clientId} is not online`);
+      emit(undefined, err.errorCode);
+      throw err;
     }
     const rid = this.rids.take();
     report.log(`method ${inv.methodName} -> ${clientId} (rid ${rid})`);
@@ -83,8 +85,9 @@ export class MethodDispatcher {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
         report.log(`method ${inv.methodName} on ${clientId}: no response in ${inv.responseTimeoutInSeconds} s (504101)`);
-        emit(undefined, ErrorCodes.GatewayTimeout);
-        reject(new HubError(504, ErrorCodes.GatewayTimeout, `${clientId} did not answer ${inv.methodName} in time`));
+        const err = new HubError('GatewayTimeout', `${clientId} did not answer ${inv.methodName} in time`);
+        emit(undefined, err.errorCode);
+        reject(err);
       }, inv.responseTimeoutInSeconds * 1000);
       this.pending.set(rid, {
         clientId,
@@ -126,7 +129,7 @@ export class MethodDispatcher {
     for (const [rid, p] of this.pending) {
       clearTimeout(p.timer);
       this.pending.delete(rid);
-      p.reject(new HubError(503, 503000, 'the local hub was closed'));
+      p.reject(new HubError('ServiceUnavailable', 'the local hub was closed'));
     }
   }
 

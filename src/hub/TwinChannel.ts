@@ -6,7 +6,7 @@ import type { ClientSender } from './delivery';
 import type { FaultState } from './faults';
 import type { HubTimers } from './HubTimers';
 import { DESIRED_FILTER, TWIN_RES_FILTER, clientKey, desiredPatchTopic, twinResponseTopic, type HubIdentity } from './hubTopics';
-import { ErrorCodes, HubError } from './methods';
+import { HubError } from './hubErrors';
 import type { HubReport } from './observations';
 import type { TwinStore } from './twins';
 import type { Twin, TwinPatch } from './types';
@@ -15,7 +15,7 @@ import type { Twin, TwinPatch } from './types';
 export interface TwinChannelParts {
   twins: TwinStore;
   clients: Pick<ClientTable, 'get'>;
-  sender: Pick<ClientSender, 'send'>;
+  sender: Pick<ClientSender, 'send' | 'answer'>;
   faults: Pick<FaultState, 'takeTwinFailure' | 'twinResponsesWithheld' | 'twinResponseDelayMs'>;
   timers: Pick<HubTimers, 'later'>;
   report: HubReport;
@@ -25,14 +25,17 @@ export interface TwinChannelParts {
 export class TwinChannel {
   constructor(private readonly parts: TwinChannelParts) {}
 
-  /** Answers a twin GET or reported PATCH on `$iothub/twin/res/…` (subject to injected faults). */
+  /**
+   * Answers a twin GET or reported PATCH on `$iothub/twin/res/…` to the connection that asked, subscribed or not
+   * (subject to injected faults).
+   */
   onRequest(client: Client, identity: HubIdentity, kind: 'get' | 'reported', rid: string, body: Buffer): void {
     const { twins, faults, report } = this.parts;
     const respond = (status: number, payload: Buffer, version?: number): void => {
       report.events.emit('twin', { deviceId: identity.deviceId, moduleId: identity.moduleId, kind, status });
       if (faults.twinResponsesWithheld) return;
       const topic = twinResponseTopic(status, rid, version);
-      this.parts.timers.later(faults.twinResponseDelayMs, () => void this.parts.sender.send(client, TWIN_RES_FILTER, topic, payload));
+      this.parts.timers.later(faults.twinResponseDelayMs, () => void this.parts.sender.answer(client, TWIN_RES_FILTER, topic, payload));
     };
     const injected = faults.takeTwinFailure();
     if (injected !== undefined) {
@@ -48,13 +51,13 @@ export class TwinChannel {
       try {
         patch = JSON.parse(body.toString('utf8'));
       } catch {
-        throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the reported patch is not valid JSON');
+        throw new HubError('ArgumentInvalid', 'the reported patch is not valid JSON');
       }
       const version = twins.patchReported(identity.deviceId, identity.moduleId, patch);
       report.log(`${clientKey(identity)} reported properties updated (version ${version})`);
       respond(204, Buffer.alloc(0), version);
     } catch (err) {
-      const e = err instanceof HubError ? err : new HubError(500, ErrorCodes.ServerError, String(err));
+      const e = HubError.from(err);
       respond(e.httpStatus, Buffer.from(JSON.stringify({ errorCode: e.errorCode, message: e.message })));
     }
   }

@@ -85,3 +85,98 @@ export function limitPacketSize(client: Client, maxBytes: number): void {
     return done;
   };
 }
+
+/** A packet as mqtt-packet parsed it, with the fields the hub may rewrite before aedes handles it. */
+export interface ParsedPacket {
+  cmd: string;
+  topic?: string;
+  subscriptions?: Array<{ topic: string; qos: number }>;
+  unsubscriptions?: string[];
+}
+
+/** The parts of an aedes client {@link handlePacketsInOrder} works with. */
+interface BatchingClient {
+  _parser?: EventEmitter;
+  /** aedes' "a packet is handled" callback: when none is left in flight it reads the next batch from the socket. */
+  _nextBatch?: (err?: Error | null) => void;
+  /** Packets of the current batch still being handled. */
+  _parsingBatch?: number;
+}
+
+/** Packets that change what later packets see: handled alone, after every packet before them and before any after. */
+const ORDERING_PACKETS = new Set(['connect', 'subscribe', 'unsubscribe']);
+
+/**
+ * Makes aedes handle this client's packets in the order they arrived where the order matters: a CONNECT, SUBSCRIBE
+ * or UNSUBSCRIBE is handled once every packet before it is done, and the packets after it wait until it is done;
+ * other packets (publishes, acknowledgements) are handled as they come, as aedes does.
+ * Why: aedes hands every packet of a read to its handlers at once and a SUBSCRIBE completes asynchronously (the
+ * session store saves it first), so a PUBLISH sent right after a SUBSCRIBE, without waiting for the SUBACK (the
+ * Python SDK does this), could be handled before the subscription exists. IoT Hub handles a connection's packets in
+ * order. Each waiting packet holds aedes' batch count, so the socket is not read further until all are handled.
+ * @param prepare runs on each packet just before aedes handles it (after the CONNECT was handled).
+ */
+export function handlePacketsInOrder(client: Client, prepare: (packet: ParsedPacket) => void = () => undefined): void {
+  const c = client as unknown as BatchingClient;
+  const parser = c._parser;
+  const nextBatch = c._nextBatch;
+  // A future aedes without these internals keeps working, only without the ordering.
+  if (!parser || typeof nextBatch !== 'function' || typeof c._parsingBatch !== 'number') return;
+  const handlers = parser.listeners('packet') as Array<(packet: unknown) => void>;
+  parser.removeAllListeners('packet');
+  const waiting: ParsedPacket[] = [];
+  let inFlight = 0;
+  let orderingInFlight = false;
+  let pumping = false;
+  const pump = (): void => {
+    // A packet handled synchronously calls back into pump: the loop below goes on with the next one instead.
+    if (pumping) return;
+    pumping = true;
+    while (waiting.length > 0 && !orderingInFlight) {
+      const packet = waiting[0]!;
+      const ordering = ORDERING_PACKETS.has(packet.cmd);
+      if (ordering && inFlight > 0) break;
+      waiting.shift();
+      inFlight++;
+      if (ordering) orderingInFlight = true;
+      prepare(packet);
+      // Give back the hold taken when it was queued: aedes' handler counts the packet itself.
+      c._parsingBatch!--;
+      for (const handler of handlers) handler.call(parser, packet);
+    }
+    pumping = false;
+  };
+  parser.on('packet', (packet: ParsedPacket) => {
+    c._parsingBatch!++;
+    waiting.push(packet);
+    pump();
+  });
+  c._nextBatch = (err?: Error | null): void => {
+    inFlight--;
+    if (inFlight <= 0) {
+      inFlight = 0;
+      orderingInFlight = false;
+    }
+    if (err) {
+      // aedes closes the client on a handler error: drop what was waiting.
+      waiting.length = 0;
+      nextBatch(err);
+      return;
+    }
+    pump();
+    nextBatch();
+  };
+}
+
+/**
+ * The packet aedes' `authorizeForward` should forward, with another topic. Delivering live, aedes forwards a copy of
+ * what the hook returns (the packet given is shared by every subscriber: copy it); replaying a session's queue after
+ * CONNACK it writes the packet it gave the hook (a fresh one for this client, with a `writeCallback`: change it).
+ */
+export function forwardWithTopic<T extends { topic: string }>(packet: T, topic: string): T {
+  if ('writeCallback' in packet) {
+    packet.topic = topic;
+    return packet;
+  }
+  return { ...packet, topic };
+}

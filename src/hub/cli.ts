@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 // `azure-iot-local-hub [options] [config.json]`: runs the local hub, prints its connection details as one JSON line,
 // then events.
+import path from 'node:path';
 import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
+import { defaultStateDir } from './HubState';
 import { DISCOVERY_DIR, removeDiscoveryFile, writeDiscoveryFile } from './hubDiscovery';
 import { LocalHub } from './index';
 import { startPreferringStandardPorts } from './standardPorts';
 import type { EdgeEnvironment, LocalHubApi, LocalHubOptions } from './types';
 
-const USAGE = `usage: azure-iot-local-hub [--standard-ports] [--announce] [config.json]
+const USAGE = `usage: azure-iot-local-hub [--standard-ports] [--announce] [--state-dir <dir> | --ephemeral] [config.json]
 
 Starts a local IoT Hub / IoT Edge hub. The first line on stdout is one JSON object:
-  { hostName, mqttPort, httpsPort, standardPorts, caCertPath, serviceConnectionString,
+  { hostName, mqttPort, httpsPort, standardPorts, caCertPath, serviceConnectionString, stateDir,
     modules: [{ deviceId, moduleId, connectionString, edgeEnvironment }] }
 then one line per event. Without a config file: device "local-device" with modules "sensor" and
 "processor", every message routed to $upstream. Stop with Ctrl-C (SIGINT) or SIGTERM.
@@ -20,7 +22,12 @@ then one line per event. Without a config file: device "local-device" with modul
                     expect; when they cannot be bound, use one free port (or the config's "port") and say so
                     on stderr ("standardPorts": false)
   --announce        announce the hub to Node-RED's "Local hub" connection kind and sidebar tab (a discovery
-                    file in ${DISCOVERY_DIR}, removed on stop)`;
+                    file in ${DISCOVERY_DIR}, removed on stop)
+  --state-dir <dir> keep the hub's CA, keys, identities, twins, MQTT sessions and queued messages there, so
+                    that a restarted hub accepts the same connection strings and CA file and modules find
+                    their sessions (default: <user data dir>/azure-iot-local-hub/<hub name>, the user data
+                    dir being $XDG_DATA_HOME or ~/.local/share on Linux)
+  --ephemeral       keep nothing: a new CA and new keys at every start, everything in memory`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
 const EXIT_OK = 0;
@@ -37,10 +44,12 @@ interface StartupSummary {
   standardPorts: boolean;
   caCertPath: string;
   serviceConnectionString: string;
+  /** Where the hub keeps its state, or null when it keeps nothing (`--ephemeral`). */
+  stateDir: string | null;
   modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment: EdgeEnvironment }>;
 }
 
-function summarize(hub: LocalHubApi): StartupSummary {
+function summarize(hub: LocalHubApi, stateDir: string | undefined): StartupSummary {
   return {
     hostName: hub.hostName,
     // One TLS port serves MQTT, MQTT over WSS and HTTPS; on the standard ports MQTT clients dial 8883, the rest 443.
@@ -49,6 +58,7 @@ function summarize(hub: LocalHubApi): StartupSummary {
     standardPorts: hub.standardPorts,
     caCertPath: hub.caCertPath,
     serviceConnectionString: hub.serviceConnectionString,
+    stateDir: stateDir ?? null,
     modules: hub.listModules().map((m) => ({
       deviceId: m.deviceId,
       moduleId: m.moduleId,
@@ -83,17 +93,26 @@ interface CliArgs {
   configFile?: string;
   standardPorts: boolean;
   announce: boolean;
+  stateDir?: string;
+  ephemeral: boolean;
 }
 
 /** The arguments, or undefined when they are not understood. */
 function parseArgs(args: string[]): CliArgs | undefined {
-  const parsed: CliArgs = { standardPorts: false, announce: false };
-  for (const arg of args) {
+  const parsed: CliArgs = { standardPorts: false, announce: false, ephemeral: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
     if (arg === '--standard-ports') parsed.standardPorts = true;
     else if (arg === '--announce') parsed.announce = true;
-    else if (arg.startsWith('-') || parsed.configFile !== undefined) return undefined;
+    else if (arg === '--ephemeral') parsed.ephemeral = true;
+    else if (arg === '--state-dir' || arg.startsWith('--state-dir=')) {
+      const value = arg === '--state-dir' ? args[++i] : arg.slice('--state-dir='.length);
+      if (value === undefined || value === '' || parsed.stateDir !== undefined) return undefined;
+      parsed.stateDir = value;
+    } else if (arg.startsWith('-') || parsed.configFile !== undefined) return undefined;
     else parsed.configFile = arg;
   }
+  if (parsed.ephemeral && parsed.stateDir !== undefined) return undefined;
   return parsed;
 }
 
@@ -137,15 +156,16 @@ async function main(args: string[]): Promise<number> {
     else early.push(stamped);
   };
   const signal = waitForSignal((later) => log(`${later} received again, still stopping`));
+  const stateDir = cli.ephemeral ? undefined : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
   let hub: LocalHubApi;
   try {
-    hub = await startHub({ ...options, log }, cli.standardPorts);
+    hub = await startHub({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) }, cli.standardPorts);
   } catch (err) {
     console.error(`azure-iot-local-hub: cannot start: ${(err as Error).message}`);
     return EXIT_FAILURE;
   }
   const discoveryFile = cli.announce ? writeDiscoveryFile(hub, DISCOVERY_DIR) : undefined;
-  console.log(JSON.stringify(summarize(hub)));
+  console.log(JSON.stringify(summarize(hub, stateDir)));
   ready = true;
   for (const line of early) console.log(line);
 

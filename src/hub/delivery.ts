@@ -7,10 +7,21 @@ import type { HubReport } from './observations';
 import type { HubMessage } from './types';
 
 /** A message kept by the hub for a module input until the module subscribes (or it expires). */
-interface QueuedInput {
+export interface QueuedInput {
   topic: string;
   payload: Buffer;
   expiresAtMs: number;
+  /** Its record in the hub's state directory, when it has one. */
+  stateKey?: string;
+}
+
+/**
+ * Where held messages are kept (the hub's state directory): `kept` records one and resolves once it is stored,
+ * `released` forgets one that was delivered, expired or discarded.
+ */
+export interface HeldInputSink {
+  kept(target: string, item: QueuedInput): Promise<void>;
+  released(item: QueuedInput): void;
 }
 
 /**
@@ -44,17 +55,30 @@ export class ClientSender {
 
   /**
    * Publishes to one client only, at the QoS it subscribed `filter` with (at most 1). Like IoT Hub, nothing is sent
-   * to a client that has not subscribed (a twin GET before subscribing to `$iothub/twin/res/#` gets no answer).
+   * to a client that has not subscribed (method requests, desired patches).
    */
   send(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
+    return this.publishTo(client, filter, topic, payload, false);
+  }
+
+  /**
+   * Answers a client's own request (a twin GET or reported PATCH) on that connection: at the QoS it subscribed
+   * `filter` with, or at QoS 0 when it has not subscribed. IoT Hub answers a connection's own twin request whether
+   * or not it subscribed to `$iothub/twin/res/#`: the Python SDK's first twin GET after connecting relies on it.
+   */
+  answer(client: Client, filter: string, topic: string, payload: Buffer): Promise<void> {
+    return this.publishTo(client, filter, topic, payload, true);
+  }
+
+  private publishTo(client: Client, filter: string, topic: string, payload: Buffer, unsubscribed: boolean): Promise<void> {
     return this.inOrder(client.id, () => new Promise<void>((resolve) => {
       const sub = subscriptionOf(client, filter);
       // Before its CONNACK is written a client is not online yet (a PUBLISH must not precede the CONNACK).
-      if (client.closed || !connackWritten(client) || !sub) {
+      if (client.closed || !connackWritten(client) || (!sub && !unsubscribed)) {
         this.report.log(`${client.id}: not online or not subscribed to ${filter}, ${topic} not sent`);
         return resolve();
       }
-      const qos = Math.min(sub.qos, 1) as 0 | 1;
+      const qos = Math.min(sub?.qos ?? 0, 1) as 0 | 1;
       const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
       client.publish(packet, () => resolve());
     }));
@@ -68,6 +92,7 @@ export class ClientSender {
  */
 export class InputDelivery {
   private readonly queues = new Map<string, QueuedInput[]>();
+  private sink: HeldInputSink | undefined;
 
   constructor(
     private readonly broker: Aedes,
@@ -82,6 +107,16 @@ export class InputDelivery {
    * its persistent session when it is offline but subscribed, else kept in a per-module queue (TTL) until it
    * subscribes to its inputs.
    */
+  /** Puts back messages held in an earlier run (in order), then reports every held message to `sink`. */
+  restore(held: Array<{ target: string; item: QueuedInput }>, sink: HeldInputSink): void {
+    for (const { target, item } of held) {
+      const queue = this.queues.get(target) ?? [];
+      queue.push(item);
+      this.queues.set(target, queue);
+    }
+    this.sink = sink;
+  }
+
   async deliver(deviceId: string, moduleId: string, inputName: string, message: HubMessage): Promise<void> {
     const topic = inputTopic(deviceId, moduleId, inputName, message);
     const target = `${deviceId}/${moduleId}`;
@@ -110,7 +145,7 @@ export class InputDelivery {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
     }
-    this.hold(target, topic, message.body, expiresAtMs);
+    await this.hold(target, topic, message.body, expiresAtMs);
   }
 
   /**
@@ -119,11 +154,17 @@ export class InputDelivery {
    * new connection and again when it replays the session's queue after the CONNACK), so it waits for
    * {@link onClientReady} instead.
    */
-  private hold(target: string, topic: string, payload: Buffer, expiresAtMs: number): void {
+  private hold(target: string, topic: string, payload: Buffer, expiresAtMs: number): Promise<void> {
     const now = Date.now();
-    const queue = (this.queues.get(target) ?? []).filter((q) => q.expiresAtMs > now);
-    queue.push({ topic, payload, expiresAtMs });
+    const queue: QueuedInput[] = [];
+    for (const q of this.queues.get(target) ?? []) {
+      if (q.expiresAtMs > now) queue.push(q);
+      else this.sink?.released(q);
+    }
+    const item: QueuedInput = { topic, payload, expiresAtMs };
+    queue.push(item);
     this.queues.set(target, queue);
+    return this.sink ? this.sink.kept(target, item) : Promise.resolve();
   }
 
   /** Messages stored for a module that had never subscribed go out once it has (a restored session counts). */
@@ -146,21 +187,31 @@ export class InputDelivery {
    */
   keep(target: string, topic: string, payload: Buffer, expiresAtMs?: number): void {
     const queue = this.queues.get(target) ?? [];
-    queue.push({ topic, payload, expiresAtMs: expiresAtMs ?? Date.now() + this.ttlMs });
+    const item: QueuedInput = { topic, payload, expiresAtMs: expiresAtMs ?? Date.now() + this.ttlMs };
+    queue.push(item);
     this.queues.set(target, queue);
+    void this.sink?.kept(target, item);
   }
 
   /** Drops everything queued for a module (its identity was removed). */
   discard(target: string): void {
+    for (const item of this.queues.get(target) ?? []) this.sink?.released(item);
     this.queues.delete(target);
   }
 
+  /** Publishes the held messages; each is released from the state directory once the broker has taken it. */
   private flush(target: string): void {
     const queue = this.queues.get(target);
     if (!queue) return;
     this.queues.delete(target);
     const now = Date.now();
-    for (const item of queue) if (item.expiresAtMs > now) void this.publish(target, item.topic, item.payload, item.expiresAtMs);
+    for (const item of queue) {
+      if (item.expiresAtMs <= now) {
+        this.sink?.released(item);
+        continue;
+      }
+      void this.publish(target, item.topic, item.payload, item.expiresAtMs).then(() => this.sink?.released(item));
+    }
   }
 
   /**

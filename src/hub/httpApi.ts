@@ -1,7 +1,8 @@
 // The local hub's HTTPS API: routes each request on the TLS port to the service REST subset (registry, twins,
 // methods) or edgeHub's module-to-module methods, after authentication; every failure becomes an IoT Hub error.
 import type http from 'node:http';
-import { ApiError, fromHubError, sendError, type BodyStyle } from './http/errors';
+import { HubError } from './hubErrors';
+import { sendError, type BodyStyle } from './http/errors';
 import { createAuthenticator } from './http/httpAuth';
 import { createMethodApi } from './http/methodApi';
 import { matchRoute, type IdentityRoute } from './http/paths';
@@ -40,13 +41,13 @@ export function createHttpApi(
       try {
         url = new URL(req.url ?? '/', 'https://local-hub');
       } catch {
-        throw new ApiError('ArgumentInvalid', 'The request URL is malformed.');
+        throw new HubError('ArgumentInvalid', 'The request URL is malformed.');
       }
       const route = matchRoute(url.pathname);
-      if (!route) throw new ApiError('NotFound', `No resource at ${url.pathname}.`);
+      if (!route) throw new HubError('NotFound', `No resource at ${url.pathname}.`);
       // Direct methods answer in IoT Hub's newer JSON error shape, everything else in the legacy one.
       if (route.kind === 'methods') style = 'json';
-      authenticate(req, route, style);
+      authenticate(req, route);
       if (route.kind === 'devices') return registry.listDevices(req, res);
       const target = route as IdentityRoute;
       switch (route.kind) {
@@ -64,7 +65,7 @@ export function createHttpApi(
     } catch (err) {
       // The rest of a rejected body is not worth reading: close the connection after answering.
       if (!req.readableEnded && !res.headersSent) res.setHeader('connection', 'close');
-      sendError(res, fromHubError(err, style));
+      sendError(res, HubError.from(err), style);
       if (!req.readableEnded) req.resume();
     }
   }

@@ -20,14 +20,56 @@ export function clientKey(id: HubIdentity): string {
   return id.moduleId === undefined ? id.deviceId : `${id.deviceId}/${id.moduleId}`;
 }
 
-/** Topic prefix of an identity: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects). */
-export function identityPrefix(id: HubIdentity): string {
+/**
+ * An id as it appears in the topics the broker matches: `%`, `+` and `#` percent-encoded. IoT Hub allows `+` and `#`
+ * in device and module ids and puts ids raw in topics; handed to the broker raw they would be MQTT wildcards (a module
+ * named `+` would receive every module's inputs), so the broker only ever sees this form. Ids without those three
+ * characters are unchanged.
+ */
+export function brokerId(id: string): string {
+  return id.replace(/[%+#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** Topic prefix of an identity on the wire: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects). */
+export function wirePrefix(id: HubIdentity): string {
   return id.moduleId === undefined ? `devices/${id.deviceId}` : `devices/${id.deviceId}/modules/${id.moduleId}`;
 }
 
-/** The topic filter of a module's inputs. */
+/** Topic prefix of an identity in the broker: {@link wirePrefix} with the ids in their {@link brokerId} form. */
+export function identityPrefix(id: HubIdentity): string {
+  return id.moduleId === undefined ? `devices/${brokerId(id.deviceId)}` : `devices/${brokerId(id.deviceId)}/modules/${brokerId(id.moduleId)}`;
+}
+
+/**
+ * A topic or filter an identity sent, as the broker sees it: its own prefix (ids raw) becomes {@link identityPrefix};
+ * anything else is left as it is (and judged as it is).
+ */
+export function toBrokerTopic(topic: string, id: HubIdentity): string {
+  const wire = wirePrefix(id);
+  return topic.startsWith(`${wire}/`) ? identityPrefix(id) + topic.slice(wire.length) : topic;
+}
+
+/**
+ * A broker topic as the identity must receive it: its own prefix with the ids raw.
+ * @returns the wire topic, or `undefined` when the topic is under `devices/` but not the identity's own (the broker
+ *   matched it through a filter that is not literally the identity's, which must never deliver).
+ */
+export function toWireTopic(topic: string, id: HubIdentity): string | undefined {
+  if (!topic.startsWith('devices/')) return topic;
+  const wire = wirePrefix(id);
+  // A session store may hand back a packet already forwarded once (its topic in wire form).
+  for (const own of [identityPrefix(id), wire]) {
+    if (!topic.startsWith(`${own}/`)) continue;
+    // A device's prefix is also the start of its modules' topics: those are not the device's own.
+    if (id.moduleId === undefined && topic.startsWith(`${own}/modules/`)) return undefined;
+    return wire + topic.slice(own.length);
+  }
+  return undefined;
+}
+
+/** The topic filter of a module's inputs (broker form). */
 export function inputsFilter(deviceId: string, moduleId: string): string {
-  return `devices/${deviceId}/modules/${moduleId}/inputs/#`;
+  return `${identityPrefix({ deviceId, moduleId })}/inputs/#`;
 }
 
 /** The filter a module subscribes to for direct method requests. */
@@ -36,7 +78,7 @@ export const TWIN_RES_FILTER = '$iothub/twin/res/#';
 export const DESIRED_FILTER = '$iothub/twin/PATCH/properties/desired/#';
 
 /**
- * Classifies a PUBLISH from `id`. Only its own events topic, twin GET / reported PATCH and method responses are
+ * Classifies a PUBLISH from `id` (topic in broker form, see {@link toBrokerTopic}). Only its own events topic, twin GET / reported PATCH and method responses are
  * allowed (IoT Hub closes the connection on anything else).
  * @returns the classification, or `undefined` when the topic is not allowed.
  */
@@ -67,7 +109,7 @@ export function classifyPublish(topic: string, id: HubIdentity): ClassifiedPubli
 export function subscriptionAllowed(filter: string, id: HubIdentity): boolean {
   if (filter === METHODS_FILTER || filter === TWIN_RES_FILTER || filter === DESIRED_FILTER) return true;
   if (id.moduleId !== undefined) return filter === inputsFilter(id.deviceId, id.moduleId);
-  return filter === `devices/${id.deviceId}/messages/devicebound/#`;
+  return filter === `${identityPrefix(id)}/messages/devicebound/#`;
 }
 
 /** `$iothub/twin/res/{status}/?$rid={rid}[&$version={version}]`: the answer to a twin GET or reported PATCH. */
@@ -88,7 +130,10 @@ export function methodRequestTopic(methodName: string, rid: string): string {
 /** The system properties a message delivered to a module input carries (empty ones are left out). */
 const INPUT_SYSTEM_PROPERTIES = ['$.mid', '$.cid', '$.uid', '$.ct', '$.ce', '$.exp', '$.cdid', '$.cmid', '$.on'];
 
-/** `devices/{d}/modules/{m}/inputs/{inputName}/{bag}`: where a routed message is delivered. */
+/**
+ * `devices/{d}/modules/{m}/inputs/{inputName}/{bag}` (broker form, see {@link toWireTopic}): where a routed message is
+ * delivered.
+ */
 export function inputTopic(deviceId: string, moduleId: string, inputName: string, message: DecodedBag): string {
   const sys: Record<string, string> = {};
   for (const key of INPUT_SYSTEM_PROPERTIES) {
@@ -96,5 +141,5 @@ export function inputTopic(deviceId: string, moduleId: string, inputName: string
     if (v !== undefined && v !== '') sys[key] = v;
   }
   const bag = encodePropertyBag({ properties: message.properties, systemProperties: sys });
-  return `devices/${deviceId}/modules/${moduleId}/inputs/${inputName}/${bag}`;
+  return `${identityPrefix({ deviceId, moduleId })}/inputs/${inputName}/${bag}`;
 }

@@ -1,6 +1,6 @@
 // The local hub's entry point: the hub class and its public types.
 export { LocalHub } from './LocalHub';
-export { HubError } from './methods';
+export { HubError } from './hubErrors';
 export * from './types';
 export { STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName, type LocalHubAddress } from './localIdentity';
 export { DISCOVERY_DIR, discoverHubs, removeDiscoveryFile, writeDiscoveryFile, type HubDiscovery } from './hubDiscovery';

@@ -1,6 +1,6 @@
 // The local hub's identity registry: devices and modules with symmetric keys, X.509 thumbprints/CAs, generation ids.
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { ErrorCodes, HubError } from './methods';
+import { HubError } from './hubErrors';
 import type { DeviceIdentity, IdentityAuth, ModuleIdentity } from './types';
 import { isValidId } from './validation';
 import { localConnectionString, type LocalHubAddress } from './localIdentity';
@@ -31,7 +31,7 @@ function normaliseThumbprint(t: string): string {
  * @throws HubError 400 when the id breaks IoT Hub's rules.
  */
 export function checkId(kind: string, id: string): void {
-  if (!isValidId(id)) throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid ${kind} id ${JSON.stringify(id)}`);
+  if (!isValidId(id)) throw new HubError('ArgumentInvalid', `invalid ${kind} id ${JSON.stringify(id)}`);
 }
 
 function entryFrom(deviceId: string, moduleId: string | undefined, auth: IdentityAuth | undefined): RegistryEntry {
@@ -40,7 +40,7 @@ function entryFrom(deviceId: string, moduleId: string | undefined, auth: Identit
     try {
       new X509Certificate(pem);
     } catch (err) {
-      throw new HubError(400, ErrorCodes.ArgumentInvalid, `invalid CA certificate: ${(err as Error).message}`);
+      throw new HubError('ArgumentInvalid', `invalid CA certificate: ${(err as Error).message}`);
     }
   }
   const entry: RegistryEntry = {
@@ -56,11 +56,28 @@ function entryFrom(deviceId: string, moduleId: string | undefined, auth: Identit
   return entry;
 }
 
+/** Where the registry's changes are kept (the hub's state directory). */
+export interface RegistrySink {
+  saved(entry: RegistryEntry): void;
+  removed(deviceId: string, moduleId?: string): void;
+}
+
 /** The devices and modules the hub knows. Connection strings are made with the hub's current host name and port. */
 export class Registry {
   private readonly devices = new Map<string, { entry: RegistryEntry; modules: Map<string, RegistryEntry> }>();
+  private sink: RegistrySink | undefined;
 
   constructor(private readonly where: () => LocalHubAddress) {}
+
+  /** Puts back entries kept from an earlier run (devices before their modules), then reports every change to `sink`. */
+  restore(entries: RegistryEntry[], sink: RegistrySink): void {
+    const ordered = [...entries].sort((a, b) => Number(a.moduleId !== undefined) - Number(b.moduleId !== undefined));
+    for (const e of ordered) {
+      if (e.moduleId === undefined) this.devices.set(e.deviceId, { entry: e, modules: this.devices.get(e.deviceId)?.modules ?? new Map() });
+      else this.devices.get(e.deviceId)?.modules.set(e.moduleId, e);
+    }
+    this.sink = sink;
+  }
 
   /**
    * Adds a device; returns the existing one when already there (its auth is left unchanged).
@@ -72,6 +89,7 @@ export class Registry {
     if (!d) {
       d = { entry: entryFrom(deviceId, undefined, auth), modules: new Map() };
       this.devices.set(deviceId, d);
+      this.sink?.saved(d.entry);
     }
     return this.deviceView(d.entry);
   }
@@ -88,6 +106,7 @@ export class Registry {
     if (!m) {
       m = entryFrom(deviceId, moduleId, auth);
       d.modules.set(moduleId, m);
+      this.sink?.saved(m);
     }
     return this.moduleView(m);
   }
@@ -111,12 +130,19 @@ export class Registry {
 
   /** @returns whether the module existed. */
   removeModule(deviceId: string, moduleId: string): boolean {
-    return this.devices.get(deviceId)?.modules.delete(moduleId) ?? false;
+    const existed = this.devices.get(deviceId)?.modules.delete(moduleId) ?? false;
+    if (existed) this.sink?.removed(deviceId, moduleId);
+    return existed;
   }
 
   /** Removes a device with all its modules. @returns whether it existed. */
   removeDevice(deviceId: string): boolean {
-    return this.devices.delete(deviceId);
+    const d = this.devices.get(deviceId);
+    if (!d) return false;
+    this.devices.delete(deviceId);
+    for (const moduleId of d.modules.keys()) this.sink?.removed(deviceId, moduleId);
+    this.sink?.removed(deviceId);
+    return true;
   }
 
   listDevices(): DeviceIdentity[] {

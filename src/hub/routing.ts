@@ -2,10 +2,27 @@
 // ($upstream or module inputs of the same device).
 import type { InputDelivery } from './delivery';
 import { clientKey, type HubIdentity } from './hubTopics';
-import { parsePropertyBag } from './messageBag';
+import { parsePropertyBag, type DecodedBag } from './messageBag';
 import type { HubReport } from './observations';
 import { resolveEndpoints, type Route } from './routes';
 import type { HubMessage } from './types';
+
+/** IoT Hub's limit on a device-to-cloud message (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`), see {@link messageSize}. */
+export const MAX_MESSAGE_BYTES = 262_144;
+
+/**
+ * The size of a device-to-cloud message as IoT Hub counts it against {@link MAX_MESSAGE_BYTES}, measured like the
+ * Python SDK's own check (`Message.get_size`): the body plus the values (UTF-8 bytes) of its system and application
+ * properties. Not counted: property names, the output name (`$.on`: the Python SDK sets it after its size check) and
+ * the rest of the MQTT topic, so the largest message that SDK sends is accepted however long its topic.
+ * @throws never
+ */
+export function messageSize(bag: DecodedBag, body: Buffer): number {
+  let size = body.length;
+  for (const [key, value] of Object.entries(bag.systemProperties)) if (key !== '$.on') size += Buffer.byteLength(value);
+  for (const value of Object.values(bag.properties)) size += Buffer.byteLength(value);
+  return size;
+}
 
 /** What a service-side `sendToInput` gives. */
 export interface InputMessage {
@@ -66,12 +83,16 @@ export class MessageRouter {
     this.routes = routes;
   }
 
-  /** Routes an events publish from a module or device. */
-  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): void {
-    this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
+  /**
+   * Routes an events publish from a module or device.
+   * @returns resolves once every module input it was routed to has it (sent, or stored for later); never rejects.
+   */
+  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): Promise<void> {
+    return this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
   }
 
-  private route(message: HubMessage): void {
+  private route(message: HubMessage): Promise<void> {
+    const deliveries: Array<Promise<void>> = [];
     const endpoints = resolveEndpoints(this.routes, message);
     const source = clientKey({ deviceId: message.deviceId, moduleId: message.moduleId });
     for (const endpoint of endpoints) {
@@ -82,8 +103,9 @@ export class MessageRouter {
         this.report.events.emit('upstream', message);
       } else {
         // Routes deliver to modules of the device the message came from.
-        void this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message);
+        deliveries.push(this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message).catch(() => undefined));
       }
     }
+    return deliveries.length === 0 ? Promise.resolve() : Promise.all(deliveries).then(() => undefined);
   }
 }

@@ -1,8 +1,8 @@
 // Module and device twins for the local hub: storage, IoT Hub merge semantics, validation, versions and etags.
 import { clientKey } from './hubTopics';
-import { ErrorCodes, HubError, identityNotFound } from './methods';
+import { HubError, identityNotFound } from './hubErrors';
 import type { Twin, TwinPatch } from './types';
-import { isObject } from './validation';
+import { etagMatches, isObject } from './validation';
 
 type Json = Record<string, unknown>;
 
@@ -72,6 +72,26 @@ function stripNulls(v: Json): Json {
   return out;
 }
 
+/** A twin as the hub's state directory keeps it. */
+export interface TwinData {
+  deviceId: string;
+  moduleId?: string;
+  tags: Json;
+  desired: Json;
+  reported: Json;
+  desiredVersion: number;
+  reportedVersion: number;
+  version: number;
+  desiredUpdated: string;
+  reportedUpdated: string;
+}
+
+/** Where the twins' changes are kept (the hub's state directory). */
+export interface TwinSink {
+  saved(twin: TwinData): void;
+  removed(deviceId: string, moduleId?: string): void;
+}
+
 /** The twin of one identity. */
 class TwinRecord {
   tags: Json = {};
@@ -95,6 +115,22 @@ class TwinRecord {
     return b.toString('base64');
   }
 
+  data(): TwinData {
+    const { deviceId, moduleId, tags, desired, reported, desiredVersion, reportedVersion, version, desiredUpdated, reportedUpdated } = this;
+    const out: TwinData = { deviceId, tags, desired, reported, desiredVersion, reportedVersion, version, desiredUpdated, reportedUpdated };
+    if (moduleId !== undefined) out.moduleId = moduleId;
+    return out;
+  }
+
+  static from(d: TwinData): TwinRecord {
+    const rec = new TwinRecord(d.deviceId, d.moduleId);
+    Object.assign(rec, {
+      tags: d.tags, desired: d.desired, reported: d.reported, desiredVersion: d.desiredVersion, reportedVersion: d.reportedVersion,
+      version: d.version, desiredUpdated: d.desiredUpdated, reportedUpdated: d.reportedUpdated,
+    });
+    return rec;
+  }
+
   snapshot(): Twin {
     const twin: Twin = {
       deviceId: this.deviceId,
@@ -114,20 +150,34 @@ class TwinRecord {
 /** All twins of the hub, keyed by identity. */
 export class TwinStore {
   private readonly twins = new Map<string, TwinRecord>();
+  private sink: TwinSink | undefined;
+
+  /** Puts back twins kept from an earlier run, then reports every change to `sink`. */
+  restore(twins: TwinData[], sink: TwinSink): void {
+    for (const d of twins) this.twins.set(clientKey({ deviceId: d.deviceId, moduleId: d.moduleId }), TwinRecord.from(d));
+    this.sink = sink;
+  }
 
   /** Creates the twin when missing. */
   ensure(deviceId: string, moduleId?: string): void {
     const key = clientKey({ deviceId, moduleId });
-    if (!this.twins.has(key)) this.twins.set(key, new TwinRecord(deviceId, moduleId));
+    if (this.twins.has(key)) return;
+    const rec = new TwinRecord(deviceId, moduleId);
+    this.twins.set(key, rec);
+    this.sink?.saved(rec.data());
   }
 
   remove(deviceId: string, moduleId?: string): void {
-    this.twins.delete(clientKey({ deviceId, moduleId }));
+    if (this.twins.delete(clientKey({ deviceId, moduleId }))) this.sink?.removed(deviceId, moduleId);
   }
 
   /** Removes a device's twin and the twins of all its modules. */
   removeDevice(deviceId: string): void {
-    for (const [key, rec] of this.twins) if (rec.deviceId === deviceId) this.twins.delete(key);
+    for (const [key, rec] of this.twins) {
+      if (rec.deviceId !== deviceId) continue;
+      this.twins.delete(key);
+      this.sink?.removed(rec.deviceId, rec.moduleId);
+    }
   }
 
   private record(deviceId: string, moduleId?: string): TwinRecord {
@@ -167,16 +217,17 @@ export class TwinStore {
   patchReported(deviceId: string, moduleId: string | undefined, patch: unknown): number {
     const rec = this.record(deviceId, moduleId);
     const reason = validatePatch(patch);
-    if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, reason);
+    if (reason) throw new HubError('ArgumentInvalid', reason);
     const next = structuredClone(rec.reported);
     mergePatch(next, patch as Json);
     if (Buffer.byteLength(JSON.stringify(next)) > TWIN_MAX_SECTION_BYTES) {
-      throw new HubError(400, ErrorCodes.ArgumentInvalid, 'reported properties exceed 32 KB');
+      throw new HubError('ArgumentInvalid', 'reported properties exceed 32 KB');
     }
     rec.reported = next;
     rec.reportedVersion++;
     rec.version++;
     rec.reportedUpdated = new Date().toISOString();
+    this.sink?.saved(rec.data());
     return rec.reportedVersion;
   }
 
@@ -207,25 +258,25 @@ export class TwinStore {
     replace: boolean,
   ): { twin: Twin; desiredPatch?: Json } {
     const rec = this.record(deviceId, moduleId);
-    if (ifMatch !== undefined && ifMatch !== '*' && ifMatch.replace(/^W\//, '').replace(/"/g, '') !== rec.etag) {
-      throw new HubError(412, ErrorCodes.PreconditionFailed, 'etag mismatch');
+    if (!etagMatches(ifMatch, rec.etag)) {
+      throw new HubError('PreconditionFailed', 'etag mismatch');
     }
-    if (!isObject(patch as unknown)) throw new HubError(400, ErrorCodes.ArgumentInvalid, 'the twin patch must be a JSON object');
+    if (!isObject(patch as unknown)) throw new HubError('ArgumentInvalid', 'the twin patch must be a JSON object');
     const tags = patch.tags === null ? undefined : (patch.tags as Json | undefined);
     const rawDesired = patch.properties?.desired;
     const desired = rawDesired !== undefined && rawDesired !== null ? stripMeta(rawDesired) : undefined;
     if (tags !== undefined) {
       const reason = validatePatch(tags);
-      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `tags: ${reason}`);
+      if (reason) throw new HubError('ArgumentInvalid', `tags: ${reason}`);
     }
     let nextDesired: Json | undefined;
     if (desired !== undefined) {
       const reason = validatePatch(desired);
-      if (reason) throw new HubError(400, ErrorCodes.ArgumentInvalid, `desired: ${reason}`);
+      if (reason) throw new HubError('ArgumentInvalid', `desired: ${reason}`);
       nextDesired = replace ? stripNulls(desired) : structuredClone(rec.desired);
       if (!replace) mergePatch(nextDesired, desired);
       if (Buffer.byteLength(JSON.stringify(nextDesired)) > TWIN_MAX_SECTION_BYTES) {
-        throw new HubError(400, ErrorCodes.ArgumentInvalid, 'desired properties exceed 32 KB');
+        throw new HubError('ArgumentInvalid', 'desired properties exceed 32 KB');
       }
     }
     let changed = false;
@@ -243,7 +294,10 @@ export class TwinStore {
       desiredPatch = { ...structuredClone(replace ? nextDesired : (desired as Json)), $version: rec.desiredVersion };
       changed = true;
     }
-    if (changed || replace) rec.version++;
+    if (changed || replace) {
+      rec.version++;
+      this.sink?.saved(rec.data());
+    }
     return desiredPatch ? { twin: rec.snapshot(), desiredPatch } : { twin: rec.snapshot() };
   }
 }

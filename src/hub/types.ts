@@ -68,6 +68,13 @@ export interface LocalHubOptions {
   plainMqttPort?: number;
   /** Unix socket path for the IoT Edge workload API. Default: a fresh file in the OS temp dir. `false` = off. */
   workloadSocketPath?: string | false;
+  /**
+   * A directory that keeps the hub's state across restarts: the CA and server certificate (`ca.pem` there is the CA
+   * file), the service policy key, identities and their keys, twins with their versions and etags, the MQTT sessions
+   * of `cleanSession: false` clients (subscriptions and undelivered QoS 1 messages) and the messages held for module
+   * inputs. Created when missing; one hub at a time. Default: none, everything in memory.
+   */
+  stateDir?: string;
   /** PEM material to load instead of generating a CA + server certificate at start. */
   tls?: { caCert: string; serverCert: string; serverKey: string };
   /** Initial registry. Modules create their device when needed. */

@@ -51,7 +51,7 @@ describe('client SAS renewal', () => {
   it('a user token: onNewSastokenRequired before expiry, updateSastoken re-authenticates with the new token', async () => {
     const m = hub.addModule('sdev', 'user');
     const uri = `${hub.hostName}/devices/sdev/modules/user`;
-    const first = createSas(uri, m.primaryKey, 60);
+    const first = createSas(uri, m.primaryKey, 4);
     const options: ClientOptions & InternalClientOptions = {
       serverVerificationCert: hub.caCert,
       gatewayHostname: `localhost:${hub.port}`,
@@ -70,6 +70,24 @@ describe('client SAS renewal', () => {
     const passwords = hub.observed.connects.filter((c) => c.clientId === 'sdev/user' && c.returnCode === 0).map((c) => c.password);
     assert.deepEqual(passwords, [first, second]);
     await client.sendMessage('with the new token');
+  });
+
+  it('a user token shorter than twice the margin is asked for at half its lifetime, not at once after each update', async () => {
+    const m = hub.addModule('sdev', 'short');
+    const uri = `${hub.hostName}/devices/sdev/modules/short`;
+    const client = track(IoTHubModuleClient.createFromSastoken(createSas(uri, m.primaryKey, 4), { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}` }));
+    const asked: number[] = [];
+    client.onNewSastokenRequired = () => void asked.push(Date.now());
+    const connected = Date.now();
+    await client.connect();
+    await waitFor(() => asked.length === 1, 'onNewSastokenRequired');
+    // se has whole-second resolution: half of a 4 s token is 1 to 2 s after it was made.
+    assert.ok(asked[0]! - connected >= 900, `asked ${asked[0]! - connected} ms after connect`);
+    const updated = Date.now();
+    await client.updateSastoken(createSas(uri, m.primaryKey, 4));
+    await waitFor(() => asked.length === 2, 'asked again for the second token');
+    assert.ok(asked[1]! - updated >= 900, `asked ${asked[1]! - updated} ms after the update`);
+    assert.equal(client.connected, true);
   });
 
   it('updateSastoken on a disconnected client connects it', async () => {

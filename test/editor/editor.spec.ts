@@ -1,5 +1,6 @@
 // The real Node-RED editor in headless Chromium, with this pack (built dist) installed by `npm start`: palette,
-// edit dialogs, help in en-US and pt-BR, masked credentials, an example imported and deployed, the local-hub panel.
+// edit dialogs, help in en-US and pt-BR, masked credentials, an example imported and deployed, the local-hub panel,
+// the config dialog's default kind and labels, the panel's shortcut, and converting flows of the archived edge pack.
 // Screenshots go to test/artifacts/ (docs/editor.png too when UPDATE_DOCS_SCREENSHOT=1).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +30,8 @@ const root = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(root, 'test', 'artifacts');
 const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
 const TIMEOUT = 30_000;
+/** A flow written in the archived node-red-contrib-azure-iot-edge-module pack's shape (its example's structure). */
+const LEGACY_FLOW = path.join(root, 'test', 'fixtures', 'edge-module-flow.json');
 
 interface Chromium {
   executablePath(): Promise<string>;
@@ -98,6 +101,18 @@ async function helpText(page: Page, type: string, lead: string): Promise<string>
   return (await handle.jsonValue()) as string;
 }
 
+/** For each palette node of the pack: the room (px) between its label text and the node's nearer side edge. */
+async function paletteLabelRoom(page: Page): Promise<Array<[string, string, number]>> {
+  return page.evaluate(`Array.from(document.querySelectorAll('#red-ui-palette-container-Azure_IoT_Edge .red-ui-palette-node')).map((n) => {
+    const label = n.querySelector('.red-ui-palette-label');
+    const range = document.createRange();
+    range.selectNodeContents(label);
+    const text = range.getBoundingClientRect();
+    const box = n.getBoundingClientRect();
+    return [n.getAttribute('data-palette-type'), label.textContent, Math.round(Math.min(text.left - box.left, box.right - text.right))];
+  })`);
+}
+
 describe('Node-RED editor with this pack (headless Chromium)', function () {
   this.timeout(180_000);
   let demo: Awaited<ReturnType<typeof startDemo>>;
@@ -145,6 +160,12 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'editor-palette.png') });
   });
 
+  it('the first start of a fresh userDir logs no "Encrypted credentials not found" warning', () => {
+    // The test's userDir is new: npm start wrote the encrypted (empty) credentials before Node-RED read them.
+    assert.doesNotMatch(demo.output(), /Encrypted credentials not found/);
+    assert.ok(fs.existsSync(path.join(userDir, 'flows_cred.json')));
+  });
+
   for (const { type, id, fields } of DIALOGS) {
     it(`the ${type} edit dialog opens with its fields`, async () => {
       const { page } = en;
@@ -176,6 +197,86 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client.png') });
     await page.click('#node-config-dialog-cancel');
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+  });
+
+  it('palette labels keep clear of their node\'s edges, in en-US and pt-BR', async () => {
+    const pt = await openEditor(browser, demo.url, 'pt-BR');
+    try {
+      for (const page of [en.page, pt.page]) {
+        const room = await paletteLabelRoom(page);
+        assert.equal(room.length, FLOW_TYPES.length);
+        // A label that fills the node (the old "module twin": 1 px) reads as touching its edge.
+        for (const [type, label, px] of room) assert.ok(px >= 6, `${type} "${label}": ${px} px from the edge`);
+      }
+    } finally {
+      await pt.context.close();
+    }
+  });
+
+  it('a new config node: named in the title and help, starts as Local hub under npm start, placeholders per kind, opens the Local hub tab', async () => {
+    const { page } = en;
+    await page.evaluate(() => window.RED.editor.editConfig('', 'iothub-module-client', '_ADD_'));
+    const title = page.locator('.red-ui-tray-titlebar').first();
+    await title.waitFor();
+    assert.equal((await title.innerText()).trim(), 'Add new IoT Hub module client config node');
+    // The runtime answers the default: npm start shares its local hub, so Local hub (not the demo module's IoT Edge variables).
+    await page.waitForFunction(`$('#node-config-input-connectionType').val() === 'localHub'`);
+    const deviceId = page.locator('#node-config-input-deviceId');
+    assert.equal(await deviceId.getAttribute('placeholder'), 'optional, default local-device');
+    await page.locator('.iothub-kind-localHub.form-tips', { hasText: 'npm run hub' }).waitFor();
+    await page.selectOption('#node-config-input-connectionType', 'x509');
+    assert.equal(await deviceId.getAttribute('placeholder'), 'the certificate\'s device, e.g. my-device');
+    await page.selectOption('#node-config-input-connectionType', 'localHub');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client-new.png') });
+    await page.click('#iothub-module-client-open-local-hub');
+    await page.locator('.iothub-local-hub-panel').waitFor({ state: 'visible' });
+    await page.click('#node-config-dialog-cancel');
+    await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+    // The help tree and the help title show the name, not the type.
+    await page.evaluate(() => window.RED.sidebar.help.show('iothub-module-client'));
+    await page.locator('.red-ui-treeList-label', { hasText: /^\s*IoT Hub module client\s*$/ }).first().waitFor();
+    const helpTree = (await page.evaluate(`(() => {
+      const named = Array.from(document.querySelectorAll('.red-ui-treeList-label')).find((e) => e.innerText.trim() === 'IoT Hub module client');
+      return Array.from(named.closest('.red-ui-treeList-container').querySelectorAll('.red-ui-treeList-label')).map((e) => e.innerText.trim());
+    })()`)) as string[];
+    assert.ok(!helpTree.includes('iothub-module-client'), helpTree.join(', '));
+  });
+
+  it('a new config node asks the runtime for its default kind; a choice made first wins', async () => {
+    const { page } = en;
+    // Hold the runtime's answer back until the user has chosen.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/iothub-local-hub/connection-default', async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await page.evaluate(() => window.RED.editor.editConfig('', 'iothub-module-client', '_ADD_'));
+      await page.locator('#node-config-input-connectionType').waitFor();
+      await page.selectOption('#node-config-input-connectionType', 'sasToken');
+      const answered = page.waitForResponse('**/iothub-local-hub/connection-default');
+      release();
+      await answered;
+      await page.waitForFunction('$.active === 0');
+      assert.equal(await page.locator('#node-config-input-connectionType').inputValue(), 'sasToken');
+      await page.click('#node-config-dialog-cancel');
+      await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
+    } finally {
+      await page.unroute('**/iothub-local-hub/connection-default');
+    }
+  });
+
+  it('the Local hub tab opens with ctrl-g l (an editor action, listed with its shortcut)', async () => {
+    const { page } = en;
+    await page.evaluate(() => window.RED.sidebar.show('info'));
+    await page.locator('.iothub-local-hub-panel').waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(`RED.keyboard.getShortcut('iothub-local-hub:show-local-hub-tab').key`), 'ctrl-g l');
+    await page.click('#red-ui-workspace-chart', { position: { x: 300, y: 650 } });
+    await page.keyboard.press('Control+g');
+    await page.keyboard.press('l');
+    await page.locator('.iothub-local-hub-panel').waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(`$('#red-ui-tab-iothub-local-hub').hasClass('active')`), true);
   });
 
   it('help is shown for every node type in en-US and in pt-BR', async () => {
@@ -245,6 +346,52 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'example-deployed.png') });
     assert.match(demo.output(), /upstream\s+local-device\/ex-output \[alerts\]/);
   });
+  it('a flow of the archived edge-module pack imports as unknown nodes; Convert in the Local hub tab replaces them and it deploys', async () => {
+    const { page } = en;
+    const flow = fs.readFileSync(LEGACY_FLOW, 'utf8');
+    await page.evaluate(() => window.RED.actions.invoke('core:show-import-dialog'));
+    await page.fill('#red-ui-clipboard-dialog-import-text', flow);
+    // The dialog checks the JSON on key-up.
+    await page.press('#red-ui-clipboard-dialog-import-text', 'End');
+    await page.click('#red-ui-clipboard-dialog-ok');
+    await page.waitForFunction(() => Boolean(window.RED.nodes.node('legacy-method')));
+    // Drop the imported nodes where they hang on the pointer.
+    await page.mouse.click(600, 600);
+    const before = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    assert.equal(before['legacy-method']![0], 'unknown');
+    await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
+    await page.click('.iothub-lh-convert');
+    await page.locator('.red-ui-notification', { hasText: '7 node(s) of the archived edge-module pack converted' }).waitFor();
+    const after = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    const types = Object.values(after).map(([type]) => type);
+    assert.ok(!types.includes('unknown'), JSON.stringify(after));
+    assert.deepEqual([after['legacy-in1']![0], after['legacy-out1']![0], after['legacy-twin']![0], after['legacy-method']![0], after['legacy-method-response']![0]], ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response']);
+    // Positions and names kept; the user's nodes untouched.
+    for (const id of ['legacy-in1', 'legacy-out1', 'legacy-twin', 'legacy-method', 'legacy-answer', 'legacy-reported']) assert.deepEqual(after[id]!.slice(2), before[id]!.slice(2), id);
+    assert.equal(after['legacy-answer']![1], 'answer');
+    // Wiring: the user's answer goes to the method's answer node, the report through the json node to the twin.
+    const links = (await page.evaluate(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`)) as string[];
+    for (const link of ['legacy-answer>legacy-method-answer', 'legacy-method-answer>legacy-method-response', 'legacy-method>legacy-method-request', 'legacy-method-request>legacy-answer', 'legacy-reported>legacy-twin-json', 'legacy-twin-json>legacy-twin', 'legacy-in1>legacy-adjust', 'legacy-adjust>legacy-out2', 'legacy-telemetry>legacy-out1']) {
+      assert.ok(links.includes(link), `${link} in ${links.join(' ')}`);
+    }
+    assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').type`), 'iothub-module-client');
+    assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').connectionType`), 'edge');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'edge-module-converted.png') });
+    // Undo puts the archived nodes back; converting again gives the same result.
+    await page.evaluate(`RED.actions.invoke('core:undo')`);
+    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'unknown' && !RED.nodes.node('legacy-method-response')`);
+    await page.click('.iothub-lh-convert');
+    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`);
+    await page.click('#red-ui-header-button-deploy');
+    await page.waitForFunction(`!RED.nodes.dirty()`);
+    const deployed = (await page.evaluate(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`)) as { flows: Array<{ id: string; type: string }> };
+    assert.equal(deployed.flows.find((n) => n.id === 'legacy-method')?.type, 'iothub-module-method-request');
+    // Nothing left to convert: the button says so and changes nothing.
+    await page.click('.iothub-lh-convert');
+    await page.locator('.red-ui-notification', { hasText: 'No node of the archived azure-iot-edge-module pack in the workspace' }).waitFor();
+    assert.equal(await page.evaluate(`RED.nodes.dirty()`), false);
+  });
+
   it('npm start puts the local hub on the standard ports (8883, 443) when it can bind them, else says on stderr that it fell back', () => {
     const out = demo.output();
     if (/Local hub:\s+\S+ on localhost \(MQTT\/TLS 8883, WSS and HTTPS 443\)/.test(out)) assert.doesNotMatch(out, /not available/);

@@ -92,21 +92,54 @@ describe('local hub: publish and subscribe rules (B3)', function () {
     });
 
     const topic = 'devices/dev1/modules/modA/messages/events/';
-    it('accepts a publish of exactly 256 KiB (topic + payload)', async () => {
+    // IoT Hub's 256 KB counts the body and the property values (what the Python SDK's size check counts), not the
+    // property names, the output name nor the rest of the topic.
+    const LIMIT = 262_144;
+    const properties = { ['long-name-'.repeat(50)]: 'x'.repeat(1000), 'ключ': 'é'.repeat(500), 'sp ace': 'a&b=c' };
+    const propertyBytes = 1000 + 1000 + 5;
+    const systemValues = { '$.mid': 'mid-1', '$.ct': 'application/json', '$.ce': 'utf-8' };
+    const systemBytes = 5 + 16 + 5;
+    const enc = (v: string): string => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    const bagTopic = topic + [...Object.entries(systemValues), ['$.on', 'out-name-not-counted'], ...Object.entries(properties)]
+      .map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
+    const bodyAtLimit = LIMIT - propertyBytes - systemBytes;
+
+    it('accepts and delivers a message whose body + property values are exactly 262,144 bytes (topic not counted)', async () => {
+      assert.ok(Buffer.byteLength(bagTopic) + bodyAtLimit > LIMIT, 'topic + payload are over the limit');
       const c = await connectModule(hub, mod, { clean: true });
       const upstream = hub.observed.upstream.length;
-      await c.publishAsync(topic, Buffer.alloc(256 * 1024 - topic.length, 0x61), { qos: 1 });
+      await c.publishAsync(bagTopic, Buffer.alloc(bodyAtLimit, 0x61), { qos: 1 });
       await waitFor(() => hub.observed.upstream.length === upstream + 1);
-      assert.equal(hub.observed.upstream.at(-1)!.body.length, 256 * 1024 - topic.length);
+      const got = hub.observed.upstream.at(-1)!;
+      assert.equal(got.body.length, bodyAtLimit);
+      assert.deepEqual(got.properties, properties);
+      assert.equal(got.systemProperties['$.on'], 'out-name-not-counted');
+      assert.ok(c.connected);
     });
 
-    it('closes the connection on a publish one byte over 256 KiB and does not deliver it', async () => {
-      const c: MqttClient = await connectModule(hub, mod, { clean: true });
+    it('accepts the largest legal packet: a 262,144-byte body with a 65,000-byte topic of property names', async () => {
+      const names = `${topic}${'k'.repeat(64_900)}=`;
+      const c = await connectModule(hub, mod, { clean: true });
       const upstream = hub.observed.upstream.length;
-      c.publish(topic, Buffer.alloc(256 * 1024 - topic.length + 1, 0x61), { qos: 1 });
-      await closed(c);
-      assert.equal(hub.observed.upstream.length, upstream);
+      await c.publishAsync(names, Buffer.alloc(LIMIT, 0x62), { qos: 1 });
+      await waitFor(() => hub.observed.upstream.length === upstream + 1);
+      assert.equal(hub.observed.upstream.at(-1)!.body.length, LIMIT);
     });
+
+    const over: Array<[string, string, number]> = [
+      ['the body', bagTopic, bodyAtLimit + 1],
+      ['an application property value', bagTopic.replace('sp%20ace=a%26b%3Dc', 'sp%20ace=a%26b%3Dcd'), bodyAtLimit],
+      ['a system property value', bagTopic.replace('%24.mid=mid-1', '%24.mid=mid-12'), bodyAtLimit],
+    ];
+    for (const [what, overTopic, bodyLength] of over) {
+      it(`closes the connection on a message one byte over (in ${what}) and does not deliver it`, async () => {
+        const c: MqttClient = await connectModule(hub, mod, { clean: true });
+        const upstream = hub.observed.upstream.length;
+        c.publish(overTopic, Buffer.alloc(bodyLength, 0x61), { qos: 1 });
+        await closed(c);
+        assert.equal(hub.observed.upstream.length, upstream);
+      });
+    }
 
     it('ignores RETAIN', async () => {
       const c = await connectModule(hub, mod, { clean: true });

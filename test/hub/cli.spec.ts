@@ -28,7 +28,9 @@ describe('hub cli', function () {
   let child: ChildProcessWithoutNullStreams | undefined;
 
   function start(args: string[]): ChildProcessWithoutNullStreams {
-    child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], { cwd: root, stdio: 'pipe' });
+    // The default state directory goes into the test's own directory, never the user's.
+    const env = { ...process.env, XDG_DATA_HOME: path.join(dir, 'data') };
+    child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], { cwd: root, stdio: 'pipe', env });
     return child;
   }
 
@@ -68,7 +70,7 @@ describe('hub cli', function () {
       devices: [{ deviceId: 'cli-dev', modules: [{ moduleId: 'a' }, { moduleId: 'b' }] }],
       routes: { ab: 'FROM /messages/modules/a/outputs/* INTO BrokeredEndpoint("/modules/b/inputs/in")' },
     }));
-    const proc = start([config]);
+    const proc = start([config, '--ephemeral']);
     const stderr = collect(proc.stderr);
     const lines = readline.createInterface({ input: proc.stdout });
     const later: string[] = [];
@@ -140,13 +142,14 @@ describe('hub cli', function () {
     assert.ok(fs.existsSync(summary.caCertPath));
     proc.kill('SIGINT');
     assert.equal(await exitOf(proc), 0, stderr.text);
-    assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');
+    assert.equal(summary.caCertPath, path.join(dir, 'data', 'azure-iot-local-hub', 'local-hub', 'ca.pem'));
+    assert.ok(fs.existsSync(summary.caCertPath), 'the CA stays in the state directory');
   });
 
   it('Ctrl-C in a terminal (SIGINT to the whole process group, twice) stops it cleanly: exit 0, temp dir, workload sockets and announcement gone', async () => {
     // As `npm run hub` runs it: standard ports when free, announced to Node-RED.
     const discoveryDir = path.join(dir, 'discovery');
-    const proc = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--standard-ports', '--announce'], {
+    const proc = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--standard-ports', '--announce', '--ephemeral'], {
       cwd: root, stdio: 'pipe', detached: true, env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
     });
     child = proc;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
-import type { HubError } from '../../src/hub/methods';
+import type { HubError } from '../../src/hub/hubErrors';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { closed, connackCode, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, waitFor } from './support';
 

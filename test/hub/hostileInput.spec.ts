@@ -14,43 +14,9 @@ import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 import {
   SERVICE_API, connectModule, end, endAll, nextMessage, onClose, startHub, subscribe, tokenFor, waitFor, type LegacyBody,
 } from './support';
+import { connectPacket, mqttString, packet, publishPacket, varint } from '../helpers/mqttWire';
 
-// ---- wire helpers: hand-made MQTT 3.1.1 packets (mqtt.js refuses to send most of these) --------------------------
-
-function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-function mqttString(s: string | Buffer): Buffer {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
-
-function packet(firstByte: number, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([firstByte]), varint(body.length), body]);
-}
-
-/** CONNECT (protocol level 4, clean session off, username + password). */
-function connectPacket(clientId: string, username: string, password: string, keepAliveSeconds = 60): Buffer {
-  const keepAlive = Buffer.alloc(2);
-  keepAlive.writeUInt16BE(keepAliveSeconds);
-  const body = Buffer.concat([mqttString('MQTT'), Buffer.from([4, 0xc0]), keepAlive, mqttString(clientId), mqttString(username), mqttString(password)]);
-  return packet(0x10, body);
-}
-
-/** PUBLISH at QoS 0 or 1 (packet id 1) with a topic given as raw bytes. */
-function publishPacket(topic: Buffer, payload: Buffer, qos: 0 | 1 = 0): Buffer {
-  return packet(0x30 | (qos << 1), Buffer.concat([mqttString(topic), qos ? Buffer.from([0, 1]) : Buffer.alloc(0), payload]));
-}
+// ---- wire helpers: hand-made MQTT 3.1.1 packets (mqtt.js refuses to send most of these) are in test/helpers/mqttWire
 
 const CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00]);
 

@@ -1,6 +1,8 @@
 // Unit tests for the topics the hub publishes to and its client ids (src/hub/hubTopics.ts).
 import assert from 'node:assert/strict';
-import { clientKey, desiredPatchTopic, inputTopic, methodRequestTopic, twinResponseTopic } from '../../src/hub/hubTopics';
+import {
+  brokerId, clientKey, desiredPatchTopic, inputTopic, methodRequestTopic, toBrokerTopic, toWireTopic, twinResponseTopic,
+} from '../../src/hub/hubTopics';
 
 const AWKWARD = 'a b/$+%&#é';
 const AWKWARD_ENCODED = 'a%20b%2F%24%2B%25%26%23%C3%A9';
@@ -42,5 +44,43 @@ describe('hub topics the hub publishes to', () => {
     it('ends with an empty bag when there are no properties', () => {
       assert.equal(inputTopic('d', 'm', 'x', { properties: {}, systemProperties: {} }), 'devices/d/modules/m/inputs/x/');
     });
+  });
+
+  describe('ids in broker topics (never wildcards)', () => {
+    const ids: Array<[string, string]> = [
+      ['plain-id', 'plain-id'],
+      ['+', '%2B'],
+      ['#', '%23'],
+      ['%2B', '%252B'],
+      ['a+b#c%d$e', 'a%2Bb%23c%25d$e'],
+    ];
+    for (const [id, broker] of ids) it(`brokerId(${id}) = ${broker}`, () => assert.equal(brokerId(id), broker));
+
+    const plus = { deviceId: 'dev', moduleId: '+' };
+    const device = { deviceId: '#' };
+    const toBroker: Array<[string, { deviceId: string; moduleId?: string }, string]> = [
+      ['devices/dev/modules/+/inputs/#', plus, 'devices/dev/modules/%2B/inputs/#'],
+      ['devices/dev/modules/+/messages/events/a=1', plus, 'devices/dev/modules/%2B/messages/events/a=1'],
+      ['devices/dev/modules/x/inputs/#', plus, 'devices/dev/modules/x/inputs/#'],
+      ['devices/+/modules/+/inputs/#', plus, 'devices/+/modules/+/inputs/#'],
+      ['$iothub/twin/res/#', plus, '$iothub/twin/res/#'],
+      ['devices/#/messages/devicebound/#', device, 'devices/%23/messages/devicebound/#'],
+    ];
+    for (const [topic, id, expected] of toBroker) {
+      it(`toBrokerTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${expected}`, () => assert.equal(toBrokerTopic(topic, id), expected));
+    }
+
+    const toWire: Array<[string, { deviceId: string; moduleId?: string }, string | undefined]> = [
+      ['devices/dev/modules/%2B/inputs/in/a=1', plus, 'devices/dev/modules/+/inputs/in/a=1'],
+      ['devices/dev/modules/+/inputs/in/a=1', plus, 'devices/dev/modules/+/inputs/in/a=1'],
+      ['devices/dev/modules/other/inputs/in/', plus, undefined],
+      ['devices/x/modules/%2B/inputs/in/', plus, undefined],
+      ['devices/%23/modules/m/inputs/in/', device, undefined],
+      ['devices/%23/messages/devicebound/', device, 'devices/#/messages/devicebound/'],
+      ['$iothub/methods/POST/m/?$rid=1', plus, '$iothub/methods/POST/m/?$rid=1'],
+    ];
+    for (const [topic, id, expected] of toWire) {
+      it(`toWireTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${String(expected)}`, () => assert.equal(toWireTopic(topic, id), expected));
+    }
   });
 });

@@ -11,8 +11,8 @@ import WebSocket from 'ws';
 import { LocalHub } from '../../src/hub/LocalHub';
 import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
+import { HubError } from '../../src/hub/hubErrors';
 import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
-import { HubError } from '../../src/hub/methods';
 import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor, waitFor } from './support';
 
 function refusesTcp(port: number): Promise<boolean> {

@@ -145,7 +145,7 @@ describe('local hub leases and discovery', function () {
 
   it('the CLI with --announce (`npm run hub`) prints its JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
     const cli = path.resolve(__dirname, '..', '..', 'dist', 'src', 'hub', 'cli.js');
-    const child = spawn(process.execPath, [cli, '--announce'], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, '--announce', '--ephemeral'], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = once(child, 'exit');

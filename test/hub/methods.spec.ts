@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
-import { HubError, RidCounter, normaliseInvocation, parseMethodResponsePayload } from '../../src/hub/methods';
+import { HubError } from '../../src/hub/hubErrors';
+import { RidCounter, normaliseInvocation, parseMethodResponsePayload } from '../../src/hub/methodInvocation';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { connect, connectModule, endAll, nextMessage, startHub, subscribe, tokenFor } from './support';
 

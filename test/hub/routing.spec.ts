@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { RouteSyntaxError } from '../../src/hub/routes';
+import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/routing';
 import type { HubMessage, ModuleIdentity } from '../../src/hub/types';
 import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subscribe, waitFor } from './support';
 
@@ -250,4 +251,18 @@ describe('local hub: telemetry and routes (B4)', () => {
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/', 'now upstream', { qos: 1 });
     assert.equal(((await up)[0] as HubMessage).body.toString(), 'now upstream');
   });
+});
+
+describe('messageSize (IoT Hub and the Python SDK count body + property values)', () => {
+  const table: Array<[string, { properties: Record<string, string>; systemProperties: Record<string, string> }, number, number]> = [
+    ['an empty message', { properties: {}, systemProperties: {} }, 0, 0],
+    ['the body only', { properties: {}, systemProperties: {} }, 10, 10],
+    ['application property values, not names', { properties: { 'a long name': 'v', k: 'vv' }, systemProperties: {} }, 0, 3],
+    ['UTF-8 bytes of values', { properties: { k: 'é€' }, systemProperties: {} }, 0, 5],
+    ['system property values except the output name', { properties: {}, systemProperties: { '$.mid': 'm1', '$.ct': 'text/plain', '$.on': 'output-name' } }, 4, 16],
+  ];
+  for (const [what, bag, bodyLength, expected] of table) {
+    it(`${what} → ${expected}`, () => assert.equal(messageSize(bag, Buffer.alloc(bodyLength)), expected));
+  }
+  it('the limit is the Python SDK TELEMETRY_MESSAGE_SIZE_LIMIT, 262,144 bytes', () => assert.equal(MAX_MESSAGE_BYTES, 262_144));
 });

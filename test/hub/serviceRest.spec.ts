@@ -1,10 +1,12 @@
 // B7 on the real LocalHub (not the fake): the service REST API over HTTPS on the hub's one TLS port — 401 cases,
 // twin PATCH/PUT merge, version, etag and 400 cases, registry delete, and methods 404103 through REST.
 import assert from 'node:assert/strict';
+import { Twin } from 'azure-iothub';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { createSas, createServiceSas } from '../../src/hub/sas';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
+import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 import { SERVICE_API as API, innerErrorCode, nested, startHub, type LegacyBody } from './support';
 
 describe('local hub: service REST API over HTTPS (B7)', () => {
@@ -69,6 +71,31 @@ describe('local hub: service REST API over HTTPS (B7)', () => {
       assert.equal(hub.getTwin('dev1', 'modA').properties.desired.$version, version);
     });
 
+    // IoT Hub's If-Match: `*` quoted (azure-iothub's `_ensureQuoted('*')`) or bare, the etag quoted or bare (the
+    // Python service SDK passes a twin's `etag` field as it is), a weak marker ignored; anything else is 412.
+    const ifMatchCases: Array<[string, (etag: string) => string, number]> = [
+      ['"*"', () => '"*"', 200],
+      ['bare *', () => '*', 200],
+      ['the quoted etag', (etag) => `"${etag}"`, 200],
+      ['the bare etag', (etag) => etag, 200],
+      ['the weak quoted etag', (etag) => `W/"${etag}"`, 200],
+      ['another quoted etag', () => '"AAAAAAAAAAA="', 412],
+      ['an empty quoted etag', () => '""', 412],
+      ['"**"', () => '"**"', 412],
+    ];
+    for (const method of ['PATCH', 'PUT']) {
+      for (const [name, header, status] of ifMatchCases) {
+        it(`${method} with If-Match ${name} → ${status}`, async () => {
+          const before = hub.getTwin('dev1', 'modA');
+          const answer = await call(method, `/twins/dev1/modules/modA${API}`, { properties: { desired: { ifMatch: name } } }, { authorization: token, 'if-match': header(before.etag) });
+          assert.equal(answer.status, status, answer.text);
+          const after = hub.getTwin('dev1', 'modA');
+          if (status === 200) assert.equal(after.properties.desired.ifMatch, name);
+          else assert.deepEqual([answer.headers['iothub-errorcode'], after.version], ['PreconditionFailed', before.version]);
+        });
+      }
+    }
+
     it('PUT replaces desired and tags', async () => {
       await call('PATCH', `/twins/dev1/modules/modA${API}`, { tags: { old: 1 }, properties: { desired: { old: 1 } } });
       const answer = await call('PUT', `/twins/dev1/modules/modA${API}`, { tags: { fresh: true }, properties: { desired: { fresh: true } } });
@@ -120,10 +147,65 @@ describe('local hub: service REST API over HTTPS (B7)', () => {
       assert.deepEqual([after.status, after.headers['iothub-errorcode']], [404, 'DeviceNotFound']);
     });
 
+    it('DELETE and PUT-update of a module honour If-Match like IoT Hub: "*", *, quoted or bare etag; a stale one → 412', async () => {
+      const etagOf = async (path: string): Promise<string> => ((await call('GET', `${path}${API}`)).json as { etag: string }).etag;
+      const variants: Array<(etag: string) => string> = [() => '"*"', () => '*', (etag) => `"${etag}"`, (etag) => etag];
+      for (const [i, ifMatch] of variants.entries()) {
+        const path = `/devices/dev1/modules/etag${i}`;
+        assert.equal((await call('PUT', `${path}${API}`, { deviceId: 'dev1', moduleId: `etag${i}` })).status, 200);
+        const etag = await etagOf(path);
+        const update = await call('PUT', `${path}${API}`, { deviceId: 'dev1', moduleId: `etag${i}` }, { authorization: token, 'if-match': ifMatch(etag) });
+        assert.equal(update.status, 200, `update with If-Match ${ifMatch(etag)}`);
+        const stale = await call('DELETE', `${path}${API}`, undefined, { authorization: token, 'if-match': '"AAAAAAAAAAA="' });
+        assert.deepEqual([stale.status, stale.headers['iothub-errorcode']], [412, 'PreconditionFailed']);
+        const removed = await call('DELETE', `${path}${API}`, undefined, { authorization: token, 'if-match': ifMatch(etag) });
+        assert.equal(removed.status, 204, `delete with If-Match ${ifMatch(etag)}`);
+      }
+    });
+
     it('POST methods on an offline module → 404 with errorCode 404103', async () => {
       const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'm', responseTimeoutInSeconds: 5 });
       assert.equal(answer.status, 404);
       assert.equal(innerErrorCode(answer.text), 404103);
+    });
+  });
+
+  describe('with the official azure-iothub SDK', () => {
+    let oracle: ServiceOracle;
+    before(() => {
+      oracle = serviceOracle(hub.serviceConnectionString, hub.port, hub.caCert);
+    });
+    after(() => oracle.close());
+
+    it('Registry.updateModuleTwin / updateTwin with etag "*" (sent as If-Match: "*") update unconditionally', async () => {
+      hub.addDevice('sdkDev');
+      await oracle.registry.updateModuleTwin('dev1', 'modA', { properties: { desired: { forced: 1 } } }, '*');
+      await oracle.registry.updateTwin('sdkDev', { tags: { forced: true } }, '*');
+      assert.equal(hub.getTwin('dev1', 'modA').properties.desired.forced, 1);
+      assert.deepEqual(hub.getTwin('sdkDev').tags, { forced: true });
+    });
+
+    it('Twin.update of a twin made without an etag (etag "*") and of a fetched one (its etag) both pass', async () => {
+      hub.addDevice('twinDev');
+      const fresh = new Twin('twinDev', oracle.registry);
+      await fresh.update({ properties: { desired: { fresh: 2 } } });
+      const { responseBody: fetched } = await oracle.registry.getTwin('twinDev');
+      await fetched.update({ properties: { desired: { fetched: 3 } } });
+      const desired = hub.getTwin('twinDev').properties.desired;
+      assert.deepEqual([desired.fresh, desired.fetched], [2, 3]);
+    });
+
+    it('Registry.update / updateModule(forceUpdate) / removeModule send If-Match "*" and pass', async () => {
+      await oracle.registry.create({ deviceId: 'sdkDev2' });
+      const { responseBody: device } = await oracle.registry.get('sdkDev2');
+      await oracle.registry.update({ deviceId: 'sdkDev2', authentication: device.authentication });
+      await oracle.registry.addModule({ deviceId: 'sdkDev2', moduleId: 'm' });
+      const { responseBody: module } = await oracle.registry.getModule('sdkDev2', 'm');
+      await oracle.registry.updateModule(module, true);
+      await oracle.registry.updateModule(module, false);
+      await oracle.registry.removeModule('sdkDev2', 'm');
+      await oracle.registry.delete('sdkDev2');
+      assert.equal(hub.getModule('sdkDev2', 'm'), undefined);
     });
   });
 });

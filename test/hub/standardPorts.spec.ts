@@ -129,7 +129,7 @@ describe('local hub on the standard ports (8883, 443)', function () {
   it('azure-iot-local-hub --standard-ports falls back on stderr and in its JSON line ("standardPorts": false) when a port is taken', async () => {
     const held = await occupy(443);
     try {
-      const child = spawn(process.execPath, [path.join(root, 'dist', 'src', 'hub', 'cli.js'), '--standard-ports'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [path.join(root, 'dist', 'src', 'hub', 'cli.js'), '--standard-ports', '--ephemeral'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const exited = once(child, 'exit');

@@ -101,6 +101,8 @@ describe('node editor definitions', () => {
     ['iothub-module-client', 'moduleId', ' ', { connectionType: 'localHub' }, 'The module id is required'],
     ['iothub-module-output', 'queueSize', '-1', {}, 'The queue size must be a whole number, 0 or more'],
     ['iothub-module-output', 'queueTimeout', '0', {}, 'The queue wait must be a whole number of seconds, 1 or more'],
+    ['iothub-module-output', 'queueMegabytes', '0', {}, 'The queue limit must be a number of megabytes above 0'],
+    ['iothub-module-output', 'queueMegabytes', 'lots', {}, 'The queue limit must be a number of megabytes above 0'],
     ['iothub-module-method-request', 'timeout', '300', {}, 'Enter 1 to 299 seconds (below the hub\'s own limit)'],
     ['iothub-module-method-request', 'timeoutStatus', 'ok', {}, 'Enter an integer status code'],
     ['iothub-module-method-response', 'statusCode', '2000', {}, 'Enter an integer status code'],

@@ -7,7 +7,7 @@ import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
 import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../src/hub';
-import { helper, NODES, nextInput, until, type FlowNode, type TestNode } from './support';
+import { collect, helper, NODES, nextInput, statusesOf, until, type FlowNode, type TestNode } from './support';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const CORE_NODES: unknown[] = [
@@ -48,12 +48,15 @@ describe('examples/', function () {
       for (const n of flow) {
         assert.ok(CORE.has(n.type) || OURS.test(n.type), `${n.id}: ${n.type} is neither core nor ours`);
         assert.equal(n.credentials, undefined, `${n.id} carries credentials`);
-        if (n.type === 'iothub-module-client') {
+        if (n.type === 'iothub-module-client' && n.connectionType === 'sasToken') {
+          // A SAS token connection whose tokens come from the flow: no gateway, so its local-hub tokens reach the local hub.
+          assert.ok(!n.gatewayHostname, `${n.id} must leave the gateway to the local hub`);
+        } else if (n.type === 'iothub-module-client') {
           assert.equal(n.connectionType, 'localHub', `${n.id} must use the local hub kind`);
           assert.ok(n.deviceId && n.moduleId, `${n.id} names its module`);
         }
       }
-      assert.doesNotMatch(JSON.stringify(flow), /SharedAccessKey=|SharedAccessSignature /, 'no secret in the example');
+      assert.doesNotMatch(JSON.stringify(flow), /SharedAccessKey=|SharedAccessSignature sr=[^'"\s]+&sig=/, 'no secret in the example');
       const ids = new Set(flow.map((n) => n.id));
       assert.equal(ids.size, flow.length, 'ids are unique');
       for (const n of flow) {
@@ -69,13 +72,18 @@ describe('examples/', function () {
     const upstream: HubMessage[] = [];
     const onUpstream = (m: HubMessage): void => void upstream.push(m);
 
+    const savedKey = process.env.EX9_MODULE_KEY;
     before(async () => {
       hub = await LocalHub.start({});
-      // As `npm start` does: the example config nodes (local hub kind) join this hub.
+      // As `npm start` does: the example config nodes (local hub kind) join this hub, and example 09's module
+      // exists with its key in the runtime's environment.
       shareLocalHub(hub, {});
       hub.events.on('upstream', onUpstream);
+      process.env.EX9_MODULE_KEY = hub.addModule(DEVICE, 'ex-token').primaryKey;
     });
     after(async () => {
+      if (savedKey === undefined) delete process.env.EX9_MODULE_KEY;
+      else process.env.EX9_MODULE_KEY = savedKey;
       hub.events.off('upstream', onUpstream);
       unshareLocalHub();
       await hub.close();
@@ -213,6 +221,7 @@ describe('examples/', function () {
 
     it('08: a burst made while offline waits in the output queue and goes out in order after connect', async () => {
       await deploy(files.find((f) => f.startsWith('08'))!);
+      const completed = collect(node('ex8-count'));
       await online('ex-burst');
       click('ex8-disc');
       await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 10_000, 'disconnected');
@@ -223,6 +232,24 @@ describe('examples/', function () {
       click('ex8-conn');
       await until(() => upstream.length === 20, 15_000, 'twenty upstream');
       assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
+      await until(() => completed.length === 22, 10_000, 'twenty-two completions');
+      const counts = statusesOf('ex8-count').map((s) => s.text);
+      assert.equal(counts.at(-1), '20 acknowledged');
+      assert.ok(!counts.includes('21 acknowledged') && !counts.includes('22 acknowledged'), `counted: ${counts.join(', ')}`);
+      noErrors();
+    });
+
+    it('09: the flow signs each SAS token when the output node asks for one; readings flow in order across the renewals', async () => {
+      const since = Date.now();
+      await deploy(files.find((f) => f.startsWith('09'))!);
+      const clientId = `${DEVICE}/ex-token`;
+      // The first token (the node has none stored) and three renewals of 10 s tokens, every one used to connect.
+      await until(() => new Set(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0).map((c) => c.password)).size >= 4, 30_000, 'four tokens used');
+      await until(() => upstream.filter((m) => m.moduleId === 'ex-token').length >= 12, 15_000, 'twelve readings');
+      const seqs = upstream.filter((m) => m.moduleId === 'ex-token').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
+      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
+      assert.equal(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode !== 0).length, 0, 'no refused connect');
       noErrors();
     });
   });

@@ -375,7 +375,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     }
   });
 
-  it('method-response: hostile request ids, status codes and payloads end in exactly one done() or done(err); requests stay answerable', async () => {
+  it('method-response: hostile request ids, status codes and payloads end in exactly one done() or done(err); an answer that cannot be sent answers 500', async () => {
     const { caught, requests } = await load();
     /** Calls method `hostile` on the flow module and resolves with the request id the flow sees and the call. */
     async function request(): Promise<{ requestId: string; call: Promise<{ status: number; payload: unknown }> }> {
@@ -406,7 +406,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     const longId = caught.find((m) => (m.error as { message: string }).message.includes('rrrr'))!;
     assert.ok((longId.error as { message: string }).message.length < 1000, 'an error detail is bounded');
 
-    // Bad status codes and payloads on a real request: a refused answer leaves the request answerable.
+    // Bad status codes and payloads on a real request: the caller gets a 500 with the reason at once.
     const statusCases: Array<{ name: string; statusCode?: unknown; payload?: unknown; expect: Expect; status?: number; answer?: unknown }> = [
       { name: 'statusCode non-integer', statusCode: 200.5, expect: err('invalid-status-code') },
       { name: 'statusCode text', statusCode: 'two hundred', expect: err('invalid-status-code') },
@@ -429,10 +429,11 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         assert.deepEqual(result.payload, s.answer, s.name);
       });
       if (s.expect !== ok) {
-        // The refused answer did not use the request up: a correct one still reaches the caller.
-        await run('respond', { name: `answer after "${s.name}"`, msg: { requestId, statusCode: 201, payload: 'late but fine' }, expect: ok }, caught, async () => {
-          assert.deepEqual(await call, { status: 201, payload: 'late but fine' });
-        });
+        // The answer that could not be sent was replaced by a 500 carrying the reason, which used the request up.
+        const result = await call;
+        assert.equal(result.status, 500, s.name);
+        assert.equal((result.payload as { code?: string }).code, (s.expect as { code: string }).code, s.name);
+        await run('respond', { name: `answer after "${s.name}"`, msg: { requestId, statusCode: 201, payload: 'too late' }, expect: err('already-responded') }, caught, () => undefined);
       }
     }
     assertDoneOnce('respond');

@@ -2,6 +2,7 @@
 // expired request ids.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
+import { serviceOracle } from '../helpers/hubOracle';
 import { collect, DEVICE, helper, loadWithClient, nextInput, until, useLocalHub } from './support';
 
 describe('iothub-module-method-response (flow, local hub)', function () {
@@ -52,6 +53,39 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     respond.receive({ requestId: 'x', statusCode: 'two hundred' });
     await until(() => caught.length === 3, 10_000, 'three errors');
     assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-request-id', 'invalid-status-code', 'unknown-request-id']);
+  });
+
+  it('an answer that cannot be sent answers the caller (azure-iothub) at once with 500 and the reason; the flow gets a catchable error', async () => {
+    await load('25');
+    const oracle = serviceOracle(hub.serviceConnectionString, hub.port, hub.caCert);
+    try {
+      const respond = helper.getNode('respond');
+      const cases: Array<{ msg: Record<string, unknown>; code: string }> = [
+        { msg: { statusCode: 'abc', payload: { ok: true } }, code: 'invalid-status-code' },
+        { msg: { payload: 'x'.repeat(300 * 1024) }, code: 'message-too-large' },
+        { msg: { payload: 10n }, code: 'invalid-payload' },
+      ];
+      for (const c of cases) {
+        const request = nextInput(helper.getNode('requests'));
+        const started = Date.now();
+        const call = oracle.client.invokeDeviceMethod(DEVICE, 'flow', { methodName: 'answer', payload: null, responseTimeoutInSeconds: 30 });
+        const msg = await request;
+        const caught = nextInput(helper.getNode('caught'));
+        respond.receive({ requestId: msg.requestId, ...c.msg });
+        const { result } = (await call) as { result: { status: number; payload: { code: string; message: string } } };
+        assert.ok(Date.now() - started < 10_000, 'answered at once, not at the 25 s automatic answer');
+        assert.equal(result.status, 500, c.code);
+        assert.equal(result.payload.code, c.code);
+        assert.match(result.payload.message, new RegExp(`\\(${c.code}\\)`));
+        assert.equal(((await caught).error as { code?: string }).code, c.code);
+        // The 500 used the request up: a corrected answer is now a second answer.
+        const again = nextInput(helper.getNode('caught'));
+        respond.receive({ requestId: msg.requestId, payload: 'corrected' });
+        assert.equal(((await again).error as { code?: string }).code, 'already-responded');
+      }
+    } finally {
+      await oracle.close();
+    }
   });
 
   it('an answer after the automatic one fails with request-expired', async () => {

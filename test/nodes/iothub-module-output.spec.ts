@@ -2,8 +2,9 @@
 // after PUBACK, pass-through, the bounded queue while disconnected, msg.action connect/disconnect, bad input.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createSas } from '../../src/hub/sas';
 import type { LocalHubApi, HubMessage } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextInput, statusesOf, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, NODES, nextInput, onTab, statusesOf, tlsConfig, until, useLocalHub } from './support';
 
 describe('iothub-module-output (flow, local hub)', function () {
   this.timeout(30_000);
@@ -134,6 +135,69 @@ describe('iothub-module-output (flow, local hub)', function () {
     }
   });
 
+  it('the queue is bounded in bytes too: a message that would pass the limit fails at once with queue-full (catchable)', async () => {
+    // 0.001 MB = 1,048 bytes of payload and properties.
+    await load({ queueSize: '100', queueMegabytes: '0.001', queueTimeout: '20' }, { autoConnect: false });
+    const out = helper.getNode('out');
+    const caught = collect(helper.getNode('caught'));
+    const completed = collect(helper.getNode('completed'));
+    const seen: HubMessage[] = [];
+    const listener = (m: HubMessage) => void seen.push(m);
+    hub.events.on('upstream', listener);
+    try {
+      out.receive({ payload: 'a'.repeat(600) });
+      out.receive({ payload: 'b'.repeat(600) });
+      out.receive({ payload: 'c'.repeat(400), properties: { k: 'v' } });
+      await until(() => caught.length === 1, 10_000, 'queue-full error');
+      const error = caught[0]!.error as { code?: string; message: string };
+      assert.equal(error.code, 'queue-full');
+      assert.match(error.message, /1048 bytes/);
+      assert.equal((caught[0]!.payload as string)[0], 'b');
+      out.receive({ action: 'connect' });
+      await until(() => seen.length === 2 && completed.length === 3, 10_000, 'the queued messages sent');
+      assert.deepEqual(seen.map((m) => m.body.toString()[0]), ['a', 'c']);
+    } finally {
+      hub.events.off('upstream', listener);
+    }
+  });
+
+  it('with the default queue, 100 msg/s through a 2-second hub restart: every message is sent, none fails', async () => {
+    await loadWithClient(hub, [
+      { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', wires: [] },
+      { id: 'complete', type: 'complete', scope: ['out'], wires: [['completed']] },
+      { id: 'completed', type: 'helper' },
+      { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ]);
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    const completed = collect(helper.getNode('completed'));
+    const caught = collect(helper.getNode('caught'));
+    const seqs = new Set<number>();
+    const listener = (m: HubMessage) => void seqs.add((JSON.parse(m.body.toString()) as { seq: number }).seq);
+    hub.events.on('upstream', listener);
+    const TOTAL = 500;
+    let sent = 0;
+    const stream = setInterval(() => {
+      if (sent < TOTAL) helper.getNode('out').receive({ payload: { seq: ++sent } });
+    }, 10);
+    try {
+      await until(() => sent >= 100, 10_000, 'one second of stream');
+      await hub.stop();
+      try {
+        // Two seconds of stream at 100 msg/s while the hub is down: more than the old default queue of 100.
+        await until(() => sent >= 300, 10_000, 'two seconds of outage');
+      } finally {
+        await hub.restart();
+      }
+      await until(() => completed.length + caught.length === TOTAL, 25_000, `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`);
+      assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), []);
+      await until(() => seqs.size === TOTAL, 10_000, 'every message upstream');
+    } finally {
+      clearInterval(stream);
+      hub.events.off('upstream', listener);
+    }
+  });
+
   it('a queued message that waits too long fails with operation-timeout', async () => {
     await load({ queueSize: '5', queueTimeout: '1' }, { autoConnect: false });
     const caught = nextInput(helper.getNode('caught'));
@@ -165,6 +229,133 @@ describe('iothub-module-output (flow, local hub)', function () {
     } finally {
       hub.events.off('upstream', listener);
     }
+  });
+
+  describe('a SAS token connection renewed from the flow', () => {
+    const TTL = 4;
+    const token = (ttl = TTL): string => createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, ttl);
+
+    /** A *SAS token* config node with `first`, an output node, a Status node on it, Complete and Catch. */
+    async function loadSas(first: string): Promise<void> {
+      const tls = tlsConfig(hub);
+      await helper.load(
+        NODES,
+        onTab([
+          tls.node,
+          { id: 'cfg', type: 'iothub-module-client', connectionType: 'sasToken', gatewayHostname: `localhost:${hub.port}`, tls: 'tls', connectionRetryInterval: '1' },
+          { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', wires: [] },
+          { id: 'status', type: 'status', scope: ['out'], wires: [['statuses']] },
+          { id: 'statuses', type: 'helper' },
+          { id: 'complete', type: 'complete', scope: ['out'], wires: [['completed']] },
+          { id: 'completed', type: 'helper' },
+          { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
+          { id: 'caught', type: 'helper' },
+        ]),
+        { tls: tls.credentials, cfg: { sasToken: first } },
+      );
+    }
+
+    /** Everything the runtime logged or showed for these nodes, as text (a token must never appear in it). */
+    function everythingShown(): string {
+      const spies = (helper as unknown as { _NodePrototype: Record<string, { getCalls(): Array<{ args: unknown[] }> }> })._NodePrototype;
+      return ['log', 'warn', 'error', 'status', 'debug', 'trace']
+        .flatMap((name) => spies[name]?.getCalls() ?? [])
+        .map((call) => call.args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : JSON.stringify(a))).join(' '))
+        .join('\n');
+    }
+
+    it('a Status node sees "sastoken-needed", msg.action "update-sastoken" supplies the next token: the connection outlives three token lifetimes with no failed send', async () => {
+      const first = token();
+      const since = Date.now();
+      await loadSas(first);
+      await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+      const supplied: string[] = [first];
+      const completed = collect(helper.getNode('completed'));
+      const caught = collect(helper.getNode('caught'));
+      const out = helper.getNode('out');
+      // The flow's part: a Status node on the output node; on "sastoken-needed", the next token goes to the output node.
+      helper.getNode('statuses').on('input', (msg: { status: { text?: string } }) => {
+        if (!String(msg.status.text).includes('sastoken-needed')) return;
+        const next = token();
+        supplied.push(next);
+        out.receive({ action: 'update-sastoken', sastoken: next });
+      });
+      let seq = 0;
+      const stream = setInterval(() => out.receive({ payload: { seq: ++seq } }), 100);
+      try {
+        // Three lifetimes: the first token and the two after it would each have expired by then.
+        await until(() => Date.now() - since > 3 * TTL * 1000 && supplied.length >= 4, 30_000, 'three token lifetimes and three renewals');
+      } finally {
+        clearInterval(stream);
+      }
+      const sent = seq;
+      await until(() => completed.filter((m) => m.action === undefined).length + caught.length >= sent, 15_000, 'every message completed');
+      assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), [], 'no failed send or update');
+      const passwords = hub.observed.connects.filter((c) => c.at >= since && c.clientId === `${DEVICE}/flow` && c.returnCode === 0).map((c) => c.password);
+      for (const t of supplied.slice(0, -1)) assert.ok(passwords.includes(t), 'each supplied token was used to connect');
+      assert.ok(!statusesOf('out').some((st) => st.fill === 'red'), 'never disconnected or in error');
+      const updates = completed.filter((m) => m.action === 'update-sastoken');
+      assert.ok(updates.length >= 3, `${updates.length} updates completed`);
+      assert.ok(updates.every((m) => !('sastoken' in m)), 'msg.sastoken is removed before the msg goes on');
+      const shown = everythingShown();
+      for (const t of supplied) assert.ok(!shown.includes(t.split('sig=')[1]!.split('&')[0]!), 'no token in logs or statuses');
+    });
+
+    for (const [name, stored] of [['no stored token', ''], ['an expired stored token', 'expired']] as const) {
+      it(`with ${name}, a Status node sees "sastoken-needed" once the flow is deployed, and the flow's first token connects`, async () => {
+        const first = stored === 'expired' ? token(1) : '';
+        if (first) await until(() => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1, 5_000, 'the stored token expired');
+        const since = Date.now();
+        await loadSas(first);
+        // Shown once the deploy's Status nodes were wired (Node-RED wires them after creating every node), so the
+        // Status node passed it on.
+        const sentByStatusNode = (): string[] => {
+          const spy = (helper as unknown as { _NodePrototype: { send: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ status?: { text?: string } }> }> } } })._NodePrototype.send;
+          return spy.getCalls().filter((c) => c.thisValue?.id === 'status').map((c) => String(c.args[0]?.status?.text));
+        };
+        await until(() => sentByStatusNode().some((text) => text.includes('sastoken-needed')), 10_000, 'the Status node passes the need on');
+        const caught = collect(helper.getNode('caught'));
+        helper.getNode('out').receive({ payload: 'too early' });
+        await until(() => caught.length === 1, 10_000, 'a send before the first token fails');
+        assert.equal((caught[0]!.error as { code?: string }).code, 'sastoken-needed');
+        const supplied = token(3600);
+        const completed = nextInput(helper.getNode('completed'));
+        helper.getNode('out').receive({ action: 'update-sastoken', sastoken: supplied });
+        assert.equal((await completed).action, 'update-sastoken');
+        assert.equal(hub.isConnected(`${DEVICE}/flow`), true);
+        assert.ok(hub.observed.connects.some((c) => c.at >= since && c.password === supplied && c.returnCode === 0), 'connected with the flow\'s token');
+        const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10_000) });
+        helper.getNode('out').receive({ payload: 'after the token' });
+        assert.equal(((await upstream) as [HubMessage])[0].body.toString(), 'after the token');
+        assert.ok(statusesOf('out').at(-1)?.fill === 'green', 'connected status');
+      });
+    }
+
+    it('a bad msg.sastoken fails with invalid-sastoken (catchable), without the token in the error or the msg; a connection-string node refuses with not-supported', async () => {
+      await loadSas(token(3600));
+      await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+      const caught = collect(helper.getNode('caught'));
+      const out = helper.getNode('out');
+      const expired = createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, -10);
+      const other = createSas(`${hub.hostName}/devices/${DEVICE}/modules/peer`, hub.getModule(DEVICE, 'peer')!.primaryKey, 600);
+      for (const sastoken of [expired, other, 'SharedAccessSignature nonsense', 42, undefined]) out.receive({ action: 'update-sastoken', sastoken });
+      await until(() => caught.length === 5, 10_000, 'five errors');
+      for (const m of caught) {
+        assert.equal((m.error as { code?: string }).code, 'invalid-sastoken');
+        assert.ok(!('sastoken' in m), 'the token is not passed on');
+        assert.doesNotMatch(JSON.stringify(m), /SharedAccessSignature/);
+      }
+      assert.equal(hub.isConnected(`${DEVICE}/flow`), true, 'the connection is untouched');
+      await helper.unload();
+      await loadWithClient(hub, [
+        { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', wires: [] },
+        { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper' },
+      ]);
+      const refused = nextInput(helper.getNode('caught'));
+      helper.getNode('out').receive({ action: 'update-sastoken', sastoken: token(600) });
+      assert.equal(((await refused).error as { code?: string }).code, 'not-supported');
+    });
   });
 
   it('every property round-trips: output → edgeHub route → input node, Buffers untouched', async () => {

@@ -65,14 +65,52 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('registers the plugin and three endpoints behind read / write permissions', () => {
+  it('registers the plugin and its endpoints behind read / write permissions', () => {
     const { routes: r, registered } = plugin();
     assert.deepEqual(registered, ['iothub-local-hub-panel']);
     assert.deepEqual([...r.entries()].map(([k, v]) => `${k} ${v.permission}`).sort(), [
+      'GET /iothub-local-hub/connection-default iothub-local-hub.read',
       'GET /iothub-local-hub/state iothub-local-hub.read',
+      'POST /iothub-local-hub/convert-edge-module flows.write',
       'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods iothub-local-hub.write',
       'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired iothub-local-hub.write',
     ]);
+  });
+
+  it('suggests the connection kind of a new config node from where Node-RED runs', async () => {
+    const saved = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('IOTEDGE_')).map((k) => [k, process.env[k]]));
+    for (const k of Object.keys(saved)) delete process.env[k];
+    const hub = await LocalHub.start({ devices: [{ deviceId: 'dev', modules: [{ moduleId: 'nodered' }] }] });
+    try {
+      const kind = async (): Promise<unknown> => (await call(routes, 'GET /iothub-local-hub/connection-default')).body.connectionType;
+      assert.equal(await kind(), 'connectionString');
+      Object.assign(process.env, hub.edgeEnvironment('dev', 'nodered'));
+      assert.equal(await kind(), 'edge');
+      // npm start: its hub is shared in this process and the IOTEDGE_* variables are its demo module's.
+      shareLocalHub(hub, {});
+      assert.equal(await kind(), 'localHub');
+      unshareLocalHub();
+      for (const k of Object.keys(process.env).filter((k) => k.startsWith('IOTEDGE_'))) delete process.env[k];
+      // A hub announced by another live process (this test's parent stands in for `npm run hub`).
+      const announcement = { pid: process.ppid, port: hub.port, hostName: hub.hostName, caCertPath: hub.caCertPath, serviceConnectionString: '', workloadUri: '', startedAt: new Date().toISOString() };
+      fs.writeFileSync(path.join(dir, `${hub.port}.json`), JSON.stringify(announcement));
+      assert.equal(await kind(), 'localHub');
+    } finally {
+      for (const k of Object.keys(process.env).filter((k) => k.startsWith('IOTEDGE_'))) delete process.env[k];
+      Object.assign(process.env, saved);
+      await hub.close();
+    }
+  });
+
+  it('converts posted nodes of the archived edge-module pack; anything but a flow is a 400', async () => {
+    const answer = await call(routes, 'POST /iothub-local-hub/convert-edge-module', {}, { nodes: [{ id: 'c', type: 'edgeclient' }, { id: 'i', type: 'moduleinput', client: 'c', input: 'in1', x: 10, y: 20, wires: [[]] }] });
+    assert.equal(answer.status, 200);
+    assert.deepEqual((answer.body.nodes as Array<{ type: string }>).map((n) => n.type), ['iothub-module-client', 'iothub-module-input']);
+    assert.deepEqual(answer.body.unmapped, []);
+    for (const body of [undefined, {}, { nodes: {} }, { nodes: [{ id: 1, type: 'x' }] }]) {
+      const bad = await call(routes, 'POST /iothub-local-hub/convert-edge-module', {}, body);
+      assert.equal(bad.status, 400, JSON.stringify(body));
+    }
   });
 
   it('says when no local hub runs', async () => {

@@ -1,10 +1,12 @@
 // Pure helpers of the nodes: method request table, bounded send queue, catalog text by error code, settings and
 // msg fields.
 import assert from 'node:assert/strict';
-import { ClientError, OperationTimeout } from '../../src/index';
+import { ClientError, Message, OperationTimeout } from '../../src/index';
 import { describeError, NodeError } from '../../nodes/shared/errors';
-import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, targetId, timeoutSeconds, twinAction } from '../../nodes/shared/fields';
+import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, takeSastoken, targetId, timeoutSeconds, twinAction } from '../../nodes/shared/fields';
+import { localHubModuleOf } from '../../nodes/shared/localHub';
 import { interpolate, translate } from '../../nodes/shared/i18n';
+import { messageBytes } from '../../nodes/shared/messages';
 import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../nodes/shared/methodRegistry';
 import type { RedApi } from '../../nodes/shared/red';
 import { SendQueue } from '../../nodes/shared/SendQueue';
@@ -61,7 +63,7 @@ describe('nodes: method request table', () => {
 
 describe('nodes: bounded send queue', () => {
   it('releases waiters in order', async () => {
-    const queue = new SendQueue(3, 10_000);
+    const queue = new SendQueue({ count: 3, bytes: Infinity, timeoutMs: 10_000 });
     const order: number[] = [];
     const waits = [1, 2, 3].map((n) => queue.wait().then(() => void order.push(n)));
     assert.equal(queue.size, 3);
@@ -73,13 +75,37 @@ describe('nodes: bounded send queue', () => {
   });
 
   it('a waiter times out, a size-0 queue refuses at once, rejectAll fails the rest', async () => {
-    const queue = new SendQueue(2, 5);
+    const queue = new SendQueue({ count: 2, bytes: Infinity, timeoutMs: 5 });
     await assert.rejects(queue.wait(), isCode('operation-timeout'));
-    await assert.rejects(new SendQueue(0, 1000).wait(), isCode('queue-full'));
-    const long = new SendQueue(2, 10_000);
+    await assert.rejects(new SendQueue({ count: 0, bytes: Infinity, timeoutMs: 1000 }).wait(), isCode('queue-full'));
+    const long = new SendQueue({ count: 2, bytes: Infinity, timeoutMs: 10_000 });
     const pending = long.wait();
     long.rejectAll(new NodeError('closing'));
     await assert.rejects(pending, isCode('closing'));
+  });
+
+  it('counts bytes: a wait that would pass the byte bound is refused, a timed-out or released wait gives its bytes back', async () => {
+    const queue = new SendQueue({ count: 10, bytes: 100, timeoutMs: 10_000 });
+    const first = queue.wait(60);
+    await assert.rejects(queue.wait(41), isCode('queue-full'));
+    const second = queue.wait(40);
+    assert.equal(queue.bytes, 100);
+    queue.release();
+    await Promise.all([first, second]);
+    assert.equal(queue.bytes, 0);
+    const short = new SendQueue({ count: 10, bytes: 100, timeoutMs: 5 });
+    await assert.rejects(short.wait(100), isCode('operation-timeout'));
+    assert.equal(short.bytes, 0);
+    const fits = short.wait(100);
+    short.release();
+    await fits;
+  });
+
+  it('measures a message by its payload and property bytes (UTF-8)', () => {
+    const message = new Message('ação', { messageId: 'm1' });
+    message.customProperties = { 'é': 'x/$' };
+    assert.equal(messageBytes(message), 6 + 2 + 2 + 3);
+    assert.equal(messageBytes(new Message(Buffer.alloc(10))), 10);
   });
 });
 
@@ -200,6 +226,35 @@ describe('nodes: settings and msg fields', () => {
     for (const payload of ['text', 5, [1, 2], Buffer.from('x')]) assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
     assert.equal(isPlainObject({}), true);
     assert.equal(isPlainObject(Buffer.from('x')), false);
+  });
+});
+
+describe('nodes: SAS tokens from the flow', () => {
+  const token = (sr: string): string => `SharedAccessSignature sr=${encodeURIComponent(sr)}&sig=abc%2B%2F%3D&se=1999999999`;
+  const cases: Array<[string, string, { deviceId: string; moduleId: string } | undefined]> = [
+    ['a local-hub module', token('local-hub.azure-devices.net/devices/local-device/modules/ex-token'), { deviceId: 'local-device', moduleId: 'ex-token' }],
+    ['host name in capitals', token('LOCAL-HUB.azure-devices.net/devices/d/modules/m'), { deviceId: 'd', moduleId: 'm' }],
+    ['ids with space, $, +, %, &, #, non-ASCII', token('local-hub.azure-devices.net/devices/d 1$+/modules/m%&#ção'), { deviceId: 'd 1$+', moduleId: 'm%&#ção' }],
+    ['a / inside an id', token('local-hub.azure-devices.net/devices/d/x/modules/m'), undefined],
+    ['another hub', token('real.azure-devices.net/devices/d/modules/m'), undefined],
+    ['a device token', token('local-hub.azure-devices.net/devices/d'), undefined],
+    ['skn before sr', `SharedAccessSignature skn=x&sr=${encodeURIComponent('local-hub.azure-devices.net/devices/d/modules/m')}&sig=a&se=1`, { deviceId: 'd', moduleId: 'm' }],
+    ['no token', 'hello', undefined],
+    ['bad escape', 'SharedAccessSignature sr=%E0%A4%A&sig=a&se=1', undefined],
+  ];
+  for (const [name, text, expected] of cases) {
+    it(`localHubModuleOf: ${name}`, () => assert.deepEqual(localHubModuleOf(text), expected));
+  }
+
+  it('takeSastoken removes msg.sastoken whatever it holds, and refuses a non-string or empty one', () => {
+    const msg: Record<string, unknown> = { action: 'update-sastoken', sastoken: ' SharedAccessSignature sr=a&sig=b&se=1 ' };
+    assert.equal(takeSastoken(msg), 'SharedAccessSignature sr=a&sig=b&se=1');
+    assert.equal('sastoken' in msg, false);
+    for (const bad of [undefined, '', '  ', 42, { t: 'x' }]) {
+      const m: Record<string, unknown> = { sastoken: bad };
+      assert.throws(() => takeSastoken(m), isCode('invalid-sastoken'));
+      assert.equal('sastoken' in m, false);
+    }
   });
 });
 

@@ -175,3 +175,16 @@ export class WorkloadClient {
     return value;
   }
 }
+
+/**
+ * Whether `env` describes an IoT Edge module (all seven `IOTEDGE_*` container variables, or the debug pair), the
+ * same test `createFromEdgeEnvironment` applies. Never throws.
+ */
+export function hasEdgeEnvironment(env: Record<string, string | undefined>): boolean {
+  try {
+    readEdgeEnvironment(env);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -128,8 +128,11 @@ export interface SasTokenSource {
 export class NonRenewableSasToken implements SasTokenSource {
   readonly renewable = false;
   readonly info: SasTokenInfo;
+  /** Seconds the token had left when it was supplied. */
+  readonly lifetime: number;
   constructor(readonly value: string, nowMs: number = Date.now()) {
     this.info = validateModuleSasToken(value, nowMs);
+    this.lifetime = this.info.se - nowMs / 1000;
   }
   get expiry(): number {
     return this.info.se;

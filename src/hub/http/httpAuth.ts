@@ -3,14 +3,14 @@
 import type http from 'node:http';
 import { parseSasToken, verifySas } from '../sas';
 import type { ServiceApiHub } from '../types';
-import { ApiError, type BodyStyle } from './errors';
+import { HubError } from '../hubErrors';
 import type { Route } from './paths';
 
 /** Who made the request. */
 export type Caller = { kind: 'service' } | { kind: 'module'; deviceId: string; moduleId: string };
 
 /** Decides who a request comes from. */
-export type Authenticator = (req: http.IncomingMessage, route: Route, style: BodyStyle) => Caller;
+export type Authenticator = (req: http.IncomingMessage, route: Route) => Caller;
 
 /**
  * Builds the authenticator of the HTTPS API.
@@ -18,13 +18,13 @@ export type Authenticator = (req: http.IncomingMessage, route: Route, style: Bod
  * Module (methods routes only): the module's SAS token plus `x-ms-edge-moduleId: {device}/{module}` naming the same
  * identity, as edgeHub requires.
  * @param policy the shared access policy (name and base64 key) service tokens must be signed with.
- * @returns a function that throws ApiError 401 IotHubUnauthorizedAccess for anyone else.
+ * @returns a function that throws HubError 401 IotHubUnauthorizedAccess for anyone else.
  * @throws never (the factory).
  */
 export function createAuthenticator(hub: Pick<ServiceApiHub, 'hostName' | 'getModule'>, policy: { name: string; key: string }): Authenticator {
   const hostLower = hub.hostName.toLowerCase();
-  return (req, route, style) => {
-    const unauthorized = (why: string): ApiError => new ApiError('IotHubUnauthorizedAccess', `Unauthorized: ${why}`, style);
+  return (req, route) => {
+    const unauthorized = (why: string): HubError => new HubError('IotHubUnauthorizedAccess', `Unauthorized: ${why}`);
     const header = req.headers.authorization;
     const parsed = typeof header === 'string' ? parseSasToken(header.trim()) : undefined;
     if (!parsed) throw unauthorized('missing or malformed SharedAccessSignature');

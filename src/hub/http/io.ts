@@ -1,6 +1,7 @@
 // Request and response plumbing of the local hub's HTTPS API: JSON bodies (size-limited) and `If-Match` etags.
 import type http from 'node:http';
-import { ApiError } from './errors';
+import { etagMatches } from '../validation';
+import { HubError } from '../hubErrors';
 
 /** Largest request body accepted (IoT Hub's own limits are lower per section; this only stops abuse). */
 export const MAX_BODY_BYTES = 256 * 1024;
@@ -25,16 +26,16 @@ export function send(res: http.ServerResponse, status: number, body: unknown, he
 
 /**
  * Reads the whole body (at most MAX_BODY_BYTES) and parses it as JSON; empty → undefined.
- * @throws ApiError 413 MessageTooLarge, 400 ArgumentInvalid (not JSON).
+ * @throws HubError 413 MessageTooLarge, 400 ArgumentInvalid (not JSON).
  */
 export async function readJson(req: http.IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new ApiError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  if (declared > MAX_BODY_BYTES) throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ApiError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+    if (size > MAX_BODY_BYTES) throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
@@ -42,25 +43,17 @@ export async function readJson(req: http.IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch {
-    throw new ApiError('ArgumentInvalid', 'The request body is not valid JSON.');
+    throw new HubError('ArgumentInvalid', 'The request body is not valid JSON.');
   }
 }
 
-/** Strips quotes and a weak marker from an `If-Match` value. */
-function unquoteEtag(value: string): string {
-  const v = value.trim().replace(/^W\//, '');
-  return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v;
-}
-
 /**
- * Checks the request's `If-Match` (absent or `*` = any) against the current etag.
- * @throws ApiError 412 PreconditionFailed on a mismatch.
+ * Checks the request's `If-Match` against the current etag with IoT Hub's rules (see {@link etagMatches}).
+ * @throws HubError 412 PreconditionFailed on a mismatch.
  */
 export function checkIfMatch(req: http.IncomingMessage, etag: string): void {
   const header = req.headers['if-match'];
-  if (header === undefined) return;
-  const wanted = unquoteEtag(header);
-  if (wanted !== '*' && wanted !== etag) {
-    throw new ApiError('PreconditionFailed', `Precondition failed: the etag ${wanted} does not match the current etag ${etag}.`);
+  if (!etagMatches(header, etag)) {
+    throw new HubError('PreconditionFailed', `Precondition failed: the etag ${header} does not match the current etag ${etag}.`);
   }
 }

@@ -1,6 +1,6 @@
 // Identity look-ups shared by the HTTPS API's registry, twin and method endpoints, and their stable pseudo values.
 import { createHash } from 'node:crypto';
-import { identityNotFound } from '../methods';
+import { identityNotFound } from '../hubErrors';
 import type { DeviceIdentity, HubRegistry } from '../types';
 
 /** What IoT Hub reports for times it never recorded. */

@@ -1,10 +1,10 @@
 // The direct-method endpoint of the local hub's HTTPS API: `POST /twins/{d}[/modules/{m}]/methods` for the service
 // (IoT Hub B6) and for modules (edgeHub module-to-module); answers `{status, payload}` or 404103 / 504101.
 import type http from 'node:http';
-import { normaliseInvocation } from '../methods';
+import { HubError } from '../hubErrors';
+import { normaliseInvocation } from '../methodInvocation';
 import type { MethodInvocation, ServiceApiHub } from '../types';
 import { isObject } from '../validation';
-import { ApiError, fromHubError } from './errors';
 import { readJson, send } from './io';
 import { requireIdentity } from './lookup';
 import type { IdentityRoute } from './paths';
@@ -12,10 +12,10 @@ import type { IdentityRoute } from './paths';
 /**
  * Reads the method request body. Only the fields given are passed on (the hub applies IoT Hub's defaults), but the
  * limits are checked here, with the hub's own rules, so that a bad request never reaches the target.
- * @throws ApiError / HubError 400 (400004) for a non-object body, a missing method name or a timeout out of range.
+ * @throws HubError 400 (400004) for a non-object body, a missing method name or a timeout out of range.
  */
 function parseInvocation(body: unknown): MethodInvocation {
-  if (!isObject(body)) throw new ApiError('ArgumentInvalid', 'The method request must be a JSON object.', 'json');
+  if (!isObject(body)) throw new HubError('ArgumentInvalid', 'The method request must be a JSON object.');
   const { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds } = body;
   const invocation = { methodName, payload: payload === undefined ? null : payload } as MethodInvocation;
   if (responseTimeoutInSeconds !== undefined && responseTimeoutInSeconds !== null) invocation.responseTimeoutInSeconds = responseTimeoutInSeconds as number;
@@ -26,19 +26,14 @@ function parseInvocation(body: unknown): MethodInvocation {
 
 /**
  * Builds the method endpoint handler (the caller is already authenticated).
- * @throws never (the factory). The handler throws ApiError (json style): 400, 404 (404001/404010/404103), 405, 504101.
+ * @throws never (the factory). The handler throws HubError (or what the hub rejects with): 400, 404 (404001/404010/404103), 405, 504101.
  */
 export function createMethodApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   return async (req, res, route) => {
-    if (req.method !== 'POST') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on methods.`, 'json');
-    let result;
-    try {
-      const invocation = parseInvocation(await readJson(req));
-      requireIdentity(hub, route.deviceId, route.moduleId);
-      result = await hub.invokeMethod(route.deviceId, route.moduleId, invocation);
-    } catch (err) {
-      throw fromHubError(err, 'json');
-    }
+    if (req.method !== 'POST') throw new HubError('MethodNotAllowed', `${req.method} is not supported on methods.`);
+    const invocation = parseInvocation(await readJson(req));
+    requireIdentity(hub, route.deviceId, route.moduleId);
+    const result = await hub.invokeMethod(route.deviceId, route.moduleId, invocation);
     send(res, 200, { status: result.status, payload: result.payload === undefined ? null : result.payload });
   };
 }

@@ -1,5 +1,5 @@
 // The resources of the local hub's HTTPS API: decoding a request path into twin, method or registry targets.
-import { ApiError } from './errors';
+import { HubError } from '../hubErrors';
 
 /** A matched resource with its (decoded) ids. */
 export interface Route {
@@ -14,7 +14,7 @@ export type IdentityRoute = Route & { deviceId: string };
 /**
  * Splits and decodes the path, then matches it against the supported resources.
  * @returns the resource, or undefined when the path names none.
- * @throws ApiError 400 when a segment is not correctly percent-encoded.
+ * @throws HubError 400 when a segment is not correctly percent-encoded.
  */
 export function matchRoute(pathname: string): Route | undefined {
   const raw = pathname.split('/').slice(1);
@@ -23,7 +23,7 @@ export function matchRoute(pathname: string): Route | undefined {
   try {
     seg = raw.map((s) => decodeURIComponent(s));
   } catch {
-    throw new ApiError('ArgumentInvalid', 'The request path is not correctly percent-encoded.');
+    throw new HubError('ArgumentInvalid', 'The request path is not correctly percent-encoded.');
   }
   const [a, d, b, m, c] = seg;
   const n = seg.length;

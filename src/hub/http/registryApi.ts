@@ -2,10 +2,9 @@
 // `GET /devices/{d}/modules`, `GET|PUT|DELETE /devices/{d}/modules/{m}`; creating returns the generated keys.
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
-import { identityNotFound, type HubError } from '../methods';
+import { HubError, identityNotFound } from '../hubErrors';
 import type { DeviceIdentity, ModuleIdentity, ServiceApiHub } from '../types';
 import { THUMBPRINT_PATTERN, isObject, isSymmetricKey, isValidId } from '../validation';
-import { ApiError, fromHubError } from './errors';
 import { checkIfMatch, readJson, send } from './io';
 import { NEVER, findDevice, stableEtag } from './lookup';
 import type { IdentityRoute } from './paths';
@@ -32,18 +31,18 @@ function authenticationJson(identity: Keys): Record<string, unknown> {
 function authFromBody(body: Record<string, unknown>): AuthChange {
   const auth = body.authentication;
   if (auth === undefined || auth === null) return {};
-  if (!isObject(auth)) throw new ApiError('ArgumentInvalid', 'authentication must be a JSON object.');
+  if (!isObject(auth)) throw new HubError('ArgumentInvalid', 'authentication must be a JSON object.');
   const type = auth.type ?? 'sas';
   const result: AuthChange = {};
   if (type === 'sas') {
     const sym = auth.symmetricKey;
     if (sym !== undefined && sym !== null) {
-      if (!isObject(sym)) throw new ApiError('ArgumentInvalid', 'authentication.symmetricKey must be a JSON object.');
+      if (!isObject(sym)) throw new HubError('ArgumentInvalid', 'authentication.symmetricKey must be a JSON object.');
       for (const field of ['primaryKey', 'secondaryKey'] as const) {
         const key = sym[field];
         if (key === undefined || key === null || key === '') continue;
         // IoT Hub accepts symmetric keys of 16 to 64 bytes.
-        if (!isSymmetricKey(key)) throw new ApiError('ArgumentInvalid', `authentication.symmetricKey.${field} must be base64 of 16 to 64 bytes.`);
+        if (!isSymmetricKey(key)) throw new HubError('ArgumentInvalid', `authentication.symmetricKey.${field} must be base64 of 16 to 64 bytes.`);
         result[field] = key;
       }
     }
@@ -53,21 +52,21 @@ function authFromBody(body: Record<string, unknown>): AuthChange {
     const tp = auth.x509Thumbprint;
     const prints = isObject(tp) ? [tp.primaryThumbprint, tp.secondaryThumbprint].filter((t): t is string => typeof t === 'string' && t !== '') : [];
     if (prints.length === 0 || prints.some((t) => !THUMBPRINT_PATTERN.test(t))) {
-      throw new ApiError('ArgumentInvalid', 'authentication.x509Thumbprint needs SHA-1 or SHA-256 hex thumbprints.');
+      throw new HubError('ArgumentInvalid', 'authentication.x509Thumbprint needs SHA-1 or SHA-256 hex thumbprints.');
     }
     result.x509Thumbprints = prints;
     return result;
   }
-  throw new ApiError('ArgumentInvalid', `authentication.type ${String(type)} is not supported by the local hub.`);
+  throw new HubError('ArgumentInvalid', `authentication.type ${String(type)} is not supported by the local hub.`);
 }
 
 function checkBodyIds(body: Record<string, unknown>, route: IdentityRoute): void {
-  if (body.deviceId !== undefined && body.deviceId !== route.deviceId) throw new ApiError('ArgumentInvalid', 'deviceId in the body does not match the path.');
+  if (body.deviceId !== undefined && body.deviceId !== route.deviceId) throw new HubError('ArgumentInvalid', 'deviceId in the body does not match the path.');
   if (route.moduleId !== undefined && body.moduleId !== undefined && body.moduleId !== route.moduleId) {
-    throw new ApiError('ArgumentInvalid', 'moduleId in the body does not match the path.');
+    throw new HubError('ArgumentInvalid', 'moduleId in the body does not match the path.');
   }
-  if (!isValidId(route.deviceId)) throw new ApiError('ArgumentInvalid', `Device id ${route.deviceId} is invalid.`);
-  if (route.moduleId !== undefined && !isValidId(route.moduleId)) throw new ApiError('ArgumentInvalid', `Module id ${route.moduleId} is invalid.`);
+  if (!isValidId(route.deviceId)) throw new HubError('ArgumentInvalid', `Device id ${route.deviceId} is invalid.`);
+  if (route.moduleId !== undefined && !isValidId(route.moduleId)) throw new HubError('ArgumentInvalid', `Module id ${route.moduleId} is invalid.`);
 }
 
 /** An update (PUT with If-Match) of an existing identity: the core cannot change keys, so only a no-op passes. */
@@ -75,7 +74,7 @@ function checkUnchanged(identity: Keys, auth: AuthChange): void {
   const changed = (auth.primaryKey !== undefined && auth.primaryKey !== identity.primaryKey)
     || (auth.secondaryKey !== undefined && auth.secondaryKey !== identity.secondaryKey)
     || (auth.x509Thumbprints !== undefined && auth.x509Thumbprints.join() !== identity.x509Thumbprints.join());
-  if (changed) throw new ApiError('NotImplemented', 'The local hub cannot change the keys of an existing identity.');
+  if (changed) throw new HubError('NotImplemented', 'The local hub cannot change the keys of an existing identity.');
 }
 
 /** The registry endpoint handlers. */
@@ -88,8 +87,8 @@ export interface RegistryApi {
 
 /**
  * Builds the registry endpoint handlers.
- * @throws never (the factory). The handlers throw ApiError (400, 405, 409, 412, 501) or
- *   HubError 404 (404001/404010).
+ * @throws never (the factory). The handlers throw HubError (400, 404001/404010, 405, 409, 412,
+ *   501) or what the hub throws.
  */
 export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
   function deviceJson(dev: DeviceIdentity): Record<string, unknown> {
@@ -134,11 +133,11 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
     route: IdentityRoute,
     existing: T | undefined,
     view: (identity: T) => Record<string, unknown>,
-    exists: () => ApiError,
+    exists: () => HubError,
     create: (auth: AuthChange) => T,
   ): Promise<void> {
     const body = await readJson(req);
-    if (!isObject(body)) throw new ApiError('ArgumentInvalid', `The ${route.moduleId === undefined ? 'device' : 'module'} must be a JSON object.`);
+    if (!isObject(body)) throw new HubError('ArgumentInvalid', `The ${route.moduleId === undefined ? 'device' : 'module'} must be a JSON object.`);
     checkBodyIds(body, route);
     const auth = authFromBody(body);
     if (existing) {
@@ -148,29 +147,19 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
       send(res, 200, view(existing));
       return;
     }
-    let created: T;
-    try {
-      created = create(auth);
-    } catch (err) {
-      throw fromHubError(err, 'legacy');
-    }
-    send(res, 200, view(created));
+    send(res, 200, view(create(auth)));
   }
 
   /** DELETE of an existing identity (etag checked): 204. */
   function remove(req: http.IncomingMessage, res: http.ServerResponse, etag: string, removeIt: () => void): void {
     checkIfMatch(req, etag);
-    try {
-      removeIt();
-    } catch (err) {
-      throw fromHubError(err, 'legacy');
-    }
+    removeIt();
     send(res, 204, undefined);
   }
 
   return {
     listDevices(req, res) {
-      if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on /devices.`);
+      if (req.method !== 'GET') throw new HubError('MethodNotAllowed', `${req.method} is not supported on /devices.`);
       send(res, 200, hub.listDevices().map(deviceJson));
     },
 
@@ -182,18 +171,18 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
       }
       if (req.method === 'PUT') {
         return put(req, res, route, existing, deviceJson,
-          () => new ApiError('DeviceAlreadyExists', `A device with ID ${route.deviceId} is already registered.`),
+          () => new HubError('DeviceAlreadyExists', `A device with ID ${route.deviceId} is already registered.`),
           (auth) => hub.addDevice(route.deviceId, auth));
       }
       if (req.method === 'DELETE') {
         if (!existing) throw deviceMissing(route);
         return remove(req, res, deviceJson(existing).etag as string, () => hub.removeDevice(route.deviceId));
       }
-      throw new ApiError('MethodNotAllowed', `${req.method} is not supported on devices.`);
+      throw new HubError('MethodNotAllowed', `${req.method} is not supported on devices.`);
     },
 
     listModules(req, res, route) {
-      if (req.method !== 'GET') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on modules.`);
+      if (req.method !== 'GET') throw new HubError('MethodNotAllowed', `${req.method} is not supported on modules.`);
       if (!findDevice(hub, route.deviceId)) throw deviceMissing(route);
       send(res, 200, hub.listModules().filter((mod) => mod.deviceId === route.deviceId).map(moduleJson));
     },
@@ -209,7 +198,7 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
       }
       if (req.method === 'PUT') {
         return put(req, res, route, existing, moduleJson,
-          () => new ApiError('ModuleAlreadyExistsOnDevice', `A module with ID ${moduleId} is already registered on device ${route.deviceId}.`),
+          () => new HubError('ModuleAlreadyExistsOnDevice', `A module with ID ${moduleId} is already registered on device ${route.deviceId}.`),
           (auth) => {
             // Like IoT Hub, a module can only be added to an existing device (the core would create the device).
             if (!findDevice(hub, route.deviceId)) throw deviceMissing(route);
@@ -220,7 +209,7 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
         if (!existing) throw missing();
         return remove(req, res, moduleJson(existing).etag as string, () => hub.removeModule(route.deviceId, moduleId));
       }
-      throw new ApiError('MethodNotAllowed', `${req.method} is not supported on modules.`);
+      throw new HubError('MethodNotAllowed', `${req.method} is not supported on modules.`);
     },
   };
 }

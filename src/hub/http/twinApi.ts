@@ -3,21 +3,21 @@
 import type http from 'node:http';
 import type { ServiceApiHub, Twin, TwinPatch } from '../types';
 import { isObject } from '../validation';
-import { ApiError, fromHubError } from './errors';
+import { HubError } from '../hubErrors';
 import { readJson, send } from './io';
 import { NEVER, findDevice, requireIdentity, stableEtag } from './lookup';
 import type { IdentityRoute } from './paths';
 
 /** Reads a PATCH/PUT twin body into the change the core takes. */
 function parseTwinChange(body: unknown): TwinPatch {
-  if (!isObject(body)) throw new ApiError('ArgumentInvalid', 'The twin must be a JSON object.');
+  if (!isObject(body)) throw new HubError('ArgumentInvalid', 'The twin must be a JSON object.');
   const properties = body.properties;
-  if (properties !== undefined && properties !== null && !isObject(properties)) throw new ApiError('ArgumentInvalid', 'properties must be a JSON object.');
-  if (isObject(properties) && properties.reported !== undefined) throw new ApiError('ArgumentInvalid', 'Reported properties cannot be changed by the service.');
+  if (properties !== undefined && properties !== null && !isObject(properties)) throw new HubError('ArgumentInvalid', 'properties must be a JSON object.');
+  if (isObject(properties) && properties.reported !== undefined) throw new HubError('ArgumentInvalid', 'Reported properties cannot be changed by the service.');
   const desired = isObject(properties) ? properties.desired : undefined;
-  if (desired !== undefined && desired !== null && !isObject(desired)) throw new ApiError('ArgumentInvalid', 'properties.desired must be a JSON object.');
+  if (desired !== undefined && desired !== null && !isObject(desired)) throw new HubError('ArgumentInvalid', 'properties.desired must be a JSON object.');
   const tags = body.tags;
-  if (tags !== undefined && tags !== null && !isObject(tags)) throw new ApiError('ArgumentInvalid', 'tags must be a JSON object.');
+  if (tags !== undefined && tags !== null && !isObject(tags)) throw new HubError('ArgumentInvalid', 'tags must be a JSON object.');
   const change: TwinPatch = {};
   if (isObject(tags)) change.tags = tags;
   if (isObject(desired)) change.properties = { desired };
@@ -27,7 +27,7 @@ function parseTwinChange(body: unknown): TwinPatch {
 /**
  * Builds the twin endpoint handler.
  * @returns a handler that answers 200 with the IoT Hub-shaped twin (and its etag header), or throws.
- * @throws never (the factory). The handler throws ApiError / HubError: 400, 404, 405, 412, 501.
+ * @throws never (the factory). The handler throws HubError (or what the hub throws): 400, 404, 405, 412, 501.
  */
 export function createTwinApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   function twinJson(twin: Twin, route: IdentityRoute): Record<string, unknown> {
@@ -59,16 +59,12 @@ export function createTwinApi(hub: ServiceApiHub): (req: http.IncomingMessage, r
       send(res, 200, twinJson(current, route), { etag: `"${current.etag}"` });
       return;
     }
-    if (req.method !== 'PATCH' && req.method !== 'PUT') throw new ApiError('MethodNotAllowed', `${req.method} is not supported on twins.`);
+    if (req.method !== 'PATCH' && req.method !== 'PUT') throw new HubError('MethodNotAllowed', `${req.method} is not supported on twins.`);
     const change = parseTwinChange(await readJson(req));
     const ifMatch = req.headers['if-match'];
     let twin: Twin;
-    try {
-      if (req.method === 'PATCH') twin = hub.updateTwin(route.deviceId, route.moduleId, change, ifMatch);
-      else twin = hub.replaceTwin(route.deviceId, route.moduleId, { tags: change.tags ?? {}, properties: { desired: change.properties?.desired ?? {} } }, ifMatch);
-    } catch (err) {
-      throw fromHubError(err, 'legacy');
-    }
+    if (req.method === 'PATCH') twin = hub.updateTwin(route.deviceId, route.moduleId, change, ifMatch);
+    else twin = hub.replaceTwin(route.deviceId, route.moduleId, { tags: change.tags ?? {}, properties: { desired: change.properties?.desired ?? {} } }, ifMatch);
     send(res, 200, twinJson(twin, route), { etag: `"${twin.etag}"` });
   };
 }

@@ -1,36 +1,6 @@
-// Direct-method helpers for the local hub: the IoT Hub style error class, invocation defaults and request ids.
-import type { HubErrorShape, MethodInvocation } from './types';
-
-/** IoT Hub error codes the local hub uses. */
-export const ErrorCodes = {
-  ArgumentInvalid: 400004,
-  DeviceNotFound: 404001,
-  ModuleNotFound: 404010,
-  DeviceNotOnline: 404103,
-  PreconditionFailed: 412002,
-  ThrottlingException: 429001,
-  ServerError: 500001,
-  GatewayTimeout: 504101,
-} as const;
-
-/** An IoT Hub style failure: HTTP status plus the numeric IoT Hub error code. */
-export class HubError extends Error implements HubErrorShape {
-  override name = 'HubError';
-  constructor(
-    readonly httpStatus: number,
-    readonly errorCode: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** IoT Hub's 404 for an unknown identity: 404001 for a device, 404010 for a module. */
-export function identityNotFound(deviceId: string, moduleId?: string): HubError {
-  return moduleId === undefined
-    ? new HubError(404, ErrorCodes.DeviceNotFound, `device ${deviceId} not found`)
-    : new HubError(404, ErrorCodes.ModuleNotFound, `module ${deviceId}/${moduleId} not found`);
-}
+// Direct-method invocations on the local hub: IoT Hub's defaults and limits, request ids, response payloads.
+import { HubError } from './hubErrors';
+import type { MethodInvocation } from './types';
 
 /** A method invocation with defaults applied and limits checked. */
 export interface NormalisedInvocation {
@@ -47,15 +17,15 @@ export interface NormalisedInvocation {
  */
 export function normaliseInvocation(inv: MethodInvocation): NormalisedInvocation {
   if (!inv || typeof inv.methodName !== 'string' || inv.methodName.length === 0) {
-    throw new HubError(400, ErrorCodes.ArgumentInvalid, 'methodName is required');
+    throw new HubError('ArgumentInvalid', 'methodName is required');
   }
   const response = inv.responseTimeoutInSeconds ?? 30;
   const connect = inv.connectTimeoutInSeconds ?? 0;
   if (typeof response !== 'number' || !Number.isFinite(response) || response < 5 || response > 300) {
-    throw new HubError(400, ErrorCodes.ArgumentInvalid, 'responseTimeoutInSeconds must be between 5 and 300');
+    throw new HubError('ArgumentInvalid', 'responseTimeoutInSeconds must be between 5 and 300');
   }
   if (typeof connect !== 'number' || !Number.isFinite(connect) || connect < 0 || connect > 300) {
-    throw new HubError(400, ErrorCodes.ArgumentInvalid, 'connectTimeoutInSeconds must be between 0 and 300');
+    throw new HubError('ArgumentInvalid', 'connectTimeoutInSeconds must be between 0 and 300');
   }
   return { methodName: inv.methodName, payload: inv.payload ?? null, responseTimeoutInSeconds: response, connectTimeoutInSeconds: connect };
 }

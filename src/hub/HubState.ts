@@ -1,0 +1,212 @@
+// The local hub's state directory: TLS material as PEM files, and a LevelDB database (classic-level) holding the
+// broker's MQTT sessions (aedes-persistence-level) beside the hub's own records (policy key, identities, twins,
+// store-and-forward queues), so that a restarted hub is the same hub to its clients.
+import type { ClassicLevel } from 'classic-level';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { HubTlsMaterial } from './certs';
+
+/** Key prefixes of the hub's own records (the `hub` sublevel). */
+export const StateKeys = {
+  policy: 'policy',
+  identity: 'identity:',
+  twin: 'twin:',
+  held: 'held:',
+} as const;
+
+/** The record key of a device (`moduleId` undefined) or module: ids may hold `:` but never a NUL. */
+export function identityKey(prefix: string, deviceId: string, moduleId?: string): string {
+  return moduleId === undefined ? `${prefix}${deviceId}` : `${prefix}${deviceId}\u0000${moduleId}`;
+}
+
+/** The hub's own records: JSON values under string keys, in the `hub` sublevel. */
+function openRecords(db: ClassicLevel<string, unknown>) {
+  return db.sublevel<string, unknown>('hub', { valueEncoding: 'json' });
+}
+type Records = ReturnType<typeof openRecords>;
+
+const TLS_FILES = { caCert: 'ca.pem', caKey: 'ca-key.pem', serverCert: 'server.pem', serverKey: 'server-key.pem' } as const;
+
+/**
+ * The default state directory of a hub: `<user data dir>/azure-iot-local-hub/<hub name>`, the hub name being the
+ * host name without `.azure-devices.net`. The user data dir is `$XDG_DATA_HOME` or `~/.local/share` (Linux and
+ * other Unix), `~/Library/Application Support` (macOS), `%LOCALAPPDATA%` (Windows).
+ * @throws never
+ */
+export function defaultStateDir(hostName: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+  const home = os.homedir();
+  let base: string;
+  if (platform === 'win32') base = env.LOCALAPPDATA || path.join(home, 'AppData', 'Local');
+  else if (platform === 'darwin') base = path.join(home, 'Library', 'Application Support');
+  else base = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(home, '.local', 'share');
+  const name = hostName.replace(/\.azure-devices\.net$/i, '').replace(/[^A-Za-z0-9.-]/g, '_');
+  return path.join(base, 'azure-iot-local-hub', name);
+}
+
+/** Writes a file so that a crash leaves either the old or the new content (temp file, fsync, rename). */
+async function writeFileAtomic(file: string, content: string, mode: number): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  const handle = await fs.open(temp, 'w', mode);
+  try {
+    await handle.writeFile(content, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, file);
+}
+
+/**
+ * An open state directory. Hub records are written behind the in-memory state, in order and coalesced per key;
+ * {@link settled} resolves once every change made before the call is in the database, and the hub waits for it
+ * before it acknowledges a change (HTTP response, twin response, PUBACK of a routed message).
+ */
+export class HubState {
+  /** Changes not yet handed to the database (value `undefined` = delete). */
+  private pending = new Map<string, unknown>();
+  private waiting: Array<() => void> = [];
+  private draining = false;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly db: ClassicLevel<string, unknown>,
+    private readonly records: Records,
+    private readonly sessionStore: (db: unknown) => unknown,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  /**
+   * Opens (creating when missing) a state directory.
+   * @throws when the directory cannot be created or the database is locked by another hub process or corrupt.
+   */
+  static async open(dir: string, onError: (err: Error) => void = () => undefined): Promise<HubState> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
+    const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([import('classic-level'), import('aedes-persistence-level')]);
+    const db = new ClassicLevel<string, unknown>(path.join(dir, 'db'), { valueEncoding: 'json' });
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause;
+      if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
+      throw err;
+    }
+    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as (db: unknown) => unknown, onError);
+  }
+
+  /** The aedes persistence for the broker's MQTT sessions, in this database. */
+  brokerPersistence(): unknown {
+    // aedes-persistence-level encodes its own values (msgpack) and asks for buffers.
+    return this.sessionStore(this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
+  }
+
+  /** Where the CA certificate file lives (stable across restarts). */
+  get caCertPath(): string {
+    return path.join(this.dir, TLS_FILES.caCert);
+  }
+
+  /**
+   * The TLS material kept in the directory, or `undefined` when there is none yet.
+   * @throws when a file exists but cannot be read.
+   */
+  async loadTls(): Promise<HubTlsMaterial | undefined> {
+    const read = async (name: string): Promise<string | undefined> => {
+      try {
+        return await fs.readFile(path.join(this.dir, name), 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+    };
+    const [caCert, caKey, serverCert, serverKey] = await Promise.all(
+      [TLS_FILES.caCert, TLS_FILES.caKey, TLS_FILES.serverCert, TLS_FILES.serverKey].map(read),
+    );
+    if (caCert === undefined || serverCert === undefined || serverKey === undefined) return undefined;
+    return caKey === undefined ? { caCert, serverCert, serverKey } : { caCert, caKey, serverCert, serverKey };
+  }
+
+  /**
+   * Keeps TLS material in the directory (keys readable by the owner only). The server files are written before the
+   * CA file, which is the one {@link loadTls} looks for last.
+   * @throws on file system errors.
+   */
+  async saveTls(material: HubTlsMaterial): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, TLS_FILES.serverKey), material.serverKey, 0o600);
+    await writeFileAtomic(path.join(this.dir, TLS_FILES.serverCert), material.serverCert, 0o644);
+    if (material.caKey !== undefined) await writeFileAtomic(path.join(this.dir, TLS_FILES.caKey), material.caKey, 0o600);
+    await writeFileAtomic(path.join(this.dir, TLS_FILES.caCert), material.caCert, 0o644);
+  }
+
+  /** Every hub record whose key starts with `prefix`, in key order. */
+  async list<T>(prefix: string): Promise<Array<[string, T]>> {
+    const out: Array<[string, T]> = [];
+    // Keys are UTF-8; U+FFFF sorts after every character an id or a counter holds.
+    for await (const [key, value] of this.records.iterator({ gte: prefix, lt: `${prefix}\uffff` })) out.push([key, value as T]);
+    return out;
+  }
+
+  /** One hub record, or undefined. */
+  async get<T>(key: string): Promise<T | undefined> {
+    return (await this.records.get(key)) as T | undefined;
+  }
+
+  /** Records a change (a JSON value) to be written behind; a later change of the same key replaces it. */
+  put(key: string, value: unknown): void {
+    this.change(key, value);
+  }
+
+  /** Records a deletion to be written behind. */
+  del(key: string): void {
+    this.change(key, undefined);
+  }
+
+  /** Resolves once every change recorded before this call is in the database (never rejects). */
+  settled(): Promise<void> {
+    if (!this.draining && this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Writes what is pending, then closes the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settled();
+    this.closed = true;
+    await this.db.close();
+  }
+
+  private change(key: string, value: unknown): void {
+    if (this.closed) return;
+    this.pending.set(key, value);
+    if (!this.draining) {
+      this.draining = true;
+      void this.drain();
+    }
+  }
+
+  /**
+   * Writes the pending changes as one batch at a time. A waiter registered while a batch is being written waits for
+   * the next one (its changes are in the batch being written or in the next), or for the end when there is none.
+   */
+  private async drain(): Promise<void> {
+    while (this.pending.size > 0) {
+      const batch = this.pending;
+      this.pending = new Map();
+      const done = this.waiting;
+      this.waiting = [];
+      try {
+        await this.records.batch(
+          [...batch].map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value })),
+        );
+      } catch (err) {
+        this.onError(err as Error);
+      }
+      for (const resolve of done) resolve();
+    }
+    this.draining = false;
+    const rest = this.waiting;
+    this.waiting = [];
+    for (const resolve of rest) resolve();
+  }
+}

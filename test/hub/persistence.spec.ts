@@ -1,0 +1,294 @@
+// The CLI hub's state directory as the Azure IoT Python SDK relies on it: after `kill -9` and a restart on the same
+// state directory, the same CA file and connection strings work, a `cleanSession: false` module finds its session
+// (CONNACK session present) and gets methods, desired patches and routed inputs without subscribing again, messages
+// queued while it was away arrive, and twins keep their versions and etags. `--ephemeral` keeps nothing.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import { defaultStateDir } from '../../src/hub/HubState';
+import { createSas } from '../../src/hub/sas';
+import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
+import { API, end, nextMessage, subscribe, waitFor } from './support';
+
+const root = path.resolve(__dirname, '..', '..');
+
+interface Summary {
+  hostName: string;
+  httpsPort: number;
+  caCertPath: string;
+  serviceConnectionString: string;
+  stateDir: string | null;
+  modules: Array<{ deviceId: string; moduleId: string; connectionString: string }>;
+}
+
+/** A port that was free a moment ago (the hub is restarted on it). */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+function keyOf(connectionString: string): string {
+  return /SharedAccessKey=([^;]+)/.exec(connectionString)![1]!;
+}
+
+describe('hub state directory (kill -9 and restart of the CLI hub)', function () {
+  let dir: string;
+  const children = new Set<ChildProcessWithoutNullStreams>();
+  const clients = new Set<MqttClient>();
+  let service: ServiceOracle | undefined;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-state-'));
+  });
+
+  afterEach(async () => {
+    for (const c of clients) await end(c);
+    clients.clear();
+    await service?.close();
+    service = undefined;
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }
+    children.clear();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Starts the CLI hub and resolves with its first stdout line; `XDG_DATA_HOME` points into the test's directory. */
+  async function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary }> {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], {
+      cwd: root,
+      stdio: 'pipe',
+      env: { ...process.env, XDG_DATA_HOME: path.join(dir, 'data') },
+    });
+    children.add(child);
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const lines = readline.createInterface({ input: child.stdout });
+    const first = await new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`the hub exited with ${code} before its first line: ${stderr}`)));
+    });
+    // Keep reading so that the hub never blocks on a full pipe.
+    child.stdout.resume();
+    return { child, summary: JSON.parse(first) as Summary };
+  }
+
+  async function kill9(child: ChildProcessWithoutNullStreams): Promise<void> {
+    const exited = once(child, 'exit', { signal: AbortSignal.timeout(10_000) });
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Connects as a module the way the Python SDK does (client id `d/m`, SAS password, MQTT 3.1.1); resolves with the CONNACK. */
+  async function connectAs(
+    summary: Summary,
+    ca: string,
+    deviceId: string,
+    moduleId: string,
+    over: Partial<IClientOptions> = {},
+    onMessage?: (topic: string, payload: Buffer) => void,
+  ): Promise<{ client: MqttClient; connack: IConnackPacket }> {
+    const m = summary.modules.find((x) => x.deviceId === deviceId && x.moduleId === moduleId)!;
+    const clientId = `${deviceId}/${moduleId}`;
+    const password = createSas(`${summary.hostName}/devices/${deviceId}/modules/${moduleId}`, keyOf(m.connectionString), 3600);
+    const client = mqtt.connect(`mqtts://127.0.0.1:${summary.httpsPort}`, {
+      clientId,
+      username: `${summary.hostName}/${clientId}/?${API}`,
+      password,
+      protocolVersion: 4,
+      clean: false,
+      reconnectPeriod: 0,
+      ca,
+      servername: 'localhost',
+      rejectUnauthorized: true,
+      ...over,
+    });
+    clients.add(client);
+    client.on('error', () => undefined);
+    // Listening before the CONNACK: a restored session's messages may come in the same read.
+    if (onMessage) client.on('message', onMessage);
+    const [connack] = (await once(client as unknown as EventEmitter, 'connect', { signal: AbortSignal.timeout(10_000) })) as [IConnackPacket];
+    return { client, connack };
+  }
+
+  /** Sends a message to the sender module's output `out` at QoS 1 and resolves once the hub acknowledged it. */
+  function sendOutput(client: MqttClient, body: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      client.publish('devices/dev/modules/src/messages/events/%24.on=out', body, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  async function disconnect(client: MqttClient): Promise<void> {
+    clients.delete(client);
+    await end(client);
+  }
+
+  it('after kill -9, a restarted hub on the same state directory keeps CA, keys, sessions, queued messages and twins', async function () {
+    this.timeout(60_000);
+    const port = await freePort();
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(config, JSON.stringify({
+      hubName: 'persist-hub',
+      port,
+      workloadSocketPath: false,
+      devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
+      routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
+    }));
+    const stateDir = path.join(dir, 'state');
+    const first = await startCli([config, '--state-dir', stateDir]);
+    assert.equal(first.summary.stateDir, stateDir);
+    assert.equal(first.summary.caCertPath, path.join(stateDir, 'ca.pem'));
+    const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
+
+    // The module subscribes once, as the Python SDK does at its first connect, and reports a property.
+    const mod = await connectAs(first.summary, ca, 'dev', 'mod');
+    assert.equal(mod.connack.sessionPresent, false);
+    assert.deepEqual(await subscribe(mod.client, ['$iothub/methods/POST/#', '$iothub/twin/PATCH/properties/desired/#', 'devices/dev/modules/mod/inputs/#', '$iothub/twin/res/#']), [1, 1, 1, 1]);
+    const reported = nextMessage(mod.client, (t) => t.startsWith('$iothub/twin/res/'));
+    mod.client.publish('$iothub/twin/PATCH/properties/reported/?$rid=1', JSON.stringify({ firmware: '1.0' }), { qos: 0 });
+    assert.match((await reported).topic, /^\$iothub\/twin\/res\/204\/\?\$rid=1&\$version=2$/);
+    await disconnect(mod.client);
+
+    // While the module is away, two messages are routed to its input; the hub acknowledges both.
+    const src = await connectAs(first.summary, ca, 'dev', 'src', { clean: true });
+    await sendOutput(src.client, 'queued 1');
+    await sendOutput(src.client, 'queued 2');
+    await disconnect(src.client);
+    service = serviceOracle(first.summary.serviceConnectionString, port, ca);
+    const { responseBody: before } = await service.registry.getModuleTwin('dev', 'mod');
+    await service.close();
+    service = undefined;
+
+    await kill9(first.child);
+    const second = await startCli([config, '--state-dir', stateDir]);
+    assert.equal(second.summary.httpsPort, port);
+    assert.equal(second.summary.caCertPath, first.summary.caCertPath);
+    assert.equal(fs.readFileSync(second.summary.caCertPath, 'utf8'), ca, 'the same CA file');
+    assert.equal(second.summary.serviceConnectionString, first.summary.serviceConnectionString);
+    assert.deepEqual(second.summary.modules.map((m) => m.connectionString), first.summary.modules.map((m) => m.connectionString));
+
+    // Reconnect with the old CA and key, and subscribe to nothing: the session is there.
+    const queued: string[] = [];
+    const again = await connectAs(first.summary, ca, 'dev', 'mod', {}, (topic, payload) => {
+      if (topic.startsWith('devices/dev/modules/mod/inputs/in/')) queued.push(payload.toString());
+    });
+    assert.equal(again.connack.sessionPresent, true, 'CONNACK session present');
+    service = serviceOracle(second.summary.serviceConnectionString, port, ca);
+
+    const { responseBody: after } = await service.registry.getModuleTwin('dev', 'mod');
+    assert.equal(after.etag, before.etag);
+    assert.equal((after as unknown as { version: number }).version, (before as unknown as { version: number }).version);
+    assert.deepEqual((after.properties.reported as Record<string, unknown>).firmware, '1.0');
+    assert.equal(after.properties.reported.$version, 2);
+
+    // A direct method reaches it.
+    const method = nextMessage(again.client, (t) => t.startsWith('$iothub/methods/POST/ping/'), 10_000);
+    const invoked = service.client.invokeDeviceMethod('dev', 'mod', { methodName: 'ping', payload: { n: 1 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const request = await method;
+    const rid = /\$rid=([^&]+)/.exec(request.topic)![1]!;
+    again.client.publish(`$iothub/methods/res/200/?$rid=${rid}`, JSON.stringify({ pong: true }), { qos: 0 });
+    assert.deepEqual((await invoked).result, { status: 200, payload: { pong: true } });
+
+    // A desired patch reaches it, with the twin's version going on from where it was.
+    const desired = nextMessage(again.client, (t) => t.startsWith('$iothub/twin/PATCH/properties/desired/'), 10_000);
+    const { responseBody: updated } = await service.registry.updateModuleTwin('dev', 'mod', { properties: { desired: { threshold: 7 } } }, after.etag);
+    const patch = await desired;
+    assert.deepEqual(JSON.parse(patch.payload.toString()), { threshold: 7, $version: 2 });
+    assert.match(patch.topic, /\?\$version=2$/);
+    assert.equal((updated as unknown as { version: number }).version, (after as unknown as { version: number }).version + 1);
+    assert.notEqual(updated.etag, after.etag);
+
+    // The messages queued before the crash arrive, then a newly routed one.
+    const src2 = await connectAs(second.summary, ca, 'dev', 'src', { clean: true });
+    await sendOutput(src2.client, 'after restart');
+    await waitFor(() => queued.length >= 3, 'three input messages');
+    assert.deepEqual(queued, ['queued 1', 'queued 2', 'after restart']);
+  });
+
+  it('keeps messages held for a module that never subscribed, and changes made over HTTP, across kill -9', async function () {
+    this.timeout(60_000);
+    const stateDir = path.join(dir, 'state');
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(config, JSON.stringify({
+      workloadSocketPath: false,
+      devices: [{ deviceId: 'dev', modules: [{ moduleId: 'src' }] }],
+      routes: { toNew: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/late/inputs/in")' },
+    }));
+    const first = await startCli([config, '--state-dir', stateDir]);
+    const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
+    service = serviceOracle(first.summary.serviceConnectionString, first.summary.httpsPort, ca);
+    // A module added through the service API, with keys the hub made: its answer means it is kept.
+    const { responseBody: created } = await service.registry.addModule({ deviceId: 'dev', moduleId: 'late' });
+    const lateKey = created.authentication!.symmetricKey!.primaryKey!;
+    await service.close();
+    service = undefined;
+    const src = await connectAs(first.summary, ca, 'dev', 'src', { clean: true });
+    await sendOutput(src.client, 'held for late');
+    await disconnect(src.client);
+    await kill9(first.child);
+
+    const second = await startCli([config, '--state-dir', stateDir]);
+    const late = { deviceId: 'dev', moduleId: 'late', connectionString: `SharedAccessKey=${lateKey}` };
+    const { client, connack } = await connectAs({ ...second.summary, modules: [late] }, ca, 'dev', 'late');
+    assert.equal(connack.sessionPresent, false);
+    const arrived = nextMessage(client, (t) => t.startsWith('devices/dev/modules/late/inputs/in/'), 10_000);
+    await subscribe(client, 'devices/dev/modules/late/inputs/#');
+    assert.equal((await arrived).payload.toString(), 'held for late');
+  });
+
+  it('--ephemeral keeps nothing: a new CA at each start, temp files removed; without flags the state is in the user data dir', async function () {
+    this.timeout(60_000);
+    const a = await startCli(['--ephemeral']);
+    assert.equal(a.summary.stateDir, null);
+    const caA = fs.readFileSync(a.summary.caCertPath, 'utf8');
+    const exitA = once(a.child, 'exit');
+    a.child.kill('SIGTERM');
+    await exitA;
+    assert.equal(fs.existsSync(a.summary.caCertPath), false, 'temp files removed');
+    const b = await startCli(['--ephemeral']);
+    assert.notEqual(fs.readFileSync(b.summary.caCertPath, 'utf8'), caA);
+    assert.notEqual(b.summary.serviceConnectionString, a.summary.serviceConnectionString);
+    await kill9(b.child);
+
+    const c = await startCli([]);
+    const expected = path.join(dir, 'data', 'azure-iot-local-hub', 'local-hub');
+    assert.equal(c.summary.stateDir, expected);
+    assert.equal(c.summary.caCertPath, path.join(expected, 'ca.pem'));
+    // A second hub on the same state directory is refused (the first one holds it).
+    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--state-dir', expected], { cwd: root, stdio: 'pipe' });
+    children.add(refused);
+    let stderr = '';
+    refused.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    refused.stdout.resume();
+    const [code] = (await once(refused, 'exit', { signal: AbortSignal.timeout(20_000) })) as [number];
+    assert.equal(code, 1);
+    assert.match(stderr, /in use by another hub/);
+    const exitC = once(c.child, 'exit');
+    c.child.kill('SIGTERM');
+    await exitC;
+    assert.equal(fs.existsSync(c.summary.caCertPath), true, 'the CA stays in the state directory');
+  });
+
+  it('the default state directory follows the platform and the hub name', () => {
+    const home = os.homedir();
+    assert.equal(defaultStateDir('local-hub.azure-devices.net', { XDG_DATA_HOME: '/x/data' }, 'linux'), path.join('/x/data', 'azure-iot-local-hub', 'local-hub'));
+    assert.equal(defaultStateDir('my-hub.azure-devices.net', {}, 'linux'), path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'));
+    assert.equal(defaultStateDir('my-hub.azure-devices.net', { XDG_DATA_HOME: 'relative' }, 'linux'), path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'));
+    assert.equal(defaultStateDir('hub.example.com', {}, 'darwin'), path.join(home, 'Library', 'Application Support', 'azure-iot-local-hub', 'hub.example.com'));
+  });
+});
