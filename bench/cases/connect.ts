@@ -1,6 +1,6 @@
 // Case 5a: connect time — TLS + CONNECT + subscriptions (inputs and methods) until usable: this client, raw mqtt.js
 // (connect + SUBSCRIBE both), the official SDK (open() only: it subscribes lazily and reports no completion).
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
 import type { LatencyRow } from '../results';
 import { median, nowMs, summariseLatencies } from '../stats';

@@ -1,6 +1,6 @@
 // Case 4: input fan-in — messages per second the hub delivers to a module input (hub.sendToInput in the hub process),
 // received by this client alone, by raw mqtt.js, and by an iothub-module-input node feeding a sink.
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
 import { flows, type NodeRedHarness } from '../nodeRed';
 import { interleavedRates, type RateRow } from '../results';

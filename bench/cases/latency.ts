@@ -4,7 +4,7 @@
 import type { MqttClient } from 'mqtt';
 import type { ModuleClient as SdkModuleClient, Twin as SdkTwin } from 'azure-iot-device';
 import { IoTHubModuleClient, MethodResponse } from '../../src/index';
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
 import { flows, type NodeRedHarness } from '../nodeRed';
 import type { LatencyRow } from '../results';

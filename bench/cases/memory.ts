@@ -2,7 +2,7 @@
 // V8 heap + external with one client and with N clients connected.
 import { fork } from 'node:child_process';
 import path from 'node:path';
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import type { MemoryMode, MemoryReply, MemoryRequest } from '../memoryProcess';
 import type { MemoryRow } from '../results';
 

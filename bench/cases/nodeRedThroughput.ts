@@ -1,6 +1,6 @@
 // Case 2: output events through Node-RED — inject → iothub-module-output (acknowledgement output → sink) against
 // inject → core `mqtt out` (mqtt-broker over TLS with the hub's CA, module credentials) publishing the same topic.
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import { flows, type NodeRedHarness } from '../nodeRed';
 import { interleavedRates, type RateRow } from '../results';
 import { waitFor } from '../stats';

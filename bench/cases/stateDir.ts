@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
-import { startHubProcess, type HubHandle } from '../hubChild';
+import { startHubProcess, type HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
 import { interleavedRates, type Contender, type RateRow } from '../results';
 import { allInFlight, connectRaw, makeSender, type Sender } from '../senders';

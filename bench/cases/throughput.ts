@@ -1,6 +1,6 @@
 // Cases 1 and 7: QoS 1 output-event throughput (all in flight / one at a time) for this client, raw mqtt.js and the
 // official SDK; and this client vs raw mqtt.js at growing payload sizes.
-import type { HubHandle } from '../hubChild';
+import type { HubHandle } from '../startHubProcess';
 import { interleavedRates, type RateRow } from '../results';
 import { allInFlight, makeSender, oneAtATime, type Sender, type SenderKind } from '../senders';
 

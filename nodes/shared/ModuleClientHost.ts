@@ -1,14 +1,14 @@
 // One module client per config node: connects when the first flow node registers, shuts down when the last
 // leaves, pushes connection status to every user and fans the client's single set of handlers out to the listeners
-// of its flow nodes. Method routing is in MethodRouter.ts, the twin nodes' desired-properties feed in DesiredFeed.ts,
+// of its flow nodes. Method routing is in methodRouting.ts, the twin nodes' desired-properties feed in DesiredFeed.ts,
 // the listener registry in HostListeners.ts.
 import type { ConnectionStateInfo, IoTHubModuleClient, Message, MethodRequest, TwinDocument } from '../../src/index';
 import { DesiredFeed } from './DesiredFeed';
 import { describeError, errorText, NodeError } from './errors';
 import { HostListeners, type HostEvent, type HostEvents } from './HostListeners';
 import { catalogKey, translate } from './i18n';
-import { routeMethodRequest } from './MethodRouter';
-import { dropRequestsOf } from './methodRegistry';
+import { routeMethodRequest } from './methodRouting';
+import { dropRequestsOf, newConnectionTag } from './methodRegistry';
 import type { NodeStatus, RedApi } from './red';
 import { STATUS, statusWithText } from './status';
 
@@ -43,8 +43,11 @@ type HostState =
   | { kind: 'idle' }
   /** Creating the client (the IoT Edge environment may take a while). */
   | { kind: 'starting'; ready: Promise<void> }
-  /** The client exists; `handlers`: the features whose handler is set on it (each once per client). */
-  | { kind: 'running'; client: IoTHubModuleClient; handlers: Set<Feature> }
+  /**
+   * The client exists; `handlers`: the features whose handler is set on it (each once per client); `connection`:
+   * the tag of its current hub connection, qualifying the request ids of direct methods received on it.
+   */
+  | { kind: 'running'; client: IoTHubModuleClient; handlers: Set<Feature>; connection: string }
   /** The configuration cannot make a client; operations fail with `error` until a flow node registers again. */
   | { kind: 'unconfigured'; error: unknown }
   /** The config node closed (redeploy or stop); nothing starts again. */
@@ -242,7 +245,7 @@ export class ModuleClientHost {
         await client.shutdown().catch(() => undefined);
         return;
       }
-      this.state = { kind: 'running', client, handlers: new Set() };
+      this.state = { kind: 'running', client, handlers: new Set(), connection: newConnectionTag() };
       this.install(client);
       // The library retries a failed first connect itself (connectionRetryForever); its state changes say why and when.
       if (this.options.autoConnect && !this.heldDisconnected) client.connect().catch(() => undefined);
@@ -289,6 +292,8 @@ export class ModuleClientHost {
   private onState(info: ConnectionStateInfo): void {
     switch (info.state) {
       case 'connected':
+        // The hub numbers method requests afresh on each connection.
+        if (this.state.kind === 'running') this.state.connection = newConnectionTag();
         this.warned.clear();
         this.push(STATUS.connected);
         break;
@@ -311,7 +316,7 @@ export class ModuleClientHost {
 
   private onMethod(client: IoTHubModuleClient, request: MethodRequest): void {
     if (this.state.kind !== 'running' || this.state.client !== client) return;
-    routeMethodRequest(request, this.listeners.of('method'), client, this.options.id, {
+    routeMethodRequest(request, this.listeners.of('method'), client, { id: this.options.id, connection: this.state.connection }, {
       failed: (err) => this.options.log.warn(describeError(this.options.RED, err).message),
       listenerFailed: (err) => this.options.log.error(describeError(this.options.RED, err).message),
     });

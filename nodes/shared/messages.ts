@@ -78,7 +78,10 @@ export function decodePayload(data: Buffer, contentType?: string, contentEncodin
   }
 }
 
-/** Application properties edgeHub uses for the source identity (see protocol B4). */
+/**
+ * Application properties edgeHub uses for the source identity when it routes a module's output (see
+ * learn.microsoft.com/azure/iot-edge/module-composition#declare-routes).
+ */
 const SOURCE_DEVICE = '$.cdid';
 const SOURCE_MODULE = '$.cmid';
 

@@ -9,6 +9,7 @@ export type Responder = (hubRequestId: string, status: number, payload: unknown)
 
 interface Pending {
   hubRequestId: string;
+  /** The config node that received the request (for dropping its requests on close). */
   ownerId: string;
   methodName: string;
   respond: Responder;
@@ -25,23 +26,37 @@ function remember(id: string, why: 'already-responded' | 'request-expired'): voi
   if (finished.size > FINISHED_LIMIT) finished.delete(finished.keys().next().value as string);
 }
 
+let connections = 0;
+
 /**
- * The id flows see as `msg.requestId`: the hub's `$rid` qualified by the receiving config node, because hubs
- * number requests per connection and several config nodes may share a runtime.
+ * A tag for one hub connection, unique in this runtime. IoT Hub numbers method requests (`$rid`) per connection, so
+ * after a reconnect, a redeploy (a new config node with the same id) or a restarted hub the same `$rid` comes again:
+ * the tag keeps a late answer meant for the earlier request from answering the new one.
  */
-export function flowRequestId(ownerId: string, hubRequestId: string): string {
-  return `${hubRequestId}@${ownerId}`;
+export function newConnectionTag(): string {
+  connections += 1;
+  return connections.toString(36);
+}
+
+/**
+ * The id flows see as `msg.requestId`: the hub's `$rid` qualified by the receiving config node and its connection,
+ * because hubs number requests per connection and several config nodes may share a runtime.
+ */
+export function flowRequestId(ownerId: string, connection: string, hubRequestId: string): string {
+  return `${hubRequestId}@${ownerId}/${connection}`;
 }
 
 /** Records a request; after `autoAnswer.afterMs` it is answered with `autoAnswer.status` and `onExpire` runs. */
 export function addPendingRequest(args: {
   ownerId: string;
+  /** The connection that received the request (from `newConnectionTag`). */
+  connection: string;
   hubRequestId: string;
   methodName: string;
   respond: Responder;
   autoAnswer?: { afterMs: number; status: number; payload: unknown; onExpire: (err?: unknown) => void };
 }): string {
-  const id = flowRequestId(args.ownerId, args.hubRequestId);
+  const id = flowRequestId(args.ownerId, args.connection, args.hubRequestId);
   const entry: Pending = { hubRequestId: args.hubRequestId, ownerId: args.ownerId, methodName: args.methodName, respond: args.respond };
   finished.delete(id);
   pending.set(id, entry);

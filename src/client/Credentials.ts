@@ -1,8 +1,9 @@
 // The client's identity and credentials as the connection needs them: the settings of the next CONNECT (built from
-// the current token each time), when the SAS token is due for renewal, re-signing, and replacing a user token (A1).
+// the current token each time), when the SAS token is due for renewal, re-signing, and replacing a user token
+// (updateSastoken).
 import { CredentialError, ValueError } from './errors';
 import { NonRenewableSasToken, RenewableSasToken, renewalTime, validateModuleSasToken, type SasTokenSource } from './auth/sastoken';
-import type { MqttConnectionSettings } from './transport/mqttConnection';
+import type { MqttConnectionSettings } from './transport/MqttConnection';
 import { buildUsername, splitHostPort } from './transport/mqttUsername';
 import type { Auth, Identity } from './factories';
 import type { ResolvedOptions } from './options';
@@ -16,7 +17,7 @@ type CredentialOptions = Pick<
 
 /** Identity + SAS token or X.509 key pair of one client. */
 export class Credentials {
-  /** `{deviceId}/{moduleId}` (A2: not URL-encoded); just the device id for a device identity. */
+  /** `{deviceId}/{moduleId}` (not URL-encoded: IoT Hub's MQTT client id); just the device id for a device identity. */
   readonly clientId: string;
   private token: SasTokenSource | undefined;
   private readonly x509: Extract<Auth, { kind: 'x509' }> | undefined;
@@ -101,7 +102,7 @@ export class Credentials {
   }
 
   /**
-   * Whether a connect refused with `err` is worth one more try with a re-signed token (A13): only when the hub
+   * Whether a connect refused with `err` is worth one more try with a re-signed token: only when the hub
    * refused the SAS of a renewable token. A proxy refusing its own credentials ('proxy-error') is not the hub.
    */
   shouldResignAfter(err: unknown): boolean {
@@ -109,7 +110,7 @@ export class Credentials {
   }
 
   /**
-   * Checks a user token meant to replace the current one (A1.5): well-formed, not expired, same identity.
+   * Checks a user token meant to replace the current one (updateSastoken): well-formed, not expired, same identity.
    * @throws ValueError for a malformed or expired token, or one for another identity.
    */
   checkReplacement(sastoken: string): NonRenewableSasToken {

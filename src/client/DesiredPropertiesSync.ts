@@ -1,9 +1,10 @@
-// ensureDesiredProperties (A5, A13): while desired patches are watched, remember the desired `$version` last seen and,
-// after every (re)connect, re-read the twin and deliver the whole desired document when the version moved — patches
-// sent while the client was away are otherwise lost.
+// ensureDesiredProperties (the Python SDK's ensure_desired_properties, with the twin-response subscription made first):
+// while desired patches are watched, remember the desired `$version` last seen and, after every (re)connect, re-read
+// the twin and deliver the whole desired document when the version moved — patches sent while the client was away are
+// otherwise lost.
 import { twinDocument } from './incoming';
 import type { TwinReply } from './TwinLedger';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { MqttConnection } from './transport/MqttConnection';
 
 /** What the sync reads and where it delivers. */
 export interface DesiredPropertiesSyncDeps {

@@ -1,5 +1,5 @@
-// Direct method calls on other modules or devices through edgeHub's HTTP endpoint (A7). Only clients created from
-// the IoT Edge environment have one, as in the seed.
+// Direct method calls on other modules or devices through edgeHub's HTTP endpoint. Only clients created from the
+// IoT Edge environment have one, as in the Python SDK (invoke_method elsewhere fails with ClientError).
 import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from './transport/http';
 import type { Credentials } from './Credentials';
 import type { ResolvedOptions } from './options';

@@ -1,10 +1,10 @@
 // The module client (the Azure IoT Python SDK's aio IoTHubModuleClient in TypeScript): the public facade. Factories are in
 // factories.ts, the connection lifecycle in Session.ts, publishes in PublishQueue.ts, twin requests in TwinLedger.ts,
 // ensureDesiredProperties in DesiredPropertiesSync.ts, method-response bookkeeping in MethodResponseLedger.ts,
-// invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in dispatcher.ts; wire details in transport/*, auth in
+// invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in Dispatcher.ts; wire details in transport/*, auth in
 // auth/*.
 import { ClientError, OperationCancelled } from './errors';
-import { EventsTopics } from './transport/eventsTopics';
+import { EventsTopics } from './transport/EventsTopics';
 import { parseIncomingTopic, twinGetTopic, twinPatchReportedTopic, type TopicIdentity } from './transport/topics';
 import { userAgentString } from './userAgent';
 import { systemClock, type Clock } from './clock';
@@ -16,7 +16,7 @@ import { TwinLedger, type TwinReply } from './TwinLedger';
 import { DesiredPropertiesSync } from './DesiredPropertiesSync';
 import { EdgeMethodInvoker } from './EdgeMethodInvoker';
 import { MethodResponseLedger } from './MethodResponseLedger';
-import { Dispatcher, type HandlerKind } from './dispatcher';
+import { Dispatcher, type HandlerKind } from './Dispatcher';
 import { methodResponsePublish, reportedPatchPayload, telemetryPublish, type OutgoingPublish } from './outgoing';
 import { desiredPatch, inputMessage, methodRequest, twinDocument } from './incoming';
 import { callUser, safeLog, type Log } from './userCode';
@@ -77,7 +77,7 @@ export class IoTHubModuleClient {
   private readonly twins: TwinLedger;
   private readonly desired: DesiredPropertiesSync;
   private readonly methodResponses = new MethodResponseLedger();
-  /** Only clients from createFromEdgeEnvironment can invoke methods (A7). */
+  /** Only clients from createFromEdgeEnvironment can invoke methods (through edgeHub), as in the Python SDK. */
   private readonly invoker: EdgeMethodInvoker | undefined;
   private readonly dispatch: Dispatcher;
 

@@ -1,5 +1,5 @@
-// The method-response ledger (A13): a direct method request may be answered once, and only if it was received; the
-// seed does not check, so a second answer or a typo in the id went unnoticed.
+// The method-response ledger: a direct method request may be answered once, and only if it was received. The Python
+// SDK's send_method_response does not check, so a second answer or a typo in the id would go unnoticed.
 import { ClientError } from './errors';
 
 /** How many received request ids are remembered; beyond it the oldest are forgotten (down to 90 %). */

@@ -1,9 +1,9 @@
 // QoS 1 publishes (telemetry, outputs, method responses) from the call until PUBACK: sent at once when connected,
 // queued while not, and re-sent on the next connection when the PUBACK was lost with the old one (at least once).
 import { ConnectionDroppedError, OperationTimeout } from './errors';
-import type { Expirable } from './deadlines';
-import { TimedOperations } from './operations';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { Expirable } from './DeadlineQueue';
+import { TimedOperations } from './TimedOperations';
+import type { MqttConnection } from './transport/MqttConnection';
 
 /** A QoS 1 publish waiting to be sent or acknowledged. */
 class PublishOp implements Expirable {

@@ -1,4 +1,4 @@
-// The connection lifecycle of one client (A9, A13): the state machine, connect and reconnect with capped back-off,
+// The connection lifecycle of one client: the state machine, connect and reconnect with capped back-off,
 // re-subscription of every enabled feature after each connect (Subscriptions.ts), SAS renewal with
 // re-authorization, and disconnect / shutdown. Operations that outlive a connection (publish queue, twin ledger) are driven through PendingOperations;
 // the client facade hears about the rest through SessionEvents.
@@ -7,9 +7,9 @@ import { mapTransportError } from './errorMapping';
 import { backoffDelayMs, retryCapSeconds } from './backoff';
 import { Alarm, type Clock } from './clock';
 import type { Credentials } from './Credentials';
-import type { ConnectionSource, PendingOperations } from './operations';
+import type { ConnectionSource, PendingOperations } from './TimedOperations';
 import type { ResolvedOptions } from './options';
-import { MqttConnection } from './transport/mqttConnection';
+import { MqttConnection } from './transport/MqttConnection';
 import type { TopicIdentity } from './transport/topics';
 import { Subscriptions, type Feature } from './Subscriptions';
 import type { ConnectionState } from './types';
@@ -148,7 +148,7 @@ export class Session implements ConnectionSource {
 
   /**
    * Re-authenticates with the current credentials (after the user replaced the token), connecting when
-   * disconnected, as the seed does.
+   * disconnected, as the Python SDK's update_sastoken does.
    * @throws as {@link connect}.
    */
   async reauthenticate(): Promise<void> {
@@ -159,7 +159,9 @@ export class Session implements ConnectionSource {
     return this.connectionState === 'connected' ? this.reauthorize() : this.connect();
   }
 
-  /** The seed's hard disconnect (user disconnect / shutdown): no reconnect, pending operations fail with `reason`. */
+  /**
+   * The Python SDK's hard disconnect (user disconnect / shutdown): no reconnect, pending operations fail with `reason`.
+   */
   private async hardDisconnect(reason: Error): Promise<void> {
     this.hardDisconnects += 1;
     this.cancelReconnect();
@@ -203,7 +205,7 @@ export class Session implements ConnectionSource {
     this.events.stateChanged(state, reason, nextRetryAt);
   }
 
-  /** Opens a connection, re-signing a renewable token once if the hub refuses it (A13). */
+  /** Opens a connection, re-signing a renewable token once if the hub refuses it. */
   private async openConnection(signal: AbortSignal): Promise<MqttConnection> {
     await this.credentials.refresh();
     try {
@@ -340,8 +342,8 @@ export class Session implements ConnectionSource {
   async enableFeature(feature: Feature): Promise<void> {
     if (!this.subscriptions.enable(feature)) return;
     if (this.state === 'connected' && this.connection) return this.subscribeNow(this.connection, feature);
-    // A failed connect leaves the feature enabled (unlike the seed): the next successful connect subscribes it, so
-    // a handler set while the hub is down starts working once the hub is back.
+    // A failed connect leaves the feature enabled (unlike the Python SDK): the next successful connect subscribes it,
+    // so a handler set while the hub is down starts working once the hub is back.
     this.requireConnection();
     try {
       if (this.connecting) await this.connecting;
@@ -355,8 +357,8 @@ export class Session implements ConnectionSource {
 
   /**
    * Subscribes on the open connection. When it goes away before the SUBACK: a user disconnect / shutdown cancels
-   * the call (A9: OperationCancelled); an unexpected drop with retry on leaves the feature enabled, and the
-   * reconnect subscribes it.
+   * the call (OperationCancelled, as in the Python SDK); an unexpected drop with retry on leaves the feature enabled,
+   * and the reconnect subscribes it.
    */
   private async subscribeNow(connection: MqttConnection, feature: Feature): Promise<void> {
     const hardDisconnects = this.hardDisconnects;

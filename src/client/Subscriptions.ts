@@ -1,8 +1,9 @@
-// The client's MQTT subscriptions by feature (A3, A10): which are enabled, their topics, and subscribing them —
-// all of them again after every connect (A13: the hub may have lost the session, e.g. after an edgeHub restart).
+// The client's MQTT subscriptions by feature (inputs, methods, twin responses, desired patches): which are enabled,
+// their topics, and subscribing them — all of them again after every connect (unlike the Python SDK, which relies on
+// the session: the hub may have lost it, e.g. after an edgeHub restart).
 import { ClientError, OperationTimeout } from './errors';
 import type { Clock } from './clock';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { MqttConnection } from './transport/MqttConnection';
 import {
   DESIRED_PATCH_SUBSCRIPTION,
   METHODS_SUBSCRIPTION,

@@ -1,11 +1,11 @@
-// The twin request ledger keyed by `$rid` (A5, A13): each GET / reported PATCH waits for the response with its `$rid`,
+// The twin request ledger keyed by `$rid`: each GET / reported PATCH waits for the response with its `$rid`,
 // times out, and is re-sent once after a reconnect when its response may have been lost with the old connection.
 import crypto from 'node:crypto';
 import { ClientError, ConnectionDroppedError, OperationTimeout } from './errors';
 import { errorFromServiceBody } from './errorMapping';
-import type { Expirable } from './deadlines';
-import { TimedOperations } from './operations';
-import type { MqttConnection } from './transport/mqttConnection';
+import type { Expirable } from './DeadlineQueue';
+import { TimedOperations } from './TimedOperations';
+import type { MqttConnection } from './transport/MqttConnection';
 
 /** A successful twin response. */
 export interface TwinReply {

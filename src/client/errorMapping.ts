@@ -24,12 +24,12 @@ interface Rule {
 const failed = (text: string): Rule => ({ cls: ConnectionFailedError, text });
 const dropped = (text: string): Rule => ({ cls: ConnectionDroppedError, text });
 const credentials = (text: string): Rule => ({ cls: CredentialError, text });
-/** Server certificate not trusted or handshake failed: the seed's TlsExchangeAuthError → ClientError. */
+/** Server certificate not trusted or handshake failed: the Python SDK's TlsExchangeAuthError → ClientError. */
 const tlsError = (text: string): Rule => ({ cls: ClientError, code: 'tls-error', text });
 
 /**
  * Keys: `connack:{n}`, `socket:{code}`, `tls:{code}`, `status:{n}`, `status:5xx`, `hub:{errorCode}`.
- * CONNACK per A2/A9: 1, 2 → ClientError; 3 → ConnectionFailedError; 4, 5 → CredentialError.
+ * CONNACK as the Python SDK maps it: 1, 2 → ClientError; 3 → ConnectionFailedError; 4, 5 → CredentialError.
  */
 const TABLE: Record<string, Rule> = {
   'connack:1': { cls: ClientError, code: 'protocol-error', text: 'Connection refused: unacceptable protocol version' },
@@ -51,7 +51,7 @@ const TABLE: Record<string, Rule> = {
   'socket:ERR_STREAM_PREMATURE_CLOSE': dropped('Connection closed'),
   'socket:ERR_SOCKET_CLOSED': dropped('Connection closed'),
 
-  // Server certificate not trusted: the seed's TlsExchangeAuthError → ClientError.
+  // Server certificate not trusted: the Python SDK's TlsExchangeAuthError → ClientError.
   'tls:DEPTH_ZERO_SELF_SIGNED_CERT': tlsError('Server certificate is self-signed'),
   'tls:SELF_SIGNED_CERT_IN_CHAIN': tlsError('Server certificate chain not trusted'),
   'tls:UNABLE_TO_VERIFY_LEAF_SIGNATURE': tlsError('Server certificate not trusted'),
@@ -115,7 +115,7 @@ export function errorFromStatus(statusCode: number, errorCode?: number, cause?: 
 /**
  * Maps any raw transport failure: an error this library already raised passes through; mqtt.js CONNACK errors
  * (numeric `code` while connecting) → {@link errorFromConnack}, a numeric `code` later → ClientError 'protocol-error'; Node socket / TLS errors by their string `code`; everything else is a
- * ClientError (seed: "anything unexpected").
+ * ClientError (as the Python SDK maps "anything unexpected").
  * @param duringConnect true while connecting: unknown failures become ConnectionFailedError instead of dropped.
  */
 export function mapTransportError(err: unknown, duringConnect = false): Error {

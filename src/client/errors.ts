@@ -1,4 +1,4 @@
-// The public error classes (the seed's set), each with a stable kebab-case code, a retryable flag and the cause.
+// The public error classes (the Python SDK's set), each with a stable kebab-case code, a retryable flag and the cause.
 // Mapping of raw MQTT / HTTP / socket failures to these classes lives in errorMapping.ts, in one table.
 
 /** Stable machine-readable codes. People see catalog text chosen by code at the node edge, never these messages. */
@@ -101,7 +101,7 @@ export class OperationTimeout extends Error {
   }
 }
 
-/** An operation was cancelled by disconnect / shutdown. Not a ClientError, as in the seed. */
+/** An operation was cancelled by disconnect / shutdown. Not a ClientError, as in the Python SDK. */
 export class OperationCancelled extends Error {
   readonly code: ErrorCode = 'operation-cancelled';
   readonly retryable = false;

@@ -1,5 +1,6 @@
 // What each client factory does before a client exists: validate options per factory, parse the credentials, and
-// assemble identity + authentication (A1, A8). The IoTHubModuleClient statics wrap these.
+// assemble identity + authentication (connection string, SAS token, X.509, IoT Edge environment). The
+// IoTHubModuleClient statics wrap these.
 import { ValueError } from './errors';
 import { parseConnectionString } from './auth/connectionString';
 import { NonRenewableSasToken, RenewableSasToken, resourceUri, symmetricKeySigner, type SasTokenSource } from './auth/sastoken';
@@ -49,7 +50,7 @@ export function initFromConnectionString(connectionString: string, options?: Cli
   }
   const resolved = resolveOptions('connectionString', options);
   if (!cs.DeviceId || !cs.SharedAccessKey) throw new ValueError('Invalid Connection String - Incomplete');
-  // As the seed: no ModuleId means the client silently behaves like a device identity.
+  // As the Python SDK: no ModuleId means the client silently behaves like a device identity.
   const identity: Identity = { hostname: cs.HostName!, deviceId: cs.DeviceId, moduleId: cs.ModuleId ?? '' };
   if (cs.GatewayHostName) identity.gatewayHostname = cs.GatewayHostName;
   const token = renewableToken(identity, symmetricKeySigner(cs.SharedAccessKey), resolved.sastokenTtl);

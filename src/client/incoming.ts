@@ -1,4 +1,4 @@
-// What the client receives, turned into the public models (A3.2, A3.3): input messages, method requests and desired
+// What the client receives, turned into the public models: input messages, method requests and desired
 // property patches. Topic and property-bag parsing is in transport/topics.ts and transport/properties.ts.
 import { ClientError } from './errors';
 import { Message } from './models/Message';
@@ -23,9 +23,10 @@ export function inputMessage(inputName: string, properties: DecodedProperties, p
 }
 
 /**
- * A received method request; its payload is JSON (an empty one is `null`, as the seed's `json.loads(… or 'null')`).
- * @throws ClientError 'protocol-error' for a payload that is not JSON (the seed loses the request and reports it), or
- *   for a request without `$rid` (it could never be answered).
+ * A received method request; its payload is JSON (an empty one is `null`, as in the Python SDK's
+ * `json.loads(… or 'null')`).
+ * @throws ClientError 'protocol-error' for a payload that is not JSON (the Python SDK loses the request and reports
+ *   it), or for a request without `$rid` (it could never be answered).
  */
 export function methodRequest(requestId: string, methodName: string, payload: Buffer): MethodRequest {
   if (requestId === '') throw new ClientError(`Method request ${methodName} has no $rid`, { code: 'protocol-error' });
@@ -37,7 +38,7 @@ export function methodRequest(requestId: string, methodName: string, payload: Bu
 }
 
 /**
- * A received desired properties patch (with its `$version` inside, A5).
+ * A received desired properties patch (with its `$version` inside, as IoT Hub sends it).
  * @throws ClientError 'protocol-error' when it is not a JSON object.
  */
 export function desiredPatch(payload: Buffer): Record<string, unknown> {

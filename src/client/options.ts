@@ -1,4 +1,4 @@
-// Client option validation per factory (as the seed's kwargs checks: unknown/excluded → TypeError, bad value →
+// Client option validation per factory (as the Python SDK's kwargs checks: unknown/excluded → TypeError, bad value →
 // TypeError for a wrong type or ValueError for a bad value) and defaults.
 import { ValueError } from './errors';
 import { validateProxyOptions } from './transport/proxy';
@@ -99,8 +99,8 @@ function ruled(name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | '
  */
 export interface InternalClientOptions {
   /**
-   * Seconds before expiry at which the SAS token is renewed. Default 120 (the seed's margin); a renewable token is
-   * never renewed earlier than half its lifetime.
+   * Seconds before expiry at which the SAS token is renewed. Default 120 (the Python SDK's margin); a renewable token
+   * is never renewed earlier than half its lifetime.
    */
   sastokenRenewalMargin?: number;
   /** Time source and timers for renewal, back-off and operation deadlines. Default: Node's own clock. */

@@ -4,7 +4,7 @@
 import { types } from 'node:util';
 import { ValueError } from './errors';
 import { Message } from './models/Message';
-import type { EventsTopics } from './transport/eventsTopics';
+import type { EventsTopics } from './transport/EventsTopics';
 import { messagePropertiesSize } from './transport/properties';
 import { methodResponseTopic, twinPatchReportedTopic } from './transport/topics';
 

@@ -1,4 +1,5 @@
-// Public option and data types of the module client (the contract in client-api.md), shared by every client module.
+// Public option and data types of the module client (the Python SDK's API in TypeScript casing), shared by every client
+// module.
 
 /** HTTP / SOCKS proxy settings (defined beside the tunnel code that uses them). */
 export type { ProxyOptions } from './transport/proxy';
@@ -12,7 +13,7 @@ export interface Logger {
   error?(msg: string): void;
 }
 
-/** Client options; durations in seconds like the seed. */
+/** Client options; durations in seconds like the Python SDK. */
 export interface ClientOptions {
   /** PEM; when given it is the ONLY trust anchor. Default: the system CAs. */
   serverVerificationCert?: string;

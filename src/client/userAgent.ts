@@ -1,4 +1,4 @@
-// The user agent string (seed shape, our identity), used in the MQTT username and HTTP User-Agent.
+// The user agent string (the Python SDK's shape, our identity), used in the MQTT username and HTTP User-Agent.
 import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -25,8 +25,8 @@ function packageVersion(): string {
 let cached: string | undefined;
 
 /**
- * `node-red-contrib-azure-iot-module/{version}({node version};{os.type()} {os.release()};{arch})` — the seed's shape
- * (no space before `(`). productInfo is appended by the caller.
+ * `node-red-contrib-azure-iot-module/{version}({node version};{os.type()} {os.release()};{arch})` — the Python SDK's
+ * shape (no space before `(`). productInfo is appended by the caller.
  */
 export function userAgentString(): string {
   cached ??= `${PRODUCT_NAME}/${packageVersion()}(${process.versions.node};${os.type()} ${os.release()};${os.arch()})`;

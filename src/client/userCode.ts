@@ -1,5 +1,5 @@
 // Calling code the user gave the client (handlers, callbacks, the logger): nothing it throws or rejects may escape
-// into the client or into mqtt.js (A10: handler exceptions are caught and logged, never thrown).
+// into the client or into mqtt.js (as in the Python SDK, handler exceptions are caught and logged, never thrown).
 import type { Logger } from './types';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

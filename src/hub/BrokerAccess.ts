@@ -1,19 +1,20 @@
-// The broker's gatekeeper (B2, B3): aedes' preConnect / authenticate / authorizePublish / authorizeSubscribe hooks,
-// deciding CONNECTs with auth.ts and publishes and subscriptions with hubTopics.ts.
+// The broker's gatekeeper (IoT Hub's CONNECT authentication and topic rules): aedes' preConnect / authenticate /
+// authorizePublish / authorizeSubscribe hooks, deciding CONNECTs with auth.ts and publishes and subscriptions with
+// hubTopics.ts.
 import type { AedesPublishPacket, Client, ConnectPacket, PublishPacket, Subscription } from 'aedes';
 import { forwardWithTopic, type ParsedPacket } from './aedesInternals';
 import { authenticateConnect } from './auth';
 import type { ClientInfo, ClientTable } from './ClientTable';
-import type { FaultState } from './faults';
+import type { FaultState } from './FaultState';
 import type { ConnectionTable } from './FrontDoor';
-import { forwardUnlessExpired } from './delivery';
+import { forwardUnlessExpired } from './InputDelivery';
 import {
   classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
 } from './hubTopics';
 import type { HubReport } from './observations';
 import { parsePropertyBag } from './messageBag';
-import { MAX_MESSAGE_BYTES, messageSize } from './routing';
-import type { RegistryEntry } from './registry';
+import { MAX_MESSAGE_BYTES, messageSize } from './telemetryMessages';
+import type { RegistryEntry } from './Registry';
 import type { ConnectRecord } from './types';
 
 /**

@@ -1,7 +1,7 @@
 // The local hub's table of authenticated MQTT clients: who is connected now, why a connection closed, SAS expiry.
 import type { Client } from 'aedes';
 import { EventEmitter } from 'node:events';
-import type { FaultActions } from './faults';
+import type { FaultActions } from './FaultState';
 import type { HubIdentity } from './hubTopics';
 import type { HubReport } from './observations';
 import type { ConnectRecord } from './types';

@@ -13,8 +13,9 @@ import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketS
 import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, writeCaFile, type HubTlsMaterial } from './certs';
 import { ClientTable } from './ClientTable';
-import { ClientSender, InputDelivery, type QueuedInput } from './delivery';
-import { FaultState } from './faults';
+import { ClientSender } from './ClientSender';
+import { InputDelivery, type QueuedInput } from './InputDelivery';
+import { FaultState } from './FaultState';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
 import { HubState, StateKeys, identityKey } from './HubState';
@@ -23,18 +24,22 @@ import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics
 import { MethodDispatcher } from './MethodDispatcher';
 import { identityNotFound } from './hubErrors';
 import { Observations, createHubReport, type HubReport } from './observations';
-import { Registry, newKey, type RegistryEntry } from './registry';
+import { Registry, newKey, type RegistryEntry } from './Registry';
 import { parseRoutes } from './routes';
-import { MessageRouter, injectedMessage, type InputMessage } from './routing';
+import { MessageRouter } from './MessageRouter';
+import { injectedMessage, type InputMessage } from './telemetryMessages';
 import { clearSessions } from './sessions';
 import { TwinChannel } from './TwinChannel';
-import { TwinStore, type TwinData } from './twins';
+import { TwinStore, type TwinData } from './TwinStore';
 import type {
   DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
   MethodResult, ModuleIdentity, Twin, TwinPatch,
 } from './types';
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
-import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
+import { STANDARD_PORTS, localEdgeEnvironment, moduleWorkloadSocketPath, type LocalHubAddress } from './localIdentity';
+
+/** The longest Unix socket path every platform takes (macOS: 104 bytes with the terminating NUL; Linux: 108). */
+const MAX_UNIX_SOCKET_PATH_BYTES = 103;
 
 export { HubError } from './hubErrors';
 
@@ -183,13 +188,27 @@ export class LocalHub implements LocalHubApi {
         await state.saveTls(material);
       }
       this._caCertPath = state.caCertPath;
-      this.tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
       return material;
     }
     const material = this.options.tls ?? (await generateHubTls());
     this._caCertPath = await writeCaFile(material.caCert);
     this.tempDir = path.dirname(this._caCertPath);
     return material;
+  }
+
+  /**
+   * Where the hub's workload socket goes when the options do not say: in the state directory, so that each module's
+   * `IOTEDGE_WORKLOADURI` stays the same across restarts as on IoT Edge (a module started with the printed
+   * environment keeps renewing its SAS token through it); in the temp directory for a hub without state, or when the
+   * state directory's path is too long for a Unix socket.
+   */
+  private async defaultWorkloadSocketPath(): Promise<string> {
+    if (this.state) {
+      const inState = path.join(path.resolve(this.state.dir), 'workload.sock');
+      if (Buffer.byteLength(moduleWorkloadSocketPath(inState, '', '')) <= MAX_UNIX_SOCKET_PATH_BYTES) return inState;
+    }
+    this.tempDir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
+    return path.join(this.tempDir, 'workload.sock');
   }
 
   /** Puts back the policy key, identities and twins of an earlier run, and keeps every later change. */
@@ -299,7 +318,7 @@ export class LocalHub implements LocalHubApi {
     await this.listen(this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0], this.options.plainMqttPort);
 
     if (this.options.workloadSocketPath !== false) {
-      const socketPath = this.options.workloadSocketPath ?? path.join(this.tempDir!, 'workload.sock');
+      const socketPath = this.options.workloadSocketPath ?? (await this.defaultWorkloadSocketPath());
       this.workload = await startWorkloadServer(this, socketPath);
       this._workloadUri = `unix://${socketPath}`;
     }
@@ -308,6 +327,9 @@ export class LocalHub implements LocalHubApi {
       this.addDevice(d.deviceId, d.auth);
       for (const m of d.modules ?? []) this.addModule(d.deviceId, m.moduleId, m.auth);
     }
+    // Started (and the CLI prints the connection strings) only once the keys and generation ids made for these
+    // identities are stored: a crash right after the start must not change them.
+    await this.durable();
     this.report.log(`local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`);
   }
 

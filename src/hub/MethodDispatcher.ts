@@ -3,14 +3,14 @@
 import type { Client } from 'aedes';
 import { connackWritten, subscriptionOf } from './aedesInternals';
 import type { ClientTable } from './ClientTable';
-import type { ClientSender } from './delivery';
-import type { FaultState } from './faults';
+import type { ClientSender } from './ClientSender';
+import type { FaultState } from './FaultState';
 import type { HubTimers } from './HubTimers';
 import { METHODS_FILTER, clientKey, methodRequestTopic } from './hubTopics';
 import { HubError, identityNotFound } from './hubErrors';
 import { RidCounter, normaliseInvocation, parseMethodResponsePayload } from './methodInvocation';
 import type { HubReport } from './observations';
-import type { RegistryEntry } from './registry';
+import type { RegistryEntry } from './Registry';
 import type { HubEvents, MethodInvocation, MethodResult } from './types';
 
 /** What the dispatcher works with. */

@@ -2,13 +2,13 @@
 import type { Client } from 'aedes';
 import { subscriptionOf } from './aedesInternals';
 import type { ClientTable } from './ClientTable';
-import type { ClientSender } from './delivery';
-import type { FaultState } from './faults';
+import type { ClientSender } from './ClientSender';
+import type { FaultState } from './FaultState';
 import type { HubTimers } from './HubTimers';
 import { DESIRED_FILTER, TWIN_RES_FILTER, clientKey, desiredPatchTopic, twinResponseTopic, type HubIdentity } from './hubTopics';
 import { HubError } from './hubErrors';
 import type { HubReport } from './observations';
-import type { TwinStore } from './twins';
+import type { TwinStore } from './TwinStore';
 import type { Twin, TwinPatch } from './types';
 
 /** What the twin channel works with. */

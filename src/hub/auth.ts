@@ -1,8 +1,9 @@
-// CONNECT authentication for the local hub (B2): client id, username, SAS token or X.509 client certificate.
+// CONNECT authentication for the local hub, as IoT Hub checks it: client id, username, SAS token or X.509 client
+// certificate.
 import { X509Certificate } from 'node:crypto';
 import { thumbprints } from './certs';
 import type { HubIdentity } from './hubTopics';
-import type { RegistryEntry } from './registry';
+import type { RegistryEntry } from './Registry';
 import { parseSasToken, verifySas } from './sas';
 
 /** What a CONNECT carries that authentication looks at. */

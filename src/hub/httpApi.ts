@@ -13,10 +13,10 @@ import type { ServiceApiHub } from './types';
 /**
  * Builds the request handler for every non-WebSocket HTTPS request on the hub's TLS port.
  *
- * Service REST (IoT Hub B7), authenticated with `SharedAccessSignature sr={hostName}&sig=…&se=…&skn={policy.name}`:
+ * IoT Hub's service REST API, authenticated with `SharedAccessSignature sr={hostName}&sig=…&se=…&skn={policy.name}`:
  * `GET|PATCH|PUT /twins/{d}[/modules/{m}]` (`If-Match` → 412), `POST /twins/{d}[/modules/{m}]/methods`,
  * `GET|PUT|DELETE /devices/{d}[/modules/{m}]`, `GET /devices`, `GET /devices/{d}/modules`.
- * Module-to-module (edgeHub B6): `POST /twins/{d}[/modules/{m}]/methods` with a module SAS token and
+ * edgeHub's module-to-module methods: `POST /twins/{d}[/modules/{m}]/methods` with a module SAS token and
  * `x-ms-edge-moduleId: {ownDevice}/{ownModule}` naming the same identity.
  * Every path accepts (and does not require) `api-version`. Failures are IoT Hub-shaped JSON error bodies.
  *

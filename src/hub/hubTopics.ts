@@ -1,5 +1,5 @@
-// The hub's topic vocabulary (B3): what a module may publish and subscribe, what each allowed publish means, and the
-// topics the hub publishes to.
+// The hub's topic vocabulary (IoT Hub's MQTT topics for modules): what a module may publish and subscribe, what each
+// allowed publish means, and the topics the hub publishes to.
 import { encodePropertyBag, parseTopicQuery, percentDecode, percentEncode, type DecodedBag } from './messageBag';
 
 /** An authenticated MQTT identity: a module, or a device when `moduleId` is undefined. */

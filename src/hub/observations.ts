@@ -1,5 +1,5 @@
-// What the local hub saw (B9): CONNECTs, publishes, subscriptions, $upstream messages and counters, for tests; and
-// the one place the hub's parts report to (log line, event, observation).
+// What the local hub saw (a local-hub-only test aid): CONNECTs, publishes, subscriptions, $upstream messages and
+// counters, for tests; and the one place the hub's parts report to (log line, event, observation).
 import type { EventEmitter } from 'node:events';
 import type { ConnectRecord, HubEvents, HubMessage, HubObservations, PublishRecord, SubscriptionRecord } from './types';
 

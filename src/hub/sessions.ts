@@ -1,7 +1,7 @@
 // Losing the MQTT sessions on an edgeHub-style restart, while keeping the messages queued for module inputs.
 import type { SessionStore, StoredPacket } from './aedesInternals';
 import { parseClientId } from './auth';
-import type { InputDelivery } from './delivery';
+import type { InputDelivery } from './InputDelivery';
 import { identityPrefix } from './hubTopics';
 
 /**

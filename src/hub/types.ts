@@ -174,7 +174,10 @@ export interface TwinPatch {
   properties?: { desired?: Record<string, unknown> };
 }
 
-/** Fault injection (B9). Each call affects the hub from now on, until reset by `clear()`. */
+/**
+ * Fault injection (local hub only, for tests and demos). Each call affects the hub from now on, until reset by
+ * `clear()`.
+ */
 export interface HubFaults {
   /** Close one client's connection (by MQTT client id), abruptly. */
   dropConnection(clientId: string): void;
@@ -196,7 +199,7 @@ export interface HubFaults {
   clear(): void;
 }
 
-/** What the hub saw (B9), for tests. Arrays grow until `clear()`, up to `LocalHubOptions.observationLimit` entries each. */
+/** What the hub saw, for tests. Arrays grow until `clear()`, up to `LocalHubOptions.observationLimit` entries each. */
 export interface HubObservations {
   connects: ConnectRecord[];
   publishes: PublishRecord[];

@@ -53,15 +53,6 @@ export async function closeClients(): Promise<void> {
   await Promise.all(all.map((c) => c.shutdown().catch(() => undefined)));
 }
 
-/** Polls `condition` until true or the deadline passes (then throws `what`). */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Resolves with the first value passed to the callback that `install` wires up, or rejects after a timeout. */
 export function nextCall<T>(install: (cb: (value: T) => void) => void, what: string, timeoutMs = 10_000): Promise<T> {
   return new Promise<T>((resolve, reject) => {

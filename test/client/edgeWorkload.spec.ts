@@ -1,4 +1,5 @@
-// WorkloadClient (A8 / B8) against a local workload API over a Unix socket and over TCP: requests, answers, failures.
+// WorkloadClient (the IoT Edge workload API's trust bundle and sign calls) against a local workload API over a Unix
+// socket and over TCP: requests, answers, failures.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
@@ -94,7 +95,7 @@ describe('WorkloadClient against a local workload API', function () {
   });
   afterEach(() => client.close());
 
-  it('fetches the trust bundle over the Unix socket with the seed request', async () => {
+  it("fetches the trust bundle over the Unix socket with the Python SDK's request", async () => {
     assert.equal(await client.getTrustBundle(), CA_PEM);
     const [req] = workload.seen;
     assert.equal(req?.method, 'GET');
@@ -110,7 +111,7 @@ describe('WorkloadClient against a local workload API', function () {
     assert.equal(req?.method, 'POST');
     assert.equal(req?.url, '/modules/mod%2F%C3%BC%201/genid/gen1/sign?api-version=2019-01-30');
     assert.deepEqual(JSON.parse(req?.body ?? ''), { keyId: 'primary', algo: 'HMACSHA256', data: Buffer.from(stringToSign, 'utf8').toString('base64') });
-    // The seed encodes the sign User-Agent with quote (space → %20), unlike the trust-bundle one.
+    // The Python SDK encodes the sign User-Agent with quote (space → %20), unlike the trust-bundle one.
     assert.equal(req?.headers['user-agent'], 'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux%206.1%20%231%3Bx64%29');
   });
 

@@ -20,7 +20,8 @@ import {
   OperationTimeout,
   ValueError,
 } from '../../src/index';
-import { clientFor, track, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, track, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 describe('client errors from real situations', () => {
   let hub: LocalHub;
@@ -106,7 +107,7 @@ describe('client errors from real situations', () => {
       const client = track(IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: pems.cert, operationTimeout: 0.5 }));
       await assert.rejects(client.connect(), (e: unknown) => e instanceof OperationTimeout);
       assert.equal(client.connectionState, 'disconnected');
-      await waitFor(() => [...sockets].every((s) => s.destroyed), 'client closed its socket');
+      await until(() => [...sockets].every((s) => s.destroyed), 'client closed its socket');
     } finally {
       for (const s of sockets) s.destroy();
       server.close();
@@ -136,7 +137,7 @@ describe('client errors from real situations', () => {
     await client.getTwin(); // the twin subscription exists: getTwin and the patch only wait for the connection
     await hub.stop();
     try {
-      await waitFor(() => !client.connected, 'outage noticed');
+      await until(() => !client.connected, 'outage noticed');
       const outage = (e: unknown): boolean => e instanceof ConnectionFailedError && e instanceof ClientError && e.code === 'connection-failed' && e.cause instanceof Error;
       const started = Date.now();
       await Promise.all([
@@ -147,7 +148,7 @@ describe('client errors from real situations', () => {
       ]);
       assert.ok(Date.now() - started >= 450, 'they waited for the reconnect first');
       // The cause is what kept the client offline: a failed reconnect (refused) once one was tried, else the drop.
-      await waitFor(() => background.some((e) => e instanceof ConnectionFailedError), 'a failed reconnect');
+      await until(() => background.some((e) => e instanceof ConnectionFailedError), 'a failed reconnect');
       const err = await client.sendMessage('lost again?').then(
         () => assert.fail('sent during the outage'),
         (e: unknown) => e as ConnectionFailedError,
@@ -156,7 +157,7 @@ describe('client errors from real situations', () => {
     } finally {
       await hub.restart();
     }
-    await waitFor(() => client.connected, 'reconnected');
+    await until(() => client.connected, 'reconnected');
     await client.sendMessage('after the outage');
   });
 
@@ -166,13 +167,13 @@ describe('client errors from real situations', () => {
     await hub.stop();
     let sent: Promise<void>;
     try {
-      await waitFor(() => !client.connected, 'outage noticed');
+      await until(() => !client.connected, 'outage noticed');
       sent = client.sendMessage('kept');
     } finally {
       await hub.restart();
     }
     await sent;
-    await waitFor(() => hub.observed.upstream.some((u) => u.body.toString() === 'kept'), 'the waiting message upstream');
+    await until(() => hub.observed.upstream.some((u) => u.body.toString() === 'kept'), 'the waiting message upstream');
   });
 
 
@@ -181,7 +182,7 @@ describe('client errors from real situations', () => {
     await client.connect();
     hub.faults.withholdTwinResponses(true);
     const pending = client.getTwin();
-    await waitFor(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET')), 'twin GET published');
+    await until(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET')), 'twin GET published');
     const cancelled = assert.rejects(pending, (e: unknown) => e instanceof OperationCancelled && e.code === 'operation-cancelled');
     await client.disconnect();
     await cancelled;
@@ -202,9 +203,9 @@ describe('client errors from real situations', () => {
     client.onBackgroundException = (e) => background.push(e);
     await client.connect();
     hub.faults.dropConnection('edev/drop');
-    await waitFor(() => background.length > 0, 'background exception');
+    await until(() => background.length > 0, 'background exception');
     assert.ok(background[0] instanceof ConnectionDroppedError);
-    await waitFor(() => client.connected, 'reconnected');
+    await until(() => client.connected, 'reconnected');
     await client.sendMessage('after');
   });
 
@@ -219,7 +220,7 @@ describe('client errors from real situations', () => {
       asked += 1;
     };
     await client.connect();
-    await waitFor(() => background.some((e) => e instanceof CredentialError), 'CredentialError in the background', 15_000);
+    await until(() => background.some((e) => e instanceof CredentialError), 'CredentialError in the background', 15_000);
     assert.ok(background[0] instanceof ConnectionDroppedError);
     assert.ok(asked >= 1, 'onNewSastokenRequired was called');
     assert.equal(client.connectionState, 'disconnected');

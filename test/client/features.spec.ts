@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { LocalHub } from '../../src/hub';
 import { ClientError, Message, MethodResponse, ValueError, type MethodRequest } from '../../src/index';
-import { clientFor, nextCall, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, nextCall, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 const NASTY = 'a b/$+%&#!*\'()é~';
 
@@ -18,7 +19,7 @@ describe('client features', () => {
       const receiver = clientFor(hub, 'fdev', 'receiver');
       const sender = clientFor(hub, 'fdev', 'sender');
       const got = nextCall<Message>((cb) => (receiver.onMessageReceived = cb), 'input message');
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/receiver' && s.granted !== 128), 'input subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/receiver' && s.granted !== 128), 'input subscription');
       const m = new Message(Buffer.from('{"x":1}'), { messageId: NASTY, contentType: 'application/json', contentEncoding: 'utf-8' });
       m.correlationId = 'c1';
       m.customProperties = { [NASTY]: 'ü', k: 'v' };
@@ -48,18 +49,18 @@ describe('client features', () => {
         if (n === 1) throw new Error('boom');
         return Promise.reject(new Error('async boom'));
       };
-      await waitFor(() => client.connected, 'connected');
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx2'), 'subscription');
+      await until(() => client.connected, 'connected');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx2'), 'subscription');
       await hub.sendToInput('fdev', 'rx2', 'a', { body: 'one' });
       await hub.sendToInput('fdev', 'rx2', 'a', { body: 'two' });
-      await waitFor(() => seen.length === 2, 'two messages');
+      await until(() => seen.length === 2, 'two messages');
       assert.deepEqual(seen, ['one', 'two']);
     });
 
     it('receiveMessageOnInput (deprecated) filters by input name; modes are exclusive', async () => {
       const client = clientFor(hub, 'fdev', 'rx3');
       const pending = client.receiveMessageOnInput('wanted');
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx3'), 'subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx3'), 'subscription');
       await hub.sendToInput('fdev', 'rx3', 'other', { body: 'nope' });
       await hub.sendToInput('fdev', 'rx3', 'wanted', { body: 'yes', properties: { p: '1' } });
       const m = await pending;
@@ -80,7 +81,7 @@ describe('client features', () => {
     it('setting a handler to null unsubscribes (the hub then reports the module as not online for methods)', async () => {
       const client = clientFor(hub, 'fdev', 'rx5');
       client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'ok'));
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx5'), 'subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx5'), 'subscription');
       assert.deepEqual(await hub.invokeMethod('fdev', 'rx5', { methodName: 'm', responseTimeoutInSeconds: 5 }), { status: 200, payload: 'ok' });
       // The hub says when it has processed the UNSUBSCRIBE (aedes handles it asynchronously).
       const unsubscribed = once(hub.events, 'unsubscribe', { signal: AbortSignal.timeout(10_000) });
@@ -111,7 +112,7 @@ describe('client features', () => {
         (cb) => (client.onTwinDesiredPropertiesPatchReceived = (p, info) => cb([p, info])),
         'desired patch',
       );
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin1' && s.topic.includes('desired')), 'desired sub');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin1' && s.topic.includes('desired')), 'desired sub');
       hub.updateDesired('fdev', 'twin1', { setpoint: 5 });
       const [p, info] = await patch;
       assert.equal(p.setpoint, 5);
@@ -158,13 +159,14 @@ describe('client features', () => {
       client.onTwinDesiredPropertiesPatchReceived = (p, info) => {
         calls.push([p, info.full]);
       };
-      // Set while disconnected: the auto-connect brings the whole document first (seed behaviour).
-      await waitFor(() => calls.length === 1, 'initial full document');
+      // Set while disconnected: the auto-connect brings the whole document first (as the Python SDK's
+      // ensure_desired_properties).
+      await until(() => calls.length === 1, 'initial full document');
       assert.equal(calls[0]![1], true);
       await client.disconnect();
       hub.updateDesired('fdev', 'twin4', { mode: 'eco', level: 3 });
       await client.connect();
-      await waitFor(() => calls.length === 2, 'full document after reconnect');
+      await until(() => calls.length === 2, 'full document after reconnect');
       const [doc, full] = calls[1]!;
       assert.equal(full, true);
       assert.equal(doc.mode, 'eco');
@@ -180,7 +182,7 @@ describe('client features', () => {
     it('receiveTwinDesiredPropertiesPatch (deprecated)', async () => {
       const client = clientFor(hub, 'fdev', 'twin5', { ensureDesiredProperties: false });
       const pending = client.receiveTwinDesiredPropertiesPatch();
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin5'), 'subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin5'), 'subscription');
       hub.updateDesired('fdev', 'twin5', { a: NASTY });
       assert.equal((await pending).a, NASTY);
     });
@@ -194,7 +196,7 @@ describe('client features', () => {
         request = req;
         await client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 201, { echo: req.payload, name: req.name }));
       };
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/meth1'), 'methods subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/meth1'), 'methods subscription');
       const result = await hub.invokeMethod('fdev', 'meth1', { methodName: NASTY, payload: { n: 1 }, responseTimeoutInSeconds: 5 });
       assert.deepEqual(result, { status: 201, payload: { echo: { n: 1 }, name: NASTY } });
       await assert.rejects(
@@ -210,7 +212,7 @@ describe('client features', () => {
     it('null and absent payloads; receiveMethodRequest by name (deprecated)', async () => {
       const client = clientFor(hub, 'fdev', 'meth2');
       const pending = client.receiveMethodRequest('reboot');
-      await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/meth2'), 'methods subscription');
+      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/meth2'), 'methods subscription');
       const call = hub.invokeMethod('fdev', 'meth2', { methodName: 'reboot', responseTimeoutInSeconds: 5 });
       const req = await pending;
       assert.equal(req.name, 'reboot');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { EventEmitter } from 'node:events';
 import * as mqttPacket from 'mqtt-packet';
 import { generateHubTls, type HubTlsMaterial } from '../../src/hub/certs';
+import { publishPacket } from '../helpers/mqttWire';
 
 /** How the server answers; every field may be changed between (and during) tests. */
 export interface Behaviour {
@@ -91,9 +92,7 @@ export class Peer extends EventEmitter<{ packet: [mqttPacket.Packet]; close: [] 
 
   /** A QoS 1 PUBLISH encoded by hand, so that the topic may be any bytes (e.g. invalid UTF-8). */
   publishRawTopic(topic: Buffer, payload: Buffer): void {
-    const id = this.allocateId();
-    const body = Buffer.concat([Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, Buffer.from([id >> 8, id & 0xff]), payload]);
-    this.raw(Buffer.concat([Buffer.from([0x32]), remainingLength(body.length), body]));
+    this.raw(publishPacket(topic, payload, 1, this.allocateId()));
   }
 
   /** Destroys the connection without DISCONNECT. */
@@ -156,18 +155,6 @@ export class Peer extends EventEmitter<{ packet: [mqttPacket.Packet]; close: [] 
     }
     this.emit('packet', packet);
   }
-}
-
-/** MQTT variable byte integer. */
-export function remainingLength(n: number): Buffer {
-  const bytes: number[] = [];
-  do {
-    let byte = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) byte |= 0x80;
-    bytes.push(byte);
-  } while (n > 0);
-  return Buffer.from(bytes);
 }
 
 /** The hostile server: one TLS listener on 127.0.0.1 (port 0), trusted through {@link HostileServer.caCert}. */

@@ -1,4 +1,5 @@
-// invokeMethodOverHttp (A7) against a local HTTPS server: request shape, error mapping, timeout, TLS, proxies.
+// invokeMethodOverHttp (module-to-module direct methods through edgeHub) against a local HTTPS server: request shape,
+// error mapping, timeout, TLS, proxies.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import https from 'node:https';
@@ -9,6 +10,7 @@ import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/c
 import { parseIotHubErrorCode } from '../../src/client/errorMapping';
 import { quote, quotePlus } from '../../src/client/transport/properties';
 import { recordRequest, startProxy, testPki, type ProxyKind, type SeenRequest } from '../helpers/proxies';
+import { until } from '../helpers/until';
 
 type Responder = (req: SeenRequest, res: ServerResponse) => void;
 
@@ -44,14 +46,6 @@ async function startHttpsServer(host = '127.0.0.1'): Promise<{ port: number; see
       await closed;
     },
   };
-}
-
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 describe('quote / quotePlus (Python parity)', () => {
@@ -120,7 +114,7 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     server.respond((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":201,"payload":{"ok":true}}'));
   });
 
-  it('POSTs the seed request and returns the parsed body', async () => {
+  it("POSTs the Python SDK's invoke_method request and returns the parsed body", async () => {
     const result = await invokeMethodOverHttp(args());
     assert.deepEqual(result, { status: 201, payload: { ok: true } });
     const [req] = server.seen;

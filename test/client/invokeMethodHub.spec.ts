@@ -1,5 +1,5 @@
-// invokeMethodOverHttp module-to-module through the local hub (edgeHub B6), directly and through proxies, with a
-// raw mqtt.js module answering, and with a token signed through the hub's workload API.
+// invokeMethodOverHttp module-to-module through the local hub (edgeHub's direct-method endpoint), directly and through
+// proxies, with a raw mqtt.js module answering, and with a token signed through the hub's workload API.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import mqtt from 'mqtt';
@@ -12,7 +12,7 @@ import { startProxy, type ProxyKind } from '../helpers/proxies';
 
 const DEVICE = 'edge-device';
 
-/** A module SAS token as the seed builds it (A1.2), signed by `sign`. */
+/** A module SAS token as IoT Hub expects it (sr, sig, se; no skn), signed by `sign`. */
 async function sasToken(hostName: string, deviceId: string, moduleId: string, sign: (s: string) => string | Promise<string>, ttl = 3600): Promise<string> {
   const sr = quote(`${hostName}/devices/${deviceId}/modules/${moduleId}`);
   const se = Math.floor(Date.now() / 1000) + ttl;

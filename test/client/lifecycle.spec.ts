@@ -15,7 +15,8 @@ import type { InternalClientOptions } from '../../src/client/options';
 import { backoffDelayMs } from '../../src/client/backoff';
 import { FakeClock } from '../helpers/fakeClock';
 import { startForwarder, type TcpForwarder } from '../helpers/proxies';
-import { clientFor, nextCall, track, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, nextCall, track, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 type StateInfo = { state: ConnectionState; connected: boolean; reason?: Error; seenConnected: boolean };
 
@@ -45,13 +46,13 @@ describe('client lifecycle', () => {
       await client.connect();
       const frozenAt = Date.now();
       fwd.freezeOpen(); // the TCP connection stays open but nothing comes back: only keep-alive can notice
-      await waitFor(() => states.some((s) => s.state === 'disconnected'), 'keep-alive timeout noticed', 10_000);
+      await until(() => states.some((s) => s.state === 'disconnected'), 'keep-alive timeout noticed', 10_000);
       const noticedAfter = Date.now() - frozenAt;
       // mqtt.js sends PINGREQ every keepAlive seconds and gives up when the next tick finds no PINGRESP.
       assert.ok(noticedAfter >= 900 && noticedAfter < 4_000, `noticed after ${noticedAfter} ms`);
       const drop = states.find((s) => s.state === 'disconnected');
       assert.ok(drop?.reason instanceof ConnectionDroppedError, String(drop?.reason));
-      await waitFor(() => client.connected, 'reconnected', 10_000);
+      await until(() => client.connected, 'reconnected', 10_000);
       assert.equal(fwd.connections, 2);
       await client.sendMessage('after the silence');
       assert.ok(hub.observed.upstream.some((m) => m.moduleId === 'keepalive' && m.body.toString() === 'after the silence'));
@@ -76,8 +77,8 @@ describe('client lifecycle', () => {
       fwd.freezeOpen();
       const patch = retried.receiveTwinDesiredPropertiesPatch();
       fwd.cutOpen(); // the connection drops before the SUBACK: the call keeps waiting and the reconnect subscribes
-      await waitFor(() => hub.observed.subscriptions.some((sub) => sub.clientId === 'ldev/suback-drop'), 'subscribed after the reconnect');
-      await waitFor(() => retried.connected, 'reconnected');
+      await until(() => hub.observed.subscriptions.some((sub) => sub.clientId === 'ldev/suback-drop'), 'subscribed after the reconnect');
+      await until(() => retried.connected, 'reconnected');
       hub.updateDesired('ldev', 'suback-drop', { after: 'drop' });
       assert.equal((await patch).after, 'drop');
       await retried.shutdown();
@@ -97,7 +98,7 @@ describe('client lifecycle', () => {
       await client.connect();
       assert.equal(client.connected, true);
       fwd.cutOpen();
-      await waitFor(() => states.filter((s) => s.state === 'connected').length === 2, 'reconnected');
+      await until(() => states.filter((s) => s.state === 'connected').length === 2, 'reconnected');
       assert.deepEqual(
         states.map((s) => [s.state, s.connected]),
         [
@@ -134,7 +135,7 @@ describe('client lifecycle', () => {
     await hub.stop();
     try {
       for (let attempt = 0; attempt < 9; attempt++) {
-        await waitFor(() => reconnectWait() !== undefined, `reconnect wait ${attempt} armed`);
+        await until(() => reconnectWait() !== undefined, `reconnect wait ${attempt} armed`);
         const wait = reconnectWait()!;
         delays.push(wait.ms);
         const attemptsBefore = states.filter((s) => s.state === 'connecting').length;
@@ -152,9 +153,9 @@ describe('client lifecycle', () => {
     assert.ok(delays.slice(-4).every((d) => d >= 0.8 * capSeconds * 1000), `reaches the cap: ${delays.join(', ')}`);
     assert.ok(new Set(factors.map((f) => f.toFixed(3))).size > 1, `jittered: ${delays.join(', ')}`);
     // The hub is back (the connect started by the last wait may already have found it): the next wait reconnects.
-    await waitFor(() => client.connected || reconnectWait() !== undefined, 'connected or next reconnect wait armed');
+    await until(() => client.connected || reconnectWait() !== undefined, 'connected or next reconnect wait armed');
     if (!client.connected) clock.advance(reconnectWait()!.dueIn);
-    await waitFor(() => client.connected, 'reconnected after the restart');
+    await until(() => client.connected, 'reconnected after the restart');
     await client.sendMessage('back');
   });
 
@@ -186,7 +187,7 @@ describe('client lifecycle', () => {
       await assert.rejects(client.connect(), { code: 'credential-error' });
       const delays: number[] = [];
       for (let attempt = 0; attempt < 8; attempt++) {
-        await waitFor(() => reconnectWait(clock) !== undefined, `reconnect wait ${attempt} armed`);
+        await until(() => reconnectWait(clock) !== undefined, `reconnect wait ${attempt} armed`);
         const wait = reconnectWait(clock)!;
         delays.push(wait.ms);
         const last = states.at(-1)!;
@@ -194,7 +195,7 @@ describe('client lifecycle', () => {
         assert.equal(last.reason?.name, 'CredentialError');
         assert.equal((last as { nextRetryAt?: number }).nextRetryAt, clock.now() + wait.dueIn, 'the state change says when the next try comes');
         clock.advance(wait.dueIn);
-        await waitFor(() => states.at(-1)!.state !== 'connecting', `attempt ${attempt} refused`);
+        await until(() => states.at(-1)!.state !== 'connecting', `attempt ${attempt} refused`);
       }
       const slowCap = 6 * capSeconds * 1000;
       assert.equal(delays[0], 10);
@@ -203,9 +204,9 @@ describe('client lifecycle', () => {
       // The key is fixed on the hub side: the next attempt connects.
       hub.removeModule('ldev', 'forever');
       hub.addModule('ldev', 'forever', { primaryKey: key });
-      await waitFor(() => reconnectWait(clock) !== undefined, 'next wait armed');
+      await until(() => reconnectWait(clock) !== undefined, 'next wait armed');
       clock.advance(reconnectWait(clock)!.dueIn);
-      await waitFor(() => client.connected, 'connected with the fixed key');
+      await until(() => client.connected, 'connected with the fixed key');
       await client.sendMessage('hello');
     });
   });
@@ -216,7 +217,7 @@ describe('client lifecycle', () => {
     client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
       calls.push([patch, info]);
     };
-    await waitFor(() => client.connected && hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'desired subscription');
+    await until(() => client.connected && hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'desired subscription');
     await client.disconnect();
     hub.updateDesired('ldev', 'noensure', { missed: 1 });
     hub.observed.clear();
@@ -229,7 +230,7 @@ describe('client lifecycle', () => {
       calls.push([patch, info]);
       cb(patch);
     }), 'live patch');
-    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'resubscribed');
+    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'resubscribed');
     hub.updateDesired('ldev', 'noensure', { live: 2 });
     assert.equal((await live).live, 2);
     assert.deepEqual(calls.map(([, info]) => info.full), [false]);
@@ -243,7 +244,7 @@ describe('client lifecycle', () => {
       () => 'patch',
       (e: unknown) => (e as Error).name,
     );
-    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/apimode'), 'desired subscription');
+    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/apimode'), 'desired subscription');
     assert.throws(
       () => {
         apiMode.onMethodRequestReceived = () => undefined;

@@ -6,6 +6,7 @@ import tls from 'node:tls';
 import { ClientError, ConnectionFailedError, CredentialError } from '../../src/client/errors';
 import { openProxyTunnel, type ProxyOptions } from '../../src/client/transport/proxy';
 import { echoRoundTrip, startProxy, startTcpEchoServer, startTlsEchoServer, testPki, type ProxyKind, type TestProxy, type TestServer } from '../helpers/proxies';
+import { until } from '../helpers/until';
 
 async function tlsOver(raw: net.Socket, ca: string, servername = 'localhost'): Promise<tls.TLSSocket> {
   const socket = tls.connect({ socket: raw, ca, servername });
@@ -210,8 +211,7 @@ describe('openProxyTunnel', function () {
     try {
       const controller = new AbortController();
       const attempt = openProxyTunnel({ proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443, controller.signal);
-      const deadline = Date.now() + 5000;
-      while (fake.connections() === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => fake.connections() > 0, 'the proxy to accept the connection', 5000);
       const reason = new Error('stop now');
       controller.abort(reason);
       await assert.rejects(attempt, (err: unknown) => err === reason);

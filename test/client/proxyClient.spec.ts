@@ -63,7 +63,7 @@ describe('IoTHubModuleClient through proxies to the local hub', function () {
       clients.push(client);
       const connectsBefore = hub.observed.counters.connects;
       await assert.rejects(client.connect(), (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error');
-      // Exactly one attempt: re-signing the renewable token once (A13) is for the hub refusing the SAS, not a proxy
+      // Exactly one attempt: re-signing the renewable token once is for the hub refusing the SAS, not a proxy
       // refusing its own credentials.
       assert.equal(p.counters.authFailures, 1);
       assert.equal(p.counters.tunnels, 0);

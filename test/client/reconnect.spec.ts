@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { ConnectionDroppedError, ConnectionFailedError, Message, MethodResponse, OperationCancelled, type ConnectionState, type MethodRequest } from '../../src/index';
-import { clientFor, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 describe('client reconnect', () => {
   let hub: LocalHub;
@@ -18,13 +19,13 @@ describe('client reconnect', () => {
     client.onBackgroundException = (e) => background.push(e);
     client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'alive'));
     client.onMessageReceived = () => undefined;
-    await waitFor(() => hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart').length >= 2, 'initial subscriptions');
+    await until(() => hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart').length >= 2, 'initial subscriptions');
     const total = 1000;
     const sends = Array.from({ length: total }, (_, i) => client.sendMessage(new Message(`{"i":${i}}`, { messageId: `m${i}` })));
-    await waitFor(() => hub.observed.upstream.length >= 100, 'some messages upstream');
+    await until(() => hub.observed.upstream.length >= 100, 'some messages upstream');
     await hub.stop();
     const stoppedAt = Date.now();
-    await waitFor(() => client.connectionState !== 'connected', 'client noticed the outage');
+    await until(() => client.connectionState !== 'connected', 'client noticed the outage');
     await hub.restart();
     await Promise.all(sends);
     const ids = new Set(hub.observed.upstream.map((u) => u.systemProperties['$.mid']));
@@ -51,9 +52,9 @@ describe('client reconnect', () => {
       const droppedAt = Date.now();
       hub.faults.dropConnection(`rdev/${moduleId}`);
       // Long before the 60 s keep-alive would find out: the transport itself must report the close.
-      await waitFor(() => states.includes('disconnected'), 'the drop noticed', 5_000);
+      await until(() => states.includes('disconnected'), 'the drop noticed', 5_000);
       assert.ok(Date.now() - droppedAt < 5_000);
-      await waitFor(() => states.at(-1) === 'connected', 'reconnected', 10_000);
+      await until(() => states.at(-1) === 'connected', 'reconnected', 10_000);
       await client.sendMessage('after the drop');
       assert.equal(hub.observed.upstream.at(-1)?.body.toString(), 'after the drop');
     });
@@ -64,7 +65,7 @@ describe('client reconnect', () => {
     await client.connect();
     hub.faults.withholdTwinResponses(true);
     const twin = client.getTwin();
-    await waitFor(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET/')), 'first GET');
+    await until(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET/')), 'first GET');
     hub.faults.withholdTwinResponses(false);
     hub.faults.dropConnection('rdev/twin');
     const doc = await twin;
@@ -82,7 +83,7 @@ describe('client reconnect', () => {
     hub.faults.withholdTwinResponses(true);
     const twin = client.getTwin();
     const cancelled = assert.rejects(twin, OperationCancelled);
-    await waitFor(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET/')), 'GET');
+    await until(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET/')), 'GET');
     hub.faults.dropConnection('rdev/noretry');
     await cancelled;
     assert.equal(client.connectionState, 'disconnected');
@@ -102,14 +103,14 @@ describe('client reconnect', () => {
       client.onMessageReceived = (m) => {
         received.push(String(m.data));
       };
-      await waitFor(() => background.length > 0, 'background failure');
+      await until(() => background.length > 0, 'background failure');
       assert.ok(background[0] instanceof ConnectionFailedError);
     } finally {
       await hub.restart();
     }
     await client.connect();
     await hub.sendToInput('rdev', 'late-handler', 'in', { body: 'hello' });
-    await waitFor(() => received.length === 1, 'message delivered');
+    await until(() => received.length === 1, 'message delivered');
     assert.deepEqual(received, ['hello']);
   });
 
@@ -119,12 +120,12 @@ describe('client reconnect', () => {
     client.onMethodRequestReceived = (req) => {
       request = req;
     };
-    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'rdev/slow-method'), 'methods subscription');
+    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'rdev/slow-method'), 'methods subscription');
     const call = hub.invokeMethod('rdev', 'slow-method', { methodName: 'slow', payload: 1, responseTimeoutInSeconds: 10 });
-    await waitFor(() => request !== undefined, 'request delivered');
+    await until(() => request !== undefined, 'request delivered');
     hub.faults.dropConnection('rdev/slow-method');
-    await waitFor(() => !client.connected, 'drop noticed');
-    await waitFor(() => client.connected, 'reconnected');
+    await until(() => !client.connected, 'drop noticed');
+    await until(() => client.connected, 'reconnected');
     await client.sendMethodResponse(MethodResponse.createFromMethodRequest(request!, 200, 'late'));
     assert.deepEqual(await call, { status: 200, payload: 'late' });
   });
@@ -135,7 +136,7 @@ describe('client reconnect', () => {
     await hub.stop();
     let sent: Promise<void>;
     try {
-      await waitFor(() => !client.connected, 'disconnected');
+      await until(() => !client.connected, 'disconnected');
       sent = client.sendMessage(new Message('late', { messageId: 'late' }));
     } finally {
       await hub.restart();

@@ -6,7 +6,8 @@ import type { HubMessage, LocalHub } from '../../src/hub';
 import { createSas } from '../../src/hub/sas';
 import { IoTHubModuleClient, Message, type ClientOptions, type ConnectionState } from '../../src/index';
 import type { InternalClientOptions } from '../../src/client/options';
-import { clientFor, track, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, track, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 describe('client SAS renewal', () => {
   let hub: LocalHub;
@@ -28,8 +29,8 @@ describe('client SAS renewal', () => {
     await client.connect();
     const sends: Array<Promise<void>> = [];
     let i = 0;
-    const until = Date.now() + 8000;
-    while (Date.now() < until) {
+    const end = Date.now() + 8000;
+    while (Date.now() < end) {
       for (let k = 0; k < 20; k += 1) {
         sends.push(client.sendMessage(new Message(String(i), { messageId: `r${i}` })));
         i += 1;
@@ -43,7 +44,7 @@ describe('client SAS renewal', () => {
     assert.equal(new Set(connects.map((c) => c.password)).size, connects.length, 'each CONNECT carries a new token');
     assert.ok(states.includes('reauthorizing'));
     assert.deepEqual(background, []);
-    await waitFor(() => arrived.size >= i, `all ${i} messages upstream (${arrived.size} so far)`);
+    await until(() => arrived.size >= i, `all ${i} messages upstream (${arrived.size} so far)`);
     hub.events.off('upstream', onUpstream);
     assert.equal(arrived.size, i, `${i} sent, ${arrived.size} arrived`);
   });
@@ -63,7 +64,7 @@ describe('client SAS renewal', () => {
       asked += 1;
     };
     await client.connect();
-    await waitFor(() => asked === 1, 'onNewSastokenRequired');
+    await until(() => asked === 1, 'onNewSastokenRequired');
     const second = createSas(uri, m.primaryKey, 3600);
     await client.updateSastoken(second);
     assert.equal(client.connected, true);
@@ -80,12 +81,12 @@ describe('client SAS renewal', () => {
     client.onNewSastokenRequired = () => void asked.push(Date.now());
     const connected = Date.now();
     await client.connect();
-    await waitFor(() => asked.length === 1, 'onNewSastokenRequired');
+    await until(() => asked.length === 1, 'onNewSastokenRequired');
     // se has whole-second resolution: half of a 4 s token is 1 to 2 s after it was made.
     assert.ok(asked[0]! - connected >= 900, `asked ${asked[0]! - connected} ms after connect`);
     const updated = Date.now();
     await client.updateSastoken(createSas(uri, m.primaryKey, 4));
-    await waitFor(() => asked.length === 2, 'asked again for the second token');
+    await until(() => asked.length === 2, 'asked again for the second token');
     assert.ok(asked[1]! - updated >= 900, `asked ${asked[1]! - updated} ms after the update`);
     assert.equal(client.connected, true);
   });

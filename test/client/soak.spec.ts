@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { Message, MethodResponse } from '../../src/index';
-import { clientFor, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 /** Active handles and timers of the process by kind (sockets, servers, timeouts); pending setImmediate callbacks come and go, so they are left out. */
 function resources(): Record<string, number> {
@@ -30,22 +31,22 @@ describe('client soak: drops and reconnects', () => {
       desired.push(patch.n);
     };
     await client.connect();
-    await waitFor(() => desired.length === 1, 'the initial desired document');
+    await until(() => desired.length === 1, 'the initial desired document');
     // Settle one full cycle first, so that lazily created timers and sockets are in the baseline.
     const cycle = async (n: number): Promise<void> => {
       hub.faults.dropConnection('soak/m');
-      await waitFor(() => client.connectionState === 'connected' && hub.isConnected('soak/m'), `reconnect ${n}`);
+      await until(() => client.connectionState === 'connected' && hub.isConnected('soak/m'), `reconnect ${n}`);
       await client.sendMessage(new Message(`up ${n}`));
       await hub.sendToInput('soak', 'm', 'in', { body: `in ${n}` });
       hub.updateDesired('soak', 'm', { n });
       assert.deepEqual(await hub.invokeMethod('soak', 'm', { methodName: 'echo', payload: n, responseTimeoutInSeconds: 5 }), { status: 200, payload: n });
       await client.patchTwinReportedProperties({ n });
-      await waitFor(() => inputs.includes(`in ${n}`) && desired.includes(n), `input and desired patch ${n}`);
+      await until(() => inputs.includes(`in ${n}`) && desired.includes(n), `input and desired patch ${n}`);
     };
     await cycle(0);
     const baseline = resources();
     for (let n = 1; n <= cycles; n += 1) await cycle(n);
-    await waitFor(() => JSON.stringify(resources()) === JSON.stringify(baseline), 'the resources of one connected client', 5_000).catch(() => {
+    await until(() => JSON.stringify(resources()) === JSON.stringify(baseline), 'the resources of one connected client', 5_000).catch(() => {
       assert.deepEqual(resources(), baseline, 'active handles and timers after the cycles');
     });
     const upstream = hub.observed.upstream.map((u) => u.body.toString()).filter((b) => b.startsWith('up '));

@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
 import { Message, ValueError, TELEMETRY_MESSAGE_SIZE_LIMIT } from '../../src/index';
-import { clientFor, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, useLocalHub } from './clientSupport';
+import { until } from '../helpers/until';
 
 const NASTY = 'a b/$+%&#!*\'()é~';
 
@@ -57,11 +58,11 @@ describe('client telemetry (TLS and WSS)', () => {
     const exact = new Message(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT - 6, 0x61), { messageId: 'mid' });
     exact.customProperties = { 'a name': 'vvv' };
     await client.sendMessage(exact);
-    await waitFor(() => hub.observed.upstream.length === 1, 'the 262144-byte message upstream');
+    await until(() => hub.observed.upstream.length === 1, 'the 262144-byte message upstream');
     assert.equal(hub.observed.upstream[0]!.body.length, TELEMETRY_MESSAGE_SIZE_LIMIT - 6);
     assert.deepEqual(hub.observed.upstream[0]!.properties, { 'a name': 'vvv' });
     await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT, 0x62));
-    await waitFor(() => hub.observed.upstream.length === 2, 'the 262144-byte body upstream');
+    await until(() => hub.observed.upstream.length === 2, 'the 262144-byte body upstream');
     const before = hub.observed.publishes.length;
     await assert.rejects(client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT + 1, 0x61)), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
     const big = new Message('x');
@@ -76,7 +77,7 @@ describe('client telemetry (TLS and WSS)', () => {
     await client.sendMessage({ t: 21.5, unit: '°C' });
     await client.sendMessageToOutput(new Uint8Array([1, 2]), 'raw');
     await client.sendMessage('plain');
-    await waitFor(() => hub.observed.upstream.length === 3, 'three messages upstream');
+    await until(() => hub.observed.upstream.length === 3, 'three messages upstream');
     const [json, raw, plain] = hub.observed.upstream;
     assert.equal(json!.body.toString('utf8'), '{"t":21.5,"unit":"°C"}');
     assert.equal(json!.systemProperties['$.ct'], 'application/json');
@@ -90,7 +91,7 @@ describe('client telemetry (TLS and WSS)', () => {
   it('keeps the order of many concurrent sends and acknowledges every one', async () => {
     const client = clientFor(hub, 'tdev', 'tmod');
     await Promise.all(Array.from({ length: 500 }, (_, i) => client.sendMessage(new Message(String(i), { messageId: String(i) }))));
-    await waitFor(() => hub.observed.upstream.length === 500, '500 upstream messages');
+    await until(() => hub.observed.upstream.length === 500, '500 upstream messages');
     assert.deepEqual(
       hub.observed.upstream.map((u) => u.systemProperties['$.mid']),
       Array.from({ length: 500 }, (_, i) => String(i)),

@@ -1,5 +1,5 @@
-// Wire parity with Part A: CONNECT (client id, username), the topics and property bags our client publishes and the
-// subscriptions it makes, checked in what the local hub observed.
+// Wire parity with the Python SDK: CONNECT (client id, username), the topics and property bags our client publishes and
+// the subscriptions it makes, checked in what the local hub observed.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import https from 'node:https';
@@ -9,8 +9,9 @@ import { WebSocketServer } from 'ws';
 import type { LocalHub } from '../../src/hub';
 import { generateHubTls } from '../../src/hub/certs';
 import { IoTHubModuleClient, Message, MethodResponse, userAgentString } from '../../src/index';
-import { clientFor, useLocalHub, waitFor } from './clientSupport';
+import { clientFor, useLocalHub } from './clientSupport';
 import pkg from '../../package.json';
+import { until } from '../helpers/until';
 
 /** Python `quote(s, safe='')`, written out independently of the client's encoder for this check. */
 function pyQuote(s: string): string {
@@ -19,7 +20,7 @@ function pyQuote(s: string): string {
     .join('');
 }
 
-describe('client wire parity (Part A)', () => {
+describe('client wire parity with the Python SDK', () => {
   let hub: LocalHub;
   useLocalHub((started) => (hub = started));
 
@@ -85,10 +86,10 @@ describe('client wire parity (Part A)', () => {
     }
   });
 
-  it('publishes exactly the Part A topics and property bags, QoS 1', async () => {
+  it("publishes exactly the Python SDK's topics and property bags, QoS 1", async () => {
     const client = clientFor(hub, 'wdev', 'wpub');
     client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, { ok: true }));
-    await waitFor(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
+    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
     const m = new Message('{"a":1}', { messageId: 'id 1', contentType: 'application/json', contentEncoding: 'utf-8' });
     m.correlationId = 'c/1';
     m.customProperties = { zeta: 'z', 'al pha': "!*'()", ü: '$+%&#' };
@@ -115,12 +116,12 @@ describe('client wire parity (Part A)', () => {
     assert.equal(pubs[0]!.payload.toString(), '{"a":1}');
   });
 
-  it('subscribes with QoS 1 to the Part A filters, and restores them with its own SUBSCRIBE after a reconnect', async () => {
+  it("subscribes with QoS 1 to the Python SDK's filters, and restores them with its own SUBSCRIBE after a reconnect", async () => {
     const client = clientFor(hub, 'wdev', 'wsub', { connectionRetryInterval: 1 });
     client.onMessageReceived = () => undefined;
     client.onMethodRequestReceived = () => undefined;
     client.onTwinDesiredPropertiesPatchReceived = () => undefined;
-    await waitFor(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'subscriptions');
+    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'subscriptions');
     const subs = hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub');
     assert.ok(subs.every((s) => s.qos === 1 && s.granted === 1));
     assert.deepEqual([...new Set(subs.map((s) => s.topic))].sort(), [
@@ -131,10 +132,10 @@ describe('client wire parity (Part A)', () => {
     ]);
     hub.observed.clear();
     hub.faults.dropConnection('wdev/wsub');
-    await waitFor(() => hub.observed.connects.some((c) => c.clientId === 'wdev/wsub' && c.returnCode === 0), 'reconnect');
+    await until(() => hub.observed.connects.some((c) => c.clientId === 'wdev/wsub' && c.returnCode === 0), 'reconnect');
     // After the reconnect every filter is subscribed again; each appears at least once per restore source.
-    await waitFor(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'restored');
+    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'restored');
     // ensureDesiredProperties then re-reads the twin.
-    await waitFor(() => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')), 'twin GET after reconnect');
+    await until(() => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')), 'twin GET after reconnect');
   });
 });

@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { until } from '../nodes/support';
+import { until } from '../helpers/until';
+
 
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM library).
 interface BrowserElement {
@@ -30,6 +31,13 @@ const root = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(root, 'test', 'artifacts');
 const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
 const TIMEOUT = 30_000;
+/**
+ * A new browser context starts with an empty cache: the editor loads about 10 MB again (Monaco 4.3 MB, Mermaid
+ * 3.6 MB, vendor and editor scripts 2 MB, the node definitions with their help), 100 requests. That takes ~5 s on
+ * a busy 2-core machine and far longer from a cold disk in a fresh clone, so it happens in `before`, with its own
+ * limit, never inside a test's 30 s steps.
+ */
+const FIRST_LOAD_TIMEOUT = 150_000;
 /** A flow written in the archived node-red-contrib-azure-iot-edge-module pack's shape (its example's structure). */
 const LEGACY_FLOW = path.join(root, 'test', 'fixtures', 'edge-module-flow.json');
 
@@ -59,26 +67,24 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
   let text = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const m = /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text);
-    if (m) return { child, url: m[1]!, output: () => text };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`npm start did not come up:\n${text}`);
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+  const editorUrl = (): string | undefined => /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)?.[1];
+  await until(() => editorUrl() !== undefined || child.exitCode !== null, 'npm start to print the editor URL', 60_000).catch(() => undefined);
+  const url = editorUrl();
+  if (url === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`npm start did not come up:\n${text}`);
   }
+  return { child, url, output: () => text };
 }
 
 async function openEditor(browser: Browser, url: string, locale: string): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
-  await page.goto(url);
-  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]');
+  await page.goto(url, { timeout: FIRST_LOAD_TIMEOUT });
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]', { timeout: FIRST_LOAD_TIMEOUT });
   // The demo flow is on the canvas once its nodes exist in the editor's model.
-  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')));
+  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')), undefined, { timeout: FIRST_LOAD_TIMEOUT });
   return { context, page };
 }
 
@@ -118,9 +124,12 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   let demo: Awaited<ReturnType<typeof startDemo>>;
   let browser: Browser;
   let en: { context: BrowserContext; page: Page };
+  let pt: { context: BrowserContext; page: Page };
   let userDir: string;
 
-  before(async () => {
+  before(async function () {
+    // Starting Node-RED, unpacking Chromium and two first loads of the editor (see FIRST_LOAD_TIMEOUT).
+    this.timeout(400_000);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
@@ -134,6 +143,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const args = chromium.args.filter((arg) => arg !== '--single-process');
     browser = await playwright.chromium.launch({ executablePath: await chromium.executablePath(), args, headless: true });
     en = await openEditor(browser, demo.url, 'en-US');
+    pt = await openEditor(browser, demo.url, 'pt-BR');
   });
 
   after(async () => {
@@ -280,7 +290,6 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
   });
 
   it('help is shown for every node type in en-US and in pt-BR', async () => {
-    const pt = await openEditor(browser, demo.url, 'pt-BR');
     try {
       for (const type of [...FLOW_TYPES, 'iothub-module-client']) {
         const english = await helpText(en.page, type, helpLead('en-US', type));
@@ -418,7 +427,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const exited = once(demo.child, 'exit');
     demo.child.kill('SIGINT');
     // A terminal's Ctrl-C reaches npm too, which forwards it: the second SIGINT must not cut the clean stop short.
-    await until(() => /SIGINT: stopping/.test(demo.output()), 10_000, 'the stop to begin');
+    await until(() => /SIGINT: stopping/.test(demo.output()), 'the stop to begin', 10_000);
     demo.child.kill('SIGINT');
     const [code] = (await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref())])) as [number | string];
     assert.equal(code, 0, demo.output());

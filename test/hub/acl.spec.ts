@@ -1,11 +1,12 @@
-// B3: what a module may publish and subscribe on the local hub, the 256 KiB limit and QoS 2, over real sockets.
+// What a module may publish and subscribe on the local hub, the 256 KiB limit and QoS 2, over real sockets.
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { closed, connectModule, endAll, startHub, subscribe, waitFor } from './support';
+import { closed, connectModule, endAll, startHub, subscribe } from './support';
+import { until } from '../helpers/until';
 
-describe('local hub: publish and subscribe rules (B3)', function () {
+describe("local hub: IoT Hub's publish and subscribe rules", function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
 
@@ -109,7 +110,7 @@ describe('local hub: publish and subscribe rules (B3)', function () {
       const c = await connectModule(hub, mod, { clean: true });
       const upstream = hub.observed.upstream.length;
       await c.publishAsync(bagTopic, Buffer.alloc(bodyAtLimit, 0x61), { qos: 1 });
-      await waitFor(() => hub.observed.upstream.length === upstream + 1);
+      await until(() => hub.observed.upstream.length === upstream + 1);
       const got = hub.observed.upstream.at(-1)!;
       assert.equal(got.body.length, bodyAtLimit);
       assert.deepEqual(got.properties, properties);
@@ -122,7 +123,7 @@ describe('local hub: publish and subscribe rules (B3)', function () {
       const c = await connectModule(hub, mod, { clean: true });
       const upstream = hub.observed.upstream.length;
       await c.publishAsync(names, Buffer.alloc(LIMIT, 0x62), { qos: 1 });
-      await waitFor(() => hub.observed.upstream.length === upstream + 1);
+      await until(() => hub.observed.upstream.length === upstream + 1);
       assert.equal(hub.observed.upstream.at(-1)!.body.length, LIMIT);
     });
 

@@ -1,4 +1,5 @@
-// B2: CONNECT authentication on the local hub over real TLS sockets (SAS, X.509, takeover, token expiry).
+// CONNECT authentication as IoT Hub does it, on the local hub over real TLS sockets (SAS, X.509, takeover, token
+// expiry).
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { IClientOptions } from 'mqtt';
@@ -6,9 +7,10 @@ import { generateCa, generateClientCertificate, thumbprints } from '../../src/hu
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { createSas } from '../../src/hub/sas';
-import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor, waitFor } from './support';
+import { API, closed, onClose, connackCode, connectModule, endAll, moduleOptions, startHub, tokenFor } from './support';
+import { until } from '../helpers/until';
 
-describe('local hub: authentication (B2)', function () {
+describe('local hub: authentication', function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
   let other: ModuleIdentity;
@@ -83,7 +85,7 @@ describe('local hub: authentication (B2)', function () {
     assert.equal(ev.clientId, 'dev1/modA');
     assert.match(ev.reason, /400027/);
     assert.ok(second.connected);
-    await waitFor(() => hub.isConnected('dev1/modA'));
+    await until(() => hub.isConnected('dev1/modA'));
   });
 
   it('closes the connection when the token expires (401003)', async () => {

@@ -10,7 +10,8 @@ import readline from 'node:readline';
 import { Message, ModuleClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { serviceOracle } from '../helpers/hubOracle';
-import { waitFor } from './support';
+import { until } from '../helpers/until';
+
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -116,7 +117,7 @@ describe('hub cli', function () {
       await service.close();
     }
 
-    await waitFor(() => later.some((l) => l.includes('cli-dev/a')), 'an event line about module a');
+    await until(() => later.some((l) => l.includes('cli-dev/a')), 'an event line about module a');
     proc.kill('SIGTERM');
     assert.equal(await exitOf(proc), 0, stderr.text);
     assert.equal(fs.existsSync(summary.caCertPath), false, 'temp files removed');

@@ -1,13 +1,14 @@
-// B9: fault injection and observations on the local hub, each control over real sockets.
+// Fault injection and observations on the local hub, each control over real sockets.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { HubError } from '../../src/hub/hubErrors';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { closed, connackCode, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, waitFor } from './support';
+import { closed, connackCode, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe } from './support';
+import { until } from '../helpers/until';
 
-describe('local hub: fault injection and observations (B9)', function () {
+describe('local hub: fault injection and observations', function () {
   let hub: LocalHub;
   let mod: ModuleIdentity;
   const lines: string[] = [];
@@ -49,7 +50,7 @@ describe('local hub: fault injection and observations (B9)', function () {
     const b = await connectModule(hub, hub.addModule('dev1', `${mod.moduleId}b`));
     hub.faults.dropAll();
     await Promise.all([closed(a), closed(b)]);
-    await waitFor(() => !hub.isConnected(cid()));
+    await until(() => !hub.isConnected(cid()));
   });
 
   it('refuseConnects answers the next N CONNECTs with the chosen code', async () => {
@@ -98,7 +99,7 @@ describe('local hub: fault injection and observations (B9)', function () {
     await c.publishAsync('$iothub/twin/PATCH/properties/reported/?$rid=1', '{"a":1}', { qos: 1 });
     await c.publishAsync('$iothub/twin/GET/?$rid=2', ' ', { qos: 1 });
     await c.publishAsync('$iothub/twin/GET/?$rid=3', ' ', { qos: 1 });
-    await waitFor(() => statuses.length === 3);
+    await until(() => statuses.length === 3);
     assert.equal(statuses[0], '429 1 {"errorCode":429001,"message":"injected failure"}');
     assert.match(statuses[1]!, /^429 2 /);
     assert.match(statuses[2]!, /^200 3 \{"desired":\{"\$version":1\},"reported":\{"\$version":1\}\}$/);
@@ -152,7 +153,7 @@ describe('local hub: fault injection and observations (B9)', function () {
       const m = small.addModule('dev1', 'lim');
       const c = await connectModule(small, m);
       for (const n of [1, 2, 3]) await c.publishAsync('devices/dev1/modules/lim/messages/events/', `p${n}`, { qos: 1 });
-      await waitFor(() => small.observed.counters.upstream === 3, 'three upstream messages');
+      await until(() => small.observed.counters.upstream === 3, 'three upstream messages');
       assert.deepEqual(small.observed.publishes.map((p) => p.payload.toString()), ['p2', 'p3']);
       assert.deepEqual(small.observed.upstream.map((u) => u.body.toString()), ['p2', 'p3']);
       assert.equal(small.observed.counters.publishes, 3);

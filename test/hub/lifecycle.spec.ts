@@ -13,7 +13,8 @@ import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
 import { HubError } from '../../src/hub/hubErrors';
 import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
-import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor, waitFor } from './support';
+import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor } from './support';
+import { until } from '../helpers/until';
 
 function refusesTcp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -205,7 +206,7 @@ describe('local hub: lifecycle and endpoints', () => {
     const c = await connectModule(hub, filter, { clean: false });
     await subscribe(c, ['devices/d/modules/filter/inputs/#', '$iothub/methods/POST/#', '$iothub/twin/PATCH/properties/desired/#']);
     await c.publishAsync('$iothub/twin/PATCH/properties/reported/?$rid=1', '{"kept":true}', { qos: 1 });
-    await waitFor(() => hub!.getTwin('d', 'filter').properties.reported.$version === 2);
+    await until(() => hub!.getTwin('d', 'filter').properties.reported.$version === 2);
     const closedC = new Promise<void>((resolve) => c.once('close', () => resolve()));
     await hub.stop();
     await closedC;
@@ -224,7 +225,7 @@ describe('local hub: lifecycle and endpoints', () => {
     back.on('error', () => undefined);
     const stored = nextMessage(back, (t) => t.startsWith('devices/d/modules/filter/inputs/in'));
     assert.equal((await stored).payload.toString(), 'while stopped');
-    await waitFor(() => hub!.isConnected('d/filter'));
+    await until(() => hub!.isConnected('d/filter'));
     // Restored subscriptions: methods and desired patches reach the module.
     const req = nextMessage(back, (t) => t.startsWith('$iothub/methods/POST/'));
     const result = hub.invokeMethod('d', 'filter', { methodName: 'after' });
@@ -275,7 +276,7 @@ describe('local hub: lifecycle and endpoints', () => {
     const c = await connectModule(hub, m);
     await subscribe(c, '$iothub/methods/POST/#');
     const failed = assert.rejects(hub.invokeMethod('d', 'm', { methodName: 'never' }), (e: HubError) => e.httpStatus === 503);
-    await waitFor(() => hub!.observed.counters.methodCalls === 1);
+    await until(() => hub!.observed.counters.methodCalls === 1);
     await hub.close();
     hub = undefined;
     await failed;

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { IoTHubModuleClient, LocalHub } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
 import { acquireLocalHub, discoverHubs, startPreferringStandardPorts, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
-import { until } from '../nodes/support';
+import { until } from '../helpers/until';
+
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */
 async function connectOnce(cs: string, ca: string): Promise<void> {
@@ -83,7 +84,7 @@ describe('local hub leases and discovery', function () {
     try {
       await client.connect();
       await client.sendMessageToOutput('hello', 'out');
-      await until(() => routed.length === 1, 10_000, 'routed message');
+      await until(() => routed.length === 1, 'routed message', 10_000);
       assert.deepEqual(routed, ['dev-r/receiver:in']);
     } finally {
       await client.shutdown();
@@ -151,7 +152,7 @@ describe('local hub leases and discovery', function () {
     const exited = once(child, 'exit');
     try {
       // The announcement is written before the JSON line: once the line is out, the hub can be joined.
-      await until(() => out.includes('\n'), 20_000, 'the JSON line');
+      await until(() => out.includes('\n'), 'the JSON line', 20_000);
       assert.equal(discoverHubs(discoveryDir).length, 1, 'announced');
       const first = JSON.parse(out.split('\n')[0]!) as { httpsPort: number };
       const announced = discoverHubs(discoveryDir)[0]!;

@@ -89,7 +89,7 @@ describe('hub property bags and topics', () => {
     });
   });
 
-  it('subscriptionAllowed follows B3', () => {
+  it('subscriptionAllowed allows only the topic filters IoT Hub allows a module', () => {
     const mod = { deviceId: 'd', moduleId: 'm' };
     assert.equal(subscriptionAllowed('devices/d/modules/m/inputs/#', mod), true);
     assert.equal(subscriptionAllowed('devices/d/modules/x/inputs/#', mod), false);

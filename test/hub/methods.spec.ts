@@ -1,4 +1,4 @@
-// B6 (MQTT side): direct method calls through the local hub: 200, 404103, 504101, timeouts, QoS and request ids.
+// Direct method calls through the local hub: 200, 404103, 504101, timeouts, QoS and request ids.
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
@@ -17,7 +17,7 @@ function answerAll(c: MqttClient, status = 200): void {
   });
 }
 
-describe('local hub: direct methods (B6)', () => {
+describe('local hub: direct methods', () => {
   describe('helpers', () => {
     it('applies defaults and limits', () => {
       assert.deepEqual(normaliseInvocation({ methodName: 'm' }), { methodName: 'm', payload: null, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 });

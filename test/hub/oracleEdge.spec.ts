@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { Message, ModuleClient } from 'azure-iot-device';
 import { Mqtt, MqttWs } from 'azure-iot-device-mqtt';
 import { withEnv } from '../helpers/hubOracle';
-import { useOracleHub, waitFor } from './support';
+import { useOracleHub } from './support';
+import { until } from '../helpers/until';
 
 const DEVICE = 'edge-env';
 // fromEnvironment prefers these over the IOTEDGE_* variables: they must be absent for the workload path.
@@ -43,7 +44,7 @@ describe('oracle: IoT Edge environment and WebSockets with azure-iot-device', fu
     target.onMethod('status', (_request, response) => {
       response?.send(200, { healthy: true }, () => undefined);
     });
-    await waitFor(oracle.subscribed(`${DEVICE}/target`, '$iothub/methods/POST'), 'the methods subscription');
+    await until(oracle.subscribed(`${DEVICE}/target`, '$iothub/methods/POST'), 'the methods subscription');
     const caller = await fromEnvironment(Mqtt);
     await caller.setOptions({ ca: oracle.hub.caCert, http: { agent: oracle.agent() } });
     // Opened so that close() stops the SDK's token-renewal timer (it only does that on an MQTT disconnect).

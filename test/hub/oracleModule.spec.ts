@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Message, type ModuleClient } from 'azure-iot-device';
-import { innerErrorCode, useOracleHub, waitFor, type SdkHttpError } from './support';
+import { innerErrorCode, useOracleHub, type SdkHttpError } from './support';
+import { until } from '../helpers/until';
 
 const DEVICE = 'edge-oracle';
 
@@ -23,7 +24,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
   it('routes an output event to another module input with body and every property intact', async () => {
     const receiver = await connect('receiver');
     const arrived = once(receiver, 'inputMessage', { signal: AbortSignal.timeout(10_000) });
-    await waitFor(subscribed('receiver', '/inputs/'), 'the receiver input subscription');
+    await until(subscribed('receiver', '/inputs/'), 'the receiver input subscription');
     const sender = await connect('sender');
     const body = Buffer.from([0, 1, 2, 0xfe, 0xff]);
     const message = new Message(body);
@@ -82,7 +83,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
         if (delta.threshold === 42) resolve(delta);
       });
     });
-    await waitFor(subscribed('sender', 'properties/desired'), 'the desired-properties subscription');
+    await until(subscribed('sender', 'properties/desired'), 'the desired-properties subscription');
     const { responseBody: serviceTwin } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     await serviceTwin.update({ tags: { site: 'lab' }, properties: { desired: { threshold: 42 } } });
     const delta = await patched;
@@ -98,7 +99,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       if (!request || !response) return;
       response.send(200, { ok: true, got: request.payload }, () => undefined);
     });
-    await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
+    await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
     const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 });
     assert.deepEqual(result, { status: 200, payload: { ok: true, got: { delay: 3 } } });
   });
@@ -117,7 +118,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     receiver.onMethod('slow', (_request, response) => {
       response?.send(200, null, () => undefined);
     });
-    await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
+    await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
     oracle.hub.faults.withholdMethodRequests(true);
     try {
       // 5 s is the smallest response timeout IoT Hub accepts.
@@ -136,7 +137,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       if (!request || !response) return;
       response.send(201, { from: 'receiver', got: request.payload }, () => undefined);
     });
-    await waitFor(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
+    await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
     // The SDK's method client dials GatewayHostName as an HTTPS host; the agent sends it to the hub's port.
     const sender = await oracle.openModule(DEVICE, 'sender', { http: { agent: oracle.agent() } });
     const result = await sender.invokeMethod(DEVICE, 'receiver', { methodName: 'hello', payload: 'hi', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 0 });

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { Message } from 'azure-iot-device';
 import { parseSasToken } from '../../src/hub/sas';
-import { useOracleHub, waitFor } from './support';
+import { useOracleHub } from './support';
+import { until } from '../helpers/until';
 
 const DEVICE = 'edge-resilience';
 
@@ -18,7 +19,7 @@ describe('oracle: token renewal and hub restart with azure-iot-device', function
     const first = parseSasToken(accepted(clientId)[0]!.password!)!;
     assert.ok(first.se - Date.now() / 1000 <= 5, 'the first token lives about 4 s');
     // Two renewals later the first token has expired; the client must be connected with a newer one.
-    await waitFor(() => accepted(clientId).length >= 3 && Date.now() / 1000 > first.se + 0.5 && hub.isConnected(clientId), 'two renewals past the first expiry', 15_000);
+    await until(() => accepted(clientId).length >= 3 && Date.now() / 1000 > first.se + 0.5 && hub.isConnected(clientId), 'two renewals past the first expiry', 15_000);
     const latest = parseSasToken(accepted(clientId).at(-1)!.password!)!;
     assert.ok(latest.se > first.se, 'a newer token is in use');
     const up = await oracle.upstreamAfter(() => client.sendOutputEvent('out', new Message('after renewal')));
@@ -33,13 +34,13 @@ describe('oracle: token renewal and hub restart with azure-iot-device', function
       response?.send(200, 'pong', () => undefined);
     });
     const methodSubscriptions = (): number => hub.observed.subscriptions.filter((s) => s.clientId === clientId && s.topic.startsWith('$iothub/methods/POST') && s.granted !== 128).length;
-    await waitFor(() => methodSubscriptions() === 1, 'the methods subscription');
+    await until(() => methodSubscriptions() === 1, 'the methods subscription');
     const connectsBefore = accepted(clientId).length;
     await hub.stop();
     assert.equal(hub.isConnected(clientId), false);
     await hub.restart();
     // The SDK re-enables methods through its retry policy after a disconnect: a new CONNECT and a new SUBSCRIBE.
-    await waitFor(() => accepted(clientId).length > connectsBefore && methodSubscriptions() >= 2, 'the reconnect and re-subscription', 20_000);
+    await until(() => accepted(clientId).length > connectsBefore && methodSubscriptions() >= 2, 'the reconnect and re-subscription', 20_000);
     const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'survivor', { methodName: 'ping', responseTimeoutInSeconds: 10 });
     assert.deepEqual(result, { status: 200, payload: 'pong' });
   });

@@ -4,6 +4,7 @@
 // queued while it was away arrive, and twins keep their versions and etags. `--ephemeral` keeps nothing.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,8 +14,10 @@ import readline from 'node:readline';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { defaultStateDir } from '../../src/hub/HubState';
 import { createSas } from '../../src/hub/sas';
+import { rawRequest } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
-import { API, end, nextMessage, subscribe, waitFor } from './support';
+import { API, end, nextMessage, subscribe } from './support';
+import { until } from '../helpers/until';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -24,7 +27,7 @@ interface Summary {
   caCertPath: string;
   serviceConnectionString: string;
   stateDir: string | null;
-  modules: Array<{ deviceId: string; moduleId: string; connectionString: string }>;
+  modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment?: Record<string, string> }>;
 }
 
 /** A port that was free a moment ago (the hub is restarted on it). */
@@ -216,7 +219,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     // The messages queued before the crash arrive, then a newly routed one.
     const src2 = await connectAs(second.summary, ca, 'dev', 'src', { clean: true });
     await sendOutput(src2.client, 'after restart');
-    await waitFor(() => queued.length >= 3, 'three input messages');
+    await until(() => queued.length >= 3, 'three input messages');
     assert.deepEqual(queued, ['queued 1', 'queued 2', 'after restart']);
   });
 
@@ -249,6 +252,35 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     const arrived = nextMessage(client, (t) => t.startsWith('devices/dev/modules/late/inputs/in/'), 10_000);
     await subscribe(client, 'devices/dev/modules/late/inputs/#');
     assert.equal((await arrived).payload.toString(), 'held for late');
+  });
+
+  it("keeps each module's IoT Edge environment across kill -9: the module goes on signing through the same socket", async function () {
+    // A module started with the printed IoT Edge environment (the Python SDK's create_from_edge_environment) signs
+    // every SAS token renewal through its workload socket; as on IoT Edge, a restarted hub serves it at the same path.
+    this.timeout(60_000);
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(config, JSON.stringify({ port: await freePort(), devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }] }] }));
+    const stateDir = path.join(dir, 'state');
+    const first = await startCli([config, '--state-dir', stateDir]);
+    const env = first.summary.modules.find((m) => m.moduleId === 'mod')!.edgeEnvironment!;
+    // Killed as soon as it printed its environment: what it printed (key, generation id) is already stored.
+    await kill9(first.child);
+
+    const second = await startCli([config, '--state-dir', stateDir]);
+    assert.deepEqual(second.summary.modules.find((m) => m.moduleId === 'mod')!.edgeEnvironment, env);
+    const sign = await rawRequest({
+      method: 'POST',
+      path: `/modules/mod/genid/${env.IOTEDGE_MODULEGENERATIONID}/sign?api-version=2019-01-30`,
+      socketPath: env.IOTEDGE_WORKLOADURI!.slice('unix://'.length),
+      body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' },
+    });
+    assert.equal(sign.status, 200);
+    const key = keyOf(second.summary.modules.find((m) => m.moduleId === 'mod')!.connectionString);
+    assert.deepEqual(sign.json, { digest: createHmac('sha256', Buffer.from(key, 'base64')).update('abc').digest('base64') });
+    const exited = once(second.child, 'exit');
+    second.child.kill('SIGTERM');
+    await exited;
+    assert.equal(fs.existsSync(env.IOTEDGE_WORKLOADURI!.slice('unix://'.length)), false, 'socket removed on stop');
   });
 
   it('--ephemeral keeps nothing: a new CA at each start, temp files removed; without flags the state is in the user data dir', async function () {

@@ -1,4 +1,4 @@
-// B7 on the real LocalHub (not the fake): the service REST API over HTTPS on the hub's one TLS port — 401 cases,
+// IoT Hub's service REST API on the real LocalHub (not the fake), over HTTPS on the hub's one TLS port — 401 cases,
 // twin PATCH/PUT merge, version, etag and 400 cases, registry delete, and methods 404103 through REST.
 import assert from 'node:assert/strict';
 import { Twin } from 'azure-iothub';
@@ -9,7 +9,7 @@ import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 import { SERVICE_API as API, innerErrorCode, nested, startHub, type LegacyBody } from './support';
 
-describe('local hub: service REST API over HTTPS (B7)', () => {
+describe('local hub: service REST API over HTTPS', () => {
   let hub: LocalHub;
   let mod: ModuleIdentity;
   let token: string;

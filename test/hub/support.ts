@@ -9,6 +9,7 @@ import { createSas } from '../../src/hub/sas';
 import type { HubMessage, LocalHubOptions, ModuleIdentity } from '../../src/hub/types';
 import { hubAgent } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
+import { until } from '../helpers/until';
 
 export const API = 'api-version=2019-10-01';
 
@@ -155,16 +156,6 @@ export async function closed(client: MqttClient, ms = 5000): Promise<void> {
   await onClose(client, ms);
 }
 
-/** Polls `cond` until it is true; rejects after `ms`, naming `what`. */
-export async function waitFor(cond: () => boolean, what = 'condition', ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Subscribes and resolves with the granted QoS list. */
 export async function subscribe(client: MqttClient, topics: string | string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
   // mqtt.js 5 turns a SUBACK holding 0x80 into an error that still carries the packet.
@@ -260,7 +251,7 @@ export function useOracleHub(options: LocalHubOptions): OracleHub {
     async upstreamAfter(send) {
       const before = fixture.hub.observed.upstream.length;
       await send();
-      await waitFor(() => fixture.hub.observed.upstream.length > before, 'the upstream message');
+      await until(() => fixture.hub.observed.upstream.length > before, 'the upstream message');
       return fixture.hub.observed.upstream[before]!;
     },
     accepted(clientId) {

@@ -1,8 +1,8 @@
-// Unit tests for how the hub builds the messages it routes (src/hub/routing.ts) and drops expired ones (src/hub/delivery.ts).
+// Unit tests for how the hub builds the messages it routes (src/hub/telemetryMessages.ts) and drops expired ones (src/hub/InputDelivery.ts).
 import assert from 'node:assert/strict';
 import type { AedesPublishPacket } from 'aedes';
-import { forwardUnlessExpired } from '../../src/hub/delivery';
-import { injectedMessage, telemetryMessage } from '../../src/hub/routing';
+import { forwardUnlessExpired } from '../../src/hub/InputDelivery';
+import { injectedMessage, telemetryMessage } from '../../src/hub/telemetryMessages';
 
 describe('hub messages for routing', () => {
   describe('telemetryMessage', () => {

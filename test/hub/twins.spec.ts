@@ -1,4 +1,4 @@
-// B5: twins on the local hub: merge rules and validation (TwinStore), and the MQTT GET / PATCH / desired push flows.
+// Twins on the local hub: merge rules and validation (TwinStore), and the MQTT GET / PATCH / desired push flows.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { MqttClient } from 'mqtt';
@@ -6,12 +6,13 @@ import type { Aedes } from 'aedes';
 import { sessionStoreOf } from '../../src/hub/aedesInternals';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { HubError } from '../../src/hub/hubErrors';
-import { TwinStore, mergePatch, validatePatch } from '../../src/hub/twins';
+import { TwinStore } from '../../src/hub/TwinStore';
+import { mergePatch, validatePatch } from '../../src/hub/twinPatches';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { connectPacket, publishPacket, RawMqtt, subscribePacket, type WirePacket } from '../helpers/mqttWire';
 import { API, connectModule, endAll, nested, nextMessage, startHub, subscribe, tokenFor } from './support';
 
-describe('local hub: twins (B5)', () => {
+describe('local hub: twins', () => {
   describe('validatePatch / mergePatch', () => {
     const invalid: Array<[string, unknown]> = [
       ['an array', [1]],

@@ -12,7 +12,8 @@ import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
 import { startWorkloadServer, type WorkloadServer } from '../../src/hub/workloadApi';
 import { FakeHub } from '../helpers/hubFake';
 import { rawRequest } from '../helpers/hubHttp';
-import { waitFor } from './support';
+import { until } from '../helpers/until';
+
 
 const API = 'api-version=2018-06-28';
 
@@ -109,7 +110,7 @@ describe('hub workload api', () => {
       const answer = await rawRequest({ method: 'POST', path: `/modules/later/genid/${added.generationId}/sign?${API}`, socketPath: socketOf('later'), body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
       assert.equal(answer.status, 200);
       server.removeModule('dev1', 'later');
-      await waitFor(() => !fs.existsSync(socketOf('later')), 'the removed module\'s socket file to go');
+      await until(() => !fs.existsSync(socketOf('later')), 'the removed module\'s socket file to go');
     });
 
     const badBodies: Array<[string, unknown]> = [

@@ -13,7 +13,7 @@ const plugins = Object.keys(pkg['node-red'].plugins ?? {});
 const HELP_SECTIONS: Record<string, string[]> = { 'en-US': ['Inputs', 'Outputs', 'Details'], 'pt-BR': ['Entradas', 'Saídas', 'Detalhes'] };
 
 describe('node types', () => {
-  it('the pack declares the seven node types of issue 4', () => {
+  it('the pack declares its seven node types', () => {
     assert.deepEqual([...types].sort(), [
       'iothub-module-client',
       'iothub-module-input',

@@ -12,55 +12,8 @@ import { promisify } from 'node:util';
 
 const root = path.resolve(__dirname, '..', '..');
 
-/** Runs inside the child: starts Node-RED on port 0 with the pack installed in its user dir, prints a report. */
-const SCRIPT = `
-const http = require('node:http');
-const RED = require(process.env.NR_MODULE);
-// The runtime's own copies of its dependencies (Node-RED 3.1 nests older ones than 4.1's).
-const own = (m) => require(require.resolve(m, { paths: [require.resolve(process.env.NR_MODULE)] }));
-const express = own('express');
-(async () => {
-  const app = express();
-  const server = http.createServer(app);
-  RED.init(server, { userDir: process.env.NR_USER_DIR, httpAdminRoot: '/', uiPort: 0, logging: { console: { level: 'off' } }, credentialSecret: false, editorTheme: { tours: false } });
-  app.use('/', RED.httpAdmin);
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  await RED.start();
-  const port = server.address().port;
-  const get = (p, headers = {}) => new Promise((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p, headers }, (res) => {
-    let body = ''; res.setEncoding('utf8'); res.on('data', (d) => (body += d)); res.on('end', () => resolve({ status: res.statusCode, body }));
-  }).on('error', reject));
-  const report = { version: RED.version() };
-  report.sets = JSON.parse((await get('/nodes', { Accept: 'application/json' })).body).filter((n) => n.module === 'node-red-contrib-azure-iot-module');
-  report.html = (await get('/nodes', { Accept: 'text/html' })).body;
-  report.plugins = JSON.parse((await get('/plugins', { Accept: 'application/json' })).body).filter((p) => p.module === 'node-red-contrib-azure-iot-module');
-  report.pluginHtml = (await get('/plugins', { Accept: 'text/html' })).body;
-  report.catalogs = {};
-  for (const lng of ['en-US', 'pt-BR']) report.catalogs[lng] = JSON.parse((await get('/locales/node-red-contrib-azure-iot-module/iothub-module-client?lng=' + lng)).body);
-  report.icon = await get('/icons/node-red-contrib-azure-iot-module/iothub-module-output.svg');
-  report.runtimeText = own('@node-red/util').i18n._('node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 3 });
-  // Example 01 as a user imports it: a local hub started in this runtime, one message sent and acknowledged.
-  await RED.nodes.setFlows(JSON.parse(require('node:fs').readFileSync(process.env.NR_EXAMPLE, 'utf8')), null, 'full');
-  const until = async (cond, what) => {
-    const end = Date.now() + 20000;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error('timed out waiting for ' + what);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  await until(() => RED.nodes.getNode('ex1-client')?.host?.connected === true, 'the example to connect');
-  const outcome = new Promise((resolve) => RED.hooks.add('onComplete.meta', (e) => {
-    if (e.node.id === 'ex1-out') resolve(e.error ? 'error: ' + (e.error.message || e.error) : 'acknowledged');
-  }));
-  RED.nodes.getNode('ex1-go').receive({});
-  report.example = await Promise.race([outcome, new Promise((r) => setTimeout(() => r('no completion in 20 s'), 20000))]);
-  RED.hooks.remove('onComplete.meta');
-  await RED.nodes.setFlows([], null, 'full');
-  await RED.stop();
-  server.close();
-  process.stdout.write(JSON.stringify(report), () => process.exit(0));
-})().catch((err) => { console.error(err); process.exit(1); });
-`;
+/** Runs in the child: starts Node-RED on port 0 with the pack installed in its user dir, prints a report. */
+const REPORT_PROGRAM = path.join(__dirname, '..', 'fixtures', 'nodeRedRuntimeReport.cjs');
 
 interface Report {
   version: string;
@@ -94,7 +47,7 @@ for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime,
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
     fs.mkdirSync(path.join(userDir, 'node_modules'));
     fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', SCRIPT], {
+    const { stdout } = await promisify(execFile)(process.execPath, [REPORT_PROGRAM], {
       cwd: root,
       env: {
         ...process.env,

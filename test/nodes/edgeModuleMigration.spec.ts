@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalHubApi } from '../../src/hub/types';
 import { convertEdgeModuleFlow, type FlowNode as LegacyNode } from '../../nodes/shared/edgeModuleMigration';
-import { DEVICE, helper, NODES, type FlowNode, until, untilSubscribed, useLocalHub } from './support';
+import { DEVICE, helper, NODES, type FlowNode, untilSubscribed, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const CORE = ['function/10-function.js', 'function/15-change.js', 'parsers/70-JSON.js'].map((f) => require(`@node-red/nodes/core/${f}`) as unknown);
@@ -52,6 +53,6 @@ describe('a converted edge-module flow (flow, local hub, IoT Edge environment)',
   it('reports a JSON-text payload to the twin (parsed by the json node in front of it)', async () => {
     await load();
     helper.getNode('legacy-reported').receive({ payload: 'running' });
-    await until(() => (hub.getTwin(DEVICE, 'flow').properties.reported as Record<string, unknown>).moduleStatus === 'running', 10_000, 'reported moduleStatus');
+    await until(() => (hub.getTwin(DEVICE, 'flow').properties.reported as Record<string, unknown>).moduleStatus === 'running', 'reported moduleStatus', 10_000);
   });
 });

@@ -7,7 +7,8 @@ import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
 import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../src/hub';
-import { collect, helper, NODES, nextInput, statusesOf, until, type FlowNode, type TestNode } from './support';
+import { collect, helper, NODES, nextInput, statusesOf, type FlowNode, type TestNode } from './support';
+import { until } from '../helpers/until';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 const CORE_NODES: unknown[] = [
@@ -109,9 +110,9 @@ describe('examples/', function () {
     }
     const node = (id: string): TestNode => helper.getNode(id);
     const click = (id: string): void => node(id).receive({});
-    const online = (moduleId: string): Promise<void> => until(() => hub.isConnected(`${DEVICE}/${moduleId}`), 15_000, `${moduleId} connected`);
+    const online = (moduleId: string): Promise<void> => until(() => hub.isConnected(`${DEVICE}/${moduleId}`), `${moduleId} connected`, 15_000);
     const subscribed = (moduleId: string, part: string): Promise<void> =>
-      until(() => hub.observed.subscriptions.some((s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(part) && s.granted !== 128), 15_000, `${moduleId} subscribed to ${part}`);
+      until(() => hub.observed.subscriptions.some((s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(part) && s.granted !== 128), `${moduleId} subscribed to ${part}`, 15_000);
     const noErrors = (): void => assert.deepEqual(errors, []);
 
     it('01: sends to output "alerts" with application and system properties, upstream by its route', async () => {
@@ -121,7 +122,7 @@ describe('examples/', function () {
       click('ex1-go');
       const msg = await acked;
       assert.deepEqual(msg.payload, { temperature: 31.5, limit: 30 });
-      await until(() => upstream.length === 1, 10_000, 'upstream alert');
+      await until(() => upstream.length === 1, 'upstream alert', 10_000);
       const m = upstream[0]!;
       assert.equal(m.moduleId, 'ex-output');
       assert.equal(m.outputName, 'alerts');
@@ -140,7 +141,7 @@ describe('examples/', function () {
       node('ex2-show').on('input', (msg: Record<string, unknown>) => got.push(msg));
       click('ex2-temp');
       click('ex2-hum');
-      await until(() => got.length === 2, 15_000, 'two inputs');
+      await until(() => got.length === 2, 'two inputs', 15_000);
       const byInput = Object.fromEntries(got.map((m) => [m.inputName, m.payload]));
       assert.deepEqual(byInput, { temperature: 21.5, humidity: { relative: 48 } });
       assert.ok(got.every((m) => m.connectionModuleId === 'ex-sender' || (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender'), 'edgeHub adds the sender');
@@ -153,14 +154,14 @@ describe('examples/', function () {
       const first = await nextInput(node('ex3-show'), 15_000);
       assert.equal(first.topic, 'twin');
       click('ex3-report');
-      await until(() => hub.getTwin(DEVICE, 'ex-twin').properties.reported.firmware === '1.2.0', 10_000, 'reported firmware');
+      await until(() => hub.getTwin(DEVICE, 'ex-twin').properties.reported.firmware === '1.2.0', 'reported firmware', 10_000);
       const desired = nextInput(node('ex3-show'), 15_000);
       hub.updateDesired(DEVICE, 'ex-twin', { interval: 5 });
       assert.equal((await desired).topic, 'desired');
       await until(() => {
         const ack = hub.getTwin(DEVICE, 'ex-twin').properties.reported.interval as { value?: number; ac?: number } | undefined;
         return ack?.value === 5 && ack.ac === 200;
-      }, 10_000, 'acknowledged interval');
+      }, 'acknowledged interval', 10_000);
       const got = await (async () => {
         const next = nextInput(node('ex3-show'), 15_000);
         click('ex3-get');
@@ -195,11 +196,11 @@ describe('examples/', function () {
       await deploy(files.find((f) => f.startsWith('06'))!);
       await online('ex-control');
       click('ex6-disc');
-      await until(() => !hub.isConnected(`${DEVICE}/ex-control`), 10_000, 'disconnected');
+      await until(() => !hub.isConnected(`${DEVICE}/ex-control`), 'disconnected', 10_000);
       click('ex6-conn');
       await online('ex-control');
       click('ex6-send');
-      await until(() => upstream.some((m) => m.moduleId === 'ex-control' && m.outputName === 'readings'), 10_000, 'reading upstream');
+      await until(() => upstream.some((m) => m.moduleId === 'ex-control' && m.outputName === 'readings'), 'reading upstream', 10_000);
       noErrors();
     });
 
@@ -209,11 +210,11 @@ describe('examples/', function () {
       await deploy(files.find((f) => f.startsWith('07'))!);
       const clientId = `${DEVICE}/ex-sas`;
       const since = Date.now();
-      await until(() => hub.observed.connects.some((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0), 10_000, 'connected');
+      await until(() => hub.observed.connects.some((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0), 'connected', 10_000);
       const connect = hub.observed.connects.find((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0)!;
       const se = Number(/[?&]se=(\d+)/.exec(connect.password ?? '')?.[1]);
       assert.ok(Math.abs(se - connect.at / 1000 - 240) <= 2, `token lifetime ${se - connect.at / 1000} s`);
-      await until(() => upstream.filter((m) => m.moduleId === 'ex-sas').length >= 8, 15_000, 'eight readings');
+      await until(() => upstream.filter((m) => m.moduleId === 'ex-sas').length >= 8, 'eight readings', 15_000);
       const seqs = upstream.filter((m) => m.moduleId === 'ex-sas').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
       assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
       noErrors();
@@ -224,16 +225,16 @@ describe('examples/', function () {
       const completed = collect(node('ex8-count'));
       await online('ex-burst');
       click('ex8-disc');
-      await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 10_000, 'disconnected');
+      await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 'disconnected', 10_000);
       click('ex8-burst');
       await until(() => (helper as unknown as { _NodePrototype: { status: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ text?: string }> }> } } })
-        ._NodePrototype.status.getCalls().some((c) => c.thisValue?.id === 'ex8-out' && /20/.test(String(c.args[0]?.text ?? ''))), 10_000, 'twenty queued');
+        ._NodePrototype.status.getCalls().some((c) => c.thisValue?.id === 'ex8-out' && /20/.test(String(c.args[0]?.text ?? ''))), 'twenty queued', 10_000);
       assert.equal(upstream.length, 0, 'nothing leaves while offline');
       click('ex8-conn');
-      await until(() => upstream.length === 20, 15_000, 'twenty upstream');
+      await until(() => upstream.length === 20, 'twenty upstream', 15_000);
       assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
       // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
-      await until(() => completed.length === 22, 10_000, 'twenty-two completions');
+      await until(() => completed.length === 22, 'twenty-two completions', 10_000);
       const counts = statusesOf('ex8-count').map((s) => s.text);
       assert.equal(counts.at(-1), '20 acknowledged');
       assert.ok(!counts.includes('21 acknowledged') && !counts.includes('22 acknowledged'), `counted: ${counts.join(', ')}`);
@@ -245,8 +246,8 @@ describe('examples/', function () {
       await deploy(files.find((f) => f.startsWith('09'))!);
       const clientId = `${DEVICE}/ex-token`;
       // The first token (the node has none stored) and three renewals of 10 s tokens, every one used to connect.
-      await until(() => new Set(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0).map((c) => c.password)).size >= 4, 30_000, 'four tokens used');
-      await until(() => upstream.filter((m) => m.moduleId === 'ex-token').length >= 12, 15_000, 'twelve readings');
+      await until(() => new Set(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0).map((c) => c.password)).size >= 4, 'four tokens used', 30_000);
+      await until(() => upstream.filter((m) => m.moduleId === 'ex-token').length >= 12, 'twelve readings', 15_000);
       const seqs = upstream.filter((m) => m.moduleId === 'ex-token').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
       assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
       assert.equal(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode !== 0).length, 0, 'no refused connect');
@@ -274,13 +275,9 @@ describe('examples/', function () {
       const flow = load(files.find((f) => f.startsWith('05'))!).map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
       await helper.load([...NODES, ...CORE_NODES], flow);
       let own: LocalHubApi | undefined;
-      const deadline = Date.now() + 15_000;
-      while (!(own = await ownLocalHub())) {
-        if (Date.now() > deadline) throw new Error('no in-process hub');
-        await new Promise<void>((resolve) => setTimeout(resolve, 20));
-      }
-      await until(() => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`), 15_000, 'both modules online');
-      await until(() => own!.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 15_000, 'target subscribed');
+      await until(async () => (own = await ownLocalHub()) !== undefined, 'an in-process hub', 15_000);
+      await until(() => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`), 'both modules online', 15_000);
+      await until(() => own!.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 'target subscribed', 15_000);
       const answer = nextInput(helper.getNode('ex5-result'), 20_000);
       helper.getNode('ex5-go').receive({});
       assert.deepEqual((await answer).payload, { pong: true });

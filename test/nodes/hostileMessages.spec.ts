@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 type Msg = Record<string, unknown>;
 /** What a case must end in: success observed on the hub, or done(err) with this code. */
@@ -157,7 +158,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     c.msg._msgid = id;
     helper.getNode(nodeId).receive(c.msg);
     const own = (): Completion[] => (completions.get(id) ?? []).filter((x) => x.nodeId === nodeId);
-    await until(() => own().length > 0, 20_000, `done() for ${nodeId} "${c.name}"`);
+    await until(() => own().length > 0, `done() for ${nodeId} "${c.name}"`, 20_000);
     const [completion] = own();
     if (completion!.error === undefined) {
       assert.equal(c.expect, ok, `${nodeId} "${c.name}": succeeded, expected ${JSON.stringify(c.expect)}`);
@@ -174,7 +175,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       assert.ok(logged.length > 0, `${nodeId} "${c.name}": the error is logged`);
       return;
     }
-    await until(() => caught.some((m) => m._msgid === id), 10_000, `Catch node got "${c.name}"`);
+    await until(() => caught.some((m) => m._msgid === id), `Catch node got "${c.name}"`, 10_000);
     const error = caught.find((m) => m._msgid === id)!.error as { code?: string; message: string; source?: { id?: string } };
     assert.equal(error.code, code);
     assert.equal(error.source?.id, nodeId);
@@ -287,7 +288,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       for (const c of cases) {
         const before = upstream.length;
         await run('out', c, caught, async () => {
-          await until(() => upstream.length === before + 1, 10_000, `hub got "${c.name}"`);
+          await until(() => upstream.length === before + 1, `hub got "${c.name}"`, 10_000);
           const got = upstream[before]!;
           assert.equal(got.outputName, c === oddIds ? 'a/b#+?x=1&$.on=z' : undefined);
           const body = bodies.get(c);
@@ -301,7 +302,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         });
       }
       const before = upstream.length;
-      await run('out', { name: 'a normal message', msg: { payload: { ok: true } }, expect: ok }, caught, () => until(() => upstream.length === before + 1, 10_000, 'normal message'));
+      await run('out', { name: 'a normal message', msg: { payload: { ok: true } }, expect: ok }, caught, () => until(() => upstream.length === before + 1, 'normal message', 10_000));
       assert.deepEqual(JSON.parse(upstream.at(-1)!.body.toString('utf8')), { ok: true });
       assertDoneOnce('out');
       assertNoSecrets(caught);
@@ -358,10 +359,10 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         const before = twinEvents.length;
         const version = reportedVersion();
         await run('twin', c, caught, async () => {
-          await until(() => twinEvents.length > before, 10_000, `hub twin request for "${c.name}"`);
+          await until(() => twinEvents.length > before, `hub twin request for "${c.name}"`, 10_000);
           const event = twinEvents[before]!;
           assert.ok(event.status < 300, `${c.name}: hub answered ${event.status}`);
-          if (event.kind === 'get') await until(() => results.some((m) => m._msgid === c.msg._msgid && m.topic === 'twin'), 10_000, `twin read for "${c.name}"`);
+          if (event.kind === 'get') await until(() => results.some((m) => m._msgid === c.msg._msgid && m.topic === 'twin'), `twin read for "${c.name}"`, 10_000);
           else assert.ok(reportedVersion() > version, `${c.name}: reported patched`);
         });
       }
@@ -382,7 +383,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       const seen = requests.length;
       const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'hostile', payload: { q: 1 }, responseTimeoutInSeconds: 20, connectTimeoutInSeconds: 5 });
       call.catch(() => undefined);
-      await until(() => requests.length > seen, 10_000, 'method request in the flow');
+      await until(() => requests.length > seen, 'method request in the flow', 10_000);
       return { requestId: String(requests[seen]!.requestId), call };
     }
     // Bad ids: no request is involved.
@@ -390,7 +391,6 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     await run('respond', { name: 'a normal answer', msg: { requestId: answered, payload: { fine: true } }, expect: ok }, caught, async () => {
       assert.deepEqual(await firstCall, { status: 200, payload: { fine: true } });
     });
-    const hubRid = answered.slice(0, answered.indexOf('@'));
     const idCases: Case[] = [
       { name: 'requestId missing', msg: { payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId empty', msg: { requestId: '', payload: 1 }, expect: err('invalid-request-id') },
@@ -398,7 +398,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       { name: 'requestId object', msg: { requestId: { id: answered }, payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId array', msg: { requestId: [answered], payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId unknown', msg: { requestId: 'nope@nowhere', payload: 1 }, expect: err('unknown-request-id') },
-      { name: 'requestId of another config node', msg: { requestId: `${hubRid}@cfgPeer`, payload: 1 }, expect: err('unknown-request-id') },
+      { name: 'requestId of another config node', msg: { requestId: answered.replace('@cfg/', '@cfgPeer/'), payload: 1 }, expect: err('unknown-request-id') },
       { name: 'requestId used twice', msg: { requestId: answered, payload: 1 }, expect: err('already-responded') },
       { name: 'requestId 300 KB', msg: { requestId: 'r'.repeat(300 * 1024), payload: 1 }, expect: err('unknown-request-id') },
     ];
@@ -472,12 +472,12 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     ];
     for (const c of cases) {
       await run('invoke', c, caught, async () => {
-        await until(() => returned(c) !== undefined, 10_000, `result of "${c.name}"`);
+        await until(() => returned(c) !== undefined, `result of "${c.name}"`, 10_000);
         assert.equal(returned(c)!.statusCode, 200, c.name);
       });
     }
     const normal: Case = { name: 'a normal call', msg: { payload: { hello: 'é' } }, expect: ok };
-    await run('invoke', normal, caught, () => until(() => returned(normal) !== undefined, 10_000, 'normal result'));
+    await run('invoke', normal, caught, () => until(() => returned(normal) !== undefined, 'normal result', 10_000));
     assert.deepEqual(returned(normal)!.payload, { hello: 'é' });
     assertDoneOnce('invoke');
     assertNoSecrets(caught);
@@ -485,7 +485,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
 
   it('output: 500 messages in a burst while the hub drops every connection each end in exactly one done() or done(err)', async () => {
     const { caught } = await load();
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
     const upstream: HubMessage[] = [];
     const listener = (m: HubMessage): void => void upstream.push(m);
     hub.events.on('upstream', listener);
@@ -501,19 +501,19 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         if (i % 25 === 24) await new Promise<void>((resolve) => setImmediate(resolve));
         if (i === 99 || i === 249 || i === 399) {
           // From the second drop on, drop a connection that is up again (with its resent and queued messages in flight).
-          if (i > 99) await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'reconnected');
+          if (i > 99) await until(() => hub.isConnected(`${DEVICE}/flow`), 'reconnected', 10_000);
           hub.faults.dropAll();
         }
       }
       const own = (s: { id: string; node: string }): Completion[] => (completions.get(s.id) ?? []).filter((c) => c.nodeId === s.node);
-      await until(() => sent.every((s) => own(s).length > 0), 45_000, 'every burst message completed');
+      await until(() => sent.every((s) => own(s).length > 0), 'every burst message completed', 45_000);
       for (const s of sent) assert.equal(own(s).length, 1, `${s.id} completed ${own(s).length} times`);
       const failed = sent.filter((s) => own(s)[0]!.error !== undefined);
       for (const s of failed) {
         const code = String(own(s)[0]!.error!.code);
         assert.ok(CATALOG[code] && code !== 'unknown-error', `${s.id}: stable code, got ${code}`);
       }
-      await until(() => failed.every((s) => caught.some((m) => m._msgid === s.id)), 10_000, 'every failure caught');
+      await until(() => failed.every((s) => caught.some((m) => m._msgid === s.id)), 'every failure caught', 10_000);
       // A success means the hub has it (at least once: QoS 1 may repeat a message after a reconnect).
       const arrived = new Set(upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { i: number }).i));
       for (const s of sent) if (own(s)[0]!.error === undefined) assert.ok(arrived.has(s.i), `${s.id} completed but never reached the hub`);
@@ -521,7 +521,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       assert.ok(failed.length < sent.length, 'some messages went through');
       // Node-RED and the connection are alive afterwards.
       const before = upstream.length;
-      await run('out', { name: 'after the burst', msg: { payload: 'alive' }, expect: ok }, caught, () => until(() => upstream.slice(before).some((m) => m.body.toString('utf8') === 'alive'), 10_000, 'alive'));
+      await run('out', { name: 'after the burst', msg: { payload: 'alive' }, expect: ok }, caught, () => until(() => upstream.slice(before).some((m) => m.body.toString('utf8') === 'alive'), 'alive', 10_000));
       assertNoSecrets(caught);
     } finally {
       hub.events.off('upstream', listener);

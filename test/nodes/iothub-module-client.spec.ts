@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, until, untilSubscribed, useLocalHub, warningsOf } from './support';
+import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, untilSubscribed, useLocalHub, warningsOf } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-client (flow, local hub)', function () {
   this.timeout(60_000);
@@ -47,23 +48,23 @@ describe('iothub-module-client (flow, local hub)', function () {
     await helper.load(NODES, onTab(nodes), credentials);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     await untilSubscribed(hub, `${DEVICE}/peer`, '/inputs/');
-    await until(() => statusesOf('in').some((st) => st.text === 'node-red:common.status.connected'), 10_000, 'connected status');
+    await until(() => statusesOf('in').some((st) => st.text === 'node-red:common.status.connected'), 'connected status', 10_000);
     assert.ok(statusesOf('twin').some((st) => st.text === 'node-red:common.status.connected'), 'every user gets the status');
     const got = collect(helper.getNode('got'));
     const gotPeer = collect(helper.getNode('gotPeer'));
     await hub.sendToInput(DEVICE, 'peer', 'in', { body: 'for peer' });
     await hub.sendToInput(DEVICE, 'flow', 'in', { body: 'for flow' });
-    await until(() => got.length === 1 && gotPeer.length === 1, 10_000, 'both messages');
+    await until(() => got.length === 1 && gotPeer.length === 1, 'both messages', 10_000);
     assert.deepEqual(got[0]!.payload, Buffer.from('for flow'));
     assert.deepEqual(gotPeer[0]!.payload, Buffer.from('for peer'));
 
     const before = statusesOf('in').length;
     hub.faults.dropConnection(`${DEVICE}/flow`);
-    await until(() => statusesOf('in').slice(before).some((st) => st.fill === 'red' && st.shape === 'ring'), 10_000, 'disconnected status');
+    await until(() => statusesOf('in').slice(before).some((st) => st.fill === 'red' && st.shape === 'ring'), 'disconnected status', 10_000);
     const dropped = statusesOf('in').slice(before).find((st) => st.fill === 'red' && st.shape === 'ring')!;
     assert.equal(dropped.text, 'disconnected: The connection to the hub was lost', 'the reason is shown');
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 15_000, 'reconnected');
-    await until(() => statusesOf('twin').slice(before).some((st) => st.text === 'node-red:common.status.connected'), 10_000, 'connected again');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'reconnected', 15_000);
+    await until(() => statusesOf('twin').slice(before).some((st) => st.text === 'node-red:common.status.connected'), 'connected again', 10_000);
     assert.ok(statusesOf('twin').some((st) => st.text === 'node-red:common.status.connecting'), 'connecting is shown');
   });
 
@@ -79,21 +80,21 @@ describe('iothub-module-client (flow, local hub)', function () {
       inNode.name = `round ${round}`;
       if (round > 1) await helper.setFlows(onTab(nodes), full ? 'full' : 'nodes', credentials);
       if (full) await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/', since);
-      else await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+      else await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
       const got = collect(helper.getNode('got'));
       await hub.sendToInput(DEVICE, 'flow', 'in', { body: `round ${round}` });
       await hub.sendToInput(DEVICE, 'flow', 'other', { body: `sentinel ${round}` });
-      await until(() => got.some((m) => String(m.payload) === `sentinel ${round}`), 10_000, `sentinel ${round}`);
+      await until(() => got.some((m) => String(m.payload) === `sentinel ${round}`), `sentinel ${round}`, 10_000);
       // Only this test's messages: a QoS 1 message of an earlier test may legitimately be re-delivered once.
       const ours = got.map((m) => String(m.payload)).filter((p) => /^(round|sentinel) /.test(p));
       assert.deepEqual(ours, [`round ${round}`, `sentinel ${round}`], `round ${round}`);
-      await until(() => open.get(`${DEVICE}/flow`) === 1 && open.get(`${DEVICE}/peer`) === 1, 10_000, `one socket per client (round ${round})`);
+      await until(() => open.get(`${DEVICE}/flow`) === 1 && open.get(`${DEVICE}/peer`) === 1, `one socket per client (round ${round})`, 10_000);
       // in + in2 (message each) and twin (desired + state) on cfg; peerIn (message) on cfgPeer.
       assert.deepEqual(registrationsOf('cfg'), { users: 3, listeners: 4 }, `cfg registrations (round ${round})`);
       assert.deepEqual(registrationsOf('cfgPeer'), { users: 1, listeners: 1 }, `cfgPeer registrations (round ${round})`);
     }
     await helper.unload();
-    await until(() => open.get(`${DEVICE}/flow`) === 0 && open.get(`${DEVICE}/peer`) === 0, 10_000, 'all sockets closed');
+    await until(() => open.get(`${DEVICE}/flow`) === 0 && open.get(`${DEVICE}/peer`) === 0, 'all sockets closed', 10_000);
     assert.equal(hub.isConnected(`${DEVICE}/flow`), false);
     assert.equal(hub.isConnected(`${DEVICE}/peer`), false);
   });
@@ -104,12 +105,12 @@ describe('iothub-module-client (flow, local hub)', function () {
     const credentials = { tls: tls.credentials, cfg: cfg.credentials };
     const user = { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] };
     await helper.load(NODES, onTab([tls.node, cfg.node, user]), credentials);
-    await until(() => open.get(`${DEVICE}/flow`) === 1, 10_000, 'connected at the first user');
+    await until(() => open.get(`${DEVICE}/flow`) === 1, 'connected at the first user', 10_000);
     await helper.setFlows(onTab([tls.node, cfg.node]), 'nodes', credentials);
-    await until(() => open.get(`${DEVICE}/flow`) === 0, 10_000, 'disconnected after the last user');
+    await until(() => open.get(`${DEVICE}/flow`) === 0, 'disconnected after the last user', 10_000);
     assert.deepEqual(registrationsOf('cfg'), { users: 0, listeners: 0 });
     await helper.setFlows(onTab([tls.node, cfg.node, user]), 'nodes', credentials);
-    await until(() => open.get(`${DEVICE}/flow`) === 1, 10_000, 'connected again');
+    await until(() => open.get(`${DEVICE}/flow`) === 1, 'connected again', 10_000);
   });
 
   it('a flow node whose config node is missing shows "not configured" and fails each message with a catchable error', async () => {
@@ -124,7 +125,7 @@ describe('iothub-module-client (flow, local hub)', function () {
     );
     const caught = collect(helper.getNode('caught'));
     helper.getNode('twin').receive({ action: 'get' });
-    await until(() => caught.length === 1, 10_000, 'error');
+    await until(() => caught.length === 1, 'error', 10_000);
     assert.equal((caught[0]!.error as { code?: string }).code, 'not-configured');
     assert.ok(statusesOf('twin').every((st) => st.fill === 'red'), 'only the not-configured status');
   });
@@ -136,7 +137,7 @@ describe('iothub-module-client (flow, local hub)', function () {
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     await hub.stop();
     try {
-      await until(() => !hub.isConnected(`${DEVICE}/flow`), 10_000, 'disconnected');
+      await until(() => !hub.isConnected(`${DEVICE}/flow`), 'disconnected', 10_000);
       helper.getNode('out').receive({ payload: 'waiting' });
       const started = Date.now();
       await helper.unload();
@@ -171,7 +172,7 @@ describe('iothub-module-client (flow, local hub)', function () {
         ]),
         { tls: tls.credentials, cfg: { connectionString } },
       );
-      await until(() => accepted.length > 0, 10_000, 'the connection attempt');
+      await until(() => accepted.length > 0, 'the connection attempt', 10_000);
       const out = helper.getNode('out');
       const completed: unknown[] = [];
       const hooks = (helper as unknown as { _RED: { hooks: { add(n: string, f: (e: { node: { id: string }; error?: unknown }) => void): void; remove(n: string): void } } })._RED.hooks;
@@ -184,12 +185,12 @@ describe('iothub-module-client (flow, local hub)', function () {
         await helper.unload();
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 3_000, `close took ${elapsed} ms`);
-        await until(() => completed.length === 1, 5_000, 'the waiting send to end');
+        await until(() => completed.length === 1, 'the waiting send to end', 5_000);
         assert.match(String((completed[0] as Error | undefined)?.message), /clos/i, 'it ends with an error, not as sent');
       } finally {
         hooks.remove('onComplete.blackhole');
       }
-      await until(() => closedByClient === accepted.length, 5_000, 'the attempt closed by the client');
+      await until(() => closedByClient === accepted.length, 'the attempt closed by the client', 5_000);
     } finally {
       for (const s of accepted) s.destroy();
       await new Promise<void>((resolve) => blackHole.close(() => resolve()));
@@ -212,12 +213,12 @@ describe('iothub-module-client (flow, local hub)', function () {
     // Once, the node warned four times in 0.1 s and never tried again until a redeploy.
     const retrying = /^error: The hub refused the credentials; next try at \d\d:\d\d:\d\d$/;
     const said = (): boolean => statusesOf('in').some((st) => st.fill === 'red' && st.shape === 'dot' && retrying.test(st.text ?? ''));
-    await until(() => hub.observed.counters.refused >= 4 && said(), 15_000, 'four refused connects, then a status with the next try');
+    await until(() => hub.observed.counters.refused >= 4 && said(), 'four refused connects, then a status with the next try', 15_000);
     assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
     // The key is fixed on the hub side while the flow runs: the next retry connects.
     hub.removeModule(DEVICE, 'flow');
     hub.addModule(DEVICE, 'flow', { primaryKey: wrongKey });
-    await until(() => statusesOf('in').at(-1)?.fill === 'green', 15_000, 'connected after the key was fixed');
+    await until(() => statusesOf('in').at(-1)?.fill === 'green', 'connected after the key was fixed', 15_000);
     assert.ok(hub.isConnected(`${DEVICE}/flow`));
   });
 
@@ -231,7 +232,7 @@ describe('iothub-module-client (flow, local hub)', function () {
     const retrying = /^error: The TLS handshake with the hub failed \(check the server CA\); next try at \d\d:\d\d:\d\d$/;
     const attempts = (): number => statusesOf('in').filter((st) => st.text === 'node-red:common.status.connecting').length;
     // Once, the node gave up after the first refusal; now the library keeps trying (with the longer cap).
-    await until(() => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')), 15_000, 'four attempts and a status with the next try');
+    await until(() => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')), 'four attempts and a status with the next try', 15_000);
     assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
   });
 
@@ -248,7 +249,7 @@ describe('iothub-module-client (flow, local hub)', function () {
     );
     const caught = collect(helper.getNode('caught'));
     helper.getNode('out').receive({ payload: 'x' });
-    await until(() => caught.length === 1, 10_000, 'error');
+    await until(() => caught.length === 1, 'error', 10_000);
     const error = caught[0]!.error as { code?: string; message: string };
     assert.equal(error.code, 'not-configured');
     assert.match(error.message, /The module client is not configured/);
@@ -262,11 +263,11 @@ describe('iothub-module-client (flow, local hub)', function () {
     await helper.load(NODES, onTab(nodes), credentials);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     hub.faults.dropConnection(`${DEVICE}/flow`);
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 15_000, 'reconnected');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'reconnected', 15_000);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     const got = collect(helper.getNode('got'));
     await hub.sendToInput(DEVICE, 'flow', 'in', { body: '{"x":1}', systemProperties: { '$.ct': 'application/json' } });
-    await until(() => got.length === 1, 10_000, 'a message');
+    await until(() => got.length === 1, 'a message', 10_000);
     const key = hub.getModule(DEVICE, 'flow')!.primaryKey;
     assert.ok(!JSON.stringify(got).includes(key), 'the key appears in a msg');
     // Deploy as the editor does (credentials inline on the node): the flow Node-RED keeps and saves has them

@@ -2,7 +2,8 @@
 // payload that does not decode as declared (Buffer + warning), the raw option.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextCall, nextInput, until, untilSubscribed, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextCall, nextInput, untilSubscribed, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-input (flow, local hub)', function () {
   this.timeout(30_000);
@@ -64,7 +65,7 @@ describe('iothub-module-input (flow, local hub)', function () {
     const all = collect(helper.getNode('gotAll'));
     await hub.sendToInput(DEVICE, 'flow', 'other', { body: 'héllo', systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' } });
     await hub.sendToInput(DEVICE, 'flow', 'other', { body: Buffer.from([1, 2, 3]) });
-    await until(() => all.length === 2, 10_000, 'two messages');
+    await until(() => all.length === 2, 'two messages', 10_000);
     assert.equal(all[0]!.payload, 'héllo');
     assert.deepEqual(all[1]!.payload, Buffer.from([1, 2, 3]));
     assert.equal(got1.length, 0);
@@ -93,7 +94,7 @@ describe('iothub-module-input (flow, local hub)', function () {
     await hub.sendToInput(DEVICE, 'flow', 'odd', { body: '{"a":1}', systemProperties: { '$.ct': 'application/json', '$.ce': 'no-such-encoding' } });
     await hub.sendToInput(DEVICE, 'flow', 'odd', { body: Buffer.from([0xff, 0xfe, 0xc3]), systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' } });
     await hub.sendToInput(DEVICE, 'flow', 'odd', { body: 'still fine', systemProperties: { '$.ct': 'text/plain' } });
-    await until(() => all.length === 3 && warnings.length === 2, 10_000, 'three messages, two warnings');
+    await until(() => all.length === 3 && warnings.length === 2, 'three messages, two warnings', 10_000);
     assert.deepEqual(all[0]!.payload, Buffer.from('{"a":1}'));
     assert.equal(all[0]!.contentEncoding, 'no-such-encoding');
     assert.deepEqual(all[1]!.payload, Buffer.from([0xff, 0xfe, 0xc3]));
@@ -107,16 +108,16 @@ describe('iothub-module-input (flow, local hub)', function () {
     const all = collect(helper.getNode('gotAll'));
     await hub.stop();
     try {
-      await until(() => !hub.isConnected(`${DEVICE}/flow`), 10_000, 'offline');
+      await until(() => !hub.isConnected(`${DEVICE}/flow`), 'offline', 10_000);
       await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: 'while offline', systemProperties: { '$.ct': 'text/plain' } });
     } finally {
       await hub.restart();
     }
-    await until(() => all.some((m) => m.payload === 'while offline'), 20_000, 'stored message delivered');
+    await until(() => all.some((m) => m.payload === 'while offline'), 'stored message delivered', 20_000);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     // A sentinel sent after the reconnect: once it is through, a duplicate of the stored message would have been too.
     await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: 'sentinel', systemProperties: { '$.ct': 'text/plain' } });
-    await until(() => all.some((m) => m.payload === 'sentinel'), 10_000, 'sentinel');
+    await until(() => all.some((m) => m.payload === 'sentinel'), 'sentinel', 10_000);
     assert.equal(all.filter((m) => m.payload === 'while offline').length, 1);
   });
 });

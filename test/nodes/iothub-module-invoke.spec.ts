@@ -2,7 +2,8 @@
 // hub's IOTEDGE_* variables and workload API) calls a method that another module's flow answers.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, until, untilSubscribed, useLocalHub } from './support';
+import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-invoke (flow, local hub)', function () {
   this.timeout(40_000);
@@ -74,7 +75,7 @@ describe('iothub-module-invoke (flow, local hub)', function () {
     await load();
     const caught = collect(helper.getNode('caught'));
     helper.getNode('invoke').receive({ payload: 1, moduleId: 'idle', methodName: 'ping', connectTimeout: 0, responseTimeout: 5 });
-    await until(() => caught.length === 1, 20_000, 'error');
+    await until(() => caught.length === 1, 'error', 20_000);
     const error = caught[0]!.error as { code?: string; message: string };
     assert.match(error.message, /404103/);
     assert.equal(error.code, 'device-not-online');
@@ -104,7 +105,7 @@ describe('iothub-module-invoke (flow, local hub)', function () {
     const caught = collect(helper.getNode('caught'));
     helper.getNode('invoke').receive({ payload: 1, target: 'peer', deviceId: 42 });
     helper.getNode('invoke').receive({ payload: 1, target: 'peer', responseTimeout: 'soon' });
-    await until(() => caught.length === 2, 10_000, 'two errors');
+    await until(() => caught.length === 2, 'two errors', 10_000);
     assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-target', 'invalid-timeout']);
   });
 

@@ -2,7 +2,8 @@
 // automatic answer after the configured time, methods nobody listens to.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextCall, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextCall, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-method-request (flow, local hub)', function () {
   this.timeout(30_000);
@@ -47,7 +48,7 @@ describe('iothub-module-method-request (flow, local hub)', function () {
     const seenPair = collect(helper.getNode('seenPair'));
     const first = hub.invokeMethod(DEVICE, 'flow', { methodName: 'pair', payload: 'first {not json', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
     const second = hub.invokeMethod(DEVICE, 'flow', { methodName: 'pair', payload: { n: 2 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
-    await until(() => seenPair.length === 2, 10_000, 'both requests');
+    await until(() => seenPair.length === 2, 'both requests', 10_000);
     const byPayload = (p: unknown) => seenPair.find((m) => JSON.stringify(m.payload) === JSON.stringify(p))!;
     assert.notEqual(byPayload('first {not json').requestId, byPayload({ n: 2 }).requestId);
     // Answer the second first: correlation is by request id, never by method name or order.
@@ -66,7 +67,7 @@ describe('iothub-module-method-request (flow, local hub)', function () {
     assert.equal(result.status, 503);
     const [warning] = await warned;
     assert.match(String(warning), /answered automatically/);
-    await until(() => seenSlow.length === 1, 5_000, 'request emitted');
+    await until(() => seenSlow.length === 1, 'request emitted', 5_000);
     assert.equal(seenSlow[0]!.methodName, 'slow');
   });
 

@@ -3,16 +3,17 @@
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
 import { serviceOracle } from '../helpers/hubOracle';
-import { collect, DEVICE, helper, loadWithClient, nextInput, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, startHub, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-method-response (flow, local hub)', function () {
   this.timeout(30_000);
   let hub: LocalHubApi;
   useLocalHub((h) => (hub = h));
 
-  async function load(timeout = '25'): Promise<void> {
+  async function load(timeout = '25', on: LocalHubApi = hub): Promise<void> {
     await loadWithClient(
-      hub,
+      on,
       [
         { id: 'req', type: 'iothub-module-method-request', client: 'cfg', methodName: '', timeout, timeoutStatus: '504', wires: [['requests']] },
         { id: 'requests', type: 'helper' },
@@ -51,7 +52,7 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     respond.receive({ requestId: 'nope@nowhere', payload: 1 });
     respond.receive({ payload: 1 });
     respond.receive({ requestId: 'x', statusCode: 'two hundred' });
-    await until(() => caught.length === 3, 10_000, 'three errors');
+    await until(() => caught.length === 3, 'three errors', 10_000);
     assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-request-id', 'invalid-status-code', 'unknown-request-id']);
   });
 
@@ -97,5 +98,37 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     const caught = nextInput(helper.getNode('caught'));
     helper.getNode('respond').receive({ requestId: msg.requestId, payload: 'too late' });
     assert.equal(((await caught).error as { code?: string }).code, 'request-expired');
+  });
+
+  it('after a redeploy on a fresh hub connection, a late answer to an earlier request does not answer the new request with the same $rid', async () => {
+    // Hubs number method requests per connection: a restarted hub sends `$rid` 1 again.
+    const call = async (on: LocalHubApi): Promise<{ msg: Record<string, unknown>; result: Promise<{ status: number; payload: unknown }> }> => {
+      const request = nextInput(helper.getNode('requests'));
+      const result = on.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+      result.catch(() => undefined);
+      return { msg: await request, result };
+    };
+    const first = await startHub();
+    let second: LocalHubApi | undefined;
+    try {
+      await load('25', first);
+      const old = await call(first);
+      await helper.unload();
+      second = await startHub();
+      await load('25', second);
+      const fresh = await call(second);
+      assert.notEqual(fresh.msg.requestId, old.msg.requestId, 'a new request id on the new connection');
+      const caught = nextInput(helper.getNode('caught'));
+      helper.getNode('respond').receive({ requestId: old.msg.requestId, payload: 'meant for the earlier request' });
+      assert.equal(((await caught).error as { code?: string }).code, 'request-expired');
+      const completed = nextInput(helper.getNode('completed'));
+      helper.getNode('respond').receive({ requestId: fresh.msg.requestId, payload: 'fresh' });
+      await completed;
+      assert.deepEqual(await fresh.result, { status: 200, payload: 'fresh' });
+    } finally {
+      await helper.unload();
+      await first.close();
+      await second?.close();
+    }
   });
 });

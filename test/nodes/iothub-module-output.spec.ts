@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createSas } from '../../src/hub/sas';
 import type { LocalHubApi, HubMessage } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, NODES, nextInput, onTab, statusesOf, tlsConfig, until, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, NODES, nextInput, onTab, statusesOf, tlsConfig, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-output (flow, local hub)', function () {
   this.timeout(30_000);
@@ -54,11 +55,11 @@ describe('iothub-module-output (flow, local hub)', function () {
       helper.getNode('out').receive({ payload: Buffer.from([0, 1, 255]) });
       const forwarded = await passed;
       assert.deepEqual(forwarded.payload, Buffer.from([0, 1, 255]));
-      await until(() => seen.length === 1, 10_000, 'first message');
+      await until(() => seen.length === 1, 'first message', 10_000);
       const passed2 = nextInput(helper.getNode('passed'));
       helper.getNode('out').receive({ payload: 'plain text', outputName: 'alerts' });
       await passed2;
-      await until(() => seen.length === 2, 10_000, 'second message');
+      await until(() => seen.length === 2, 'second message', 10_000);
       assert.equal(seen[0]!.outputName, 'telemetry');
       assert.deepEqual(seen[0]!.body, Buffer.from([0, 1, 255]));
       assert.equal(seen[0]!.systemProperties['$.ct'], undefined);
@@ -82,7 +83,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       [{ n: 10n }, 'msg.payload holds a BigInt, which JSON cannot encode'],
     ];
     for (const [payload] of cases) helper.getNode('out').receive({ payload });
-    await until(() => caught.length === cases.length, 10_000, 'caught errors');
+    await until(() => caught.length === cases.length, 'caught errors', 10_000);
     assert.deepEqual(
       caught.map((m) => (m.error as { message: string }).message),
       cases.map(([, problem]) => `msg.payload cannot be sent (invalid-payload): ${problem}`),
@@ -98,7 +99,7 @@ describe('iothub-module-output (flow, local hub)', function () {
     out.receive({ payload: 'x', outputName: 42 });
     out.receive({ payload: Buffer.alloc(300 * 1024, 1) });
     out.receive({ payload: 'x', action: 'explode' });
-    await until(() => caught.length === 5, 15_000, 'five caught errors');
+    await until(() => caught.length === 5, 'five caught errors', 15_000);
     const codes = caught.map((m) => (m.error as { code?: string } | undefined)?.code ?? (m.error as { message: string }).message);
     assert.deepEqual([...codes].sort(), ['invalid-action', 'invalid-output-name', 'invalid-payload', 'invalid-properties', 'message-too-large'].sort());
     for (const m of caught) assert.doesNotMatch(String((m.error as { message: string }).message), /iothub-module-client\.errors\./);
@@ -120,16 +121,16 @@ describe('iothub-module-output (flow, local hub)', function () {
       out.receive({ payload: 'one' });
       out.receive({ payload: 'two' });
       out.receive({ payload: 'three' });
-      await until(() => caught.length === 1, 10_000, 'queue-full error');
+      await until(() => caught.length === 1, 'queue-full error', 10_000);
       assert.equal((caught[0]!.error as { code?: string }).code, 'queue-full');
       assert.equal(caught[0]!.payload, 'three');
       assert.equal(hub.isConnected(`${DEVICE}/flow`), false);
       assert.equal(seen.length, 0);
       out.receive({ action: 'connect' });
-      await until(() => seen.length === 2 && completed.length === 3, 10_000, 'queued messages sent');
+      await until(() => seen.length === 2 && completed.length === 3, 'queued messages sent', 10_000);
       assert.deepEqual(seen.map((m) => m.body.toString()), ['one', 'two']);
       out.receive({ action: 'disconnect' });
-      await until(() => !hub.isConnected(`${DEVICE}/flow`) && completed.length === 4, 10_000, 'disconnected');
+      await until(() => !hub.isConnected(`${DEVICE}/flow`) && completed.length === 4, 'disconnected', 10_000);
     } finally {
       hub.events.off('upstream', listener);
     }
@@ -148,13 +149,13 @@ describe('iothub-module-output (flow, local hub)', function () {
       out.receive({ payload: 'a'.repeat(600) });
       out.receive({ payload: 'b'.repeat(600) });
       out.receive({ payload: 'c'.repeat(400), properties: { k: 'v' } });
-      await until(() => caught.length === 1, 10_000, 'queue-full error');
+      await until(() => caught.length === 1, 'queue-full error', 10_000);
       const error = caught[0]!.error as { code?: string; message: string };
       assert.equal(error.code, 'queue-full');
       assert.match(error.message, /1048 bytes/);
       assert.equal((caught[0]!.payload as string)[0], 'b');
       out.receive({ action: 'connect' });
-      await until(() => seen.length === 2 && completed.length === 3, 10_000, 'the queued messages sent');
+      await until(() => seen.length === 2 && completed.length === 3, 'the queued messages sent', 10_000);
       assert.deepEqual(seen.map((m) => m.body.toString()[0]), ['a', 'c']);
     } finally {
       hub.events.off('upstream', listener);
@@ -169,7 +170,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
       { id: 'caught', type: 'helper' },
     ]);
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
     const completed = collect(helper.getNode('completed'));
     const caught = collect(helper.getNode('caught'));
     const seqs = new Set<number>();
@@ -181,17 +182,17 @@ describe('iothub-module-output (flow, local hub)', function () {
       if (sent < TOTAL) helper.getNode('out').receive({ payload: { seq: ++sent } });
     }, 10);
     try {
-      await until(() => sent >= 100, 10_000, 'one second of stream');
+      await until(() => sent >= 100, 'one second of stream', 10_000);
       await hub.stop();
       try {
         // Two seconds of stream at 100 msg/s while the hub is down: more than the old default queue of 100.
-        await until(() => sent >= 300, 10_000, 'two seconds of outage');
+        await until(() => sent >= 300, 'two seconds of outage', 10_000);
       } finally {
         await hub.restart();
       }
-      await until(() => completed.length + caught.length === TOTAL, 25_000, `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`);
+      await until(() => completed.length + caught.length === TOTAL, `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`, 25_000);
       assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), []);
-      await until(() => seqs.size === TOTAL, 10_000, 'every message upstream');
+      await until(() => seqs.size === TOTAL, 'every message upstream', 10_000);
     } finally {
       clearInterval(stream);
       hub.events.off('upstream', listener);
@@ -208,7 +209,7 @@ describe('iothub-module-output (flow, local hub)', function () {
 
   it('a message sent while the hub is down waits and goes out once after the reconnect, then completes', async () => {
     await load();
-    await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+    await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
     const completed = collect(helper.getNode('completed'));
     const seen: HubMessage[] = [];
     const listener = (m: HubMessage) => void seen.push(m);
@@ -217,14 +218,14 @@ describe('iothub-module-output (flow, local hub)', function () {
       const before = statusesOf('out').length;
       await hub.stop();
       try {
-        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 10_000, 'the node shows the outage');
+        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 'the node shows the outage', 10_000);
         helper.getNode('out').receive({ payload: 'during the outage' });
-        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 10_000, 'queued status');
+        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 'queued status', 10_000);
         assert.equal(completed.length, 0, 'not completed before the hub acknowledged it');
       } finally {
         await hub.restart();
       }
-      await until(() => completed.length === 1, 20_000, 'completed after the reconnect');
+      await until(() => completed.length === 1, 'completed after the reconnect', 20_000);
       assert.deepEqual(seen.map((m) => m.body.toString()), ['during the outage']);
     } finally {
       hub.events.off('upstream', listener);
@@ -268,7 +269,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       const first = token();
       const since = Date.now();
       await loadSas(first);
-      await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+      await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
       const supplied: string[] = [first];
       const completed = collect(helper.getNode('completed'));
       const caught = collect(helper.getNode('caught'));
@@ -284,12 +285,12 @@ describe('iothub-module-output (flow, local hub)', function () {
       const stream = setInterval(() => out.receive({ payload: { seq: ++seq } }), 100);
       try {
         // Three lifetimes: the first token and the two after it would each have expired by then.
-        await until(() => Date.now() - since > 3 * TTL * 1000 && supplied.length >= 4, 30_000, 'three token lifetimes and three renewals');
+        await until(() => Date.now() - since > 3 * TTL * 1000 && supplied.length >= 4, 'three token lifetimes and three renewals', 30_000);
       } finally {
         clearInterval(stream);
       }
       const sent = seq;
-      await until(() => completed.filter((m) => m.action === undefined).length + caught.length >= sent, 15_000, 'every message completed');
+      await until(() => completed.filter((m) => m.action === undefined).length + caught.length >= sent, 'every message completed', 15_000);
       assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), [], 'no failed send or update');
       const passwords = hub.observed.connects.filter((c) => c.at >= since && c.clientId === `${DEVICE}/flow` && c.returnCode === 0).map((c) => c.password);
       for (const t of supplied.slice(0, -1)) assert.ok(passwords.includes(t), 'each supplied token was used to connect');
@@ -304,7 +305,7 @@ describe('iothub-module-output (flow, local hub)', function () {
     for (const [name, stored] of [['no stored token', ''], ['an expired stored token', 'expired']] as const) {
       it(`with ${name}, a Status node sees "sastoken-needed" once the flow is deployed, and the flow's first token connects`, async () => {
         const first = stored === 'expired' ? token(1) : '';
-        if (first) await until(() => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1, 5_000, 'the stored token expired');
+        if (first) await until(() => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1, 'the stored token expired', 5_000);
         const since = Date.now();
         await loadSas(first);
         // Shown once the deploy's Status nodes were wired (Node-RED wires them after creating every node), so the
@@ -313,10 +314,10 @@ describe('iothub-module-output (flow, local hub)', function () {
           const spy = (helper as unknown as { _NodePrototype: { send: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ status?: { text?: string } }> }> } } })._NodePrototype.send;
           return spy.getCalls().filter((c) => c.thisValue?.id === 'status').map((c) => String(c.args[0]?.status?.text));
         };
-        await until(() => sentByStatusNode().some((text) => text.includes('sastoken-needed')), 10_000, 'the Status node passes the need on');
+        await until(() => sentByStatusNode().some((text) => text.includes('sastoken-needed')), 'the Status node passes the need on', 10_000);
         const caught = collect(helper.getNode('caught'));
         helper.getNode('out').receive({ payload: 'too early' });
-        await until(() => caught.length === 1, 10_000, 'a send before the first token fails');
+        await until(() => caught.length === 1, 'a send before the first token fails', 10_000);
         assert.equal((caught[0]!.error as { code?: string }).code, 'sastoken-needed');
         const supplied = token(3600);
         const completed = nextInput(helper.getNode('completed'));
@@ -333,13 +334,13 @@ describe('iothub-module-output (flow, local hub)', function () {
 
     it('a bad msg.sastoken fails with invalid-sastoken (catchable), without the token in the error or the msg; a connection-string node refuses with not-supported', async () => {
       await loadSas(token(3600));
-      await until(() => hub.isConnected(`${DEVICE}/flow`), 10_000, 'connected');
+      await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
       const caught = collect(helper.getNode('caught'));
       const out = helper.getNode('out');
       const expired = createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, -10);
       const other = createSas(`${hub.hostName}/devices/${DEVICE}/modules/peer`, hub.getModule(DEVICE, 'peer')!.primaryKey, 600);
       for (const sastoken of [expired, other, 'SharedAccessSignature nonsense', 42, undefined]) out.receive({ action: 'update-sastoken', sastoken });
-      await until(() => caught.length === 5, 10_000, 'five errors');
+      await until(() => caught.length === 5, 'five errors', 10_000);
       for (const m of caught) {
         assert.equal((m.error as { code?: string }).code, 'invalid-sastoken');
         assert.ok(!('sastoken' in m), 'the token is not passed on');
@@ -376,7 +377,7 @@ describe('iothub-module-output (flow, local hub)', function () {
       out.receive({ payload: { temp: 21.5 }, properties, messageId: 'm-1', correlationId: 'c-1' });
       out.receive({ payload: 'ação', contentType: 'text/plain; charset=utf-8', contentEncoding: 'utf-8', messageId: 'm-2' });
       out.receive({ payload: Buffer.from([0, 1, 255]), contentType: 'application/octet-stream', messageId: 'm-3' });
-      await until(() => back.length === 3, 10_000, 'three messages back');
+      await until(() => back.length === 3, 'three messages back', 10_000);
       const [json, text, bytes] = ['m-1', 'm-2', 'm-3'].map((id) => back.find((m) => m.messageId === id)!);
       assert.deepEqual(json!.payload, { temp: 21.5 });
       assert.deepEqual(json!.properties, properties);

@@ -2,7 +2,8 @@
 // done(err) on a 400 from the hub, and the full desired document after a reconnect when the version moved.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, nextInput, until, untilSubscribed, useLocalHub } from './support';
+import { collect, DEVICE, helper, loadWithClient, nextInput, untilSubscribed, useLocalHub } from './support';
+import { until } from '../helpers/until';
 
 describe('iothub-module-twin (flow, local hub)', function () {
   this.timeout(30_000);
@@ -24,7 +25,7 @@ describe('iothub-module-twin (flow, local hub)', function () {
   it('emits the full twin once at connect, answers get, patches reported properties', async () => {
     hub.updateDesired(DEVICE, 'flow', { setpoint: 20 });
     const out = await load();
-    await until(() => out.length >= 1, 10_000, 'twin at connect');
+    await until(() => out.length >= 1, 'twin at connect', 10_000);
     assert.equal(out[0]!.topic, 'twin');
     const first = out[0]!.payload as { desired: Record<string, unknown>; reported: Record<string, unknown> };
     assert.equal(first.desired.setpoint, 20);
@@ -35,12 +36,12 @@ describe('iothub-module-twin (flow, local hub)', function () {
     const got = nextInput(helper.getNode('out'));
     twin.receive({ action: 'get' });
     const read = await got;
-    await until(() => completed.length === 1, 10_000, 'get completed');
+    await until(() => completed.length === 1, 'get completed', 10_000);
     assert.equal(read.topic, 'twin');
     assert.equal((read.payload as { desired: Record<string, unknown> }).desired.setpoint, 20);
 
     twin.receive({ payload: { firmware: '1.2.3', nested: { a: 'é /$+%&#' } } });
-    await until(() => completed.length === 2, 10_000, 'patch completed');
+    await until(() => completed.length === 2, 'patch completed', 10_000);
     const reported = hub.getTwin(DEVICE, 'flow').properties.reported;
     assert.equal(reported.firmware, '1.2.3');
     assert.deepEqual(reported.nested, { a: 'é /$+%&#' });
@@ -57,7 +58,7 @@ describe('iothub-module-twin (flow, local hub)', function () {
     twin.receive({ payload: 'not an object' });
     twin.receive({ action: 'report', payload: [1, 2] });
     twin.receive({ action: 'delete' });
-    await until(() => caught.length === 4, 15_000, 'four errors');
+    await until(() => caught.length === 4, 'four errors', 15_000);
     const codes = caught.map((m) => (m.error as { code?: string }).code);
     assert.deepEqual([...codes].sort(), ['bad-request', 'invalid-action', 'invalid-twin-patch', 'invalid-twin-patch']);
     const refused = caught.find((m) => (m.error as { code?: string }).code === 'bad-request')!;
@@ -69,15 +70,15 @@ describe('iothub-module-twin (flow, local hub)', function () {
 
   it('hub failures (429, 500) on get and report are catchable errors with their code', async () => {
     const out = await load();
-    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    await until(() => out.some((m) => m.topic === 'twin'), 'twin at connect', 10_000);
     const caught = collect(helper.getNode('caught'));
     const twin = helper.getNode('twin');
     hub.faults.failTwinRequests(429, 1);
     twin.receive({ action: 'get' });
-    await until(() => caught.length === 1, 15_000, 'throttled get');
+    await until(() => caught.length === 1, 'throttled get', 15_000);
     hub.faults.failTwinRequests(500, 1);
     twin.receive({ payload: { ok: true } });
-    await until(() => caught.length === 2, 15_000, 'failed report');
+    await until(() => caught.length === 2, 'failed report', 15_000);
     hub.faults.clear();
     assert.deepEqual(caught.map((m) => [(m.error as { code?: string }).code, (m.error as { message: string }).message.includes('429') || (m.error as { message: string }).message.includes('500')]), [
       ['throttled', true],
@@ -91,7 +92,7 @@ describe('iothub-module-twin (flow, local hub)', function () {
 
   it('emits desired patches with their version, and the full desired document after a reconnect when it moved', async () => {
     const out = await load();
-    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    await until(() => out.some((m) => m.topic === 'twin'), 'twin at connect', 10_000);
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/PATCH/properties/desired', 0);
     const patch = nextInput(helper.getNode('out'));
     const updated = hub.updateDesired(DEVICE, 'flow', { mode: 'eco', 'modé': 'é /$+%&#' });
@@ -120,7 +121,7 @@ describe('iothub-module-twin (flow, local hub)', function () {
   it('desired patches of any shape (arrays, nulls, deep objects, non-ASCII keys) reach the flow and the node keeps working', async () => {
     hub.updateDesired(DEVICE, 'flow', { gone: 1 });
     const out = await load();
-    await until(() => out.some((m) => m.topic === 'twin'), 10_000, 'twin at connect');
+    await until(() => out.some((m) => m.topic === 'twin'), 'twin at connect', 10_000);
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/PATCH/properties/desired', 0);
     const deep = { a: { b: { c: { d: { e: 'é /$+%&#' } } } } };
     const patch = nextInput(helper.getNode('out'));

@@ -8,7 +8,8 @@ import { IoTHubModuleClient, LocalHub, MethodResponse } from '../../src/index';
 import type { LocalHubApi } from '../../src/index';
 import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
 import register from '../../nodes/iothub-local-hub-panel';
-import { until } from './support';
+import { until } from '../helpers/until';
+
 
 type Handler = (req: { params: Record<string, string>; body?: unknown }, res: FakeResponse) => void;
 interface Route { permission: string; handler: Handler }
@@ -137,7 +138,7 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
     it('lists modules with their twins and the last upstream messages, newest first', async () => {
       await client.sendMessage('first');
       await client.sendMessageToOutput('second', 'out');
-      await until(() => hub.observed.upstream.length >= 2, 10_000, 'two upstream messages');
+      await until(() => hub.observed.upstream.length >= 2, 'two upstream messages', 10_000);
       const { body } = await call(routes, 'GET /iothub-local-hub/state');
       assert.equal(body.source, 'shared');
       assert.equal(body.port, hub.port);

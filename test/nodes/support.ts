@@ -11,6 +11,7 @@ import methodRequestNode from '../../nodes/iothub-module-method-request';
 import methodResponseNode from '../../nodes/iothub-module-method-response';
 import outputNode from '../../nodes/iothub-module-output';
 import twinNode from '../../nodes/iothub-module-twin';
+import { until } from '../helpers/until';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const helper = require('node-red-node-test-helper') as TestHelper;
@@ -72,22 +73,12 @@ export async function nextCall(node: TestNode, method: string, ms = 10_000): Pro
   return call.args;
 }
 
-/** Polls `condition` until it holds or the deadline passes. */
-export async function until(condition: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    await new Promise<void>((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Waits until the module's client is connected and subscribed to `topicPart` (granted). */
 export async function untilSubscribed(hub: LocalHubApi, clientId: string, topicPart: string, since = 0): Promise<void> {
   await until(
     () => hub.isConnected(clientId) && hub.observed.subscriptions.some((s) => s.at >= since && s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 128),
-    10_000,
     `${clientId} subscribed to ${topicPart}`,
+    10_000,
   );
 }
 

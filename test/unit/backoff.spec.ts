@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { backoffDelayMs, retryCapSeconds } from '../../src/client/backoff';
 import { ClientError, ConnectionDroppedError, ConnectionFailedError, CredentialError, OperationTimeout } from '../../src/client/errors';
-import { DeadlineQueue, type Expirable } from '../../src/client/deadlines';
+import { DeadlineQueue, type Expirable } from '../../src/client/DeadlineQueue';
 import { FakeClock } from '../helpers/fakeClock';
 
 describe('backoffDelayMs', () => {

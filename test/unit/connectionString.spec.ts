@@ -1,11 +1,11 @@
-// Connection string parsing and validation (A1.1), every error case, with literal inputs.
+// Connection string parsing and validation as the Python SDK does it, every error case, with literal inputs.
 import assert from 'node:assert/strict';
 import { parseConnectionString } from '../../src/client/auth/connectionString';
 import { ValueError } from '../../src/client/errors';
 
 const KEY = 'NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=';
 
-describe('parseConnectionString (A1.1)', () => {
+describe('parseConnectionString', () => {
   const valid: Array<[string, Record<string, string>]> = [
     [
       `HostName=h.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${KEY}`,

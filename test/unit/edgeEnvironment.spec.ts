@@ -1,4 +1,4 @@
-// readEdgeEnvironment (container vs debug mode, the seed's errors) and workload URI normalisation (A8).
+// readEdgeEnvironment (container vs debug mode, the Python SDK's errors) and IOTEDGE_WORKLOADURI normalisation.
 import assert from 'node:assert/strict';
 import { readEdgeEnvironment, normalizeWorkloadUri } from '../../src/client/auth/edgeEnvironment';
 import { ClientError, ValueError } from '../../src/client/errors';
@@ -29,7 +29,7 @@ describe('readEdgeEnvironment', () => {
     });
   });
 
-  it('does not need IOTEDGE_AUTHSCHEME (the seed never reads it)', () => {
+  it('does not need IOTEDGE_AUTHSCHEME (the Python SDK never reads it)', () => {
     const { IOTEDGE_AUTHSCHEME: _unused, ...rest } = container;
     assert.equal(readEdgeEnvironment(rest).mode, 'container');
   });
@@ -67,7 +67,8 @@ describe('readEdgeEnvironment', () => {
 
 describe('normalizeWorkloadUri', () => {
   const vectors: Array<[string, { socketPath?: string; baseUrl: string }]> = [
-    // The seed's vector: unix:///var/run/iotedge/workload.sock → http+unix://%2Fvar%2Frun%2Fiotedge%2Fworkload.sock/
+    // The Python SDK's test vector: unix:///var/run/iotedge/workload.sock →
+    // http+unix://%2Fvar%2Frun%2Fiotedge%2Fworkload.sock/
     ['unix:///var/run/iotedge/workload.sock', { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' }],
     ['unix:///var/run/iotedge/workload.sock/', { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' }],
     ['unix:///tmp/a dir/wörk$load.sock', { socketPath: '/tmp/a dir/wörk$load.sock', baseUrl: 'http://localhost/' }],

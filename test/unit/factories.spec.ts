@@ -1,5 +1,5 @@
-// Option validation through each public factory (seed kwargs rules): unknown or excluded option → TypeError, wrong
-// type → TypeError, bad value → ValueError; nothing touches the network.
+// Option validation through each public factory (the Python SDK's kwargs rules): unknown or excluded option →
+// TypeError, wrong type → TypeError, bad value → ValueError; nothing touches the network.
 import assert from 'node:assert/strict';
 import { issueCertificate } from '../../src/hub/x509';
 import { IoTHubModuleClient, ValueError, type ClientOptions } from '../../src/index';
@@ -31,7 +31,7 @@ async function outcome(factory: Factory, options: unknown): Promise<unknown> {
 
 const FACTORIES: Factory[] = ['connectionString', 'sastoken', 'x509', 'edge'];
 
-/** The seed's per-factory exclusions. */
+/** The Python SDK's per-factory exclusions. */
 const EXCLUDED: Record<Factory, Array<keyof ClientOptions>> = {
   connectionString: ['gatewayHostname'],
   sastoken: ['sastokenTtl'],
@@ -74,7 +74,7 @@ const BAD: Array<[keyof ClientOptions, unknown, typeof TypeError | typeof ValueE
   ['logger', { warn: 'loud' }, TypeError],
 ];
 
-describe('option validation through the factories (A1.1)', () => {
+describe('option validation through the factories', () => {
   before(async () => {
     const pems = await issueCertificate({ commonName: 'd/m' }, { keyType: 'rsa' });
     X509.x509 = pems;
@@ -90,7 +90,7 @@ describe('option validation through the factories (A1.1)', () => {
         else assert.equal(err, undefined);
       });
     }
-    it(`${factory}: an unknown option (seed snake_case spelling) → TypeError`, async () => {
+    it(`${factory}: an unknown option (the Python SDK's snake_case spelling) → TypeError`, async () => {
       const err = await outcome(factory, { keep_alive: 30 });
       assert.ok(err instanceof TypeError && /Unsupported option: keep_alive/.test(err.message), String(err));
     });

@@ -1,11 +1,11 @@
-// The MQTT username of A2 and host:port splitting, with literal expected strings.
+// The IoT Hub MQTT username and host:port splitting, with literal expected strings.
 import assert from 'node:assert/strict';
 import { buildUsername, splitHostPort } from '../../src/client/transport/mqttUsername';
 
 const UA = 'node-red-contrib-azure-iot-module/1.2.3(20.20.2;Linux 6.1 #1 SMP;x64)';
 const UA_ENC = 'node-red-contrib-azure-iot-module%2F1.2.3%2820.20.2%3BLinux%206.1%20%231%20SMP%3Bx64%29';
 
-describe('buildUsername (A2)', () => {
+describe('buildUsername', () => {
   const table: Array<[string, string, string, string]> = [
     ['h.azure-devices.net', 'd/m', '', `h.azure-devices.net/d/m/?api-version=2019-10-01&DeviceClientType=${UA_ENC}`],
     ['h', 'd/m', 'my-product', `h/d/m/?api-version=2019-10-01&DeviceClientType=${UA_ENC}my-product`],

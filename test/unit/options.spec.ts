@@ -1,11 +1,11 @@
-// Option validation per factory (A1.1 kwargs rules): unknown/excluded → TypeError, wrong type → TypeError,
+// Option validation per factory (the Python SDK's kwargs rules): unknown/excluded → TypeError, wrong type → TypeError,
 // bad value → ValueError; defaults; cipher normalisation vectors.
 import assert from 'node:assert/strict';
 import { resolveOptions, normalizeCipher, minimumSastokenTtl, type FactoryKind } from '../../src/client/options';
 import { ValueError } from '../../src/client/errors';
 
 describe('resolveOptions', () => {
-  it('applies the seed defaults', () => {
+  it("applies the Python SDK's defaults", () => {
     assert.deepEqual(resolveOptions('connectionString', undefined), {
       websockets: false,
       cipher: '',
@@ -102,7 +102,7 @@ describe('resolveOptions', () => {
   });
 });
 
-describe('normalizeCipher (seed config_test vectors)', () => {
+describe("normalizeCipher (the Python SDK's config_test vectors)", () => {
   const table: Array<[unknown, string]> = [
     ['DHE-RSA-AES128-SHA', 'DHE-RSA-AES128-SHA'],
     ['dhe_rsa_aes128_sha', 'DHE-RSA-AES128-SHA'],

@@ -30,11 +30,11 @@ describe('percent-encoding (Python quote / quote_plus / unquote)', () => {
   });
 });
 
-describe('encodeMessageProperties (A3.1)', () => {
+describe('encodeMessageProperties (as the Python SDK)', () => {
   const cases: Array<[string, () => Message, string]> = [
     ['no properties', () => new Message('x'), ''],
     [
-      'all system properties in the seed order',
+      "all system properties in the Python SDK's order",
       () => {
         const m = new Message('x', { messageId: 'mid', contentEncoding: 'utf-8', contentType: 'application/json', outputName: 'out' });
         m.correlationId = 'cid';
@@ -97,7 +97,7 @@ describe('encodeMessageProperties (A3.1)', () => {
   }
 });
 
-describe('decodeMessageProperties (A3.2)', () => {
+describe("decodeMessageProperties (either SDK's shape)", () => {
   it('maps system keys, drops $.to, keeps everything else as custom (incl. $.on/$.cdid/$.cmid)', () => {
     const d = decodeMessageProperties(
       '%24.mid=m%201&%24.cid=c&%24.uid=u&%24.ct=application%2Fjson&%24.ce=utf-8&%24.exp=2019&iothub-ack=full' +

@@ -6,7 +6,7 @@ import { validateProxyOptions } from '../../src/client/transport/proxy';
 describe('validateProxyOptions', () => {
   const base = { proxyType: 'HTTP', proxyAddress: 'proxy.example', proxyPort: 3128 };
 
-  it('accepts the seed type names and normalises their case', () => {
+  it("accepts the Python SDK's proxy type names and normalises their case", () => {
     for (const [given, expected] of [['HTTP', 'HTTP'], ['SOCKS4', 'SOCKS4'], ['SOCKS5', 'SOCKS5'], ['http', 'HTTP'], ['socks5', 'SOCKS5'], [' Socks4 ', 'SOCKS4']]) {
       assert.equal(validateProxyOptions({ ...base, proxyType: given }).proxyType, expected, given);
     }

@@ -1,4 +1,4 @@
-// Topic building and parsing for every topic of A3, with literal expected strings.
+// Topic building and parsing for every IoT Hub topic a module uses, with literal expected strings.
 import assert from 'node:assert/strict';
 import {
   eventsTopic,
@@ -16,7 +16,7 @@ const ID = { deviceId: 'dev 1', moduleId: 'mod$' };
 const NASTY = 'a b/$+%&#!*\'()é~';
 const NASTY_ENC = 'a%20b%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9~';
 
-describe('topics (A3)', () => {
+describe('topics', () => {
   const built: Array<[string, string, string]> = [
     ['events, module', eventsTopic(ID, ''), 'devices/dev 1/modules/mod$/messages/events/'],
     ['events with bag', eventsTopic(ID, '%24.on=out&k=v'), 'devices/dev 1/modules/mod$/messages/events/%24.on=out&k=v'],

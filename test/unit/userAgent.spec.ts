@@ -1,11 +1,11 @@
-// The user agent string: the seed's shape with our identity.
+// The user agent string: the Python SDK's shape with our identity.
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { userAgentString } from '../../src/client/userAgent';
 import pkg from '../../package.json';
 
 describe('userAgentString', () => {
-  it('has the seed shape with our package name and version, no space before (', () => {
+  it("has the Python SDK's shape with our package name and version, no space before (", () => {
     assert.equal(
       userAgentString(),
       `node-red-contrib-azure-iot-module/${pkg.version}(${process.versions.node};${os.type()} ${os.release()};${os.arch()})`,

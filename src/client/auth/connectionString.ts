@@ -1,4 +1,4 @@
-// Connection string parsing and validation exactly as the seed (A1.1).
+// Connection string parsing and validation exactly as the Python SDK (azure-iot-device `connection_string.py`).
 import { ValueError } from '../errors';
 
 /** The keys a connection string may carry (case-sensitive). */
@@ -19,7 +19,7 @@ export type ConnectionStringKey = (typeof CONNECTION_STRING_KEYS)[number];
 export type ConnectionString = Partial<Record<ConnectionStringKey, string>>;
 
 /**
- * Parses `Key=Value;Key=Value` (each segment split on its first `=`) and validates the combination like the seed.
+ * Parses `Key=Value;Key=Value` (each segment split on its first `=`) and validates the combination like the Python SDK.
  * @throws TypeError when `text` is not a string.
  * @throws ValueError for a segment without `=`, an unknown or duplicate key, mixed authentication (SharedAccessKey
  * and x509) or an incomplete string.
@@ -45,7 +45,7 @@ export function parseConnectionString(text: unknown): ConnectionString {
 }
 
 function validate(cs: ConnectionString): void {
-  // Values are tested for truthiness, as the seed does: an empty value counts as absent.
+  // Values are tested for truthiness, as the Python SDK does: an empty value counts as absent.
   if (cs.SharedAccessKey && cs.x509) {
     throw new ValueError('Invalid Connection String - Mixed authentication scheme');
   }

@@ -1,4 +1,5 @@
-// IoT Edge environment (A8): reads the IOTEDGE_* / debug variables and talks to the workload API (trust bundle, sign).
+// IoT Edge environment (create_from_edge_environment): reads the IOTEDGE_* / debug variables and talks to the workload
+// API (trust bundle, sign).
 import fs from 'node:fs';
 import { ClientError, ValueError } from '../errors';
 import { LocalHttpClient } from '../transport/http';
@@ -20,11 +21,11 @@ const CONTAINER_VARIABLES = {
 } as const;
 
 /**
- * Reads the IoT Edge settings like the seed: container mode when all seven `IOTEDGE_*` variables are set
+ * Reads the IoT Edge settings like the Python SDK: container mode when all seven `IOTEDGE_*` variables are set
  * (`IOTEDGE_AUTHSCHEME` is not read), else debug mode when both `EdgeHubConnectionString` and
  * `EdgeModuleCACertificateFile` are set. An empty value counts as missing.
  * @throws ClientError (code `client-error`, "IoT Edge environment not configured correctly") when neither mode is
- *   complete (the seed raises OSError, which JavaScript has not).
+ *   complete (the Python SDK raises OSError, which JavaScript has not).
  * @throws ValueError when `IOTEDGE_WORKLOADURI` is not a `unix://` or `http(s)://` URI.
  */
 export function readEdgeEnvironment(env: Record<string, string | undefined>): EdgeSettings {
@@ -57,7 +58,7 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
 }
 
 /**
- * Reads the debug-mode CA file (`EdgeModuleCACertificateFile`) as text, like the seed.
+ * Reads the debug-mode CA file (`EdgeModuleCACertificateFile`) as text, like the Python SDK.
  * @throws ValueError ("Invalid CA certificate file", cause kept) when the file cannot be read or holds no PEM certificate.
  */
 export function readEdgeCaCertificateFile(path: string): string {
@@ -78,7 +79,7 @@ export interface WorkloadEndpoint {
 }
 
 /**
- * Normalises `IOTEDGE_WORKLOADURI` like the seed: `unix://{path}` → HTTP over that Unix socket (a trailing `/` of
+ * Normalises `IOTEDGE_WORKLOADURI` like the Python SDK: `unix://{path}` → HTTP over that Unix socket (a trailing `/` of
  * the path dropped); anything else is a base URL, given a trailing `/`.
  * @throws ValueError when the URI is neither `unix://…` nor a valid `http(s)://` URL.
  */
@@ -104,8 +105,8 @@ export function normalizeWorkloadUri(uri: string): WorkloadEndpoint {
 const WORKLOAD_TIMEOUT_MS = 30_000;
 
 /**
- * Client of the IoT Edge workload API (B8): the trust bundle (CA of edgeHub) and HMAC signing with the module key.
- * Keeps one keep-alive connection; call {@link WorkloadClient.close} when done.
+ * Client of the IoT Edge workload API (aziot-edged's `/trust-bundle` and `/sign`): the trust bundle (CA of edgeHub) and
+ * HMAC signing with the module key. Keeps one keep-alive connection; call {@link WorkloadClient.close} when done.
  */
 export class WorkloadClient {
   private readonly http: LocalHttpClient;
@@ -134,7 +135,7 @@ export class WorkloadClient {
    */
   async getTrustBundle(): Promise<string> {
     const response = await this.http.request('GET', `trust-bundle?api-version=${encodeURIComponent(this.apiVersion)}`, {
-      // The seed encodes the trust-bundle User-Agent with quote_plus and the sign one with quote (A8).
+      // The Python SDK (edge_hsm.py) encodes the trust-bundle User-Agent with quote_plus and the sign one with quote.
       'user-agent': quotePlus(this.userAgent),
     });
     return this.field(response, 'certificate', 'trust-bundle');
@@ -147,7 +148,7 @@ export class WorkloadClient {
    * @throws ConnectionFailedError when the workload API cannot be reached; OperationTimeout when it does not answer.
    */
   async sign(stringToSign: string): Promise<string> {
-    // The seed encodes only the module id; generation ids are alphanumeric, so encoding them too changes nothing
+    // The Python SDK encodes only the module id; generation ids are alphanumeric, so encoding them too changes nothing
     // for real ones and keeps a stray `/` from escaping the path.
     const path = `modules/${quote(this.moduleId)}/genid/${quote(this.generationId)}/sign?api-version=${encodeURIComponent(this.apiVersion)}`;
     const body = JSON.stringify({ keyId: 'primary', algo: 'HMACSHA256', data: Buffer.from(stringToSign, 'utf8').toString('base64') });

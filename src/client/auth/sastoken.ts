@@ -1,4 +1,4 @@
-// SAS tokens (A1.2–A1.5): building and signing (local key or async signer), parsing and validating user tokens,
+// IoT Hub SAS tokens: building and signing (local key or async signer), parsing and validating user tokens,
 // and the renewable token of the connection-string / Edge factories.
 import crypto from 'node:crypto';
 import { ValueError } from '../errors';
@@ -6,7 +6,7 @@ import { quote, unquote } from '../transport/properties';
 import type { Signer } from '../types';
 import { systemClock, type Clock } from '../clock';
 
-/** Seconds before expiry at which a token is renewed (seed `DEFAULT_TOKEN_UPDATE_MARGIN`). */
+/** Seconds before expiry at which a token is renewed (the Python SDK's `DEFAULT_TOKEN_UPDATE_MARGIN`). */
 export const DEFAULT_TOKEN_UPDATE_MARGIN = 120;
 /** Default token lifetime, seconds. */
 export const DEFAULT_SASTOKEN_TTL = 3600;
@@ -70,7 +70,7 @@ export interface SasTokenInfo {
 }
 
 /**
- * Parses a SAS token string like the seed's `get_sastoken_info_from_string` plus the `sr` shape check.
+ * Parses a SAS token string like the Python SDK's `get_sastoken_info_from_string` plus the `sr` shape check.
  * @throws ValueError "Invalid SasToken provided" for any malformed token.
  */
 export function parseSasToken(token: unknown): SasTokenInfo {
@@ -105,7 +105,7 @@ export function parseSasToken(token: unknown): SasTokenInfo {
 }
 
 /**
- * Validates a user-supplied module token (A1.4): module form, not expired.
+ * Validates a user-supplied module token (as `create_from_sastoken` takes it): module form, not expired.
  * @throws ValueError when malformed, for a device, or already expired.
  */
 export function validateModuleSasToken(token: unknown, nowMs: number = Date.now()): SasTokenInfo {

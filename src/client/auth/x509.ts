@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { ValueError } from '../errors';
 
-/** The seed's `X509(cert_file, key_file, pass_phrase)`, also accepting inline PEM. */
+/** The Python SDK's `X509(cert_file, key_file, pass_phrase)`, also accepting inline PEM. */
 export interface X509 {
   cert?: string;
   certFile?: string;

@@ -1,9 +1,10 @@
-// The message model (A4): what is sent to / received from the hub, with its system and custom properties.
+// The message model (the Python SDK's Message): what is sent to / received from the hub, with its system and custom
+// properties.
 
-/** The interface id the seed stamps on security messages. */
+/** The interface id the Python SDK's set_as_security_message() stamps on security messages. */
 export const SECURITY_INTERFACE_ID = 'urn:azureiot:Security:SecurityAgent:1';
 
-/** Options of the {@link Message} constructor (the seed's keyword arguments). */
+/** Options of the {@link Message} constructor (the Python SDK's keyword arguments). */
 export interface MessageOptions {
   messageId?: string;
   contentEncoding?: string;

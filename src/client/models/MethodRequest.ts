@@ -1,4 +1,4 @@
-// A direct method request received from the hub (A6).
+// A direct method request received from the hub (the Python SDK's MethodRequest).
 
 /** A direct method call addressed to this module; answer it with a MethodResponse carrying its `requestId`. */
 export class MethodRequest {

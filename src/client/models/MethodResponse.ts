@@ -1,4 +1,4 @@
-// The answer to a direct method request (A6).
+// The answer to a direct method request (the Python SDK's MethodResponse).
 import type { MethodRequest } from './MethodRequest';
 
 /** A response to a MethodRequest: status code and JSON payload. */

@@ -1,4 +1,4 @@
-// HTTP over undici: module-to-module invoke_method through edgeHub (A7) and the plain client the workload API uses.
+// HTTP over undici: module-to-module invoke_method through edgeHub and the plain client the workload API uses.
 import net from 'node:net';
 import tls from 'node:tls';
 import { Client, type buildConnector } from 'undici';
@@ -7,7 +7,7 @@ import { ClientError, ConnectionFailedError, OperationTimeout } from '../errors'
 import { openProxyTunnel, type ProxyOptions } from './proxy';
 import { clientTlsOptions } from './tlsOptions';
 import { quotePlus } from './properties';
-// The seed puts the same api-version on the invoke_method path as in the MQTT username.
+// The Python SDK puts the same api-version on the invoke_method path as in the MQTT username.
 import { IOTHUB_API_VERSION, splitHostPort } from './mqttUsername';
 
 /** Arguments of {@link invokeMethodOverHttp}. */
@@ -35,7 +35,7 @@ export interface InvokeMethodOverHttpArgs {
 }
 
 /**
- * Invokes a direct method on another device or module through the gateway (edgeHub), like the seed's
+ * Invokes a direct method on another device or module through the gateway (edgeHub), like the Python SDK's
  * `invoke_method`: `POST /twins/{d}[/modules/{m}]/methods?api-version=2019-10-01` with the caller's SAS token.
  * Uses a dedicated undici client per call, closed afterwards.
  * @returns the parsed response body, normally `{ status, payload }` (`null` for an empty body).
@@ -73,7 +73,7 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
       headers: {
         'content-type': 'application/json',
         'x-ms-edge-moduleId': `${args.ownDeviceId}/${args.ownModuleId}`,
-        // The seed URL-encodes the user agent with quote_plus (A7).
+        // The Python SDK URL-encodes the user agent with quote_plus.
         'user-agent': quotePlus(args.userAgent + args.productInfo),
         authorization: args.sastoken,
       },

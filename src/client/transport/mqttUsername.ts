@@ -1,4 +1,4 @@
-// The MQTT username of A2 (pure): `{HostName}/{clientId}/?api-version=…&DeviceClientType=…[&model-id=…]`, and the
+// The IoT Hub MQTT username (pure): `{HostName}/{clientId}/?api-version=…&DeviceClientType=…[&model-id=…]`, and the
 // `host[:port]` split of gateway names that MQTT and HTTP share.
 import { quote } from './properties';
 

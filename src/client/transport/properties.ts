@@ -1,4 +1,5 @@
-// Message property bag on the MQTT topic: encode exactly like the Python SDK (A3.1), decode what either SDK sends (A3.2).
+// Message property bag on the MQTT topic: encode exactly like the Python SDK, decode what either SDK (Python or Node)
+// sends.
 import type { Message } from '../models/Message';
 
 /**
@@ -89,7 +90,7 @@ export function messagePropertiesSize(message: Message): number {
 }
 
 /**
- * The property bag appended after `…/messages/events/`: system properties (truthy only) in the seed's order
+ * The property bag appended after `…/messages/events/`: system properties (truthy only) in the Python SDK's order
  * (`$.on`, `$.mid`, `$.cid`, `$.uid`, `$.ct`, `$.ce`, `$.ifid`, `$.exp`), then custom properties sorted by key
  * (code-unit order, as Python sorts str). Keys and values are encoded with {@link quote}.
  */
@@ -108,7 +109,7 @@ export function encodeMessageProperties(message: Message): string {
   if (!props) return bag;
   const keys = Object.keys(props);
   if (keys.length === 0) return bag;
-  // Keys of an object are unique strings, so the seed's "duplicate key after str()" error cannot happen here.
+  // Keys of an object are unique strings, so the Python SDK's "duplicate key after str()" error cannot happen here.
   if (keys.length > 1) keys.sort();
   for (const k of keys) bag = appendPair(bag, quote(k), props[k]);
   return bag;
@@ -137,10 +138,10 @@ const RECEIVE_MAP: Record<string, keyof Omit<DecodedProperties, 'customPropertie
 };
 
 /**
- * Parses a received property bag (`k=v&k2=v2`, keys and values percent-encoded). As the seed: `$.to` is dropped,
+ * Parses a received property bag (`k=v&k2=v2`, keys and values percent-encoded). As the Python SDK: `$.to` is dropped,
  * known system keys map to fields, everything else (`$.on`, `$.cdid`, `$.cmid`, …) is a custom property under its
- * decoded key. A key without `=` gets the value `''` (the seed's `None` has no string form). Tolerates a trailing `/`
- * and a leading `?` (the Node SDK's shapes).
+ * decoded key. A key without `=` gets the value `''` (the Python SDK's `None` has no string form). Tolerates a trailing
+ * `/` and a leading `?` (the Node SDK's shapes).
  */
 export function decodeMessageProperties(bag: string): DecodedProperties {
   const result: DecodedProperties = { customProperties: {} };

@@ -2,7 +2,10 @@
 import net from 'node:net';
 import { ClientError, ConnectionFailedError, CredentialError, ValueError } from '../errors';
 
-/** How to reach the proxy (the seed's `ProxyOptions(proxy_type, proxy_addr, proxy_port, proxy_username, proxy_password)`). */
+/**
+ * How to reach the proxy (the Python SDK's `ProxyOptions(proxy_type, proxy_addr, proxy_port, proxy_username,
+ * proxy_password)`).
+ */
 export interface ProxyOptions {
   proxyType: 'HTTP' | 'SOCKS4' | 'SOCKS5';
   proxyAddress: string;

@@ -7,7 +7,7 @@ export interface ClientTlsSettings {
   /** The host dialled (gateway if set): verified against the server certificate. */
   host: string;
   port: number;
-  /** PEM; when given the ONLY trust anchor (A2), else the system CAs. */
+  /** PEM; when given the ONLY trust anchor (as the Python SDK's server_verification_cert), else the system CAs. */
   ca?: string;
   /** OpenSSL cipher list (already normalised); '' or absent = Node's default. */
   cipher?: string;

@@ -1,4 +1,5 @@
-// Every MQTT topic of A3: building publish / subscribe topics and recognising and parsing incoming ones. Pure.
+// Every IoT Hub MQTT topic a module uses (learn.microsoft.com/azure/iot/iot-mqtt-connect-to-iot-hub): building
+// publish / subscribe topics and recognising and parsing incoming ones. Pure.
 import { quote, unquote, decodeMessageProperties, type DecodedProperties } from './properties';
 
 /** The identity whose topics are used. Ids are inserted raw, never encoded (as the hub expects). */
@@ -61,8 +62,8 @@ export type IncomingTopic =
   | { kind: 'unknown' };
 
 /**
- * Classifies a received topic (A3.2, A3.3). Accepts both SDKs' shapes: encoded or raw input names, a property bag
- * with or without a trailing `/`.
+ * Classifies a received topic (input message, method request, twin response, desired patch). Accepts both SDKs' shapes:
+ * encoded or raw input names, a property bag with or without a trailing `/`.
  */
 export function parseIncomingTopic(topic: string, id: TopicIdentity): IncomingTopic {
   const inputsPrefix = `${identityPrefix(id)}/inputs/`;

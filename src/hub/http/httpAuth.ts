@@ -1,5 +1,6 @@
-// Who may call the local hub's HTTPS API: the service (shared access policy SAS, IoT Hub B7) or, for direct methods
-// only, a module of the hub with its own SAS and `x-ms-edge-moduleId` (edgeHub module-to-module, B6).
+// Who may call the local hub's HTTPS API: the service (shared access policy SAS, as IoT Hub's service API) or, for
+// direct methods only, a module of the hub with its own SAS and `x-ms-edge-moduleId` (edgeHub module-to-module direct
+// methods).
 import type http from 'node:http';
 import { parseSasToken, verifySas } from '../sas';
 import type { ServiceApiHub } from '../types';

@@ -1,5 +1,5 @@
 // The direct-method endpoint of the local hub's HTTPS API: `POST /twins/{d}[/modules/{m}]/methods` for the service
-// (IoT Hub B6) and for modules (edgeHub module-to-module); answers `{status, payload}` or 404103 / 504101.
+// (as IoT Hub) and for modules (edgeHub module-to-module); answers `{status, payload}` or 404103 / 504101.
 import type http from 'node:http';
 import { HubError } from '../hubErrors';
 import { normaliseInvocation } from '../methodInvocation';

@@ -1,4 +1,4 @@
-// The registry endpoints of the local hub's HTTPS API (IoT Hub B7): `GET /devices`, `GET|PUT|DELETE /devices/{d}`,
+// The registry endpoints of the local hub's HTTPS API (as IoT Hub): `GET /devices`, `GET|PUT|DELETE /devices/{d}`,
 // `GET /devices/{d}/modules`, `GET|PUT|DELETE /devices/{d}/modules/{m}`; creating returns the generated keys.
 import { createHash } from 'node:crypto';
 import type http from 'node:http';

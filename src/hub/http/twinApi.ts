@@ -1,5 +1,5 @@
-// The service twin endpoints of the local hub's HTTPS API (IoT Hub B7): GET, PATCH (merge) and PUT (replace) of
-// `/twins/{d}[/modules/{m}]`, with `If-Match` etags.
+// The service twin endpoints of the local hub's HTTPS API (IoT Hub's service REST API): GET, PATCH (merge) and PUT
+// (replace) of `/twins/{d}[/modules/{m}]`, with `If-Match` etags.
 import type http from 'node:http';
 import type { ServiceApiHub, Twin, TwinPatch } from '../types';
 import { isObject } from '../validation';

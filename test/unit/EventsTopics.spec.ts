@@ -1,7 +1,7 @@
 // The events topic memo must never hand out a topic whose property bag differs from a fresh encoding.
 import assert from 'node:assert/strict';
 import { Message } from '../../src/index';
-import { EventsTopics } from '../../src/client/transport/eventsTopics';
+import { EventsTopics } from '../../src/client/transport/EventsTopics';
 import { encodeMessageProperties } from '../../src/client/transport/properties';
 
 const PREFIX = 'devices/d/modules/m/messages/events/';

@@ -1,6 +1,7 @@
-// Handler / receive-mode dispatch (A10): exclusivity, items held until a handler exists, inboxes, no escaping throws.
+// Handler / receive-mode dispatch as in the Python SDK: exclusivity, items held until a handler exists, inboxes, no
+// escaping throws.
 import assert from 'node:assert/strict';
-import { Dispatcher } from '../../src/client/dispatcher';
+import { Dispatcher } from '../../src/client/Dispatcher';
 import { Message } from '../../src/client/models/Message';
 import { MethodRequest } from '../../src/client/models/MethodRequest';
 import { ClientError } from '../../src/client/errors';

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { convertEdgeModuleFlow, LEGACY_TYPES, methodContextKey, type FlowNode } from '../../nodes/shared/edgeModuleMigration';
-import { main } from '../../nodes/shared/edgeModuleMigrationCli';
+import { convertEdgeModuleFlow, LEGACY_TYPES, methodContextKey, type FlowNode } from '../../../nodes/shared/edgeModuleMigration';
+import { main } from '../../../nodes/shared/edgeModuleMigrationCli';
 
-const FIXTURE = path.join(__dirname, '..', 'fixtures', 'edge-module-flow.json');
+const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'edge-module-flow.json');
 const example = (): FlowNode[] => JSON.parse(fs.readFileSync(FIXTURE, 'utf8')) as FlowNode[];
 const byId = (nodes: FlowNode[], id: string): FlowNode => {
   const node = nodes.find((n) => n.id === id);

@@ -1,10 +1,7 @@
-// edgeHub message routing: turns a module's events publish into a hub message and sends it where the routes say
-// ($upstream or module inputs of the same device).
-import type { InputDelivery } from './delivery';
-import { clientKey, type HubIdentity } from './hubTopics';
+// The messages the local hub routes: a module's events publish or a service-side sendToInput turned into a hub
+// message stamped as edgeHub stamps it, and the message size as IoT Hub counts it against its 256 KiB limit.
+import type { HubIdentity } from './hubTopics';
 import { parsePropertyBag, type DecodedBag } from './messageBag';
-import type { HubReport } from './observations';
-import { resolveEndpoints, type Route } from './routes';
 import type { HubMessage } from './types';
 
 /** IoT Hub's limit on a device-to-cloud message (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`), see {@link messageSize}. */
@@ -68,44 +65,4 @@ export function injectedMessage(deviceId: string, input: InputMessage, enqueuedT
   const on = input.systemProperties?.['$.on'];
   if (on !== undefined) message.outputName = on;
   return message;
-}
-
-/** Routes telemetry by the current routes (none = everything to `$upstream`). */
-export class MessageRouter {
-  constructor(
-    private routes: Route[],
-    private readonly inputs: Pick<InputDelivery, 'deliver'>,
-    private readonly report: HubReport,
-  ) {}
-
-  /** Replaces the routes. */
-  setRoutes(routes: Route[]): void {
-    this.routes = routes;
-  }
-
-  /**
-   * Routes an events publish from a module or device.
-   * @returns resolves once every module input it was routed to has it (sent, or stored for later); never rejects.
-   */
-  onTelemetry(identity: HubIdentity, bag: string, body: Buffer): Promise<void> {
-    return this.route(telemetryMessage(identity, bag, body, new Date().toISOString()));
-  }
-
-  private route(message: HubMessage): Promise<void> {
-    const deliveries: Array<Promise<void>> = [];
-    const endpoints = resolveEndpoints(this.routes, message);
-    const source = clientKey({ deviceId: message.deviceId, moduleId: message.moduleId });
-    for (const endpoint of endpoints) {
-      if (endpoint.kind === 'upstream') {
-        this.report.observed.record('upstream', message);
-        this.report.observed.counters.upstream++;
-        this.report.log(`$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`);
-        this.report.events.emit('upstream', message);
-      } else {
-        // Routes deliver to modules of the device the message came from.
-        deliveries.push(this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message).catch(() => undefined));
-      }
-    }
-    return deliveries.length === 0 ? Promise.resolve() : Promise.all(deliveries).then(() => undefined);
-  }
 }

@@ -1,4 +1,5 @@
-// Fault injection state for the local hub (B9): what the hub should break next, and the actions that break now.
+// Fault injection state for the local hub (a local-hub-only test aid, no IoT Hub counterpart): what the hub should
+// break next, and the actions that break now.
 import type { HubFaults } from './types';
 
 /** What the hub does when a fault acts at once (close connections). */

@@ -1,7 +1,7 @@
 // The connection kind a new config node starts with, from where Node-RED runs (table), and the IoT Edge test.
 import assert from 'node:assert/strict';
-import { hasEdgeEnvironment } from '../../src/index';
-import { defaultConnectionType, type RuntimePlace } from '../../nodes/shared/connectionDefault';
+import { hasEdgeEnvironment } from '../../../src/index';
+import { defaultConnectionType, type RuntimePlace } from '../../../nodes/shared/connectionDefault';
 
 const EDGE = {
   IOTEDGE_IOTHUBHOSTNAME: 'hub.azure-devices.net', IOTEDGE_DEVICEID: 'dev', IOTEDGE_MODULEID: 'nodered', IOTEDGE_GATEWAYHOSTNAME: 'edgehub',

@@ -1,5 +1,5 @@
 // Delivery of incoming input messages, method requests and desired patches to the user: handler mode (callbacks,
-// errors caught and logged) or the deprecated receive* mode (inboxes), exclusive per client, as the seed's A10.
+// errors caught and logged) or the deprecated receive* mode (inboxes), exclusive per client, as in the Python SDK.
 import { ClientError } from './errors';
 import type { Message } from './models/Message';
 import type { MethodRequest } from './models/MethodRequest';
@@ -14,7 +14,7 @@ export type HandlerKind = 'message' | 'method' | 'desired';
 const HELD_LIMIT = 1000;
 
 /** A FIFO of received items with waiting receivers (the deprecated receive APIs). */
-export class Inbox<T> {
+class Inbox<T> {
   private readonly items: T[] = [];
   private readonly waiters: Array<{ resolve: (v: T) => void; reject: (e: Error) => void }> = [];
 
@@ -145,7 +145,7 @@ export class Dispatcher {
     this.hold(this.held.desired, [patch, full]);
   }
 
-  /** Method requests waiting for a handler are dropped on disconnect (the hub re-sends them; seed behaviour). */
+  /** Method requests waiting for a handler are dropped on disconnect (the hub re-sends them; as the Python SDK). */
   purgeMethods(): void {
     this.held.method = [];
   }

@@ -1,7 +1,7 @@
 // The config node's settings → client factory call and ClientOptions (pure), and http proxy → ProxyOptions.
 import assert from 'node:assert/strict';
-import { NodeError } from '../../nodes/shared/errors';
-import { buildClientSetup, proxyOptionsFrom } from '../../nodes/shared/options';
+import { NodeError } from '../../../nodes/shared/errors';
+import { buildClientSetup, proxyOptionsFrom } from '../../../nodes/shared/options';
 
 const isCode = (code: string) => (err: unknown) => err instanceof NodeError && err.code === code;
 

@@ -14,10 +14,16 @@ export interface RouterLog {
 }
 
 /**
- * Hands `request`, received by `client` of config node `ownerId`, to the `listeners` whose method name matches.
- * Never throws.
+ * Hands `request`, received by `client` of config node `owner.id` on hub connection `owner.connection` (a
+ * `newConnectionTag`), to the `listeners` whose method name matches. Never throws.
  */
-export function routeMethodRequest(request: MethodRequest, listeners: readonly MethodListener[], client: IoTHubModuleClient, ownerId: string, log: RouterLog): void {
+export function routeMethodRequest(
+  request: MethodRequest,
+  listeners: readonly MethodListener[],
+  client: IoTHubModuleClient,
+  owner: { id: string; connection: string },
+  log: RouterLog,
+): void {
   const matching = listeners.filter((l) => l.methodName === '' || l.methodName === request.name);
   const respond = (rid: string, status: number, payload: unknown): Promise<void> => client.sendMethodResponse(new MethodResponse(rid, status, payload));
   if (matching.length === 0) {
@@ -28,7 +34,8 @@ export function routeMethodRequest(request: MethodRequest, listeners: readonly M
   // The listener with the shortest automatic-answer time decides when and how the hub is answered for a slow flow.
   const first = matching.reduce((a, b) => (b.autoAnswerMs < a.autoAnswerMs ? b : a));
   const requestId = addPendingRequest({
-    ownerId,
+    ownerId: owner.id,
+    connection: owner.connection,
     hubRequestId: request.requestId,
     methodName: request.name,
     respond,

@@ -1,12 +1,13 @@
-// B4: telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
+// Telemetry and edgeHub routing on the local hub over real sockets: $upstream, module inputs, store-and-forward.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { RouteSyntaxError } from '../../src/hub/routes';
-import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/routing';
+import { MAX_MESSAGE_BYTES, messageSize } from '../../src/hub/telemetryMessages';
 import type { HubMessage, ModuleIdentity } from '../../src/hub/types';
-import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subscribe, waitFor } from './support';
+import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subscribe } from './support';
+import { until } from '../helpers/until';
 
 const ROUTES = {
   toFilter: "FROM /messages/modules/sensor/outputs/temp WHERE alert = 'true' INTO BrokeredEndpoint(\"/modules/filter/inputs/in1\")",
@@ -14,7 +15,7 @@ const ROUTES = {
   deviceToCloud: 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream',
 };
 
-describe('local hub: telemetry and routes (B4)', () => {
+describe('local hub: telemetry and routes', () => {
   let hub: LocalHub;
   let sensor: ModuleIdentity;
   let filter: ModuleIdentity;
@@ -110,12 +111,12 @@ describe('local hub: telemetry and routes (B4)', () => {
     const f = await connectModule(hub, filter, { clean: false });
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
     await end(f);
-    await waitFor(() => !hub.isConnected('dev1/filter'));
+    await until(() => !hub.isConnected('dev1/filter'));
     const s = await connectModule(hub, sensor);
     for (const n of [1, 2, 3]) await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', `m${n}`, { qos: 1 });
     const back = connectCollecting(filter, false);
     await back.ready;
-    await waitFor(() => back.messages.length === 3, 'three stored messages', 5000);
+    await until(() => back.messages.length === 3, 'three stored messages', 5000);
     assert.deepEqual(back.messages.map((m) => [m.payload.toString(), m.qos]), [['m1', 1], ['m2', 1], ['m3', 1]]);
     back.client.end(true);
   });
@@ -131,10 +132,10 @@ describe('local hub: telemetry and routes (B4)', () => {
     await hub.sendToInput('dev1', 'filter', 'in1', { body: 'once' });
     assert.equal(await unacked, 'once');
     await end(f);
-    await waitFor(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
+    await until(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
     const back = connectCollecting(filter, false);
     await back.ready;
-    await waitFor(() => back.messages.length === 1, 'the redelivered message');
+    await until(() => back.messages.length === 1, 'the redelivered message');
     assert.deepEqual(back.messages.map((m) => [m.topic, m.payload.toString(), m.qos]), [['devices/dev1/modules/filter/inputs/in1/', 'once', 1]]);
     back.client.end(true);
   });
@@ -144,7 +145,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     const f = await connectModule(hub, filter, { clean: false });
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
     await end(f);
-    await waitFor(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
+    await until(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
     // The window a redeploy hits under load: aedes has registered the new connection and restored the session's
     // subscription, but has not written the CONNACK yet (it replays the session's queue right after it).
     const broker = (hub as unknown as { broker: { once(event: 'client', fn: (client: { id: string }) => void): void } }).broker;
@@ -157,7 +158,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     const back = connectCollecting(filter, false);
     await Promise.all([sent, back.ready]);
     await hub.sendToInput('dev1', 'filter', 'in1', { body: 'sentinel' });
-    await waitFor(() => back.messages.some((m) => m.payload.toString() === 'sentinel'), 'the sentinel', 5000);
+    await until(() => back.messages.some((m) => m.payload.toString() === 'sentinel'), 'the sentinel', 5000);
     assert.deepEqual(
       back.messages.map((m) => m.payload.toString()),
       ['once', 'sentinel'],
@@ -169,7 +170,7 @@ describe('local hub: telemetry and routes (B4)', () => {
     await setup({ routes: ROUTES });
     const s = await connectModule(hub, sensor);
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'early', { qos: 1 });
-    await waitFor(() => hub.observed.counters.routed === 1);
+    await until(() => hub.observed.counters.routed === 1);
     const f = await connectModule(hub, filter, { clean: true });
     const got = nextMessage(f, (t) => t.startsWith('devices/dev1/modules/filter/inputs/in1/'));
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
@@ -180,10 +181,10 @@ describe('local hub: telemetry and routes (B4)', () => {
     await setup({ routes: ROUTES, storeAndForwardTtlSeconds: 0.2 });
     const s = await connectModule(hub, sensor);
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'stale', { qos: 1 });
-    await waitFor(() => hub.observed.counters.routed === 1);
+    await until(() => hub.observed.counters.routed === 1);
     const queuedAt = Date.now();
     // The TTL is the behaviour under test: let it pass.
-    await waitFor(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
+    await until(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
     const f = await connectModule(hub, filter, { clean: true });
     const got = nextMessage(f, (t) => t.startsWith('devices/dev1/modules/filter/inputs/in1/'));
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
@@ -196,17 +197,17 @@ describe('local hub: telemetry and routes (B4)', () => {
     const f = await connectModule(hub, filter, { clean: false });
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
     await end(f);
-    await waitFor(() => !hub.isConnected('dev1/filter'));
+    await until(() => !hub.isConnected('dev1/filter'));
     const s = await connectModule(hub, sensor);
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'stale', { qos: 1 });
-    await waitFor(() => hub.observed.counters.routed === 1);
+    await until(() => hub.observed.counters.routed === 1);
     const queuedAt = Date.now();
     // The TTL is the behaviour under test: let it pass.
-    await waitFor(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
+    await until(() => Date.now() - queuedAt > 300, 'the TTL to pass', 2000);
     const back = connectCollecting(filter, false);
     await back.ready;
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'fresh', { qos: 1 });
-    await waitFor(() => back.messages.length >= 1, 'the fresh message', 5000);
+    await until(() => back.messages.length >= 1, 'the fresh message', 5000);
     assert.deepEqual(back.messages.map((m) => m.payload.toString()), ['fresh']);
     back.client.end(true);
   });
@@ -237,7 +238,7 @@ describe('local hub: telemetry and routes (B4)', () => {
       void hub.sendToInput('dev1', 'filter', 'in', { body: `m${i}` });
       hub.updateDesired('dev1', 'filter', { n: i });
     }
-    await waitFor(() => got.length === 10, 'ten messages', 5000);
+    await until(() => got.length === 10, 'ten messages', 5000);
     assert.equal(got.filter((g) => g === '1 devices').length, 5);
     assert.equal(got.filter((g) => g === '0 $iothub').length, 5);
   });

@@ -1,8 +1,8 @@
 // Pure msg ↔ Message conversion of the Node-RED nodes: payload decoding, properties, source identity.
 import assert from 'node:assert/strict';
-import { Message } from '../../src/index';
-import { NodeError } from '../../nodes/shared/errors';
-import { decodePayload, messageToMsg, methodPayload, msgToMessage, toJson } from '../../nodes/shared/messages';
+import { Message } from '../../../src/index';
+import { NodeError } from '../../../nodes/shared/errors';
+import { decodePayload, messageBytes, messageToMsg, methodPayload, msgToMessage, toJson } from '../../../nodes/shared/messages';
 
 describe('nodes: payload decoding', () => {
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
@@ -166,5 +166,14 @@ describe('nodes: why a value cannot be sent as JSON', () => {
   it('msgToMessage and methodPayload carry the problem on the NodeError', () => {
     assert.throws(() => msgToMessage({ payload: { n: 1n } }), (err: unknown) => err instanceof NodeError && err.problem === 'bigint');
     assert.throws(() => methodPayload(circular), (err: unknown) => err instanceof NodeError && err.problem === 'circular');
+  });
+});
+
+describe('nodes: message size for the send queue', () => {
+  it('measures a message by its payload and property bytes (UTF-8)', () => {
+    const message = new Message('ação', { messageId: 'm1' });
+    message.customProperties = { 'é': 'x/$' };
+    assert.equal(messageBytes(message), 6 + 2 + 2 + 3);
+    assert.equal(messageBytes(new Message(Buffer.alloc(10))), 10);
   });
 });

@@ -1,8 +1,8 @@
 // The contract between the session (connection lifecycle) and the operations that outlive one connection: the
 // publish queue (PublishQueue.ts) and the twin request ledger (TwinLedger.ts), and the base they share.
-import type { MqttConnection } from './transport/mqttConnection';
+import type { MqttConnection } from './transport/MqttConnection';
 import { ConnectionFailedError } from './errors';
-import { DeadlineQueue } from './deadlines';
+import { DeadlineQueue } from './DeadlineQueue';
 import type { Clock } from './clock';
 
 /** What the operation ledgers need from the session: the live connection, and a way to ask for one. */
@@ -35,7 +35,8 @@ export interface PendingOperations {
 
 /**
  * What the publish queue and the twin ledger share: the session link, and one deadline queue for operations that all
- * have the same time limit (`timeoutMs`), so no operation can wait forever (A13).
+ * have the same time limit (`timeoutMs`), so no operation can wait forever (the Python SDK waits for a twin response
+ * without a limit).
  */
 export abstract class TimedOperations implements PendingOperations {
   protected readonly deadlines: DeadlineQueue;
