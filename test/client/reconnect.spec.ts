@@ -34,7 +34,7 @@ describe('client reconnect', () => {
     assert.ok(background.some((e) => e instanceof ConnectionDroppedError));
     // mqtt.js re-sends the in-flight messages as soon as the CONNACK arrives, so their PUBACKs may all be in before
     // the client has restored its subscriptions and reports `connected` (seen on Node 22 and 24).
-    await waitFor(() => states.at(-1) === 'connected', 'connected again after the restart');
+    await until(() => states.at(-1) === 'connected', 'connected again after the restart');
     assert.ok(states.includes('disconnected'), states.join(','));
     const resubscribed = hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart' && s.at >= stoppedAt).map((s) => s.topic);
     // The hub records the session's own restore too; our explicit SUBSCRIBE shows up as well (wire.spec checks it).
