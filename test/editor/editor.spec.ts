@@ -42,6 +42,11 @@ const FIRST_LOAD_TIMEOUT = 150_000;
 /** A flow written in the archived node-red-contrib-azure-iot-edge-module pack's shape (its example's structure). */
 const LEGACY_FLOW = path.join(root, 'test', 'fixtures', 'edge-module-flow.json');
 
+interface Chromium {
+  executablePath(): Promise<string>;
+  args: string[];
+}
+
 /** For each node type: a node of the demo flow, the edit-dialog fields it must show, and values some must hold. */
 const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Record<string, string> }> = [
   { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
@@ -142,7 +147,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const chromium = require('@sparticuz/chromium').default as { executablePath(): Promise<string>; args: string[] };
+    const chromiumModule = require('@sparticuz/chromium') as Chromium & { default?: Chromium };
+    // 143.x (the last major that installs on Node 20) exports the class itself from its CommonJS build; later majors a default.
+    const chromium = chromiumModule.default ?? chromiumModule;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const playwright = require('playwright-core') as typeof import('playwright-core');
     // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
