@@ -199,7 +199,8 @@ export function renderMarkdown(results: BenchResults): string {
     const npm = results.footprint.find((f) => f.npmLsPackages !== undefined);
     out.push(
       'Walked from the roots through installed node_modules as Node resolves them (dependencies + optionalDependencies), each package counted once, nested node_modules excluded from its parent. This pack counts its published files (package.json `files`, source maps and .d.ts included) as one package.' +
-        (npm ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency packages (the walk finds ${npm.packages - 1}).` : ''),
+        ' The optional peer dependencies (the hub state directory\'s LevelDB packages) are not installed with the pack: the install-size ratio is taken on the first row.' +
+        (npm ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency packages (the walk finds ${npm.packages - 1}; npm also lists the optional peers installed here as dev dependencies, and part of their trees).` : ''),
       '',
     );
   }

@@ -2,7 +2,7 @@
 // (modules, recent upstream messages, desired properties, direct methods) for the development local hub.
 import fs from 'node:fs';
 import { discoverHubs, hasEdgeEnvironment, hubRequest, localHubSettings, ownLocalHub, recentUpstream, sharedLocalHub } from '../src/index';
-import type { HubDiscovery, LocalHubApi } from '../src/index';
+import type { HubDiscovery, PanelHub } from '../src/index';
 import { defaultConnectionType } from './shared/connectionDefault';
 import { convertEdgeModuleFlow, type FlowNode } from './shared/edgeModuleMigration';
 
@@ -32,7 +32,7 @@ const BASE = '/iothub-local-hub';
 /** Upstream message bodies are cut to this many characters in the panel. */
 const PREVIEW_CHARS = 500;
 
-type Target = { kind: 'local'; hub: LocalHubApi; source: 'shared' | 'in-process' } | { kind: 'remote'; discovery: HubDiscovery; ca: string };
+type Target = { kind: 'local'; hub: PanelHub; source: 'shared' | 'in-process' } | { kind: 'remote'; discovery: HubDiscovery; ca: string };
 
 /** The hub the panel shows: the one shared by `npm start`, the one the runtime started, or one in another process. */
 async function target(): Promise<Target | undefined> {

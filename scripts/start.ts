@@ -113,7 +113,7 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       func: SIMULATED_SENSOR,
       wires: [['demo-sensor-out']],
     },
-    { id: 'demo-sensor-out', type: 'iothub-module-output', z, x: 540, y: 100, name: '', client: 'demo-client-sensor', outputName: 'telemetry', queueSize: '100', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
+    { id: 'demo-sensor-out', type: 'iothub-module-output', z, x: 540, y: 100, name: '', client: 'demo-client-sensor', outputName: 'telemetry', queueSize: '20000', queueMegabytes: '64', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
     { id: 'demo-method-in', type: 'iothub-module-method-request', z, x: 150, y: 160, name: '', client: 'demo-client-sensor', methodName: 'getStatus', timeout: '25', timeoutStatus: '504', wires: [['demo-status']] },
     {
       id: 'demo-status', type: 'function', z, x: 340, y: 160, name: 'sensor status', outputs: 1,
@@ -132,7 +132,7 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       ),
       wires: [['demo-nodered-out']],
     },
-    { id: 'demo-nodered-out', type: 'iothub-module-output', z, x: 560, y: 240, name: '', client: 'demo-client-nodered', outputName: 'upstream', queueSize: '100', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
+    { id: 'demo-nodered-out', type: 'iothub-module-output', z, x: 560, y: 240, name: '', client: 'demo-client-nodered', outputName: 'upstream', queueSize: '20000', queueMegabytes: '64', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
     { id: 'demo-debug', type: 'debug', z, x: 350, y: 290, name: 'nodered input', active: false, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.temperature', statusType: 'msg', wires: [] },
     { id: 'demo-twin', type: 'iothub-module-twin', z, x: 140, y: 360, name: 'nodered twin', client: 'demo-client-nodered', wires: [['demo-apply']] },
     {
@@ -280,7 +280,9 @@ async function main(): Promise<void> {
     // No network here, and no consent dialog for a newcomer.
     telemetry: { enabled: false, updateNotification: false },
     externalModules: { palette: { allowInstall: false } },
-    editorTheme: { projects: { enabled: false }, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
+    // Projects stay off, as by default; Node-RED warns "Projects disabled" at every start when `enabled` is written
+    // out as false, or when `projects` is missing, but not for an empty `projects`.
+    editorTheme: { projects: {}, tours: false, page: { title: 'Node-RED · Azure IoT Edge module (local hub)' } },
     logging: { console: { level: process.env.LOG_LEVEL || 'warn', metrics: false, audit: false } },
   });
 

@@ -89,18 +89,26 @@ function publishedFiles(root: string): { bytes: number; files: number } {
 
 /** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
 export function runFootprint(root: string): FootprintRow[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; files?: string[] };
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string>; files?: string[] };
   const deps = Object.keys(pkg.dependencies);
+  // Optional peers (the state directory's LevelDB packages): installed by whoever wants them, not with the pack.
+  const optionalPeers = Object.keys(pkg.peerDependencies ?? {});
   const own = publishedFiles(root);
   const ours = walk(deps, root);
+  const withPeers = walk([...deps, ...optionalPeers], root);
   const npmCount = npmLsCount(root);
   const clientRoots = deps.filter((d) => d === 'mqtt' || d === 'undici' || d === 'ws');
   const clientOnly = walk(clientRoots, root);
   const sdkRoots = ['azure-iot-device', 'azure-iot-device-mqtt'];
   const sdk = walk(sdkRoots, root);
-  return [
-    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8), ...(npmCount === undefined ? {} : { npmLsPackages: npmCount }) },
+  const rows: FootprintRow[] = [
+    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) },
+    ...(optionalPeers.length === 0
+      ? []
+      : [{ name: `this pack + optional ${optionalPeers.join(' + ')} (hub state directory)`, roots: ['<own files>', ...deps, ...optionalPeers], packages: withPeers.packages.size + 1, bytes: withPeers.bytes + own.bytes, files: withPeers.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(withPeers)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) }]),
     { name: `this pack, client dependencies only (${clientRoots.join(' + ')})`, roots: clientRoots, packages: clientOnly.packages.size, bytes: clientOnly.bytes, files: clientOnly.files, largest: largest(clientOnly) },
     { name: 'azure-iot-device + azure-iot-device-mqtt', roots: sdkRoots, packages: sdk.packages.size, bytes: sdk.bytes, files: sdk.files, largest: largest(sdk) },
   ];
+  if (npmCount !== undefined) rows[0]!.npmLsPackages = npmCount;
+  return rows;
 }

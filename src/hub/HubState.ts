@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { HubTlsMaterial } from './certs';
+import { durableSessionStore, WriteBehindDb, type SessionDb } from './sessionStore';
 
 /** Key prefixes of the hub's own records (the `hub` sublevel). */
 export const StateKeys = {
@@ -25,6 +26,30 @@ function openRecords(db: ClassicLevel<string, unknown>) {
   return db.sublevel<string, unknown>('hub', { valueEncoding: 'json' });
 }
 type Records = ReturnType<typeof openRecords>;
+
+/** The packages a state directory needs: optional peer dependencies of the pack, installed beside it on demand. */
+export const STATE_PACKAGES = ['classic-level', 'aedes-persistence-level'] as const;
+
+/**
+ * Which of {@link STATE_PACKAGES} cannot be loaded from here (none in a clone of this repository, where they are
+ * dev dependencies; both in a pack installed without them).
+ * @throws never
+ */
+export function missingStatePackages(resolve: (name: string) => string = require.resolve): string[] {
+  return STATE_PACKAGES.filter((name) => {
+    try {
+      resolve(name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** What to tell a user whose hub needs a state directory without the packages for it. */
+export function statePackagesHint(missing: readonly string[]): string {
+  return `a state directory needs the optional package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} beside this pack (npm install ${STATE_PACKAGES.join(' ')}), or run the hub with --ephemeral (nothing kept)`;
+}
 
 const TLS_FILES = { caCert: 'ca.pem', caKey: 'ca-key.pem', serverCert: 'server.pem', serverKey: 'server-key.pem' } as const;
 
@@ -68,20 +93,25 @@ export class HubState {
   private waiting: Array<() => void> = [];
   private draining = false;
   private closed = false;
+  /** The broker's sessions, once {@link brokerPersistence} has made them. */
+  private sessions: WriteBehindDb | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly db: ClassicLevel<string, unknown>,
     private readonly records: Records,
-    private readonly sessionStore: (db: unknown) => unknown,
+    private readonly sessionStore: (db: SessionDb) => object,
     private readonly onError: (err: Error) => void,
   ) {}
 
   /**
    * Opens (creating when missing) a state directory.
-   * @throws when the directory cannot be created or the database is locked by another hub process or corrupt.
+   * @throws when classic-level or aedes-persistence-level is not installed, the directory cannot be created, or the
+   * database is locked by another hub process or corrupt.
    */
   static async open(dir: string, onError: (err: Error) => void = () => undefined): Promise<HubState> {
+    const missing = missingStatePackages();
+    if (missing.length > 0) throw new Error(statePackagesHint(missing));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
     const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([import('classic-level'), import('aedes-persistence-level')]);
@@ -93,13 +123,18 @@ export class HubState {
       if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
       throw err;
     }
-    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as (db: unknown) => unknown, onError);
+    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as unknown as (db: SessionDb) => object, onError);
   }
 
-  /** The aedes persistence for the broker's MQTT sessions, in this database. */
+  /**
+   * The aedes persistence for the broker's MQTT sessions, in this database, written behind: {@link settled} also
+   * waits for the session changes made before it.
+   */
   brokerPersistence(): unknown {
     // aedes-persistence-level encodes its own values (msgpack) and asks for buffers.
-    return this.sessionStore(this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }));
+    const sublevel = this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }) as unknown as SessionDb;
+    this.sessions = new WriteBehindDb(sublevel, (err) => this.onError(err));
+    return durableSessionStore(this.sessionStore, this.sessions);
   }
 
   /** Where the CA certificate file lives (stable across restarts). */
@@ -162,10 +197,12 @@ export class HubState {
     this.change(key, undefined);
   }
 
-  /** Resolves once every change recorded before this call is in the database (never rejects). */
+  /** Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never rejects). */
   settled(): Promise<void> {
-    if (!this.draining && this.pending.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiting.push(resolve));
+    const sessions = this.sessions?.flushed();
+    if (!this.draining && this.pending.size === 0) return sessions ?? Promise.resolve();
+    const records = new Promise<void>((resolve) => this.waiting.push(resolve));
+    return sessions ? Promise.all([records, sessions]).then(() => undefined) : records;
   }
 
   /** Writes what is pending, then closes the database. */

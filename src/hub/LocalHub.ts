@@ -35,7 +35,10 @@ import type {
   MethodResult, ModuleIdentity, Twin, TwinPatch,
 } from './types';
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
-import { STANDARD_PORTS, localEdgeEnvironment, type LocalHubAddress } from './localIdentity';
+import { STANDARD_PORTS, localEdgeEnvironment, moduleWorkloadSocketPath, type LocalHubAddress } from './localIdentity';
+
+/** The longest Unix socket path every platform takes (macOS: 104 bytes with the terminating NUL; Linux: 108). */
+const MAX_UNIX_SOCKET_PATH_BYTES = 103;
 
 export { HubError } from './hubErrors';
 
@@ -184,13 +187,27 @@ export class LocalHub implements LocalHubApi {
         await state.saveTls(material);
       }
       this._caCertPath = state.caCertPath;
-      this.tempDir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
       return material;
     }
     const material = this.options.tls ?? (await generateHubTls());
     this._caCertPath = await writeCaFile(material.caCert);
     this.tempDir = path.dirname(this._caCertPath);
     return material;
+  }
+
+  /**
+   * Where the hub's workload socket goes when the options do not say: in the state directory, so that each module's
+   * `IOTEDGE_WORKLOADURI` stays the same across restarts as on IoT Edge (a module started with the printed
+   * environment keeps renewing its SAS token through it); in the temp directory for a hub without state, or when the
+   * state directory's path is too long for a Unix socket.
+   */
+  private async defaultWorkloadSocketPath(): Promise<string> {
+    if (this.state) {
+      const inState = path.join(path.resolve(this.state.dir), 'workload.sock');
+      if (Buffer.byteLength(moduleWorkloadSocketPath(inState, '', '')) <= MAX_UNIX_SOCKET_PATH_BYTES) return inState;
+    }
+    this.tempDir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
+    return path.join(this.tempDir, 'workload.sock');
   }
 
   /** Puts back the policy key, identities and twins of an earlier run, and keeps every later change. */
@@ -300,7 +317,7 @@ export class LocalHub implements LocalHubApi {
     await this.listen(this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0], this.options.plainMqttPort);
 
     if (this.options.workloadSocketPath !== false) {
-      const socketPath = this.options.workloadSocketPath ?? path.join(this.tempDir!, 'workload.sock');
+      const socketPath = this.options.workloadSocketPath ?? (await this.defaultWorkloadSocketPath());
       this.workload = await startWorkloadServer(this, socketPath);
       this._workloadUri = `unix://${socketPath}`;
     }
@@ -309,6 +326,9 @@ export class LocalHub implements LocalHubApi {
       this.addDevice(d.deviceId, d.auth);
       for (const m of d.modules ?? []) this.addModule(d.deviceId, m.moduleId, m.auth);
     }
+    // Started (and the CLI prints the connection strings) only once the keys and generation ids made for these
+    // identities are stored: a crash right after the start must not change them.
+    await this.durable();
     this.report.log(`local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`);
   }
 
@@ -328,7 +348,7 @@ export class LocalHub implements LocalHubApi {
         const routed = this.router.onTelemetry(identity, publish.bag, payload);
         // With a state directory the PUBACK waits until the routed copies are stored: an acknowledged message
         // survives a crash of the hub.
-        return this.state ? routed : undefined;
+        return this.state ? routed.then(() => this.durable()) : undefined;
       }
       case 'twinGet':
         this.twinChannel.onRequest(client, identity, 'get', publish.rid, payload);
@@ -405,6 +425,8 @@ export class LocalHub implements LocalHubApi {
   async sendToInput(deviceId: string, moduleId: string, inputName: string, message: InputMessage): Promise<void> {
     if (!this.registry.entry(deviceId, moduleId)) throw identityNotFound(deviceId, moduleId);
     await this.inputs.deliver(deviceId, moduleId, inputName, injectedMessage(deviceId, message, new Date().toISOString()));
+    // With a state directory: resolved once the message is stored (in the module's session or held for it).
+    await this.durable();
   }
 
   /** Whether a client with this MQTT client id (`d/m` or `d`) is connected now. */

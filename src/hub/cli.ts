@@ -3,7 +3,7 @@
 // then events.
 import path from 'node:path';
 import { ConfigError, hubOptionsFromConfig, loadHubConfig } from './config';
-import { defaultStateDir } from './HubState';
+import { defaultStateDir, missingStatePackages, statePackagesHint } from './HubState';
 import { DISCOVERY_DIR, removeDiscoveryFile, writeDiscoveryFile } from './hubDiscovery';
 import { LocalHub } from './index';
 import { startPreferringStandardPorts } from './standardPorts';
@@ -26,7 +26,9 @@ then one line per event. Without a config file: device "local-device" with modul
   --state-dir <dir> keep the hub's CA, keys, identities, twins, MQTT sessions and queued messages there, so
                     that a restarted hub accepts the same connection strings and CA file and modules find
                     their sessions (default: <user data dir>/azure-iot-local-hub/<hub name>, the user data
-                    dir being $XDG_DATA_HOME or ~/.local/share on Linux)
+                    dir being $XDG_DATA_HOME or ~/.local/share on Linux); needs the optional packages
+                    classic-level and aedes-persistence-level (without them and without --state-dir, the
+                    hub runs as with --ephemeral and says so on stderr)
   --ephemeral       keep nothing: a new CA and new keys at every start, everything in memory`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */
@@ -156,7 +158,14 @@ async function main(args: string[]): Promise<number> {
     else early.push(stamped);
   };
   const signal = waitForSignal((later) => log(`${later} received again, still stopping`));
-  const stateDir = cli.ephemeral ? undefined : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
+  let ephemeral = cli.ephemeral;
+  const missing = missingStatePackages();
+  if (!ephemeral && cli.stateDir === undefined && missing.length > 0) {
+    // The default state directory is a convenience: without its packages the hub runs as with --ephemeral.
+    console.error(`azure-iot-local-hub: keeping nothing (as --ephemeral): ${statePackagesHint(missing)}`);
+    ephemeral = true;
+  }
+  const stateDir = ephemeral ? undefined : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
   let hub: LocalHubApi;
   try {
     hub = await startHub({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) }, cli.standardPorts);

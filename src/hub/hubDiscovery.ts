@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { LocalHubApi } from './types';
+import type { AnnouncedHub } from './types';
 
 /**
  * Where running local hubs announce themselves: one `<port>.json` per hub. Default `<os tmpdir>/azure-iot-local-hub`;
@@ -30,7 +30,7 @@ export interface HubDiscovery {
  * @returns the file path, to remove with `removeDiscoveryFile`.
  * @throws on file system errors (the directory cannot be made or the file written).
  */
-export function writeDiscoveryFile(hub: LocalHubApi, dir: string): string {
+export function writeDiscoveryFile(hub: AnnouncedHub, dir: string): string {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   removeStaleDiscoveryFiles(dir);
   const file = path.join(dir, `${hub.port}.json`);

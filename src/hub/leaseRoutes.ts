@@ -1,15 +1,15 @@
 // The edgeHub routes of a local hub in this process: the hub's own routes plus those each lease adds, applied as one set.
-import type { LocalHubApi } from './types';
+import type { RoutedHub } from './types';
 
 interface RouteBook {
   base: Record<string, string>;
   leases: Map<number, Record<string, string>>;
 }
 
-const routeBooks = new WeakMap<LocalHubApi, RouteBook>();
+const routeBooks = new WeakMap<RoutedHub, RouteBook>();
 
 /** Starts the route book of a hub with its own routes (kept when leases add or remove theirs). */
-export function startRouteBook(hub: LocalHubApi, routes: Record<string, string>): void {
+export function startRouteBook(hub: RoutedHub, routes: Record<string, string>): void {
   routeBooks.set(hub, { base: { ...routes }, leases: new Map() });
 }
 
@@ -24,7 +24,7 @@ export function routesFor(moduleId: string, routes: string[] | undefined, leaseI
   return out;
 }
 
-function applyRoutes(hub: LocalHubApi): void {
+function applyRoutes(hub: RoutedHub): void {
   const book = routeBooks.get(hub);
   if (!book) return;
   const all: Record<string, string> = { ...book.base };
@@ -33,7 +33,7 @@ function applyRoutes(hub: LocalHubApi): void {
 }
 
 /** Adds a lease's routes to a hub in this process. @throws RouteSyntaxError (from the hub) for a bad route. */
-export function addLeaseRoutes(hub: LocalHubApi, leaseId: number, routes: Record<string, string>): void {
+export function addLeaseRoutes(hub: RoutedHub, leaseId: number, routes: Record<string, string>): void {
   let book = routeBooks.get(hub);
   if (!book) {
     book = { base: {}, leases: new Map() };
@@ -49,7 +49,7 @@ export function addLeaseRoutes(hub: LocalHubApi, leaseId: number, routes: Record
   }
 }
 
-export function removeLeaseRoutes(hub: LocalHubApi, leaseId: number): void {
+export function removeLeaseRoutes(hub: RoutedHub, leaseId: number): void {
   const book = routeBooks.get(hub);
   if (book?.leases.delete(leaseId)) applyRoutes(hub);
 }

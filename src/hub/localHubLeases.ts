@@ -7,7 +7,7 @@ import { addLeaseRoutes, removeLeaseRoutes, routesFor, startRouteBook } from './
 import { LocalHub } from './LocalHub';
 import { localConnectionString, localEdgeEnvironment } from './localIdentity';
 import { provisionRemote } from './remoteHub';
-import type { EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity } from './types';
+import type { EdgeEnvironment, HubMessage, LocalHubApi, ModuleIdentity, SharedLocalHub, UpstreamSource } from './types';
 
 /** The process-wide key under which an embedding program (`npm start`) shares its running hub. */
 const SHARED_KEY = Symbol.for('node-red-contrib-azure-iot-module.localHub');
@@ -58,11 +58,11 @@ export const localHubSettings = {
 };
 
 /** The last upstream messages of each hub known here (the editor panel shows them). */
-const recent = new WeakMap<LocalHubApi, HubMessage[]>();
+const recent = new WeakMap<UpstreamSource, HubMessage[]>();
 /** How many upstream messages `recentUpstream` keeps per hub. */
 const RECENT_LIMIT = 50;
 
-function watchUpstream(hub: LocalHubApi): void {
+function watchUpstream(hub: UpstreamSource): void {
   if (recent.has(hub)) return;
   const list: HubMessage[] = [];
   recent.set(hub, list);
@@ -73,7 +73,7 @@ function watchUpstream(hub: LocalHubApi): void {
 }
 
 /** The last upstream messages (oldest first) of a hub shared or started in this process. @throws never */
-export function recentUpstream(hub: LocalHubApi): HubMessage[] {
+export function recentUpstream(hub: UpstreamSource): HubMessage[] {
   return [...(recent.get(hub) ?? [])];
 }
 let own: OwnHub | undefined;
@@ -81,8 +81,8 @@ let closingOwn: Promise<void> = Promise.resolve();
 let nextLeaseId = 1;
 
 /** The hub an embedding program shares in this process, if any. @throws never */
-export function sharedLocalHub(): LocalHubApi | undefined {
-  const entry = (globalThis as Record<symbol, { hub: LocalHubApi } | undefined>)[SHARED_KEY];
+export function sharedLocalHub(): SharedLocalHub | undefined {
+  const entry = (globalThis as Record<symbol, { hub: SharedLocalHub } | undefined>)[SHARED_KEY];
   return entry?.hub;
 }
 
@@ -91,7 +91,7 @@ export function sharedLocalHub(): LocalHubApi | undefined {
  * `routes` are the hub's own routes, kept when leases add or remove theirs.
  * @throws RouteSyntaxError (from the hub) when a route does not parse.
  */
-export function shareLocalHub(hub: LocalHubApi, routes: Record<string, string>): void {
+export function shareLocalHub(hub: SharedLocalHub, routes: Record<string, string>): void {
   startRouteBook(hub, routes);
   hub.setRoutes(routes);
   watchUpstream(hub);

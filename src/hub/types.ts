@@ -264,8 +264,45 @@ export interface WorkloadHub {
   listModules(): ModuleIdentity[];
 }
 
+/** What a discovery file announces of a running hub, so that other processes can join it (`writeDiscoveryFile`). */
+export interface AnnouncedHub {
+  readonly hostName: string;
+  readonly port: number;
+  readonly standardPorts: boolean;
+  readonly caCertPath: string;
+  readonly serviceConnectionString: string;
+  readonly workloadUri?: string;
+}
+
+/** What the lease route book changes: the hub's edgeHub routes, replaced as one set. */
+export interface RoutedHub {
+  setRoutes(routes: Record<string, string>): void;
+}
+
+/** What keeps the last upstream messages of a hub in this process (`recentUpstream`): its upstream events. */
+export interface UpstreamSource {
+  readonly events: Pick<import('node:events').EventEmitter<HubEvents>, 'on'>;
+}
+
+/**
+ * What a local-hub lease takes from a hub in this process: the module identity, the CA, the IoT Edge environment and
+ * the routes.
+ */
+export interface LeasedHub extends RoutedHub, UpstreamSource, Pick<HubRegistry, 'addModule'> {
+  readonly caCert: string;
+  edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;
+}
+
+/** What the editor's Local hub panel shows and changes on a hub in this process: modules, twins, methods, upstream. */
+export interface PanelHub extends ServiceApiHub, UpstreamSource {
+  readonly port: number;
+}
+
+/** A hub an embedding program (`npm start`) shares in this process: leased by config nodes, shown by the panel. */
+export interface SharedLocalHub extends LeasedHub, PanelHub {}
+
 /** What `LocalHub.start()` resolves to: the whole hub. */
-export interface LocalHubApi extends ServiceApiHub, WorkloadHub {
+export interface LocalHubApi extends ServiceApiHub, WorkloadHub, AnnouncedHub, SharedLocalHub {
   readonly hostName: string;
   /** The TLS port (MQTT over TLS, WSS, HTTPS); 443 on the standard ports. */
   readonly port: number;

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { until } from '../helpers/until';
 
 
@@ -44,10 +45,27 @@ const FIRST_LOAD_TIMEOUT = 150_000;
 /** A flow written in the archived node-red-contrib-azure-iot-edge-module pack's shape (its example's structure). */
 const LEGACY_FLOW = path.join(root, 'test', 'fixtures', 'edge-module-flow.json');
 
-/** For each node type: a node of the demo flow and the edit-dialog fields it must show. */
-const DIALOGS: Array<{ type: string; id: string; fields: string[] }> = [
+interface Chromium {
+  executablePath(): Promise<string>;
+  args: string[];
+}
+
+/** For each node type: a node of the demo flow, the edit-dialog fields it must show, and values some must hold. */
+const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Record<string, string> }> = [
   { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
-  { type: 'iothub-module-output', id: 'demo-sensor-out', fields: ['#node-input-client', '#node-input-outputName', '#node-input-queueSize', '#node-input-queueTimeout'] },
+  {
+    type: 'iothub-module-output', id: 'demo-sensor-out',
+    fields: [
+      '#node-input-client', '#node-input-outputName',
+      '#node-input-queueSize', '#node-input-queueMegabytes', '#node-input-queueTimeout',
+    ],
+    // The demo's output node keeps the defaults a new output node gets (bounded in count and in megabytes).
+    values: {
+      '#node-input-queueSize': String(QUEUE_DEFAULTS.size),
+      '#node-input-queueMegabytes': String(QUEUE_DEFAULTS.megabytes),
+      '#node-input-queueTimeout': String(QUEUE_DEFAULTS.timeoutSeconds),
+    },
+  },
   { type: 'iothub-module-twin', id: 'demo-twin', fields: ['#node-input-client', '#node-input-name'] },
   { type: 'iothub-module-method-request', id: 'demo-method-in', fields: ['#node-input-client', '#node-input-methodName', '#node-input-timeout', '#node-input-timeoutStatus'] },
   { type: 'iothub-module-method-response', id: 'demo-method-out', fields: ['#node-input-statusCode', '#node-input-name'] },
@@ -132,7 +150,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-red-editor-test-'));
     demo = await startDemo(userDir);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const chromium = (require('@sparticuz/chromium') as { default: { executablePath(): Promise<string>; args: string[] } }).default;
+    const chromiumModule = require('@sparticuz/chromium') as Chromium & { default?: Chromium };
+    // 143.x (the last major that installs on Node 20) exports the class itself from its CommonJS build; later majors a default.
+    const chromium = chromiumModule.default ?? chromiumModule;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const playwright = require('playwright-core') as typeof import('playwright-core');
     // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
@@ -166,19 +186,25 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'editor-palette.png') });
   });
 
-  it('the first start of a fresh userDir logs no "Encrypted credentials not found" warning', () => {
+  it('the first start of a fresh userDir logs no warning (once "Encrypted credentials not found")', () => {
     // The test's userDir is new: npm start wrote the encrypted (empty) credentials before Node-RED read them.
     assert.doesNotMatch(demo.output(), /Encrypted credentials not found/);
+    assert.doesNotMatch(demo.output(), /\[warn\]/);
     assert.ok(fs.existsSync(path.join(userDir, 'flows_cred.json')));
   });
 
-  for (const { type, id, fields } of DIALOGS) {
+  for (const { type, id, fields, values } of DIALOGS) {
     it(`the ${type} edit dialog opens with its fields`, async () => {
       const { page } = en;
       await page.evaluate((nodeId) => {
         window.RED.editor.edit(window.RED.nodes.node(nodeId));
       }, id);
       for (const field of fields) await page.locator(`.red-ui-tray ${field}`).first().waitFor({ state: 'attached' });
+      for (const [field, value] of Object.entries(values ?? {})) {
+        const input = page.locator(`.red-ui-tray ${field}`).first();
+        assert.ok(await input.isVisible(), `${field} is shown`);
+        assert.equal(await input.inputValue(), value, field);
+      }
       await page.locator('.red-ui-tray .red-ui-tray-header').first().waitFor();
       await page.screenshot({ path: path.join(ARTIFACTS, `dialog-${type}.png`) });
       await page.click('#node-dialog-cancel');

@@ -5,7 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateHubTls } from '../../src/hub/certs';
-import { HubState } from '../../src/hub/HubState';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { HubState, missingStatePackages, STATE_PACKAGES, statePackagesHint } from '../../src/hub/HubState';
+
+const root = path.resolve(__dirname, '..', '..');
 
 describe('hub state directory store', function () {
   let dir: string;
@@ -61,5 +65,41 @@ describe('hub state directory store', function () {
     assert.deepEqual(await state.loadTls(), material);
     assert.equal(fs.readFileSync(state.caCertPath, 'utf8'), material.caCert);
     if (process.platform !== 'win32') assert.equal(fs.statSync(path.join(dir, 'server-key.pem')).mode & 0o777, 0o600);
+  });
+
+  describe('its packages are optional', () => {
+    it('the pack lists classic-level and aedes-persistence-level as optional peer dependencies (dev dependencies here), not dependencies', () => {
+      const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+      for (const name of STATE_PACKAGES) {
+        assert.equal(pkg.dependencies?.[name], undefined, `${name} is not installed with the pack`);
+        assert.equal(typeof pkg.peerDependencies?.[name], 'string', `${name} is a peer dependency`);
+        assert.deepEqual(pkg.peerDependenciesMeta?.[name], { optional: true });
+        assert.equal(pkg.devDependencies?.[name], pkg.peerDependencies?.[name], `${name} is installed in a clone`);
+      }
+    });
+
+    it('an in-memory hub never loads them', async () => {
+      const script = `const { LocalHub } = require('./src/hub/index.ts');
+        LocalHub.start({ workloadSocketPath: false }).then(async (hub) => {
+          await hub.close();
+          const loaded = Object.keys(require.cache).filter((f) => /node_modules[\\/](classic-level|aedes-persistence-level)[\\/]/.test(f));
+          process.stdout.write(JSON.stringify(loaded));
+        });`;
+      const { stdout } = await promisify(execFile)(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: root, timeout: 60_000 });
+      assert.deepEqual(JSON.parse(stdout), []);
+    });
+
+    it('without them, opening a state directory says what to install, or to run with --ephemeral', async () => {
+      const absent = (name: string): string => {
+        throw Object.assign(new Error(`Cannot find module '${name}'`), { code: 'MODULE_NOT_FOUND' });
+      };
+      assert.deepEqual(missingStatePackages(absent), ['classic-level', 'aedes-persistence-level']);
+      assert.deepEqual(missingStatePackages((name) => (name === 'classic-level' ? absent(name) : name)), ['classic-level']);
+      assert.deepEqual(missingStatePackages(), [], 'installed in this clone');
+      assert.equal(
+        statePackagesHint(['classic-level', 'aedes-persistence-level']),
+        'a state directory needs the optional packages classic-level and aedes-persistence-level: install them beside this pack (npm install classic-level aedes-persistence-level), or run the hub with --ephemeral (nothing kept)',
+      );
+    });
   });
 });

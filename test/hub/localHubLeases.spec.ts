@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub } from '../../src/index';
-import type { LocalHubApi } from '../../src/index';
+import type { AnnouncedHub, LocalHubApi, RoutedHub } from '../../src/index';
+import { addLeaseRoutes, removeLeaseRoutes, routesFor, startRouteBook } from '../../src/hub/leaseRoutes';
 import { acquireLocalHub, discoverHubs, startPreferringStandardPorts, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
 import { until } from '../helpers/until';
 
@@ -109,6 +110,33 @@ describe('local hub leases and discovery', function () {
       unshareLocalHub();
       await hub.close();
     }
+  });
+
+  // These fakes hold only what each helper takes of a hub, so this compiles (npm run typecheck) only while the route
+  // book asks for no more than setRoutes and the discovery file for no more than what it announces.
+  it('the route book and the discovery file take only the part of a hub they use', () => {
+    const sets: Array<Record<string, string>> = [];
+    const routed: RoutedHub = { setRoutes: (routes) => void sets.push(routes) };
+    const base = { all: 'FROM /messages/* INTO $upstream' };
+    startRouteBook(routed, base);
+    addLeaseRoutes(routed, 7, routesFor('mod', undefined, 7));
+    removeLeaseRoutes(routed, 7);
+    assert.deepEqual(sets, [{ ...base, lease7_1: 'FROM /messages/modules/mod/* INTO $upstream' }, base]);
+
+    const caCertPath = path.join(discoveryDir, 'ca.pem');
+    fs.writeFileSync(caCertPath, 'not a real CA');
+    const announced: AnnouncedHub = {
+      hostName: 'local-hub.test',
+      port: 4242,
+      standardPorts: false,
+      caCertPath,
+      serviceConnectionString: 'HostName=local-hub.test;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5',
+    };
+    const file = writeDiscoveryFile(announced, discoveryDir);
+    const written = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const expected = { ...announced, pid: process.pid, workloadUri: '', startedAt: undefined };
+    assert.deepEqual({ ...written, startedAt: undefined }, expected);
+    removeDiscoveryFile(file);
   });
 
   const announcedHubs: Array<[string, () => Promise<LocalHubApi>]> = [

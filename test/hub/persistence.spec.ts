@@ -4,6 +4,7 @@
 // queued while it was away arrive, and twins keep their versions and etags. `--ephemeral` keeps nothing.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,6 +14,7 @@ import readline from 'node:readline';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { defaultStateDir } from '../../src/hub/HubState';
 import { createSas } from '../../src/hub/sas';
+import { rawRequest } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 import { API, end, nextMessage, subscribe } from './support';
 import { until } from '../helpers/until';
@@ -25,7 +27,7 @@ interface Summary {
   caCertPath: string;
   serviceConnectionString: string;
   stateDir: string | null;
-  modules: Array<{ deviceId: string; moduleId: string; connectionString: string }>;
+  modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment?: Record<string, string> }>;
 }
 
 /** A port that was free a moment ago (the hub is restarted on it). */
@@ -70,8 +72,8 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   });
 
   /** Starts the CLI hub and resolves with its first stdout line; `XDG_DATA_HOME` points into the test's directory. */
-  async function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary }> {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], {
+  async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary; stderr: () => string }> {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', ...nodeArgs, 'src/hub/cli.ts', ...args], {
       cwd: root,
       stdio: 'pipe',
       env: { ...process.env, XDG_DATA_HOME: path.join(dir, 'data') },
@@ -86,7 +88,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     });
     // Keep reading so that the hub never blocks on a full pipe.
     child.stdout.resume();
-    return { child, summary: JSON.parse(first) as Summary };
+    return { child, summary: JSON.parse(first) as Summary, stderr: () => stderr };
   }
 
   async function kill9(child: ChildProcessWithoutNullStreams): Promise<void> {
@@ -254,6 +256,35 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     assert.equal((await arrived).payload.toString(), 'held for late');
   });
 
+  it("keeps each module's IoT Edge environment across kill -9: the module goes on signing through the same socket", async function () {
+    // A module started with the printed IoT Edge environment (the Python SDK's create_from_edge_environment) signs
+    // every SAS token renewal through its workload socket; as on IoT Edge, a restarted hub serves it at the same path.
+    this.timeout(60_000);
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(config, JSON.stringify({ port: await freePort(), devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }] }] }));
+    const stateDir = path.join(dir, 'state');
+    const first = await startCli([config, '--state-dir', stateDir]);
+    const env = first.summary.modules.find((m) => m.moduleId === 'mod')!.edgeEnvironment!;
+    // Killed as soon as it printed its environment: what it printed (key, generation id) is already stored.
+    await kill9(first.child);
+
+    const second = await startCli([config, '--state-dir', stateDir]);
+    assert.deepEqual(second.summary.modules.find((m) => m.moduleId === 'mod')!.edgeEnvironment, env);
+    const sign = await rawRequest({
+      method: 'POST',
+      path: `/modules/mod/genid/${env.IOTEDGE_MODULEGENERATIONID}/sign?api-version=2019-01-30`,
+      socketPath: env.IOTEDGE_WORKLOADURI!.slice('unix://'.length),
+      body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' },
+    });
+    assert.equal(sign.status, 200);
+    const key = keyOf(second.summary.modules.find((m) => m.moduleId === 'mod')!.connectionString);
+    assert.deepEqual(sign.json, { digest: createHmac('sha256', Buffer.from(key, 'base64')).update('abc').digest('base64') });
+    const exited = once(second.child, 'exit');
+    second.child.kill('SIGTERM');
+    await exited;
+    assert.equal(fs.existsSync(env.IOTEDGE_WORKLOADURI!.slice('unix://'.length)), false, 'socket removed on stop');
+  });
+
   it('--ephemeral keeps nothing: a new CA at each start, temp files removed; without flags the state is in the user data dir', async function () {
     this.timeout(60_000);
     const a = await startCli(['--ephemeral']);
@@ -285,6 +316,39 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     c.child.kill('SIGTERM');
     await exitC;
     assert.equal(fs.existsSync(c.summary.caCertPath), true, 'the CA stays in the state directory');
+  });
+
+  it('without classic-level and aedes-persistence-level installed: runs as --ephemeral and says how to install them; --state-dir is refused', async function () {
+    this.timeout(60_000);
+    // A pack installed without its optional peers: resolving them fails as it would there.
+    const hide = path.join(dir, 'hide-state-packages.js');
+    fs.writeFileSync(hide, `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (request === 'classic-level' || request === 'aedes-persistence-level') {
+    throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
+  }
+  return resolve.call(this, request, ...rest);
+};
+`);
+    const hint = /npm install classic-level aedes-persistence-level\), or run the hub with --ephemeral/;
+    const a = await startCli([], ['--require', hide]);
+    assert.equal(a.summary.stateDir, null);
+    assert.match(a.stderr(), /keeping nothing \(as --ephemeral\)/);
+    assert.match(a.stderr(), hint);
+    assert.equal(fs.existsSync(path.join(dir, 'data', 'azure-iot-local-hub')), false, 'no state directory made');
+    const exitA = once(a.child, 'exit');
+    a.child.kill('SIGTERM');
+    await exitA;
+
+    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', '--require', hide, 'src/hub/cli.ts', '--state-dir', path.join(dir, 'state')], { cwd: root, stdio: 'pipe' });
+    children.add(refused);
+    let stderr = '';
+    refused.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    refused.stdout.resume();
+    const [code] = (await once(refused, 'exit', { signal: AbortSignal.timeout(20_000) })) as [number];
+    assert.equal(code, 1);
+    assert.match(stderr, hint);
   });
 
   it('the default state directory follows the platform and the hub name', () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
+import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { OPTION_RULES, readOptionSetting, type OptionName, type OptionRule } from '../../src/client/options';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -123,6 +124,24 @@ describe('node editor definitions', () => {
     assert.equal(check(defs.get('iothub-module-invoke')!, 'deviceId', 'target', { deviceIdType: 'msg' }), true);
     assert.equal(check(defs.get('iothub-module-invoke')!, 'methodName', 'reboot', {}), true);
     assert.equal(check(defs.get('iothub-module-output')!, 'queueSize', '0'), true);
+  });
+
+  it('a new output node gets the queue limits the runtime uses when the field is empty', () => {
+    const d = defs.get('iothub-module-output')!.defaults;
+    assert.deepEqual(
+      [d.queueSize!.value, d.queueMegabytes!.value, d.queueTimeout!.value],
+      [String(QUEUE_DEFAULTS.size), String(QUEUE_DEFAULTS.megabytes), String(QUEUE_DEFAULTS.timeoutSeconds)],
+    );
+  });
+
+  it('the README names each output queue setting with its default', () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const named: Array<[string, string]> = [
+      ['queueSize', `default ${QUEUE_DEFAULTS.size.toLocaleString('en-US')} messages`],
+      ['queueMegabytes', `default ${QUEUE_DEFAULTS.megabytes} MB`],
+      ['queueTimeout', `default ${QUEUE_DEFAULTS.timeoutSeconds} s`],
+    ];
+    for (const [field, text] of named) assert.ok(readme.includes(`\`${field}\`, ${text}`), `README: ${field}, ${text}`);
   });
 
   describe('numeric settings follow the option table (src/client/options.ts)', () => {

@@ -28,12 +28,16 @@ interface Report {
   runtimeText: string;
 }
 
-const RUNTIMES = [
-  { module: 'node-red', version: /^4\.1\./ },
-  { module: 'node-red-3.1', version: /^3\.1\./ },
-];
+// In a cell of the test matrix (scripts/matrix.ts), `node-red` is that cell's Node-RED (test/setup/nodeRedRuntime.cjs).
+const cellVersion = process.env.TEST_NODE_RED_VERSION;
+const RUNTIMES = cellVersion
+  ? [{ module: 'node-red', version: new RegExp(`^${cellVersion.replace('.', '\\.')}\\.`) }]
+  : [
+      { module: 'node-red', version: /^4\.1\./ },
+      { module: 'node-red-3.1', version: /^3\.1\./ },
+    ];
 
-for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime, ${runtime.module} (built pack)`, function () {
+for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime, ${runtime.module}${cellVersion ? ` ${cellVersion}` : ''} (built pack)`, function () {
   this.timeout(60_000);
   let report: Report;
   let userDir: string;

@@ -7,6 +7,7 @@ import { LocalHub } from '../../src/index';
 import type { HubMessage, LocalHubApi } from '../../src/index';
 import os from 'node:os';
 import { localHubsClosed, localHubSettings, ownLocalHub, shareLocalHub, unshareLocalHub } from '../../src/hub';
+import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { collect, helper, NODES, nextInput, statusesOf, type FlowNode, type TestNode } from './support';
 import { until } from '../helpers/until';
 
@@ -26,6 +27,12 @@ const DIR = path.resolve(__dirname, '..', '..', 'examples');
 const DEVICE = 'local-device';
 const OURS = /^iothub-module-/;
 const CORE = new Set(['tab', 'comment', 'inject', 'debug', 'function', 'change', 'catch', 'status', 'complete']);
+
+/** The text of a flow's first comment node. */
+function commentOf(flow: FlowNode[]): string {
+  const info = flow.find((n) => n.type === 'comment')?.info;
+  return typeof info === 'string' ? info : '';
+}
 
 function load(file: string): FlowNode[] {
   return JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as FlowNode[];
@@ -67,6 +74,32 @@ describe('examples/', function () {
       }
     });
   }
+
+  it('output nodes keep the queue limits the editor gives a new output node; a comment says why one differs', () => {
+    const defaults: Record<string, string> = {
+      queueSize: String(QUEUE_DEFAULTS.size),
+      queueMegabytes: String(QUEUE_DEFAULTS.megabytes),
+      queueTimeout: String(QUEUE_DEFAULTS.timeoutSeconds),
+    };
+    for (const file of files) {
+      const flow = load(file);
+      const comment = commentOf(flow);
+      for (const n of flow.filter((x) => x.type === 'iothub-module-output')) {
+        for (const [field, value] of Object.entries(defaults)) {
+          if (n[field] === value) continue;
+          const why = new RegExp(`\\b${String(n[field])} s here\\b`);
+          assert.match(comment, why, `${file} ${n.id}: ${field} ${String(n[field])} instead of ${value}, unexplained`);
+        }
+      }
+    }
+  });
+
+  it('07 sends a SAS token connection to example 09, where the flow renews the token', () => {
+    const comment = commentOf(load(files.find((f) => f.startsWith('07'))!));
+    assert.match(comment, /Example 09/);
+    assert.match(comment, /update-sastoken/);
+    assert.doesNotMatch(comment, /warns two minutes/);
+  });
 
   describe('deployed against a local hub', () => {
     let hub: LocalHubApi;
