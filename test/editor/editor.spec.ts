@@ -308,7 +308,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.keyboard.press('Control+g');
     await page.keyboard.press('l');
     await page.locator('.iothub-local-hub-panel').waitFor({ state: 'visible' });
-    assert.equal(await page.evaluate(`$('#red-ui-tab-iothub-local-hub').hasClass('active')`), true);
+    // The panel itself is what the user sees; the tab's own markup differs between Node-RED 4 and 5.
+    const box = await page.locator('.iothub-local-hub-panel').boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 100, `the Local hub panel is shown (${JSON.stringify(box)})`);
   });
 
   it('help is shown for every node type in en-US and in pt-BR', async () => {
