@@ -133,7 +133,7 @@ async function measure(work: () => Promise<void>): Promise<Measured> {
 
 function allInFlight(sender: Sender, n: number): Promise<Measured> {
   return measure(async () => {
-    const pending: Array<Promise<void>> = new Array(n);
+    const pending = new Array<Promise<void>>(n);
     for (let i = 0; i < n; i += 1) pending[i] = sender.send(i);
     await Promise.all(pending);
   });

@@ -105,7 +105,7 @@ export async function makeSender(kind: SenderKind, ready: HubReady, m: BenchModu
 /** Sends `n` messages all at once and waits for every acknowledgement; returns seconds. */
 export async function allInFlight(send: (i: number) => Promise<void>, n: number): Promise<number> {
   const start = process.hrtime.bigint();
-  const pending: Array<Promise<void>> = new Array(n);
+  const pending = new Array<Promise<void>>(n);
   for (let i = 0; i < n; i += 1) pending[i] = send(i);
   await Promise.all(pending);
   return Number(process.hrtime.bigint() - start) / 1e9;

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { IoTHubModuleClient, LocalHub, type HubMessage, type LocalHubApi } from '../src/index';
+import { IoTHubModuleClient, LocalHub, type HubEvents, type HubMessage, type LocalHubApi } from '../src/index';
 import { nodeBinary } from './matrix';
 
 // Run from dist/scripts after the build.
@@ -198,7 +198,7 @@ async function runModule(): Promise<void> {
         return undefined;
       }
     });
-    const [{ clientId }] = await connected;
+    const [{ clientId }] = (await connected) as HubEvents['connect'];
     say(`Node-RED ${settings.version} is up; ${clientId} connected to the hub`);
     assert.match(settings.version, /^5\.0\./);
     assert.equal(clientId, `${DEVICE}/nodered`);

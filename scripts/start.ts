@@ -189,7 +189,8 @@ function dropOldDemo() {
   } catch {
     return;
   }
-  if (Array.isArray(flows) && flows.some(isDemo)) fs.writeFileSync(file, JSON.stringify(flows.filter((n) => !isDemo(n)), null, 4));
+  const nodes = Array.isArray(flows) ? (flows as Array<{ id?: unknown; z?: unknown }>) : [];
+  if (nodes.some(isDemo)) fs.writeFileSync(file, JSON.stringify(nodes.filter((n) => !isDemo(n)), null, 4));
 }
 
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
@@ -255,6 +256,7 @@ async function main(): Promise<void> {
   watch(hub);
 
   // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the hub is up; node-red ships no types to import
   const RED = require('node-red') as EmbeddedNodeRed;
   const server = http.createServer((req, res) => {
     if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {
@@ -320,7 +322,7 @@ async function main(): Promise<void> {
   } catch (err) {
     removeDiscoveryFile(discoveryFile);
     await hub.close();
-    throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`);
+    throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`, { cause: err });
   }
   boundPort = (server.address() as net.AddressInfo).port;
   await RED.start();

@@ -27,7 +27,7 @@ interface Receiver {
 }
 
 /** Counts arrivals; `expect(n)` resolves when the count reaches the target. */
-function counter(): { hit(): void; expect(n: number): Promise<void> } {
+function counter(): { hit: () => void; expect: (n: number) => Promise<void> } {
   let count = 0;
   let target = Infinity;
   let resolve: (() => void) | undefined;

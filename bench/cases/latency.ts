@@ -139,7 +139,7 @@ async function nodeRedContender(hub: HubHandle, red: NodeRedHarness, m: BenchMod
     twin: () =>
       new Promise<number>((resolve, reject) => {
         const t0 = nowMs();
-        settle = (error) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(nowMs() - t0));
+        settle = (error) => (error ? reject(error instanceof Error ? error : new Error(JSON.stringify(error))) : resolve(nowMs() - t0));
         red.trigger('inject-twin', {});
       }),
     close: async () => {

@@ -117,7 +117,7 @@ export class ModuleClientHost {
   /** Adds a listener owned by `userId`; it is removed by {@link release}. */
   on<E extends HostEvent>(userId: string, event: E, fn: HostEvents[E]): void {
     this.listeners.add(userId, event, fn);
-    if (event !== 'state') this.setHandler(event as Feature);
+    if (event !== 'state') this.setHandler(event);
   }
 
   /** Removes a flow node and every listener it added; the last one out shuts the client down. */
@@ -234,7 +234,7 @@ export class ModuleClientHost {
         }
         this.options.log.error(describeError(this.options.RED, err).message);
         // A catalog key (not text) so that the editor shows it in the editor's language.
-        const key = catalogKey('iothub-module-client', `errors.${(err as { code?: unknown }).code}`);
+        const key = catalogKey('iothub-module-client', `errors.${String((err as { code?: unknown }).code)}`);
         const known = translate(this.options.RED, key) !== key;
         this.push(known ? statusWithText(STATUS.notConfigured, key) : STATUS.notConfigured);
         return;

@@ -224,7 +224,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
     }
   }
 
-  for (const [client, id] of missingClients) {
+  for (const id of missingClients.values()) {
     out.push(edgeConfig(id, ''));
     converted.push({ id, from: 'edgeclient', into: [id] });
   }

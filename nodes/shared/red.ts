@@ -39,7 +39,7 @@ export interface RedNode {
 export interface RedApi {
   nodes: {
     createNode(node: object, config: object): void;
-    registerType(type: string, ctor: Function, opts?: { credentials?: Record<string, { type: 'text' | 'password' }> }): void;
+    registerType(type: string, ctor: (this: never, ...args: never[]) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }> }): void;
     getNode(id: string): unknown;
   };
   util: {

@@ -252,7 +252,7 @@ export class IoTHubModuleClient {
     try {
       return this.publish(telemetryPublish(this.eventsTopics, message));
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
@@ -266,7 +266,7 @@ export class IoTHubModuleClient {
       if (typeof outputName !== 'string' || outputName === '') throw new TypeError('outputName must be a non-empty string');
       return this.publish(telemetryPublish(this.eventsTopics, message, outputName));
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
   }
 

@@ -229,7 +229,7 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     if (typeof logger !== 'object' || logger === null || levels.some((l) => logger[l] !== undefined && typeof logger[l] !== 'function')) {
       throw new TypeError('logger must be an object whose debug / info / warn / error members are functions');
     }
-    resolved.logger = logger as Logger;
+    resolved.logger = logger;
   }
   if (has('clock')) {
     const clock = given.clock as Record<string, unknown> | null;

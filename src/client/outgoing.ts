@@ -63,7 +63,7 @@ export function toMessage(value: unknown): Message {
  * (property names, the output name, the topic, percent-encoding and MQTT framing do not count).
  * @param payload the body as sent (default {@link Message.wirePayload}).
  */
-export function messageSize(message: Message, payload: Buffer | string = message.wirePayload() as Buffer | string): number {
+export function messageSize(message: Message, payload: Buffer | string = message.wirePayload()): number {
   return (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length) + messagePropertiesSize(message);
 }
 

@@ -84,7 +84,7 @@ export class BrokerAccess {
     const injected = this.injectedRefusals.get(client);
     if (injected !== undefined) {
       report.observed.counters.refused++;
-      return cb(refusal(injected, 'refused by fault injection') as Parameters<typeof cb>[0], false);
+      return cb(refusal(injected, 'refused by fault injection'), false);
     }
     let peer: Buffer | undefined;
     try {
@@ -104,7 +104,7 @@ export class BrokerAccess {
     if (!result.ok) {
       report.observed.counters.refused++;
       report.log(`CONNECT ${client.id} refused (return code ${result.returnCode}): ${result.reason}`);
-      return cb(refusal(result.returnCode, result.reason) as Parameters<typeof cb>[0], false);
+      return cb(refusal(result.returnCode, result.reason), false);
     }
     const ci: ClientInfo = { identity: result.identity, transport: info.transport, x509: result.x509 };
     if (result.expiresAtMs !== undefined) ci.expiresAtMs = result.expiresAtMs;

@@ -82,7 +82,7 @@ export class InputDelivery {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
     }
-    let stored = false;
+    let stored: boolean;
     try {
       const subs = await sessionStoreOf(this.broker).subscriptionsByClient({ id: target });
       stored = subs.some((s) => s.topic === filter && s.qos > 0);

@@ -5,7 +5,6 @@ import { Aedes, type Client } from 'aedes';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -307,7 +306,7 @@ export class LocalHub implements LocalHubApi {
       plainMqtt: this.options.plainMqttPort !== undefined,
       http: this.state ? durableResponses(httpApi, () => this.durable()) : httpApi,
       mqtt: (conn: Duplex, req?: http.IncomingMessage) => {
-        const client = this.broker.handle(conn as net.Socket, req);
+        const client = this.broker.handle(conn, req);
         handlePacketsInOrder(client, (packet) => this.access.toBroker(client, packet));
         capSubscribeQos(client);
         limitPacketSize(client, MAX_MQTT_PACKET_BYTES);

@@ -195,8 +195,10 @@ export class TwinStore {
     if (!etagMatches(ifMatch, rec.etag)) {
       throw new HubError('PreconditionFailed', 'etag mismatch');
     }
-    if (!isObject(patch as unknown)) throw new HubError('ArgumentInvalid', 'the twin patch must be a JSON object');
-    const tags = patch.tags === null ? undefined : (patch.tags as Json | undefined);
+    // The declared type is what callers promise; a service REST body arrives unchecked.
+    const body: unknown = patch;
+    if (!isObject(body)) throw new HubError('ArgumentInvalid', 'the twin patch must be a JSON object');
+    const tags = patch.tags === null ? undefined : patch.tags;
     const rawDesired = patch.properties?.desired;
     const desired = rawDesired !== undefined && rawDesired !== null ? stripMeta(rawDesired) : undefined;
     if (tags !== undefined) {
@@ -237,7 +239,7 @@ export class TwinStore {
 }
 
 function stripMeta(desired: Record<string, unknown>): Json {
-  if (!isObject(desired)) return desired as Json;
+  if (!isObject(desired)) return desired;
   const { $version: _v, $metadata: _m, ...rest } = desired;
   return rest;
 }

@@ -60,7 +60,7 @@ export function capSubscribeQos(client: Client): void {
 /** The parts of mqtt-packet's parser {@link limitPacketSize} works with. */
 interface PacketParser {
   packet: { length: number };
-  _parseLength(): boolean;
+  _parseLength: (this: PacketParser) => boolean;
   _emitError(err: Error): void;
 }
 

@@ -19,8 +19,8 @@ export function isObject(value: unknown): value is Record<string, unknown> {
  * Whether a device or module id follows IoT Hub's rules.
  * @throws never
  */
-export function isValidId(id: unknown): id is string {
-  return typeof id === 'string' && ID_PATTERN.test(id);
+export function isValidId(id: string): boolean {
+  return ID_PATTERN.test(id);
 }
 
 /**

@@ -9,6 +9,7 @@ import { IoTHubModuleClient } from '../../src/client/IoTHubModuleClient';
 import { MethodResponse } from '../../src/client/models/MethodResponse';
 import { ClientError, ConnectionFailedError, ValueError } from '../../src/client/errors';
 import { LocalHub, type ModuleIdentity } from '../../src/hub';
+import type { HubEvents } from '../../src/hub/types';
 import { startProxy } from '../helpers/proxies';
 
 const DEVICE = 'edge-device';
@@ -148,7 +149,7 @@ describe('IoTHubModuleClient.createFromEdgeEnvironment with the local hub', func
     const before = hub.observed.counters.methodCalls;
     const seen = once(hub.events, 'method', { signal: AbortSignal.timeout(10000) });
     await client.invokeMethod({ methodName: 'count', responseTimeoutInSeconds: 10 }, DEVICE, 'target');
-    const [event] = await seen;
+    const [event] = (await seen) as HubEvents['method'];
     assert.equal(event.methodName, 'count');
     assert.equal(hub.observed.counters.methodCalls, before + 1);
   });

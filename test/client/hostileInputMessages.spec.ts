@@ -3,13 +3,12 @@
 import assert from 'node:assert/strict';
 import { Message } from '../../src/index';
 import { until } from '../helpers/until';
-import { type HostileServer, type Peer } from './hostileServer';
+import type { Peer } from './hostileServer';
 import { INPUT_PREFIX, useHostileServer } from './hostileSuite';
 
 describe('client against a hostile MQTT server: input messages', function () {
   this.timeout(15_000);
-  let server: HostileServer;
-  const { inputClient } = useHostileServer((s) => (server = s));
+  const { inputClient } = useHostileServer(() => undefined);
 
   const cases: Array<{ name: string; send: (peer: Peer) => void; check: (received: Message[]) => void }> = [
     {
@@ -43,7 +42,7 @@ describe('client against a hostile MQTT server: input messages', function () {
         assert.equal(Object.getPrototypeOf(props), Object.prototype);
         assert.deepEqual(Object.keys(props).sort(), ['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
         assert.equal(Object.getOwnPropertyDescriptor(props, '__proto__')?.value, 'x');
-        assert.deepEqual([props.constructor, props.toString, props.hasOwnProperty], ['y', 'z', 'w']);
+        assert.deepEqual(['constructor', 'toString', 'hasOwnProperty'].map((k) => props[k]), ['y', 'z', 'w']);
         assert.equal(m!.messageId, 'id1');
         // Nothing else on the message, and no prototype touched.
         assert.deepEqual(Object.keys(m!).filter((k) => k.includes('[') || k.includes('(')), []);

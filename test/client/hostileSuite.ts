@@ -21,15 +21,15 @@ export interface Observed {
 /** The helpers a hostile-server spec uses (see {@link useHostileServer}). */
 export interface HostileSuite {
   /** A client for module d/m of the hostile server, short timeouts, tracked (shut down after each test). */
-  makeClient(options?: ClientOptions): { client: IoTHubModuleClient; seen: Observed };
+  makeClient: (options?: ClientOptions) => { client: IoTHubModuleClient; seen: Observed };
   /** Waits until `peer` has SUBSCRIBEd to `topic`. */
-  subscribed(peer: Peer, topic: string): Promise<void>;
+  subscribed: (peer: Peer, topic: string) => Promise<void>;
   /** A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`. */
-  collecting<T>(filter: string, attach: (client: IoTHubModuleClient, got: T[]) => void): Promise<{ client: IoTHubModuleClient; seen: Observed; got: T[]; peer: Peer }>;
+  collecting: <T>(filter: string, attach: (client: IoTHubModuleClient, got: T[]) => void) => Promise<{ client: IoTHubModuleClient; seen: Observed; got: T[]; peer: Peer }>;
   /** A client collecting its input messages, and the server side once it subscribed to its inputs. */
-  inputClient(): Promise<{ client: IoTHubModuleClient; seen: Observed; got: Message[]; peer: Peer }>;
+  inputClient: () => Promise<{ client: IoTHubModuleClient; seen: Observed; got: Message[]; peer: Peer }>;
   /** The protocol errors among what a client reported in the background. */
-  protocolErrors(seen: Observed): ClientError[];
+  protocolErrors: (seen: Observed) => ClientError[];
 }
 
 /**

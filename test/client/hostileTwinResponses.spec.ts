@@ -1,6 +1,6 @@
 // The module client against a hostile MQTT server: twin responses that are malformed, unexpected or missing.
 import assert from 'node:assert/strict';
-import { ClientError, Message, OperationTimeout } from '../../src/index';
+import { ClientError, OperationTimeout } from '../../src/index';
 import { DEFAULT_TWIN, ridOf, type HostileServer, type Peer } from './hostileServer';
 import { useHostileServer } from './hostileSuite';
 

@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { IoTHubModuleClient } from '../../src/client/IoTHubModuleClient';
 import { ConnectionFailedError, CredentialError } from '../../src/client/errors';
 import { LocalHub, type ModuleIdentity } from '../../src/hub';
+import type { HubEvents } from '../../src/hub/types';
 import { startProxy, type ProxyKind, type TestProxy } from '../helpers/proxies';
 
 const DEVICE = 'proxied-device';
@@ -43,14 +44,14 @@ describe('IoTHubModuleClient through proxies to the local hub', function () {
         clients.push(client);
         const connected = once(hub.events, 'connect', { signal: AbortSignal.timeout(10000) });
         await client.connect();
-        const [event] = await connected;
+        const [event] = (await connected) as HubEvents['connect'];
         assert.equal(event.clientId, `${DEVICE}/behind-proxy`);
         assert.equal(event.transport, transport);
         assert.equal(p.counters.tunnels, 1);
         assert.deepEqual(p.targets, [{ host: 'localhost', port: hub.port }]);
         const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10000) });
         await client.sendMessage(`through ${kind}`);
-        assert.equal(String((await upstream)[0].body), `through ${kind}`);
+        assert.equal(String(((await upstream) as HubEvents['upstream'])[0].body), `through ${kind}`);
         await client.patchTwinReportedProperties({ via: kind });
         assert.equal((await client.getTwin()).reported.via, kind);
       });

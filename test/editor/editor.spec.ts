@@ -17,6 +17,9 @@ import { until } from '../helpers/until';
 interface BrowserElement {
   offsetParent: unknown;
   innerText: string;
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  closest(selector: string): BrowserElement | null;
   querySelector(selector: string): BrowserElement | null;
 }
 interface RedEditor {
@@ -78,8 +81,8 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
   const editorUrl = (): string | undefined => /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)?.[1];
   await until(() => editorUrl() !== undefined || child.exitCode !== null, 'npm start to print the editor URL', 60_000).catch(() => undefined);
   const url = editorUrl();
@@ -174,9 +177,9 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const { page } = en;
     const category = page.locator('#red-ui-palette-container-Azure_IoT_Edge');
     await category.waitFor();
-    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-palette-type')));
+    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes: BrowserElement[]) => nodes.map((n) => n.getAttribute('data-palette-type')));
     assert.deepEqual([...types].sort(), [...FLOW_TYPES].sort());
-    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
+    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el: BrowserElement) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
     assert.equal(header, 'Azure IoT Edge');
     const config = await page.evaluate(() => window.RED.nodes.getType('iothub-module-client')?.category);
     assert.equal(config, 'config');
@@ -264,10 +267,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     // The help tree and the help title show the name, not the type.
     await page.evaluate(() => window.RED.sidebar.help.show('iothub-module-client'));
     await page.locator('.red-ui-treeList-label', { hasText: /^\s*IoT Hub module client\s*$/ }).first().waitFor();
-    const helpTree = (await page.evaluate(`(() => {
+    const helpTree = await page.evaluate<string[]>(`(() => {
       const named = Array.from(document.querySelectorAll('.red-ui-treeList-label')).find((e) => e.innerText.trim() === 'IoT Hub module client');
       return Array.from(named.closest('.red-ui-treeList-container').querySelectorAll('.red-ui-treeList-label')).map((e) => e.innerText.trim());
-    })()`)) as string[];
+    })()`);
     assert.ok(!helpTree.includes('iothub-module-client'), helpTree.join(', '));
   });
 
@@ -387,12 +390,12 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(() => Boolean(window.RED.nodes.node('legacy-method')));
     // Drop the imported nodes where they hang on the pointer.
     await page.mouse.click(600, 600);
-    const before = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    const before = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
     assert.equal(before['legacy-method']![0], 'unknown');
     await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
     await page.click('.iothub-lh-convert');
     await page.locator('.red-ui-notification', { hasText: '7 node(s) of the archived edge-module pack converted' }).waitFor();
-    const after = (await page.evaluate(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`)) as Record<string, [string, string, number, number]>;
+    const after = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
     const types = Object.values(after).map(([type]) => type);
     assert.ok(!types.includes('unknown'), JSON.stringify(after));
     assert.deepEqual([after['legacy-in1']![0], after['legacy-out1']![0], after['legacy-twin']![0], after['legacy-method']![0], after['legacy-method-response']![0]], ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response']);
@@ -400,7 +403,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     for (const id of ['legacy-in1', 'legacy-out1', 'legacy-twin', 'legacy-method', 'legacy-answer', 'legacy-reported']) assert.deepEqual(after[id]!.slice(2), before[id]!.slice(2), id);
     assert.equal(after['legacy-answer']![1], 'answer');
     // Wiring: the user's answer goes to the method's answer node, the report through the json node to the twin.
-    const links = (await page.evaluate(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`)) as string[];
+    const links = await page.evaluate<string[]>(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`);
     for (const link of ['legacy-answer>legacy-method-answer', 'legacy-method-answer>legacy-method-response', 'legacy-method>legacy-method-request', 'legacy-method-request>legacy-answer', 'legacy-reported>legacy-twin-json', 'legacy-twin-json>legacy-twin', 'legacy-in1>legacy-adjust', 'legacy-adjust>legacy-out2', 'legacy-telemetry>legacy-out1']) {
       assert.ok(links.includes(link), `${link} in ${links.join(' ')}`);
     }
@@ -414,7 +417,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`);
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(`!RED.nodes.dirty()`);
-    const deployed = (await page.evaluate(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`)) as { flows: Array<{ id: string; type: string }> };
+    const deployed = await page.evaluate<{ flows: Array<{ id: string; type: string }> }>(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`);
     assert.equal(deployed.flows.find((n) => n.id === 'legacy-method')?.type, 'iothub-module-method-request');
     // Nothing left to convert: the button says so and changes nothing.
     await page.click('.iothub-lh-convert');
@@ -436,8 +439,8 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
-    second.stdout!.setEncoding('utf8').on('data', (d: string) => (text += d));
-    second.stderr!.setEncoding('utf8').on('data', (d: string) => (text += d));
+    second.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
+    second.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
     const [code] = (await once(second, 'exit')) as [number];
     assert.equal(code, 1, text);
     assert.match(text, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); set PORT to another port`));

@@ -358,7 +358,7 @@ export async function echoRoundTrip(socket: net.Socket, data: string, signal = A
   let length = 0;
   const expected = Buffer.byteLength(data);
   const done = new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
+    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);

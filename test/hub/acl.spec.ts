@@ -101,7 +101,7 @@ describe("local hub: IoT Hub's publish and subscribe rules", function () {
     const systemValues = { '$.mid': 'mid-1', '$.ct': 'application/json', '$.ce': 'utf-8' };
     const systemBytes = 5 + 16 + 5;
     const enc = (v: string): string => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-    const bagTopic = topic + [...Object.entries(systemValues), ['$.on', 'out-name-not-counted'], ...Object.entries(properties)]
+    const bagTopic = topic + [...Object.entries(systemValues), ['$.on', 'out-name-not-counted'] as const, ...Object.entries(properties)]
       .map(([k, v]) => `${enc(k)}=${enc(v)}`).join('&');
     const bodyAtLimit = LIMIT - propertyBytes - systemBytes;
 

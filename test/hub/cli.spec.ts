@@ -106,12 +106,12 @@ describe('hub cli', function () {
       assert.equal((twin as unknown as { connectionState: string }).connectionState, 'Connected');
       // The connect timeout lets the hub wait for b's methods subscription. b asked for inputs first, and a broker
       // handles one client's packets in order, so once the method is answered the input subscription exists too.
-      const { result } = await service.client.invokeDeviceMethod('cli-dev', 'b', { methodName: 'ping', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+      const result: unknown = (await service.client.invokeDeviceMethod('cli-dev', 'b', { methodName: 'ping', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 })).result;
       assert.deepEqual(result, { status: 200, payload: { pong: true } });
       await a.sendOutputEvent('out', new Message('through the cli hub'));
       const [inputName, message] = (await arrived) as [string, Message];
       assert.equal(inputName, 'in');
-      assert.equal(message.data.toString(), 'through the cli hub');
+      assert.equal((message.data as Buffer).toString(), 'through the cli hub');
     } finally {
       for (const client of clients) await client.close();
       await service.close();

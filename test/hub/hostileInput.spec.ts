@@ -13,7 +13,7 @@ import { createServiceSas } from '../../src/hub/sas';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 import { SERVICE_API, connectModule, end, endAll, nextMessage, onClose, startHub, subscribe, tokenFor, type LegacyBody } from './support';
-import { connectPacket, mqttString, packet, publishPacket, varint } from '../helpers/mqttWire';
+import { connectPacket, mqttString, publishPacket, varint } from '../helpers/mqttWire';
 import { until } from '../helpers/until';
 
 const CONNACK_ACCEPTED = Buffer.from([0x20, 0x02, 0x00, 0x00]);

@@ -61,7 +61,7 @@ describe('hub http api with the azure-iothub SDK', function () {
   });
 
   it('Client.invokeDeviceMethod returns the module answer', async () => {
-    const { result } = await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping', payload: { x: 1 } });
+    const result: unknown = (await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping', payload: { x: 1 } })).result;
     assert.deepEqual(result, { status: 200, payload: { echo: { x: 1 } } });
     assert.deepEqual(hub.calls.invoke[0]!.invocation, { methodName: 'ping', payload: { x: 1 }, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 });
   });

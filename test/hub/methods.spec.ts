@@ -12,7 +12,7 @@ function answerAll(c: MqttClient, status = 200): void {
   c.on('message', (topic, payload) => {
     const m = /^\$iothub\/methods\/POST\/([^/]+)\/\?\$rid=(.+)$/.exec(topic);
     if (!m) return;
-    const body = JSON.stringify({ method: decodeURIComponent(m[1]!), got: JSON.parse(payload.toString()) });
+    const body = JSON.stringify({ method: decodeURIComponent(m[1]!), got: JSON.parse(payload.toString()) as unknown });
     c.publish(`$iothub/methods/res/${status}/?$rid=${m[2]}`, body, { qos: 1 });
   });
 }

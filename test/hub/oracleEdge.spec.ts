@@ -7,6 +7,9 @@ import { withEnv } from '../helpers/hubOracle';
 import { useOracleHub } from './support';
 import { until } from '../helpers/until';
 
+/** azure-iot-device types the twin's reported properties as any; this is the part the tests call. */
+type ReportedProperties = { update(patch: object, done: (err?: Error) => void): void };
+
 const DEVICE = 'edge-env';
 // fromEnvironment prefers these over the IOTEDGE_* variables: they must be absent for the workload path.
 const DEBUG_VARIABLES = ['EdgeHubConnectionString', 'IotHubConnectionString', 'EdgeModuleCACertificateFile'];
@@ -66,7 +69,7 @@ describe('oracle: IoT Edge environment and WebSockets with azure-iot-device', fu
     assert.equal(connectionsOf(`${DEVICE}/wsmod`, 'wss'), 1);
     const twin = await client.getTwin();
     await new Promise<void>((resolve, reject) => {
-      twin.properties.reported.update({ transport: 'wss' }, (err?: Error) => (err ? reject(err) : resolve()));
+      (twin.properties.reported as ReportedProperties).update({ transport: 'wss' }, (err?: Error) => (err ? reject(err) : resolve()));
     });
     assert.equal(hub.getTwin(DEVICE, 'wsmod').properties.reported.transport, 'wss');
   });

@@ -6,6 +6,9 @@ import { Message, type ModuleClient } from 'azure-iot-device';
 import { innerErrorCode, useOracleHub, type SdkHttpError } from './support';
 import { until } from '../helpers/until';
 
+/** azure-iot-device types the twin's reported properties as any; this is the part the tests call. */
+type ReportedProperties = { update(patch: object, done: (err?: Error) => void): void };
+
 const DEVICE = 'edge-oracle';
 
 describe('oracle: official SDKs against the local hub (MQTT + REST)', function () {
@@ -68,7 +71,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     const twin = await client.getTwin();
     assert.equal(typeof twin.properties.desired.$version, 'number');
     await new Promise<void>((resolve, reject) => {
-      twin.properties.reported.update({ firmware: '1.2.3', nested: { a: 1 } }, (err?: Error) => (err ? reject(err) : resolve()));
+      (twin.properties.reported as ReportedProperties).update({ firmware: '1.2.3', nested: { a: 1 } }, (err?: Error) => (err ? reject(err) : resolve()));
     });
     const { responseBody: serviceTwin } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     assert.equal(serviceTwin.properties.reported.firmware, '1.2.3');
@@ -97,10 +100,10 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     const receiver = await connect('receiver');
     receiver.onMethod('reboot', (request, response) => {
       if (!request || !response) return;
-      response.send(200, { ok: true, got: request.payload }, () => undefined);
+      response.send(200, { ok: true, got: request.payload as unknown }, () => undefined);
     });
     await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
-    const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 });
+    const result: unknown = (await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 })).result;
     assert.deepEqual(result, { status: 200, payload: { ok: true, got: { delay: 3 } } });
   });
 
@@ -135,7 +138,7 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     const receiver = await connect('receiver');
     receiver.onMethod('hello', (request, response) => {
       if (!request || !response) return;
-      response.send(201, { from: 'receiver', got: request.payload }, () => undefined);
+      response.send(201, { from: 'receiver', got: request.payload as unknown }, () => undefined);
     });
     await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
     // The SDK's method client dials GatewayHostName as an HTTPS host; the agent sends it to the hub's port.

@@ -41,7 +41,7 @@ describe('oracle: token renewal and hub restart with azure-iot-device', function
     await hub.restart();
     // The SDK re-enables methods through its retry policy after a disconnect: a new CONNECT and a new SUBSCRIBE.
     await until(() => accepted(clientId).length > connectsBefore && methodSubscriptions() >= 2, 'the reconnect and re-subscription', 20_000);
-    const { result } = await oracle.service.client.invokeDeviceMethod(DEVICE, 'survivor', { methodName: 'ping', responseTimeoutInSeconds: 10 });
+    const result: unknown = (await oracle.service.client.invokeDeviceMethod(DEVICE, 'survivor', { methodName: 'ping', responseTimeoutInSeconds: 10 })).result;
     assert.deepEqual(result, { status: 200, payload: 'pong' });
   });
 });

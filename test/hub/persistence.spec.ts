@@ -236,7 +236,9 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
     service = serviceOracle(first.summary.serviceConnectionString, first.summary.httpsPort, ca);
     // A module added through the service API, with keys the hub made: its answer means it is kept.
-    const { responseBody: created } = await service.registry.addModule({ deviceId: 'dev', moduleId: 'late' });
+    const created = (await service.registry.addModule({ deviceId: 'dev', moduleId: 'late' })).responseBody as {
+      authentication?: { symmetricKey?: { primaryKey?: string } };
+    };
     const lateKey = created.authentication!.symmetricKey!.primaryKey!;
     await service.close();
     service = undefined;

@@ -17,7 +17,7 @@ describe('hub session store (written behind)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-session-store-'));
     level = new ClassicLevel<string, Buffer>(path.join(dir, 'db'), { valueEncoding: 'buffer' });
     await level.open();
-    db = level as unknown as SessionDb;
+    db = level;
   });
 
   afterEach(async () => {

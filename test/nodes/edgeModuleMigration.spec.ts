@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LocalHubApi } from '../../src/hub/types';
 import { convertEdgeModuleFlow, type FlowNode as LegacyNode } from '../../nodes/shared/edgeModuleMigration';
-import { DEVICE, helper, NODES, type FlowNode, untilSubscribed, useLocalHub } from './support';
+import { DEVICE, helper, NODES, untilSubscribed, useLocalHub } from './support';
 import { until } from '../helpers/until';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -38,7 +38,7 @@ describe('a converted edge-module flow (flow, local hub, IoT Edge environment)',
     const { nodes, unmapped } = convertEdgeModuleFlow(legacy);
     assert.deepEqual(unmapped, []);
     const since = Date.now();
-    await helper.load([...NODES, ...CORE], nodes.filter((n) => RUN.has(n.type)) as FlowNode[]);
+    await helper.load([...NODES, ...CORE], nodes.filter((n) => RUN.has(n.type)));
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
   }
 

@@ -28,6 +28,12 @@ const DEVICE = 'local-device';
 const OURS = /^iothub-module-/;
 const CORE = new Set(['tab', 'comment', 'inject', 'debug', 'function', 'change', 'catch', 'status', 'complete']);
 
+/** The text of a flow's first comment node. */
+function commentOf(flow: FlowNode[]): string {
+  const info = flow.find((n) => n.type === 'comment')?.info;
+  return typeof info === 'string' ? info : '';
+}
+
 function load(file: string): FlowNode[] {
   return JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as FlowNode[];
 }
@@ -46,7 +52,8 @@ describe('examples/', function () {
       const flow = load(file);
       const firstNode = flow.find((n) => n.type !== 'tab');
       assert.equal(firstNode?.type, 'comment', 'the first node explains the example');
-      assert.ok(String(firstNode.info ?? '').length > 100, 'the comment explains it in its info');
+      const info = firstNode?.info;
+      assert.ok(typeof info === 'string' && info.length > 100, 'the comment explains it in its info');
       for (const n of flow) {
         assert.ok(CORE.has(n.type) || OURS.test(n.type), `${n.id}: ${n.type} is neither core nor ours`);
         assert.equal(n.credentials, undefined, `${n.id} carries credentials`);
@@ -76,7 +83,7 @@ describe('examples/', function () {
     };
     for (const file of files) {
       const flow = load(file);
-      const comment = String(flow.find((n) => n.type === 'comment')?.info ?? '');
+      const comment = commentOf(flow);
       for (const n of flow.filter((x) => x.type === 'iothub-module-output')) {
         for (const [field, value] of Object.entries(defaults)) {
           if (n[field] === value) continue;
@@ -88,7 +95,7 @@ describe('examples/', function () {
   });
 
   it('07 sends a SAS token connection to example 09, where the flow renews the token', () => {
-    const comment = String(load(files.find((f) => f.startsWith('07'))!).find((n) => n.type === 'comment')?.info ?? '');
+    const comment = commentOf(load(files.find((f) => f.startsWith('07'))!));
     assert.match(comment, /Example 09/);
     assert.match(comment, /update-sastoken/);
     assert.doesNotMatch(comment, /warns two minutes/);
@@ -169,7 +176,7 @@ describe('examples/', function () {
       click('ex2-temp');
       click('ex2-hum');
       await until(() => got.length === 2, 'two inputs', 15_000);
-      const byInput = Object.fromEntries(got.map((m) => [m.inputName, m.payload]));
+      const byInput = Object.fromEntries(got.map((m): [string, unknown] => [String(m.inputName), m.payload]));
       assert.deepEqual(byInput, { temperature: 21.5, humidity: { relative: 48 } });
       assert.ok(got.every((m) => m.connectionModuleId === 'ex-sender' || (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender'), 'edgeHub adds the sender');
       assert.equal(upstream.length, 0, 'routed to the receiver, not upstream');
@@ -259,7 +266,7 @@ describe('examples/', function () {
       assert.equal(upstream.length, 0, 'nothing leaves while offline');
       click('ex8-conn');
       await until(() => upstream.length === 20, 'twenty upstream', 15_000);
-      assert.deepEqual(upstream.map((m) => JSON.parse(m.body.toString('utf8')).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq), Array.from({ length: 20 }, (_, i) => i + 1));
       // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
       await until(() => completed.length === 22, 'twenty-two completions', 10_000);
       const counts = statusesOf('ex8-count').map((s) => s.text);

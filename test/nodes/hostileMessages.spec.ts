@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
+import { clientConfig, collect, DEVICE, helper, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
 import { until } from '../helpers/until';
 
 type Msg = Record<string, unknown>;
@@ -229,7 +229,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     hub.events.on('upstream', listener);
     try {
       // ok = the body the hub must receive (JSON semantics for JSON values: NaN and Infinity are null, a Map is {}).
-      const expectPayload: Record<string, Expect | string | Buffer> = {
+      const expectPayload: Record<string, { code: string } | string | Buffer> = {
         undefined: err('invalid-payload'),
         null: 'null',
         NaN: 'null',
@@ -432,7 +432,7 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         // The answer that could not be sent was replaced by a 500 carrying the reason, which used the request up.
         const result = await call;
         assert.equal(result.status, 500, s.name);
-        assert.equal((result.payload as { code?: string }).code, (s.expect as { code: string }).code, s.name);
+        assert.equal((result.payload as { code?: string }).code, s.expect.code, s.name);
         await run('respond', { name: `answer after "${s.name}"`, msg: { requestId, statusCode: 201, payload: 'too late' }, expect: err('already-responded') }, caught, () => undefined);
       }
     }

@@ -278,7 +278,6 @@ describe('iothub-module-client (flow, local hub)', function () {
     const flows = (helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } })._redNodes.getFlows();
     assert.ok(flows.flows.some((n) => (n as { id?: string }).id === 'cfg'), 'the deployed flow is readable');
     assert.ok(!JSON.stringify(flows.flows).includes(key), 'the key appears in the flow');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const log = (helper as unknown as { log(): { args: unknown[][] } }).log();
     const text = JSON.stringify(log.args);
     assert.ok(!text.includes(key), 'the key appears in the log');

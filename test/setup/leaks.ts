@@ -15,7 +15,7 @@ function describeHandle(handle: unknown): string {
 }
 
 function leakedHandles(): string[] {
-  const getHandles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles;
+  const getHandles = (process as unknown as { _getActiveHandles: (this: NodeJS.Process) => unknown[] })._getActiveHandles;
   const handles = getHandles.call(process)
     .filter((h) => !stdio.has(h) && (h as { hasRef?: () => boolean }).hasRef?.() !== false)
     .map(describeHandle);

@@ -18,6 +18,7 @@ function run(count: number, stepMs: number, start: number): Array<{ temperature:
       return now;
     }
   };
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the demo's Function-node source as Node-RED's Function node does
   const sensor = new Function('msg', 'context', 'flow', 'Date', SIMULATED_SENSOR) as (msg: Record<string, unknown>, context: unknown, flow: unknown, date: unknown) => { payload: { temperature: number; humidity: number } };
   const context = store(new Map());
   const flow = store(new Map());

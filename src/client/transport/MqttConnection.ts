@@ -188,7 +188,7 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
           tunnel,
           (e) => (rawError ??= e),
           () => (streamOpen = true),
-        ) as never,
+        ),
       options,
     );
     const connection = new MqttConnection(client);
@@ -257,7 +257,7 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     for (const id of Object.keys(outgoing)) {
       const entry = outgoing[Number(id)];
       delete outgoing[Number(id)];
-      if (entry && typeof entry.cb === 'function') entry.cb(failure, undefined as never);
+      if (entry && typeof entry.cb === 'function') entry.cb(failure, undefined);
     }
     this.client.end(true);
     this.emit('close', error);
@@ -315,7 +315,7 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     // PUBACK and onClosed() fails whatever is left there. Raw mqtt.js errors reach `done` unmapped: map them with
     // {@link MqttConnection.publishError}.
     this.unacked += 1;
-    this.client.publish(topic, payload, PUBLISH_QOS1, done as (err?: Error) => void);
+    this.client.publish(topic, payload, PUBLISH_QOS1, done);
   }
 
   /** Maps an error passed to a {@link publishCb} callback: ConnectionDroppedError once the connection is gone. */

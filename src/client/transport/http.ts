@@ -104,11 +104,10 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
 function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: string; proxy?: ProxyOptions; signal: AbortSignal }): buildConnector.connector {
   return (_undiciOptions, callback) => {
     let settled = false;
-    const settle = (err: Error | null, socket: tls.TLSSocket | null): void => {
+    const settle = (...args: Parameters<buildConnector.Callback>): void => {
       if (settled) return;
       settled = true;
-      if (err) callback(err, null);
-      else callback(null, socket!);
+      callback(...args);
     };
     (async () => {
       const raw = opts.proxy ? await openProxyTunnel(opts.proxy, opts.host, opts.port, opts.signal) : undefined;
@@ -132,12 +131,12 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
         opts.signal.removeEventListener('abort', onAbort);
         settle(null, socket);
       });
-      socket.once('error', (err) => {
+      socket.once('error', (err: Error) => {
         opts.signal.removeEventListener('abort', onAbort);
         socket.destroy();
         settle(err, null);
       });
-    })().catch((err: Error) => settle(err, null));
+    })().catch((err: unknown) => settle(err instanceof Error ? err : new Error(String(err)), null));
   };
 }
 

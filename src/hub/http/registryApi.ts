@@ -57,7 +57,7 @@ function authFromBody(body: Record<string, unknown>): AuthChange {
     result.x509Thumbprints = prints;
     return result;
   }
-  throw new HubError('ArgumentInvalid', `authentication.type ${String(type)} is not supported by the local hub.`);
+  throw new HubError('ArgumentInvalid', `authentication.type ${typeof type === 'string' ? type : JSON.stringify(type)} is not supported by the local hub.`);
 }
 
 function checkBodyIds(body: Record<string, unknown>, route: IdentityRoute): void {
