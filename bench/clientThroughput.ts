@@ -49,7 +49,9 @@ function startHub(): Promise<{ child: ChildProcess; ready: HubReady }> {
 }
 
 async function ours(ready: HubReady): Promise<Sender> {
-  const client = IoTHubModuleClient.createFromConnectionString(ready.modules.ours!.connectionString, { serverVerificationCert: ready.caCert });
+  const client = IoTHubModuleClient.createFromConnectionString(ready.modules.ours!.connectionString, {
+    serverVerificationCert: ready.caCert,
+  });
   await client.connect();
   return {
     name: 'this client',
@@ -163,7 +165,9 @@ export interface ThroughputRow {
 }
 
 /** Runs the benchmark and returns the Markdown table (also passed to `log`). */
-export async function runClientThroughput(options: ThroughputOptions = {}): Promise<{ rows: ThroughputRow[]; markdown: string }> {
+export async function runClientThroughput(
+  options: ThroughputOptions = {},
+): Promise<{ rows: ThroughputRow[]; markdown: string }> {
   const inFlight = options.inFlight ?? 20_000;
   const sequential = options.sequential ?? 5_000;
   const runs = options.runs ?? 5;
@@ -208,7 +212,9 @@ export async function runClientThroughput(options: ThroughputOptions = {}): Prom
             cpuMicrosPerMessage: median(cpu.get(sender)!),
           };
           rows.push(row);
-          log(`${row.scenario} ${row.client}: median ${row.medianRate.toFixed(0)} msg/s (${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)}), ${row.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`);
+          log(
+            `${row.scenario} ${row.client}: median ${row.medianRate.toFixed(0)} msg/s (${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)}), ${row.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`,
+          );
         }
       } finally {
         for (const sender of senders) await sender.close();

@@ -28,8 +28,27 @@ export type HubRequest =
   | { kind: 'count'; id: number }
   | { kind: 'close' }
   | { kind: 'addModules'; id: number; deviceId: string; prefix: string; count: number }
-  | { kind: 'invokeLoop'; id: number; deviceId: string; moduleId: string; methodName: string; count: number; payload: unknown; budgetMs?: number }
-  | { kind: 'fanIn'; id: number; deviceId: string; moduleId: string; inputName: string; count: number; body: string; window: number; properties: Record<string, string> }
+  | {
+      kind: 'invokeLoop';
+      id: number;
+      deviceId: string;
+      moduleId: string;
+      methodName: string;
+      count: number;
+      payload: unknown;
+      budgetMs?: number;
+    }
+  | {
+      kind: 'fanIn';
+      id: number;
+      deviceId: string;
+      moduleId: string;
+      inputName: string;
+      count: number;
+      body: string;
+      window: number;
+      properties: Record<string, string>;
+    }
   | { kind: 'usage'; id: number }
   | { kind: 'setRoutes'; id: number; routes: Record<string, string> };
 
@@ -66,7 +85,11 @@ async function invokeLoop(hub: LocalHubApi, req: Extract<HubRequest, { kind: 'in
     if (process.hrtime.bigint() - loopStart > budgetNs) break;
     const start = process.hrtime.bigint();
     try {
-      await hub.invokeMethod(req.deviceId, req.moduleId, { methodName: req.methodName, payload: req.payload, responseTimeoutInSeconds: 10 });
+      await hub.invokeMethod(req.deviceId, req.moduleId, {
+        methodName: req.methodName,
+        payload: req.payload,
+        responseTimeoutInSeconds: 10,
+      });
       latenciesMs.push(Number(process.hrtime.bigint() - start) / 1e6);
     } catch {
       failures += 1;
@@ -79,7 +102,11 @@ async function invokeLoop(hub: LocalHubApi, req: Extract<HubRequest, { kind: 'in
 async function fanIn(hub: LocalHubApi, req: Extract<HubRequest, { kind: 'fanIn' }>): Promise<HubReply> {
   const start = process.hrtime.bigint();
   const body = Buffer.from(req.body);
-  const message = { body, properties: req.properties, systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' } };
+  const message = {
+    body,
+    properties: req.properties,
+    systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' },
+  };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < req.count) {
@@ -124,7 +151,14 @@ async function main(): Promise<void> {
   const hub = await LocalHub.start({ workloadSocketPath: false, ...(stateDir ? { stateDir } : {}) });
   const modules: HubReady['modules'] = {};
   for (const name of ['ours', 'raw', 'sdk']) modules[name] = toBench(hub.addModule('bench-device', name));
-  const ready: HubReady = { kind: 'ready', port: hub.port, hostName: hub.hostName, caCert: hub.caCert, caCertPath: hub.caCertPath, modules };
+  const ready: HubReady = {
+    kind: 'ready',
+    port: hub.port,
+    hostName: hub.hostName,
+    caCert: hub.caCert,
+    caCertPath: hub.caCertPath,
+    modules,
+  };
   process.on('message', (req: HubRequest) => {
     handle(hub, req).then(
       (reply) => {

@@ -50,11 +50,25 @@ async function withNodeRed(req: MemoryRequest): Promise<[Usage, Usage]> {
     const list: object[] = [flows.tab('mem'), flows.tls('mem-tls', req.ready.caCert)];
     for (let j = 0; j < k; j += 1) {
       list.push(flows.moduleClient(`mc-${j}`, req.modules[j]!.connectionString, 'mem-tls'));
-      list.push({ id: `in-${j}`, type: 'iothub-module-input', z: 'mem', name: '', client: `mc-${j}`, inputName: 'input1', x: 100, y: 100 + j, wires: [[]] });
+      list.push({
+        id: `in-${j}`,
+        type: 'iothub-module-input',
+        z: 'mem',
+        name: '',
+        client: `mc-${j}`,
+        inputName: 'input1',
+        x: 100,
+        y: 100 + j,
+        wires: [[]],
+      });
     }
     await red.deploy(list);
     await waitFor(
-      () => Array.from({ length: k }, (_, j) => red.getNode<{ host?: { connected: boolean } }>(`mc-${j}`)?.host?.connected === true).every(Boolean),
+      () =>
+        Array.from(
+          { length: k },
+          (_, j) => red.getNode<{ host?: { connected: boolean } }>(`mc-${j}`)?.host?.connected === true,
+        ).every(Boolean),
       `${k} config nodes to connect`,
       120_000,
       50,
@@ -74,7 +88,9 @@ async function alone(req: MemoryRequest): Promise<[Usage, Usage]> {
   const closers: Array<() => Promise<unknown>> = [];
   const open = async (m: BenchModule): Promise<void> => {
     if (req.mode === 'client') {
-      const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: req.ready.caCert });
+      const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+        serverVerificationCert: req.ready.caCert,
+      });
       client.onMessageReceived = () => undefined;
       await client.connect();
       closers.push(() => client.shutdown());
@@ -100,7 +116,13 @@ process.once('message', (req: MemoryRequest) => {
   const run = req.mode === 'nodered' ? withNodeRed(req) : alone(req);
   run.then(
     ([one, many]) => {
-      const reply: MemoryReply = { rssOne: one.rss, rssMany: many.rss, heapOne: one.heap, heapMany: many.heap, clients: req.modules.length };
+      const reply: MemoryReply = {
+        rssOne: one.rss,
+        rssMany: many.rss,
+        heapOne: one.heap,
+        heapMany: many.heap,
+        clients: req.modules.length,
+      };
       process.send!(reply, () => process.exit(0));
     },
     (err: unknown) => {

@@ -58,7 +58,11 @@ export function packageRoot(): string {
   let dir = __dirname;
   for (;;) {
     const file = path.join(dir, 'package.json');
-    if (fs.existsSync(file) && (JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string }).name === 'node-red-contrib-azure-iot-module') return dir;
+    if (
+      fs.existsSync(file) &&
+      (JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string }).name === 'node-red-contrib-azure-iot-module'
+    )
+      return dir;
     const up = path.dirname(dir);
     if (up === dir) throw new Error('package root not found');
     dir = up;
@@ -71,7 +75,8 @@ export function packageRoot(): string {
  */
 export async function startNodeRed(): Promise<NodeRedHarness> {
   const nodesDir = path.join(packageRoot(), 'dist', 'nodes');
-  if (!fs.existsSync(path.join(nodesDir, 'iothub-module-client.js'))) throw new Error(`${nodesDir} has no built nodes: run npm run build`);
+  if (!fs.existsSync(path.join(nodesDir, 'iothub-module-client.js')))
+    throw new Error(`${nodesDir} has no built nodes: run npm run build`);
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nodered-'));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const RED = require('node-red') as RedRuntime;

@@ -19,24 +19,86 @@ export function computeRatios(results: BenchResults): RatioRow[] {
     rows.push({ name, value, target, pass: Number.isFinite(value) && test ? test(value) : test ? null : null });
   };
   for (const s of ['all in flight', 'one at a time']) {
-    add(`this client / raw mqtt.js, ${s}`, ratio(rate(results, '1', s, 'this client'), rate(results, '1', s, 'raw mqtt.js')), '≥ 0.95', (v) => v >= 0.95);
-    add(`this client / official SDK, ${s}`, ratio(rate(results, '1', s, 'this client'), rate(results, '1', s, 'azure-iot-device')), '≥ 1.25', (v) => v >= 1.25);
+    add(
+      `this client / raw mqtt.js, ${s}`,
+      ratio(rate(results, '1', s, 'this client'), rate(results, '1', s, 'raw mqtt.js')),
+      '≥ 0.95',
+      (v) => v >= 0.95,
+    );
+    add(
+      `this client / official SDK, ${s}`,
+      ratio(rate(results, '1', s, 'this client'), rate(results, '1', s, 'azure-iot-device')),
+      '≥ 1.25',
+      (v) => v >= 1.25,
+    );
   }
   for (const s of ['all in flight', 'one at a time']) {
-    add(`Node-RED output node, ack output / this client alone, ${s}`, ratio(rate(results, '2', s, 'iothub-module-output'), rate(results, '1', s, 'this client')), '≥ 0.8', (v) => v >= 0.8);
-    add(`Node-RED output node, done() / core mqtt out (same acknowledgement), ${s}`, ratio(rate(results, '2', s, 'iothub-module-output, done()'), rate(results, '2', s, 'core mqtt out')), '≥ 1.0', (v) => v >= 1);
-    add(`Node-RED output node, ack output / core mqtt out, ${s}`, ratio(rate(results, '2', s, 'iothub-module-output'), rate(results, '2', s, 'core mqtt out')), '(info)');
-    add(`reference: core mqtt out / raw mqtt.js alone (Node-RED's own cost), ${s}`, ratio(rate(results, '2', s, 'core mqtt out'), rate(results, '1', s, 'raw mqtt.js')), '(info)');
+    add(
+      `Node-RED output node, ack output / this client alone, ${s}`,
+      ratio(rate(results, '2', s, 'iothub-module-output'), rate(results, '1', s, 'this client')),
+      '≥ 0.8',
+      (v) => v >= 0.8,
+    );
+    add(
+      `Node-RED output node, done() / core mqtt out (same acknowledgement), ${s}`,
+      ratio(rate(results, '2', s, 'iothub-module-output, done()'), rate(results, '2', s, 'core mqtt out')),
+      '≥ 1.0',
+      (v) => v >= 1,
+    );
+    add(
+      `Node-RED output node, ack output / core mqtt out, ${s}`,
+      ratio(rate(results, '2', s, 'iothub-module-output'), rate(results, '2', s, 'core mqtt out')),
+      '(info)',
+    );
+    add(
+      `reference: core mqtt out / raw mqtt.js alone (Node-RED's own cost), ${s}`,
+      ratio(rate(results, '2', s, 'core mqtt out'), rate(results, '1', s, 'raw mqtt.js')),
+      '(info)',
+    );
   }
-  add('method round trip p50: this client / raw mqtt.js', ratio(p50(results, 'method round trip', 'this client'), p50(results, 'method round trip', 'raw mqtt.js')), '≤ 1.2', (v) => v <= 1.2);
-  add('method round trip p50: Node-RED / raw mqtt.js', ratio(p50(results, 'method round trip', 'Node-RED nodes'), p50(results, 'method round trip', 'raw mqtt.js')), '(info)');
-  add('method round trip p50: this client / official SDK', ratio(p50(results, 'method round trip', 'this client'), p50(results, 'method round trip', 'azure-iot-device')), '(info)');
-  add('twin patch p50: this client / raw mqtt.js', ratio(p50(results, 'twin reported patch', 'this client'), p50(results, 'twin reported patch', 'raw mqtt.js')), '(info)');
-  add('twin patch p50: Node-RED / this client', ratio(p50(results, 'twin reported patch', 'Node-RED nodes'), p50(results, 'twin reported patch', 'this client')), '(info)');
-  add('input fan-in: Node-RED input node / this client alone', ratio(rate(results, '4', 'input fan-in', 'iothub-module-input'), rate(results, '4', 'input fan-in', 'this client')), '(info)');
-  add('input fan-in: this client / raw mqtt.js', ratio(rate(results, '4', 'input fan-in', 'this client'), rate(results, '4', 'input fan-in', 'raw mqtt.js')), '(info)');
+  add(
+    'method round trip p50: this client / raw mqtt.js',
+    ratio(p50(results, 'method round trip', 'this client'), p50(results, 'method round trip', 'raw mqtt.js')),
+    '≤ 1.2',
+    (v) => v <= 1.2,
+  );
+  add(
+    'method round trip p50: Node-RED / raw mqtt.js',
+    ratio(p50(results, 'method round trip', 'Node-RED nodes'), p50(results, 'method round trip', 'raw mqtt.js')),
+    '(info)',
+  );
+  add(
+    'method round trip p50: this client / official SDK',
+    ratio(p50(results, 'method round trip', 'this client'), p50(results, 'method round trip', 'azure-iot-device')),
+    '(info)',
+  );
+  add(
+    'twin patch p50: this client / raw mqtt.js',
+    ratio(p50(results, 'twin reported patch', 'this client'), p50(results, 'twin reported patch', 'raw mqtt.js')),
+    '(info)',
+  );
+  add(
+    'twin patch p50: Node-RED / this client',
+    ratio(p50(results, 'twin reported patch', 'Node-RED nodes'), p50(results, 'twin reported patch', 'this client')),
+    '(info)',
+  );
+  add(
+    'input fan-in: Node-RED input node / this client alone',
+    ratio(rate(results, '4', 'input fan-in', 'iothub-module-input'), rate(results, '4', 'input fan-in', 'this client')),
+    '(info)',
+  );
+  add(
+    'input fan-in: this client / raw mqtt.js',
+    ratio(rate(results, '4', 'input fan-in', 'this client'), rate(results, '4', 'input fan-in', 'raw mqtt.js')),
+    '(info)',
+  );
   const nr = results.memory.find((m) => m.impl.startsWith('Node-RED'));
-  add('memory per extra client, Node-RED config node (MB RSS)', nr ? nr.rssPerExtra / MB : Number.NaN, '≤ 2 MB', (v) => v <= 2);
+  add(
+    'memory per extra client, Node-RED config node (MB RSS)',
+    nr ? nr.rssPerExtra / MB : Number.NaN,
+    '≤ 2 MB',
+    (v) => v <= 2,
+  );
   const alone = results.memory.find((m) => m.impl === 'this client alone');
   add('memory per extra client, this client alone (MB RSS)', alone ? alone.rssPerExtra / MB : Number.NaN, '(info)');
   const ours = results.footprint[0];
@@ -44,10 +106,19 @@ export function computeRatios(results: BenchResults): RatioRow[] {
   add('production install size: this pack / official SDK', ratio(ours?.bytes, sdk?.bytes), '≤ 0.40', (v) => v <= 0.4);
   add('production package count: this pack / official SDK', ratio(ours?.packages, sdk?.packages), '(info)');
   for (const r of results.rates.filter((x) => x.case === '8' && x.impl === 'state directory')) {
-    add(`hub with a state directory / in memory, ${r.scenario}`, ratio(r.summary.median, rate(results, '8', r.scenario, 'in memory')), '≥ 0.7', (v) => v >= 0.7);
+    add(
+      `hub with a state directory / in memory, ${r.scenario}`,
+      ratio(r.summary.median, rate(results, '8', r.scenario, 'in memory')),
+      '≥ 0.7',
+      (v) => v >= 0.7,
+    );
   }
   for (const r of results.rates.filter((x) => x.case === '7' && x.impl === 'this client')) {
-    add(`payload ${r.bytes} B: this client / raw mqtt.js`, ratio(r.summary.median, rate(results, '7', r.scenario, 'raw mqtt.js')), '(info)');
+    add(
+      `payload ${r.bytes} B: this client / raw mqtt.js`,
+      ratio(r.summary.median, rate(results, '7', r.scenario, 'raw mqtt.js')),
+      '(info)',
+    );
   }
   return rows;
 }
@@ -58,11 +129,30 @@ const f3 = (v: number | undefined): string => (v !== undefined && Number.isFinit
 const mb = (v: number): string => (v / MB).toFixed(2);
 
 function table(head: string[], rows: string[][], align?: string[]): string {
-  return [`| ${head.join(' | ')} |`, `|${(align ?? head.map(() => '---')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${(align ?? head.map(() => '---')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
-function rateTable(rows: RateRow[], refs: Array<{ label: string; ref: (r: RateRow) => number | undefined }>, extra?: (r: RateRow) => string[]): string {
-  const head = ['scenario', 'implementation', 'messages', 'median msg/s', 'min–max msg/s', 'spread', 'CPU µs/msg', 'hub CPU µs/msg', ...(extra ? ['MB/s'] : []), ...refs.map((r) => r.label)];
+function rateTable(
+  rows: RateRow[],
+  refs: Array<{ label: string; ref: (r: RateRow) => number | undefined }>,
+  extra?: (r: RateRow) => string[],
+): string {
+  const head = [
+    'scenario',
+    'implementation',
+    'messages',
+    'median msg/s',
+    'min–max msg/s',
+    'spread',
+    'CPU µs/msg',
+    'hub CPU µs/msg',
+    ...(extra ? ['MB/s'] : []),
+    ...refs.map((r) => r.label),
+  ];
   return table(
     head,
     rows.map((r) => [
@@ -82,7 +172,16 @@ function rateTable(rows: RateRow[], refs: Array<{ label: string; ref: (r: RateRo
 }
 
 function latencyTable(rows: LatencyRow[], withRaw: boolean): string {
-  const head = ['scenario', 'implementation', 'samples', 'p50 ms', 'p90 ms', 'p99 ms', 'run p50s min–max ms', ...(withRaw ? ['p50 × raw mqtt.js'] : [])];
+  const head = [
+    'scenario',
+    'implementation',
+    'samples',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'run p50s min–max ms',
+    ...(withRaw ? ['p50 × raw mqtt.js'] : []),
+  ];
   return table(
     head,
     rows.map((r) => {
@@ -107,7 +206,10 @@ export function renderMarkdown(results: BenchResults): string {
   const m = results.meta;
   const out: string[] = [];
   out.push('# Benchmark results', '');
-  out.push(`Latest \`${m.command}\` run, ${m.date}${m.quick ? ' (QUICK counts: development run, not for quoting)' : ''}.`, '');
+  out.push(
+    `Latest \`${m.command}\` run, ${m.date}${m.quick ? ' (QUICK counts: development run, not for quoting)' : ''}.`,
+    '',
+  );
   out.push(
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB; ${m.platform}; Node ${m.node}${m.nodeRed ? `; Node-RED ${m.nodeRed}` : ''}. ` +
       `Run time ${m.durationSeconds !== undefined ? `${m.durationSeconds.toFixed(0)} s` : 'n/a'}. ` +
@@ -135,7 +237,10 @@ export function renderMarkdown(results: BenchResults): string {
       ]),
       '',
     );
-    out.push('All in flight: every send started at once, time until the last PUBACK. One at a time: each send awaits the previous PUBACK. Raw mqtt.js publishes the same topic (property bag computed once) and payload.', '');
+    out.push(
+      'All in flight: every send started at once, time until the last PUBACK. One at a time: each send awaits the previous PUBACK. Raw mqtt.js publishes the same topic (property bag computed once) and payload.',
+      '',
+    );
   }
   const c2 = results.rates.filter((r) => r.case === '2');
   if (c2.length) {
@@ -157,15 +262,21 @@ export function renderMarkdown(results: BenchResults): string {
     out.push('## 3. Round trips', '');
     out.push(latencyTable(c3, true), '');
     out.push(
-      'Method: the service-side `invokeMethod` is called and timed in the hub process (no HTTP), one call at a time; the module answers status 200 with the request payload (Node-RED: `iothub-module-method-request` → `iothub-module-method-response`). Twin: a reported patch until the hub\'s 204 (Node-RED: inject → `iothub-module-twin`, until its `done()`).',
+      "Method: the service-side `invokeMethod` is called and timed in the hub process (no HTTP), one call at a time; the module answers status 200 with the request payload (Node-RED: `iothub-module-method-request` → `iothub-module-method-response`). Twin: a reported patch until the hub's 204 (Node-RED: inject → `iothub-module-twin`, until its `done()`).",
       '',
     );
   }
   const c4 = results.rates.filter((r) => r.case === '4');
   if (c4.length) {
     out.push('## 4. Input fan-in', '');
-    out.push(rateTable(c4, [{ label: '× this client alone', ref: () => rate(results, '4', 'input fan-in', 'this client') }]), '');
-    out.push('The hub process delivers 200-byte JSON messages with 3 properties to the module input (hub.sendToInput, up to 100 queued); timed from the request to the last message seen by the receiver.', '');
+    out.push(
+      rateTable(c4, [{ label: '× this client alone', ref: () => rate(results, '4', 'input fan-in', 'this client') }]),
+      '',
+    );
+    out.push(
+      'The hub process delivers 200-byte JSON messages with 3 properties to the module input (hub.sendToInput, up to 100 queued); timed from the request to the last message seen by the receiver.',
+      '',
+    );
   }
   const c5 = results.latencies.filter((r) => r.case === '5');
   if (c5.length || results.memory.length) {
@@ -177,13 +288,30 @@ export function renderMarkdown(results: BenchResults): string {
     if (results.memory.length) {
       out.push(
         table(
-          ['implementation', 'clients', 'RSS 1 client MB', `RSS N clients MB`, 'RSS per extra client MB', 'heap+external per extra client MB'],
-          results.memory.map((r) => [r.impl + (r.note ? ` (${r.note})` : ''), String(r.clients), mb(r.rssOne), mb(r.rssMany), mb(r.rssPerExtra), mb(r.heapPerExtra)]),
+          [
+            'implementation',
+            'clients',
+            'RSS 1 client MB',
+            `RSS N clients MB`,
+            'RSS per extra client MB',
+            'heap+external per extra client MB',
+          ],
+          results.memory.map((r) => [
+            r.impl + (r.note ? ` (${r.note})` : ''),
+            String(r.clients),
+            mb(r.rssOne),
+            mb(r.rssMany),
+            mb(r.rssPerExtra),
+            mb(r.heapPerExtra),
+          ]),
           ['---', '---:', '---:', '---:', '---:', '---:'],
         ),
         '',
       );
-      out.push('Each row is a fresh process (--expose-gc, GC before reading); per extra client = (N clients − 1 client) / (N − 1).', '');
+      out.push(
+        'Each row is a fresh process (--expose-gc, GC before reading); per extra client = (N clients − 1 client) / (N − 1).',
+        '',
+      );
     }
   }
   if (results.footprint.length) {
@@ -191,7 +319,13 @@ export function renderMarkdown(results: BenchResults): string {
     out.push(
       table(
         ['tree', 'packages', 'files', 'size MB', 'largest packages (MB)'],
-        results.footprint.map((r) => [r.name, String(r.packages), String(r.files), mb(r.bytes), r.largest.map((l) => `${l.name} ${mb(l.bytes)}`).join(', ')]),
+        results.footprint.map((r) => [
+          r.name,
+          String(r.packages),
+          String(r.files),
+          mb(r.bytes),
+          r.largest.map((l) => `${l.name} ${mb(l.bytes)}`).join(', '),
+        ]),
         ['---', '---:', '---:', '---:', '---'],
       ),
       '',
@@ -199,15 +333,22 @@ export function renderMarkdown(results: BenchResults): string {
     const npm = results.footprint.find((f) => f.npmLsPackages !== undefined);
     out.push(
       'Walked from the roots through installed node_modules as Node resolves them (dependencies + optionalDependencies), each package counted once, nested node_modules excluded from its parent. This pack counts its published files (package.json `files`, source maps and .d.ts included) as one package.' +
-        ' The optional peer dependencies (the hub state directory\'s LevelDB packages) are not installed with the pack: the install-size ratio is taken on the first row.' +
-        (npm ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency packages (the walk finds ${npm.packages - 1}; npm also lists the optional peers installed here as dev dependencies, and part of their trees).` : ''),
+        " The optional peer dependencies (the hub state directory's LevelDB packages) are not installed with the pack: the install-size ratio is taken on the first row." +
+        (npm
+          ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency packages (the walk finds ${npm.packages - 1}; npm also lists the optional peers installed here as dev dependencies, and part of their trees).`
+          : ''),
       '',
     );
   }
   const c7 = results.rates.filter((r) => r.case === '7');
   if (c7.length) {
     out.push('## 7. Payload scaling (all in flight)', '');
-    out.push(rateTable(c7, [{ label: '× raw mqtt.js', ref: (r) => rate(results, '7', r.scenario, 'raw mqtt.js') }], (r) => [((r.summary.median * (r.bytes ?? 0)) / MB).toFixed(1)]), '');
+    out.push(
+      rateTable(c7, [{ label: '× raw mqtt.js', ref: (r) => rate(results, '7', r.scenario, 'raw mqtt.js') }], (r) => [
+        ((r.summary.median * (r.bytes ?? 0)) / MB).toFixed(1),
+      ]),
+      '',
+    );
   }
   const c8 = results.rates.filter((r) => r.case === '8');
   if (c8.length) {

@@ -123,10 +123,15 @@ export async function interleavedRates(
   }
   const out = new Map<string, RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number }>();
   for (const [name, list] of rates) {
-    const s: RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number } = { ...summariseRates(list), cpuUsPerMsg: median(cpu.get(name)!) };
+    const s: RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number } = {
+      ...summariseRates(list),
+      cpuUsPerMsg: median(cpu.get(name)!),
+    };
     if (hubCpu) s.hubCpuUsPerMsg = median(hub.get(name)!);
     out.set(name, s);
-    log(`  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)}), ${s.cpuUsPerMsg.toFixed(1)} µs CPU/msg${s.hubCpuUsPerMsg !== undefined ? `, hub ${s.hubCpuUsPerMsg.toFixed(1)} µs` : ''}`);
+    log(
+      `  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)}), ${s.cpuUsPerMsg.toFixed(1)} µs CPU/msg${s.hubCpuUsPerMsg !== undefined ? `, hub ${s.hubCpuUsPerMsg.toFixed(1)} µs` : ''}`,
+    );
   }
   return out;
 }

@@ -74,7 +74,9 @@ function pin(hubPid: number | undefined): string | undefined {
 }
 
 async function main(): Promise<void> {
-  const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
+  const args = new Map(
+    process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]),
+  );
   const log = (line: string): void => console.error(line);
   if (args.has('client-throughput')) {
     const options: Parameters<typeof runClientThroughput>[0] = { log };
@@ -130,11 +132,22 @@ async function main(): Promise<void> {
   }
   let red: NodeRedHarness | undefined;
   try {
-    if (want('1')) await guard('1', async () => void results.rates.push(...(await runThroughput(hub, c.throughput, log))));
-    if (want('7')) await guard('7', async () => void results.rates.push(...(await runPayloadScaling(hub, c.payload, c.runs, log))));
+    if (want('1'))
+      await guard('1', async () => void results.rates.push(...(await runThroughput(hub, c.throughput, log))));
+    if (want('7'))
+      await guard('7', async () => void results.rates.push(...(await runPayloadScaling(hub, c.payload, c.runs, log))));
     if (want('5')) {
-      await guard('5', async () => void results.latencies.push(...(await runConnectTime(hub, c.connect.perRun, c.connect.runs, log))));
-      await guard('5', async () => void results.memory.push(...(await runMemory(hub, ['nodered', 'client', 'raw', 'sdk'], c.memoryClients, log))));
+      await guard(
+        '5',
+        async () => void results.latencies.push(...(await runConnectTime(hub, c.connect.perRun, c.connect.runs, log))),
+      );
+      await guard(
+        '5',
+        async () =>
+          void results.memory.push(
+            ...(await runMemory(hub, ['nodered', 'client', 'raw', 'sdk'], c.memoryClients, log)),
+          ),
+      );
     }
     if (want('2') || want('3') || want('4')) {
       await guard('node-red', async () => {
@@ -142,13 +155,16 @@ async function main(): Promise<void> {
         results.meta.nodeRed = red.version;
       });
     }
-    if (red && want('2')) await guard('2', async () => void results.rates.push(...(await runNodeRedThroughput(hub, red!, c.nodeRed, log))));
-    if (want('3')) await guard('3', async () => void results.latencies.push(...(await runLatency(hub, red, c.latency, log))));
+    if (red && want('2'))
+      await guard('2', async () => void results.rates.push(...(await runNodeRedThroughput(hub, red!, c.nodeRed, log))));
+    if (want('3'))
+      await guard('3', async () => void results.latencies.push(...(await runLatency(hub, red, c.latency, log))));
     if (want('4')) await guard('4', async () => void results.rates.push(...(await runFanIn(hub, red, c.fanIn, log))));
     const pinAlso = (pid: number | undefined): void => {
       if (results.meta.pinning) pin(pid);
     };
-    if (want('8')) await guard('8', async () => void results.rates.push(...(await runStateDir(hub, c.stateDir, log, pinAlso))));
+    if (want('8'))
+      await guard('8', async () => void results.rates.push(...(await runStateDir(hub, c.stateDir, log, pinAlso))));
   } finally {
     if (red) await red.stop().catch((err: unknown) => log(`Node-RED stop: ${String(err)}`));
     await hub.close();

@@ -16,11 +16,17 @@ export interface Sender {
 
 export type SenderKind = 'ours' | 'raw' | 'sdk';
 
-export const SENDER_NAMES: Record<SenderKind, string> = { ours: 'this client', raw: 'raw mqtt.js', sdk: 'azure-iot-device' };
+export const SENDER_NAMES: Record<SenderKind, string> = {
+  ours: 'this client',
+  raw: 'raw mqtt.js',
+  sdk: 'azure-iot-device',
+};
 
 /** A connected client of this library. */
 export async function connectOurs(ready: HubReady, m: BenchModule): Promise<IoTHubModuleClient> {
-  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: ready.caCert });
+  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+    serverVerificationCert: ready.caCert,
+  });
   await client.connect();
   return client;
 }

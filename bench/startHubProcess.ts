@@ -66,7 +66,8 @@ export async function startHubProcess(options: { stateDir?: string } = {}): Prom
       await request({ kind: 'clear' });
     },
     cpuMicros: async () => (await request({ kind: 'usage' })).cpuMicros ?? Number.NaN,
-    addModules: async (deviceId, prefix, count) => (await request({ kind: 'addModules', deviceId, prefix, count })).modules ?? [],
+    addModules: async (deviceId, prefix, count) =>
+      (await request({ kind: 'addModules', deviceId, prefix, count })).modules ?? [],
     close: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -66,7 +66,9 @@ export function nowMs(): number {
 
 /** Ratio a / b, NaN when either is missing. */
 export function ratio(a: number | undefined, b: number | undefined): number {
-  return a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? Number.NaN : a / b;
+  return a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? Number.NaN
+    : a / b;
 }
 
 /**

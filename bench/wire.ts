@@ -10,7 +10,12 @@ export const PROPS: Readonly<Record<string, string>> = { sensor: 'alpha', unit: 
 /** A JSON payload of exactly `size` bytes (≥ 60) whose `seq` field is `i`. */
 export function jsonPayload(i: number, size = 200): string {
   const base = JSON.stringify({ seq: i, temperature: 21.5, humidity: 48, pad: '' });
-  return JSON.stringify({ seq: i, temperature: 21.5, humidity: 48, pad: 'x'.repeat(Math.max(0, size - Buffer.byteLength(base))) });
+  return JSON.stringify({
+    seq: i,
+    temperature: 21.5,
+    humidity: 48,
+    pad: 'x'.repeat(Math.max(0, size - Buffer.byteLength(base))),
+  });
 }
 
 /** A module SAS token as IoT Hub takes it (`sr`, `sig`, `se`), signed with the module's primary key, valid for `ttlSeconds`. */

@@ -19,7 +19,16 @@ module.exports = {
   credentialSecret: process.env.NODE_RED_CREDENTIAL_SECRET,
   // The editor is an admin surface: protect it (adminAuth) or publish the port only on a trusted network.
   adminAuth: process.env.NODE_RED_ADMIN_HASH
-    ? { type: 'credentials', users: [{ username: process.env.NODE_RED_ADMIN_USER || 'admin', password: process.env.NODE_RED_ADMIN_HASH, permissions: '*' }] }
+    ? {
+        type: 'credentials',
+        users: [
+          {
+            username: process.env.NODE_RED_ADMIN_USER || 'admin',
+            password: process.env.NODE_RED_ADMIN_HASH,
+            permissions: '*',
+          },
+        ],
+      }
     : undefined,
   // No palette installs or update checks from inside a device; the image carries what the module needs.
   telemetry: { enabled: false, updateNotification: false },

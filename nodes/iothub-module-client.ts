@@ -3,7 +3,13 @@ import { IoTHubModuleClient } from '../src/index';
 import { NodeError } from './shared/errors';
 import { LocalHubConnection, localHubModuleOf } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
-import { buildClientSetup, type ClientConfigDef, type ClientCredentials, type ProxyMaterial, type TlsMaterial } from './shared/options';
+import {
+  buildClientSetup,
+  type ClientConfigDef,
+  type ClientCredentials,
+  type ProxyMaterial,
+  type TlsMaterial,
+} from './shared/options';
 import type { ModuleClientNode } from './shared/flowNode';
 import type { BaseNodeDef, RedApi } from './shared/red';
 
@@ -27,7 +33,12 @@ const CLOSE_LIMIT_MS = 10_000;
 function tlsMaterial(RED: RedApi, id: string | undefined): TlsMaterial | undefined {
   const node = id ? (RED.nodes.getNode(id) as TlsConfigNode | null) : null;
   if (!node || typeof node.addTLSOptions !== 'function') return undefined;
-  const opts = node.addTLSOptions({}) as { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer; passphrase?: string };
+  const opts = node.addTLSOptions({}) as {
+    cert?: string | Buffer;
+    key?: string | Buffer;
+    ca?: string | Buffer;
+    passphrase?: string;
+  };
   const material: TlsMaterial = {};
   if (opts.cert) material.cert = opts.cert;
   if (opts.key) material.key = opts.key;
@@ -78,7 +89,12 @@ export = function register(RED: RedApi): void {
       }
       const setup = buildClientSetup(def, credentials, tlsMaterial(RED, def.tls), proxyMaterial(RED, def.proxy));
       // The library's English log lines go to the runtime log only; people see catalog text via status / done(err).
-      const logger = { debug: (m: string) => node.debug(m), info: (m: string) => node.debug(m), warn: (m: string) => node.log(m), error: (m: string) => node.log(m) };
+      const logger = {
+        debug: (m: string) => node.debug(m),
+        info: (m: string) => node.debug(m),
+        warn: (m: string) => node.log(m),
+        error: (m: string) => node.log(m),
+      };
       const options = { ...setup.options, logger };
       switch (setup.kind) {
         case 'connectionString':

@@ -23,7 +23,13 @@ export = function register(RED: RedApi): void {
       try {
         const { msg, warning } = messageToMsg(message, { raw: def.raw === true });
         if (warning) {
-          node.warn(translate(RED, catalogKey('iothub-module-input', `warnings.${warning}`), { input: message.inputName ?? '', contentType: message.contentType ?? '', contentEncoding: message.contentEncoding ?? '' }));
+          node.warn(
+            translate(RED, catalogKey('iothub-module-input', `warnings.${warning}`), {
+              input: message.inputName ?? '',
+              contentType: message.contentType ?? '',
+              contentEncoding: message.contentEncoding ?? '',
+            }),
+          );
         }
         node.send(msg);
       } catch (err) {

@@ -18,9 +18,17 @@ interface InvokeNodeDef extends BaseNodeDef {
   responseTimeout?: string | number;
 }
 
-function evaluate(RED: RedApi, node: RedNode, value: string | undefined, type: string | undefined, msg: NodeMessage): Promise<unknown> {
+function evaluate(
+  RED: RedApi,
+  node: RedNode,
+  value: string | undefined,
+  type: string | undefined,
+  msg: NodeMessage,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    RED.util.evaluateNodeProperty(value ?? '', type || 'str', node, msg, (err, result) => (err ? reject(err) : resolve(result)));
+    RED.util.evaluateNodeProperty(value ?? '', type || 'str', node, msg, (err, result) =>
+      err ? reject(err) : resolve(result),
+    );
   });
 }
 
@@ -33,11 +41,31 @@ export = function register(RED: RedApi): void {
     const { host } = binding;
 
     handleInput(RED, node, { busy: STATUS.working, idle: () => host.status }, async (msg, send) => {
-      const deviceId = targetId(msg.deviceId ?? (await evaluate(RED, node, def.deviceId, def.deviceIdType, msg)), 'deviceId', true)!;
-      const moduleId = targetId(msg.moduleId ?? (await evaluate(RED, node, def.moduleId, def.moduleIdType, msg)), 'moduleId', false);
-      const methodName = targetId(msg.methodName ?? (await evaluate(RED, node, def.methodName, def.methodNameType, msg)), 'methodName', true)!;
-      const connectTimeoutInSeconds = timeoutSeconds(msg.connectTimeout ?? def.connectTimeout, 'connectTimeoutInSeconds', 'connectTimeout');
-      const responseTimeoutInSeconds = timeoutSeconds(msg.responseTimeout ?? def.responseTimeout, 'responseTimeoutInSeconds', 'responseTimeout');
+      const deviceId = targetId(
+        msg.deviceId ?? (await evaluate(RED, node, def.deviceId, def.deviceIdType, msg)),
+        'deviceId',
+        true,
+      )!;
+      const moduleId = targetId(
+        msg.moduleId ?? (await evaluate(RED, node, def.moduleId, def.moduleIdType, msg)),
+        'moduleId',
+        false,
+      );
+      const methodName = targetId(
+        msg.methodName ?? (await evaluate(RED, node, def.methodName, def.methodNameType, msg)),
+        'methodName',
+        true,
+      )!;
+      const connectTimeoutInSeconds = timeoutSeconds(
+        msg.connectTimeout ?? def.connectTimeout,
+        'connectTimeoutInSeconds',
+        'connectTimeout',
+      );
+      const responseTimeoutInSeconds = timeoutSeconds(
+        msg.responseTimeout ?? def.responseTimeout,
+        'responseTimeoutInSeconds',
+        'responseTimeout',
+      );
       const client = await host.ready();
       const result = await client.invokeMethod(
         { methodName, payload: methodPayload(msg.payload), connectTimeoutInSeconds, responseTimeoutInSeconds },

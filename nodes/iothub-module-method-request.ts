@@ -29,7 +29,13 @@ export = function register(RED: RedApi): void {
       },
       warnExpired: (requestId, err) => {
         if (err) node.warn(describeError(RED, err).message);
-        else node.warn(translate(RED, catalogKey('iothub-module-method-request', 'warnings.auto-answered'), { requestId, seconds: timeoutSeconds }));
+        else
+          node.warn(
+            translate(RED, catalogKey('iothub-module-method-request', 'warnings.auto-answered'), {
+              requestId,
+              seconds: timeoutSeconds,
+            }),
+          );
       },
     });
   }

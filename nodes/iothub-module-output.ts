@@ -32,7 +32,13 @@ export = function register(RED: RedApi): void {
     const binding = bindToClient(RED, node, def.client, () => queue.rejectAll(new NodeError('closing')));
     if (!binding) return;
     const { host } = binding;
-    const idle = () => (queue.size > 0 ? statusWithText(STATUS.waiting, translate(RED, catalogKey('iothub-module-client', 'status.queued'), { count: queue.size })) : host.status);
+    const idle = () =>
+      queue.size > 0
+        ? statusWithText(
+            STATUS.waiting,
+            translate(RED, catalogKey('iothub-module-client', 'status.queued'), { count: queue.size }),
+          )
+        : host.status;
     host.on(node.id, 'state', (_status, connected) => {
       if (connected) queue.release();
       else if (queue.size > 0) showStatus(node, idle());

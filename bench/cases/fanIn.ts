@@ -51,7 +51,9 @@ function counter(): { hit: () => void; expect: (n: number) => Promise<void> } {
 
 async function ours(hub: HubHandle, m: BenchModule): Promise<Receiver> {
   const c = counter();
-  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.ready.caCert });
+  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+    serverVerificationCert: hub.ready.caCert,
+  });
   client.onMessageReceived = () => c.hit();
   await client.connect();
   return { name: 'this client', module: m, expect: c.expect, close: () => client.shutdown() };
@@ -71,10 +73,23 @@ async function nodeRed(hub: HubHandle, red: NodeRedHarness, m: BenchModule): Pro
     flows.tab(Z),
     flows.tls('fanin-tls', hub.ready.caCert),
     flows.moduleClient('fanin-client', m.connectionString, 'fanin-tls'),
-    { id: 'fanin-in', type: 'iothub-module-input', z: Z, name: '', client: 'fanin-client', inputName: INPUT, x: 100, y: 100, wires: [['fanin-sink']] },
+    {
+      id: 'fanin-in',
+      type: 'iothub-module-input',
+      z: Z,
+      name: '',
+      client: 'fanin-client',
+      inputName: INPUT,
+      x: 100,
+      y: 100,
+      wires: [['fanin-sink']],
+    },
     flows.sink('fanin-sink', Z),
   ]);
-  await waitFor(() => red.getNode<{ host?: { connected: boolean } }>('fanin-client')?.host?.connected === true, 'Node-RED module client to connect');
+  await waitFor(
+    () => red.getNode<{ host?: { connected: boolean } }>('fanin-client')?.host?.connected === true,
+    'Node-RED module client to connect',
+  );
   return {
     name: 'iothub-module-input',
     module: m,
@@ -89,7 +104,12 @@ async function nodeRed(hub: HubHandle, red: NodeRedHarness, m: BenchModule): Pro
 }
 
 /** Case 4. */
-export async function runFanIn(hub: HubHandle, red: NodeRedHarness | undefined, counts: FanInCounts, log: (line: string) => void): Promise<RateRow[]> {
+export async function runFanIn(
+  hub: HubHandle,
+  red: NodeRedHarness | undefined,
+  counts: FanInCounts,
+  log: (line: string) => void,
+): Promise<RateRow[]> {
   const modules = await hub.addModules('bench-device', 'fanin-', 3);
   const receivers: Receiver[] = [];
   const body = jsonPayload(0);
@@ -106,7 +126,16 @@ export async function runFanIn(hub: HubHandle, red: NodeRedHarness | undefined, 
         run: async (n: number) => {
           const start = process.hrtime.bigint();
           const arrived = r.expect(n);
-          await hub.request({ kind: 'fanIn', deviceId: r.module.deviceId, moduleId: r.module.moduleId, inputName: INPUT, count: n, body, window: 100, properties: { ...PROPS } });
+          await hub.request({
+            kind: 'fanIn',
+            deviceId: r.module.deviceId,
+            moduleId: r.module.moduleId,
+            inputName: INPUT,
+            count: n,
+            body,
+            window: 100,
+            properties: { ...PROPS },
+          });
           await arrived;
           return Number(process.hrtime.bigint() - start) / 1e9;
         },
@@ -119,7 +148,17 @@ export async function runFanIn(hub: HubHandle, red: NodeRedHarness | undefined, 
       () => hub.cpuMicros(),
     );
     const rows: RateRow[] = [];
-    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '4', scenario: 'input fan-in', impl, messages: counts.messages, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes: 200 });
+    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
+      rows.push({
+        case: '4',
+        scenario: 'input fan-in',
+        impl,
+        messages: counts.messages,
+        summary,
+        cpuUsPerMsg,
+        hubCpuUsPerMsg,
+        bytes: 200,
+      });
     return rows;
   } finally {
     for (const r of receivers) await r.close().catch(() => undefined);

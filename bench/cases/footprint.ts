@@ -55,7 +55,10 @@ function walk(roots: string[], fromDir: string): Tree {
     tree.sizes.set(path.relative(fromDir, dir), size.bytes);
     tree.bytes += size.bytes;
     tree.files += size.files;
-    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
     for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) queue.push([dep, dir]);
   }
   return tree;
@@ -71,8 +74,18 @@ function largest(tree: Tree, n = 8): Array<{ name: string; bytes: number }> {
 /** Cross-check: the number of packages `npm ls --omit=dev --all --parseable` lists (root excluded), if npm runs. */
 export function npmLsCount(root: string): number | undefined {
   try {
-    const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: root, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'ignore'] });
-    const lines = new Set(out.split('\n').map((l) => l.trim()).filter((l) => l !== '' && path.resolve(l) !== path.resolve(root)));
+    const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const lines = new Set(
+      out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && path.resolve(l) !== path.resolve(root)),
+    );
     return lines.size;
   } catch {
     return undefined;
@@ -81,7 +94,11 @@ export function npmLsCount(root: string): number | undefined {
 
 /** What `npm pack` would publish of this pack (it honours `files`, including its `!` exclusions). */
 function publishedFiles(root: string): { bytes: number; files: number } {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const [pack] = JSON.parse(out) as Array<{ unpackedSize: number; entryCount: number }>;
   if (!pack) throw new Error('npm pack --dry-run printed nothing');
   return { bytes: pack.unpackedSize, files: pack.entryCount };
@@ -89,7 +106,11 @@ function publishedFiles(root: string): { bytes: number; files: number } {
 
 /** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
 export function runFootprint(root: string): FootprintRow[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; peerDependencies?: Record<string, string>; files?: string[] };
+  const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+    peerDependencies?: Record<string, string>;
+    files?: string[];
+  };
   const deps = Object.keys(pkg.dependencies);
   // Optional peers (the state directory's LevelDB packages): installed by whoever wants them, not with the pack.
   const optionalPeers = Object.keys(pkg.peerDependencies ?? {});
@@ -102,12 +123,46 @@ export function runFootprint(root: string): FootprintRow[] {
   const sdkRoots = ['azure-iot-device', 'azure-iot-device-mqtt'];
   const sdk = walk(sdkRoots, root);
   const rows: FootprintRow[] = [
-    { name: 'this pack (own files + production dependencies)', roots: ['<own files>', ...deps], packages: ours.packages.size + 1, bytes: ours.bytes + own.bytes, files: ours.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) },
+    {
+      name: 'this pack (own files + production dependencies)',
+      roots: ['<own files>', ...deps],
+      packages: ours.packages.size + 1,
+      bytes: ours.bytes + own.bytes,
+      files: ours.files + own.files,
+      largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(ours)]
+        .sort((a, b) => b.bytes - a.bytes)
+        .slice(0, 8),
+    },
     ...(optionalPeers.length === 0
       ? []
-      : [{ name: `this pack + optional ${optionalPeers.join(' + ')} (hub state directory)`, roots: ['<own files>', ...deps, ...optionalPeers], packages: withPeers.packages.size + 1, bytes: withPeers.bytes + own.bytes, files: withPeers.files + own.files, largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(withPeers)].sort((a, b) => b.bytes - a.bytes).slice(0, 8) }]),
-    { name: `this pack, client dependencies only (${clientRoots.join(' + ')})`, roots: clientRoots, packages: clientOnly.packages.size, bytes: clientOnly.bytes, files: clientOnly.files, largest: largest(clientOnly) },
-    { name: 'azure-iot-device + azure-iot-device-mqtt', roots: sdkRoots, packages: sdk.packages.size, bytes: sdk.bytes, files: sdk.files, largest: largest(sdk) },
+      : [
+          {
+            name: `this pack + optional ${optionalPeers.join(' + ')} (hub state directory)`,
+            roots: ['<own files>', ...deps, ...optionalPeers],
+            packages: withPeers.packages.size + 1,
+            bytes: withPeers.bytes + own.bytes,
+            files: withPeers.files + own.files,
+            largest: [{ name: '<own files>', bytes: own.bytes }, ...largest(withPeers)]
+              .sort((a, b) => b.bytes - a.bytes)
+              .slice(0, 8),
+          },
+        ]),
+    {
+      name: `this pack, client dependencies only (${clientRoots.join(' + ')})`,
+      roots: clientRoots,
+      packages: clientOnly.packages.size,
+      bytes: clientOnly.bytes,
+      files: clientOnly.files,
+      largest: largest(clientOnly),
+    },
+    {
+      name: 'azure-iot-device + azure-iot-device-mqtt',
+      roots: sdkRoots,
+      packages: sdk.packages.size,
+      bytes: sdk.bytes,
+      files: sdk.files,
+      largest: largest(sdk),
+    },
   ];
   if (npmCount !== undefined) rows[0]!.npmLsPackages = npmCount;
   return rows;

@@ -42,8 +42,11 @@ function methodTopicRid(topic: string): string | undefined {
 }
 
 async function oursContender(hub: HubHandle, m: BenchModule): Promise<LatencyContender> {
-  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.ready.caCert });
-  client.onMethodRequestReceived = (req) => client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 200, req.payload));
+  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+    serverVerificationCert: hub.ready.caCert,
+  });
+  client.onMethodRequestReceived = (req) =>
+    client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 200, req.payload));
   await client.connect();
   return {
     name: 'this client',
@@ -63,7 +66,11 @@ async function rawContender(hub: HubHandle, m: BenchModule): Promise<LatencyCont
   client.on('message', (topic, payload) => {
     if (topic.startsWith('$iothub/methods/POST/')) {
       const rid = methodTopicRid(topic);
-      client.publish(`$iothub/methods/res/200/?$rid=${encodeURIComponent(rid ?? '')}`, payload.length ? payload : 'null', { qos: 1 });
+      client.publish(
+        `$iothub/methods/res/200/?$rid=${encodeURIComponent(rid ?? '')}`,
+        payload.length ? payload : 'null',
+        { qos: 1 },
+      );
     } else if (topic.startsWith('$iothub/twin/res/')) {
       const rid = methodTopicRid(topic);
       const done = rid === undefined ? undefined : waiting.get(rid);
@@ -83,9 +90,14 @@ async function rawContender(hub: HubHandle, m: BenchModule): Promise<LatencyCont
         const id = String(++rid);
         const t0 = nowMs();
         waiting.set(id, () => resolve(nowMs() - t0));
-        client.publish(`$iothub/twin/PATCH/properties/reported/?$rid=${id}`, JSON.stringify({ counter: i, state: 'ok' }), { qos: 1 }, (err) => {
-          if (err) reject(err);
-        });
+        client.publish(
+          `$iothub/twin/PATCH/properties/reported/?$rid=${id}`,
+          JSON.stringify({ counter: i, state: 'ok' }),
+          { qos: 1 },
+          (err) => {
+            if (err) reject(err);
+          },
+        );
       }),
     close: async () => {
       await client.endAsync();
@@ -105,7 +117,10 @@ async function sdkContender(hub: HubHandle, m: BenchModule): Promise<LatencyCont
     twin: (i) =>
       new Promise<number>((resolve, reject) => {
         const t0 = nowMs();
-        (twin.properties.reported as { update(p: object, cb: (err?: Error) => void): void }).update({ counter: i, state: 'ok' }, (err) => (err ? reject(err) : resolve(nowMs() - t0)));
+        (twin.properties.reported as { update(p: object, cb: (err?: Error) => void): void }).update(
+          { counter: i, state: 'ok' },
+          (err) => (err ? reject(err) : resolve(nowMs() - t0)),
+        );
       }),
     close: async () => {
       await client.close();
@@ -118,12 +133,32 @@ async function nodeRedContender(hub: HubHandle, red: NodeRedHarness, m: BenchMod
     flows.tab(Z),
     flows.tls('lat-tls', hub.ready.caCert),
     flows.moduleClient('lat-client', m.connectionString, 'lat-tls'),
-    { id: 'mreq', type: 'iothub-module-method-request', z: Z, name: '', client: 'lat-client', methodName: METHOD, timeout: '25', timeoutStatus: '504', x: 100, y: 100, wires: [['mres']] },
+    {
+      id: 'mreq',
+      type: 'iothub-module-method-request',
+      z: Z,
+      name: '',
+      client: 'lat-client',
+      methodName: METHOD,
+      timeout: '25',
+      timeoutStatus: '504',
+      x: 100,
+      y: 100,
+      wires: [['mres']],
+    },
     { id: 'mres', type: 'iothub-module-method-response', z: Z, name: '', statusCode: '200', x: 300, y: 100, wires: [] },
-    flows.inject('inject-twin', Z, ['twin'], [{ p: 'payload', v: JSON.stringify({ counter: 1, state: 'ok' }), vt: 'json' }]),
+    flows.inject(
+      'inject-twin',
+      Z,
+      ['twin'],
+      [{ p: 'payload', v: JSON.stringify({ counter: 1, state: 'ok' }), vt: 'json' }],
+    ),
     { id: 'twin', type: 'iothub-module-twin', z: Z, name: '', client: 'lat-client', x: 300, y: 200, wires: [[]] },
   ]);
-  await waitFor(() => red.getNode<{ host?: { connected: boolean } }>('lat-client')?.host?.connected === true, 'Node-RED module client to connect');
+  await waitFor(
+    () => red.getNode<{ host?: { connected: boolean } }>('lat-client')?.host?.connected === true,
+    'Node-RED module client to connect',
+  );
   // One completion listener for the whole run: adding and removing a Node-RED hook per sample costs more than the
   // round trip it would time.
   let settle: ((error: unknown) => void) | undefined;
@@ -139,7 +174,8 @@ async function nodeRedContender(hub: HubHandle, red: NodeRedHarness, m: BenchMod
     twin: () =>
       new Promise<number>((resolve, reject) => {
         const t0 = nowMs();
-        settle = (error) => (error ? reject(error instanceof Error ? error : new Error(JSON.stringify(error))) : resolve(nowMs() - t0));
+        settle = (error) =>
+          error ? reject(error instanceof Error ? error : new Error(JSON.stringify(error))) : resolve(nowMs() - t0);
         red.trigger('inject-twin', {});
       }),
     close: async () => {
@@ -155,14 +191,26 @@ async function untilInvokable(hub: HubHandle, m: BenchModule): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (!ok) {
     if (Date.now() > deadline) throw new Error(`${m.moduleId}: method subscription never became ready`);
-    const reply = await hub.request({ kind: 'invokeLoop', deviceId: m.deviceId, moduleId: m.moduleId, methodName: METHOD, count: 1, payload: METHOD_PAYLOAD });
+    const reply = await hub.request({
+      kind: 'invokeLoop',
+      deviceId: m.deviceId,
+      moduleId: m.moduleId,
+      methodName: METHOD,
+      count: 1,
+      payload: METHOD_PAYLOAD,
+    });
     ok = (reply.latenciesMs?.length ?? 0) === 1;
     if (!ok) await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
 /** Case 3. */
-export async function runLatency(hub: HubHandle, red: NodeRedHarness | undefined, counts: LatencyCounts, log: (line: string) => void): Promise<LatencyRow[]> {
+export async function runLatency(
+  hub: HubHandle,
+  red: NodeRedHarness | undefined,
+  counts: LatencyCounts,
+  log: (line: string) => void,
+): Promise<LatencyRow[]> {
   const modules = await hub.addModules('bench-device', 'latency-', 4);
   const contenders: LatencyContender[] = [];
   const rows: LatencyRow[] = [];
@@ -172,22 +220,43 @@ export async function runLatency(hub: HubHandle, red: NodeRedHarness | undefined
     contenders.push(await sdkContender(hub, modules[2]!));
     if (red) contenders.push(await nodeRedContender(hub, red, modules[3]!));
     for (const c of contenders) await untilInvokable(hub, c.module);
-    const samples = new Map<string, { method: number[][]; twin: number[][] }>(contenders.map((c) => [c.name, { method: [], twin: [] }]));
+    const samples = new Map<string, { method: number[][]; twin: number[][] }>(
+      contenders.map((c) => [c.name, { method: [], twin: [] }]),
+    );
     const warmup = Math.max(10, Math.floor(counts.perRun / 5));
     for (const c of contenders) {
-      await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: warmup, payload: METHOD_PAYLOAD, budgetMs: counts.budgetMs / 2 });
+      await hub.request({
+        kind: 'invokeLoop',
+        deviceId: c.module.deviceId,
+        moduleId: c.module.moduleId,
+        methodName: METHOD,
+        count: warmup,
+        payload: METHOD_PAYLOAD,
+        budgetMs: counts.budgetMs / 2,
+      });
       const twinStart = Date.now();
       for (let i = 0; i < warmup && Date.now() - twinStart < counts.budgetMs / 2; i += 1) await c.twin(i);
     }
-    log(`case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each, at most ${counts.budgetMs} ms per run)`);
+    log(
+      `case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each, at most ${counts.budgetMs} ms per run)`,
+    );
     for (let r = 0; r < counts.runs; r += 1) {
       for (const c of contenders) {
-        const reply = await hub.request({ kind: 'invokeLoop', deviceId: c.module.deviceId, moduleId: c.module.moduleId, methodName: METHOD, count: counts.perRun, payload: METHOD_PAYLOAD, budgetMs: counts.budgetMs });
+        const reply = await hub.request({
+          kind: 'invokeLoop',
+          deviceId: c.module.deviceId,
+          moduleId: c.module.moduleId,
+          methodName: METHOD,
+          count: counts.perRun,
+          payload: METHOD_PAYLOAD,
+          budgetMs: counts.budgetMs,
+        });
         if (reply.failures) throw new Error(`${c.name}: ${reply.failures} method calls failed`);
         samples.get(c.name)!.method.push(reply.latenciesMs ?? []);
         const twin: number[] = [];
         const twinStart = Date.now();
-        for (let i = 0; i < counts.perRun && Date.now() - twinStart < counts.budgetMs; i += 1) twin.push(await c.twin(i));
+        for (let i = 0; i < counts.perRun && Date.now() - twinStart < counts.budgetMs; i += 1)
+          twin.push(await c.twin(i));
         samples.get(c.name)!.twin.push(twin);
         await hub.clear();
       }

@@ -15,7 +15,10 @@ const NAMES: Record<MemoryMode, string> = {
 
 function measure(req: MemoryRequest): Promise<MemoryReply> {
   const script = path.join(__dirname, '..', `memoryProcess${path.extname(__filename)}`);
-  const child = fork(script, [], { execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(script, [], {
+    execArgv: [...process.execArgv, '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise<MemoryReply>((resolve, reject) => {
     let reply: MemoryReply | undefined;
     const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
@@ -33,7 +36,12 @@ function measure(req: MemoryRequest): Promise<MemoryReply> {
 }
 
 /** Case 5b for the given kinds, `clients` connections each. */
-export async function runMemory(hub: HubHandle, modes: MemoryMode[], clients: number, log: (line: string) => void): Promise<MemoryRow[]> {
+export async function runMemory(
+  hub: HubHandle,
+  modes: MemoryMode[],
+  clients: number,
+  log: (line: string) => void,
+): Promise<MemoryRow[]> {
   const rows: MemoryRow[] = [];
   for (const mode of modes) {
     const modules = await hub.addModules('bench-device', `mem-${mode}-`, clients);
@@ -51,7 +59,9 @@ export async function runMemory(hub: HubHandle, modes: MemoryMode[], clients: nu
       heapPerExtra: (r.heapMany! - r.heapOne!) / (clients - 1),
     };
     if (mode === 'sdk') row.note = 'open() only, no subscription';
-    log(`  ${row.impl}: ${(row.rssPerExtra / 1024 / 1024).toFixed(2)} MB RSS / ${(row.heapPerExtra / 1024 / 1024).toFixed(2)} MB heap+external per extra client`);
+    log(
+      `  ${row.impl}: ${(row.rssPerExtra / 1024 / 1024).toFixed(2)} MB RSS / ${(row.heapPerExtra / 1024 / 1024).toFixed(2)} MB heap+external per extra client`,
+    );
     rows.push(row);
   }
   return rows;

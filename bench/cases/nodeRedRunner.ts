@@ -14,7 +14,13 @@ export interface FlowProbe {
  * Pushes `n` messages through a flow and resolves with the elapsed seconds once all are acknowledged.
  * @throws Error on a caught flow error or when the run exceeds `timeoutMs`.
  */
-export function runFlow(red: NodeRedHarness, probe: FlowProbe, n: number, mode: 'all' | 'sequential', timeoutMs = 180_000): Promise<number> {
+export function runFlow(
+  red: NodeRedHarness,
+  probe: FlowProbe,
+  n: number,
+  mode: 'all' | 'sequential',
+  timeoutMs = 180_000,
+): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let acked = 0;
     let sent = 0;
@@ -29,7 +35,10 @@ export function runFlow(red: NodeRedHarness, probe: FlowProbe, n: number, mode: 
       if (err) reject(err);
       else resolve(elapsed);
     };
-    const timer = setTimeout(() => finish(new Error(`flow run timed out after ${acked}/${n} acknowledgements`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`flow run timed out after ${acked}/${n} acknowledgements`)),
+      timeoutMs,
+    );
     const ack = (): void => {
       acked += 1;
       if (acked === n) finish();

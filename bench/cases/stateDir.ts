@@ -77,11 +77,19 @@ async function setUp(hub: HubHandle): Promise<Setup> {
 }
 
 /** Case 8: runs every scenario against the given in-memory hub and a second hub process with a state directory. */
-export async function runStateDir(memory: HubHandle, counts: StateDirCounts, log: (line: string) => void, pin: (pid: number | undefined) => void): Promise<RateRow[]> {
+export async function runStateDir(
+  memory: HubHandle,
+  counts: StateDirCounts,
+  log: (line: string) => void,
+  pin: (pid: number | undefined) => void,
+): Promise<RateRow[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-hub-state-'));
   const stateHub = await startHubProcess({ stateDir: dir });
   pin(stateHub.child.pid);
-  const hubs: Array<[string, HubHandle]> = [[IN_MEMORY, memory], [STATE_DIR, stateHub]];
+  const hubs: Array<[string, HubHandle]> = [
+    [IN_MEMORY, memory],
+    [STATE_DIR, stateHub],
+  ];
   const setups = new Map<string, Setup>();
   const rows: RateRow[] = [];
   try {
@@ -91,8 +99,16 @@ export async function runStateDir(memory: HubHandle, counts: StateDirCounts, log
       await stateHub.clear();
     };
     const body = jsonPayload(0);
-    const scenarios: Array<{ name: string; n: number; contender: (name: string, hub: HubHandle, s: Setup) => Contender }> = [
-      { name: 'events all in flight (to $upstream)', n: counts.inFlight, contender: (name, _hub, s) => ({ name, run: (n) => allInFlight((i) => s.events.send(i), n) }) },
+    const scenarios: Array<{
+      name: string;
+      n: number;
+      contender: (name: string, hub: HubHandle, s: Setup) => Contender;
+    }> = [
+      {
+        name: 'events all in flight (to $upstream)',
+        n: counts.inFlight,
+        contender: (name, _hub, s) => ({ name, run: (n) => allInFlight((i) => s.events.send(i), n) }),
+      },
       {
         name: 'routed output → input, all in flight',
         n: counts.inFlight,
@@ -115,7 +131,16 @@ export async function runStateDir(memory: HubHandle, counts: StateDirCounts, log
           run: async (n) => {
             const start = process.hrtime.bigint();
             const arrived = s.arrivals.expect(n);
-            await hub.request({ kind: 'fanIn', deviceId: s.dst.deviceId, moduleId: s.dst.moduleId, inputName: INPUT, count: n, body, window: 100, properties: { ...PROPS } });
+            await hub.request({
+              kind: 'fanIn',
+              deviceId: s.dst.deviceId,
+              moduleId: s.dst.moduleId,
+              inputName: INPUT,
+              count: n,
+              body,
+              window: 100,
+              properties: { ...PROPS },
+            });
             await arrived;
             return Number(process.hrtime.bigint() - start) / 1e9;
           },
@@ -132,7 +157,8 @@ export async function runStateDir(memory: HubHandle, counts: StateDirCounts, log
         between,
         log,
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg: _hub, ...summary }] of result) rows.push({ case: '8', scenario: scenario.name, impl, messages: scenario.n, summary, cpuUsPerMsg, bytes: 200 });
+      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg: _hub, ...summary }] of result)
+        rows.push({ case: '8', scenario: scenario.name, impl, messages: scenario.n, summary, cpuUsPerMsg, bytes: 200 });
     }
   } finally {
     for (const s of setups.values()) {

@@ -12,7 +12,11 @@ export interface ThroughputCounts {
 }
 
 /** Case 1. */
-export async function runThroughput(hub: HubHandle, counts: ThroughputCounts, log: (line: string) => void): Promise<RateRow[]> {
+export async function runThroughput(
+  hub: HubHandle,
+  counts: ThroughputCounts,
+  log: (line: string) => void,
+): Promise<RateRow[]> {
   const kinds: SenderKind[] = ['ours', 'raw', 'sdk'];
   const senders: Sender[] = [];
   const rows: RateRow[] = [];
@@ -32,7 +36,17 @@ export async function runThroughput(hub: HubHandle, counts: ThroughputCounts, lo
         log,
         () => hub.cpuMicros(),
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '1', scenario: scenario.name, impl, messages: scenario.n, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes: 200 });
+      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
+        rows.push({
+          case: '1',
+          scenario: scenario.name,
+          impl,
+          messages: scenario.n,
+          summary,
+          cpuUsPerMsg,
+          hubCpuUsPerMsg,
+          bytes: 200,
+        });
     }
   } finally {
     for (const s of senders) await s.close().catch(() => undefined);
@@ -51,7 +65,8 @@ export async function runPayloadScaling(
   for (const { bytes, messages } of sizes) {
     const senders: Sender[] = [];
     try {
-      for (const kind of ['ours', 'raw'] as const) senders.push(await makeSender(kind, hub.ready, hub.ready.modules[kind]!, bytes));
+      for (const kind of ['ours', 'raw'] as const)
+        senders.push(await makeSender(kind, hub.ready, hub.ready.modules[kind]!, bytes));
       log(`case 7: ${bytes} bytes (${messages} messages all in flight × ${runs} runs)`);
       const result = await interleavedRates(
         senders.map((s) => ({ name: s.name, run: (n: number) => allInFlight((i) => s.send(i), n) })),
@@ -62,7 +77,17 @@ export async function runPayloadScaling(
         log,
         () => hub.cpuMicros(),
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result) rows.push({ case: '7', scenario: `${bytes} B payload`, impl, messages, summary, cpuUsPerMsg, hubCpuUsPerMsg, bytes });
+      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
+        rows.push({
+          case: '7',
+          scenario: `${bytes} B payload`,
+          impl,
+          messages,
+          summary,
+          cpuUsPerMsg,
+          hubCpuUsPerMsg,
+          bytes,
+        });
     } finally {
       for (const s of senders) await s.close().catch(() => undefined);
     }

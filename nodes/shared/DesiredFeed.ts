@@ -33,7 +33,12 @@ export class DesiredFeed {
    * A desired patch (or, `info.full`, the whole desired document) from `client`; `deliver` runs at most once per
    * version, never for a version the twin nodes already have.
    */
-  received(client: IoTHubModuleClient | null, patch: Record<string, unknown>, info: { full: boolean }, deliver: () => void): void {
+  received(
+    client: IoTHubModuleClient | null,
+    patch: Record<string, unknown>,
+    info: { full: boolean },
+    deliver: () => void,
+  ): void {
     const version = typeof patch.$version === 'number' ? patch.$version : undefined;
     const pass = (): void => {
       // The library re-delivers the whole desired document after a (re)connect; the twin nodes already got it
@@ -41,7 +46,8 @@ export class DesiredFeed {
       if (info.full && version !== undefined && version === this.desiredVersion) return;
       // Desired versions only grow: a patch at or below the last version seen is a re-delivery (QoS 1 after a
       // reconnect) and would reach the flow twice.
-      if (!info.full && version !== undefined && this.desiredVersion !== undefined && version <= this.desiredVersion) return;
+      if (!info.full && version !== undefined && this.desiredVersion !== undefined && version <= this.desiredVersion)
+        return;
       if (version !== undefined) this.desiredVersion = version;
       deliver();
     };

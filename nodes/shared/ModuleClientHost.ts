@@ -67,8 +67,14 @@ function disconnectedStatus(RED: RedApi, err: Error, nextRetryAt: number | undef
   const base = retryable ? STATUS.disconnected : STATUS.error;
   const prefix = retryable ? 'disconnected' : 'error';
   // The first retry after a drop comes within milliseconds: not worth a time in the status.
-  const time = nextRetryAt === undefined || nextRetryAt - Date.now() < 1000 ? undefined : new Date(nextRetryAt).toTimeString().slice(0, 8);
-  const key = catalogKey('iothub-module-client', time === undefined ? `status.${prefix}-reason` : `status.${prefix}-retry`);
+  const time =
+    nextRetryAt === undefined || nextRetryAt - Date.now() < 1000
+      ? undefined
+      : new Date(nextRetryAt).toTimeString().slice(0, 8);
+  const key = catalogKey(
+    'iothub-module-client',
+    time === undefined ? `status.${prefix}-reason` : `status.${prefix}-retry`,
+  );
   return statusWithText(base, translate(RED, key, { reason, time }));
 }
 
@@ -260,11 +266,15 @@ export class ModuleClientHost {
     client.onNewSastokenRequired = () => {
       // A SAS token given by the user cannot be renewed here: say so before the hub drops the connection, and show
       // it as a status that a Status node can answer with msg.action "update-sastoken".
-      if (!this.flowRenewsSastoken) this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')));
+      if (!this.flowRenewsSastoken)
+        this.options.log.warn(
+          translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.sastoken-expiring')),
+        );
       if (this.state.kind === 'running' && this.state.client === client) this.push(STATUS.sastokenNeeded);
     };
     client.onBackgroundException = (err) => this.warnOnce(err);
-    for (const feature of ['message', 'method', 'desired'] as const) if (this.listeners.has(feature)) this.setHandler(feature);
+    for (const feature of ['message', 'method', 'desired'] as const)
+      if (this.listeners.has(feature)) this.setHandler(feature);
   }
 
   /** Sets the client's handler for `feature` once per client, fanning out to the listeners. */
@@ -303,7 +313,9 @@ export class ModuleClientHost {
         break;
       case 'disconnected':
         if (info.reason) this.warnOnce(info.reason);
-        this.push(info.reason ? disconnectedStatus(this.options.RED, info.reason, info.nextRetryAt) : STATUS.disconnected);
+        this.push(
+          info.reason ? disconnectedStatus(this.options.RED, info.reason, info.nextRetryAt) : STATUS.disconnected,
+        );
         break;
       default:
         break;
@@ -316,10 +328,16 @@ export class ModuleClientHost {
 
   private onMethod(client: IoTHubModuleClient, request: MethodRequest): void {
     if (this.state.kind !== 'running' || this.state.client !== client) return;
-    routeMethodRequest(request, this.listeners.of('method'), client, { id: this.options.id, connection: this.state.connection }, {
-      failed: (err) => this.options.log.warn(describeError(this.options.RED, err).message),
-      listenerFailed: (err) => this.options.log.error(describeError(this.options.RED, err).message),
-    });
+    routeMethodRequest(
+      request,
+      this.listeners.of('method'),
+      client,
+      { id: this.options.id, connection: this.state.connection },
+      {
+        failed: (err) => this.options.log.warn(describeError(this.options.RED, err).message),
+        listenerFailed: (err) => this.options.log.error(describeError(this.options.RED, err).message),
+      },
+    );
   }
 
   private onDesired(patch: Record<string, unknown>, info: { full: boolean }): void {
@@ -371,7 +389,9 @@ export class ModuleClientHost {
       let timer: NodeJS.Timeout | undefined;
       const limit = new Promise<void>((resolve) => {
         timer = setTimeout(() => {
-          this.options.log.warn(translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.shutdown-timeout')));
+          this.options.log.warn(
+            translate(this.options.RED, catalogKey('iothub-module-client', 'warnings.shutdown-timeout')),
+          );
           resolve();
         }, limitMs);
       });
@@ -379,6 +399,8 @@ export class ModuleClientHost {
       clearTimeout(timer);
     })();
     const starting = from.kind === 'starting' ? from.ready : undefined;
-    return starting ? Promise.all([this.shutdowns, starting.catch(() => undefined)]).then(() => undefined) : this.shutdowns;
+    return starting
+      ? Promise.all([this.shutdowns, starting.catch(() => undefined)]).then(() => undefined)
+      : this.shutdowns;
   }
 }

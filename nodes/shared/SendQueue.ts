@@ -48,7 +48,8 @@ export class SendQueue {
   wait(bytes = 0): Promise<void> {
     const { count, timeoutMs } = this.limits;
     if (this.waiters.length >= count) return Promise.reject(new NodeError('queue-full', `${count} messages`));
-    if (this.queuedBytes + bytes > this.limits.bytes) return Promise.reject(new NodeError('queue-full', `${this.limits.bytes} bytes`));
+    if (this.queuedBytes + bytes > this.limits.bytes)
+      return Promise.reject(new NodeError('queue-full', `${this.limits.bytes} bytes`));
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
         bytes,

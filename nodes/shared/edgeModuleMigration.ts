@@ -44,7 +44,13 @@ export interface MigrationResult {
 /** The archived pack's config node types (`moduleclient` is the name its own example flow used). */
 export const LEGACY_CONFIG_TYPES: readonly string[] = ['edgeclient', 'moduleclient'];
 /** Every type the conversion handles. */
-export const LEGACY_TYPES: readonly string[] = [...LEGACY_CONFIG_TYPES, 'moduleinput', 'moduleoutput', 'moduletwin', 'modulemethod'];
+export const LEGACY_TYPES: readonly string[] = [
+  ...LEGACY_CONFIG_TYPES,
+  'moduleinput',
+  'moduleoutput',
+  'moduletwin',
+  'modulemethod',
+];
 
 /** The archived pack's defaults when a field was left empty (its runtime used these names). */
 const LEGACY_DEFAULT_INPUT = 'input1';
@@ -90,8 +96,23 @@ function layout(node: FlowNode): Partial<FlowNode> {
 /** An *IoT Edge environment* config node (what the archived pack's client always was: `fromEnvironment`). */
 function edgeConfig(id: string, name: string): FlowNode {
   return {
-    id, type: 'iothub-module-client', name, connectionType: 'edge', hostname: '', deviceId: '', moduleId: '', routes: '', gatewayHostname: '',
-    transport: 'mqtt', tls: '', x509Source: 'tls', proxy: '', cipher: '', productInfo: '', autoConnect: true, connectionRetry: true,
+    id,
+    type: 'iothub-module-client',
+    name,
+    connectionType: 'edge',
+    hostname: '',
+    deviceId: '',
+    moduleId: '',
+    routes: '',
+    gatewayHostname: '',
+    transport: 'mqtt',
+    tls: '',
+    x509Source: 'tls',
+    proxy: '',
+    cipher: '',
+    productInfo: '',
+    autoConnect: true,
+    connectionRetry: true,
     ensureDesiredProperties: true,
   };
 }
@@ -133,13 +154,25 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
     if (!isLegacy(node)) continue;
     for (const field of Object.keys(node)) {
       if (LAYOUT_FIELDS.includes(field) || KNOWN_FIELDS[node.type]!.includes(field)) continue;
-      unmapped.push({ id: node.id, type: node.type, field, code: 'unknown-field', reason: `${node.type} field "${field}" has no equivalent and was dropped` });
+      unmapped.push({
+        id: node.id,
+        type: node.type,
+        field,
+        code: 'unknown-field',
+        reason: `${node.type} field "${field}" has no equivalent and was dropped`,
+      });
     }
     if (LEGACY_CONFIG_TYPES.includes(node.type)) continue;
     const client = typeof node.client === 'string' ? node.client : '';
     if (!configIds.has(client)) {
       // A flow exported without its config node: give the nodes an IoT Edge environment client all the same.
-      unmapped.push({ id: node.id, type: node.type, field: 'client', code: 'missing-client', reason: `${node.type}'s client is not in the flow; an IoT Edge environment client was added` });
+      unmapped.push({
+        id: node.id,
+        type: node.type,
+        field: 'client',
+        code: 'missing-client',
+        reason: `${node.type}'s client is not in the flow; an IoT Edge environment client was added`,
+      });
       if (!missingClients.has(client)) missingClients.set(client, client === '' ? fresh('edge-module-client') : client);
     }
   }
@@ -165,22 +198,61 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
         break;
       }
       case 'moduleinput': {
-        out.push({ id: node.id, type: 'iothub-module-input', ...layout(node), name, client: clientOf(node), inputName: text(node.input, LEGACY_DEFAULT_INPUT), raw: false, wires: [wires[0] ?? []] });
+        out.push({
+          id: node.id,
+          type: 'iothub-module-input',
+          ...layout(node),
+          name,
+          client: clientOf(node),
+          inputName: text(node.input, LEGACY_DEFAULT_INPUT),
+          raw: false,
+          wires: [wires[0] ?? []],
+        });
         converted.push({ id: node.id, from: node.type, into: [node.id] });
         break;
       }
       case 'moduleoutput': {
-        out.push({ id: node.id, type: 'iothub-module-output', ...layout(node), name, client: clientOf(node), outputName: text(node.output, LEGACY_DEFAULT_OUTPUT), passThrough: false, outputs: 0, wires: [] });
+        out.push({
+          id: node.id,
+          type: 'iothub-module-output',
+          ...layout(node),
+          name,
+          client: clientOf(node),
+          outputName: text(node.output, LEGACY_DEFAULT_OUTPUT),
+          passThrough: false,
+          outputs: 0,
+          wires: [],
+        });
         converted.push({ id: node.id, from: node.type, into: [node.id] });
         break;
       }
       case 'moduletwin': {
-        const twin: FlowNode = { id: node.id, type: 'iothub-module-twin', ...layout(node), name, client: clientOf(node), wires: [wires[0] ?? []] };
-        const wiredInto = nodes.some((n) => (n.wires ?? []).some((port) => Array.isArray(port) && port.includes(node.id)));
+        const twin: FlowNode = {
+          id: node.id,
+          type: 'iothub-module-twin',
+          ...layout(node),
+          name,
+          client: clientOf(node),
+          wires: [wires[0] ?? []],
+        };
+        const wiredInto = nodes.some((n) =>
+          (n.wires ?? []).some((port) => Array.isArray(port) && port.includes(node.id)),
+        );
         if (wiredInto) {
           // The archived twin parsed a JSON-text payload before reporting it; this pack's twin takes an object.
           const parse = fresh(`${node.id}-json`);
-          out.push({ id: parse, type: 'json', ...layout(node), x, y: y + ROW, name: '', property: 'payload', action: 'obj', pretty: false, wires: [[node.id]] });
+          out.push({
+            id: parse,
+            type: 'json',
+            ...layout(node),
+            x,
+            y: y + ROW,
+            name: '',
+            property: 'payload',
+            action: 'obj',
+            pretty: false,
+            wires: [[node.id]],
+          });
           inputOf.set(node.id, parse);
           out.push(twin);
           converted.push({ id: node.id, from: node.type, into: [node.id, parse] });
@@ -196,27 +268,72 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
         const answer = fresh(`${node.id}-answer`);
         const response = fresh(`${node.id}-response`);
         const methodName = text(node.method, '');
-        out.push({ id: node.id, type: 'iothub-module-method-request', ...layout(node), name, client: clientOf(node), methodName, timeout: '25', timeoutStatus: '504', wires: [[remember]] });
         out.push({
-          id: remember, type: 'change', ...layout(node), x, y: y + ROW, name: 'as modulemethod sent it', wires: [wires[0] ?? []],
+          id: node.id,
+          type: 'iothub-module-method-request',
+          ...layout(node),
+          name,
+          client: clientOf(node),
+          methodName,
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [[remember]],
+        });
+        out.push({
+          id: remember,
+          type: 'change',
+          ...layout(node),
+          x,
+          y: y + ROW,
+          name: 'as modulemethod sent it',
+          wires: [wires[0] ?? []],
           rules: [
             { t: 'set', p: key, pt: 'global', to: 'requestId', tot: 'msg' },
             { t: 'set', p: 'method', pt: 'msg', to: 'methodName', tot: 'msg' },
             { t: 'set', p: 'topic', pt: 'msg', to: 'method', tot: 'str' },
           ],
-          action: '', property: '', from: '', to: '', reg: false,
+          action: '',
+          property: '',
+          from: '',
+          to: '',
+          reg: false,
         });
         out.push({
-          id: answer, type: 'change', ...layout(node), x, y: y + 2 * ROW, name: 'status → statusCode', wires: [[response]],
+          id: answer,
+          type: 'change',
+          ...layout(node),
+          x,
+          y: y + 2 * ROW,
+          name: 'status → statusCode',
+          wires: [[response]],
           rules: [
             { t: 'move', p: 'status', pt: 'msg', to: 'statusCode', tot: 'msg' },
             // The archived pack answered the method's last request whatever msg came back; keep that when the
             // user's logic built a new msg without msg.requestId.
-            { t: 'set', p: 'requestId', pt: 'msg', to: `$exists(requestId) ? requestId : $globalContext("${key}")`, tot: 'jsonata' },
+            {
+              t: 'set',
+              p: 'requestId',
+              pt: 'msg',
+              to: `$exists(requestId) ? requestId : $globalContext("${key}")`,
+              tot: 'jsonata',
+            },
           ],
-          action: '', property: '', from: '', to: '', reg: false,
+          action: '',
+          property: '',
+          from: '',
+          to: '',
+          reg: false,
         });
-        out.push({ id: response, type: 'iothub-module-method-response', ...layout(node), x: x + COLUMN, y: y + 2 * ROW, name: '', statusCode: '200', wires: [] });
+        out.push({
+          id: response,
+          type: 'iothub-module-method-response',
+          ...layout(node),
+          x: x + COLUMN,
+          y: y + 2 * ROW,
+          name: '',
+          statusCode: '200',
+          wires: [],
+        });
         inputOf.set(node.id, answer);
         converted.push({ id: node.id, from: node.type, into: [node.id, remember, answer, response] });
         break;
@@ -232,12 +349,16 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
   const rewired = out.map((n) => {
     if (!Array.isArray(n.wires) || inputOf.size === 0) return n;
     let changed = false;
-    const wires = n.wires.map((port) => (Array.isArray(port) ? port.map((target) => {
-      const to = inputOf.get(target);
-      if (to === undefined || to === n.id) return target;
-      changed = true;
-      return to;
-    }) : port));
+    const wires = n.wires.map((port) =>
+      Array.isArray(port)
+        ? port.map((target) => {
+            const to = inputOf.get(target);
+            if (to === undefined || to === n.id) return target;
+            changed = true;
+            return to;
+          })
+        : port,
+    );
     return changed ? { ...n, wires } : n;
   });
   return { nodes: rewired, converted, unmapped };

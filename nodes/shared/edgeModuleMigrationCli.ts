@@ -19,7 +19,13 @@ const EXIT_USAGE = 2;
  * Runs the CLI.
  * @returns the exit code.
  */
-export function main(args: string[], io: { stdout: (text: string) => void; stderr: (text: string) => void } = { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) }): number {
+export function main(
+  args: string[],
+  io: { stdout: (text: string) => void; stderr: (text: string) => void } = {
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  },
+): number {
   if (args.length < 1 || args.length > 2 || args[0] === '-h' || args[0] === '--help') {
     io.stderr(`${USAGE}\n`);
     return EXIT_USAGE;
@@ -31,8 +37,19 @@ export function main(args: string[], io: { stdout: (text: string) => void; stder
     io.stderr(`azure-iot-convert-edge-flows: cannot read ${args[0]}: ${(err as Error).message}\n`);
     return EXIT_USAGE;
   }
-  if (!Array.isArray(flow) || !flow.every((n) => typeof n === 'object' && n !== null && typeof (n as FlowNode).id === 'string' && typeof (n as FlowNode).type === 'string')) {
-    io.stderr(`azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id and type)\n`);
+  if (
+    !Array.isArray(flow) ||
+    !flow.every(
+      (n) =>
+        typeof n === 'object' &&
+        n !== null &&
+        typeof (n as FlowNode).id === 'string' &&
+        typeof (n as FlowNode).type === 'string',
+    )
+  ) {
+    io.stderr(
+      `azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id and type)\n`,
+    );
     return EXIT_USAGE;
   }
   const result = convertEdgeModuleFlow(flow as FlowNode[]);
@@ -42,7 +59,11 @@ export function main(args: string[], io: { stdout: (text: string) => void; stder
   const counts = new Map<string, number>();
   for (const c of result.converted) counts.set(c.from, (counts.get(c.from) ?? 0) + 1);
   const summary = [...counts].map(([type, n]) => `${n} ${type}`).join(', ');
-  io.stderr(result.converted.length === 0 ? 'no node of the archived edge-module pack found; the flow is unchanged\n' : `converted: ${summary}\n`);
+  io.stderr(
+    result.converted.length === 0
+      ? 'no node of the archived edge-module pack found; the flow is unchanged\n'
+      : `converted: ${summary}\n`,
+  );
   for (const item of result.unmapped) io.stderr(`not converted: ${item.id} (${item.type}): ${item.reason}\n`);
   return EXIT_OK;
 }

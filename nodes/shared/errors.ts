@@ -91,7 +91,13 @@ export function describeError(RED: RedApi, err: unknown): NodeFacingError {
   // An error without a known code (a bug, a TypeError…) keeps its own message after the generic text.
   const known = text !== key(code) && code !== 'unknown-error';
   if (!known) text = translate(RED, key('unknown-error'));
-  const source = (err ?? {}) as { statusCode?: unknown; errorCode?: unknown; detail?: unknown; problem?: unknown; serviceMessage?: unknown };
+  const source = (err ?? {}) as {
+    statusCode?: unknown;
+    errorCode?: unknown;
+    detail?: unknown;
+    problem?: unknown;
+    serviceMessage?: unknown;
+  };
   const extra: string[] = [code];
   if (typeof source.errorCode === 'number') extra.push(String(source.errorCode));
   else if (typeof source.statusCode === 'number') extra.push(String(source.statusCode));

@@ -51,7 +51,11 @@ export function targetId(value: unknown, field: string, required: boolean): stri
  * response 5–300 s); blank gives the table's default.
  * @throws NodeError `invalid-timeout` (detail: the field and its rule).
  */
-export function timeoutSeconds(value: unknown, name: 'connectTimeoutInSeconds' | 'responseTimeoutInSeconds', field: string): number {
+export function timeoutSeconds(
+  value: unknown,
+  name: 'connectTimeoutInSeconds' | 'responseTimeoutInSeconds',
+  field: string,
+): number {
   const rule = OPTION_RULES[name];
   const n = readOptionSetting(rule, value);
   if (n === null) throw new NodeError('invalid-timeout', `${field} must be ${describeOptionRule(rule)}`);
@@ -65,7 +69,8 @@ export function timeoutSeconds(value: unknown, name: 'connectTimeoutInSeconds' |
 export function statusCodeOf(fromMsg: unknown, configured: unknown): number {
   const value = fromMsg ?? (blank(configured) ? 200 : configured);
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 999) throw new NodeError('invalid-status-code', valueText(value));
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 999)
+    throw new NodeError('invalid-status-code', valueText(value));
   return n;
 }
 

@@ -19,7 +19,12 @@ export interface Binding {
  * Registers `node` with the config node `clientId`. Returns undefined (status "not configured", an error
  * logged) when there is none. The node is released, with all its listeners, when it closes.
  */
-export function bindToClient(RED: RedApi, node: RedNode, clientId: string | undefined, onClose?: () => void): Binding | undefined {
+export function bindToClient(
+  RED: RedApi,
+  node: RedNode,
+  clientId: string | undefined,
+  onClose?: () => void,
+): Binding | undefined {
   const config = clientId ? (RED.nodes.getNode(clientId) as ModuleClientNode | null) : null;
   if (!config?.host) {
     showStatus(node, STATUS.notConfigured);

@@ -26,7 +26,11 @@ function loadFallback(type: string): Record<string, unknown> | null {
     const dir = localesDir();
     let catalog: Record<string, unknown> | null = null;
     try {
-      if (dir) catalog = JSON.parse(fs.readFileSync(path.join(dir, 'en-US', `${type}.json`), 'utf8')) as Record<string, unknown>;
+      if (dir)
+        catalog = JSON.parse(fs.readFileSync(path.join(dir, 'en-US', `${type}.json`), 'utf8')) as Record<
+          string,
+          unknown
+        >;
     } catch {
       catalog = null;
     }
@@ -48,7 +52,9 @@ function lookup(fullKey: string): string | undefined {
 
 /** Node-RED's `__name__` placeholder syntax. */
 export function interpolate(text: string, substitutions: Record<string, unknown> = {}): string {
-  return text.replace(/__([a-zA-Z0-9_]+)__/g, (whole, name: string) => (name in substitutions ? String(substitutions[name]) : whole));
+  return text.replace(/__([a-zA-Z0-9_]+)__/g, (whole, name: string) =>
+    name in substitutions ? String(substitutions[name]) : whole,
+  );
 }
 
 /**

@@ -19,7 +19,13 @@ export function localHubModuleOf(sastoken: string): { deviceId: string; moduleId
   } catch {
     return undefined;
   }
-  if (parts.length !== 5 || parts[0]!.toLowerCase() !== LOCAL_HUB_HOSTNAME || parts[1] !== 'devices' || parts[3] !== 'modules') return undefined;
+  if (
+    parts.length !== 5 ||
+    parts[0]!.toLowerCase() !== LOCAL_HUB_HOSTNAME ||
+    parts[1] !== 'devices' ||
+    parts[3] !== 'modules'
+  )
+    return undefined;
   return { deviceId: parts[2]!, moduleId: parts[4]! };
 }
 
@@ -36,7 +42,11 @@ export class LocalHubConnection {
    * @param moduleId the module identity.
    * @param routes edgeHub routes for the development hub, one per line (`#` starts a comment); empty = the module's outputs upstream.
    */
-  constructor(readonly deviceId: string, readonly moduleId: string, readonly routes = '') {}
+  constructor(
+    readonly deviceId: string,
+    readonly moduleId: string,
+    readonly routes = '',
+  ) {}
 
   /** The lease (acquired on first use). @throws like `acquireLocalHub`. */
   acquire(): Promise<LocalHubLease> {
@@ -64,7 +74,10 @@ export class LocalHubConnection {
     if (lease.edgeEnvironment.IOTEDGE_WORKLOADURI) {
       return IoTHubModuleClient.createFromEdgeEnvironment({ ...rest, env: { ...lease.edgeEnvironment } });
     }
-    return IoTHubModuleClient.createFromConnectionString(lease.connectionString, { ...rest, serverVerificationCert: lease.ca });
+    return IoTHubModuleClient.createFromConnectionString(lease.connectionString, {
+      ...rest,
+      serverVerificationCert: lease.ca,
+    });
   }
 
   /**
@@ -75,7 +88,11 @@ export class LocalHubConnection {
   async createClientFromSastoken(sastoken: string, options: ClientOptions): Promise<IoTHubModuleClient> {
     const lease = await this.acquire();
     const gateway = /GatewayHostName=([^;]+)/.exec(lease.connectionString)?.[1];
-    return IoTHubModuleClient.createFromSastoken(sastoken, { ...options, serverVerificationCert: lease.ca, ...(gateway ? { gatewayHostname: gateway } : {}) });
+    return IoTHubModuleClient.createFromSastoken(sastoken, {
+      ...options,
+      serverVerificationCert: lease.ca,
+      ...(gateway ? { gatewayHostname: gateway } : {}),
+    });
   }
 
   /** Releases the module identity (idempotent); clients must be shut down first. */
@@ -83,6 +100,10 @@ export class LocalHubConnection {
     this.released = true;
     const lease = this.lease;
     this.lease = undefined;
-    if (lease) await lease.then((l) => l.release(), () => undefined);
+    if (lease)
+      await lease.then(
+        (l) => l.release(),
+        () => undefined,
+      );
   }
 }

@@ -32,7 +32,8 @@ function parseContentType(contentType: string | undefined): { mime: string; char
   const result: { mime: string; charset?: string } = { mime: mime.trim().toLowerCase() };
   for (const param of params) {
     const [name, value] = param.split('=');
-    if (name?.trim().toLowerCase() === 'charset' && value) result.charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
+    if (name?.trim().toLowerCase() === 'charset' && value)
+      result.charset = value.trim().replace(/^"|"$/g, '').toLowerCase();
   }
   return result;
 }
@@ -59,7 +60,12 @@ function decodeText(data: Buffer, encoding: 'utf8' | 'utf16le' | 'latin1' | 'asc
  * else (or `raw`) → the Buffer untouched. A payload that does not decode as declared stays a Buffer and the
  * result carries a warning; this never throws.
  */
-export function decodePayload(data: Buffer, contentType?: string, contentEncoding?: string, raw = false): DecodedPayload {
+export function decodePayload(
+  data: Buffer,
+  contentType?: string,
+  contentEncoding?: string,
+  raw = false,
+): DecodedPayload {
   if (raw) return { payload: data };
   const { mime, charset } = parseContentType(contentType);
   const declaredEncoding = (contentEncoding ?? '').trim().toLowerCase() || charset;
@@ -86,7 +92,10 @@ const SOURCE_DEVICE = '$.cdid';
 const SOURCE_MODULE = '$.cmid';
 
 /** A received input message as a flow message, plus a decode warning when the payload stayed a Buffer. */
-export function messageToMsg(message: Message, options: { raw?: boolean } = {}): { msg: NodeMessage; warning?: DecodeWarning } {
+export function messageToMsg(
+  message: Message,
+  options: { raw?: boolean } = {},
+): { msg: NodeMessage; warning?: DecodeWarning } {
   const data = Buffer.isBuffer(message.data) ? message.data : Buffer.from(String(message.data), 'utf8');
   const decoded = decodePayload(data, message.contentType, message.contentEncoding, options.raw === true);
   const properties: Record<string, string> = {};
@@ -106,7 +115,10 @@ export function messageToMsg(message: Message, options: { raw?: boolean } = {}):
     ['userId', message.userId],
     ['contentType', message.contentType],
     ['contentEncoding', message.contentEncoding],
-    ['expiryTimeUtc', message.expiryTimeUtc instanceof Date ? message.expiryTimeUtc.toISOString() : message.expiryTimeUtc],
+    [
+      'expiryTimeUtc',
+      message.expiryTimeUtc instanceof Date ? message.expiryTimeUtc.toISOString() : message.expiryTimeUtc,
+    ],
     ['connectionDeviceId', custom[SOURCE_DEVICE]],
     ['connectionModuleId', custom[SOURCE_MODULE]],
   ];
@@ -147,7 +159,8 @@ export function msgToMessage(msg: NodeMessage): Message {
     data = Buffer.from(payload);
   } else {
     const encoded = toJson(payload);
-    if (encoded.json === undefined) throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
+    if (encoded.json === undefined)
+      throw new NodeError('invalid-payload', 'msg.payload', encoded.error, encoded.problem);
     data = encoded.json;
     contentType = 'application/json';
     contentEncoding = 'utf-8';
@@ -173,8 +186,10 @@ export function msgToMessage(msg: NodeMessage): Message {
       if (key.startsWith('$.')) throw new NodeError('invalid-properties', `msg.properties.${key}`);
       const value = record[key];
       if (typeof value === 'string') message.customProperties[key] = value;
-      else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean') message.customProperties[key] = String(value);
-      else if (value !== undefined && value !== null) throw new NodeError('invalid-properties', `msg.properties.${key}`);
+      else if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean')
+        message.customProperties[key] = String(value);
+      else if (value !== undefined && value !== null)
+        throw new NodeError('invalid-properties', `msg.properties.${key}`);
     }
   }
   return message;
@@ -205,7 +220,11 @@ export function methodPayload(payload: unknown): unknown {
  * The JSON text of `value`, or why JSON cannot encode it (with the encoder's error); never throws. A function or
  * Symbol nested in an object is left out, as JSON.stringify does; at the top it cannot be sent.
  */
-export function toJson(value: unknown): { json: string; problem?: undefined; error?: undefined } | { json?: undefined; problem: JsonProblem; error?: unknown } {
+export function toJson(
+  value: unknown,
+):
+  | { json: string; problem?: undefined; error?: undefined }
+  | { json?: undefined; problem: JsonProblem; error?: unknown } {
   if (value === undefined) return { problem: 'undefined' };
   if (typeof value === 'function') return { problem: 'function' };
   if (typeof value === 'symbol') return { problem: 'symbol' };
@@ -246,9 +265,21 @@ function isCircular(value: unknown): boolean {
 /** What a queued message holds: its payload and property bytes (UTF-8), the measure of the output queue's byte bound. */
 export function messageBytes(message: Message): number {
   const data = message.data;
-  let bytes = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : Buffer.isBuffer(data) ? data.length : String(data).length;
-  for (const [key, value] of Object.entries(message.customProperties)) bytes += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
-  for (const value of [message.messageId, message.correlationId, message.contentType, message.contentEncoding, message.outputName]) {
+  let bytes =
+    typeof data === 'string'
+      ? Buffer.byteLength(data, 'utf8')
+      : Buffer.isBuffer(data)
+        ? data.length
+        : String(data).length;
+  for (const [key, value] of Object.entries(message.customProperties))
+    bytes += Buffer.byteLength(key, 'utf8') + Buffer.byteLength(value, 'utf8');
+  for (const value of [
+    message.messageId,
+    message.correlationId,
+    message.contentType,
+    message.contentEncoding,
+    message.outputName,
+  ]) {
     if (typeof value === 'string') bytes += Buffer.byteLength(value, 'utf8');
   }
   return bytes;

@@ -57,7 +57,12 @@ export function addPendingRequest(args: {
   autoAnswer?: { afterMs: number; status: number; payload: unknown; onExpire: (err?: unknown) => void };
 }): string {
   const id = flowRequestId(args.ownerId, args.connection, args.hubRequestId);
-  const entry: Pending = { hubRequestId: args.hubRequestId, ownerId: args.ownerId, methodName: args.methodName, respond: args.respond };
+  const entry: Pending = {
+    hubRequestId: args.hubRequestId,
+    ownerId: args.ownerId,
+    methodName: args.methodName,
+    respond: args.respond,
+  };
   finished.delete(id);
   pending.set(id, entry);
   const auto = args.autoAnswer;
@@ -66,7 +71,10 @@ export function addPendingRequest(args: {
       if (pending.get(id) !== entry) return;
       pending.delete(id);
       remember(id, 'request-expired');
-      entry.respond(entry.hubRequestId, auto.status, auto.payload).then(() => auto.onExpire(), (err: unknown) => auto.onExpire(err));
+      entry.respond(entry.hubRequestId, auto.status, auto.payload).then(
+        () => auto.onExpire(),
+        (err: unknown) => auto.onExpire(err),
+      );
     }, auto.afterMs);
   }
   return id;
@@ -99,7 +107,8 @@ export function takePendingRequest(requestId: unknown): TakenRequest {
   return {
     methodName: entry.methodName,
     respond: (status, payload) => {
-      if (pending.get(requestId) !== entry) return Promise.reject(new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId)));
+      if (pending.get(requestId) !== entry)
+        return Promise.reject(new NodeError(finished.get(requestId) ?? 'unknown-request-id', valueText(requestId)));
       const sent = entry.respond(entry.hubRequestId, status, payload);
       pending.delete(requestId);
       remember(requestId, 'already-responded');
@@ -137,7 +146,11 @@ function refusedBeforeSending(err: unknown): boolean {
  * answer at the node's time-out; the error is then thrown so the flow sees it.
  * @throws (rejects with) the error of `answer()`, the id errors of {@link takePendingRequest}, or the client's error.
  */
-export async function answerPendingRequest(requestId: unknown, answer: () => { status: number; payload: unknown }, reasonOf: (err: unknown) => unknown): Promise<void> {
+export async function answerPendingRequest(
+  requestId: unknown,
+  answer: () => { status: number; payload: unknown },
+  reasonOf: (err: unknown) => unknown,
+): Promise<void> {
   let built: { status: number; payload: unknown };
   try {
     built = answer();

@@ -25,10 +25,13 @@ export function routeMethodRequest(
   log: RouterLog,
 ): void {
   const matching = listeners.filter((l) => l.methodName === '' || l.methodName === request.name);
-  const respond = (rid: string, status: number, payload: unknown): Promise<void> => client.sendMethodResponse(new MethodResponse(rid, status, payload));
+  const respond = (rid: string, status: number, payload: unknown): Promise<void> =>
+    client.sendMethodResponse(new MethodResponse(rid, status, payload));
   if (matching.length === 0) {
     // Nobody handles this method: answer at once, as a module without that method would (501 Not Implemented).
-    respond(request.requestId, 501, { message: `method '${request.name}' not implemented` }).catch((err: unknown) => log.failed(err));
+    respond(request.requestId, 501, { message: `method '${request.name}' not implemented` }).catch((err: unknown) =>
+      log.failed(err),
+    );
     return;
   }
   // The listener with the shortest automatic-answer time decides when and how the hub is answered for a slow flow.

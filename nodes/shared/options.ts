@@ -1,6 +1,14 @@
 // Pure mapping from the config node's settings (plus its tls-config and http proxy nodes) to a client factory
 // call and ClientOptions, honouring each factory's excluded options; numeric settings follow the option table.
-import { describeOptionRule, OPTION_RULES, readOptionSetting, type ClientOptions, type OptionName, type ProxyOptions, type X509 } from '../../src/index';
+import {
+  describeOptionRule,
+  OPTION_RULES,
+  readOptionSetting,
+  type ClientOptions,
+  type OptionName,
+  type ProxyOptions,
+  type X509,
+} from '../../src/index';
 import { NodeError } from './errors';
 
 export type ConnectionKind = 'connectionString' | 'sasToken' | 'x509' | 'edge' | 'localHub';
@@ -114,7 +122,12 @@ export function proxyOptionsFrom(proxy: ProxyMaterial): ProxyOptions {
  * Builds the client factory call for a config node.
  * @throws NodeError `not-configured` when the chosen kind lacks its secret, `config-invalid` for bad values.
  */
-export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials, tls?: TlsMaterial, proxy?: ProxyMaterial): ClientSetup {
+export function buildClientSetup(
+  def: ClientConfigDef,
+  creds: ClientCredentials,
+  tls?: TlsMaterial,
+  proxy?: ProxyMaterial,
+): ClientSetup {
   const kind = def.connectionType ?? 'connectionString';
   const options: ClientOptions = {};
   if (def.transport === 'mqtt-ws') options.websockets = true;
@@ -125,7 +138,8 @@ export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials,
   if (def.productInfo?.trim()) options.productInfo = def.productInfo.trim();
   if (proxy?.url?.trim()) options.proxyOptions = proxyOptionsFrom(proxy);
   const ttl = optionSetting('sastokenTtl', def.sastokenTtl);
-  if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge' || kind === 'localHub')) options.sastokenTtl = ttl;
+  if (ttl !== undefined && (kind === 'connectionString' || kind === 'edge' || kind === 'localHub'))
+    options.sastokenTtl = ttl;
   const keepAlive = optionSetting('keepAlive', def.keepAlive);
   if (keepAlive !== undefined) options.keepAlive = keepAlive;
   if (def.autoConnect === false) options.autoConnect = false;
@@ -171,7 +185,13 @@ export function buildClientSetup(def: ClientConfigDef, creds: ClientCredentials,
     case 'localHub': {
       const moduleId = def.moduleId?.trim();
       if (!moduleId) throw new NodeError('not-configured', 'moduleId');
-      return { kind, deviceId: def.deviceId?.trim() || LOCAL_HUB_DEFAULT_DEVICE, moduleId, routes: def.routes ?? '', options };
+      return {
+        kind,
+        deviceId: def.deviceId?.trim() || LOCAL_HUB_DEFAULT_DEVICE,
+        moduleId,
+        routes: def.routes ?? '',
+        options,
+      };
     }
     default:
       throw new NodeError('not-configured', String(kind));

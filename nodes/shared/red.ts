@@ -39,11 +39,21 @@ export interface RedNode {
 export interface RedApi {
   nodes: {
     createNode(node: object, config: object): void;
-    registerType(type: string, ctor: (this: never, ...args: never[]) => void, opts?: { credentials?: Record<string, { type: 'text' | 'password' }> }): void;
+    registerType(
+      type: string,
+      ctor: (this: never, ...args: never[]) => void,
+      opts?: { credentials?: Record<string, { type: 'text' | 'password' }> },
+    ): void;
     getNode(id: string): unknown;
   };
   util: {
-    evaluateNodeProperty(value: unknown, type: string, node: RedNode, msg: NodeMessage, callback: (err: Error | null, result: unknown) => void): void;
+    evaluateNodeProperty(
+      value: unknown,
+      type: string,
+      node: RedNode,
+      msg: NodeMessage,
+      callback: (err: Error | null, result: unknown) => void,
+    ): void;
   };
   _(key: string, substitutions?: Record<string, unknown>): string;
   /** Runtime events (`flows:started` after each deploy); absent in some test doubles. */

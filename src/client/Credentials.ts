@@ -2,7 +2,13 @@
 // the current token each time), when the SAS token is due for renewal, re-signing, and replacing a user token
 // (updateSastoken).
 import { CredentialError, ValueError } from './errors';
-import { NonRenewableSasToken, RenewableSasToken, renewalTime, validateModuleSasToken, type SasTokenSource } from './auth/sastoken';
+import {
+  NonRenewableSasToken,
+  RenewableSasToken,
+  renewalTime,
+  validateModuleSasToken,
+  type SasTokenSource,
+} from './auth/sastoken';
 import type { MqttConnectionSettings } from './transport/MqttConnection';
 import { buildUsername, splitHostPort } from './transport/mqttUsername';
 import type { Auth, Identity } from './factories';
@@ -12,7 +18,14 @@ import type { Clock } from './clock';
 /** The options the credentials read. */
 type CredentialOptions = Pick<
   ResolvedOptions,
-  'websockets' | 'keepAlive' | 'cipher' | 'operationTimeout' | 'serverVerificationCert' | 'proxyOptions' | 'productInfo' | 'sastokenRenewalMargin'
+  | 'websockets'
+  | 'keepAlive'
+  | 'cipher'
+  | 'operationTimeout'
+  | 'serverVerificationCert'
+  | 'proxyOptions'
+  | 'productInfo'
+  | 'sastokenRenewalMargin'
 >;
 
 /** Identity + SAS token or X.509 key pair of one client. */
@@ -87,7 +100,12 @@ export class Credentials {
     const token = this.token;
     if (!token) return Infinity;
     const margin = this.options.sastokenRenewalMargin;
-    const lifetime = token instanceof RenewableSasToken ? token.ttl : token instanceof NonRenewableSasToken ? token.lifetime : Infinity;
+    const lifetime =
+      token instanceof RenewableSasToken
+        ? token.ttl
+        : token instanceof NonRenewableSasToken
+          ? token.lifetime
+          : Infinity;
     return renewalTime(token.expiry, Math.min(margin, lifetime / 2));
   }
 
@@ -117,7 +135,11 @@ export class Credentials {
     const now = this.clock.now();
     const info = validateModuleSasToken(sastoken, now);
     const id = this.identity;
-    if (info.hostname !== id.hostname || info.deviceId !== id.deviceId || (info.moduleId && info.moduleId !== id.moduleId)) {
+    if (
+      info.hostname !== id.hostname ||
+      info.deviceId !== id.deviceId ||
+      (info.moduleId && info.moduleId !== id.moduleId)
+    ) {
       throw new ValueError('Provided SasToken does not match the existing identity');
     }
     return new NonRenewableSasToken(sastoken, now);

@@ -140,7 +140,8 @@ export class Dispatcher {
 
   desired(patch: Record<string, unknown>, full: boolean): void {
     const handler = this.handlers.desired;
-    if (handler) return callUser(this.log, 'onTwinDesiredPropertiesPatchReceived handler', () => handler(patch, { full }));
+    if (handler)
+      return callUser(this.log, 'onTwinDesiredPropertiesPatchReceived handler', () => handler(patch, { full }));
     if (this.mode === 'api') return this.desiredInbox.push(patch);
     this.hold(this.held.desired, [patch, full]);
   }

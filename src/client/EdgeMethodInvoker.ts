@@ -6,7 +6,10 @@ import type { ResolvedOptions } from './options';
 import type { MethodParams, MethodResult } from './types';
 
 /** The options an invocation reads. */
-type InvokeOptions = Pick<ResolvedOptions, 'operationTimeout' | 'productInfo' | 'serverVerificationCert' | 'cipher' | 'proxyOptions'>;
+type InvokeOptions = Pick<
+  ResolvedOptions,
+  'operationTimeout' | 'productInfo' | 'serverVerificationCert' | 'cipher' | 'proxyOptions'
+>;
 
 /** Invokes direct methods as this module, authenticated with its current SAS token. */
 export class EdgeMethodInvoker {

@@ -137,18 +137,40 @@ export class IoTHubModuleClient {
     args: { x509: X509; hostname: string; deviceId: string; moduleId: string },
     options?: ClientOptions,
   ): IoTHubModuleClient;
-  static createFromX509Certificate(x509: X509, hostname: string, deviceId: string, moduleId: string, options?: ClientOptions): IoTHubModuleClient;
+  static createFromX509Certificate(
+    x509: X509,
+    hostname: string,
+    deviceId: string,
+    moduleId: string,
+    options?: ClientOptions,
+  ): IoTHubModuleClient;
   static createFromX509Certificate(...params: unknown[]): IoTHubModuleClient {
     const [first, second] = params;
     if (typeof second === 'string') {
       const [x509, hostname, deviceId, moduleId, options] = params;
       if (params.length > 5) throw new TypeError('createFromX509Certificate takes at most 5 arguments');
       return new IoTHubModuleClient(
-        initFromX509({ x509, hostname, deviceId, moduleId } as { x509: X509; hostname: string; deviceId: string; moduleId: string }, options as ClientOptions),
+        initFromX509(
+          { x509, hostname, deviceId, moduleId } as {
+            x509: X509;
+            hostname: string;
+            deviceId: string;
+            moduleId: string;
+          },
+          options as ClientOptions,
+        ),
       );
     }
-    if (params.length > 2) throw new TypeError('createFromX509Certificate takes (args, options) or (x509, hostname, deviceId, moduleId, options)');
-    return new IoTHubModuleClient(initFromX509(first as { x509: X509; hostname: string; deviceId: string; moduleId: string }, second as ClientOptions));
+    if (params.length > 2)
+      throw new TypeError(
+        'createFromX509Certificate takes (args, options) or (x509, hostname, deviceId, moduleId, options)',
+      );
+    return new IoTHubModuleClient(
+      initFromX509(
+        first as { x509: X509; hostname: string; deviceId: string; moduleId: string },
+        second as ClientOptions,
+      ),
+    );
   }
 
   /**
@@ -199,10 +221,13 @@ export class IoTHubModuleClient {
    * Desired property patch handler. `info.full` is true when ensureDesiredProperties delivers the whole desired
    * document after a (re)connect. Same rules as {@link onMessageReceived}.
    */
-  get onTwinDesiredPropertiesPatchReceived(): ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null {
+  get onTwinDesiredPropertiesPatchReceived():
+    ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null {
     return this.dispatch.handler('desired');
   }
-  set onTwinDesiredPropertiesPatchReceived(fn: ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null) {
+  set onTwinDesiredPropertiesPatchReceived(
+    fn: ((patch: Record<string, unknown>, info: { full: boolean }) => void | Promise<void>) | null,
+  ) {
     this.setHandler('desired', 'desired', fn);
   }
 
@@ -248,7 +273,9 @@ export class IoTHubModuleClient {
    *   counts them; TypeError for a value that cannot be sent; NoConnectionError; ConnectionFailedError;
    *   OperationTimeout (connected, but no PUBACK in time); OperationCancelled; ClientError 'shut-down'.
    */
-  sendMessage(message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null): Promise<void> {
+  sendMessage(
+    message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null,
+  ): Promise<void> {
     try {
       return this.publish(telemetryPublish(this.eventsTopics, message));
     } catch (err) {
@@ -261,9 +288,13 @@ export class IoTHubModuleClient {
    * {@link sendMessage}.
    * @throws (rejects with) TypeError when outputName is not a non-empty string; otherwise as {@link sendMessage}.
    */
-  sendMessageToOutput(message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null, outputName: string): Promise<void> {
+  sendMessageToOutput(
+    message: Message | string | Buffer | Uint8Array | ArrayBuffer | number | boolean | object | null,
+    outputName: string,
+  ): Promise<void> {
     try {
-      if (typeof outputName !== 'string' || outputName === '') throw new TypeError('outputName must be a non-empty string');
+      if (typeof outputName !== 'string' || outputName === '')
+        throw new TypeError('outputName must be a non-empty string');
       return this.publish(telemetryPublish(this.eventsTopics, message, outputName));
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -297,7 +328,8 @@ export class IoTHubModuleClient {
    *   'message-too-large' over 256 KB on the wire; otherwise as {@link getTwin}.
    */
   async patchTwinReportedProperties(patch: Record<string, unknown>): Promise<void> {
-    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new TypeError('patch must be an object');
+    if (typeof patch !== 'object' || patch === null || Array.isArray(patch))
+      throw new TypeError('patch must be an object');
     await this.twinRequest(twinPatchReportedTopic, reportedPatchPayload(patch));
   }
 
@@ -351,10 +383,16 @@ export class IoTHubModuleClient {
     return this.invokeOverHttp(methodParams, deviceId, moduleId);
   }
 
-  private async invokeOverHttp(methodParams: MethodParams, deviceId: string, moduleId: string | undefined): Promise<MethodResult> {
+  private async invokeOverHttp(
+    methodParams: MethodParams,
+    deviceId: string,
+    moduleId: string | undefined,
+  ): Promise<MethodResult> {
     this.checkAlive();
     if (!this.invoker) {
-      throw new ClientError('invokeMethod is only available for clients created with createFromEdgeEnvironment', { code: 'not-supported' });
+      throw new ClientError('invokeMethod is only available for clients created with createFromEdgeEnvironment', {
+        code: 'not-supported',
+      });
     }
     return this.invoker.invoke(methodParams, deviceId, moduleId);
   }
@@ -371,7 +409,9 @@ export class IoTHubModuleClient {
   async updateSastoken(sastoken: string): Promise<void> {
     this.checkAlive();
     if (!this.fromSastoken || !this.credentials.usesSasToken) {
-      throw new ClientError('updateSastoken is only possible for clients created with createFromSastoken', { code: 'not-supported' });
+      throw new ClientError('updateSastoken is only possible for clients created with createFromSastoken', {
+        code: 'not-supported',
+      });
     }
     this.credentials.replaceToken(this.credentials.checkReplacement(sastoken));
     await this.session.reauthenticate();
@@ -489,7 +529,9 @@ export class IoTHubModuleClient {
       }
     } catch (err) {
       // Bad incoming data (invalid JSON…) is reported, never thrown into mqtt.js.
-      this.background(err instanceof ClientError ? err : new ClientError('Failed to handle an incoming publish', { cause: err }));
+      this.background(
+        err instanceof ClientError ? err : new ClientError('Failed to handle an incoming publish', { cause: err }),
+      );
     }
   }
 }

@@ -32,8 +32,10 @@ export class MethodResponseLedger {
    */
   begin(requestId: string): void {
     const state = this.requests.get(requestId);
-    if (state === undefined) throw new ClientError(`No pending method request with id ${requestId}`, { code: 'unknown-request-id' });
-    if (state !== 'pending') throw new ClientError(`Method request ${requestId} was already answered`, { code: 'already-responded' });
+    if (state === undefined)
+      throw new ClientError(`No pending method request with id ${requestId}`, { code: 'unknown-request-id' });
+    if (state !== 'pending')
+      throw new ClientError(`Method request ${requestId} was already answered`, { code: 'already-responded' });
     this.requests.set(requestId, 'responding');
   }
 

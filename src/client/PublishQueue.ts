@@ -23,7 +23,9 @@ class PublishOp implements Expirable {
     else this.resolve();
   }
   expire(): void {
-    this.finish(this.expiryError(() => new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`)));
+    this.finish(
+      this.expiryError(() => new OperationTimeout(`Publish to ${this.topic.split('/?')[0]} not acknowledged in time`)),
+    );
   }
 }
 

@@ -32,7 +32,12 @@ export interface SessionEvents {
 /** The options the session reads. */
 type SessionOptions = Pick<
   ResolvedOptions,
-  'autoConnect' | 'connectionRetry' | 'connectionRetryInterval' | 'connectionRetryForever' | 'operationTimeout' | 'ensureDesiredProperties'
+  | 'autoConnect'
+  | 'connectionRetry'
+  | 'connectionRetryInterval'
+  | 'connectionRetryForever'
+  | 'operationTimeout'
+  | 'ensureDesiredProperties'
 >;
 
 /** The error of every call on a client that was shut down. */
@@ -72,7 +77,12 @@ export class Session implements ConnectionSource {
     private readonly events: SessionEvents,
   ) {
     this.renewal = new Alarm(clock);
-    this.subscriptions = new Subscriptions(topicId, clock, options.operationTimeout * 1000, options.ensureDesiredProperties);
+    this.subscriptions = new Subscriptions(
+      topicId,
+      clock,
+      options.operationTimeout * 1000,
+      options.ensureDesiredProperties,
+    );
   }
 
   /** Hands the session the operations it resumes after each connect and fails when no connection will come. */
@@ -229,9 +239,12 @@ export class Session implements ConnectionSource {
         this.attach(connection);
         const refused = await this.subscriptions.restore(connection);
         if (refused.length > 0) {
-          this.events.background(new ClientError(`Subscription refused by the hub: ${refused.join(', ')}`, { code: 'service-error' }));
+          this.events.background(
+            new ClientError(`Subscription refused by the hub: ${refused.join(', ')}`, { code: 'service-error' }),
+          );
         }
-        if (abort.signal.aborted || !connection.isOpen) throw new ConnectionDroppedError('Connection lost while subscribing');
+        if (abort.signal.aborted || !connection.isOpen)
+          throw new ConnectionDroppedError('Connection lost while subscribing');
       } catch (err) {
         // A user disconnect / shutdown during the connect (its subscriptions included) cancels it, whatever the
         // transport reported as the socket went away: the Python SDK fails such operations with OperationCancelled.
@@ -293,11 +306,15 @@ export class Session implements ConnectionSource {
     }
     const delay = backoffDelayMs(this.reconnectAttempt, capSeconds);
     this.reconnectAttempt += 1;
-    this.reconnectTimer = this.clock.setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.state !== 'disconnected' || this.connecting) return;
-      this.startConnect(true).catch(() => undefined);
-    }, delay, true); // the reconnect loop keeps a stand-alone module process alive while the hub is away
+    this.reconnectTimer = this.clock.setTimeout(
+      () => {
+        this.reconnectTimer = undefined;
+        if (this.state !== 'disconnected' || this.connecting) return;
+        this.startConnect(true).catch(() => undefined);
+      },
+      delay,
+      true,
+    ); // the reconnect loop keeps a stand-alone module process alive while the hub is away
     this.setState('disconnected', reason, this.clock.now() + delay);
   }
 
@@ -317,7 +334,8 @@ export class Session implements ConnectionSource {
     this.connection = undefined;
     if (error === undefined) return; // a close we asked for
     if (this.state !== 'connected') return; // the connect / reauth in progress handles it
-    const dropped = error instanceof ConnectionDroppedError ? error : new ConnectionDroppedError('Connection lost', { cause: error });
+    const dropped =
+      error instanceof ConnectionDroppedError ? error : new ConnectionDroppedError('Connection lost', { cause: error });
     this.lastOutageError = dropped;
     this.renewal.cancel();
     this.events.connectionEnded();
@@ -352,7 +370,8 @@ export class Session implements ConnectionSource {
       if (this.retrying) return; // the retry loop subscribes it at its next connect (and reports its failures)
       throw err;
     }
-    if (!this.subscriptions.has(feature)) throw new ClientError(`Subscription for ${feature} refused by the hub`, { code: 'service-error' });
+    if (!this.subscriptions.has(feature))
+      throw new ClientError(`Subscription for ${feature} refused by the hub`, { code: 'service-error' });
   }
 
   /**
@@ -366,7 +385,8 @@ export class Session implements ConnectionSource {
       await this.subscriptions.subscribe(connection, feature);
     } catch (err) {
       if (!(err instanceof ConnectionDroppedError)) throw err;
-      if (this.hardDisconnects !== hardDisconnects) throw new OperationCancelled('Cancelled by disconnect', { cause: err });
+      if (this.hardDisconnects !== hardDisconnects)
+        throw new OperationCancelled('Cancelled by disconnect', { cause: err });
       if (!this.options.connectionRetry) throw err;
     }
   }

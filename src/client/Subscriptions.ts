@@ -91,7 +91,10 @@ export class Subscriptions {
   private withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
     const ms = this.timeoutMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => reject(new OperationTimeout(`${what} not acknowledged within ${ms} ms`)), ms);
+      const timer = this.clock.setTimeout(
+        () => reject(new OperationTimeout(`${what} not acknowledged within ${ms} ms`)),
+        ms,
+      );
       promise.then(
         (v) => {
           this.clock.clearTimeout(timer);

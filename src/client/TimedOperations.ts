@@ -63,7 +63,10 @@ export abstract class TimedOperations implements PendingOperations {
   protected expiryError(timedOut: () => Error): Error {
     if (this.link.live) return timedOut();
     const cause = this.link.outageError;
-    return new ConnectionFailedError(`No connection to the hub within operationTimeout (${this.timeoutMs / 1000} s)`, cause ? { cause } : {});
+    return new ConnectionFailedError(
+      `No connection to the hub within operationTimeout (${this.timeoutMs / 1000} s)`,
+      cause ? { cause } : {},
+    );
   }
 
   abstract readonly pending: boolean;

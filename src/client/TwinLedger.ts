@@ -56,11 +56,18 @@ export class TwinLedger extends TimedOperations {
   request(topicFor: (rid: string) => string, payload: string): Promise<TwinReply> {
     return new Promise((resolve, reject) => {
       const rid = crypto.randomUUID();
-      const request = new TwinRequest(rid, topicFor(rid), payload, this.deadlineFromNow(), (err, reply) => {
-        this.requests.delete(rid);
-        if (err) reject(err);
-        else resolve(reply!);
-      }, this.expiryOf);
+      const request = new TwinRequest(
+        rid,
+        topicFor(rid),
+        payload,
+        this.deadlineFromNow(),
+        (err, reply) => {
+          this.requests.delete(rid);
+          if (err) reject(err);
+          else resolve(reply!);
+        },
+        this.expiryOf,
+      );
       this.requests.set(rid, request);
       this.deadlines.add(request);
       this.send(request);
@@ -72,7 +79,8 @@ export class TwinLedger extends TimedOperations {
     const request = this.requests.get(rid);
     if (!request) return false;
     // A status that is not a number (`$iothub/twin/res/abc/`) would otherwise pass as a success.
-    if (!Number.isFinite(status)) request.finish(new ClientError('Twin response without a numeric status', { code: 'protocol-error' }));
+    if (!Number.isFinite(status))
+      request.finish(new ClientError('Twin response without a numeric status', { code: 'protocol-error' }));
     else if (status >= 300) request.finish(errorFromServiceBody(status, body.toString('utf8')));
     else request.finish(undefined, { status, body });
     return true;

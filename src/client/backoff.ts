@@ -32,7 +32,8 @@ export function retryCapSeconds(err: unknown, policy: RetryPolicy): number | und
   const slow = policy.connectionRetryInterval * REFUSED_RETRY_FACTOR;
   if (err instanceof CredentialError) return policy.connectionRetryForever ? slow : undefined;
   const code = (err as { code?: unknown } | null)?.code;
-  if (code === 'tls-error' || code === 'protocol-error') return policy.connectionRetryForever ? slow : policy.connectionRetryInterval;
+  if (code === 'tls-error' || code === 'protocol-error')
+    return policy.connectionRetryForever ? slow : policy.connectionRetryInterval;
   return policy.connectionRetryInterval;
 }
 

@@ -43,11 +43,14 @@ export class Alarm {
         this.handle = this.clock.setTimeout(step, MAX_TIMER_MS);
         return;
       }
-      this.handle = this.clock.setTimeout(() => {
-        this.armed = false;
-        this.handle = undefined;
-        fn();
-      }, Math.max(0, wait));
+      this.handle = this.clock.setTimeout(
+        () => {
+          this.armed = false;
+          this.handle = undefined;
+          fn();
+        },
+        Math.max(0, wait),
+      );
     };
     step();
   }

@@ -100,7 +100,12 @@ export function errorFromConnack(returnCode: number, cause?: unknown): ClientErr
  * Maps a service status (twin response status or HTTP status) and optional IoT Hub error code.
  * Statuses below 300 are not errors; callers only pass failures.
  */
-export function errorFromStatus(statusCode: number, errorCode?: number, cause?: unknown, serviceMessage?: string): ClientError {
+export function errorFromStatus(
+  statusCode: number,
+  errorCode?: number,
+  cause?: unknown,
+  serviceMessage?: string,
+): ClientError {
   const details: ErrorDetails = { statusCode, cause };
   if (errorCode !== undefined) details.errorCode = errorCode;
   if (serviceMessage !== undefined) details.serviceMessage = serviceMessage;
@@ -108,7 +113,8 @@ export function errorFromStatus(statusCode: number, errorCode?: number, cause?: 
     (errorCode !== undefined ? TABLE[`hub:${errorCode}`] : undefined) ??
     TABLE[`status:${statusCode}`] ??
     (statusCode >= 500 ? TABLE['status:5xx'] : undefined);
-  if (rule) return build(rule, details, ` (status ${statusCode}${errorCode !== undefined ? `, error ${errorCode}` : ''})`);
+  if (rule)
+    return build(rule, details, ` (status ${statusCode}${errorCode !== undefined ? `, error ${errorCode}` : ''})`);
   return new ClientError(`Service returned status ${statusCode}`, { ...details, code: 'service-error' });
 }
 
@@ -124,15 +130,19 @@ export function mapTransportError(err: unknown, duringConnect = false): Error {
   // mqtt.js puts a CONNACK return code in `code` while connecting; on a live connection a number is the reason
   // code of a protocol violation it detected (a second CONNACK, a malformed packet…), not a refusal.
   if (typeof code === 'number') {
-    return duringConnect ? errorFromConnack(code, err) : new ClientError(`MQTT protocol error (reason code ${code})`, { code: 'protocol-error', cause: err });
+    return duringConnect
+      ? errorFromConnack(code, err)
+      : new ClientError(`MQTT protocol error (reason code ${code})`, { code: 'protocol-error', cause: err });
   }
   if (typeof code === 'string') {
     const rule = TABLE[`socket:${code}`] ?? TABLE[`tls:${code}`];
     if (rule) {
-      if (duringConnect && rule.cls === ConnectionDroppedError) return new ConnectionFailedError(rule.text, { cause: err });
+      if (duringConnect && rule.cls === ConnectionDroppedError)
+        return new ConnectionFailedError(rule.text, { cause: err });
       return build(rule, { cause: err });
     }
-    if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return new ClientError('TLS failure', { code: 'tls-error', cause: err });
+    if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'))
+      return new ClientError('TLS failure', { code: 'tls-error', cause: err });
   }
   return duringConnect
     ? new ConnectionFailedError('Connection failed', { cause: err })

@@ -3,7 +3,13 @@
 // IoTHubModuleClient statics wrap these.
 import { ValueError } from './errors';
 import { parseConnectionString } from './auth/connectionString';
-import { NonRenewableSasToken, RenewableSasToken, resourceUri, symmetricKeySigner, type SasTokenSource } from './auth/sastoken';
+import {
+  NonRenewableSasToken,
+  RenewableSasToken,
+  resourceUri,
+  symmetricKeySigner,
+  type SasTokenSource,
+} from './auth/sastoken';
 import { loadX509 } from './auth/x509';
 import { readEdgeCaCertificateFile, readEdgeEnvironment, WorkloadClient } from './auth/edgeEnvironment';
 import { resolveOptions, type ResolvedOptions } from './options';
@@ -18,7 +24,8 @@ export interface Identity {
   gatewayHostname?: string;
 }
 
-export type Auth = { kind: 'sas'; token: SasTokenSource } | { kind: 'x509'; cert: string; key: string; passphrase?: string };
+export type Auth =
+  { kind: 'sas'; token: SasTokenSource } | { kind: 'x509'; cert: string; key: string; passphrase?: string };
 
 /** Set for clients from createFromEdgeEnvironment (they may invokeMethod); `workload` in container mode. */
 export interface EdgeContext {
@@ -36,7 +43,11 @@ export interface ClientInit {
 }
 
 function renewableToken(identity: Identity, signer: Signer, ttl: number): RenewableSasToken {
-  return RenewableSasToken.unsigned({ uri: resourceUri(identity.hostname, identity.deviceId, identity.moduleId || undefined), signer, ttl });
+  return RenewableSasToken.unsigned({
+    uri: resourceUri(identity.hostname, identity.deviceId, identity.moduleId || undefined),
+    signer,
+    ttl,
+  });
 }
 
 /**
@@ -64,7 +75,11 @@ export function initFromConnectionString(connectionString: string, options?: Cli
 export function initFromSastoken(sastoken: string, options?: ClientOptions): ClientInit {
   const resolved = resolveOptions('sastoken', options);
   const token = new NonRenewableSasToken(sastoken);
-  const identity: Identity = { hostname: token.info.hostname, deviceId: token.info.deviceId, moduleId: token.info.moduleId! };
+  const identity: Identity = {
+    hostname: token.info.hostname,
+    deviceId: token.info.deviceId,
+    moduleId: token.info.moduleId!,
+  };
   if (resolved.gatewayHostname) identity.gatewayHostname = resolved.gatewayHostname;
   return { identity, auth: { kind: 'sas', token }, options: resolved, fromSastoken: true };
 }
@@ -73,7 +88,10 @@ export function initFromSastoken(sastoken: string, options?: ClientOptions): Cli
  * See IoTHubModuleClient.createFromX509Certificate.
  * @throws TypeError / ValueError as documented there.
  */
-export function initFromX509(args: { x509: X509; hostname: string; deviceId: string; moduleId: string }, options?: ClientOptions): ClientInit {
+export function initFromX509(
+  args: { x509: X509; hostname: string; deviceId: string; moduleId: string },
+  options?: ClientOptions,
+): ClientInit {
   if (typeof args !== 'object' || args === null) throw new TypeError('arguments must be an object');
   for (const key of ['hostname', 'deviceId', 'moduleId'] as const) {
     if (typeof args[key] !== 'string') throw new TypeError(`${key} must be a string`);
@@ -92,7 +110,9 @@ export function initFromX509(args: { x509: X509; hostname: string; deviceId: str
  * signed now so that a broken workload API fails here) or debug mode (connection string + CA file).
  * @throws TypeError / ValueError / ClientError as documented there.
  */
-export async function initFromEdgeEnvironment(options?: ClientOptions & { env?: Record<string, string | undefined> }): Promise<ClientInit> {
+export async function initFromEdgeEnvironment(
+  options?: ClientOptions & { env?: Record<string, string | undefined> },
+): Promise<ClientInit> {
   const resolved = resolveOptions('edge', options);
   const settings = readEdgeEnvironment(options?.env ?? process.env);
   if (settings.mode === 'debug') {
@@ -101,7 +121,12 @@ export async function initFromEdgeEnvironment(options?: ClientOptions & { env?: 
       throw new ValueError('Invalid Connection String');
     }
     resolved.serverVerificationCert = readEdgeCaCertificateFile(settings.caCertificateFile);
-    const identity: Identity = { hostname: cs.HostName, deviceId: cs.DeviceId, moduleId: cs.ModuleId, gatewayHostname: cs.GatewayHostName };
+    const identity: Identity = {
+      hostname: cs.HostName,
+      deviceId: cs.DeviceId,
+      moduleId: cs.ModuleId,
+      gatewayHostname: cs.GatewayHostName,
+    };
     const token = renewableToken(identity, symmetricKeySigner(cs.SharedAccessKey), resolved.sastokenTtl);
     return { identity, auth: { kind: 'sas', token }, options: resolved, edge: {} };
   }

@@ -33,7 +33,10 @@ export function methodRequest(requestId: string, methodName: string, payload: Bu
   try {
     return new MethodRequest(requestId, methodName, JSON.parse(payload.toString('utf8') || 'null'));
   } catch (err) {
-    throw new ClientError(`Method request ${methodName} has an invalid JSON payload`, { code: 'protocol-error', cause: err });
+    throw new ClientError(`Method request ${methodName} has an invalid JSON payload`, {
+      code: 'protocol-error',
+      cause: err,
+    });
   }
 }
 
@@ -70,7 +73,9 @@ export function twinDocument(payload: Buffer): TwinDocument {
     throw new ClientError('Twin document is not valid JSON', { code: 'protocol-error', cause: err });
   }
   if (!isRecord(twin) || !isRecord(twin.desired) || !isRecord(twin.reported)) {
-    throw new ClientError('Twin document is not an object with desired and reported sections', { code: 'protocol-error' });
+    throw new ClientError('Twin document is not an object with desired and reported sections', {
+      code: 'protocol-error',
+    });
   }
   return twin as unknown as TwinDocument;
 }

@@ -36,13 +36,25 @@ export interface OptionRule {
  */
 export const OPTION_RULES = {
   /** SAS token lifetime; at least twice the renewal margin (see minimumSastokenTtl). */
-  sastokenTtl: { type: 'integer', unit: 'seconds', min: 2 * DEFAULT_TOKEN_UPDATE_MARGIN, default: DEFAULT_SASTOKEN_TTL },
+  sastokenTtl: {
+    type: 'integer',
+    unit: 'seconds',
+    min: 2 * DEFAULT_TOKEN_UPDATE_MARGIN,
+    default: DEFAULT_SASTOKEN_TTL,
+  },
   /** MQTT keep-alive; IoT Hub closes connections idle for longer than 1740 s (29 min). */
   keepAlive: { type: 'integer', unit: 'seconds', min: 1, max: MAX_KEEP_ALIVE_SECS, default: 60 },
   /** Cap of the reconnect back-off. */
   connectionRetryInterval: { type: 'integer', unit: 'seconds', min: 1, max: MAX_TIMER_SECONDS, default: 10 },
   /** Time limit of every operation. */
-  operationTimeout: { type: 'number', unit: 'seconds', min: 0, minExclusive: true, max: MAX_TIMER_SECONDS, default: 60 },
+  operationTimeout: {
+    type: 'number',
+    unit: 'seconds',
+    min: 0,
+    minExclusive: true,
+    max: MAX_TIMER_SECONDS,
+    default: 60,
+  },
   /** How long IoT Hub waits for the target to connect before answering 404103. */
   connectTimeoutInSeconds: { type: 'integer', unit: 'seconds', min: 0, max: 300, default: 0 },
   /** How long IoT Hub waits for the target's answer before answering 504101. */
@@ -75,15 +87,22 @@ export function readOptionSetting(rule: OptionRule, value: unknown): number | un
 /** The rule in words, for logs and error details: "an integer from 1 to 1740 (seconds)". */
 export function describeOptionRule(rule: OptionRule): string {
   const kind = rule.type === 'integer' ? 'an integer' : 'a number';
-  if (rule.minExclusive) return `${kind} above ${rule.min}${rule.max !== undefined ? ` and at most ${rule.max}` : ''} (${rule.unit})`;
-  return rule.max !== undefined ? `${kind} from ${rule.min} to ${rule.max} (${rule.unit})` : `${kind}, ${rule.min} or more (${rule.unit})`;
+  if (rule.minExclusive)
+    return `${kind} above ${rule.min}${rule.max !== undefined ? ` and at most ${rule.max}` : ''} (${rule.unit})`;
+  return rule.max !== undefined
+    ? `${kind} from ${rule.min} to ${rule.max} (${rule.unit})`
+    : `${kind}, ${rule.min} or more (${rule.unit})`;
 }
 
 /**
  * A numeric option given to a factory, checked against {@link OPTION_RULES}.
  * @throws TypeError when not a number; ValueError when not finite or outside the rule's range.
  */
-function ruled(name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | 'operationTimeout', value: unknown, rule: OptionRule = OPTION_RULES[name]): number {
+function ruled(
+  name: 'sastokenTtl' | 'keepAlive' | 'connectionRetryInterval' | 'operationTimeout',
+  value: unknown,
+  rule: OptionRule = OPTION_RULES[name],
+): number {
   if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${name} must be a number`);
   if (!Number.isFinite(value)) throw new ValueError(`${name} must be finite`);
   // Python `int(x)` on a number truncates.
@@ -179,7 +198,6 @@ function str(name: string, value: unknown): string {
   return value;
 }
 
-
 /**
  * Validates `options` for a factory and applies the defaults.
  * @throws TypeError for an unknown option, an option the factory excludes, or a value of the wrong type.
@@ -202,38 +220,56 @@ export function resolveOptions(factory: FactoryKind, options: unknown): Resolved
     cipher: has('cipher') ? normalizeCipher(given.cipher) : '',
     productInfo: has('productInfo') ? str('productInfo', given.productInfo) : '',
     // The minimum lifetime depends on the renewal margin (a test hook may shorten it): checked at the end.
-    sastokenTtl: has('sastokenTtl') ? ruled('sastokenTtl', given.sastokenTtl, { ...OPTION_RULES.sastokenTtl, min: 1 }) : OPTION_RULES.sastokenTtl.default,
+    sastokenTtl: has('sastokenTtl')
+      ? ruled('sastokenTtl', given.sastokenTtl, { ...OPTION_RULES.sastokenTtl, min: 1 })
+      : OPTION_RULES.sastokenTtl.default,
     keepAlive: has('keepAlive') ? ruled('keepAlive', given.keepAlive) : OPTION_RULES.keepAlive.default,
     autoConnect: has('autoConnect') ? bool('autoConnect', given.autoConnect) : true,
     connectionRetry: has('connectionRetry') ? bool('connectionRetry', given.connectionRetry) : true,
     connectionRetryInterval: has('connectionRetryInterval')
       ? ruled('connectionRetryInterval', given.connectionRetryInterval)
       : OPTION_RULES.connectionRetryInterval.default,
-    connectionRetryForever: has('connectionRetryForever') ? bool('connectionRetryForever', given.connectionRetryForever) : false,
-    ensureDesiredProperties: has('ensureDesiredProperties') ? bool('ensureDesiredProperties', given.ensureDesiredProperties) : true,
-    operationTimeout: has('operationTimeout') ? ruled('operationTimeout', given.operationTimeout) : OPTION_RULES.operationTimeout.default,
+    connectionRetryForever: has('connectionRetryForever')
+      ? bool('connectionRetryForever', given.connectionRetryForever)
+      : false,
+    ensureDesiredProperties: has('ensureDesiredProperties')
+      ? bool('ensureDesiredProperties', given.ensureDesiredProperties)
+      : true,
+    operationTimeout: has('operationTimeout')
+      ? ruled('operationTimeout', given.operationTimeout)
+      : OPTION_RULES.operationTimeout.default,
     sastokenRenewalMargin: DEFAULT_TOKEN_UPDATE_MARGIN,
   };
-  if (has('serverVerificationCert')) resolved.serverVerificationCert = str('serverVerificationCert', given.serverVerificationCert);
+  if (has('serverVerificationCert'))
+    resolved.serverVerificationCert = str('serverVerificationCert', given.serverVerificationCert);
   if (has('gatewayHostname')) resolved.gatewayHostname = str('gatewayHostname', given.gatewayHostname);
   if (has('proxyOptions')) resolved.proxyOptions = validateProxyOptions(given.proxyOptions);
   if (has('sastokenRenewalMargin')) {
     const margin = given.sastokenRenewalMargin;
-    if (typeof margin !== 'number' || Number.isNaN(margin)) throw new TypeError('sastokenRenewalMargin must be a number');
+    if (typeof margin !== 'number' || Number.isNaN(margin))
+      throw new TypeError('sastokenRenewalMargin must be a number');
     if (margin < 0) throw new ValueError('sastokenRenewalMargin must not be negative');
     resolved.sastokenRenewalMargin = margin;
   }
   if (has('logger')) {
     const logger = given.logger as Record<string, unknown> | null;
     const levels = ['debug', 'info', 'warn', 'error'];
-    if (typeof logger !== 'object' || logger === null || levels.some((l) => logger[l] !== undefined && typeof logger[l] !== 'function')) {
+    if (
+      typeof logger !== 'object' ||
+      logger === null ||
+      levels.some((l) => logger[l] !== undefined && typeof logger[l] !== 'function')
+    ) {
       throw new TypeError('logger must be an object whose debug / info / warn / error members are functions');
     }
     resolved.logger = logger;
   }
   if (has('clock')) {
     const clock = given.clock as Record<string, unknown> | null;
-    if (typeof clock !== 'object' || clock === null || ['now', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')) {
+    if (
+      typeof clock !== 'object' ||
+      clock === null ||
+      ['now', 'setTimeout', 'clearTimeout'].some((k) => typeof clock[k] !== 'function')
+    ) {
       throw new TypeError('clock must have now, setTimeout and clearTimeout functions');
     }
     resolved.clock = clock as unknown as Clock;
@@ -256,6 +292,8 @@ export function minimumSastokenTtl(renewalMargin: number = DEFAULT_TOKEN_UPDATE_
 function checkSastokenTtlCoversRenewal(ttl: number, renewalMargin: number): void {
   const minimum = minimumSastokenTtl(renewalMargin);
   if (ttl < minimum) {
-    throw new ValueError(`sastokenTtl must be at least ${minimum} seconds (the token is renewed ${renewalMargin} s before it expires)`);
+    throw new ValueError(
+      `sastokenTtl must be at least ${minimum} seconds (the token is renewed ${renewalMargin} s before it expires)`,
+    );
   }
 }

@@ -32,7 +32,8 @@ export function telemetryPublish(topics: EventsTopics, message: unknown, outputN
   if (outputName !== undefined) m.outputName = outputName;
   const topic = topics.topicFor(m);
   const payload = m.wirePayload();
-  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw new TypeError('message data must be a string, Buffer or number');
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload))
+    throw new TypeError('message data must be a string, Buffer or number');
   checkMessageSize(m, payload, topic);
   return { topic, payload };
 }
@@ -64,14 +65,20 @@ export function toMessage(value: unknown): Message {
  * @param payload the body as sent (default {@link Message.wirePayload}).
  */
 export function messageSize(message: Message, payload: Buffer | string = message.wirePayload()): number {
-  return (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length) + messagePropertiesSize(message);
+  return (
+    (typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length) + messagePropertiesSize(message)
+  );
 }
 
 /** @throws ValueError 'message-too-large' when {@link messageSize} exceeds {@link TELEMETRY_MESSAGE_SIZE_LIMIT}. */
 function checkMessageSize(message: Message, payload: Buffer | string, topic: string): void {
   // Fast path (every publish): the topic holds each property value percent-encoded, at least one character per UTF-8
   // byte, and UTF-8 needs at most 3 bytes per UTF-16 code unit: within the limit even so, nothing to count.
-  if (topic.length + (typeof payload === 'string' ? payload.length * 3 : payload.length) <= TELEMETRY_MESSAGE_SIZE_LIMIT) return;
+  if (
+    topic.length + (typeof payload === 'string' ? payload.length * 3 : payload.length) <=
+    TELEMETRY_MESSAGE_SIZE_LIMIT
+  )
+    return;
   const size = messageSize(message, payload);
   if (size > TELEMETRY_MESSAGE_SIZE_LIMIT) {
     throw new ValueError(`Message too large: body and properties are ${size} bytes, over IoT Hub's 256 KB limit`, {
@@ -112,6 +119,8 @@ function checkWireSize(topic: string, payload: string): void {
   if ((topic.length + payload.length) * 3 <= TELEMETRY_MESSAGE_SIZE_LIMIT) return;
   const size = Buffer.byteLength(topic, 'utf8') + Buffer.byteLength(payload, 'utf8');
   if (size > TELEMETRY_MESSAGE_SIZE_LIMIT) {
-    throw new ValueError(`Message too large: ${size} bytes on the wire (topic + payload) exceeds 256 KB`, { code: 'message-too-large' });
+    throw new ValueError(`Message too large: ${size} bytes on the wire (topic + payload) exceeds 256 KB`, {
+      code: 'message-too-large',
+    });
   }
 }

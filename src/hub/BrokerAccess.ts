@@ -9,7 +9,12 @@ import type { FaultState } from './FaultState';
 import type { ConnectionTable } from './FrontDoor';
 import { forwardUnlessExpired } from './InputDelivery';
 import {
-  classifyPublish, subscriptionAllowed, toBrokerTopic, toWireTopic, type ClassifiedPublish, type HubIdentity,
+  classifyPublish,
+  subscriptionAllowed,
+  toBrokerTopic,
+  toWireTopic,
+  type ClassifiedPublish,
+  type HubIdentity,
 } from './hubTopics';
 import type { HubReport } from './observations';
 import { parsePropertyBag } from './messageBag';
@@ -29,7 +34,12 @@ export const MAX_MQTT_PACKET_BYTES = MAX_MESSAGE_BYTES + 2 + 65_535 + 2;
  * Where an allowed publish goes (telemetry, twin request or method response). A returned promise holds the PUBACK
  * until it settles (the hub with a state directory acknowledges a routed message once it is stored).
  */
-export type PublishHandler = (client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer) => Promise<void> | undefined;
+export type PublishHandler = (
+  client: Client,
+  identity: HubIdentity,
+  publish: ClassifiedPublish,
+  payload: Buffer,
+) => Promise<void> | undefined;
 
 /** What the gatekeeper works with. */
 export interface BrokerAccessParts {
@@ -69,7 +79,9 @@ export class BrokerAccess {
     }
     // Codes aedes' authenticate cannot send (1, or non-standard ones): write the CONNACK ourselves, then close.
     this.parts.report.observed.counters.refused++;
-    client.conn.write(Buffer.from([0x20, 0x02, 0x00, code & 0xff]), () => cb(refusal(code, 'refused by fault injection'), false));
+    client.conn.write(Buffer.from([0x20, 0x02, 0x00, code & 0xff]), () =>
+      cb(refusal(code, 'refused by fault injection'), false),
+    );
   }
 
   /** aedes `authenticate`: decides the CONNECT like IoT Hub (SAS token or X.509) and records it. */
@@ -100,7 +112,14 @@ export class BrokerAccess {
       Date.now(),
     );
     const returnCode = result.ok ? 0 : result.returnCode;
-    this.recordConnect(client.id, username, password, result.ok ? result.x509 : !password && !!peer, info.transport, returnCode);
+    this.recordConnect(
+      client.id,
+      username,
+      password,
+      result.ok ? result.x509 : !password && !!peer,
+      info.transport,
+      returnCode,
+    );
     if (!result.ok) {
       report.observed.counters.refused++;
       report.log(`CONNECT ${client.id} refused (return code ${result.returnCode}): ${result.reason}`);
@@ -121,7 +140,13 @@ export class BrokerAccess {
     const { report } = this.parts;
     const info = this.parts.clients.infoOf(client);
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
-    report.observed.record('publishes', { at: Date.now(), clientId: client.id, topic: packet.topic, payload, qos: packet.qos });
+    report.observed.record('publishes', {
+      at: Date.now(),
+      clientId: client.id,
+      topic: packet.topic,
+      payload,
+      qos: packet.qos,
+    });
     report.observed.counters.publishes++;
     if (!info) return cb(new Error('not authenticated'));
     if (packet.qos === 2) {
@@ -136,24 +161,40 @@ export class BrokerAccess {
     // IoT Hub closes the connection on a message over its limit (MQTT 3.1.1 has no negative acknowledgement).
     const size = kind.kind === 'events' ? messageSize(parsePropertyBag(kind.bag), payload) : payload.length;
     if (size > MAX_MESSAGE_BYTES) {
-      report.log(`${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing the connection`);
+      report.log(
+        `${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing the connection`,
+      );
       return cb(new Error('message too large'));
     }
     // IoT Hub ignores RETAIN.
     packet.retain = false;
     const pending = this.parts.onPublish(client, info.identity, kind, payload);
-    if (pending) void pending.then(() => cb(null), () => cb(null));
+    if (pending)
+      void pending.then(
+        () => cb(null),
+        () => cb(null),
+      );
     else cb(null);
   }
 
   /** aedes `authorizeSubscribe`: grants IoT Hub's topics at QoS ≤ 1, refuses anything else (SUBACK 0x80). */
-  authorizeSubscribe(client: Client, sub: Subscription, cb: (error: Error | null, subscription?: Subscription | null) => void): void {
+  authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    cb: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
     const info = this.parts.clients.infoOf(client);
     const allowed = !!info && subscriptionAllowed(sub.topic, info.identity);
     // IoT Hub grants at most QoS 1.
     const granted = allowed ? Math.min(sub.qos, 1) : 0x80;
     const requested = (sub as { requestedQos?: number }).requestedQos ?? sub.qos;
-    this.parts.report.observed.record('subscriptions', { at: Date.now(), clientId: client.id, topic: sub.topic, qos: requested, granted });
+    this.parts.report.observed.record('subscriptions', {
+      at: Date.now(),
+      clientId: client.id,
+      topic: sub.topic,
+      qos: requested,
+      granted,
+    });
     if (!allowed) {
       this.parts.report.log(`${client.id}: subscription to ${sub.topic} refused`);
       return cb(null, null);

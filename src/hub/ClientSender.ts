@@ -40,17 +40,27 @@ export class ClientSender {
     return this.publishTo(client, filter, topic, payload, true);
   }
 
-  private publishTo(client: Client, filter: string, topic: string, payload: Buffer, unsubscribed: boolean): Promise<void> {
-    return this.inOrder(client.id, () => new Promise<void>((resolve) => {
-      const sub = subscriptionOf(client, filter);
-      // Before its CONNACK is written a client is not online yet (a PUBLISH must not precede the CONNACK).
-      if (client.closed || !connackWritten(client) || (!sub && !unsubscribed)) {
-        this.report.log(`${client.id}: not online or not subscribed to ${filter}, ${topic} not sent`);
-        return resolve();
-      }
-      const qos = Math.min(sub?.qos ?? 0, 1) as 0 | 1;
-      const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
-      client.publish(packet, () => resolve());
-    }));
+  private publishTo(
+    client: Client,
+    filter: string,
+    topic: string,
+    payload: Buffer,
+    unsubscribed: boolean,
+  ): Promise<void> {
+    return this.inOrder(
+      client.id,
+      () =>
+        new Promise<void>((resolve) => {
+          const sub = subscriptionOf(client, filter);
+          // Before its CONNACK is written a client is not online yet (a PUBLISH must not precede the CONNACK).
+          if (client.closed || !connackWritten(client) || (!sub && !unsubscribed)) {
+            this.report.log(`${client.id}: not online or not subscribed to ${filter}, ${topic} not sent`);
+            return resolve();
+          }
+          const qos = Math.min(sub?.qos ?? 0, 1) as 0 | 1;
+          const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
+          client.publish(packet, () => resolve());
+        }),
+    );
   }
 }

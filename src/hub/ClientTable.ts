@@ -142,16 +142,19 @@ export class ClientTable implements FaultActions {
   private armExpiry(client: Client, info: ClientInfo): void {
     const remaining = info.expiresAtMs! - Date.now();
     this.armed.add(info);
-    info.expiryTimer = setTimeout(() => {
-      if (client.closed) return this.disarm(info);
-      if (Date.now() >= info.expiresAtMs!) {
-        this.disarm(info);
-        info.closeReason = 'token expired (401003)';
-        this.report.log(`${client.id}: SAS token expired, closing the connection`);
-        client.close();
-      } else {
-        this.armExpiry(client, info);
-      }
-    }, Math.max(0, Math.min(remaining, MAX_TIMER_MS)));
+    info.expiryTimer = setTimeout(
+      () => {
+        if (client.closed) return this.disarm(info);
+        if (Date.now() >= info.expiresAtMs!) {
+          this.disarm(info);
+          info.closeReason = 'token expired (401003)';
+          this.report.log(`${client.id}: SAS token expired, closing the connection`);
+          client.close();
+        } else {
+          this.armExpiry(client, info);
+        }
+      },
+      Math.max(0, Math.min(remaining, MAX_TIMER_MS)),
+    );
   }
 }

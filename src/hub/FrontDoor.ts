@@ -49,7 +49,9 @@ export class FrontDoor {
       // IoT Hub's WebSocket endpoint speaks the `mqtt` subprotocol.
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
     });
-    this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.httpServer.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     if (options.plainMqtt) {
       this.plainServer = net.createServer((socket) => {
         this.track(socket);
@@ -187,6 +189,7 @@ export class FrontDoor {
  * uncork, and ws's stream would send each piece as a frame of its own (a CONNACK as four 1-byte frames).
  */
 function framePerFlush(stream: Duplex): Duplex {
-  stream._writev = (chunks, done) => stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
+  stream._writev = (chunks, done) =>
+    stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
   return stream;
 }

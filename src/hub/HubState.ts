@@ -51,7 +51,12 @@ export function statePackagesHint(missing: readonly string[]): string {
   return `a state directory needs the optional package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} beside this pack (npm install ${STATE_PACKAGES.join(' ')}), or run the hub with --ephemeral (nothing kept)`;
 }
 
-const TLS_FILES = { caCert: 'ca.pem', caKey: 'ca-key.pem', serverCert: 'server.pem', serverKey: 'server-key.pem' } as const;
+const TLS_FILES = {
+  caCert: 'ca.pem',
+  caKey: 'ca-key.pem',
+  serverCert: 'server.pem',
+  serverKey: 'server-key.pem',
+} as const;
 
 /**
  * The default state directory of a hub: `<user data dir>/azure-iot-local-hub/<hub name>`, the hub name being the
@@ -59,12 +64,18 @@ const TLS_FILES = { caCert: 'ca.pem', caKey: 'ca-key.pem', serverCert: 'server.p
  * other Unix), `~/Library/Application Support` (macOS), `%LOCALAPPDATA%` (Windows).
  * @throws never
  */
-export function defaultStateDir(hostName: string, env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string {
+export function defaultStateDir(
+  hostName: string,
+  env: NodeJS.ProcessEnv = process.env,
+  platform: NodeJS.Platform = process.platform,
+): string {
   const home = os.homedir();
   let base: string;
   if (platform === 'win32') base = env.LOCALAPPDATA || path.join(home, 'AppData', 'Local');
   else if (platform === 'darwin') base = path.join(home, 'Library', 'Application Support');
-  else base = env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(home, '.local', 'share');
+  else
+    base =
+      env.XDG_DATA_HOME && path.isAbsolute(env.XDG_DATA_HOME) ? env.XDG_DATA_HOME : path.join(home, '.local', 'share');
   const name = hostName.replace(/\.azure-devices\.net$/i, '').replace(/[^A-Za-z0-9.-]/g, '_');
   return path.join(base, 'azure-iot-local-hub', name);
 }
@@ -114,16 +125,26 @@ export class HubState {
     if (missing.length > 0) throw new Error(statePackagesHint(missing));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
-    const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([import('classic-level'), import('aedes-persistence-level')]);
+    const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([
+      import('classic-level'),
+      import('aedes-persistence-level'),
+    ]);
     const db = new ClassicLevel<string, unknown>(path.join(dir, 'db'), { valueEncoding: 'json' });
     try {
       await db.open();
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
-      if (cause?.code === 'LEVEL_LOCKED') throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
+      if (cause?.code === 'LEVEL_LOCKED')
+        throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
       throw err;
     }
-    return new HubState(dir, db, openRecords(db), aedesPersistenceLevel as unknown as (db: SessionDb) => object, onError);
+    return new HubState(
+      dir,
+      db,
+      openRecords(db),
+      aedesPersistenceLevel as unknown as (db: SessionDb) => object,
+      onError,
+    );
   }
 
   /**
@@ -170,7 +191,8 @@ export class HubState {
   async saveTls(material: HubTlsMaterial): Promise<void> {
     await writeFileAtomic(path.join(this.dir, TLS_FILES.serverKey), material.serverKey, 0o600);
     await writeFileAtomic(path.join(this.dir, TLS_FILES.serverCert), material.serverCert, 0o644);
-    if (material.caKey !== undefined) await writeFileAtomic(path.join(this.dir, TLS_FILES.caKey), material.caKey, 0o600);
+    if (material.caKey !== undefined)
+      await writeFileAtomic(path.join(this.dir, TLS_FILES.caKey), material.caKey, 0o600);
     await writeFileAtomic(path.join(this.dir, TLS_FILES.caCert), material.caCert, 0o644);
   }
 
@@ -178,7 +200,8 @@ export class HubState {
   async list<T>(prefix: string): Promise<Array<[string, T]>> {
     const out: Array<[string, T]> = [];
     // Keys are UTF-8; U+FFFF sorts after every character an id or a counter holds.
-    for await (const [key, value] of this.records.iterator({ gte: prefix, lt: `${prefix}\uffff` })) out.push([key, value as T]);
+    for await (const [key, value] of this.records.iterator({ gte: prefix, lt: `${prefix}\uffff` }))
+      out.push([key, value as T]);
     return out;
   }
 
@@ -234,7 +257,9 @@ export class HubState {
       this.waiting = [];
       try {
         await this.records.batch(
-          [...batch].map(([key, value]) => (value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value })),
+          [...batch].map(([key, value]) =>
+            value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value },
+          ),
         );
       } catch (err) {
         this.onError(err as Error);

@@ -77,7 +77,8 @@ export class InputDelivery {
     const live = this.clients.get(target);
     const expiresAtMs = Date.now() + this.ttlMs;
     // Behind messages already held for this module a new one waits its turn (they go out in order at the flush).
-    if ((live && !connackWritten(live)) || this.queues.get(target)?.length) return this.hold(target, topic, message.body, expiresAtMs);
+    if ((live && !connackWritten(live)) || this.queues.get(target)?.length)
+      return this.hold(target, topic, message.body, expiresAtMs);
     if (live && subscriptionOf(live, filter)) {
       await this.publish(target, topic, message.body, expiresAtMs);
       return;
@@ -169,9 +170,21 @@ export class InputDelivery {
    * `messageExpiry` (absolute ms) survives aedes' packet copies and is checked in the broker's `authorizeForward`.
    */
   private publish(clientId: string, topic: string, payload: Buffer, expiresAtMs: number): Promise<void> {
-    return this.sender.inOrder(clientId, () => new Promise<void>((resolve) => {
-      const packet = { cmd: 'publish' as const, topic, payload, qos: 1 as const, retain: false, dup: false, messageExpiry: expiresAtMs };
-      this.broker.publish(packet, () => resolve());
-    }));
+    return this.sender.inOrder(
+      clientId,
+      () =>
+        new Promise<void>((resolve) => {
+          const packet = {
+            cmd: 'publish' as const,
+            topic,
+            payload,
+            qos: 1 as const,
+            retain: false,
+            dup: false,
+            messageExpiry: expiresAtMs,
+          };
+          this.broker.publish(packet, () => resolve());
+        }),
+    );
   }
 }

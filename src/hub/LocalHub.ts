@@ -8,7 +8,13 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { capSubscribeQos, connectedClientsOf, handlePacketsInOrder, limitPacketSize, sessionStoreOf } from './aedesInternals';
+import {
+  capSubscribeQos,
+  connectedClientsOf,
+  handlePacketsInOrder,
+  limitPacketSize,
+  sessionStoreOf,
+} from './aedesInternals';
 import { BrokerAccess, MAX_MQTT_PACKET_BYTES } from './BrokerAccess';
 import { generateHubTls, writeCaFile, type HubTlsMaterial } from './certs';
 import { ClientTable } from './ClientTable';
@@ -31,8 +37,17 @@ import { clearSessions } from './sessions';
 import { TwinChannel } from './TwinChannel';
 import { TwinStore, type TwinData } from './TwinStore';
 import type {
-  DeviceIdentity, EdgeEnvironment, HubEvents, IdentityAuth, LocalHubApi, LocalHubOptions, MethodInvocation,
-  MethodResult, ModuleIdentity, Twin, TwinPatch,
+  DeviceIdentity,
+  EdgeEnvironment,
+  HubEvents,
+  IdentityAuth,
+  LocalHubApi,
+  LocalHubOptions,
+  MethodInvocation,
+  MethodResult,
+  ModuleIdentity,
+  Twin,
+  TwinPatch,
 } from './types';
 import { startWorkloadServer, type WorkloadServer } from './workloadApi';
 import { STANDARD_PORTS, localEdgeEnvironment, moduleWorkloadSocketPath, type LocalHubAddress } from './localIdentity';
@@ -95,7 +110,12 @@ export class LocalHub implements LocalHubApi {
     this.sender = new ClientSender(this.report);
     const { registry, twins, clients, sender, faults, timers, report } = this;
     this.access = new BrokerAccess({
-      hostName: this.hostName, registry, clients, connections: this.connections, faults, report,
+      hostName: this.hostName,
+      registry,
+      clients,
+      connections: this.connections,
+      faults,
+      report,
       onPublish: (client, identity, publish, payload) => this.onPublish(client, identity, publish, payload),
     });
     // With a state directory, a twin response or desired patch goes out once the change it tells of is stored.
@@ -103,7 +123,14 @@ export class LocalHub implements LocalHubApi {
       send: (...args: Parameters<ClientSender['send']>) => this.durable().then(() => sender.send(...args)),
       answer: (...args: Parameters<ClientSender['answer']>) => this.durable().then(() => sender.answer(...args)),
     };
-    this.twinChannel = new TwinChannel({ twins, clients, sender: options.stateDir !== undefined ? durableSender : sender, faults, timers, report });
+    this.twinChannel = new TwinChannel({
+      twins,
+      clients,
+      sender: options.stateDir !== undefined ? durableSender : sender,
+      faults,
+      timers,
+      report,
+    });
     this.methods = new MethodDispatcher({ registry, clients, sender, faults, timers, report });
   }
 
@@ -137,7 +164,12 @@ export class LocalHub implements LocalHubApi {
 
   /** How clients reach this hub (connection strings, IoT Edge environments). */
   private get address(): LocalHubAddress {
-    return { hostName: this.hostName, port: this._port, standardPorts: this.standardPorts, workloadUri: this._workloadUri };
+    return {
+      hostName: this.hostName,
+      port: this._port,
+      standardPorts: this.standardPorts,
+      workloadUri: this._workloadUri,
+    };
   }
 
   get plainMqttPort(): number | undefined {
@@ -241,7 +273,12 @@ export class LocalHub implements LocalHubApi {
         kept: (target: string, item: QueuedInput) => {
           // A zero-padded counter keeps the records in arrival order.
           item.stateKey = `${StateKeys.held}${String(++seq).padStart(16, '0')}`;
-          const record: HeldRecord = { target, topic: item.topic, payload: item.payload.toString('base64'), expiresAtMs: item.expiresAtMs };
+          const record: HeldRecord = {
+            target,
+            topic: item.topic,
+            payload: item.payload.toString('base64'),
+            expiresAtMs: item.expiresAtMs,
+          };
           state.put(item.stateKey, record);
           return state.settled();
         },
@@ -255,7 +292,9 @@ export class LocalHub implements LocalHubApi {
   private async init(): Promise<void> {
     const routes = this.options.routes ? parseRoutes(this.options.routes) : [];
     if (this.options.stateDir !== undefined) {
-      this.state = await HubState.open(this.options.stateDir, (err) => this.report.log(`state directory: ${err.message}`));
+      this.state = await HubState.open(this.options.stateDir, (err) =>
+        this.report.log(`state directory: ${err.message}`),
+      );
       await this.restoreState(this.state);
     }
     const material = await this.tlsMaterial();
@@ -296,7 +335,9 @@ export class LocalHub implements LocalHubApi {
       this.clients.changed();
       if (client) this.events.emit('unsubscribe', { clientId: client.id, topics: [...topics] });
     });
-    (this.broker as unknown as EventEmitter).on('error', (err: Error) => this.report.log(`broker error: ${err.message}`));
+    (this.broker as unknown as EventEmitter).on('error', (err: Error) =>
+      this.report.log(`broker error: ${err.message}`),
+    );
 
     const httpApi = createHttpApi(this, { name: 'iothubowner', key: this.policyKey });
     this.frontDoor = new FrontDoor({
@@ -314,7 +355,10 @@ export class LocalHub implements LocalHubApi {
       connections: this.connections,
       silenceTimeoutMs: this.connectTimeoutMs,
     });
-    await this.listen(this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0], this.options.plainMqttPort);
+    await this.listen(
+      this.options.standardPorts ? [...STANDARD_PORTS] : [this.options.port ?? 0],
+      this.options.plainMqttPort,
+    );
 
     if (this.options.workloadSocketPath !== false) {
       const socketPath = this.options.workloadSocketPath ?? (await this.defaultWorkloadSocketPath());
@@ -329,7 +373,9 @@ export class LocalHub implements LocalHubApi {
     // Started (and the CLI prints the connection strings) only once the keys and generation ids made for these
     // identities are stored: a crash right after the start must not change them.
     await this.durable();
-    this.report.log(`local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`);
+    this.report.log(
+      `local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`,
+    );
   }
 
   private async listen(tlsPorts: number[], plainPort: number | undefined): Promise<void> {
@@ -342,7 +388,12 @@ export class LocalHub implements LocalHubApi {
   }
 
   /** Hands an allowed publish to the part that handles it. */
-  private onPublish(client: Client, identity: HubIdentity, publish: ClassifiedPublish, payload: Buffer): Promise<void> | undefined {
+  private onPublish(
+    client: Client,
+    identity: HubIdentity,
+    publish: ClassifiedPublish,
+    payload: Buffer,
+  ): Promise<void> | undefined {
     switch (publish.kind) {
       case 'events': {
         const routed = this.router.onTelemetry(identity, publish.bag, payload);
@@ -424,7 +475,12 @@ export class LocalHub implements LocalHubApi {
    */
   async sendToInput(deviceId: string, moduleId: string, inputName: string, message: InputMessage): Promise<void> {
     if (!this.registry.entry(deviceId, moduleId)) throw identityNotFound(deviceId, moduleId);
-    await this.inputs.deliver(deviceId, moduleId, inputName, injectedMessage(deviceId, message, new Date().toISOString()));
+    await this.inputs.deliver(
+      deviceId,
+      moduleId,
+      inputName,
+      injectedMessage(deviceId, message, new Date().toISOString()),
+    );
     // With a state directory: resolved once the message is stored (in the module's session or held for it).
     await this.durable();
   }
@@ -534,7 +590,9 @@ export class LocalHub implements LocalHubApi {
     if (this.running) return;
     if (options.clearSessions) await clearSessions(sessionStoreOf(this.broker), this.clients.sessionIds, this.inputs);
     await this.listen(this._tlsPorts, this._plainPort);
-    this.report.log(`local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${options.clearSessions ? ' (sessions cleared)' : ''}`);
+    this.report.log(
+      `local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${options.clearSessions ? ' (sessions cleared)' : ''}`,
+    );
   }
 
   /** Stops for good: closes everything, fails pending method calls, removes temp files. */

@@ -36,11 +36,15 @@ export class MessageRouter {
       if (endpoint.kind === 'upstream') {
         this.report.observed.record('upstream', message);
         this.report.observed.counters.upstream++;
-        this.report.log(`$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`);
+        this.report.log(
+          `$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`,
+        );
         this.report.events.emit('upstream', message);
       } else {
         // Routes deliver to modules of the device the message came from.
-        deliveries.push(this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message).catch(() => undefined));
+        deliveries.push(
+          this.inputs.deliver(message.deviceId, endpoint.moduleId, endpoint.inputName, message).catch(() => undefined),
+        );
       }
     }
     return deliveries.length === 0 ? Promise.resolve() : Promise.all(deliveries).then(() => undefined);

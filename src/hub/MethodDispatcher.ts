@@ -46,7 +46,9 @@ export class MethodDispatcher {
     const client = this.parts.clients.get(clientId);
     // Once the CONNACK is written the request may go out, even while aedes still replays the session queue (aedes
     // sets `client.connected` only after that); before it, a PUBLISH would precede the CONNACK on the wire.
-    return client && !client.closed && connackWritten(client) && subscriptionOf(client, METHODS_FILTER) ? client : undefined;
+    return client && !client.closed && connackWritten(client) && subscriptionOf(client, METHODS_FILTER)
+      ? client
+      : undefined;
   }
 
   /**
@@ -84,7 +86,9 @@ export class MethodDispatcher {
     return new Promise<MethodResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);
-        report.log(`method ${inv.methodName} on ${clientId}: no response in ${inv.responseTimeoutInSeconds} s (504101)`);
+        report.log(
+          `method ${inv.methodName} on ${clientId}: no response in ${inv.responseTimeoutInSeconds} s (504101)`,
+        );
         const err = new HubError('GatewayTimeout', `${clientId} did not answer ${inv.methodName} in time`);
         emit(undefined, err.errorCode);
         reject(err);

@@ -73,7 +73,11 @@ export class Registry {
   restore(entries: RegistryEntry[], sink: RegistrySink): void {
     const ordered = [...entries].sort((a, b) => Number(a.moduleId !== undefined) - Number(b.moduleId !== undefined));
     for (const e of ordered) {
-      if (e.moduleId === undefined) this.devices.set(e.deviceId, { entry: e, modules: this.devices.get(e.deviceId)?.modules ?? new Map<string, RegistryEntry>() });
+      if (e.moduleId === undefined)
+        this.devices.set(e.deviceId, {
+          entry: e,
+          modules: this.devices.get(e.deviceId)?.modules ?? new Map<string, RegistryEntry>(),
+        });
       else this.devices.get(e.deviceId)?.modules.set(e.moduleId, e);
     }
     this.sink = sink;

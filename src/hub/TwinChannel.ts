@@ -5,7 +5,14 @@ import type { ClientTable } from './ClientTable';
 import type { ClientSender } from './ClientSender';
 import type { FaultState } from './FaultState';
 import type { HubTimers } from './HubTimers';
-import { DESIRED_FILTER, TWIN_RES_FILTER, clientKey, desiredPatchTopic, twinResponseTopic, type HubIdentity } from './hubTopics';
+import {
+  DESIRED_FILTER,
+  TWIN_RES_FILTER,
+  clientKey,
+  desiredPatchTopic,
+  twinResponseTopic,
+  type HubIdentity,
+} from './hubTopics';
 import { HubError } from './hubErrors';
 import type { HubReport } from './observations';
 import type { TwinStore } from './TwinStore';
@@ -35,7 +42,10 @@ export class TwinChannel {
       report.events.emit('twin', { deviceId: identity.deviceId, moduleId: identity.moduleId, kind, status });
       if (faults.twinResponsesWithheld) return;
       const topic = twinResponseTopic(status, rid, version);
-      this.parts.timers.later(faults.twinResponseDelayMs, () => void this.parts.sender.answer(client, TWIN_RES_FILTER, topic, payload));
+      this.parts.timers.later(
+        faults.twinResponseDelayMs,
+        () => void this.parts.sender.answer(client, TWIN_RES_FILTER, topic, payload),
+      );
     };
     const injected = faults.takeTwinFailure();
     if (injected !== undefined) {

@@ -50,8 +50,29 @@ class TwinRecord {
   }
 
   data(): TwinData {
-    const { deviceId, moduleId, tags, desired, reported, desiredVersion, reportedVersion, version, desiredUpdated, reportedUpdated } = this;
-    const out: TwinData = { deviceId, tags, desired, reported, desiredVersion, reportedVersion, version, desiredUpdated, reportedUpdated };
+    const {
+      deviceId,
+      moduleId,
+      tags,
+      desired,
+      reported,
+      desiredVersion,
+      reportedVersion,
+      version,
+      desiredUpdated,
+      reportedUpdated,
+    } = this;
+    const out: TwinData = {
+      deviceId,
+      tags,
+      desired,
+      reported,
+      desiredVersion,
+      reportedVersion,
+      version,
+      desiredUpdated,
+      reportedUpdated,
+    };
     if (moduleId !== undefined) out.moduleId = moduleId;
     return out;
   }
@@ -59,8 +80,14 @@ class TwinRecord {
   static from(d: TwinData): TwinRecord {
     const rec = new TwinRecord(d.deviceId, d.moduleId);
     Object.assign(rec, {
-      tags: d.tags, desired: d.desired, reported: d.reported, desiredVersion: d.desiredVersion, reportedVersion: d.reportedVersion,
-      version: d.version, desiredUpdated: d.desiredUpdated, reportedUpdated: d.reportedUpdated,
+      tags: d.tags,
+      desired: d.desired,
+      reported: d.reported,
+      desiredVersion: d.desiredVersion,
+      reportedVersion: d.reportedVersion,
+      version: d.version,
+      desiredUpdated: d.desiredUpdated,
+      reportedUpdated: d.reportedUpdated,
     });
     return rec;
   }
@@ -72,8 +99,16 @@ class TwinRecord {
       version: this.version,
       tags: structuredClone(this.tags),
       properties: {
-        desired: { ...structuredClone(this.desired), $metadata: { $lastUpdated: this.desiredUpdated }, $version: this.desiredVersion },
-        reported: { ...structuredClone(this.reported), $metadata: { $lastUpdated: this.reportedUpdated }, $version: this.reportedVersion },
+        desired: {
+          ...structuredClone(this.desired),
+          $metadata: { $lastUpdated: this.desiredUpdated },
+          $version: this.desiredVersion,
+        },
+        reported: {
+          ...structuredClone(this.reported),
+          $metadata: { $lastUpdated: this.reportedUpdated },
+          $version: this.reportedVersion,
+        },
       },
     };
     if (this.moduleId !== undefined) twin.moduleId = this.moduleId;
@@ -88,7 +123,8 @@ export class TwinStore {
 
   /** Puts back twins kept from an earlier run, then reports every change to `sink`. */
   restore(twins: TwinData[], sink: TwinSink): void {
-    for (const d of twins) this.twins.set(clientKey({ deviceId: d.deviceId, moduleId: d.moduleId }), TwinRecord.from(d));
+    for (const d of twins)
+      this.twins.set(clientKey({ deviceId: d.deviceId, moduleId: d.moduleId }), TwinRecord.from(d));
     this.sink = sink;
   }
 
@@ -172,7 +208,12 @@ export class TwinStore {
    *   (with `$version`).
    * @throws HubError 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
    */
-  update(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+  update(
+    deviceId: string,
+    moduleId: string | undefined,
+    patch: TwinPatch,
+    ifMatch?: string,
+  ): { twin: Twin; desiredPatch?: Json } {
     return this.apply(deviceId, moduleId, patch, ifMatch, false);
   }
 
@@ -180,7 +221,12 @@ export class TwinStore {
    * Service-side replace: `tags` and `properties.desired` become exactly what is given (reported is kept).
    * @throws HubError 400 (invalid document), 404 (unknown identity), 412 (etag mismatch).
    */
-  replace(deviceId: string, moduleId: string | undefined, doc: TwinPatch, ifMatch?: string): { twin: Twin; desiredPatch?: Json } {
+  replace(
+    deviceId: string,
+    moduleId: string | undefined,
+    doc: TwinPatch,
+    ifMatch?: string,
+  ): { twin: Twin; desiredPatch?: Json } {
     return this.apply(deviceId, moduleId, doc, ifMatch, true);
   }
 

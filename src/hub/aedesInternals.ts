@@ -47,14 +47,17 @@ export function connectedClientsOf(broker: Aedes): Client[] {
  */
 export function capSubscribeQos(client: Client): void {
   const parser = (client as unknown as { _parser?: EventEmitter })._parser;
-  parser?.prependListener('packet', (packet: { cmd: string; subscriptions?: Array<{ qos: number; requestedQos?: number }> }) => {
-    if (packet.cmd !== 'subscribe') return;
-    for (const sub of packet.subscriptions ?? []) {
-      if (sub.qos <= 1) continue;
-      sub.requestedQos = sub.qos;
-      sub.qos = 1;
-    }
-  });
+  parser?.prependListener(
+    'packet',
+    (packet: { cmd: string; subscriptions?: Array<{ qos: number; requestedQos?: number }> }) => {
+      if (packet.cmd !== 'subscribe') return;
+      for (const sub of packet.subscriptions ?? []) {
+        if (sub.qos <= 1) continue;
+        sub.requestedQos = sub.qos;
+        sub.qos = 1;
+      }
+    },
+  );
 }
 
 /** The parts of mqtt-packet's parser {@link limitPacketSize} works with. */

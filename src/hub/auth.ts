@@ -35,7 +35,8 @@ function usernameOk(username: string | undefined, hostName: string, clientId: st
   if (username === undefined) return false;
   const prefix = `${hostName}/${clientId}/?`;
   // Host names are case-insensitive; the client id part is compared exactly.
-  if (username.length < prefix.length || username.slice(0, hostName.length).toLowerCase() !== hostName.toLowerCase()) return false;
+  if (username.length < prefix.length || username.slice(0, hostName.length).toLowerCase() !== hostName.toLowerCase())
+    return false;
   if (username.slice(hostName.length, prefix.length) !== `/${clientId}/?`) return false;
   const query = username.slice(prefix.length);
   return query.split('&').some((pair) => /^api-version=[^&]+$/.test(pair));
@@ -86,7 +87,9 @@ export function authenticateConnect(
   if (password !== undefined && password.length > 0) {
     const sas = parseSasToken(password);
     if (!sas) return { ok: false, returnCode: 5, reason: 'malformed SAS token' };
-    const resource = `${hostName}/devices/${identity.deviceId}` + (identity.moduleId === undefined ? '' : `/modules/${identity.moduleId}`);
+    const resource =
+      `${hostName}/devices/${identity.deviceId}` +
+      (identity.moduleId === undefined ? '' : `/modules/${identity.moduleId}`);
     const sr = sas.resource.toLowerCase();
     const own = resource.toLowerCase();
     // IoT Hub accepts a token whose resource is the identity's URI or a prefix of it.

@@ -122,8 +122,10 @@ async function startHub(options: LocalHubOptions, standardPorts: boolean): Promi
   if (!standardPorts) return LocalHub.start(options);
   const started = await startPreferringStandardPorts(options);
   if (started.fallbackReason !== undefined) {
-    console.error(`azure-iot-local-hub: the standard ports are not available (${started.fallbackReason}); ` +
-      `listening on port ${started.hub.port} instead, so gateways are named localhost:${started.hub.port}`);
+    console.error(
+      `azure-iot-local-hub: the standard ports are not available (${started.fallbackReason}); ` +
+        `listening on port ${started.hub.port} instead, so gateways are named localhost:${started.hub.port}`,
+    );
   }
   return started.hub;
 }
@@ -165,7 +167,9 @@ async function main(args: string[]): Promise<number> {
     console.error(`azure-iot-local-hub: keeping nothing (as --ephemeral): ${statePackagesHint(missing)}`);
     ephemeral = true;
   }
-  const stateDir = ephemeral ? undefined : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
+  const stateDir = ephemeral
+    ? undefined
+    : path.resolve(cli.stateDir ?? defaultStateDir(options.hostName ?? LocalHub.defaultHostName));
   let hub: LocalHubApi;
   try {
     hub = await startHub({ ...options, log, ...(stateDir !== undefined ? { stateDir } : {}) }, cli.standardPorts);
@@ -193,7 +197,7 @@ async function main(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(`azure-iot-local-hub: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    console.error(`azure-iot-local-hub: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(EXIT_FAILURE);
   },
 );

@@ -72,7 +72,8 @@ export function defaultHubConfig(): HubConfig {
 }
 
 // A DNS host name: labels of letters, digits and hyphens.
-const HOST_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOST_PATTERN =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 type Json = Record<string, unknown>;
 
@@ -83,13 +84,15 @@ function expectObject(value: unknown, field: string): Json {
 
 function rejectUnknown(obj: Json, allowed: string[], prefix: string): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) throw new ConfigError(prefix ? `${prefix}.${key}` : key, `unknown field (allowed: ${allowed.join(', ')})`);
+    if (!allowed.includes(key))
+      throw new ConfigError(prefix ? `${prefix}.${key}` : key, `unknown field (allowed: ${allowed.join(', ')})`);
   }
 }
 
 function expectString(value: unknown, field: string, pattern?: RegExp, what?: string): string {
   if (typeof value !== 'string' || value === '') throw new ConfigError(field, 'must be a non-empty string');
-  if (pattern && !pattern.test(value)) throw new ConfigError(field, `is not a valid ${what ?? 'value'}: ${JSON.stringify(value)}`);
+  if (pattern && !pattern.test(value))
+    throw new ConfigError(field, `is not a valid ${what ?? 'value'}: ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -101,7 +104,8 @@ function expectPort(value: unknown, field: string): number {
 }
 
 function expectPositiveInteger(value: unknown, field: string, unit: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(field, `must be a positive integer (${unit})`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw new ConfigError(field, `must be a positive integer (${unit})`);
   return value;
 }
 
@@ -121,13 +125,15 @@ function parseAuth(value: unknown, field: string): ConfigAuth {
   if (obj.x509Thumbprints !== undefined) {
     if (!Array.isArray(obj.x509Thumbprints)) throw new ConfigError(`${field}.x509Thumbprints`, 'must be an array');
     auth.x509Thumbprints = obj.x509Thumbprints.map((t, i) =>
-      expectString(t, `${field}.x509Thumbprints[${i}]`, THUMBPRINT_PATTERN, 'SHA-1 or SHA-256 hex thumbprint'));
+      expectString(t, `${field}.x509Thumbprints[${i}]`, THUMBPRINT_PATTERN, 'SHA-1 or SHA-256 hex thumbprint'),
+    );
   }
   if (obj.x509CaCerts !== undefined) {
     if (!Array.isArray(obj.x509CaCerts)) throw new ConfigError(`${field}.x509CaCerts`, 'must be an array');
     auth.x509CaCerts = obj.x509CaCerts.map((c, i) => {
       const pem = expectString(c, `${field}.x509CaCerts[${i}]`);
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new ConfigError(`${field}.x509CaCerts[${i}]`, 'must be a PEM certificate');
+      if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+        throw new ConfigError(`${field}.x509CaCerts[${i}]`, 'must be a PEM certificate');
       return pem;
     });
   }
@@ -152,7 +158,11 @@ function parseDevice(value: unknown, field: string): ConfigDevice {
     const seen = new Set<string>();
     device.modules = obj.modules.map((m, i) => {
       const module = parseModule(m, `${field}.modules[${i}]`);
-      if (seen.has(module.moduleId)) throw new ConfigError(`${field}.modules[${i}].moduleId`, `duplicate module id ${JSON.stringify(module.moduleId)}`);
+      if (seen.has(module.moduleId))
+        throw new ConfigError(
+          `${field}.modules[${i}].moduleId`,
+          `duplicate module id ${JSON.stringify(module.moduleId)}`,
+        );
       seen.add(module.moduleId);
       return module;
     });
@@ -167,25 +177,48 @@ function parseDevice(value: unknown, field: string): ConfigDevice {
  */
 export function parseHubConfig(raw: unknown): HubConfig {
   const obj = expectObject(raw, '(config)');
-  rejectUnknown(obj, ['hubName', 'hostName', 'bindAddress', 'port', 'plainMqttPort', 'workloadSocketPath', 'storeAndForwardTtlSeconds', 'connectTimeoutSeconds', 'observationLimit', 'tls', 'devices', 'routes'], '');
+  rejectUnknown(
+    obj,
+    [
+      'hubName',
+      'hostName',
+      'bindAddress',
+      'port',
+      'plainMqttPort',
+      'workloadSocketPath',
+      'storeAndForwardTtlSeconds',
+      'connectTimeoutSeconds',
+      'observationLimit',
+      'tls',
+      'devices',
+      'routes',
+    ],
+    '',
+  );
   const defaults = defaultHubConfig();
   const config: HubConfig = { devices: defaults.devices, routes: defaults.routes };
-  if (obj.hubName !== undefined && obj.hostName !== undefined) throw new ConfigError('hubName', 'give hubName or hostName, not both');
-  if (obj.hubName !== undefined) config.hostName = `${expectString(obj.hubName, 'hubName', /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$/, 'hub name')}.azure-devices.net`;
+  if (obj.hubName !== undefined && obj.hostName !== undefined)
+    throw new ConfigError('hubName', 'give hubName or hostName, not both');
+  if (obj.hubName !== undefined)
+    config.hostName = `${expectString(obj.hubName, 'hubName', /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,48}[A-Za-z0-9])?$/, 'hub name')}.azure-devices.net`;
   if (obj.hostName !== undefined) config.hostName = expectString(obj.hostName, 'hostName', HOST_PATTERN, 'host name');
   if (obj.bindAddress !== undefined) config.bindAddress = expectString(obj.bindAddress, 'bindAddress');
   if (obj.port !== undefined) config.port = expectPort(obj.port, 'port');
   if (obj.plainMqttPort !== undefined) config.plainMqttPort = expectPort(obj.plainMqttPort, 'plainMqttPort');
   if (obj.workloadSocketPath !== undefined) {
-    config.workloadSocketPath = obj.workloadSocketPath === false ? false : expectString(obj.workloadSocketPath, 'workloadSocketPath');
+    config.workloadSocketPath =
+      obj.workloadSocketPath === false ? false : expectString(obj.workloadSocketPath, 'workloadSocketPath');
   }
   if (obj.storeAndForwardTtlSeconds !== undefined) {
     const ttl = obj.storeAndForwardTtlSeconds;
-    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0) throw new ConfigError('storeAndForwardTtlSeconds', 'must be a non-negative integer (seconds)');
+    if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 0)
+      throw new ConfigError('storeAndForwardTtlSeconds', 'must be a non-negative integer (seconds)');
     config.storeAndForwardTtlSeconds = ttl;
   }
-  if (obj.connectTimeoutSeconds !== undefined) config.connectTimeoutSeconds = expectPositiveInteger(obj.connectTimeoutSeconds, 'connectTimeoutSeconds', 'seconds');
-  if (obj.observationLimit !== undefined) config.observationLimit = expectPositiveInteger(obj.observationLimit, 'observationLimit', 'entries');
+  if (obj.connectTimeoutSeconds !== undefined)
+    config.connectTimeoutSeconds = expectPositiveInteger(obj.connectTimeoutSeconds, 'connectTimeoutSeconds', 'seconds');
+  if (obj.observationLimit !== undefined)
+    config.observationLimit = expectPositiveInteger(obj.observationLimit, 'observationLimit', 'entries');
   if (obj.tls !== undefined) {
     const tls = expectObject(obj.tls, 'tls');
     rejectUnknown(tls, ['caCertFile', 'serverCertFile', 'serverKeyFile'], 'tls');
@@ -200,7 +233,8 @@ export function parseHubConfig(raw: unknown): HubConfig {
     const seen = new Set<string>();
     config.devices = obj.devices.map((d, i) => {
       const device = parseDevice(d, `devices[${i}]`);
-      if (seen.has(device.deviceId)) throw new ConfigError(`devices[${i}].deviceId`, `duplicate device id ${JSON.stringify(device.deviceId)}`);
+      if (seen.has(device.deviceId))
+        throw new ConfigError(`devices[${i}].deviceId`, `duplicate device id ${JSON.stringify(device.deviceId)}`);
       seen.add(device.deviceId);
       return device;
     });
@@ -253,7 +287,8 @@ export async function hubOptionsFromConfig(config: HubConfig): Promise<LocalHubO
   if (config.port !== undefined) options.port = config.port;
   if (config.plainMqttPort !== undefined) options.plainMqttPort = config.plainMqttPort;
   if (config.workloadSocketPath !== undefined) options.workloadSocketPath = config.workloadSocketPath;
-  if (config.storeAndForwardTtlSeconds !== undefined) options.storeAndForwardTtlSeconds = config.storeAndForwardTtlSeconds;
+  if (config.storeAndForwardTtlSeconds !== undefined)
+    options.storeAndForwardTtlSeconds = config.storeAndForwardTtlSeconds;
   if (config.connectTimeoutSeconds !== undefined) options.connectTimeoutSeconds = config.connectTimeoutSeconds;
   if (config.observationLimit !== undefined) options.observationLimit = config.observationLimit;
   if (config.tls) {
@@ -264,7 +299,11 @@ export async function hubOptionsFromConfig(config: HubConfig): Promise<LocalHubO
         throw new ConfigError(`tls.${field}`, `cannot read ${config.tls![field]}: ${(err as Error).message}`);
       }
     };
-    options.tls = { caCert: await read('caCertFile'), serverCert: await read('serverCertFile'), serverKey: await read('serverKeyFile') };
+    options.tls = {
+      caCert: await read('caCertFile'),
+      serverCert: await read('serverCertFile'),
+      serverKey: await read('serverKeyFile'),
+    };
   }
   return options;
 }

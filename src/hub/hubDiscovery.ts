@@ -87,7 +87,14 @@ export function discoverHubs(dir: string): HubDiscovery[] {
   for (const name of names) {
     try {
       const d = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as HubDiscovery;
-      if (typeof d.port === 'number' && typeof d.pid === 'number' && d.pid !== process.pid && alive(d.pid) && fs.existsSync(d.caCertPath)) found.push(d);
+      if (
+        typeof d.port === 'number' &&
+        typeof d.pid === 'number' &&
+        d.pid !== process.pid &&
+        alive(d.pid) &&
+        fs.existsSync(d.caCertPath)
+      )
+        found.push(d);
     } catch {
       // A file being written or from another tool: not a hub we can join.
     }

@@ -28,7 +28,9 @@ export const HUB_ERRORS = {
 /** The name of an IoT Hub error in {@link HUB_ERRORS}. */
 export type HubErrorName = keyof typeof HUB_ERRORS;
 
-const NAME_BY_CODE = new Map<number, HubErrorName>((Object.keys(HUB_ERRORS) as HubErrorName[]).map((name) => [HUB_ERRORS[name][1], name]));
+const NAME_BY_CODE = new Map<number, HubErrorName>(
+  (Object.keys(HUB_ERRORS) as HubErrorName[]).map((name) => [HUB_ERRORS[name][1], name]),
+);
 
 /** An IoT Hub failure: its `ErrorCode:` name, HTTP status and numeric IoT Hub error code (from {@link HUB_ERRORS}). */
 export class HubError extends Error implements HubErrorShape {
@@ -36,7 +38,10 @@ export class HubError extends Error implements HubErrorShape {
   readonly httpStatus: number;
   readonly errorCode: number;
 
-  constructor(readonly errorName: HubErrorName, message: string) {
+  constructor(
+    readonly errorName: HubErrorName,
+    message: string,
+  ) {
     super(message);
     [this.httpStatus, this.errorCode] = HUB_ERRORS[errorName];
   }

@@ -37,7 +37,9 @@ export function wirePrefix(id: HubIdentity): string {
 
 /** Topic prefix of an identity in the broker: {@link wirePrefix} with the ids in their {@link brokerId} form. */
 export function identityPrefix(id: HubIdentity): string {
-  return id.moduleId === undefined ? `devices/${brokerId(id.deviceId)}` : `devices/${brokerId(id.deviceId)}/modules/${brokerId(id.moduleId)}`;
+  return id.moduleId === undefined
+    ? `devices/${brokerId(id.deviceId)}`
+    : `devices/${brokerId(id.deviceId)}/modules/${brokerId(id.moduleId)}`;
 }
 
 /**

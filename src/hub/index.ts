@@ -2,8 +2,20 @@
 export { LocalHub } from './LocalHub';
 export { HubError } from './hubErrors';
 export * from './types';
-export { STANDARD_PORTS, localConnectionString, localEdgeEnvironment, localGatewayHostName, type LocalHubAddress } from './localIdentity';
-export { DISCOVERY_DIR, discoverHubs, removeDiscoveryFile, writeDiscoveryFile, type HubDiscovery } from './hubDiscovery';
+export {
+  STANDARD_PORTS,
+  localConnectionString,
+  localEdgeEnvironment,
+  localGatewayHostName,
+  type LocalHubAddress,
+} from './localIdentity';
+export {
+  DISCOVERY_DIR,
+  discoverHubs,
+  removeDiscoveryFile,
+  writeDiscoveryFile,
+  type HubDiscovery,
+} from './hubDiscovery';
 export {
   acquireLocalHub,
   localHubSettings,

@@ -167,7 +167,11 @@ export async function localHubsClosed(): Promise<void> {
  * @param moduleId module identity (created when missing).
  * @throws Error when the hub cannot be started or refuses the identity; RouteSyntaxError for a bad route.
  */
-export async function acquireLocalHub(deviceId: string, moduleId: string, options: AcquireOptions = {}): Promise<LocalHubLease> {
+export async function acquireLocalHub(
+  deviceId: string,
+  moduleId: string,
+  options: AcquireOptions = {},
+): Promise<LocalHubLease> {
   const leaseId = nextLeaseId++;
   const routes = routesFor(moduleId, options.routes, leaseId);
   const shared = sharedLocalHub();

@@ -34,7 +34,12 @@ const EDGE_API_VERSION = '2019-01-30';
  * `HostName=…;DeviceId=…[;ModuleId=…];SharedAccessKey=…;GatewayHostName=localhost[:<port>]` — or `x509=true`
  * instead of a key for an X.509 identity (see {@link localGatewayHostName} for the gateway).
  */
-export function localConnectionString(hub: LocalHubAddress, deviceId: string, moduleId: string | undefined, key: string | undefined): string {
+export function localConnectionString(
+  hub: LocalHubAddress,
+  deviceId: string,
+  moduleId: string | undefined,
+  key: string | undefined,
+): string {
   const parts = [`HostName=${hub.hostName}`, `DeviceId=${deviceId}`];
   if (moduleId !== undefined) parts.push(`ModuleId=${moduleId}`);
   parts.push(key ? `SharedAccessKey=${key}` : 'x509=true');
@@ -61,7 +66,12 @@ function moduleWorkloadUri(hubWorkloadUri: string | undefined, deviceId: string,
 }
 
 /** The `IOTEDGE_*` environment an IoT Edge runtime would give this module's container. */
-export function localEdgeEnvironment(hub: LocalHubAddress, deviceId: string, moduleId: string, generationId: string): EdgeEnvironment {
+export function localEdgeEnvironment(
+  hub: LocalHubAddress,
+  deviceId: string,
+  moduleId: string,
+  generationId: string,
+): EdgeEnvironment {
   return {
     IOTEDGE_WORKLOADURI: moduleWorkloadUri(hub.workloadUri, deviceId, moduleId),
     IOTEDGE_DEVICEID: deviceId,

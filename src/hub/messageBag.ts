@@ -49,7 +49,8 @@ export function parsePropertyBag(bag: string): DecodedBag {
     if (!key) continue;
     const target = key.startsWith('$.') ? result.systemProperties : result.properties;
     // `__proto__` must become a plain property: assigning it would hit the prototype setter and silently drop it.
-    if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+    if (key === '__proto__')
+      Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
     else target[key] = value;
   }
   return result;
@@ -70,7 +71,8 @@ export function encodePropertyBag(bag: DecodedBag): string {
     ...sysKeys.filter((k) => !SYSTEM_ORDER.includes(k)).sort(),
   ];
   for (const key of ordered) parts.push(`${percentEncode(key)}=${percentEncode(bag.systemProperties[key]!)}`);
-  for (const key of Object.keys(bag.properties).sort()) parts.push(`${percentEncode(key)}=${percentEncode(bag.properties[key]!)}`);
+  for (const key of Object.keys(bag.properties).sort())
+    parts.push(`${percentEncode(key)}=${percentEncode(bag.properties[key]!)}`);
   return parts.join('&');
 }
 

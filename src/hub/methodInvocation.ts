@@ -27,7 +27,12 @@ export function normaliseInvocation(inv: MethodInvocation): NormalisedInvocation
   if (typeof connect !== 'number' || !Number.isFinite(connect) || connect < 0 || connect > 300) {
     throw new HubError('ArgumentInvalid', 'connectTimeoutInSeconds must be between 0 and 300');
   }
-  return { methodName: inv.methodName, payload: inv.payload ?? null, responseTimeoutInSeconds: response, connectTimeoutInSeconds: connect };
+  return {
+    methodName: inv.methodName,
+    payload: inv.payload ?? null,
+    responseTimeoutInSeconds: response,
+    connectTimeoutInSeconds: connect,
+  };
 }
 
 /** Makes IoT Hub-like method request ids: a short lower-case hex counter (`1`, `2`, … `a`, …). */

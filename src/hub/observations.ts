@@ -78,7 +78,11 @@ export interface HubReport {
 }
 
 /** The hub's report: `log` forwards to the optional logger and swallows its failures (a failing logger must not break the hub). */
-export function createHubReport(log: ((line: string) => void) | undefined, events: EventEmitter<HubEvents>, observed: Observations): HubReport {
+export function createHubReport(
+  log: ((line: string) => void) | undefined,
+  events: EventEmitter<HubEvents>,
+  observed: Observations,
+): HubReport {
   return {
     log(line: string): void {
       try {

@@ -61,8 +61,10 @@ export function parseRoute(name: string, text: string): Route {
   const sourceText = m[1]!;
   if (!sourceText.startsWith('/')) throw new RouteSyntaxError(`route ${name}: the source must start with /`);
   const source = sourceText.split('/').slice(1);
-  if (source.some((s) => s.length === 0)) throw new RouteSyntaxError(`route ${name}: empty segment in source ${sourceText}`);
-  if (source[0] !== '*' && source[0] !== 'messages') throw new RouteSyntaxError(`route ${name}: unsupported source ${sourceText}`);
+  if (source.some((s) => s.length === 0))
+    throw new RouteSyntaxError(`route ${name}: empty segment in source ${sourceText}`);
+  if (source[0] !== '*' && source[0] !== 'messages')
+    throw new RouteSyntaxError(`route ${name}: unsupported source ${sourceText}`);
   const route: Route = { name, text, source, endpoint: parseEndpoint(name, m[3]!) };
   if (m[2] !== undefined) route.condition = parseCondition(m[2]);
   return route;
@@ -106,7 +108,8 @@ export function resolveEndpoints(routes: Route[], msg: RoutableMessage): RouteEn
   const out: RouteEndpoint[] = [];
   for (const route of routes) {
     if (!routeMatches(route, msg)) continue;
-    const key = route.endpoint.kind === 'upstream' ? '$upstream' : `${route.endpoint.moduleId}/${route.endpoint.inputName}`;
+    const key =
+      route.endpoint.kind === 'upstream' ? '$upstream' : `${route.endpoint.moduleId}/${route.endpoint.inputName}`;
     if (seen.has(key)) continue;
     seen.add(key);
     out.push(route.endpoint);

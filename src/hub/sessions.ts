@@ -9,7 +9,11 @@ import { identityPrefix } from './hubTopics';
  * and their outgoing queues emptied; queued module-input messages move to the hub's own store-and-forward queue,
  * to be delivered once the module subscribes again.
  */
-export async function clearSessions(store: SessionStore, clientIds: Iterable<string>, inputs: Pick<InputDelivery, 'keep'>): Promise<void> {
+export async function clearSessions(
+  store: SessionStore,
+  clientIds: Iterable<string>,
+  inputs: Pick<InputDelivery, 'keep'>,
+): Promise<void> {
   for (const id of clientIds) {
     const client = { id };
     const queued: StoredPacket[] = [];

@@ -78,7 +78,11 @@ export interface LocalHubOptions {
   /** PEM material to load instead of generating a CA + server certificate at start. */
   tls?: { caCert: string; serverCert: string; serverKey: string };
   /** Initial registry. Modules create their device when needed. */
-  devices?: Array<{ deviceId: string; auth?: IdentityAuth; modules?: Array<{ moduleId: string; auth?: IdentityAuth }> }>;
+  devices?: Array<{
+    deviceId: string;
+    auth?: IdentityAuth;
+    modules?: Array<{ moduleId: string; auth?: IdentityAuth }>;
+  }>;
   /** edgeHub routes, name → `FROM … [WHERE …] INTO …`. None = everything to `$upstream`. */
   routes?: Record<string, string>;
   /** Store-and-forward time to live for messages to offline module inputs, seconds. Default 7200. */
@@ -205,7 +209,15 @@ export interface HubObservations {
   publishes: PublishRecord[];
   subscriptions: SubscriptionRecord[];
   upstream: HubMessage[];
-  counters: { connects: number; refused: number; disconnects: number; publishes: number; upstream: number; routed: number; methodCalls: number };
+  counters: {
+    connects: number;
+    refused: number;
+    disconnects: number;
+    publishes: number;
+    upstream: number;
+    routed: number;
+    methodCalls: number;
+  };
   clear(): void;
 }
 
@@ -326,7 +338,12 @@ export interface LocalHubApi extends ServiceApiHub, WorkloadHub, AnnouncedHub, S
   edgeEnvironment(deviceId: string, moduleId: string): EdgeEnvironment;
   setRoutes(routes: Record<string, string>): void;
   /** Delivers a message to a module input as if a route had sent it (store-and-forward when offline). */
-  sendToInput(deviceId: string, moduleId: string, inputName: string, message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> }): Promise<void>;
+  sendToInput(
+    deviceId: string,
+    moduleId: string,
+    inputName: string,
+    message: { body: Buffer | string; properties?: Record<string, string>; systemProperties?: Record<string, string> },
+  ): Promise<void>;
 
   /** Closes listeners and connections, keeps all state (registry, twins, sessions, stored messages). */
   stop(): Promise<void>;

@@ -18,7 +18,10 @@ interface Caller {
 const MAX_BODY_BYTES = 64 * 1024;
 
 class WorkloadError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -30,7 +33,8 @@ function reply(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw new WorkloadError(413, 'request body too large');
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES)
+    throw new WorkloadError(413, 'request body too large');
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -57,7 +61,12 @@ function isCanonicalBase64(value: string): boolean {
   return /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length % 4 === 0;
 }
 
-async function handle(hub: WorkloadHub, caller: Caller | undefined, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(
+  hub: WorkloadHub,
+  caller: Caller | undefined,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://workload');
   // The real workload API (aziot-edged) refuses requests without an api-version; both SDKs always send one.
   if (!url.searchParams.get('api-version')) throw new WorkloadError(400, 'api-version is required');
@@ -73,18 +82,28 @@ async function handle(hub: WorkloadHub, caller: Caller | undefined, req: http.In
     const moduleId = decode(segments[1]!);
     const generationId = decode(segments[3]!);
     const body = await readJson(req);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new WorkloadError(400, 'request body must be a JSON object');
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new WorkloadError(400, 'request body must be a JSON object');
     const { keyId, algo, data } = body as Record<string, unknown>;
-    if (keyId !== 'primary' && keyId !== 'secondary') throw new WorkloadError(400, 'keyId must be "primary" or "secondary"');
+    if (keyId !== 'primary' && keyId !== 'secondary')
+      throw new WorkloadError(400, 'keyId must be "primary" or "secondary"');
     if (algo !== 'HMACSHA256') throw new WorkloadError(400, 'algo must be "HMACSHA256"');
     if (typeof data !== 'string' || !isCanonicalBase64(data)) throw new WorkloadError(400, 'data must be base64');
     // IoT Edge binds each module's workload socket to that module and refuses to sign for any other (403).
-    if (caller === undefined) throw new WorkloadError(403, 'this workload socket belongs to no module: use the module\'s own IOTEDGE_WORKLOADURI');
-    if (moduleId !== caller.moduleId) throw new WorkloadError(403, `module ${caller.moduleId} may not sign for module ${moduleId}`);
+    if (caller === undefined)
+      throw new WorkloadError(
+        403,
+        "this workload socket belongs to no module: use the module's own IOTEDGE_WORKLOADURI",
+      );
+    if (moduleId !== caller.moduleId)
+      throw new WorkloadError(403, `module ${caller.moduleId} may not sign for module ${moduleId}`);
     const mod = hub.getModule(caller.deviceId, caller.moduleId);
-    if (!mod || mod.generationId !== generationId) throw new WorkloadError(404, `module ${moduleId} with generation id ${generationId} not found`);
+    if (!mod || mod.generationId !== generationId)
+      throw new WorkloadError(404, `module ${moduleId} with generation id ${generationId} not found`);
     const key = keyId === 'primary' ? mod.primaryKey : mod.secondaryKey;
-    const digest = createHmac('sha256', Buffer.from(key, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
+    const digest = createHmac('sha256', Buffer.from(key, 'base64'))
+      .update(Buffer.from(data, 'base64'))
+      .digest('base64');
     reply(res, 200, { digest });
     return;
   }
@@ -202,8 +221,10 @@ export async function startWorkloadServer(hub: WorkloadHub, socketPath: string):
       void closeServer(entry.server, entry.path);
     },
     close(): Promise<void> {
-      closing ??= Promise.all([closeServer(server, socketPath), ...[...modules.values()].map((m) => closeServer(m.server, m.path))])
-        .then(() => fs.rmSync(moduleDir, { recursive: true, force: true }));
+      closing ??= Promise.all([
+        closeServer(server, socketPath),
+        ...[...modules.values()].map((m) => closeServer(m.server, m.path)),
+      ]).then(() => fs.rmSync(moduleDir, { recursive: true, force: true }));
       return closing;
     },
   };

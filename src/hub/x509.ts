@@ -1,5 +1,13 @@
 // A minimal X.509 v3 certificate builder (DER encoding by hand, keys and signatures from node:crypto).
-import { KeyObject, X509Certificate, createHash, createPrivateKey, generateKeyPair, randomBytes, sign } from 'node:crypto';
+import {
+  KeyObject,
+  X509Certificate,
+  createHash,
+  createPrivateKey,
+  generateKeyPair,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { promisify } from 'node:util';
 
@@ -88,7 +96,13 @@ export function derOid(oid: string): Buffer {
 export function derTime(date: Date): Buffer {
   const p = (n: number): string => String(n).padStart(2, '0');
   const year = date.getUTCFullYear();
-  const rest = [date.getUTCMonth() + 1, date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
+  const rest = [
+    date.getUTCMonth() + 1,
+    date.getUTCDate(),
+    date.getUTCHours(),
+    date.getUTCMinutes(),
+    date.getUTCSeconds(),
+  ]
     .map(p)
     .join('');
   if (year >= 1950 && year < 2050) return tlv(0x17, Buffer.from(`${p(year % 100)}${rest}Z`, 'ascii'));

@@ -35,9 +35,17 @@ const clients = new Set<IoTHubModuleClient>();
  * Creates a client from a module's connection string, trusting the hub's CA; shut down by {@link closeClients}.
  * `options` may carry the internal test hooks (InternalClientOptions), which the factories validate like the rest.
  */
-export function clientFor(hub: LocalHub, deviceId: string, moduleId: string, options: ClientOptions & InternalClientOptions = {}): IoTHubModuleClient {
+export function clientFor(
+  hub: LocalHub,
+  deviceId: string,
+  moduleId: string,
+  options: ClientOptions & InternalClientOptions = {},
+): IoTHubModuleClient {
   const m = hub.addModule(deviceId, moduleId);
-  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, { serverVerificationCert: hub.caCert, ...options });
+  const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
+    serverVerificationCert: hub.caCert,
+    ...options,
+  });
   return track(client);
 }
 

@@ -46,7 +46,9 @@ async function startWorkload(listenOn: string | number): Promise<{
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ certificate: CA_PEM }));
       } else if (url.pathname.endsWith('/sign')) {
         const data = (JSON.parse(record.body) as { data: string }).data;
-        const digest = createHmac('sha256', Buffer.from(MODULE_KEY, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
+        const digest = createHmac('sha256', Buffer.from(MODULE_KEY, 'base64'))
+          .update(Buffer.from(data, 'base64'))
+          .digest('base64');
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ digest }));
       } else {
         res.writeHead(404).end('{"message":"no"}');
@@ -78,7 +80,14 @@ describe('WorkloadClient against a local workload API', function () {
   const userAgent = 'node-red-contrib-azure-iot-module/0.1.0(20.20.0;Linux 6.1 #1;x64)';
 
   const newClient = (extra: Partial<ConstructorParameters<typeof WorkloadClient>[0]> = {}): WorkloadClient =>
-    new WorkloadClient({ workloadUri: workload.uri, apiVersion: '2019-01-30', moduleId: 'mod/ü 1', generationId: 'gen1', userAgent, ...extra });
+    new WorkloadClient({
+      workloadUri: workload.uri,
+      apiVersion: '2019-01-30',
+      moduleId: 'mod/ü 1',
+      generationId: 'gen1',
+      userAgent,
+      ...extra,
+    });
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'workload-test-'));
@@ -100,19 +109,32 @@ describe('WorkloadClient against a local workload API', function () {
     const [req] = workload.seen;
     assert.equal(req?.method, 'GET');
     assert.equal(req?.url, '/trust-bundle?api-version=2019-01-30');
-    assert.equal(req?.headers['user-agent'], 'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux+6.1+%231%3Bx64%29');
+    assert.equal(
+      req?.headers['user-agent'],
+      'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux+6.1+%231%3Bx64%29',
+    );
   });
 
   it('signs: POST modules/{quote(moduleId)}/genid/{genId}/sign with base64 UTF-8 data, returns the digest', async () => {
     const stringToSign = 'hub.azure-devices.net%2Fdevices%2Fd%2Fmodules%2Fm\n1700003600 ü';
     const digest = await client.sign(stringToSign);
-    assert.equal(digest, createHmac('sha256', Buffer.from(MODULE_KEY, 'base64')).update(stringToSign, 'utf8').digest('base64'));
+    assert.equal(
+      digest,
+      createHmac('sha256', Buffer.from(MODULE_KEY, 'base64')).update(stringToSign, 'utf8').digest('base64'),
+    );
     const [req] = workload.seen;
     assert.equal(req?.method, 'POST');
     assert.equal(req?.url, '/modules/mod%2F%C3%BC%201/genid/gen1/sign?api-version=2019-01-30');
-    assert.deepEqual(JSON.parse(req?.body ?? ''), { keyId: 'primary', algo: 'HMACSHA256', data: Buffer.from(stringToSign, 'utf8').toString('base64') });
+    assert.deepEqual(JSON.parse(req?.body ?? ''), {
+      keyId: 'primary',
+      algo: 'HMACSHA256',
+      data: Buffer.from(stringToSign, 'utf8').toString('base64'),
+    });
     // The Python SDK encodes the sign User-Agent with quote (space → %20), unlike the trust-bundle one.
-    assert.equal(req?.headers['user-agent'], 'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux%206.1%20%231%3Bx64%29');
+    assert.equal(
+      req?.headers['user-agent'],
+      'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux%206.1%20%231%3Bx64%29',
+    );
   });
 
   it('keeps one connection for several calls and closes it on close()', async () => {
@@ -126,10 +148,22 @@ describe('WorkloadClient against a local workload API', function () {
   });
 
   const bad: Array<[string, (res: http.ServerResponse) => void, number]> = [
-    ['a non-2xx status', (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"module not found"}'), 404],
+    [
+      'a non-2xx status',
+      (res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"module not found"}'),
+      404,
+    ],
     ['a body that is not JSON', (res) => res.writeHead(200).end('certificate: yes'), 200],
-    ['a JSON body without the field', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"cert":"x","digest":""}'), 200],
-    ['a JSON body that is not an object', (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('"text"'), 200],
+    [
+      'a JSON body without the field',
+      (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"cert":"x","digest":""}'),
+      200,
+    ],
+    [
+      'a JSON body that is not an object',
+      (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('"text"'),
+      200,
+    ],
   ];
   for (const [label, answer, status] of bad) {
     it(`reports ${label} as ClientError "Unexpected failure in IoTEdge" (both calls)`, async () => {
@@ -153,7 +187,11 @@ describe('WorkloadClient against a local workload API', function () {
   it('reports a missing socket as ConnectionFailedError', async () => {
     const missing = newClient({ workloadUri: `unix://${path.join(dir, 'nothing-here.sock')}` });
     try {
-      await assert.rejects(missing.getTrustBundle(), (err: unknown) => err instanceof ConnectionFailedError && (err.cause as NodeJS.ErrnoException).code === 'ENOENT');
+      await assert.rejects(
+        missing.getTrustBundle(),
+        (err: unknown) =>
+          err instanceof ConnectionFailedError && (err.cause as NodeJS.ErrnoException).code === 'ENOENT',
+      );
     } finally {
       await missing.close();
     }
@@ -171,11 +209,20 @@ describe('WorkloadClient against a local workload API', function () {
 
   it('works over http://host:port/prefix too (base URL given a trailing /)', async () => {
     const tcp = await startWorkload(0);
-    const overTcp = new WorkloadClient({ workloadUri: tcp.uri, apiVersion: '2019-01-30', moduleId: 'm', generationId: 'g', userAgent: 'ua' });
+    const overTcp = new WorkloadClient({
+      workloadUri: tcp.uri,
+      apiVersion: '2019-01-30',
+      moduleId: 'm',
+      generationId: 'g',
+      userAgent: 'ua',
+    });
     try {
       assert.equal(await overTcp.getTrustBundle(), CA_PEM);
       assert.equal(typeof (await overTcp.sign('s')), 'string');
-      assert.deepEqual(tcp.seen.map((r) => r.url), ['/prefix/trust-bundle?api-version=2019-01-30', '/prefix/modules/m/genid/g/sign?api-version=2019-01-30']);
+      assert.deepEqual(
+        tcp.seen.map((r) => r.url),
+        ['/prefix/trust-bundle?api-version=2019-01-30', '/prefix/modules/m/genid/g/sign?api-version=2019-01-30'],
+      );
     } finally {
       await overTcp.close();
       await tcp.close();

@@ -29,9 +29,15 @@ describe('client errors from real situations', () => {
 
   it('wrong key → CredentialError after one re-signed retry (CONNACK 5 twice)', async () => {
     const m = hub.addModule('edev', 'wrongkey');
-    const bad = m.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`);
+    const bad = m.connectionString.replace(
+      /SharedAccessKey=[^;]+/,
+      `SharedAccessKey=${Buffer.alloc(32, 7).toString('base64')}`,
+    );
     const client = track(IoTHubModuleClient.createFromConnectionString(bad, { serverVerificationCert: hub.caCert }));
-    await assert.rejects(client.connect(), (e: unknown) => e instanceof CredentialError && e.code === 'credential-error' && !e.retryable);
+    await assert.rejects(
+      client.connect(),
+      (e: unknown) => e instanceof CredentialError && e.code === 'credential-error' && !e.retryable,
+    );
     assert.deepEqual(
       hub.observed.connects.filter((c) => c.clientId === 'edev/wrongkey').map((c) => c.returnCode),
       [5, 5],
@@ -45,7 +51,10 @@ describe('client errors from real situations', () => {
     hub.faults.refuseConnects(1, 5);
     await client.connect();
     assert.equal(client.connected, true);
-    assert.deepEqual(hub.observed.connects.map((c) => c.returnCode), [5, 0]);
+    assert.deepEqual(
+      hub.observed.connects.map((c) => c.returnCode),
+      [5, 0],
+    );
   });
 
   const refusals: Array<[number, new (...a: never[]) => Error, string]> = [
@@ -77,7 +86,10 @@ describe('client errors from real situations', () => {
   });
 
   it('an untrusted server certificate → ClientError tls-error', async () => {
-    const other = await issueCertificate({ commonName: 'Other CA', ca: true, keyUsage: ['keyCertSign'] }, { keyType: 'rsa' });
+    const other = await issueCertificate(
+      { commonName: 'Other CA', ca: true, keyUsage: ['keyCertSign'] },
+      { keyType: 'rsa' },
+    );
     const client = clientFor(hub, 'edev', 'tls', { serverVerificationCert: other.cert });
     await assert.rejects(client.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
   });
@@ -85,13 +97,18 @@ describe('client errors from real situations', () => {
   it('a cipher list that matches nothing → ClientError tls-error; a valid TLS 1.2 list connects', async () => {
     const bad = clientFor(hub, 'edev', 'cipher-bad', { cipher: 'no_such_cipher' });
     await assert.rejects(bad.connect(), (e: unknown) => e instanceof ClientError && e.code === 'tls-error');
-    const good = clientFor(hub, 'edev', 'cipher-good', { cipher: ['ecdhe_rsa_aes128_gcm_sha256', 'ECDHE-ECDSA-AES128-GCM-SHA256'] });
+    const good = clientFor(hub, 'edev', 'cipher-good', {
+      cipher: ['ecdhe_rsa_aes128_gcm_sha256', 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+    });
     await good.sendMessage('x');
     assert.equal(good.connected, true);
   });
 
   it('no CONNACK (a TLS server that never answers) → OperationTimeout from the connect watchdog', async () => {
-    const pems = await issueCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }, { keyType: 'rsa' });
+    const pems = await issueCertificate(
+      { commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] },
+      { keyType: 'rsa' },
+    );
     const sockets = new Set<tls.TLSSocket>();
     const server = tls.createServer({ key: pems.key, cert: pems.cert }, (socket) => {
       sockets.add(socket);
@@ -104,7 +121,9 @@ describe('client errors from real situations', () => {
       const port = (server.address() as AddressInfo).port;
       const m = hub.addModule('edev', 'silent');
       const cs = m.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=localhost:${port}`);
-      const client = track(IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: pems.cert, operationTimeout: 0.5 }));
+      const client = track(
+        IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: pems.cert, operationTimeout: 0.5 }),
+      );
       await assert.rejects(client.connect(), (e: unknown) => e instanceof OperationTimeout);
       assert.equal(client.connectionState, 'disconnected');
       await until(() => [...sockets].every((s) => s.destroyed), 'client closed its socket');
@@ -120,7 +139,10 @@ describe('client errors from real situations', () => {
     await client.connect();
     hub.faults.withholdTwinResponses(true);
     const started = Date.now();
-    await assert.rejects(client.getTwin(), (e: unknown) => e instanceof OperationTimeout && e.code === 'operation-timeout');
+    await assert.rejects(
+      client.getTwin(),
+      (e: unknown) => e instanceof OperationTimeout && e.code === 'operation-timeout',
+    );
     assert.ok(Date.now() - started >= 450);
     hub.faults.withholdTwinResponses(false);
     assert.equal(typeof (await client.getTwin()).desired.$version, 'number');
@@ -138,7 +160,11 @@ describe('client errors from real situations', () => {
     await hub.stop();
     try {
       await until(() => !client.connected, 'outage noticed');
-      const outage = (e: unknown): boolean => e instanceof ConnectionFailedError && e instanceof ClientError && e.code === 'connection-failed' && e.cause instanceof Error;
+      const outage = (e: unknown): boolean =>
+        e instanceof ConnectionFailedError &&
+        e instanceof ClientError &&
+        e.code === 'connection-failed' &&
+        e.cause instanceof Error;
       const started = Date.now();
       await Promise.all([
         assert.rejects(client.sendMessage('lost?'), outage),
@@ -176,14 +202,16 @@ describe('client errors from real situations', () => {
     await until(() => hub.observed.upstream.some((u) => u.body.toString() === 'kept'), 'the waiting message upstream');
   });
 
-
   it('disconnect cancels pending operations with OperationCancelled', async () => {
     const client = clientFor(hub, 'edev', 'cancel');
     await client.connect();
     hub.faults.withholdTwinResponses(true);
     const pending = client.getTwin();
     await until(() => hub.observed.publishes.some((p) => p.topic.startsWith('$iothub/twin/GET')), 'twin GET published');
-    const cancelled = assert.rejects(pending, (e: unknown) => e instanceof OperationCancelled && e.code === 'operation-cancelled');
+    const cancelled = assert.rejects(
+      pending,
+      (e: unknown) => e instanceof OperationCancelled && e.code === 'operation-cancelled',
+    );
     await client.disconnect();
     await cancelled;
     assert.equal(client.connectionState, 'disconnected');
@@ -191,7 +219,10 @@ describe('client errors from real situations', () => {
 
   it('autoConnect off → NoConnectionError', async () => {
     const client = clientFor(hub, 'edev', 'noauto', { autoConnect: false });
-    await assert.rejects(client.sendMessage('x'), (e: unknown) => e instanceof NoConnectionError && e.code === 'no-connection');
+    await assert.rejects(
+      client.sendMessage('x'),
+      (e: unknown) => e instanceof NoConnectionError && e.code === 'no-connection',
+    );
     await assert.rejects(client.getTwin(), NoConnectionError);
     await client.connect();
     await client.sendMessage('x');
@@ -212,7 +243,13 @@ describe('client errors from real situations', () => {
   it('a user token that expires: the hub closes the connection, the reconnect is refused (CredentialError), retry stops', async () => {
     const m = hub.addModule('edev', 'expiring');
     const token = createSas(`${hub.hostName}/devices/edev/modules/expiring`, m.primaryKey, 2);
-    const client = track(IoTHubModuleClient.createFromSastoken(token, { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}`, connectionRetryInterval: 1 }));
+    const client = track(
+      IoTHubModuleClient.createFromSastoken(token, {
+        serverVerificationCert: hub.caCert,
+        gatewayHostname: `localhost:${hub.port}`,
+        connectionRetryInterval: 1,
+      }),
+    );
     const background: Error[] = [];
     let asked = 0;
     client.onBackgroundException = (e) => background.push(e);
@@ -220,28 +257,55 @@ describe('client errors from real situations', () => {
       asked += 1;
     };
     await client.connect();
-    await until(() => background.some((e) => e instanceof CredentialError), 'CredentialError in the background', 15_000);
+    await until(
+      () => background.some((e) => e instanceof CredentialError),
+      'CredentialError in the background',
+      15_000,
+    );
     assert.ok(background[0] instanceof ConnectionDroppedError);
     assert.ok(asked >= 1, 'onNewSastokenRequired was called');
     assert.equal(client.connectionState, 'disconnected');
-    await assert.rejects(client.sendMessage('x'), (e: unknown) => e instanceof CredentialError || e instanceof ConnectionFailedError);
+    await assert.rejects(
+      client.sendMessage('x'),
+      (e: unknown) => e instanceof CredentialError || e instanceof ConnectionFailedError,
+    );
   });
 
   it('argument errors: expired or device tokens, bad connection strings, invokeMethod and updateSastoken misuse', async () => {
     const m = hub.addModule('edev', 'args');
     const expired = createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, -10);
-    assert.throws(() => IoTHubModuleClient.createFromSastoken(expired), (e: unknown) => e instanceof ValueError && /expired/.test(e.message));
+    assert.throws(
+      () => IoTHubModuleClient.createFromSastoken(expired),
+      (e: unknown) => e instanceof ValueError && /expired/.test(e.message),
+    );
     const device = createSas(`${hub.hostName}/devices/edev`, m.primaryKey, 100);
     assert.throws(() => IoTHubModuleClient.createFromSastoken(device), /for a device/);
     assert.throws(() => IoTHubModuleClient.createFromConnectionString('HostName=h;DeviceId=d;x509=true'), ValueError);
-    assert.throws(() => IoTHubModuleClient.createFromConnectionString(m.connectionString, { gatewayHostname: 'gw' }), TypeError);
-    assert.throws(() => IoTHubModuleClient.createFromConnectionString(`HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a`), /Invalid Symmetric Key/);
+    assert.throws(
+      () => IoTHubModuleClient.createFromConnectionString(m.connectionString, { gatewayHostname: 'gw' }),
+      TypeError,
+    );
+    assert.throws(
+      () => IoTHubModuleClient.createFromConnectionString(`HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a`),
+      /Invalid Symmetric Key/,
+    );
     const client = clientFor(hub, 'edev', 'args');
-    await assert.rejects(client.invokeMethod({ methodName: 'x' }, 'edev', 'other'), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
-    await assert.rejects(client.updateSastoken(expired), (e: unknown) => e instanceof ClientError && e.code === 'not-supported');
-    const user = track(IoTHubModuleClient.createFromSastoken(createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, 100)));
+    await assert.rejects(
+      client.invokeMethod({ methodName: 'x' }, 'edev', 'other'),
+      (e: unknown) => e instanceof ClientError && e.code === 'not-supported',
+    );
+    await assert.rejects(
+      client.updateSastoken(expired),
+      (e: unknown) => e instanceof ClientError && e.code === 'not-supported',
+    );
+    const user = track(
+      IoTHubModuleClient.createFromSastoken(createSas(`${hub.hostName}/devices/edev/modules/args`, m.primaryKey, 100)),
+    );
     // Every error of a method that returns a promise is a rejection, argument errors included (house style).
-    await assert.rejects(user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)), ValueError);
+    await assert.rejects(
+      user.updateSastoken(createSas(`${hub.hostName}/devices/edev/modules/other`, m.primaryKey, 100)),
+      ValueError,
+    );
     await assert.rejects(user.updateSastoken(expired), ValueError);
     await assert.rejects(user.updateSastoken('SharedAccessSignature nonsense'), ValueError);
     await assert.rejects(client.invokeMethod({} as never, 'edev'), TypeError);

@@ -7,7 +7,7 @@ import { ClientError, Message, MethodResponse, ValueError, type MethodRequest } 
 import { clientFor, nextCall, useLocalHub } from './clientSupport';
 import { until } from '../helpers/until';
 
-const NASTY = 'a b/$+%&#!*\'()é~';
+const NASTY = "a b/$+%&#!*'()é~";
 
 describe('client features', () => {
   let hub: LocalHub;
@@ -15,12 +15,21 @@ describe('client features', () => {
 
   describe('input messages', () => {
     it('delivers a routed output of another module with every property, edgeHub stamps as custom properties', async () => {
-      hub.setRoutes({ r1: 'FROM /messages/modules/sender/outputs/out1 INTO BrokeredEndpoint("/modules/receiver/inputs/in 1")' });
+      hub.setRoutes({
+        r1: 'FROM /messages/modules/sender/outputs/out1 INTO BrokeredEndpoint("/modules/receiver/inputs/in 1")',
+      });
       const receiver = clientFor(hub, 'fdev', 'receiver');
       const sender = clientFor(hub, 'fdev', 'sender');
       const got = nextCall<Message>((cb) => (receiver.onMessageReceived = cb), 'input message');
-      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/receiver' && s.granted !== 128), 'input subscription');
-      const m = new Message(Buffer.from('{"x":1}'), { messageId: NASTY, contentType: 'application/json', contentEncoding: 'utf-8' });
+      await until(
+        () => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/receiver' && s.granted !== 128),
+        'input subscription',
+      );
+      const m = new Message(Buffer.from('{"x":1}'), {
+        messageId: NASTY,
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+      });
       m.correlationId = 'c1';
       m.customProperties = { [NASTY]: 'ü', k: 'v' };
       await sender.sendMessageToOutput(m, 'out1');
@@ -75,14 +84,21 @@ describe('client features', () => {
       );
       const other = clientFor(hub, 'fdev', 'rx4');
       other.onMethodRequestReceived = () => undefined;
-      await assert.rejects(other.receiveMethodRequest(), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+      await assert.rejects(
+        other.receiveMethodRequest(),
+        (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+      );
     });
 
     it('setting a handler to null unsubscribes (the hub then reports the module as not online for methods)', async () => {
       const client = clientFor(hub, 'fdev', 'rx5');
-      client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'ok'));
+      client.onMethodRequestReceived = async (req) =>
+        client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'ok'));
       await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/rx5'), 'subscription');
-      assert.deepEqual(await hub.invokeMethod('fdev', 'rx5', { methodName: 'm', responseTimeoutInSeconds: 5 }), { status: 200, payload: 'ok' });
+      assert.deepEqual(await hub.invokeMethod('fdev', 'rx5', { methodName: 'm', responseTimeoutInSeconds: 5 }), {
+        status: 200,
+        payload: 'ok',
+      });
       // The hub says when it has processed the UNSUBSCRIBE (aedes handles it asynchronously).
       const unsubscribed = once(hub.events, 'unsubscribe', { signal: AbortSignal.timeout(10_000) });
       client.onMethodRequestReceived = null;
@@ -112,7 +128,10 @@ describe('client features', () => {
         (cb) => (client.onTwinDesiredPropertiesPatchReceived = (p, info) => cb([p, info])),
         'desired patch',
       );
-      await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin1' && s.topic.includes('desired')), 'desired sub');
+      await until(
+        () => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/twin1' && s.topic.includes('desired')),
+        'desired sub',
+      );
       hub.updateDesired('fdev', 'twin1', { setpoint: 5 });
       const [p, info] = await patch;
       assert.equal(p.setpoint, 5);
@@ -140,16 +159,26 @@ describe('client features', () => {
       await assert.rejects(client.patchTwinReportedProperties({ n: 1n }), TypeError);
       await client.patchTwinReportedProperties({ small: 'ok' });
       assert.equal((await client.getTwin()).reported.small, 'ok');
-      assert.equal(hub.observed.connects.filter((c) => c.clientId === 'fdev/twin-big').length, 1, 'one connection throughout');
+      assert.equal(
+        hub.observed.connects.filter((c) => c.clientId === 'fdev/twin-big').length,
+        1,
+        'one connection throughout',
+      );
     });
 
     it('throttling (429) is a retryable ClientError throttled', async () => {
       const client = clientFor(hub, 'fdev', 'twin3');
       await client.connect();
       hub.faults.failTwinRequests(429, 1);
-      await assert.rejects(client.getTwin(), (e: unknown) => e instanceof ClientError && e.code === 'throttled' && e.statusCode === 429 && e.retryable);
+      await assert.rejects(
+        client.getTwin(),
+        (e: unknown) => e instanceof ClientError && e.code === 'throttled' && e.statusCode === 429 && e.retryable,
+      );
       hub.faults.failTwinRequests(500, 1);
-      await assert.rejects(client.getTwin(), (e: unknown) => e instanceof ClientError && e.code === 'service-error' && e.statusCode === 500);
+      await assert.rejects(
+        client.getTwin(),
+        (e: unknown) => e instanceof ClientError && e.code === 'service-error' && e.statusCode === 500,
+      );
       assert.equal((await client.getTwin()).desired.$version > 0, true);
     });
 
@@ -194,10 +223,16 @@ describe('client features', () => {
       let request: MethodRequest | undefined;
       client.onMethodRequestReceived = async (req) => {
         request = req;
-        await client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 201, { echo: req.payload, name: req.name }));
+        await client.sendMethodResponse(
+          MethodResponse.createFromMethodRequest(req, 201, { echo: req.payload, name: req.name }),
+        );
       };
       await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'fdev/meth1'), 'methods subscription');
-      const result = await hub.invokeMethod('fdev', 'meth1', { methodName: NASTY, payload: { n: 1 }, responseTimeoutInSeconds: 5 });
+      const result = await hub.invokeMethod('fdev', 'meth1', {
+        methodName: NASTY,
+        payload: { n: 1 },
+        responseTimeoutInSeconds: 5,
+      });
       assert.deepEqual(result, { status: 201, payload: { echo: { n: 1 }, name: NASTY } });
       await assert.rejects(
         client.sendMethodResponse(new MethodResponse(request!.requestId, 200)),

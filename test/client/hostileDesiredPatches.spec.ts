@@ -58,7 +58,8 @@ describe('client against a hostile MQTT server: desired property patches', funct
       const { client, seen } = makeClient();
       server.behaviour.onPublish = (peer, packet) => {
         const rid = ridOf(packet.topic);
-        if (rid !== undefined && packet.topic.startsWith('$iothub/twin/GET/')) peer.publish(`$iothub/twin/res/200/?$rid=${rid}`, c.body);
+        if (rid !== undefined && packet.topic.startsWith('$iothub/twin/GET/'))
+          peer.publish(`$iothub/twin/res/200/?$rid=${rid}`, c.body);
       };
       const patches: unknown[] = [];
       client.onTwinDesiredPropertiesPatchReceived = (patch) => {

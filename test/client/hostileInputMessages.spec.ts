@@ -28,7 +28,8 @@ describe('client against a hostile MQTT server: input messages', function () {
     },
     {
       name: 'thousands of pairs',
-      send: (p) => p.publish(`${INPUT_PREFIX}in1/${Array.from({ length: 4000 }, (_, i) => `k${i}=${i}`).join('&')}`, 'x'),
+      send: (p) =>
+        p.publish(`${INPUT_PREFIX}in1/${Array.from({ length: 4000 }, (_, i) => `k${i}=${i}`).join('&')}`, 'x'),
       check: ([m]) => {
         assert.equal(Object.keys(m!.customProperties).length, 4000);
         assert.equal(m!.customProperties.k3999, '3999');
@@ -36,16 +37,23 @@ describe('client against a hostile MQTT server: input messages', function () {
     },
     {
       name: 'Object.prototype names (__proto__, constructor, toString) are plain custom properties',
-      send: (p) => p.publish(`${INPUT_PREFIX}in1/__proto__=x&constructor=y&toString=z&hasOwnProperty=w&%24.mid=id1`, 'x'),
+      send: (p) =>
+        p.publish(`${INPUT_PREFIX}in1/__proto__=x&constructor=y&toString=z&hasOwnProperty=w&%24.mid=id1`, 'x'),
       check: ([m]) => {
         const props = m!.customProperties;
         assert.equal(Object.getPrototypeOf(props), Object.prototype);
         assert.deepEqual(Object.keys(props).sort(), ['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
         assert.equal(Object.getOwnPropertyDescriptor(props, '__proto__')?.value, 'x');
-        assert.deepEqual(['constructor', 'toString', 'hasOwnProperty'].map((k) => props[k]), ['y', 'z', 'w']);
+        assert.deepEqual(
+          ['constructor', 'toString', 'hasOwnProperty'].map((k) => props[k]),
+          ['y', 'z', 'w'],
+        );
         assert.equal(m!.messageId, 'id1');
         // Nothing else on the message, and no prototype touched.
-        assert.deepEqual(Object.keys(m!).filter((k) => k.includes('[') || k.includes('(')), []);
+        assert.deepEqual(
+          Object.keys(m!).filter((k) => k.includes('[') || k.includes('(')),
+          [],
+        );
         assert.equal(({} as Record<string, unknown>).x, undefined);
       },
     },
@@ -64,7 +72,11 @@ describe('client against a hostile MQTT server: input messages', function () {
     },
     {
       name: 'a topic with invalid UTF-8 bytes does not break the client',
-      send: (p) => p.publishRawTopic(Buffer.concat([Buffer.from(`${INPUT_PREFIX}in`), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('/a=b')]), Buffer.from('x')),
+      send: (p) =>
+        p.publishRawTopic(
+          Buffer.concat([Buffer.from(`${INPUT_PREFIX}in`), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('/a=b')]),
+          Buffer.from('x'),
+        ),
       check: (received) => {
         assert.equal(received.length, 1);
         assert.equal(received[0]!.customProperties.a, 'b');

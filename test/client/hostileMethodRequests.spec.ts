@@ -11,7 +11,12 @@ describe('client against a hostile MQTT server: method requests', function () {
 
   const POST = '$iothub/methods/POST/';
 
-  async function methodClient(): Promise<{ client: IoTHubModuleClient; seen: Observed; requests: MethodRequest[]; peer: Peer }> {
+  async function methodClient(): Promise<{
+    client: IoTHubModuleClient;
+    seen: Observed;
+    requests: MethodRequest[];
+    peer: Peer;
+  }> {
     const { got: requests, ...rest } = await collecting<MethodRequest>(`${POST}#`, (client, got) => {
       client.onMethodRequestReceived = (r) => {
         got.push(r);
@@ -52,7 +57,10 @@ describe('client against a hostile MQTT server: method requests', function () {
     await client.sendMethodResponse(MethodResponse.createFromMethodRequest(request!, 200, { ok: true }));
     const response = await peer.nextPublish((p) => p.topic.startsWith('$iothub/methods/res/'));
     assert.equal(response.topic, '$iothub/methods/res/200/?$rid=7');
-    await assert.rejects(client.sendMethodResponse(new MethodResponse('7', 200)), (e: unknown) => e instanceof ClientError && e.code === 'already-responded');
+    await assert.rejects(
+      client.sendMethodResponse(new MethodResponse('7', 200)),
+      (e: unknown) => e instanceof ClientError && e.code === 'already-responded',
+    );
     assert.deepEqual(seen.background, []);
   });
 
@@ -63,10 +71,22 @@ describe('client against a hostile MQTT server: method requests', function () {
     await client.sendMethodResponse(new MethodResponse('dup', 200));
     peer.publish(`${POST}m/?$rid=dup`, '2');
     await until(() => requests.length === 2, 'second delivery');
-    assert.deepEqual(requests.map((r) => [r.requestId, r.payload]), [['dup', 1], ['dup', 2]]);
+    assert.deepEqual(
+      requests.map((r) => [r.requestId, r.payload]),
+      [
+        ['dup', 1],
+        ['dup', 2],
+      ],
+    );
     await client.sendMethodResponse(new MethodResponse('dup', 201));
-    await assert.rejects(client.sendMethodResponse(new MethodResponse('dup', 202)), (e: unknown) => e instanceof ClientError && e.code === 'already-responded');
-    await assert.rejects(client.sendMethodResponse(new MethodResponse('never-sent', 200)), (e: unknown) => e instanceof ClientError && e.code === 'unknown-request-id');
+    await assert.rejects(
+      client.sendMethodResponse(new MethodResponse('dup', 202)),
+      (e: unknown) => e instanceof ClientError && e.code === 'already-responded',
+    );
+    await assert.rejects(
+      client.sendMethodResponse(new MethodResponse('never-sent', 200)),
+      (e: unknown) => e instanceof ClientError && e.code === 'unknown-request-id',
+    );
     assert.deepEqual(seen.background, []);
   });
 });

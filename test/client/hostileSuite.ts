@@ -2,7 +2,13 @@
 // server for the block, every client shut down and the server back to broker-like answers after each test, and
 // nothing may escape to the process (uncaughtException / unhandledRejection) during the block or any test.
 import assert from 'node:assert/strict';
-import { ClientError, IoTHubModuleClient, type ClientOptions, type ConnectionState, type Message } from '../../src/index';
+import {
+  ClientError,
+  IoTHubModuleClient,
+  type ClientOptions,
+  type ConnectionState,
+  type Message,
+} from '../../src/index';
 import { until } from '../helpers/until';
 import { closeClients, track } from './clientSupport';
 import { HostileServer, type Peer } from './hostileServer';
@@ -25,7 +31,10 @@ export interface HostileSuite {
   /** Waits until `peer` has SUBSCRIBEd to `topic`. */
   subscribed: (peer: Peer, topic: string) => Promise<void>;
   /** A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`. */
-  collecting: <T>(filter: string, attach: (client: IoTHubModuleClient, got: T[]) => void) => Promise<{ client: IoTHubModuleClient; seen: Observed; got: T[]; peer: Peer }>;
+  collecting: <T>(
+    filter: string,
+    attach: (client: IoTHubModuleClient, got: T[]) => void,
+  ) => Promise<{ client: IoTHubModuleClient; seen: Observed; got: T[]; peer: Peer }>;
   /** A client collecting its input messages, and the server side once it subscribed to its inputs. */
   inputClient: () => Promise<{ client: IoTHubModuleClient; seen: Observed; got: Message[]; peer: Peer }>;
   /** The protocol errors among what a client reported in the background. */
@@ -79,7 +88,11 @@ export function useHostileServer(use: (server: HostileServer) => void): HostileS
       return { client, seen };
     },
     async subscribed(peer, topic) {
-      await until(() => peer.subscribes.some((s) => s.subscriptions.some((x) => x.topic === topic)), `SUBSCRIBE ${topic}`, 5000);
+      await until(
+        () => peer.subscribes.some((s) => s.subscriptions.some((x) => x.topic === topic)),
+        `SUBSCRIBE ${topic}`,
+        5000,
+      );
     },
     async collecting<T>(filter: string, attach: (client: IoTHubModuleClient, got: T[]) => void) {
       const { client, seen } = suite.makeClient();

@@ -2,7 +2,17 @@
 // refused subscriptions, connections dropped mid-packet or mid-operation, packets only a client may send.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { ClientError, ConnectionDroppedError, ConnectionFailedError, CredentialError, IoTHubModuleClient, Message, OperationCancelled, OperationTimeout, type MethodRequest } from '../../src/index';
+import {
+  ClientError,
+  ConnectionDroppedError,
+  ConnectionFailedError,
+  CredentialError,
+  IoTHubModuleClient,
+  Message,
+  OperationCancelled,
+  OperationTimeout,
+  type MethodRequest,
+} from '../../src/index';
 import { until } from '../helpers/until';
 import { track } from './clientSupport';
 import { DEFAULT_TWIN, ridOf, type HostileServer, type Peer } from './hostileServer';
@@ -17,7 +27,10 @@ describe('client against a hostile MQTT server: transport', function () {
     { code: 1, check: (e) => e instanceof ClientError && e.code === 'protocol-error' },
     { code: 3, check: (e) => e instanceof ConnectionFailedError },
     { code: 5, check: (e) => e instanceof CredentialError },
-    { code: 6, check: (e) => e instanceof ClientError && !(e instanceof CredentialError) && e.code === 'protocol-error' },
+    {
+      code: 6,
+      check: (e) => e instanceof ClientError && !(e instanceof CredentialError) && e.code === 'protocol-error',
+    },
     { code: 0x80, check: (e) => e instanceof ClientError && e.code === 'protocol-error' },
   ];
   for (const r of refusals) {
@@ -44,7 +57,10 @@ describe('client against a hostile MQTT server: transport', function () {
     server.behaviour.connack = 'close';
     const { client, seen } = makeClient({ operationTimeout: 5 });
     const started = Date.now();
-    await assert.rejects(client.connect(), (e: unknown) => e instanceof ConnectionDroppedError && e.code === 'connection-dropped');
+    await assert.rejects(
+      client.connect(),
+      (e: unknown) => e instanceof ConnectionDroppedError && e.code === 'connection-dropped',
+    );
     assert.ok(Date.now() - started < 2500, `took ${Date.now() - started} ms`);
     assert.equal(client.connectionState, 'disconnected');
     assert.deepEqual(seen.background, []);
@@ -77,7 +93,10 @@ describe('client against a hostile MQTT server: transport', function () {
     await server.nextPeer(1, 8000);
     server.behaviour.pingresp = true;
     await until(() => client.connectionState === 'connected' && first.closed, 'reconnected');
-    assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
+    assert.ok(
+      seen.background.some((e) => e instanceof ConnectionDroppedError),
+      seen.background.map(String).join('; '),
+    );
   });
 
   it('a PUBACK for a message id never sent is ignored', async () => {
@@ -131,7 +150,10 @@ describe('client against a hostile MQTT server: transport', function () {
     }
     await sent;
     assert.ok(events.includes('disconnect'), events.join(','));
-    assert.ok(events.indexOf('server-puback') >= 0 && events.indexOf('server-puback') < events.indexOf('disconnect'), events.join(','));
+    assert.ok(
+      events.indexOf('server-puback') >= 0 && events.indexOf('server-puback') < events.indexOf('disconnect'),
+      events.join(','),
+    );
     assert.equal(client.connectionState, 'connected');
   });
 
@@ -141,7 +163,10 @@ describe('client against a hostile MQTT server: transport', function () {
     const requests: MethodRequest[] = [];
     client.onMessageReceived = () => undefined;
     await until(() => seen.background.length > 0, 'the refused subscription report');
-    assert.ok(seen.background[0] instanceof ClientError && seen.background[0].code === 'service-error', String(seen.background[0]));
+    assert.ok(
+      seen.background[0] instanceof ClientError && seen.background[0].code === 'service-error',
+      String(seen.background[0]),
+    );
     assert.equal(client.connectionState, 'connected');
     client.onMethodRequestReceived = (r) => {
       requests.push(r);
@@ -154,7 +179,10 @@ describe('client against a hostile MQTT server: transport', function () {
     peer.destroy();
     const second = await server.nextPeer(1);
     await until(() => second.subscribes.length > 0, 'resubscribe');
-    assert.deepEqual(second.subscribes.flatMap((s) => s.subscriptions.map((x) => x.topic)), ['$iothub/methods/POST/#']);
+    assert.deepEqual(
+      second.subscribes.flatMap((s) => s.subscriptions.map((x) => x.topic)),
+      ['$iothub/methods/POST/#'],
+    );
   });
 
   it('a refused subscription restored at connect does not fail connect()', async () => {
@@ -164,7 +192,10 @@ describe('client against a hostile MQTT server: transport', function () {
     client.onMethodRequestReceived = () => undefined;
     await client.connect();
     assert.equal(client.connectionState, 'connected');
-    assert.ok(seen.background.some((e) => e instanceof ClientError && e.code === 'service-error'), seen.background.map(String).join('; '));
+    assert.ok(
+      seen.background.some((e) => e instanceof ClientError && e.code === 'service-error'),
+      seen.background.map(String).join('; '),
+    );
   });
 
   const garbage: Array<{ name: string; bytes: Buffer }> = [
@@ -180,7 +211,10 @@ describe('client against a hostile MQTT server: transport', function () {
       const second = await server.nextPeer(1);
       await subscribed(second, `${INPUT_PREFIX}#`);
       await until(() => client.connectionState === 'connected', 'reconnected');
-      assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
+      assert.ok(
+        seen.background.some((e) => e instanceof ConnectionDroppedError),
+        seen.background.map(String).join('; '),
+      );
       assert.ok(seen.states.includes('disconnected') && seen.states.at(-1) === 'connected', seen.states.join(','));
       second.publish(`${INPUT_PREFIX}in/`, 'after');
       await until(() => received.length === 1, 'a message on the new connection');
@@ -246,7 +280,14 @@ describe('client against a hostile MQTT server: transport', function () {
     peer.send({ cmd: 'pingreq' });
     peer.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'a', qos: 1 }] });
     peer.send({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['a'] });
-    peer.send({ cmd: 'connect', clientId: 'server', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0 });
+    peer.send({
+      cmd: 'connect',
+      clientId: 'server',
+      protocolId: 'MQTT',
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 0,
+    });
     await client.sendMessage('still alive');
     assert.equal(peer.closed, false);
     assert.deepEqual(seen.background, []);
@@ -275,7 +316,10 @@ describe('client against a hostile MQTT server: transport', function () {
       await server.nextPeer(1);
       server.behaviour.suback = (topics) => topics.map(() => 1);
       await until(() => client.connectionState === 'connected' && first.closed, 'reconnected');
-      assert.ok(seen.background.some((e) => e instanceof ConnectionDroppedError), seen.background.map(String).join('; '));
+      assert.ok(
+        seen.background.some((e) => e instanceof ConnectionDroppedError),
+        seen.background.map(String).join('; '),
+      );
       assert.deepEqual(seen.states.slice(0, 3), ['connecting', 'connected', 'disconnected']);
       await client.sendMessage('on the new connection');
     });

@@ -18,7 +18,11 @@ describe('client against a hostile MQTT server: twin responses', function () {
   }
   const twin = JSON.stringify(DEFAULT_TWIN);
 
-  const cases: Array<{ name: string; answer: (peer: Peer, rid: string) => void; check: (result: unknown, error: unknown) => void }> = [
+  const cases: Array<{
+    name: string;
+    answer: (peer: Peer, rid: string) => void;
+    check: (result: unknown, error: unknown) => void;
+  }> = [
     {
       name: 'a non-JSON body fails getTwin with a protocol error',
       answer: (p, rid) => p.publish(`$iothub/twin/res/200/?$rid=${rid}`, '{"desired": '),
@@ -52,7 +56,8 @@ describe('client against a hostile MQTT server: twin responses', function () {
     },
     {
       name: 'an error body naming an Object.prototype member yields no bogus error code',
-      answer: (p, rid) => p.publish(`$iothub/twin/res/400/?$rid=${rid}`, '{"ErrorCode":"constructor","Message":"ErrorCode:toString;x"}'),
+      answer: (p, rid) =>
+        p.publish(`$iothub/twin/res/400/?$rid=${rid}`, '{"ErrorCode":"constructor","Message":"ErrorCode:toString;x"}'),
       check: (_, err) => {
         assert.ok(err instanceof ClientError && err.code === 'bad-request', String(err));
         assert.equal(err.errorCode, undefined);

@@ -15,11 +15,18 @@ import { until } from '../helpers/until';
 type Responder = (req: SeenRequest, res: ServerResponse) => void;
 
 /** An HTTPS server (test PKI) whose answer each test chooses. */
-async function startHttpsServer(host = '127.0.0.1'): Promise<{ port: number; seen: SeenRequest[]; respond(r: Responder): void; openSockets(): number; close(): Promise<void> }> {
+async function startHttpsServer(host = '127.0.0.1'): Promise<{
+  port: number;
+  seen: SeenRequest[];
+  respond(r: Responder): void;
+  openSockets(): number;
+  close(): Promise<void>;
+}> {
   const { serverCert, serverKey } = await testPki();
   const seen: SeenRequest[] = [];
   const sockets = new Set<net.Socket>();
-  let responder: Responder = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":200,"payload":null}');
+  let responder: Responder = (_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":200,"payload":null}');
   const server = https.createServer({ cert: serverCert, key: serverKey }, (req, res) => {
     recordRequest(req, (record) => {
       seen.push(record);
@@ -53,9 +60,13 @@ describe('quote / quotePlus (Python parity)', () => {
     ['a b', 'a%20b', 'a+b'],
     ['dev/ice', 'dev%2Fice', 'dev%2Fice'],
     ['$+%&#?', '%24%2B%25%26%23%3F', '%24%2B%25%26%23%3F'],
-    ["!*'()~_.-", "%21%2A%27%28%29~_.-", "%21%2A%27%28%29~_.-"],
+    ["!*'()~_.-", '%21%2A%27%28%29~_.-', '%21%2A%27%28%29~_.-'],
     ['ünï', '%C3%BC%6E%C3%AF'.replace('%6E', 'n'), '%C3%BCn%C3%AF'],
-    ['agent/1.0(20.20.0;Linux 6.1;x64)prod', 'agent%2F1.0%2820.20.0%3BLinux%206.1%3Bx64%29prod', 'agent%2F1.0%2820.20.0%3BLinux+6.1%3Bx64%29prod'],
+    [
+      'agent/1.0(20.20.0;Linux 6.1;x64)prod',
+      'agent%2F1.0%2820.20.0%3BLinux%206.1%3Bx64%29prod',
+      'agent%2F1.0%2820.20.0%3BLinux+6.1%3Bx64%29prod',
+    ],
   ];
   for (const [input, q, qp] of vectors) {
     it(`encodes ${JSON.stringify(input)}`, () => {
@@ -69,9 +80,18 @@ describe('parseIotHubErrorCode', () => {
   const vectors: Array<[string, number | undefined]> = [
     ['{"errorCode":404103,"message":"Timed out waiting for device to connect."}', 404103],
     ['{"ErrorCode":"504101"}', 504101],
-    ['{"Message":"ErrorCode:DeviceNotOnline;Timed out waiting for device to connect.","ExceptionMessage":"Tracking ID:x"}', 404103],
-    ['{"Message":"ErrorCode:GatewayTimeout;Timed out waiting for the response from device.","ExceptionMessage":""}', 504101],
-    ['{"Message":"{\\"errorCode\\":504101,\\"trackingId\\":\\"t\\",\\"message\\":\\"Timed out\\"}","ExceptionMessage":""}', 504101],
+    [
+      '{"Message":"ErrorCode:DeviceNotOnline;Timed out waiting for device to connect.","ExceptionMessage":"Tracking ID:x"}',
+      404103,
+    ],
+    [
+      '{"Message":"ErrorCode:GatewayTimeout;Timed out waiting for the response from device.","ExceptionMessage":""}',
+      504101,
+    ],
+    [
+      '{"Message":"{\\"errorCode\\":504101,\\"trackingId\\":\\"t\\",\\"message\\":\\"Timed out\\"}","ExceptionMessage":""}',
+      504101,
+    ],
     ['{"Message":"ErrorCode:IotHubUnauthorizedAccess;Unauthorized"}', 401002],
     ['ErrorCode:ThrottlingException;too many', 429001],
     ['{"message":"nothing here"}', undefined],
@@ -99,7 +119,12 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     userAgent,
     productInfo: 'my product!',
     sastoken: 'SharedAccessSignature sr=hub%2Fdevices%2Fmy-device%2Fmodules%2Fmy-module&sig=abc%3D&se=1',
-    methodParams: { methodName: 'reboot', payload: { delay: 5, text: 'ü' }, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 },
+    methodParams: {
+      methodName: 'reboot',
+      payload: { delay: 5, text: 'ü' },
+      responseTimeoutInSeconds: 30,
+      connectTimeoutInSeconds: 0,
+    },
     timeoutMs: 5000,
     ...extra,
   });
@@ -111,7 +136,9 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
   after(() => server.close());
   beforeEach(() => {
     server.seen.length = 0;
-    server.respond((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":201,"payload":{"ok":true}}'));
+    server.respond((_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":201,"payload":{"ok":true}}'),
+    );
   });
 
   it("POSTs the Python SDK's invoke_method request and returns the parsed body", async () => {
@@ -123,7 +150,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     assert.equal(req.url, '/twins/target+device/modules/target%2Fmodule/methods?api-version=2019-10-01');
     assert.equal(req.headers['content-type'], 'application/json');
     assert.equal(req.headers['x-ms-edge-moduleid'], 'my-device/my-module');
-    assert.equal(req.headers['user-agent'], 'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux+6.1.0-1+%231+SMP%3Bx64%29my+product%21');
+    assert.equal(
+      req.headers['user-agent'],
+      'node-red-contrib-azure-iot-module%2F0.1.0%2820.20.0%3BLinux+6.1.0-1+%231+SMP%3Bx64%29my+product%21',
+    );
     assert.equal(req.headers.authorization, args().sastoken);
     assert.equal(req.headers.host, `localhost:${server.port}`);
     assert.equal(req.body, JSON.stringify(args().methodParams));
@@ -146,10 +176,30 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
   });
 
   const failures: Array<[string, number, string, { code: string; errorCode?: number; retryable: boolean }]> = [
-    ['device not online (Message form)', 404, '{"Message":"ErrorCode:DeviceNotOnline;Timed out waiting for device to connect.","ExceptionMessage":""}', { code: 'device-not-online', errorCode: 404103, retryable: true }],
-    ['gateway timeout (errorCode form)', 504, '{"errorCode":504101,"message":"Timed out waiting for the response from device."}', { code: 'gateway-timeout', errorCode: 504101, retryable: true }],
-    ['unauthorized', 401, '{"Message":"ErrorCode:IotHubUnauthorizedAccess;Unauthorized"}', { code: 'unauthorized', errorCode: 401002, retryable: false }],
-    ['not found', 404, '{"errorCode":404010,"message":"module not found"}', { code: 'not-found', errorCode: 404010, retryable: false }],
+    [
+      'device not online (Message form)',
+      404,
+      '{"Message":"ErrorCode:DeviceNotOnline;Timed out waiting for device to connect.","ExceptionMessage":""}',
+      { code: 'device-not-online', errorCode: 404103, retryable: true },
+    ],
+    [
+      'gateway timeout (errorCode form)',
+      504,
+      '{"errorCode":504101,"message":"Timed out waiting for the response from device."}',
+      { code: 'gateway-timeout', errorCode: 504101, retryable: true },
+    ],
+    [
+      'unauthorized',
+      401,
+      '{"Message":"ErrorCode:IotHubUnauthorizedAccess;Unauthorized"}',
+      { code: 'unauthorized', errorCode: 401002, retryable: false },
+    ],
+    [
+      'not found',
+      404,
+      '{"errorCode":404010,"message":"module not found"}',
+      { code: 'not-found', errorCode: 404010, retryable: false },
+    ],
     ['throttled', 429, '{"errorCode":429001}', { code: 'throttled', errorCode: 429001, retryable: true }],
     ['bad request', 400, 'not json at all', { code: 'bad-request', retryable: false }],
     ['server error', 500, '', { code: 'service-error', retryable: true }],
@@ -171,7 +221,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
 
   it('a 2xx body that is not JSON → ClientError service-error', async () => {
     server.respond((_req, res) => res.writeHead(200).end('<html>'));
-    await assert.rejects(invokeMethodOverHttp(args()), (err: unknown) => err instanceof ClientError && err.code === 'service-error' && err.cause instanceof SyntaxError);
+    await assert.rejects(
+      invokeMethodOverHttp(args()),
+      (err: unknown) => err instanceof ClientError && err.code === 'service-error' && err.cause instanceof SyntaxError,
+    );
   });
 
   it('a gateway that does not answer in time → OperationTimeout', async () => {
@@ -195,7 +248,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     await once(silent, 'listening');
     try {
       const port = (silent.address() as net.AddressInfo).port;
-      await assert.rejects(invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.1:${port}`, timeoutMs: 300 })), OperationTimeout);
+      await assert.rejects(
+        invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.1:${port}`, timeoutMs: 300 })),
+        OperationTimeout,
+      );
       await until(() => sockets.size === 0, 'the half-open TLS socket to close');
     } finally {
       await new Promise<void>((resolve) => silent.close(() => resolve()));
@@ -204,7 +260,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
 
   it('a server certificate from another CA → ClientError tls-error', async () => {
     const { otherCaCert } = await testPki();
-    await assert.rejects(invokeMethodOverHttp(args({ ca: otherCaCert })), (err: unknown) => err instanceof ClientError && err.code === 'tls-error');
+    await assert.rejects(
+      invokeMethodOverHttp(args({ ca: otherCaCert })),
+      (err: unknown) => err instanceof ClientError && err.code === 'tls-error',
+    );
     assert.equal(server.seen.length, 0);
   });
 
@@ -212,7 +271,13 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     // The test certificate names localhost and 127.0.0.1 only; 127.0.0.2 is loopback too on Linux.
     const other = await startHttpsServer('127.0.0.2');
     try {
-      await assert.rejects(invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.2:${other.port}` })), (err: unknown) => err instanceof ClientError && err.code === 'tls-error' && (err.cause as { code?: string }).code === 'ERR_TLS_CERT_ALTNAME_INVALID');
+      await assert.rejects(
+        invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.2:${other.port}` })),
+        (err: unknown) =>
+          err instanceof ClientError &&
+          err.code === 'tls-error' &&
+          (err.cause as { code?: string }).code === 'ERR_TLS_CERT_ALTNAME_INVALID',
+      );
       assert.equal(other.seen.length, 0);
     } finally {
       await other.close();
@@ -224,12 +289,22 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
     await once(probe, 'listening');
     const port = (probe.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    await assert.rejects(invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.1:${port}` })), (err: unknown) => err instanceof ConnectionFailedError && (err.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+    await assert.rejects(
+      invokeMethodOverHttp(args({ gatewayHostname: `127.0.0.1:${port}` })),
+      (err: unknown) =>
+        err instanceof ConnectionFailedError && (err.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+    );
   });
 
   it('honours a cipher list and rejects an impossible one', async () => {
-    assert.deepEqual(await invokeMethodOverHttp(args({ cipher: 'ECDHE-RSA-AES128-GCM-SHA256' })), { status: 201, payload: { ok: true } });
-    await assert.rejects(invokeMethodOverHttp(args({ cipher: 'NO-SUCH-CIPHER' })), (err: unknown) => err instanceof ClientError && err.code === 'tls-error');
+    assert.deepEqual(await invokeMethodOverHttp(args({ cipher: 'ECDHE-RSA-AES128-GCM-SHA256' })), {
+      status: 201,
+      payload: { ok: true },
+    });
+    await assert.rejects(
+      invokeMethodOverHttp(args({ cipher: 'NO-SUCH-CIPHER' })),
+      (err: unknown) => err instanceof ClientError && err.code === 'tls-error',
+    );
   });
 
   for (const kind of ['HTTP', 'SOCKS4', 'SOCKS5'] as ProxyKind[]) {
@@ -237,7 +312,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
       const credentials = kind === 'SOCKS4' ? { username: 'me' } : { username: 'me', password: 's3cret' };
       const proxy = await startProxy(kind, credentials);
       try {
-        assert.deepEqual(await invokeMethodOverHttp(args({ proxy: proxy.options(credentials) })), { status: 201, payload: { ok: true } });
+        assert.deepEqual(await invokeMethodOverHttp(args({ proxy: proxy.options(credentials) })), {
+          status: 201,
+          payload: { ok: true },
+        });
         assert.equal(proxy.counters.tunnels, 1);
         assert.deepEqual(proxy.targets, [{ host: 'localhost', port: server.port }]);
         assert.equal(server.seen.length, 1);
@@ -250,7 +328,10 @@ describe('invokeMethodOverHttp against a local HTTPS gateway', function () {
   it('surfaces a proxy credential refusal as CredentialError', async () => {
     const proxy = await startProxy('HTTP', { username: 'me', password: 'right' });
     try {
-      await assert.rejects(invokeMethodOverHttp(args({ proxy: proxy.options({ username: 'me', password: 'wrong' }) })), (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error');
+      await assert.rejects(
+        invokeMethodOverHttp(args({ proxy: proxy.options({ username: 'me', password: 'wrong' }) })),
+        (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error',
+      );
       assert.equal(server.seen.length, 0);
     } finally {
       await proxy.close();

@@ -13,17 +13,30 @@ import { startProxy, type ProxyKind } from '../helpers/proxies';
 const DEVICE = 'edge-device';
 
 /** A module SAS token as IoT Hub expects it (sr, sig, se; no skn), signed by `sign`. */
-async function sasToken(hostName: string, deviceId: string, moduleId: string, sign: (s: string) => string | Promise<string>, ttl = 3600): Promise<string> {
+async function sasToken(
+  hostName: string,
+  deviceId: string,
+  moduleId: string,
+  sign: (s: string) => string | Promise<string>,
+  ttl = 3600,
+): Promise<string> {
   const sr = quote(`${hostName}/devices/${deviceId}/modules/${moduleId}`);
   const se = Math.floor(Date.now() / 1000) + ttl;
   const sig = await sign(`${sr}\n${se}`);
   return `SharedAccessSignature sr=${sr}&sig=${quote(sig)}&se=${se}`;
 }
 
-const hmacSigner = (key: string) => (s: string): string => createHmac('sha256', Buffer.from(key, 'base64')).update(s, 'utf8').digest('base64');
+const hmacSigner =
+  (key: string) =>
+  (s: string): string =>
+    createHmac('sha256', Buffer.from(key, 'base64')).update(s, 'utf8').digest('base64');
 
 /** A raw mqtt.js module client subscribed to direct methods; answers with `answer` unless it returns undefined. */
-async function startAnsweringModule(hub: LocalHub, mod: ModuleIdentity, answer: (name: string, payload: unknown) => { status: number; payload: unknown } | undefined): Promise<mqtt.MqttClient> {
+async function startAnsweringModule(
+  hub: LocalHub,
+  mod: ModuleIdentity,
+  answer: (name: string, payload: unknown) => { status: number; payload: unknown } | undefined,
+): Promise<mqtt.MqttClient> {
   const clientId = `${mod.deviceId}/${mod.moduleId}`;
   const client = await mqtt.connectAsync(`mqtts://localhost:${hub.port}`, {
     ca: hub.caCert,
@@ -42,7 +55,10 @@ async function startAnsweringModule(hub: LocalHub, mod: ModuleIdentity, answer: 
     const match = /^\$iothub\/methods\/POST\/([^/]+)\/\?\$rid=(.+)$/.exec(topic);
     if (!match) return;
     const reply = answer(decodeURIComponent(match[1]!), JSON.parse(payload.toString() || 'null'));
-    if (reply) client.publish(`$iothub/methods/res/${reply.status}/?$rid=${match[2]}`, JSON.stringify(reply.payload), { qos: 1 });
+    if (reply)
+      client.publish(`$iothub/methods/res/${reply.status}/?$rid=${match[2]}`, JSON.stringify(reply.payload), {
+        qos: 1,
+      });
   });
   return client;
 }
@@ -64,7 +80,12 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
     userAgent: 'node-red-contrib-azure-iot-module/0.1.0(test)',
     productInfo: '',
     sastoken: await sasToken(hub.hostName, DEVICE, 'caller', hmacSigner(caller.primaryKey)),
-    methodParams: { methodName: 'echo', payload: { n: 1, text: 'ü &#' }, responseTimeoutInSeconds: 5, connectTimeoutInSeconds: 0 },
+    methodParams: {
+      methodName: 'echo',
+      payload: { n: 1, text: 'ü &#' },
+      responseTimeoutInSeconds: 5,
+      connectTimeoutInSeconds: 0,
+    },
     timeoutMs: 15000,
     ...extra,
   });
@@ -82,8 +103,11 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
     answering = undefined;
   });
 
-  it('returns the answering module\'s status and payload (200)', async () => {
-    answering = await startAnsweringModule(hub, target, (name, payload) => ({ status: 201, payload: { name, payload } }));
+  it("returns the answering module's status and payload (200)", async () => {
+    answering = await startAnsweringModule(hub, target, (name, payload) => ({
+      status: 201,
+      payload: { name, payload },
+    }));
     const result = await invokeMethodOverHttp(await args());
     assert.deepEqual(result, { status: 201, payload: { name: 'echo', payload: { n: 1, text: 'ü &#' } } });
   });
@@ -98,8 +122,10 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
     });
   });
 
-  it('keeps the service\'s own explanation of a refusal (400004: response timeout below 5 s)', async () => {
-    const refused = await args({ methodParams: { methodName: 'echo', payload: null, responseTimeoutInSeconds: 4, connectTimeoutInSeconds: 0 } });
+  it("keeps the service's own explanation of a refusal (400004: response timeout below 5 s)", async () => {
+    const refused = await args({
+      methodParams: { methodName: 'echo', payload: null, responseTimeoutInSeconds: 4, connectTimeoutInSeconds: 0 },
+    });
     await assert.rejects(invokeMethodOverHttp(refused), (err: unknown) => {
       assert.ok(err instanceof ClientError, String(err));
       assert.equal(err.code, 'bad-request');
@@ -127,16 +153,32 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
 
   it('answers 401 unauthorized to a token signed with the wrong key', async () => {
     const bad = await sasToken(hub.hostName, DEVICE, 'caller', hmacSigner(Buffer.alloc(32, 7).toString('base64')));
-    await assert.rejects(invokeMethodOverHttp(await args({ sastoken: bad })), (err: unknown) => err instanceof ClientError && !(err instanceof CredentialError) && err.code === 'unauthorized' && err.statusCode === 401);
+    await assert.rejects(
+      invokeMethodOverHttp(await args({ sastoken: bad })),
+      (err: unknown) =>
+        err instanceof ClientError &&
+        !(err instanceof CredentialError) &&
+        err.code === 'unauthorized' &&
+        err.statusCode === 401,
+    );
   });
 
   it('answers 401 when x-ms-edge-moduleId names another module than the token', async () => {
-    await assert.rejects(invokeMethodOverHttp(await args({ ownModuleId: 'target' })), (err: unknown) => err instanceof ClientError && err.code === 'unauthorized' && err.statusCode === 401);
+    await assert.rejects(
+      invokeMethodOverHttp(await args({ ownModuleId: 'target' })),
+      (err: unknown) => err instanceof ClientError && err.code === 'unauthorized' && err.statusCode === 401,
+    );
   });
 
-  it('works with a token signed through the hub\'s workload API (container-mode path)', async () => {
+  it("works with a token signed through the hub's workload API (container-mode path)", async () => {
     answering = await startAnsweringModule(hub, target, () => ({ status: 200, payload: 'pong' }));
-    const workload = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, 'caller').IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: 'caller', generationId: caller.generationId, userAgent: 'ua' });
+    const workload = new WorkloadClient({
+      workloadUri: hub.edgeEnvironment(DEVICE, 'caller').IOTEDGE_WORKLOADURI,
+      apiVersion: '2019-01-30',
+      moduleId: 'caller',
+      generationId: caller.generationId,
+      userAgent: 'ua',
+    });
     try {
       const token = await sasToken(hub.hostName, DEVICE, 'caller', (s) => workload.sign(s));
       assert.deepEqual(await invokeMethodOverHttp(await args({ sastoken: token })), { status: 200, payload: 'pong' });
@@ -151,7 +193,10 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
       const credentials = kind === 'SOCKS4' ? { username: 'edge' } : { username: 'edge', password: 'pr0xy pass' };
       const proxy = await startProxy(kind, credentials);
       try {
-        assert.deepEqual(await invokeMethodOverHttp(await args({ proxy: proxy.options(credentials) })), { status: 200, payload: { via: kind } });
+        assert.deepEqual(await invokeMethodOverHttp(await args({ proxy: proxy.options(credentials) })), {
+          status: 200,
+          payload: { via: kind },
+        });
         assert.equal(proxy.counters.tunnels, 1);
         assert.deepEqual(proxy.targets, [{ host: 'localhost', port: hub.port }]);
       } finally {
@@ -161,7 +206,7 @@ describe('invokeMethodOverHttp through the local hub (module to module)', functi
   }
 });
 
-describe('WorkloadClient against the local hub\'s workload API', function () {
+describe("WorkloadClient against the local hub's workload API", function () {
   this.timeout(30000);
   let hub: LocalHub;
   let mod: ModuleIdentity;
@@ -174,7 +219,13 @@ describe('WorkloadClient against the local hub\'s workload API', function () {
 
   it('returns the hub CA as trust bundle and signs with the module key', async () => {
     const env = hub.edgeEnvironment(DEVICE, mod.moduleId);
-    const client = new WorkloadClient({ workloadUri: env.IOTEDGE_WORKLOADURI, apiVersion: env.IOTEDGE_APIVERSION, moduleId: env.IOTEDGE_MODULEID, generationId: env.IOTEDGE_MODULEGENERATIONID, userAgent: 'ua (x)' });
+    const client = new WorkloadClient({
+      workloadUri: env.IOTEDGE_WORKLOADURI,
+      apiVersion: env.IOTEDGE_APIVERSION,
+      moduleId: env.IOTEDGE_MODULEID,
+      generationId: env.IOTEDGE_MODULEGENERATIONID,
+      userAgent: 'ua (x)',
+    });
     try {
       assert.equal(await client.getTrustBundle(), hub.caCert);
       const text = 'local-hub.azure-devices.net%2Fdevices%2Fedge-device%2Fmodules%2Fsigner\n1700003600';
@@ -184,9 +235,15 @@ describe('WorkloadClient against the local hub\'s workload API', function () {
     }
   });
 
-  it('refuses (403) to sign for another module through a module\'s own workload socket, as IoT Edge does', async () => {
+  it("refuses (403) to sign for another module through a module's own workload socket, as IoT Edge does", async () => {
     const other = hub.addModule(DEVICE, 'other');
-    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: other.moduleId, generationId: other.generationId, userAgent: 'ua' });
+    const client = new WorkloadClient({
+      workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI,
+      apiVersion: '2019-01-30',
+      moduleId: other.moduleId,
+      generationId: other.generationId,
+      userAgent: 'ua',
+    });
     try {
       await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.statusCode === 403);
     } finally {
@@ -195,9 +252,19 @@ describe('WorkloadClient against the local hub\'s workload API', function () {
   });
 
   it('reports an unknown generation id as ClientError "Unexpected failure in IoTEdge" (404)', async () => {
-    const client = new WorkloadClient({ workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI, apiVersion: '2019-01-30', moduleId: mod.moduleId, generationId: 'stale', userAgent: 'ua' });
+    const client = new WorkloadClient({
+      workloadUri: hub.edgeEnvironment(DEVICE, mod.moduleId).IOTEDGE_WORKLOADURI,
+      apiVersion: '2019-01-30',
+      moduleId: mod.moduleId,
+      generationId: 'stale',
+      userAgent: 'ua',
+    });
     try {
-      await assert.rejects(client.sign('x'), (err: unknown) => err instanceof ClientError && err.message === 'Unexpected failure in IoTEdge' && err.statusCode === 404);
+      await assert.rejects(
+        client.sign('x'),
+        (err: unknown) =>
+          err instanceof ClientError && err.message === 'Unexpected failure in IoTEdge' && err.statusCode === 404,
+      );
     } finally {
       await client.close();
     }

@@ -25,7 +25,11 @@ describe('client lifecycle', () => {
   useLocalHub((started) => (hub = started));
 
   /** A client whose connection runs through a TCP forwarder (which the test can freeze or cut). */
-  function clientThrough(fwd: TcpForwarder, moduleId: string, options: ClientOptions & InternalClientOptions): IoTHubModuleClient {
+  function clientThrough(
+    fwd: TcpForwarder,
+    moduleId: string,
+    options: ClientOptions & InternalClientOptions,
+  ): IoTHubModuleClient {
     const m = hub.addModule('ldev', moduleId);
     const cs = m.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=localhost:${fwd.port}`);
     return track(IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: hub.caCert, ...options }));
@@ -55,7 +59,9 @@ describe('client lifecycle', () => {
       await until(() => client.connected, 'reconnected', 10_000);
       assert.equal(fwd.connections, 2);
       await client.sendMessage('after the silence');
-      assert.ok(hub.observed.upstream.some((m) => m.moduleId === 'keepalive' && m.body.toString() === 'after the silence'));
+      assert.ok(
+        hub.observed.upstream.some((m) => m.moduleId === 'keepalive' && m.body.toString() === 'after the silence'),
+      );
       await client.shutdown();
     } finally {
       await fwd.close();
@@ -77,7 +83,10 @@ describe('client lifecycle', () => {
       fwd.freezeOpen();
       const patch = retried.receiveTwinDesiredPropertiesPatch();
       fwd.cutOpen(); // the connection drops before the SUBACK: the call keeps waiting and the reconnect subscribes
-      await until(() => hub.observed.subscriptions.some((sub) => sub.clientId === 'ldev/suback-drop'), 'subscribed after the reconnect');
+      await until(
+        () => hub.observed.subscriptions.some((sub) => sub.clientId === 'ldev/suback-drop'),
+        'subscribed after the reconnect',
+      );
       await until(() => retried.connected, 'reconnected');
       hub.updateDesired('ldev', 'suback-drop', { after: 'drop' });
       assert.equal((await patch).after, 'drop');
@@ -112,9 +121,15 @@ describe('client lifecycle', () => {
       // The handler sees the state it is told about.
       for (const s of states) assert.equal(s.seenConnected, s.connected);
       assert.ok(states[2]!.reason instanceof ConnectionDroppedError);
-      assert.ok(lines.some((l) => l.includes('ConnectionDroppedError')), lines.join('\n'));
+      assert.ok(
+        lines.some((l) => l.includes('ConnectionDroppedError')),
+        lines.join('\n'),
+      );
       await client.disconnect();
-      assert.deepEqual(states.slice(5).map((s) => s.state), ['disconnecting', 'disconnected']);
+      assert.deepEqual(
+        states.slice(5).map((s) => s.state),
+        ['disconnecting', 'disconnected'],
+      );
       assert.equal(client.connected, false);
       await client.shutdown();
     } finally {
@@ -140,7 +155,11 @@ describe('client lifecycle', () => {
         delays.push(wait.ms);
         const attemptsBefore = states.filter((s) => s.state === 'connecting').length;
         clock.advance(wait.dueIn);
-        assert.equal(states.filter((s) => s.state === 'connecting').length, attemptsBefore + 1, 'the wait started a connect');
+        assert.equal(
+          states.filter((s) => s.state === 'connecting').length,
+          attemptsBefore + 1,
+          'the wait started a connect',
+        );
       }
     } finally {
       await hub.restart();
@@ -150,7 +169,10 @@ describe('client lifecycle', () => {
     const factors = delays.slice(1).map((d, i) => d / backoffDelayMs(i + 1, capSeconds, () => 0.5));
     for (const f of factors) assert.ok(f >= 0.8 && f <= 1.2, `jitter factor ${f} in ${delays.join(', ')}`);
     for (const d of delays) assert.ok(d <= 1.2 * capSeconds * 1000, `capped: ${delays.join(', ')}`);
-    assert.ok(delays.slice(-4).every((d) => d >= 0.8 * capSeconds * 1000), `reaches the cap: ${delays.join(', ')}`);
+    assert.ok(
+      delays.slice(-4).every((d) => d >= 0.8 * capSeconds * 1000),
+      `reaches the cap: ${delays.join(', ')}`,
+    );
     assert.ok(new Set(factors.map((f) => f.toFixed(3))).size > 1, `jittered: ${delays.join(', ')}`);
     // The hub is back (the connect started by the last wait may already have found it): the next wait reconnects.
     await until(() => client.connected || reconnectWait() !== undefined, 'connected or next reconnect wait armed');
@@ -161,7 +183,11 @@ describe('client lifecycle', () => {
 
   describe('refused credentials at the first connect (injected clock)', () => {
     /** A client of module `moduleId` whose key the hub does not know (yet). */
-    function wrongKeyClient(moduleId: string, clock: FakeClock, options: ClientOptions & InternalClientOptions): { client: IoTHubModuleClient; key: string } {
+    function wrongKeyClient(
+      moduleId: string,
+      clock: FakeClock,
+      options: ClientOptions & InternalClientOptions,
+    ): { client: IoTHubModuleClient; key: string } {
       const m = hub.addModule('ldev', moduleId);
       const key = Buffer.alloc(32, 9).toString('base64');
       const cs = m.connectionString.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${key}`);
@@ -169,7 +195,8 @@ describe('client lifecycle', () => {
       const client = track(IoTHubModuleClient.createFromConnectionString(cs, all));
       return { client, key };
     }
-    const reconnectWait = (clock: FakeClock): { ms: number; dueIn: number } | undefined => clock.armed().find((t) => t.keepAlive);
+    const reconnectWait = (clock: FakeClock): { ms: number; dueIn: number } | undefined =>
+      clock.armed().find((t) => t.keepAlive);
 
     it('by default (as the Python SDK) connect() rejects with CredentialError and nothing retries', async () => {
       const clock = new FakeClock(Date.now());
@@ -182,7 +209,10 @@ describe('client lifecycle', () => {
       this.timeout(20_000);
       const clock = new FakeClock(Date.now());
       const capSeconds = 2;
-      const { client, key } = wrongKeyClient('forever', clock, { connectionRetryInterval: capSeconds, connectionRetryForever: true });
+      const { client, key } = wrongKeyClient('forever', clock, {
+        connectionRetryInterval: capSeconds,
+        connectionRetryForever: true,
+      });
       const states = recordStates(client);
       await assert.rejects(client.connect(), { code: 'credential-error' });
       const delays: number[] = [];
@@ -193,14 +223,21 @@ describe('client lifecycle', () => {
         const last = states.at(-1)!;
         assert.equal(last.state, 'disconnected');
         assert.equal(last.reason?.name, 'CredentialError');
-        assert.equal((last as { nextRetryAt?: number }).nextRetryAt, clock.now() + wait.dueIn, 'the state change says when the next try comes');
+        assert.equal(
+          (last as { nextRetryAt?: number }).nextRetryAt,
+          clock.now() + wait.dueIn,
+          'the state change says when the next try comes',
+        );
         clock.advance(wait.dueIn);
         await until(() => states.at(-1)!.state !== 'connecting', `attempt ${attempt} refused`);
       }
       const slowCap = 6 * capSeconds * 1000;
       assert.equal(delays[0], 10);
       for (const d of delays) assert.ok(d <= 1.2 * slowCap, `capped: ${delays.join(', ')}`);
-      assert.ok(delays.slice(-2).every((d) => d >= 0.8 * slowCap), `reaches the longer cap: ${delays.join(', ')}`);
+      assert.ok(
+        delays.slice(-2).every((d) => d >= 0.8 * slowCap),
+        `reaches the longer cap: ${delays.join(', ')}`,
+      );
       // The key is fixed on the hub side: the next attempt connects.
       hub.removeModule('ldev', 'forever');
       hub.addModule('ldev', 'forever', { primaryKey: key });
@@ -217,23 +254,35 @@ describe('client lifecycle', () => {
     client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
       calls.push([patch, info]);
     };
-    await until(() => client.connected && hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'desired subscription');
+    await until(
+      () => client.connected && hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'),
+      'desired subscription',
+    );
     await client.disconnect();
     hub.updateDesired('ldev', 'noensure', { missed: 1 });
     hub.observed.clear();
     await client.connect();
     await client.getTwin(); // our own GET: a round trip after which a re-read would have been delivered
-    const gets = hub.observed.publishes.filter((p) => p.clientId === 'ldev/noensure' && p.topic.startsWith('$iothub/twin/GET'));
+    const gets = hub.observed.publishes.filter(
+      (p) => p.clientId === 'ldev/noensure' && p.topic.startsWith('$iothub/twin/GET'),
+    );
     assert.equal(gets.length, 1, 'only our own GET');
     assert.equal(calls.length, 0);
-    const live = nextCall<Record<string, unknown>>((cb) => (client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
-      calls.push([patch, info]);
-      cb(patch);
-    }), 'live patch');
+    const live = nextCall<Record<string, unknown>>(
+      (cb) =>
+        (client.onTwinDesiredPropertiesPatchReceived = (patch, info) => {
+          calls.push([patch, info]);
+          cb(patch);
+        }),
+      'live patch',
+    );
     await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'ldev/noensure'), 'resubscribed');
     hub.updateDesired('ldev', 'noensure', { live: 2 });
     assert.equal((await live).live, 2);
-    assert.deepEqual(calls.map(([, info]) => info.full), [false]);
+    assert.deepEqual(
+      calls.map(([, info]) => info.full),
+      [false],
+    );
   });
 
   it('handler mode and the deprecated receive APIs exclude each other across features (per client)', async () => {
@@ -253,8 +302,14 @@ describe('client lifecycle', () => {
     );
     const handlerMode = clientFor(hub, 'ldev', 'handlermode');
     handlerMode.onTwinDesiredPropertiesPatchReceived = () => undefined;
-    await assert.rejects(handlerMode.receiveMessageOnInput('in'), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
-    await assert.rejects(handlerMode.receiveMethodRequest('m'), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+    await assert.rejects(
+      handlerMode.receiveMessageOnInput('in'),
+      (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+    );
+    await assert.rejects(
+      handlerMode.receiveMethodRequest('m'),
+      (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+    );
     // The receiver that waits is cancelled by shutdown, not left hanging.
     await apiMode.shutdown();
     assert.equal(await settled, 'OperationCancelled');

@@ -5,7 +5,16 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { ClientError, ConnectionFailedError, CredentialError } from '../../src/client/errors';
 import { openProxyTunnel, type ProxyOptions } from '../../src/client/transport/proxy';
-import { echoRoundTrip, startProxy, startTcpEchoServer, startTlsEchoServer, testPki, type ProxyKind, type TestProxy, type TestServer } from '../helpers/proxies';
+import {
+  echoRoundTrip,
+  startProxy,
+  startTcpEchoServer,
+  startTlsEchoServer,
+  testPki,
+  type ProxyKind,
+  type TestProxy,
+  type TestServer,
+} from '../helpers/proxies';
 import { until } from '../helpers/until';
 
 async function tlsOver(raw: net.Socket, ca: string, servername = 'localhost'): Promise<tls.TLSSocket> {
@@ -24,7 +33,10 @@ async function closedPort(): Promise<number> {
 }
 
 /** A fake proxy that answers every connection with `reply` (or nothing) and counts connections. */
-async function startFakeProxy(reply?: Buffer | string, thenClose = false): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+async function startFakeProxy(
+  reply?: Buffer | string,
+  thenClose = false,
+): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let connections = 0;
   const server = net.createServer((socket) => {
@@ -62,7 +74,8 @@ describe('openProxyTunnel', function () {
     describe(`${kind} proxy`, () => {
       let proxy: TestProxy;
       let authProxy: TestProxy;
-      const credentials = kind === 'SOCKS4' ? { username: 'userid ü' } : { username: 'us:er ü', password: 'p@ss w/ord%' };
+      const credentials =
+        kind === 'SOCKS4' ? { username: 'userid ü' } : { username: 'us:er ü', password: 'p@ss w/ord%' };
 
       before(async () => {
         proxy = await startProxy(kind);
@@ -111,8 +124,16 @@ describe('openProxyTunnel', function () {
 
       it('reports refused credentials as CredentialError and closes the socket', async () => {
         const before = authProxy.counters.authFailures;
-        const wrong = kind === 'SOCKS4' ? { username: 'intruder' } : { username: credentials.username, password: 'wrong' };
-        await assert.rejects(openProxyTunnel(authProxy.options(wrong), 'localhost', echo.port), (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error' && err.retryable === false && err.cause instanceof Error);
+        const wrong =
+          kind === 'SOCKS4' ? { username: 'intruder' } : { username: credentials.username, password: 'wrong' };
+        await assert.rejects(
+          openProxyTunnel(authProxy.options(wrong), 'localhost', echo.port),
+          (err: unknown) =>
+            err instanceof CredentialError &&
+            err.code === 'proxy-error' &&
+            err.retryable === false &&
+            err.cause instanceof Error,
+        );
         assert.equal(authProxy.counters.authFailures, before + 1);
       });
 
@@ -141,7 +162,10 @@ describe('openProxyTunnel', function () {
   it('HTTP without credentials against a proxy that demands them → CredentialError with statusCode 407', async () => {
     const proxy = await startProxy('HTTP', { username: 'u', password: 'p' });
     try {
-      await assert.rejects(openProxyTunnel(proxy.options(), 'localhost', echo.port), (err: unknown) => err instanceof CredentialError && err.statusCode === 407);
+      await assert.rejects(
+        openProxyTunnel(proxy.options(), 'localhost', echo.port),
+        (err: unknown) => err instanceof CredentialError && err.statusCode === 407,
+      );
     } finally {
       await proxy.close();
     }
@@ -182,12 +206,15 @@ describe('openProxyTunnel', function () {
     it(`${kind}: a malformed proxy reply → ClientError proxy-error (not retryable)`, async () => {
       const fake = await startFakeProxy(reply);
       try {
-        await assert.rejects(openProxyTunnel({ proxyType: kind, proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443), (err: unknown) => {
-          assert.ok(err instanceof ClientError && !(err instanceof ConnectionFailedError), String(err));
-          assert.equal(err.code, 'proxy-error');
-          assert.equal(err.retryable, false);
-          return true;
-        });
+        await assert.rejects(
+          openProxyTunnel({ proxyType: kind, proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443),
+          (err: unknown) => {
+            assert.ok(err instanceof ClientError && !(err instanceof ConnectionFailedError), String(err));
+            assert.equal(err.code, 'proxy-error');
+            assert.equal(err.retryable, false);
+            return true;
+          },
+        );
       } finally {
         await fake.close();
       }
@@ -198,8 +225,18 @@ describe('openProxyTunnel', function () {
     // Half a SOCKS5 method reply, then the proxy ends the connection.
     const fake = await startFakeProxy(Buffer.from([0x05]), true);
     try {
-      const attempt = openProxyTunnel({ proxyType: 'SOCKS5', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443);
-      await assert.rejects(attempt, (err: unknown) => err instanceof ConnectionFailedError && err.code === 'proxy-error' && /closed the connection/.test(err.message));
+      const attempt = openProxyTunnel(
+        { proxyType: 'SOCKS5', proxyAddress: '127.0.0.1', proxyPort: fake.port },
+        'localhost',
+        443,
+      );
+      await assert.rejects(
+        attempt,
+        (err: unknown) =>
+          err instanceof ConnectionFailedError &&
+          err.code === 'proxy-error' &&
+          /closed the connection/.test(err.message),
+      );
       assert.equal(fake.connections(), 1);
     } finally {
       await fake.close();
@@ -210,7 +247,12 @@ describe('openProxyTunnel', function () {
     const fake = await startFakeProxy();
     try {
       const controller = new AbortController();
-      const attempt = openProxyTunnel({ proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443, controller.signal);
+      const attempt = openProxyTunnel(
+        { proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port },
+        'localhost',
+        443,
+        controller.signal,
+      );
       await until(() => fake.connections() > 0, 'the proxy to accept the connection', 5000);
       const reason = new Error('stop now');
       controller.abort(reason);
@@ -223,7 +265,15 @@ describe('openProxyTunnel', function () {
   it('rejects at once when the signal is already aborted', async () => {
     const fake = await startFakeProxy();
     try {
-      await assert.rejects(openProxyTunnel({ proxyType: 'SOCKS5', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443, AbortSignal.abort(new Error('early'))), /early/);
+      await assert.rejects(
+        openProxyTunnel(
+          { proxyType: 'SOCKS5', proxyAddress: '127.0.0.1', proxyPort: fake.port },
+          'localhost',
+          443,
+          AbortSignal.abort(new Error('early')),
+        ),
+        /early/,
+      );
       assert.equal(fake.connections(), 0);
     } finally {
       await fake.close();
@@ -234,7 +284,11 @@ describe('openProxyTunnel', function () {
     const plain = await startTcpEchoServer();
     const fake = await startFakeProxy('HTTP/1.1 200 OK\r\nVia: test\r\n\r\nEARLY');
     try {
-      const socket = await openProxyTunnel({ proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port }, '127.0.0.1', plain.port);
+      const socket = await openProxyTunnel(
+        { proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port },
+        '127.0.0.1',
+        plain.port,
+      );
       const data = once(socket, 'data', { signal: AbortSignal.timeout(5000) });
       socket.resume();
       assert.equal(String((await data)[0]), 'EARLY');
@@ -274,7 +328,10 @@ describe('openProxyTunnel', function () {
     it('SOCKS4 cannot express an IPv6 target → ClientError proxy-error, nothing asked of the proxy', async () => {
       const proxy = await startProxy('SOCKS4');
       try {
-        await assert.rejects(openProxyTunnel(proxy.options(), '::1', echo6.port), (err: unknown) => err instanceof ClientError && err.code === 'proxy-error' && /IPv6/.test(err.message));
+        await assert.rejects(
+          openProxyTunnel(proxy.options(), '::1', echo6.port),
+          (err: unknown) => err instanceof ClientError && err.code === 'proxy-error' && /IPv6/.test(err.message),
+        );
         assert.deepEqual(proxy.targets, []);
       } finally {
         await proxy.close();
@@ -285,7 +342,10 @@ describe('openProxyTunnel', function () {
   it('HTTP: a reply head that never ends → ClientError proxy-error instead of unbounded buffering', async () => {
     const fake = await startFakeProxy(`HTTP/1.1 200 OK\r\nX-Filler: ${'a'.repeat(20000)}`);
     try {
-      await assert.rejects(openProxyTunnel({ proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443), (err: unknown) => err instanceof ClientError && err.code === 'proxy-error' && /longer than/.test(err.message));
+      await assert.rejects(
+        openProxyTunnel({ proxyType: 'HTTP', proxyAddress: '127.0.0.1', proxyPort: fake.port }, 'localhost', 443),
+        (err: unknown) => err instanceof ClientError && err.code === 'proxy-error' && /longer than/.test(err.message),
+      );
     } finally {
       await fake.close();
     }

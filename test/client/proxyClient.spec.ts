@@ -34,13 +34,18 @@ describe('IoTHubModuleClient through proxies to the local hub', function () {
   }
 
   for (const kind of ['HTTP', 'SOCKS4', 'SOCKS5'] as ProxyKind[]) {
-    const credentials = kind === 'SOCKS4' ? { username: 'edge-user' } : { username: 'edge-user', password: 'pässword:1' };
+    const credentials =
+      kind === 'SOCKS4' ? { username: 'edge-user' } : { username: 'edge-user', password: 'pässword:1' };
 
     for (const websockets of [true, false]) {
       const transport = websockets ? 'wss' : 'mqtts';
       it(`${kind}: MQTT over ${websockets ? 'WebSockets' : 'TLS'} connects, sends and round-trips a twin through the proxy`, async () => {
         const p = await proxy(kind, credentials);
-        const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, { serverVerificationCert: hub.caCert, websockets, proxyOptions: p.options(credentials) });
+        const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, {
+          serverVerificationCert: hub.caCert,
+          websockets,
+          proxyOptions: p.options(credentials),
+        });
         clients.push(client);
         const connected = once(hub.events, 'connect', { signal: AbortSignal.timeout(10000) });
         await client.connect();
@@ -60,10 +65,18 @@ describe('IoTHubModuleClient through proxies to the local hub', function () {
     it(`${kind}: refused proxy credentials → connect rejects with CredentialError (code proxy-error), no retry loop`, async () => {
       const p = await proxy(kind, credentials);
       const wrong = kind === 'SOCKS4' ? { username: 'someone-else' } : { username: 'edge-user', password: 'wrong' };
-      const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, { serverVerificationCert: hub.caCert, websockets: true, proxyOptions: p.options(wrong), connectionRetry: false });
+      const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, {
+        serverVerificationCert: hub.caCert,
+        websockets: true,
+        proxyOptions: p.options(wrong),
+        connectionRetry: false,
+      });
       clients.push(client);
       const connectsBefore = hub.observed.counters.connects;
-      await assert.rejects(client.connect(), (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error');
+      await assert.rejects(
+        client.connect(),
+        (err: unknown) => err instanceof CredentialError && err.code === 'proxy-error',
+      );
       // Exactly one attempt: re-signing the renewable token once is for the hub refusing the SAS, not a proxy
       // refusing its own credentials.
       assert.equal(p.counters.authFailures, 1);
@@ -76,8 +89,16 @@ describe('IoTHubModuleClient through proxies to the local hub', function () {
     const p = await proxy('SOCKS5');
     const options = p.options();
     await p.close();
-    const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, { serverVerificationCert: hub.caCert, websockets: true, proxyOptions: options, connectionRetry: false });
+    const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, {
+      serverVerificationCert: hub.caCert,
+      websockets: true,
+      proxyOptions: options,
+      connectionRetry: false,
+    });
     clients.push(client);
-    await assert.rejects(client.connect(), (err: unknown) => err instanceof ConnectionFailedError && err.code === 'proxy-error');
+    await assert.rejects(
+      client.connect(),
+      (err: unknown) => err instanceof ConnectionFailedError && err.code === 'proxy-error',
+    );
   });
 });

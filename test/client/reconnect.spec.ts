@@ -2,7 +2,15 @@
 // subscriptions restored explicitly, twin requests re-sent once, retry off → OperationCancelled.
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub';
-import { ConnectionDroppedError, ConnectionFailedError, Message, MethodResponse, OperationCancelled, type ConnectionState, type MethodRequest } from '../../src/index';
+import {
+  ConnectionDroppedError,
+  ConnectionFailedError,
+  Message,
+  MethodResponse,
+  OperationCancelled,
+  type ConnectionState,
+  type MethodRequest,
+} from '../../src/index';
 import { clientFor, useLocalHub } from './clientSupport';
 import { until } from '../helpers/until';
 
@@ -17,11 +25,17 @@ describe('client reconnect', () => {
     const background: Error[] = [];
     client.onConnectionStateChange = (info) => states.push(info.state);
     client.onBackgroundException = (e) => background.push(e);
-    client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'alive'));
+    client.onMethodRequestReceived = async (req) =>
+      client.sendMethodResponse(new MethodResponse(req.requestId, 200, 'alive'));
     client.onMessageReceived = () => undefined;
-    await until(() => hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart').length >= 2, 'initial subscriptions');
+    await until(
+      () => hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart').length >= 2,
+      'initial subscriptions',
+    );
     const total = 1000;
-    const sends = Array.from({ length: total }, (_, i) => client.sendMessage(new Message(`{"i":${i}}`, { messageId: `m${i}` })));
+    const sends = Array.from({ length: total }, (_, i) =>
+      client.sendMessage(new Message(`{"i":${i}}`, { messageId: `m${i}` })),
+    );
     await until(() => hub.observed.upstream.length >= 100, 'some messages upstream');
     await hub.stop();
     const stoppedAt = Date.now();
@@ -36,10 +50,18 @@ describe('client reconnect', () => {
     // the client has restored its subscriptions and reports `connected` (seen on Node 22 and 24).
     await until(() => states.at(-1) === 'connected', 'connected again after the restart');
     assert.ok(states.includes('disconnected'), states.join(','));
-    const resubscribed = hub.observed.subscriptions.filter((s) => s.clientId === 'rdev/restart' && s.at >= stoppedAt).map((s) => s.topic);
+    const resubscribed = hub.observed.subscriptions
+      .filter((s) => s.clientId === 'rdev/restart' && s.at >= stoppedAt)
+      .map((s) => s.topic);
     // The hub records the session's own restore too; our explicit SUBSCRIBE shows up as well (wire.spec checks it).
-    assert.deepEqual([...new Set(resubscribed)].sort(), ['$iothub/methods/POST/#', 'devices/rdev/modules/restart/inputs/#']);
-    assert.deepEqual(await hub.invokeMethod('rdev', 'restart', { methodName: 'ping', responseTimeoutInSeconds: 5 }), { status: 200, payload: 'alive' });
+    assert.deepEqual([...new Set(resubscribed)].sort(), [
+      '$iothub/methods/POST/#',
+      'devices/rdev/modules/restart/inputs/#',
+    ]);
+    assert.deepEqual(await hub.invokeMethod('rdev', 'restart', { methodName: 'ping', responseTimeoutInSeconds: 5 }), {
+      status: 200,
+      payload: 'alive',
+    });
   });
 
   for (const websockets of [false, true]) {
@@ -120,8 +142,15 @@ describe('client reconnect', () => {
     client.onMethodRequestReceived = (req) => {
       request = req;
     };
-    await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'rdev/slow-method'), 'methods subscription');
-    const call = hub.invokeMethod('rdev', 'slow-method', { methodName: 'slow', payload: 1, responseTimeoutInSeconds: 10 });
+    await until(
+      () => hub.observed.subscriptions.some((s) => s.clientId === 'rdev/slow-method'),
+      'methods subscription',
+    );
+    const call = hub.invokeMethod('rdev', 'slow-method', {
+      methodName: 'slow',
+      payload: 1,
+      responseTimeoutInSeconds: 10,
+    });
     await until(() => request !== undefined, 'request delivered');
     hub.faults.dropConnection('rdev/slow-method');
     await until(() => !client.connected, 'drop noticed');

@@ -68,7 +68,9 @@ describe('client SAS renewal', () => {
     const second = createSas(uri, m.primaryKey, 3600);
     await client.updateSastoken(second);
     assert.equal(client.connected, true);
-    const passwords = hub.observed.connects.filter((c) => c.clientId === 'sdev/user' && c.returnCode === 0).map((c) => c.password);
+    const passwords = hub.observed.connects
+      .filter((c) => c.clientId === 'sdev/user' && c.returnCode === 0)
+      .map((c) => c.password);
     assert.deepEqual(passwords, [first, second]);
     await client.sendMessage('with the new token');
   });
@@ -76,7 +78,12 @@ describe('client SAS renewal', () => {
   it('a user token shorter than twice the margin is asked for at half its lifetime, not at once after each update', async () => {
     const m = hub.addModule('sdev', 'short');
     const uri = `${hub.hostName}/devices/sdev/modules/short`;
-    const client = track(IoTHubModuleClient.createFromSastoken(createSas(uri, m.primaryKey, 4), { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}` }));
+    const client = track(
+      IoTHubModuleClient.createFromSastoken(createSas(uri, m.primaryKey, 4), {
+        serverVerificationCert: hub.caCert,
+        gatewayHostname: `localhost:${hub.port}`,
+      }),
+    );
     const asked: number[] = [];
     client.onNewSastokenRequired = () => void asked.push(Date.now());
     const connected = Date.now();
@@ -94,7 +101,12 @@ describe('client SAS renewal', () => {
   it('updateSastoken on a disconnected client connects it', async () => {
     const m = hub.addModule('sdev', 'user2');
     const uri = `${hub.hostName}/devices/sdev/modules/user2`;
-    const client = track(IoTHubModuleClient.createFromSastoken(createSas(uri, m.primaryKey, 600), { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}` }));
+    const client = track(
+      IoTHubModuleClient.createFromSastoken(createSas(uri, m.primaryKey, 600), {
+        serverVerificationCert: hub.caCert,
+        gatewayHostname: `localhost:${hub.port}`,
+      }),
+    );
     await client.updateSastoken(createSas(uri, m.primaryKey, 900));
     assert.equal(client.connected, true);
   });

@@ -26,7 +26,8 @@ describe('client soak: drops and reconnects', () => {
     client.onMessageReceived = (m) => {
       inputs.push(String(m.data));
     };
-    client.onMethodRequestReceived = (req) => client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 200, req.payload));
+    client.onMethodRequestReceived = (req) =>
+      client.sendMethodResponse(MethodResponse.createFromMethodRequest(req, 200, req.payload));
     client.onTwinDesiredPropertiesPatchReceived = (patch) => {
       desired.push(patch.n);
     };
@@ -39,14 +40,21 @@ describe('client soak: drops and reconnects', () => {
       await client.sendMessage(new Message(`up ${n}`));
       await hub.sendToInput('soak', 'm', 'in', { body: `in ${n}` });
       hub.updateDesired('soak', 'm', { n });
-      assert.deepEqual(await hub.invokeMethod('soak', 'm', { methodName: 'echo', payload: n, responseTimeoutInSeconds: 5 }), { status: 200, payload: n });
+      assert.deepEqual(
+        await hub.invokeMethod('soak', 'm', { methodName: 'echo', payload: n, responseTimeoutInSeconds: 5 }),
+        { status: 200, payload: n },
+      );
       await client.patchTwinReportedProperties({ n });
       await until(() => inputs.includes(`in ${n}`) && desired.includes(n), `input and desired patch ${n}`);
     };
     await cycle(0);
     const baseline = resources();
     for (let n = 1; n <= cycles; n += 1) await cycle(n);
-    await until(() => JSON.stringify(resources()) === JSON.stringify(baseline), 'the resources of one connected client', 5_000).catch(() => {
+    await until(
+      () => JSON.stringify(resources()) === JSON.stringify(baseline),
+      'the resources of one connected client',
+      5_000,
+    ).catch(() => {
       assert.deepEqual(resources(), baseline, 'active handles and timers after the cycles');
     });
     const upstream = hub.observed.upstream.map((u) => u.body.toString()).filter((b) => b.startsWith('up '));

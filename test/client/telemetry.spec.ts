@@ -5,7 +5,7 @@ import { Message, ValueError, TELEMETRY_MESSAGE_SIZE_LIMIT } from '../../src/ind
 import { clientFor, useLocalHub } from './clientSupport';
 import { until } from '../helpers/until';
 
-const NASTY = 'a b/$+%&#!*\'()é~';
+const NASTY = "a b/$+%&#!*'()é~";
 
 describe('client telemetry (TLS and WSS)', () => {
   let hub: LocalHub;
@@ -15,7 +15,11 @@ describe('client telemetry (TLS and WSS)', () => {
     const transport = websockets ? 'wss' : 'mqtts';
     it(`sends a message with every property over ${transport} (auto-connect)`, async () => {
       const client = clientFor(hub, 'tdev', 'tmod', { websockets });
-      const m = new Message(Buffer.from([0, 1, 2, 255]), { messageId: NASTY, contentType: 'application/octet-stream', contentEncoding: 'binary' });
+      const m = new Message(Buffer.from([0, 1, 2, 255]), {
+        messageId: NASTY,
+        contentType: 'application/octet-stream',
+        contentEncoding: 'binary',
+      });
       m.correlationId = 'corr';
       m.userId = 'user';
       m.customProperties = { [NASTY]: 'é', plain: 'v' };
@@ -64,10 +68,16 @@ describe('client telemetry (TLS and WSS)', () => {
     await client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT, 0x62));
     await until(() => hub.observed.upstream.length === 2, 'the 262144-byte body upstream');
     const before = hub.observed.publishes.length;
-    await assert.rejects(client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT + 1, 0x61)), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
+    await assert.rejects(
+      client.sendMessage(Buffer.alloc(TELEMETRY_MESSAGE_SIZE_LIMIT + 1, 0x61)),
+      (err: unknown) => err instanceof ValueError && err.code === 'message-too-large',
+    );
     const big = new Message('x');
     big.customProperties = { k: 'v'.repeat(TELEMETRY_MESSAGE_SIZE_LIMIT) };
-    await assert.rejects(client.sendMessageToOutput(big, 'o'), (err: unknown) => err instanceof ValueError && err.code === 'message-too-large');
+    await assert.rejects(
+      client.sendMessageToOutput(big, 'o'),
+      (err: unknown) => err instanceof ValueError && err.code === 'message-too-large',
+    );
     assert.equal(hub.observed.publishes.length, before);
     assert.equal(client.connected, true);
   });
@@ -90,7 +100,9 @@ describe('client telemetry (TLS and WSS)', () => {
 
   it('keeps the order of many concurrent sends and acknowledges every one', async () => {
     const client = clientFor(hub, 'tdev', 'tmod');
-    await Promise.all(Array.from({ length: 500 }, (_, i) => client.sendMessage(new Message(String(i), { messageId: String(i) }))));
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => client.sendMessage(new Message(String(i), { messageId: String(i) }))),
+    );
     await until(() => hub.observed.upstream.length === 500, '500 upstream messages');
     assert.deepEqual(
       hub.observed.upstream.map((u) => u.systemProperties['$.mid']),

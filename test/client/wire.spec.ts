@@ -16,7 +16,11 @@ import { until } from '../helpers/until';
 /** Python `quote(s, safe='')`, written out independently of the client's encoder for this check. */
 function pyQuote(s: string): string {
   return Array.from(Buffer.from(s, 'utf8'))
-    .map((b) => (/[A-Za-z0-9_.~-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : '%' + b.toString(16).toUpperCase().padStart(2, '0')))
+    .map((b) =>
+      /[A-Za-z0-9_.~-]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : '%' + b.toString(16).toUpperCase().padStart(2, '0'),
+    )
     .join('');
 }
 
@@ -31,10 +35,16 @@ describe('client wire parity with the Python SDK', () => {
     assert.equal(userAgentString(), ua);
     const c = hub.observed.connects.at(-1)!;
     assert.equal(c.clientId, 'wdev/wmod');
-    assert.equal(c.username, `${hub.hostName}/wdev/wmod/?api-version=2019-10-01&DeviceClientType=${pyQuote(ua + 'my product/1 (é)')}`);
+    assert.equal(
+      c.username,
+      `${hub.hostName}/wdev/wmod/?api-version=2019-10-01&DeviceClientType=${pyQuote(ua + 'my product/1 (é)')}`,
+    );
     assert.match(c.username, /DeviceClientType=node-red-contrib-azure-iot-module%2F\d+\.\d+\.\d+%28/);
     assert.match(c.username, /my%20product%2F1%20%28%C3%A9%29$/);
-    assert.match(c.password!, /^SharedAccessSignature sr=local-hub\.azure-devices\.net%2Fdevices%2Fwdev%2Fmodules%2Fwmod&sig=[^&]+&se=\d+$/);
+    assert.match(
+      c.password!,
+      /^SharedAccessSignature sr=local-hub\.azure-devices\.net%2Fdevices%2Fwdev%2Fmodules%2Fwmod&sig=[^&]+&se=\d+$/,
+    );
     assert.equal(c.transport, 'mqtts');
   });
 
@@ -64,11 +74,14 @@ describe('client wire parity with the Python SDK', () => {
     await new Promise<void>((resolve) => server.listen(0, resolve)); // all addresses: `localhost` may resolve to ::1
     const { port } = server.address() as { port: number };
     const key = crypto.randomBytes(32).toString('base64');
-    const client = IoTHubModuleClient.createFromConnectionString(`HostName=frames.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${key};GatewayHostName=localhost:${port}`, {
-      serverVerificationCert: tls.caCert,
-      websockets: true,
-      connectionRetry: false,
-    });
+    const client = IoTHubModuleClient.createFromConnectionString(
+      `HostName=frames.azure-devices.net;DeviceId=d;ModuleId=m;SharedAccessKey=${key};GatewayHostName=localhost:${port}`,
+      {
+        serverVerificationCert: tls.caCert,
+        websockets: true,
+        connectionRetry: false,
+      },
+    );
     try {
       const connecting = client.connect().catch(() => undefined); // the server hangs up after the first frame
       const frame = await firstFrame;
@@ -88,7 +101,8 @@ describe('client wire parity with the Python SDK', () => {
 
   it("publishes exactly the Python SDK's topics and property bags, QoS 1", async () => {
     const client = clientFor(hub, 'wdev', 'wpub');
-    client.onMethodRequestReceived = async (req) => client.sendMethodResponse(new MethodResponse(req.requestId, 200, { ok: true }));
+    client.onMethodRequestReceived = async (req) =>
+      client.sendMethodResponse(new MethodResponse(req.requestId, 200, { ok: true }));
     await until(() => hub.observed.subscriptions.some((s) => s.clientId === 'wdev/wpub'), 'methods subscription');
     const m = new Message('{"a":1}', { messageId: 'id 1', contentType: 'application/json', contentEncoding: 'utf-8' });
     m.correlationId = 'c/1';
@@ -107,7 +121,10 @@ describe('client wire parity with the Python SDK', () => {
         '&al%20pha=%21%2A%27%28%29&zeta=z&%C3%BC=%24%2B%25%26%23',
     );
     assert.equal(topics[1], 'devices/wdev/modules/wpub/messages/events/%24.on=out%241');
-    assert.match(topics[2]!, /^\$iothub\/twin\/GET\/\?\$rid=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(
+      topics[2]!,
+      /^\$iothub\/twin\/GET\/\?\$rid=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     assert.equal(pubs[2]!.payload.toString(), ' ');
     assert.match(topics[3]!, /^\$iothub\/twin\/PATCH\/properties\/reported\/\?\$rid=[0-9a-f-]{36}$/);
     assert.equal(pubs[3]!.payload.toString(), '{"r":1}');
@@ -121,7 +138,11 @@ describe('client wire parity with the Python SDK', () => {
     client.onMessageReceived = () => undefined;
     client.onMethodRequestReceived = () => undefined;
     client.onTwinDesiredPropertiesPatchReceived = () => undefined;
-    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'subscriptions');
+    await until(
+      () =>
+        new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4,
+      'subscriptions',
+    );
     const subs = hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub');
     assert.ok(subs.every((s) => s.qos === 1 && s.granted === 1));
     assert.deepEqual([...new Set(subs.map((s) => s.topic))].sort(), [
@@ -134,8 +155,15 @@ describe('client wire parity with the Python SDK', () => {
     hub.faults.dropConnection('wdev/wsub');
     await until(() => hub.observed.connects.some((c) => c.clientId === 'wdev/wsub' && c.returnCode === 0), 'reconnect');
     // After the reconnect every filter is subscribed again; each appears at least once per restore source.
-    await until(() => new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4, 'restored');
+    await until(
+      () =>
+        new Set(hub.observed.subscriptions.filter((s) => s.clientId === 'wdev/wsub').map((s) => s.topic)).size === 4,
+      'restored',
+    );
     // ensureDesiredProperties then re-reads the twin.
-    await until(() => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')), 'twin GET after reconnect');
+    await until(
+      () => hub.observed.publishes.some((p) => p.clientId === 'wdev/wsub' && p.topic.startsWith('$iothub/twin/GET/')),
+      'twin GET after reconnect',
+    );
   });
 });

@@ -42,30 +42,59 @@ describe('loadX509', function () {
 
   it('accepts an encrypted key with its pass phrase and returns the passphrase for tls', () => {
     assert.ok(encryptedKey.includes('ENCRYPTED'));
-    assert.deepEqual(loadX509({ cert, keyFile: file('enc.pem', encryptedKey), passPhrase: 'pa ss ü' }), { cert, key: encryptedKey, passphrase: 'pa ss ü' });
+    assert.deepEqual(loadX509({ cert, keyFile: file('enc.pem', encryptedKey), passPhrase: 'pa ss ü' }), {
+      cert,
+      key: encryptedKey,
+      passphrase: 'pa ss ü',
+    });
   });
 
   const valueErrors: Array<[string, () => X509, RegExp]> = [
     ['no certificate', () => ({ key }), /cert or certFile/],
     ['no key', () => ({ cert }), /key or keyFile/],
-    ['cert and certFile together', () => ({ cert, certFile: file('c2.pem', cert), key }), /cert or certFile, not both|either cert or certFile/],
+    [
+      'cert and certFile together',
+      () => ({ cert, certFile: file('c2.pem', cert), key }),
+      /cert or certFile, not both|either cert or certFile/,
+    ],
     ['a missing certFile', () => ({ certFile: path.join(dir, 'absent.pem'), key }), /x509\.certFile/],
     ['a missing keyFile', () => ({ cert, keyFile: path.join(dir, 'absent-key.pem') }), /x509\.keyFile/],
     ['a cert that is not PEM', () => ({ cert: 'hello', key }), /x509\.cert /],
-    ['a certFile with a broken PEM body', () => ({ certFile: file('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), key }), /x509\.certFile/],
+    [
+      'a certFile with a broken PEM body',
+      () => ({ certFile: file('broken.pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), key }),
+      /x509\.certFile/,
+    ],
     ['a key that is not PEM', () => ({ cert, key: cert }), /x509\.key /],
-    ['a keyFile with a broken PEM body', () => ({ cert, keyFile: file('broken-key.pem', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n') }), /x509\.keyFile/],
+    [
+      'a keyFile with a broken PEM body',
+      () => ({
+        cert,
+        keyFile: file('broken-key.pem', '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'),
+      }),
+      /x509\.keyFile/,
+    ],
     ['an encrypted key without pass phrase', () => ({ cert, key: encryptedKey }), /x509\.passPhrase is needed/],
-    ['an encrypted key with the wrong pass phrase', () => ({ cert, key: encryptedKey, passPhrase: 'wrong' }), /x509\.passPhrase/],
+    [
+      'an encrypted key with the wrong pass phrase',
+      () => ({ cert, key: encryptedKey, passPhrase: 'wrong' }),
+      /x509\.passPhrase/,
+    ],
   ];
   for (const [label, make, message] of valueErrors) {
     it(`throws ValueError naming the field for ${label}`, () => {
-      assert.throws(() => loadX509(make()), (err: unknown) => err instanceof ValueError && message.test(err.message));
+      assert.throws(
+        () => loadX509(make()),
+        (err: unknown) => err instanceof ValueError && message.test(err.message),
+      );
     });
   }
 
   it('keeps the file system error as cause', () => {
-    assert.throws(() => loadX509({ certFile: path.join(dir, 'absent.pem'), key }), (err: unknown) => err instanceof ValueError && (err.cause as NodeJS.ErrnoException).code === 'ENOENT');
+    assert.throws(
+      () => loadX509({ certFile: path.join(dir, 'absent.pem'), key }),
+      (err: unknown) => err instanceof ValueError && (err.cause as NodeJS.ErrnoException).code === 'ENOENT',
+    );
   });
 
   const typeErrors: Array<[string, unknown]> = [
@@ -91,7 +120,10 @@ describe('IoTHubModuleClient.createFromX509Certificate with the local hub', func
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'x509-client-'));
-    const a = await issueCertificate({ commonName: 'x509-device/x509-module' }, { keyType: 'rsa', passphrase: 'open sesame' });
+    const a = await issueCertificate(
+      { commonName: 'x509-device/x509-module' },
+      { keyType: 'rsa', passphrase: 'open sesame' },
+    );
     const b = await issueCertificate({ commonName: 'x509-device/x509-module' }, { keyType: 'rsa' });
     device = a;
     stranger = b;
@@ -110,7 +142,12 @@ describe('IoTHubModuleClient.createFromX509Certificate with the local hub', func
   const create = (x509: X509, websockets = false): IoTHubModuleClient => {
     const client = IoTHubModuleClient.createFromX509Certificate(
       { x509, hostname: hub.hostName, deviceId: 'x509-device', moduleId: 'x509-module' },
-      { serverVerificationCert: hub.caCert, gatewayHostname: `localhost:${hub.port}`, websockets, connectionRetry: false },
+      {
+        serverVerificationCert: hub.caCert,
+        gatewayHostname: `localhost:${hub.port}`,
+        websockets,
+        connectionRetry: false,
+      },
     );
     clients.push(client);
     return client;
@@ -139,21 +176,39 @@ describe('IoTHubModuleClient.createFromX509Certificate with the local hub', func
   });
 
   it("takes the Python SDK's positional form (x509, hostname, deviceId, moduleId, options) beside the object form", async () => {
-    const client = IoTHubModuleClient.createFromX509Certificate({ cert: device.cert, key: device.key, passPhrase: 'open sesame' }, hub.hostName, 'x509-device', 'x509-module', {
-      serverVerificationCert: hub.caCert,
-      gatewayHostname: `localhost:${hub.port}`,
-      connectionRetry: false,
-    });
+    const client = IoTHubModuleClient.createFromX509Certificate(
+      { cert: device.cert, key: device.key, passPhrase: 'open sesame' },
+      hub.hostName,
+      'x509-device',
+      'x509-module',
+      {
+        serverVerificationCert: hub.caCert,
+        gatewayHostname: `localhost:${hub.port}`,
+        connectionRetry: false,
+      },
+    );
     clients.push(client);
     await client.connect();
     assert.equal(hub.observed.connects.filter((c) => c.clientId === 'x509-device/x509-module').at(-1)?.x509, true);
     // Positional arguments are checked like the object form's.
     const x509 = { cert: device.cert, key: device.key, passPhrase: 'open sesame' };
-    assert.throws(() => IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 5 as never, 'x509-module'), TypeError);
-    assert.throws(() => IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 'x509-device', 'x509-module', { sastokenTtl: 3600 }), TypeError);
+    assert.throws(
+      () => IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 5 as never, 'x509-module'),
+      TypeError,
+    );
+    assert.throws(
+      () =>
+        IoTHubModuleClient.createFromX509Certificate(x509, hub.hostName, 'x509-device', 'x509-module', {
+          sastokenTtl: 3600,
+        }),
+      TypeError,
+    );
   });
 
   it('a wrong pass phrase → ValueError at creation, before any network use', () => {
-    assert.throws(() => create({ cert: device.cert, key: device.key, passPhrase: 'wrong' }), (err: unknown) => err instanceof ValueError && /passPhrase/.test(err.message));
+    assert.throws(
+      () => create({ cert: device.cert, key: device.key, passPhrase: 'wrong' }),
+      (err: unknown) => err instanceof ValueError && /passPhrase/.test(err.message),
+    );
   });
 });

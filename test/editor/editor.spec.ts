@@ -12,7 +12,6 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { until } from '../helpers/until';
 
-
 // Browser globals used inside page.evaluate callbacks (the project compiles without the DOM library).
 interface BrowserElement {
   offsetParent: unknown;
@@ -33,7 +32,14 @@ declare const document: { querySelectorAll(selector: string): ArrayLike<BrowserE
 
 const root = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(root, 'test', 'artifacts');
-const FLOW_TYPES = ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response', 'iothub-module-invoke'];
+const FLOW_TYPES = [
+  'iothub-module-input',
+  'iothub-module-output',
+  'iothub-module-twin',
+  'iothub-module-method-request',
+  'iothub-module-method-response',
+  'iothub-module-invoke',
+];
 const TIMEOUT = 30_000;
 /**
  * A new browser context starts with an empty cache: the editor loads about 10 MB again (Monaco 4.3 MB, Mermaid
@@ -52,12 +58,20 @@ interface Chromium {
 
 /** For each node type: a node of the demo flow, the edit-dialog fields it must show, and values some must hold. */
 const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Record<string, string> }> = [
-  { type: 'iothub-module-input', id: 'demo-nodered-in', fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'] },
   {
-    type: 'iothub-module-output', id: 'demo-sensor-out',
+    type: 'iothub-module-input',
+    id: 'demo-nodered-in',
+    fields: ['#node-input-client', '#node-input-inputName', '#node-input-name'],
+  },
+  {
+    type: 'iothub-module-output',
+    id: 'demo-sensor-out',
     fields: [
-      '#node-input-client', '#node-input-outputName',
-      '#node-input-queueSize', '#node-input-queueMegabytes', '#node-input-queueTimeout',
+      '#node-input-client',
+      '#node-input-outputName',
+      '#node-input-queueSize',
+      '#node-input-queueMegabytes',
+      '#node-input-queueTimeout',
     ],
     // The demo's output node keeps the defaults a new output node gets (bounded in count and in megabytes).
     values: {
@@ -67,9 +81,27 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Reco
     },
   },
   { type: 'iothub-module-twin', id: 'demo-twin', fields: ['#node-input-client', '#node-input-name'] },
-  { type: 'iothub-module-method-request', id: 'demo-method-in', fields: ['#node-input-client', '#node-input-methodName', '#node-input-timeout', '#node-input-timeoutStatus'] },
-  { type: 'iothub-module-method-response', id: 'demo-method-out', fields: ['#node-input-statusCode', '#node-input-name'] },
-  { type: 'iothub-module-invoke', id: 'demo-invoke', fields: ['#node-input-client', '#node-input-deviceId', '#node-input-moduleId', '#node-input-methodName', '#node-input-responseTimeout'] },
+  {
+    type: 'iothub-module-method-request',
+    id: 'demo-method-in',
+    fields: ['#node-input-client', '#node-input-methodName', '#node-input-timeout', '#node-input-timeoutStatus'],
+  },
+  {
+    type: 'iothub-module-method-response',
+    id: 'demo-method-out',
+    fields: ['#node-input-statusCode', '#node-input-name'],
+  },
+  {
+    type: 'iothub-module-invoke',
+    id: 'demo-invoke',
+    fields: [
+      '#node-input-client',
+      '#node-input-deviceId',
+      '#node-input-moduleId',
+      '#node-input-methodName',
+      '#node-input-responseTimeout',
+    ],
+  },
 ];
 
 /** Starts `npm start`'s script (dist/scripts/start.js) on a free port with a temporary userDir; resolves with the editor URL. */
@@ -77,14 +109,24 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
   const child = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
     cwd: root,
     // A private discovery directory: no other Node-RED on this machine joins the test's hub.
-    env: { ...process.env, PORT: '0', NODE_RED_USER_DIR: userDir, LOG_LEVEL: 'warn', AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
+    env: {
+      ...process.env,
+      PORT: '0',
+      NODE_RED_USER_DIR: userDir,
+      LOG_LEVEL: 'warn',
+      AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs'),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
   const editorUrl = (): string | undefined => /Node-RED editor:\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(text)?.[1];
-  await until(() => editorUrl() !== undefined || child.exitCode !== null, 'npm start to print the editor URL', 60_000).catch(() => undefined);
+  await until(
+    () => editorUrl() !== undefined || child.exitCode !== null,
+    'npm start to print the editor URL',
+    60_000,
+  ).catch(() => undefined);
   const url = editorUrl();
   if (url === undefined) {
     child.kill('SIGKILL');
@@ -93,14 +135,22 @@ async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: s
   return { child, url, output: () => text };
 }
 
-async function openEditor(browser: Browser, url: string, locale: string): Promise<{ context: BrowserContext; page: Page }> {
+async function openEditor(
+  browser: Browser,
+  url: string,
+  locale: string,
+): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   await page.goto(url, { timeout: FIRST_LOAD_TIMEOUT });
-  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]', { timeout: FIRST_LOAD_TIMEOUT });
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="iothub-module-input"]', {
+    timeout: FIRST_LOAD_TIMEOUT,
+  });
   // The demo flow is on the canvas once its nodes exist in the editor's model.
-  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')), undefined, { timeout: FIRST_LOAD_TIMEOUT });
+  await page.waitForFunction(() => Boolean(window.RED.nodes.node('demo-twin')), undefined, {
+    timeout: FIRST_LOAD_TIMEOUT,
+  });
   return { context, page };
 }
 
@@ -109,14 +159,23 @@ function helpLead(lang: string, type: string): string {
   const html = fs.readFileSync(path.join(root, 'locales', lang, `${type}.html`), 'utf8');
   const p = /<p>([\s\S]*?)<\/p>/.exec(html);
   assert.ok(p, `${lang}/${type}.html has a paragraph`);
-  return p[1]!.replace(/<[^>]+>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').replace(/\s+/g, ' ').trim().slice(0, 40);
+  return p[1]!
+    .replace(/<[^>]+>/g, '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 40);
 }
 
 /** Shows a node type's help in the sidebar; resolves with the visible help text once it holds `lead`. */
 async function helpText(page: Page, type: string, lead: string): Promise<string> {
   await page.evaluate((t) => window.RED.sidebar.help.show(t), type);
   const handle = await page.waitForFunction((expected) => {
-    const shown = Array.from(document.querySelectorAll('.red-ui-help')).filter((e) => e.offsetParent !== null && e.querySelector('h3'));
+    const shown = Array.from(document.querySelectorAll('.red-ui-help')).filter(
+      (e) => e.offsetParent !== null && e.querySelector('h3'),
+    );
     const text = shown.map((e) => e.innerText.replace(/\s+/g, ' ')).find((t) => t.includes(expected));
     return text ?? false;
   }, lead);
@@ -157,7 +216,11 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const playwright = require('playwright-core') as typeof import('playwright-core');
     // --single-process (meant for serverless hosts) lets closing one browser context take the whole browser down.
     const args = chromium.args.filter((arg) => arg !== '--single-process');
-    browser = await playwright.chromium.launch({ executablePath: await chromium.executablePath(), args, headless: true });
+    browser = await playwright.chromium.launch({
+      executablePath: await chromium.executablePath(),
+      args,
+      headless: true,
+    });
     en = await openEditor(browser, demo.url, 'en-US');
     pt = await openEditor(browser, demo.url, 'pt-BR');
   });
@@ -177,9 +240,16 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const { page } = en;
     const category = page.locator('#red-ui-palette-container-Azure_IoT_Edge');
     await category.waitFor();
-    const types = await category.locator('.red-ui-palette-node').evaluateAll((nodes: BrowserElement[]) => nodes.map((n) => n.getAttribute('data-palette-type')));
+    const types = await category
+      .locator('.red-ui-palette-node')
+      .evaluateAll((nodes: BrowserElement[]) => nodes.map((n) => n.getAttribute('data-palette-type')));
     assert.deepEqual([...types].sort(), [...FLOW_TYPES].sort());
-    const header = await page.locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge').first().evaluate((el: BrowserElement) => el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim());
+    const header = await page
+      .locator('#red-ui-palette-Azure_IoT_Edge, #red-ui-palette-container-Azure_IoT_Edge')
+      .first()
+      .evaluate((el: BrowserElement) =>
+        el.closest('.red-ui-palette-category')?.querySelector('.red-ui-palette-header')?.textContent?.trim(),
+      );
     assert.equal(header, 'Azure IoT Edge');
     const config = await page.evaluate(() => window.RED.nodes.getType('iothub-module-client')?.category);
     assert.equal(config, 'config');
@@ -219,11 +289,15 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await field.waitFor();
     assert.equal(await field.getAttribute('type'), 'password');
     assert.doesNotMatch(await field.inputValue(), /SharedAccessKey/, 'the secret never reaches the browser');
-    const kinds = await page.locator('#node-config-input-connectionType option').evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
-    for (const kind of ['connectionString', 'sasToken', 'x509', 'edge', 'localHub']) assert.ok(kinds.includes(kind), `kind ${kind}`);
+    const kinds = await page
+      .locator('#node-config-input-connectionType option')
+      .evaluateAll((options) => options.map((o) => (o as unknown as { value: string }).value));
+    for (const kind of ['connectionString', 'sasToken', 'x509', 'edge', 'localHub'])
+      assert.ok(kinds.includes(kind), `kind ${kind}`);
     // The local hub kind (development only) asks for a device id, a module id and optional routes, and no secret.
     await page.selectOption('#node-config-input-connectionType', 'localHub');
-    for (const field of ['#node-config-input-deviceId', '#node-config-input-moduleId', '#node-config-input-routes']) await page.locator(field).waitFor({ state: 'visible' });
+    for (const field of ['#node-config-input-deviceId', '#node-config-input-moduleId', '#node-config-input-routes'])
+      await page.locator(field).waitFor({ state: 'visible' });
     assert.equal(await field.isVisible(), false, 'no connection string for the local hub');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client-localHub.png') });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client.png') });
@@ -231,7 +305,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
   });
 
-  it('palette labels keep clear of their node\'s edges, in en-US and pt-BR', async () => {
+  it("palette labels keep clear of their node's edges, in en-US and pt-BR", async () => {
     const pt = await openEditor(browser, demo.url, 'pt-BR');
     try {
       for (const page of [en.page, pt.page]) {
@@ -257,7 +331,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     assert.equal(await deviceId.getAttribute('placeholder'), 'optional, default local-device');
     await page.locator('.iothub-kind-localHub.form-tips', { hasText: 'npm run hub' }).waitFor();
     await page.selectOption('#node-config-input-connectionType', 'x509');
-    assert.equal(await deviceId.getAttribute('placeholder'), 'the certificate\'s device, e.g. my-device');
+    assert.equal(await deviceId.getAttribute('placeholder'), "the certificate's device, e.g. my-device");
     await page.selectOption('#node-config-input-connectionType', 'localHub');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dialog-iothub-module-client-new.png') });
     await page.click('#iothub-module-client-open-local-hub');
@@ -266,7 +340,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.locator('.red-ui-tray').waitFor({ state: 'detached' });
     // The help tree and the help title show the name, not the type.
     await page.evaluate(() => window.RED.sidebar.help.show('iothub-module-client'));
-    await page.locator('.red-ui-treeList-label', { hasText: /^\s*IoT Hub module client\s*$/ }).first().waitFor();
+    await page
+      .locator('.red-ui-treeList-label', { hasText: /^\s*IoT Hub module client\s*$/ })
+      .first()
+      .waitFor();
     const helpTree = await page.evaluate<string[]>(`(() => {
       const named = Array.from(document.querySelectorAll('.red-ui-treeList-label')).find((e) => e.innerText.trim() === 'IoT Hub module client');
       return Array.from(named.closest('.red-ui-treeList-container').querySelectorAll('.red-ui-treeList-label')).map((e) => e.innerText.trim());
@@ -303,7 +380,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const { page } = en;
     await page.evaluate(() => window.RED.sidebar.show('info'));
     await page.locator('.iothub-local-hub-panel').waitFor({ state: 'hidden' });
-    assert.equal(await page.evaluate(`RED.keyboard.getShortcut('iothub-local-hub:show-local-hub-tab').key`), 'ctrl-g l');
+    assert.equal(
+      await page.evaluate(`RED.keyboard.getShortcut('iothub-local-hub:show-local-hub-tab').key`),
+      'ctrl-g l',
+    );
     await page.click('#red-ui-workspace-chart', { position: { x: 300, y: 650 } });
     await page.keyboard.press('Control+g');
     await page.keyboard.press('l');
@@ -328,7 +408,7 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     }
   });
 
-  it('the Local hub sidebar tab shows the demo\'s modules and upstream traffic', async () => {
+  it("the Local hub sidebar tab shows the demo's modules and upstream traffic", async () => {
     const { page } = en;
     await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
     await page.locator('.iothub-lh-module[data-module="local-device/nodered"]').waitFor();
@@ -365,14 +445,23 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.click('#red-ui-clipboard-dialog-ok');
     await page.waitForFunction(() => Boolean(window.RED.nodes.node('ex1-go')));
     await page.click('#red-ui-header-button-deploy');
-    await page.locator('.red-ui-notification', { hasText: /deployed/i }).first().waitFor();
+    await page
+      .locator('.red-ui-notification', { hasText: /deployed/i })
+      .first()
+      .waitFor();
     await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
     await page.locator('.iothub-lh-module[data-module="local-device/ex-output"] .fa-circle').first().waitFor();
     // Click the inject node's button once the module is online (the hub shows it connected).
-    await page.waitForFunction(async () => {
-      const state = await (await fetch('iothub-local-hub/state')).json() as { modules: Array<{ moduleId: string; connected: boolean }> };
-      return state.modules.some((m) => m.moduleId === 'ex-output' && m.connected);
-    }, undefined, { polling: 250 });
+    await page.waitForFunction(
+      async () => {
+        const state = (await (await fetch('iothub-local-hub/state')).json()) as {
+          modules: Array<{ moduleId: string; connected: boolean }>;
+        };
+        return state.modules.some((m) => m.moduleId === 'ex-output' && m.connected);
+      },
+      undefined,
+      { polling: 250 },
+    );
     const status = await page.evaluate(async () => (await fetch('inject/ex1-go', { method: 'POST' })).status);
     assert.equal(status, 200);
     await page.locator('.iothub-lh-message', { hasText: 'local-device/ex-output [alerts]' }).first().waitFor();
@@ -390,21 +479,55 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.waitForFunction(() => Boolean(window.RED.nodes.node('legacy-method')));
     // Drop the imported nodes where they hang on the pointer.
     await page.mouse.click(600, 600);
-    const before = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
+    const before = await page.evaluate<Record<string, [string, string, number, number]>>(
+      `(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`,
+    );
     assert.equal(before['legacy-method']![0], 'unknown');
     await page.evaluate(() => window.RED.sidebar.show('iothub-local-hub'));
     await page.click('.iothub-lh-convert');
-    await page.locator('.red-ui-notification', { hasText: '7 node(s) of the archived edge-module pack converted' }).waitFor();
-    const after = await page.evaluate<Record<string, [string, string, number, number]>>(`(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`);
+    await page
+      .locator('.red-ui-notification', { hasText: '7 node(s) of the archived edge-module pack converted' })
+      .waitFor();
+    const after = await page.evaluate<Record<string, [string, string, number, number]>>(
+      `(() => { const r = {}; RED.nodes.eachNode((n) => { if (n.z === 'legacy-tab') r[n.id] = [n.type, n.name, n.x, n.y]; }); return r; })()`,
+    );
     const types = Object.values(after).map(([type]) => type);
     assert.ok(!types.includes('unknown'), JSON.stringify(after));
-    assert.deepEqual([after['legacy-in1']![0], after['legacy-out1']![0], after['legacy-twin']![0], after['legacy-method']![0], after['legacy-method-response']![0]], ['iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response']);
+    assert.deepEqual(
+      [
+        after['legacy-in1']![0],
+        after['legacy-out1']![0],
+        after['legacy-twin']![0],
+        after['legacy-method']![0],
+        after['legacy-method-response']![0],
+      ],
+      [
+        'iothub-module-input',
+        'iothub-module-output',
+        'iothub-module-twin',
+        'iothub-module-method-request',
+        'iothub-module-method-response',
+      ],
+    );
     // Positions and names kept; the user's nodes untouched.
-    for (const id of ['legacy-in1', 'legacy-out1', 'legacy-twin', 'legacy-method', 'legacy-answer', 'legacy-reported']) assert.deepEqual(after[id]!.slice(2), before[id]!.slice(2), id);
+    for (const id of ['legacy-in1', 'legacy-out1', 'legacy-twin', 'legacy-method', 'legacy-answer', 'legacy-reported'])
+      assert.deepEqual(after[id]!.slice(2), before[id]!.slice(2), id);
     assert.equal(after['legacy-answer']![1], 'answer');
     // Wiring: the user's answer goes to the method's answer node, the report through the json node to the twin.
-    const links = await page.evaluate<string[]>(`RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`);
-    for (const link of ['legacy-answer>legacy-method-answer', 'legacy-method-answer>legacy-method-response', 'legacy-method>legacy-method-request', 'legacy-method-request>legacy-answer', 'legacy-reported>legacy-twin-json', 'legacy-twin-json>legacy-twin', 'legacy-in1>legacy-adjust', 'legacy-adjust>legacy-out2', 'legacy-telemetry>legacy-out1']) {
+    const links = await page.evaluate<string[]>(
+      `RED.nodes.filterLinks({}).filter((l) => l.source.z === 'legacy-tab').map((l) => l.source.id + '>' + l.target.id)`,
+    );
+    for (const link of [
+      'legacy-answer>legacy-method-answer',
+      'legacy-method-answer>legacy-method-response',
+      'legacy-method>legacy-method-request',
+      'legacy-method-request>legacy-answer',
+      'legacy-reported>legacy-twin-json',
+      'legacy-twin-json>legacy-twin',
+      'legacy-in1>legacy-adjust',
+      'legacy-adjust>legacy-out2',
+      'legacy-telemetry>legacy-out1',
+    ]) {
       assert.ok(links.includes(link), `${link} in ${links.join(' ')}`);
     }
     assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').type`), 'iothub-module-client');
@@ -412,30 +535,50 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     await page.screenshot({ path: path.join(ARTIFACTS, 'edge-module-converted.png') });
     // Undo puts the archived nodes back; converting again gives the same result.
     await page.evaluate(`RED.actions.invoke('core:undo')`);
-    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'unknown' && !RED.nodes.node('legacy-method-response')`);
+    await page.waitForFunction(
+      `RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'unknown' && !RED.nodes.node('legacy-method-response')`,
+    );
     await page.click('.iothub-lh-convert');
-    await page.waitForFunction(`RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`);
+    await page.waitForFunction(
+      `RED.nodes.node('legacy-method') && RED.nodes.node('legacy-method').type === 'iothub-module-method-request'`,
+    );
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(`!RED.nodes.dirty()`);
-    const deployed = await page.evaluate<{ flows: Array<{ id: string; type: string }> }>(`fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`);
+    const deployed = await page.evaluate<{ flows: Array<{ id: string; type: string }> }>(
+      `fetch('flows', { headers: { 'Node-RED-API-Version': 'v2' } }).then((r) => r.json())`,
+    );
     assert.equal(deployed.flows.find((n) => n.id === 'legacy-method')?.type, 'iothub-module-method-request');
     // Nothing left to convert: the button says so and changes nothing.
     await page.click('.iothub-lh-convert');
-    await page.locator('.red-ui-notification', { hasText: 'No node of the archived azure-iot-edge-module pack in the workspace' }).waitFor();
+    await page
+      .locator('.red-ui-notification', {
+        hasText: 'No node of the archived azure-iot-edge-module pack in the workspace',
+      })
+      .waitFor();
     assert.equal(await page.evaluate(`RED.nodes.dirty()`), false);
   });
 
   it('npm start puts the local hub on the standard ports (8883, 443) when it can bind them, else says on stderr that it fell back', () => {
     const out = demo.output();
-    if (/Local hub:\s+\S+ on localhost \(MQTT\/TLS 8883, WSS and HTTPS 443\)/.test(out)) assert.doesNotMatch(out, /not available/);
-    else assert.match(out, /npm start: the standard ports 8883\/443 are not available \(port (8883|443): (EADDRINUSE|EACCES)\); the local hub listens on port \d+ instead/);
+    if (/Local hub:\s+\S+ on localhost \(MQTT\/TLS 8883, WSS and HTTPS 443\)/.test(out))
+      assert.doesNotMatch(out, /not available/);
+    else
+      assert.match(
+        out,
+        /npm start: the standard ports 8883\/443 are not available \(port (8883|443): (EADDRINUSE|EACCES)\); the local hub listens on port \d+ instead/,
+      );
   });
 
   it('a second npm start on a busy port says which port and how to choose another, and exits 1', async () => {
     const port = new URL(demo.url).port;
     const second = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
       cwd: root,
-      env: { ...process.env, PORT: port, NODE_RED_USER_DIR: path.join(userDir, 'second'), AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs') },
+      env: {
+        ...process.env,
+        PORT: port,
+        NODE_RED_USER_DIR: path.join(userDir, 'second'),
+        AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let text = '';
@@ -443,17 +586,23 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     second.stderr.setEncoding('utf8').on('data', (d: string) => (text += d));
     const [code] = (await once(second, 'exit')) as [number];
     assert.equal(code, 1, text);
-    assert.match(text, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); set PORT to another port`));
+    assert.match(
+      text,
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); set PORT to another port`),
+    );
   });
 
-  it('Ctrl-C stops Node-RED and the local hub cleanly and withdraws the hub\'s announcement', async () => {
+  it("Ctrl-C stops Node-RED and the local hub cleanly and withdraws the hub's announcement", async () => {
     await browser.close();
     const exited = once(demo.child, 'exit');
     demo.child.kill('SIGINT');
     // A terminal's Ctrl-C reaches npm too, which forwards it: the second SIGINT must not cut the clean stop short.
     await until(() => /SIGINT: stopping/.test(demo.output()), 'the stop to begin', 10_000);
     demo.child.kill('SIGINT');
-    const [code] = (await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref())])) as [number | string];
+    const [code] = (await Promise.race([
+      exited,
+      new Promise((resolve) => setTimeout(resolve, 20_000, ['timeout']).unref()),
+    ])) as [number | string];
     assert.equal(code, 0, demo.output());
     assert.match(demo.output(), /stopped\s*$/);
     assert.deepEqual(fs.readdirSync(path.join(userDir, 'hubs')), []);

@@ -22,7 +22,9 @@ export class FakeClock implements Clock {
   }
   /** The armed timers, soonest first: their delay as asked for and whether they were to keep the process alive. */
   armed(): Array<{ ms: number; keepAlive: boolean; dueIn: number }> {
-    return [...this.timers.values()].sort((a, b) => a.at - b.at).map((t) => ({ ms: t.ms, keepAlive: t.keepAlive, dueIn: t.at - this.time }));
+    return [...this.timers.values()]
+      .sort((a, b) => a.at - b.at)
+      .map((t) => ({ ms: t.ms, keepAlive: t.keepAlive, dueIn: t.at - this.time }));
   }
   advance(ms: number): void {
     const end = this.time + ms;
@@ -37,4 +39,3 @@ export class FakeClock implements Clock {
     this.time = end;
   }
 }
-

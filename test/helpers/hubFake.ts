@@ -2,7 +2,15 @@
 // them in isolation.
 import { randomBytes } from 'node:crypto';
 import type {
-  DeviceIdentity, HubErrorShape, IdentityAuth, MethodInvocation, MethodResult, ModuleIdentity, ServiceApiHub, Twin, TwinPatch,
+  DeviceIdentity,
+  HubErrorShape,
+  IdentityAuth,
+  MethodInvocation,
+  MethodResult,
+  ModuleIdentity,
+  ServiceApiHub,
+  Twin,
+  TwinPatch,
   WorkloadHub,
 } from '../../src/hub/types';
 
@@ -18,7 +26,12 @@ export function hubError(httpStatus: number, errorCode: number, message: string)
 function merge(target: Record<string, unknown>, patch: Record<string, unknown>): void {
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete target[key];
-    else if (typeof value === 'object' && !Array.isArray(value) && typeof target[key] === 'object' && target[key] !== null) {
+    else if (
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      typeof target[key] === 'object' &&
+      target[key] !== null
+    ) {
       merge(target[key] as Record<string, unknown>, value as Record<string, unknown>);
     } else target[key] = value;
   }
@@ -54,9 +67,18 @@ export class FakeHub implements ServiceApiHub, WorkloadHub {
   readonly serviceConnectionString: string;
   readonly policyKey = newKey();
   readonly connected = new Set<string>();
-  readonly calls: { invoke: Array<{ deviceId: string; moduleId?: string; invocation: MethodInvocation }>; desired: Array<Record<string, unknown>> } = { invoke: [], desired: [] };
-  methodHandler: (deviceId: string, moduleId: string | undefined, invocation: MethodInvocation) => Promise<MethodResult> =
-    async (_d, _m, invocation) => ({ status: 200, payload: { echo: invocation.payload ?? null } });
+  readonly calls: {
+    invoke: Array<{ deviceId: string; moduleId?: string; invocation: MethodInvocation }>;
+    desired: Array<Record<string, unknown>>;
+  } = { invoke: [], desired: [] };
+  methodHandler: (
+    deviceId: string,
+    moduleId: string | undefined,
+    invocation: MethodInvocation,
+  ) => Promise<MethodResult> = async (_d, _m, invocation) => ({
+    status: 200,
+    payload: { echo: invocation.payload ?? null },
+  });
   /** When set, getTwin throws this (to test the handler's last-resort error path). */
   twinFailure?: Error;
 

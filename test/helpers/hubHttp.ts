@@ -28,31 +28,44 @@ export interface RawRequest {
 
 /** Sends one request (HTTP, or HTTPS with `ca`) without connection reuse (`agent: false`), so nothing stays open afterwards. */
 export function rawRequest(req: RawRequest): Promise<HttpAnswer> {
-  const payload = req.body === undefined ? undefined : typeof req.body === 'string' || Buffer.isBuffer(req.body) ? req.body : JSON.stringify(req.body);
+  const payload =
+    req.body === undefined
+      ? undefined
+      : typeof req.body === 'string' || Buffer.isBuffer(req.body)
+        ? req.body
+        : JSON.stringify(req.body);
   return new Promise((resolve, reject) => {
     const request = req.ca ? https.request : http.request;
-    const r = request({
-      method: req.method,
-      path: req.path,
-      agent: false,
-      ...(req.ca ? { ca: req.ca, servername: 'localhost' } : {}),
-      ...(req.socketPath ? { socketPath: req.socketPath } : { host: '127.0.0.1', port: req.port }),
-      headers: { ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...req.headers },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
+    const r = request(
+      {
+        method: req.method,
+        path: req.path,
+        agent: false,
+        ...(req.ca ? { ca: req.ca, servername: 'localhost' } : {}),
+        ...(req.socketPath ? { socketPath: req.socketPath } : { host: '127.0.0.1', port: req.port }),
+        headers: {
+          ...(payload !== undefined
+            ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) }
+            : {}),
+          ...req.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+        });
+      },
+    );
     r.on('error', reject);
     if (payload !== undefined) r.write(payload);
     r.end();

@@ -32,7 +32,14 @@ export function packet(firstByte: number, body: Buffer): Buffer {
 export function connectPacket(clientId: string, username: string, password: string, keepAliveSeconds = 60): Buffer {
   const keepAlive = Buffer.alloc(2);
   keepAlive.writeUInt16BE(keepAliveSeconds);
-  const body = Buffer.concat([mqttString('MQTT'), Buffer.from([4, 0xc0]), keepAlive, mqttString(clientId), mqttString(username), mqttString(password)]);
+  const body = Buffer.concat([
+    mqttString('MQTT'),
+    Buffer.from([4, 0xc0]),
+    keepAlive,
+    mqttString(clientId),
+    mqttString(username),
+    mqttString(password),
+  ]);
   return packet(0x10, body);
 }
 

@@ -67,7 +67,13 @@ async function listen(kind: ProxyKind, opts: TestProxyOptions, handler: Handler)
     targets: [],
     credentialsSeen: [],
     options(credentials = {}) {
-      return { proxyType: kind, proxyAddress: '127.0.0.1', proxyPort: port, ...(credentials.username !== undefined ? { proxyUsername: credentials.username } : {}), ...(credentials.password !== undefined ? { proxyPassword: credentials.password } : {}) };
+      return {
+        proxyType: kind,
+        proxyAddress: '127.0.0.1',
+        proxyPort: port,
+        ...(credentials.username !== undefined ? { proxyUsername: credentials.username } : {}),
+        ...(credentials.password !== undefined ? { proxyPassword: credentials.password } : {}),
+      };
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -166,14 +172,20 @@ async function handleHttp(client: net.Socket, state: ProxyState): Promise<void> 
     client.end('HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n');
     return;
   }
-  const headers = new Map(headerLines.filter(Boolean).map((l) => [l.slice(0, l.indexOf(':')).trim().toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  const headers = new Map(
+    headerLines
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf(':')).trim().toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+  );
   const authorization = headers.get('proxy-authorization');
   if (authorization !== undefined) state.proxy.credentialsSeen.push(authorization);
   if (state.opts.username !== undefined) {
     const expected = `Basic ${Buffer.from(`${state.opts.username}:${state.opts.password ?? ''}`).toString('base64')}`;
     if (authorization !== expected) {
       state.proxy.counters.authFailures += 1;
-      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n');
+      client.end(
+        'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n',
+      );
       return;
     }
   }
@@ -199,7 +211,8 @@ async function handleSocks4(client: net.Socket, state: ProxyState): Promise<void
   state.proxy.credentialsSeen.push(userId);
   let host = `${header[4]}.${header[5]}.${header[6]}.${header[7]}`;
   // SOCKS4a: 0.0.0.x with x ≠ 0 means a host name follows the user id.
-  if (header[4] === 0 && header[5] === 0 && header[6] === 0 && header[7] !== 0) host = (await reader.readUntil(0)).subarray(0, -1).toString('utf8');
+  if (header[4] === 0 && header[5] === 0 && header[6] === 0 && header[7] !== 0)
+    host = (await reader.readUntil(0)).subarray(0, -1).toString('utf8');
   if (state.opts.username !== undefined && userId !== state.opts.username) {
     state.proxy.counters.authFailures += 1;
     client.end(Buffer.from([0, 0x5d, 0, 0, 0, 0, 0, 0]));
@@ -353,7 +366,11 @@ export async function startTcpEchoServer(host = '127.0.0.1'): Promise<TestServer
 }
 
 /** Writes `data` and reads until as many bytes came back (for echo servers). */
-export async function echoRoundTrip(socket: net.Socket, data: string, signal = AbortSignal.timeout(5000)): Promise<string> {
+export async function echoRoundTrip(
+  socket: net.Socket,
+  data: string,
+  signal = AbortSignal.timeout(5000),
+): Promise<string> {
   const chunks: Buffer[] = [];
   let length = 0;
   const expected = Buffer.byteLength(data);

@@ -10,7 +10,11 @@ const RECHECK_MS = 10;
  * signal the caller owns) runs out first.
  * @throws Error `timed out after … waiting for <what>` (the rejection).
  */
-export async function until(condition: () => boolean | Promise<boolean>, what = 'condition', timeout: number | AbortSignal = 10_000): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what = 'condition',
+  timeout: number | AbortSignal = 10_000,
+): Promise<void> {
   const signal = typeof timeout === 'number' ? AbortSignal.timeout(timeout) : timeout;
   const limit = typeof timeout === 'number' ? `${timeout} ms` : 'the deadline';
   for (;;) {

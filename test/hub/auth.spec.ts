@@ -29,18 +29,60 @@ describe('local hub: authentication', function () {
   const cases: Array<[string, () => Partial<IClientOptions>, number]> = [
     ['a valid module token', () => ({}), 0],
     ['the secondary key', () => ({ password: tokenFor(hub, 'dev1', 'modA', mod.secondaryKey) }), 0],
-    ['a device-level sr (prefix of the module resource)', () => ({ password: tokenFor(hub, 'dev1', undefined, mod.primaryKey) }), 0],
-    ['an upper-case host name in sr', () => ({
-      password: tokenFor(Object.assign(Object.create(hub), { hostName: hub.hostName.toUpperCase() }) as LocalHub, 'dev1', 'modA', mod.primaryKey),
-    }), 0],
-    ['another api-version and extra query fields', () => ({ username: `${hub.hostName}/dev1/modA/?api-version=2021-04-12&DeviceClientType=x%2F1` }), 0],
+    [
+      'a device-level sr (prefix of the module resource)',
+      () => ({ password: tokenFor(hub, 'dev1', undefined, mod.primaryKey) }),
+      0,
+    ],
+    [
+      'an upper-case host name in sr',
+      () => ({
+        password: tokenFor(
+          Object.assign(Object.create(hub), { hostName: hub.hostName.toUpperCase() }) as LocalHub,
+          'dev1',
+          'modA',
+          mod.primaryKey,
+        ),
+      }),
+      0,
+    ],
+    [
+      'another api-version and extra query fields',
+      () => ({ username: `${hub.hostName}/dev1/modA/?api-version=2021-04-12&DeviceClientType=x%2F1` }),
+      0,
+    ],
     ['the wrong key', () => ({ password: tokenFor(hub, 'dev1', 'modA', other.primaryKey) }), 5],
     ['a token for another module', () => ({ password: tokenFor(hub, 'dev1', 'modB', mod.primaryKey) }), 5],
     ['an sr that is not a segment prefix', () => ({ password: tokenFor(hub, 'dev', undefined, mod.primaryKey) }), 5],
-    ['an sr naming another hub', () => ({ password: createSas('other.azure-devices.net/devices/dev1/modules/modA', mod.primaryKey, 3600) }), 5],
-    ['an sr of another device', () => ({ password: createSas(`${hub.hostName}/devices/dev2`, mod.primaryKey, 3600) }), 5],
-    ['a token whose se was changed after signing', () => ({ password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey).replace(/se=(\d+)/, (_m, se: string) => `se=${Number(se) + 60}`) }), 5],
-    ['a device token with a device client id for a module-only key', () => ({ clientId: 'dev1', username: `${hub.hostName}/dev1/?${API}`, password: tokenFor(hub, 'dev1', undefined, mod.primaryKey) }), 5],
+    [
+      'an sr naming another hub',
+      () => ({ password: createSas('other.azure-devices.net/devices/dev1/modules/modA', mod.primaryKey, 3600) }),
+      5,
+    ],
+    [
+      'an sr of another device',
+      () => ({ password: createSas(`${hub.hostName}/devices/dev2`, mod.primaryKey, 3600) }),
+      5,
+    ],
+    [
+      'a token whose se was changed after signing',
+      () => ({
+        password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey).replace(
+          /se=(\d+)/,
+          (_m, se: string) => `se=${Number(se) + 60}`,
+        ),
+      }),
+      5,
+    ],
+    [
+      'a device token with a device client id for a module-only key',
+      () => ({
+        clientId: 'dev1',
+        username: `${hub.hostName}/dev1/?${API}`,
+        password: tokenFor(hub, 'dev1', undefined, mod.primaryKey),
+      }),
+      5,
+    ],
     ['an expired token', () => ({ password: tokenFor(hub, 'dev1', 'modA', mod.primaryKey, 10, now() - 100) }), 5],
     ['a malformed token', () => ({ password: 'SharedAccessSignature sr=x' }), 5],
     ['no password and no certificate', () => ({ password: undefined }), 5],
@@ -50,7 +92,11 @@ describe('local hub: authentication', function () {
     ['a username without the /? separator', () => ({ username: `${hub.hostName}/dev1/modA` }), 5],
     ['an empty username', () => ({ username: '' }), 5],
     ['an unknown module', () => ({ clientId: 'dev1/nobody', username: `${hub.hostName}/dev1/nobody/?${API}` }), 5],
-    ['a client id with three segments', () => ({ clientId: 'dev1/modA/x', username: `${hub.hostName}/dev1/modA/x/?${API}` }), 2],
+    [
+      'a client id with three segments',
+      () => ({ clientId: 'dev1/modA/x', username: `${hub.hostName}/dev1/modA/x/?${API}` }),
+      2,
+    ],
     ['a client id with an empty segment', () => ({ clientId: 'dev1/', username: `${hub.hostName}/dev1//?${API}` }), 2],
   ];
   for (const [name, over, code] of cases) {
@@ -119,7 +165,8 @@ describe('local hub: authentication', function () {
       const good = await generateClientCertificate('dev1/x509ca', ca);
       const wrongCn = await generateClientCertificate('dev1/other', ca);
       const wrongCa = await generateClientCertificate('dev1/x509ca', otherCa);
-      const opts = (c: { cert: string; key: string }): IClientOptions => moduleOptions(hub, m, { password: undefined, cert: c.cert, key: c.key });
+      const opts = (c: { cert: string; key: string }): IClientOptions =>
+        moduleOptions(hub, m, { password: undefined, cert: c.cert, key: c.key });
       assert.equal(await connackCode(url, opts(good)), 0);
       assert.equal(await connackCode(url, opts(wrongCn)), 5);
       assert.equal(await connackCode(url, opts(wrongCa)), 5);

@@ -12,7 +12,6 @@ import { Mqtt } from 'azure-iot-device-mqtt';
 import { serviceOracle } from '../helpers/hubOracle';
 import { until } from '../helpers/until';
 
-
 const root = path.resolve(__dirname, '..', '..');
 
 interface Summary {
@@ -21,7 +20,12 @@ interface Summary {
   httpsPort: number;
   caCertPath: string;
   serviceConnectionString: string;
-  modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment: Record<string, string> }>;
+  modules: Array<{
+    deviceId: string;
+    moduleId: string;
+    connectionString: string;
+    edgeEnvironment: Record<string, string>;
+  }>;
 }
 
 describe('hub cli', function () {
@@ -31,7 +35,11 @@ describe('hub cli', function () {
   function start(args: string[]): ChildProcessWithoutNullStreams {
     // The default state directory goes into the test's own directory, never the user's.
     const env = { ...process.env, XDG_DATA_HOME: path.join(dir, 'data') };
-    child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], { cwd: root, stdio: 'pipe', env });
+    child = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', ...args], {
+      cwd: root,
+      stdio: 'pipe',
+      env,
+    });
     return child;
   }
 
@@ -66,11 +74,14 @@ describe('hub cli', function () {
 
   it('prints one JSON line that alone configures the official SDKs, logs events, and exits 0 on SIGTERM', async () => {
     const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(config, JSON.stringify({
-      hubName: 'cli-hub',
-      devices: [{ deviceId: 'cli-dev', modules: [{ moduleId: 'a' }, { moduleId: 'b' }] }],
-      routes: { ab: 'FROM /messages/modules/a/outputs/* INTO BrokeredEndpoint("/modules/b/inputs/in")' },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        hubName: 'cli-hub',
+        devices: [{ deviceId: 'cli-dev', modules: [{ moduleId: 'a' }, { moduleId: 'b' }] }],
+        routes: { ab: 'FROM /messages/modules/a/outputs/* INTO BrokeredEndpoint("/modules/b/inputs/in")' },
+      }),
+    );
     const proc = start([config, '--ephemeral']);
     const stderr = collect(proc.stderr);
     const lines = readline.createInterface({ input: proc.stdout });
@@ -84,7 +95,10 @@ describe('hub cli', function () {
 
     assert.equal(summary.hostName, 'cli-hub.azure-devices.net');
     assert.equal(summary.mqttPort, summary.httpsPort);
-    assert.deepEqual(summary.modules.map((m) => `${m.deviceId}/${m.moduleId}`), ['cli-dev/a', 'cli-dev/b']);
+    assert.deepEqual(
+      summary.modules.map((m) => `${m.deviceId}/${m.moduleId}`),
+      ['cli-dev/a', 'cli-dev/b'],
+    );
     assert.equal(summary.modules[0]!.edgeEnvironment.IOTEDGE_MODULEID, 'a');
     const ca = fs.readFileSync(summary.caCertPath, 'utf8');
 
@@ -106,7 +120,13 @@ describe('hub cli', function () {
       assert.equal((twin as unknown as { connectionState: string }).connectionState, 'Connected');
       // The connect timeout lets the hub wait for b's methods subscription. b asked for inputs first, and a broker
       // handles one client's packets in order, so once the method is answered the input subscription exists too.
-      const result: unknown = (await service.client.invokeDeviceMethod('cli-dev', 'b', { methodName: 'ping', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 })).result;
+      const result: unknown = (
+        await service.client.invokeDeviceMethod('cli-dev', 'b', {
+          methodName: 'ping',
+          responseTimeoutInSeconds: 10,
+          connectTimeoutInSeconds: 5,
+        })
+      ).result;
       assert.deepEqual(result, { status: 200, payload: { pong: true } });
       await a.sendOutputEvent('out', new Message('through the cli hub'));
       const [inputName, message] = (await arrived) as [string, Message];
@@ -131,13 +151,42 @@ describe('hub cli', function () {
     const summary = JSON.parse(first) as Summary;
     const port = summary.httpsPort;
     assert.equal(summary.hostName, 'local-hub.azure-devices.net');
-    assert.match(summary.serviceConnectionString, /^HostName=local-hub\.azure-devices\.net;SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]{43}=$/);
-    assert.deepEqual(summary.modules.map((m) => `${m.deviceId}/${m.moduleId}`), ['local-device/sensor', 'local-device/processor']);
+    assert.match(
+      summary.serviceConnectionString,
+      /^HostName=local-hub\.azure-devices\.net;SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]{43}=$/,
+    );
+    assert.deepEqual(
+      summary.modules.map((m) => `${m.deviceId}/${m.moduleId}`),
+      ['local-device/sensor', 'local-device/processor'],
+    );
     for (const m of summary.modules) {
-      assert.match(m.connectionString, new RegExp(`^HostName=local-hub\\.azure-devices\\.net;DeviceId=local-device;ModuleId=${m.moduleId};SharedAccessKey=[A-Za-z0-9+/]{43}=;GatewayHostName=localhost:${port}$`));
+      assert.match(
+        m.connectionString,
+        new RegExp(
+          `^HostName=local-hub\\.azure-devices\\.net;DeviceId=local-device;ModuleId=${m.moduleId};SharedAccessKey=[A-Za-z0-9+/]{43}=;GatewayHostName=localhost:${port}$`,
+        ),
+      );
       const env = m.edgeEnvironment;
-      assert.deepEqual(Object.keys(env).sort(), ['IOTEDGE_APIVERSION', 'IOTEDGE_AUTHSCHEME', 'IOTEDGE_DEVICEID', 'IOTEDGE_GATEWAYHOSTNAME', 'IOTEDGE_IOTHUBHOSTNAME', 'IOTEDGE_MODULEGENERATIONID', 'IOTEDGE_MODULEID', 'IOTEDGE_WORKLOADURI']);
-      assert.deepEqual([env.IOTEDGE_DEVICEID, env.IOTEDGE_MODULEID, env.IOTEDGE_IOTHUBHOSTNAME, env.IOTEDGE_GATEWAYHOSTNAME, env.IOTEDGE_AUTHSCHEME], ['local-device', m.moduleId, 'local-hub.azure-devices.net', `localhost:${port}`, 'sasToken']);
+      assert.deepEqual(Object.keys(env).sort(), [
+        'IOTEDGE_APIVERSION',
+        'IOTEDGE_AUTHSCHEME',
+        'IOTEDGE_DEVICEID',
+        'IOTEDGE_GATEWAYHOSTNAME',
+        'IOTEDGE_IOTHUBHOSTNAME',
+        'IOTEDGE_MODULEGENERATIONID',
+        'IOTEDGE_MODULEID',
+        'IOTEDGE_WORKLOADURI',
+      ]);
+      assert.deepEqual(
+        [
+          env.IOTEDGE_DEVICEID,
+          env.IOTEDGE_MODULEID,
+          env.IOTEDGE_IOTHUBHOSTNAME,
+          env.IOTEDGE_GATEWAYHOSTNAME,
+          env.IOTEDGE_AUTHSCHEME,
+        ],
+        ['local-device', m.moduleId, 'local-hub.azure-devices.net', `localhost:${port}`, 'sasToken'],
+      );
       assert.match(env.IOTEDGE_WORKLOADURI!, /^unix:\/\//);
     }
     assert.ok(fs.existsSync(summary.caCertPath));
@@ -150,9 +199,16 @@ describe('hub cli', function () {
   it('Ctrl-C in a terminal (SIGINT to the whole process group, twice) stops it cleanly: exit 0, temp dir, workload sockets and announcement gone', async () => {
     // As `npm run hub` runs it: standard ports when free, announced to Node-RED.
     const discoveryDir = path.join(dir, 'discovery');
-    const proc = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--standard-ports', '--announce', '--ephemeral'], {
-      cwd: root, stdio: 'pipe', detached: true, env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
-    });
+    const proc = spawn(
+      process.execPath,
+      ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--standard-ports', '--announce', '--ephemeral'],
+      {
+        cwd: root,
+        stdio: 'pipe',
+        detached: true,
+        env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
+      },
+    );
     child = proc;
     const stderr = collect(proc.stderr);
     const lines = readline.createInterface({ input: proc.stdout });
@@ -165,7 +221,9 @@ describe('hub cli', function () {
     assert.ok(fs.existsSync(socket));
     assert.equal(fs.readdirSync(discoveryDir).length, 1, 'announced');
 
-    const stopping = new Promise<void>((resolve) => lines.on('line', (l) => l.includes('SIGINT received, stopping') && resolve()));
+    const stopping = new Promise<void>((resolve) =>
+      lines.on('line', (l) => l.includes('SIGINT received, stopping') && resolve()),
+    );
     // The terminal signals every process of the group; `npm run` (or a second Ctrl-C) signals the hub again.
     process.kill(-proc.pid!, 'SIGINT');
     await stopping;
@@ -188,7 +246,11 @@ describe('hub cli', function () {
   });
 
   const badConfigs: Array<[string, unknown, string]> = [
-    ['an invalid module id', { devices: [{ deviceId: 'ok', modules: [{ moduleId: 'bad id' }] }] }, 'devices[0].modules[0].moduleId'],
+    [
+      'an invalid module id',
+      { devices: [{ deviceId: 'ok', modules: [{ moduleId: 'bad id' }] }] },
+      'devices[0].modules[0].moduleId',
+    ],
     ['a route that does not parse', { routes: { r1: 'FROM /messages/* INTO nowhere' } }, 'routes.r1'],
     ['a port out of range', { port: 70000 }, 'port'],
     ['an unknown field', { hubname: 'x' }, 'hubname'],

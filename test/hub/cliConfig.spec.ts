@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, defaultHubConfig, hubOptionsFromConfig, loadHubConfig, parseHubConfig } from '../../src/hub/config';
+import {
+  ConfigError,
+  defaultHubConfig,
+  hubOptionsFromConfig,
+  loadHubConfig,
+  parseHubConfig,
+} from '../../src/hub/config';
 
 const KEY = Buffer.alloc(32, 5).toString('base64');
 
@@ -11,7 +17,9 @@ describe('hub cli config', () => {
   it('defaults to local-device with sensor and processor, everything to $upstream', async () => {
     assert.deepEqual(await loadHubConfig(), defaultHubConfig());
     assert.deepEqual(parseHubConfig({}), defaultHubConfig());
-    assert.deepEqual(defaultHubConfig().devices, [{ deviceId: 'local-device', modules: [{ moduleId: 'sensor' }, { moduleId: 'processor' }] }]);
+    assert.deepEqual(defaultHubConfig().devices, [
+      { deviceId: 'local-device', modules: [{ moduleId: 'sensor' }, { moduleId: 'processor' }] },
+    ]);
     assert.deepEqual(Object.values(defaultHubConfig().routes), ['FROM /messages/* INTO $upstream']);
   });
 
@@ -25,7 +33,13 @@ describe('hub cli config', () => {
       storeAndForwardTtlSeconds: 60,
       connectTimeoutSeconds: 10,
       observationLimit: 500,
-      devices: [{ deviceId: 'dev-1', auth: { primaryKey: KEY, secondaryKey: KEY }, modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }] }],
+      devices: [
+        {
+          deviceId: 'dev-1',
+          auth: { primaryKey: KEY, secondaryKey: KEY },
+          modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }],
+        },
+      ],
       routes: { r: 'FROM /messages/modules/a/outputs/o WHERE temp > 20 INTO BrokeredEndpoint("/modules/b/inputs/i")' },
     });
     assert.equal(config.hostName, 'my-hub.azure-devices.net');
@@ -39,7 +53,13 @@ describe('hub cli config', () => {
       storeAndForwardTtlSeconds: 60,
       connectTimeoutSeconds: 10,
       observationLimit: 500,
-      devices: [{ deviceId: 'dev-1', auth: { primaryKey: KEY, secondaryKey: KEY }, modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }] }],
+      devices: [
+        {
+          deviceId: 'dev-1',
+          auth: { primaryKey: KEY, secondaryKey: KEY },
+          modules: [{ moduleId: '$weird.id', auth: { x509Thumbprints: ['ab'.repeat(20)] } }],
+        },
+      ],
       routes: { r: 'FROM /messages/modules/a/outputs/o WHERE temp > 20 INTO BrokeredEndpoint("/modules/b/inputs/i")' },
     });
   });
@@ -60,20 +80,31 @@ describe('hub cli config', () => {
     ['a duplicate device', { devices: [{ deviceId: 'a' }, { deviceId: 'a' }] }, 'devices[1].deviceId'],
     ['an unknown device field', { devices: [{ deviceId: 'a', keys: 1 }] }, 'devices[0].keys'],
     ['a short key', { devices: [{ deviceId: 'a', auth: { primaryKey: 'c2hvcnQ=' } }] }, 'devices[0].auth.primaryKey'],
-    ['a bad thumbprint', { devices: [{ deviceId: 'a', modules: [{ moduleId: 'm', auth: { x509Thumbprints: ['xyz'] } }] }] }, 'devices[0].modules[0].auth.x509Thumbprints[0]'],
-    ['a duplicate module', { devices: [{ deviceId: 'a', modules: [{ moduleId: 'm' }, { moduleId: 'm' }] }] }, 'devices[0].modules[1].moduleId'],
+    [
+      'a bad thumbprint',
+      { devices: [{ deviceId: 'a', modules: [{ moduleId: 'm', auth: { x509Thumbprints: ['xyz'] } }] }] },
+      'devices[0].modules[0].auth.x509Thumbprints[0]',
+    ],
+    [
+      'a duplicate module',
+      { devices: [{ deviceId: 'a', modules: [{ moduleId: 'm' }, { moduleId: 'm' }] }] },
+      'devices[0].modules[1].moduleId',
+    ],
     ['a route that is not a string', { routes: { r: 3 } }, 'routes.r'],
     ['a route with an unknown endpoint', { routes: { r: 'FROM /messages/* INTO somewhere' } }, 'routes.r'],
     ['a tls section without files', { tls: { caCertFile: 'a' } }, 'tls.serverCertFile'],
   ];
   for (const [name, raw, field] of bad) {
     it(`rejects ${name}, naming ${field}`, () => {
-      assert.throws(() => parseHubConfig(raw), (err: unknown) => {
-        assert.ok(err instanceof ConfigError);
-        assert.equal(err.field, field);
-        assert.ok(err.message.startsWith(`${field}: `), err.message);
-        return true;
-      });
+      assert.throws(
+        () => parseHubConfig(raw),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.field, field);
+          assert.ok(err.message.startsWith(`${field}: `), err.message);
+          return true;
+        },
+      );
     });
   }
 
@@ -84,7 +115,9 @@ describe('hub cli config', () => {
       const broken = path.join(dir, 'broken.json');
       fs.writeFileSync(broken, '{ "port": ');
       await assert.rejects(loadHubConfig(broken), { name: 'ConfigError', field: '(file)' });
-      const config = parseHubConfig({ tls: { caCertFile: path.join(dir, 'ca.pem'), serverCertFile: 'x', serverKeyFile: 'y' } });
+      const config = parseHubConfig({
+        tls: { caCertFile: path.join(dir, 'ca.pem'), serverCertFile: 'x', serverKeyFile: 'y' },
+      });
       await assert.rejects(hubOptionsFromConfig(config), { name: 'ConfigError', field: 'tls.caCertFile' });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -60,7 +60,10 @@ describe('local hub: fault injection and observations', function () {
     assert.equal(await connackCode(url(), moduleOptions(hub, mod)), 3);
     assert.equal(await connackCode(url(), moduleOptions(hub, mod)), 0);
     assert.equal(hub.observed.counters.refused, refused + 2);
-    assert.deepEqual(hub.observed.connects.slice(-3).map((r) => r.returnCode), [3, 3, 0]);
+    assert.deepEqual(
+      hub.observed.connects.slice(-3).map((r) => r.returnCode),
+      [3, 3, 0],
+    );
   });
 
   it('refuseConnects can send codes aedes does not (1)', async () => {
@@ -124,7 +127,10 @@ describe('local hub: fault injection and observations', function () {
     const seen: string[] = [];
     c.on('message', (t) => seen.push(t));
     hub.faults.withholdMethodRequests(true);
-    await assert.rejects(hub.invokeMethod('dev1', mod.moduleId, { methodName: 'held', responseTimeoutInSeconds: 5 }), (e: HubError) => e.errorCode === 504101);
+    await assert.rejects(
+      hub.invokeMethod('dev1', mod.moduleId, { methodName: 'held', responseTimeoutInSeconds: 5 }),
+      (e: HubError) => e.errorCode === 504101,
+    );
     assert.deepEqual(seen, []);
   });
 
@@ -154,8 +160,14 @@ describe('local hub: fault injection and observations', function () {
       const c = await connectModule(small, m);
       for (const n of [1, 2, 3]) await c.publishAsync('devices/dev1/modules/lim/messages/events/', `p${n}`, { qos: 1 });
       await until(() => small.observed.counters.upstream === 3, 'three upstream messages');
-      assert.deepEqual(small.observed.publishes.map((p) => p.payload.toString()), ['p2', 'p3']);
-      assert.deepEqual(small.observed.upstream.map((u) => u.body.toString()), ['p2', 'p3']);
+      assert.deepEqual(
+        small.observed.publishes.map((p) => p.payload.toString()),
+        ['p2', 'p3'],
+      );
+      assert.deepEqual(
+        small.observed.upstream.map((u) => u.body.toString()),
+        ['p2', 'p3'],
+      );
       assert.equal(small.observed.counters.publishes, 3);
     } finally {
       await endAll();
@@ -168,15 +180,31 @@ describe('local hub: fault injection and observations', function () {
     const before = hub.observed.counters.publishes;
     await c.publishAsync(`devices/dev1/modules/${mod.moduleId}/messages/events/`, 'obs', { qos: 1 });
     const p = hub.observed.publishes.at(-1)!;
-    assert.deepEqual([p.clientId, p.topic, p.payload.toString(), p.qos], [cid(), `devices/dev1/modules/${mod.moduleId}/messages/events/`, 'obs', 1]);
+    assert.deepEqual(
+      [p.clientId, p.topic, p.payload.toString(), p.qos],
+      [cid(), `devices/dev1/modules/${mod.moduleId}/messages/events/`, 'obs', 1],
+    );
     assert.equal(hub.observed.counters.publishes, before + 1);
     assert.ok(lines.some((l) => l.includes(`${cid()} connected`)));
     assert.ok(lines.some((l) => l.startsWith('$upstream <- ')));
     hub.observed.clear();
     assert.deepEqual(
-      [hub.observed.connects.length, hub.observed.publishes.length, hub.observed.subscriptions.length, hub.observed.upstream.length],
+      [
+        hub.observed.connects.length,
+        hub.observed.publishes.length,
+        hub.observed.subscriptions.length,
+        hub.observed.upstream.length,
+      ],
       [0, 0, 0, 0],
     );
-    assert.deepEqual(hub.observed.counters, { connects: 0, refused: 0, disconnects: 0, publishes: 0, upstream: 0, routed: 0, methodCalls: 0 });
+    assert.deepEqual(hub.observed.counters, {
+      connects: 0,
+      refused: 0,
+      disconnects: 0,
+      publishes: 0,
+      upstream: 0,
+      routed: 0,
+      methodCalls: 0,
+    });
   });
 });

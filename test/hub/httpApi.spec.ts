@@ -15,8 +15,19 @@ describe('hub http api', () => {
   let port: number;
   let serviceToken: string;
 
-  function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-    return rawRequest({ method, path, port, headers: { authorization: serviceToken, ...headers }, ...(body !== undefined ? { body } : {}) });
+  function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpAnswer> {
+    return rawRequest({
+      method,
+      path,
+      port,
+      headers: { authorization: serviceToken, ...headers },
+      ...(body !== undefined ? { body } : {}),
+    });
   }
 
   beforeEach(async () => {
@@ -39,15 +50,32 @@ describe('hub http api', () => {
       ['no Authorization header', () => undefined],
       ['a malformed token', () => 'Bearer abc'],
       ['another policy name', () => createServiceSas(hub.hostName, 'registryRead', hub.policyKey, 3600)],
-      ['another hub as audience', () => createServiceSas('other.azure-devices.net', 'iothubowner', hub.policyKey, 3600)],
-      ['a wrong key', () => createServiceSas(hub.hostName, 'iothubowner', Buffer.alloc(32, 1).toString('base64'), 3600)],
-      ['an expired token', () => createServiceSas(hub.hostName, 'iothubowner', hub.policyKey, 10, Math.floor(Date.now() / 1000) - 100)],
-      ['a module token on the twin API', () => createSas(`${hub.hostName}/devices/dev1/modules/modA`, hub.getModule('dev1', 'modA')!.primaryKey, 3600)],
+      [
+        'another hub as audience',
+        () => createServiceSas('other.azure-devices.net', 'iothubowner', hub.policyKey, 3600),
+      ],
+      [
+        'a wrong key',
+        () => createServiceSas(hub.hostName, 'iothubowner', Buffer.alloc(32, 1).toString('base64'), 3600),
+      ],
+      [
+        'an expired token',
+        () => createServiceSas(hub.hostName, 'iothubowner', hub.policyKey, 10, Math.floor(Date.now() / 1000) - 100),
+      ],
+      [
+        'a module token on the twin API',
+        () => createSas(`${hub.hostName}/devices/dev1/modules/modA`, hub.getModule('dev1', 'modA')!.primaryKey, 3600),
+      ],
     ];
     for (const [name, token] of cases) {
       it(`answers 401 IotHubUnauthorizedAccess for ${name}`, async () => {
         const t = token();
-        const answer = await rawRequest({ method: 'GET', path: `/twins/dev1/modules/modA${API}`, port, headers: t ? { authorization: t } : {} });
+        const answer = await rawRequest({
+          method: 'GET',
+          path: `/twins/dev1/modules/modA${API}`,
+          port,
+          headers: t ? { authorization: t } : {},
+        });
         assert.equal(answer.status, 401);
         assert.equal(answer.headers['iothub-errorcode'], 'IotHubUnauthorizedAccess');
         assert.match((answer.json as LegacyBody).Message, /^ErrorCode:IotHubUnauthorizedAccess;/);
@@ -93,7 +121,12 @@ describe('hub http api', () => {
     });
 
     it('PATCH merges desired properties through the core and returns the new twin', async () => {
-      const answer = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { speed: 5, nested: { a: 1 } } } }, { 'if-match': '*' });
+      const answer = await call(
+        'PATCH',
+        `/twins/dev1/modules/modA${API}`,
+        { properties: { desired: { speed: 5, nested: { a: 1 } } } },
+        { 'if-match': '*' },
+      );
       assert.equal(answer.status, 200);
       assert.deepEqual(hub.calls.desired, [{ speed: 5, nested: { a: 1 } }]);
       const twin = answer.json as { properties: { desired: Record<string, unknown> }; etag: string };
@@ -104,9 +137,19 @@ describe('hub http api', () => {
 
     it('PATCH honours If-Match: the current etag passes, a stale one gets 412 PreconditionFailed', async () => {
       const etag = hub.getTwin('dev1', 'modA').etag;
-      const ok = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { a: 1 } } }, { 'if-match': `"${etag}"` });
+      const ok = await call(
+        'PATCH',
+        `/twins/dev1/modules/modA${API}`,
+        { properties: { desired: { a: 1 } } },
+        { 'if-match': `"${etag}"` },
+      );
       assert.equal(ok.status, 200);
-      const stale = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { a: 2 } } }, { 'if-match': `"${etag}"` });
+      const stale = await call(
+        'PATCH',
+        `/twins/dev1/modules/modA${API}`,
+        { properties: { desired: { a: 2 } } },
+        { 'if-match': `"${etag}"` },
+      );
       assert.equal(stale.status, 412);
       assert.match((stale.json as LegacyBody).Message, /^ErrorCode:PreconditionFailed;/);
       assert.equal(hub.getTwin('dev1', 'modA').properties.desired.a, 1);
@@ -114,7 +157,9 @@ describe('hub http api', () => {
 
     it('PUT replaces desired properties (removed keys become null in the patch)', async () => {
       hub.updateDesired('dev1', 'modA', { keep: 1, drop: 2, obj: { x: 1, y: 2 } });
-      const answer = await call('PUT', `/twins/dev1/modules/modA${API}`, { properties: { desired: { keep: 1, obj: { x: 1 }, add: true } } });
+      const answer = await call('PUT', `/twins/dev1/modules/modA${API}`, {
+        properties: { desired: { keep: 1, obj: { x: 1 }, add: true } },
+      });
       assert.equal(answer.status, 200);
       assert.deepEqual(hub.calls.desired.at(-1), { drop: null, obj: { y: null }, add: true });
       const desired = hub.getTwin('dev1', 'modA').properties.desired;
@@ -152,7 +197,9 @@ describe('hub http api', () => {
     }
 
     it('an over-sized body answers 413 MessageTooLarge', async () => {
-      const answer = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { big: 'x'.repeat(300 * 1024) } } });
+      const answer = await call('PATCH', `/twins/dev1/modules/modA${API}`, {
+        properties: { desired: { big: 'x'.repeat(300 * 1024) } },
+      });
       assert.equal(answer.status, 413);
       assert.match((answer.json as LegacyBody).Message, /^ErrorCode:MessageTooLarge;/);
     });
@@ -167,10 +214,26 @@ describe('hub http api', () => {
 
   describe('direct methods (service)', () => {
     it('POST invokes the method and answers {status, payload}', async () => {
-      const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'ping', payload: { n: 1 }, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 });
+      const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, {
+        methodName: 'ping',
+        payload: { n: 1 },
+        responseTimeoutInSeconds: 30,
+        connectTimeoutInSeconds: 0,
+      });
       assert.equal(answer.status, 200);
       assert.deepEqual(answer.json, { status: 200, payload: { echo: { n: 1 } } });
-      assert.deepEqual(hub.calls.invoke, [{ deviceId: 'dev1', moduleId: 'modA', invocation: { methodName: 'ping', payload: { n: 1 }, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 } }]);
+      assert.deepEqual(hub.calls.invoke, [
+        {
+          deviceId: 'dev1',
+          moduleId: 'modA',
+          invocation: {
+            methodName: 'ping',
+            payload: { n: 1 },
+            responseTimeoutInSeconds: 30,
+            connectTimeoutInSeconds: 0,
+          },
+        },
+      ]);
     });
 
     it('POST on a device invokes without module id; a missing payload becomes null', async () => {
@@ -189,7 +252,8 @@ describe('hub http api', () => {
     });
 
     it('a module that does not answer in time answers 504 with errorCode 504101', async () => {
-      hub.methodHandler = () => Promise.reject(hubError(504, 504101, 'Timed out waiting for the response from device.'));
+      hub.methodHandler = () =>
+        Promise.reject(hubError(504, 504101, 'Timed out waiting for the response from device.'));
       const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'ping' });
       assert.equal(answer.status, 504);
       assert.equal(innerErrorCode(answer.text), 504101);
@@ -226,12 +290,18 @@ describe('hub http api', () => {
 
   describe('module-to-module methods (edgeHub)', () => {
     function moduleToken(deviceId: string, moduleId: string, key?: string): string {
-      return createSas(`${hub.hostName}/devices/${deviceId}/modules/${moduleId}`, key ?? hub.getModule(deviceId, moduleId)!.primaryKey, 3600);
+      return createSas(
+        `${hub.hostName}/devices/${deviceId}/modules/${moduleId}`,
+        key ?? hub.getModule(deviceId, moduleId)!.primaryKey,
+        3600,
+      );
     }
 
     it('accepts the caller module token with a matching x-ms-edge-moduleId and invokes the target', async () => {
       const answer = await rawRequest({
-        method: 'POST', path: '/twins/dev1/modules/modB/methods', port,
+        method: 'POST',
+        path: '/twins/dev1/modules/modB/methods',
+        port,
         headers: { authorization: moduleToken('dev1', 'modA'), 'x-ms-edge-moduleId': 'dev1/modA' },
         body: { methodName: 'hello', payload: 'hi' },
       });
@@ -242,8 +312,13 @@ describe('hub http api', () => {
 
     it('accepts the secondary key too', async () => {
       const answer = await rawRequest({
-        method: 'POST', path: '/twins/dev1/modules/modB/methods', port,
-        headers: { authorization: moduleToken('dev1', 'modA', hub.getModule('dev1', 'modA')!.secondaryKey), 'x-ms-edge-moduleId': 'dev1/modA' },
+        method: 'POST',
+        path: '/twins/dev1/modules/modB/methods',
+        port,
+        headers: {
+          authorization: moduleToken('dev1', 'modA', hub.getModule('dev1', 'modA')!.secondaryKey),
+          'x-ms-edge-moduleId': 'dev1/modA',
+        },
         body: { methodName: 'hello' },
       });
       assert.equal(answer.status, 200);
@@ -251,13 +326,34 @@ describe('hub http api', () => {
 
     const refused: Array<[string, () => Record<string, string>]> = [
       ['no x-ms-edge-moduleId', () => ({ authorization: moduleToken('dev1', 'modA') })],
-      ['a header naming another module', () => ({ authorization: moduleToken('dev1', 'modA'), 'x-ms-edge-moduleId': 'dev1/modB' })],
-      ['a token signed with another module key', () => ({ authorization: moduleToken('dev1', 'modA', hub.getModule('dev1', 'modB')!.primaryKey), 'x-ms-edge-moduleId': 'dev1/modA' })],
-      ['a device token', () => ({ authorization: createSas(`${hub.hostName}/devices/dev1`, hub.listDevices()[0]!.primaryKey, 3600), 'x-ms-edge-moduleId': 'dev1/modA' })],
+      [
+        'a header naming another module',
+        () => ({ authorization: moduleToken('dev1', 'modA'), 'x-ms-edge-moduleId': 'dev1/modB' }),
+      ],
+      [
+        'a token signed with another module key',
+        () => ({
+          authorization: moduleToken('dev1', 'modA', hub.getModule('dev1', 'modB')!.primaryKey),
+          'x-ms-edge-moduleId': 'dev1/modA',
+        }),
+      ],
+      [
+        'a device token',
+        () => ({
+          authorization: createSas(`${hub.hostName}/devices/dev1`, hub.listDevices()[0]!.primaryKey, 3600),
+          'x-ms-edge-moduleId': 'dev1/modA',
+        }),
+      ],
     ];
     for (const [name, headers] of refused) {
       it(`refuses ${name} with 401 (errorCode 401002)`, async () => {
-        const answer = await rawRequest({ method: 'POST', path: '/twins/dev1/modules/modB/methods', port, headers: headers(), body: { methodName: 'x' } });
+        const answer = await rawRequest({
+          method: 'POST',
+          path: '/twins/dev1/modules/modB/methods',
+          port,
+          headers: headers(),
+          body: { methodName: 'x' },
+        });
         assert.equal(answer.status, 401);
         assert.equal(innerErrorCode(answer.text), 401002);
         assert.deepEqual(hub.calls.invoke, []);
@@ -267,19 +363,35 @@ describe('hub http api', () => {
 
   describe('registry', () => {
     it('PUT /devices/{d} creates a device and returns its generated keys', async () => {
-      const answer = await call('PUT', `/devices/newdev${API}`, { deviceId: 'newdev', authentication: { type: 'sas', symmetricKey: { primaryKey: '', secondaryKey: '' } } });
+      const answer = await call('PUT', `/devices/newdev${API}`, {
+        deviceId: 'newdev',
+        authentication: { type: 'sas', symmetricKey: { primaryKey: '', secondaryKey: '' } },
+      });
       assert.equal(answer.status, 200);
-      const device = answer.json as { deviceId: string; authentication: { type: string; symmetricKey: { primaryKey: string; secondaryKey: string } } };
+      const device = answer.json as {
+        deviceId: string;
+        authentication: { type: string; symmetricKey: { primaryKey: string; secondaryKey: string } };
+      };
       assert.equal(device.deviceId, 'newdev');
       assert.equal(device.authentication.type, 'sas');
-      assert.equal(device.authentication.symmetricKey.primaryKey, hub.listDevices().find((d) => d.deviceId === 'newdev')!.primaryKey);
+      assert.equal(
+        device.authentication.symmetricKey.primaryKey,
+        hub.listDevices().find((d) => d.deviceId === 'newdev')!.primaryKey,
+      );
       assert.equal(Buffer.from(device.authentication.symmetricKey.secondaryKey, 'base64').length, 32);
     });
 
     it('PUT keeps given keys; a second PUT without If-Match answers 409 DeviceAlreadyExists', async () => {
       const primaryKey = Buffer.alloc(32, 3).toString('base64');
-      const first = await call('PUT', `/devices/keyed${API}`, { deviceId: 'keyed', authentication: { symmetricKey: { primaryKey } } });
-      assert.equal((first.json as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey.primaryKey, primaryKey);
+      const first = await call('PUT', `/devices/keyed${API}`, {
+        deviceId: 'keyed',
+        authentication: { symmetricKey: { primaryKey } },
+      });
+      assert.equal(
+        (first.json as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey
+          .primaryKey,
+        primaryKey,
+      );
       const again = await call('PUT', `/devices/keyed${API}`, { deviceId: 'keyed' });
       assert.equal(again.status, 409);
       assert.match((again.json as LegacyBody).Message, /^ErrorCode:DeviceAlreadyExists;/);
@@ -288,7 +400,11 @@ describe('hub http api', () => {
     });
 
     const badDevices: Array<[string, string, unknown]> = [
-      ['a key that is not base64 of 16-64 bytes', 'k1', { authentication: { symmetricKey: { primaryKey: 'c2hvcnQ=' } } }],
+      [
+        'a key that is not base64 of 16-64 bytes',
+        'k1',
+        { authentication: { symmetricKey: { primaryKey: 'c2hvcnQ=' } } },
+      ],
       ['a body deviceId different from the path', 'k2', { deviceId: 'other' }],
       ['an invalid device id', 'bad%20id', { deviceId: 'bad id' }],
       ['an unsupported authentication type', 'k3', { authentication: { type: 'certificateAuthority' } }],
@@ -303,9 +419,13 @@ describe('hub http api', () => {
 
     it('PUT with self-signed thumbprints creates an X.509 identity', async () => {
       const tp = 'A'.repeat(40);
-      const answer = await call('PUT', `/devices/x509dev${API}`, { deviceId: 'x509dev', authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: tp, secondaryThumbprint: null } } });
+      const answer = await call('PUT', `/devices/x509dev${API}`, {
+        deviceId: 'x509dev',
+        authentication: { type: 'selfSigned', x509Thumbprint: { primaryThumbprint: tp, secondaryThumbprint: null } },
+      });
       assert.equal(answer.status, 200);
-      const auth = (answer.json as { authentication: { type: string; x509Thumbprint: { primaryThumbprint: string } } }).authentication;
+      const auth = (answer.json as { authentication: { type: string; x509Thumbprint: { primaryThumbprint: string } } })
+        .authentication;
       assert.equal(auth.type, 'selfSigned');
       assert.equal(auth.x509Thumbprint.primaryThumbprint, tp);
     });
@@ -315,9 +435,15 @@ describe('hub http api', () => {
       assert.equal(one.status, 200);
       assert.equal((one.json as { capabilities: { iotEdge: boolean } }).capabilities.iotEdge, true);
       const all = await call('GET', `/devices${API}`);
-      assert.deepEqual((all.json as Array<{ deviceId: string }>).map((d) => d.deviceId), ['dev1']);
+      assert.deepEqual(
+        (all.json as Array<{ deviceId: string }>).map((d) => d.deviceId),
+        ['dev1'],
+      );
       const mods = await call('GET', `/devices/dev1/modules${API}`);
-      assert.deepEqual((mods.json as Array<{ moduleId: string }>).map((m) => m.moduleId), ['modA', 'modB']);
+      assert.deepEqual(
+        (mods.json as Array<{ moduleId: string }>).map((m) => m.moduleId),
+        ['modA', 'modB'],
+      );
       const missing = await call('GET', `/devices/nope${API}`);
       assert.equal(missing.status, 404);
       assert.match((missing.json as LegacyBody).Message, /^ErrorCode:DeviceNotFound;/);
@@ -326,7 +452,11 @@ describe('hub http api', () => {
     it('PUT/GET/DELETE /devices/{d}/modules/{m} manage modules', async () => {
       const created = await call('PUT', `/devices/dev1/modules/modC${API}`, { deviceId: 'dev1', moduleId: 'modC' });
       assert.equal(created.status, 200);
-      const mod = created.json as { moduleId: string; generationId: string; authentication: { symmetricKey: { primaryKey: string } } };
+      const mod = created.json as {
+        moduleId: string;
+        generationId: string;
+        authentication: { symmetricKey: { primaryKey: string } };
+      };
       assert.equal(mod.generationId, hub.getModule('dev1', 'modC')!.generationId);
       assert.equal(mod.authentication.symmetricKey.primaryKey, hub.getModule('dev1', 'modC')!.primaryKey);
       const dup = await call('PUT', `/devices/dev1/modules/modC${API}`, { deviceId: 'dev1', moduleId: 'modC' });

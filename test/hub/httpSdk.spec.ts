@@ -22,7 +22,10 @@ describe('hub http api with the azure-iothub SDK', function () {
   beforeEach(async () => {
     hub = new FakeHub();
     hub.addModule('dev1', 'modA');
-    server = https.createServer({ cert: tlsMaterial.serverCert, key: tlsMaterial.serverKey }, createHttpApi(hub, { name: 'iothubowner', key: hub.policyKey }));
+    server = https.createServer(
+      { cert: tlsMaterial.serverCert, key: tlsMaterial.serverKey },
+      createHttpApi(hub, { name: 'iothubowner', key: hub.policyKey }),
+    );
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     oracle = serviceOracle(hub.serviceConnectionString, (server.address() as AddressInfo).port, tlsMaterial.caCert);
   });
@@ -44,7 +47,10 @@ describe('hub http api with the azure-iothub SDK', function () {
   it('a stale etag surfaces as InvalidEtagError (412)', async () => {
     const stale = hub.getTwin('dev1', 'modA').etag;
     hub.updateDesired('dev1', 'modA', { a: 1 });
-    await assert.rejects(oracle.registry.updateModuleTwin('dev1', 'modA', { properties: { desired: { a: 2 } } }, stale), { name: 'InvalidEtagError' });
+    await assert.rejects(
+      oracle.registry.updateModuleTwin('dev1', 'modA', { properties: { desired: { a: 2 } } }, stale),
+      { name: 'InvalidEtagError' },
+    );
   });
 
   it('Registry.addModule / getModule / removeModule, and DeviceAlreadyExistsError on a duplicate create', async () => {
@@ -61,14 +67,24 @@ describe('hub http api with the azure-iothub SDK', function () {
   });
 
   it('Client.invokeDeviceMethod returns the module answer', async () => {
-    const result: unknown = (await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping', payload: { x: 1 } })).result;
+    const result: unknown = (
+      await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping', payload: { x: 1 } })
+    ).result;
     assert.deepEqual(result, { status: 200, payload: { echo: { x: 1 } } });
-    assert.deepEqual(hub.calls.invoke[0]!.invocation, { methodName: 'ping', payload: { x: 1 }, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 });
+    assert.deepEqual(hub.calls.invoke[0]!.invocation, {
+      methodName: 'ping',
+      payload: { x: 1 },
+      responseTimeoutInSeconds: 30,
+      connectTimeoutInSeconds: 0,
+    });
   });
 
   it('Client.invokeDeviceMethod on an offline module fails like IoT Hub: 404 "Not found" carrying 404103', async () => {
     hub.methodHandler = () => Promise.reject(hubError(404, 404103, 'Timed out waiting for device to connect.'));
-    const err = await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping' }).then(() => undefined, (e: SdkHttpError) => e);
+    const err = await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping' }).then(
+      () => undefined,
+      (e: SdkHttpError) => e,
+    );
     assert.ok(err);
     assert.equal(err.message, 'Not found');
     assert.equal(err.response?.statusCode, 404);
@@ -77,14 +93,24 @@ describe('hub http api with the azure-iothub SDK', function () {
 
   it('Client.invokeDeviceMethod with no answer in time fails as GatewayTimeoutError (504101), without retries', async () => {
     hub.methodHandler = () => Promise.reject(hubError(504, 504101, 'Timed out waiting for the response from device.'));
-    const err = await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping' }).then(() => undefined, (e: SdkHttpError) => e);
+    const err = await oracle.client.invokeDeviceMethod('dev1', 'modA', { methodName: 'ping' }).then(
+      () => undefined,
+      (e: SdkHttpError) => e,
+    );
     assert.equal(err?.name, 'GatewayTimeoutError');
     assert.equal(err?.response?.statusCode, 504);
     assert.equal(hub.calls.invoke.length, 1);
   });
 
   it('a wrong policy key surfaces as UnauthorizedError', async () => {
-    const wrong = serviceOracle(hub.serviceConnectionString.replace(/SharedAccessKey=.*$/, `SharedAccessKey=${Buffer.alloc(32, 9).toString('base64')}`), (server.address() as AddressInfo).port, tlsMaterial.caCert);
+    const wrong = serviceOracle(
+      hub.serviceConnectionString.replace(
+        /SharedAccessKey=.*$/,
+        `SharedAccessKey=${Buffer.alloc(32, 9).toString('base64')}`,
+      ),
+      (server.address() as AddressInfo).port,
+      tlsMaterial.caCert,
+    );
     try {
       await assert.rejects(wrong.registry.getModuleTwin('dev1', 'modA'), { name: 'UnauthorizedError' });
     } finally {

@@ -19,7 +19,10 @@ describe('hub errors', () => {
   for (const [name, status, code] of table) {
     it(`${name} is HTTP ${status} with IoT Hub code ${code}`, () => {
       const err = new HubError(name, 'text');
-      assert.deepEqual([err.errorName, err.httpStatus, err.errorCode, err.message, err.name], [name, status, code, 'text', 'HubError']);
+      assert.deepEqual(
+        [err.errorName, err.httpStatus, err.errorCode, err.message, err.name],
+        [name, status, code, 'text', 'HubError'],
+      );
     });
   }
 
@@ -29,12 +32,25 @@ describe('hub errors', () => {
   });
 
   it('identityNotFound names the device (404001) or the module (404010)', () => {
-    assert.deepEqual([identityNotFound('d').errorName, identityNotFound('d', 'm').errorName], ['DeviceNotFound', 'ModuleNotFound']);
+    assert.deepEqual(
+      [identityNotFound('d').errorName, identityNotFound('d', 'm').errorName],
+      ['DeviceNotFound', 'ModuleNotFound'],
+    );
   });
 
   const from: Array<[string, unknown, HubErrorName, string]> = [
-    ['a HubErrorShape with a known code', Object.assign(new Error('offline'), { httpStatus: 404, errorCode: 404103 }), 'DeviceNotOnline', 'offline'],
-    ['a HubErrorShape with an unknown code', Object.assign(new Error('odd'), { httpStatus: 418, errorCode: 418000 }), 'ServerError', 'odd'],
+    [
+      'a HubErrorShape with a known code',
+      Object.assign(new Error('offline'), { httpStatus: 404, errorCode: 404103 }),
+      'DeviceNotOnline',
+      'offline',
+    ],
+    [
+      'a HubErrorShape with an unknown code',
+      Object.assign(new Error('odd'), { httpStatus: 418, errorCode: 418000 }),
+      'ServerError',
+      'odd',
+    ],
     ['a plain Error', new Error('boom'), 'ServerError', 'boom'],
     ['a string', 'text', 'ServerError', 'text'],
     ['null', null, 'ServerError', 'null'],

@@ -39,7 +39,10 @@ describe('hub state directory store', function () {
     await state.settled();
     assert.deepEqual(await state.get('twin:a'), { version: 200 });
     assert.equal(await state.get('twin:b'), undefined);
-    assert.deepEqual(await state.list('twin:'), [['twin:a', { version: 200 }], ['twin:c', { version: 1 }]]);
+    assert.deepEqual(await state.list('twin:'), [
+      ['twin:a', { version: 200 }],
+      ['twin:c', { version: 1 }],
+    ]);
   });
 
   it('keeps what was put across a close and a reopen, and settles at once with nothing pending', async () => {
@@ -69,7 +72,10 @@ describe('hub state directory store', function () {
 
   describe('its packages are optional', () => {
     it('the pack lists classic-level and aedes-persistence-level as optional peer dependencies (dev dependencies here), not dependencies', () => {
-      const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<string, Record<string, unknown> | undefined>;
+      const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<
+        string,
+        Record<string, unknown> | undefined
+      >;
       for (const name of STATE_PACKAGES) {
         assert.equal(pkg.dependencies?.[name], undefined, `${name} is not installed with the pack`);
         assert.equal(typeof pkg.peerDependencies?.[name], 'string', `${name} is a peer dependency`);
@@ -85,7 +91,10 @@ describe('hub state directory store', function () {
           const loaded = Object.keys(require.cache).filter((f) => /node_modules[\\/](classic-level|aedes-persistence-level)[\\/]/.test(f));
           process.stdout.write(JSON.stringify(loaded));
         });`;
-      const { stdout } = await promisify(execFile)(process.execPath, ['--require', 'tsx/cjs', '-e', script], { cwd: root, timeout: 60_000 });
+      const { stdout } = await promisify(execFile)(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
+        cwd: root,
+        timeout: 60_000,
+      });
       assert.deepEqual(JSON.parse(stdout), []);
     });
 
@@ -94,7 +103,10 @@ describe('hub state directory store', function () {
         throw Object.assign(new Error(`Cannot find module '${name}'`), { code: 'MODULE_NOT_FOUND' });
       };
       assert.deepEqual(missingStatePackages(absent), ['classic-level', 'aedes-persistence-level']);
-      assert.deepEqual(missingStatePackages((name) => (name === 'classic-level' ? absent(name) : name)), ['classic-level']);
+      assert.deepEqual(
+        missingStatePackages((name) => (name === 'classic-level' ? absent(name) : name)),
+        ['classic-level'],
+      );
       assert.deepEqual(missingStatePackages(), [], 'installed in this clone');
       assert.equal(
         statePackagesHint(['classic-level', 'aedes-persistence-level']),

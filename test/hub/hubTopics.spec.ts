@@ -1,7 +1,14 @@
 // Unit tests for the topics the hub publishes to and its client ids (src/hub/hubTopics.ts).
 import assert from 'node:assert/strict';
 import {
-  brokerId, clientKey, desiredPatchTopic, inputTopic, methodRequestTopic, toBrokerTopic, toWireTopic, twinResponseTopic,
+  brokerId,
+  clientKey,
+  desiredPatchTopic,
+  inputTopic,
+  methodRequestTopic,
+  toBrokerTopic,
+  toWireTopic,
+  twinResponseTopic,
 } from '../../src/hub/hubTopics';
 
 const AWKWARD = 'a b/$+%&#é';
@@ -20,11 +27,19 @@ describe('hub topics the hub publishes to', () => {
   describe('twin and method topics', () => {
     const table: Array<[string, string, string]> = [
       ['twin response', twinResponseTopic(200, '1'), '$iothub/twin/res/200/?$rid=1'],
-      ['twin response, rid percent-encoded', twinResponseTopic(429, AWKWARD), `$iothub/twin/res/429/?$rid=${AWKWARD_ENCODED}`],
+      [
+        'twin response, rid percent-encoded',
+        twinResponseTopic(429, AWKWARD),
+        `$iothub/twin/res/429/?$rid=${AWKWARD_ENCODED}`,
+      ],
       ['twin response with version', twinResponseTopic(204, 'x y', 7), '$iothub/twin/res/204/?$rid=x%20y&$version=7'],
       ['desired patch', desiredPatchTopic(3), '$iothub/twin/PATCH/properties/desired/?$version=3'],
       ['method request', methodRequestTopic('reboot', 'a'), '$iothub/methods/POST/reboot/?$rid=a'],
-      ['method request, name percent-encoded', methodRequestTopic(AWKWARD, '1f'), `$iothub/methods/POST/${AWKWARD_ENCODED}/?$rid=1f`],
+      [
+        'method request, name percent-encoded',
+        methodRequestTopic(AWKWARD, '1f'),
+        `$iothub/methods/POST/${AWKWARD_ENCODED}/?$rid=1f`,
+      ],
     ];
     for (const [name, actual, expected] of table) it(name, () => assert.equal(actual, expected));
   });
@@ -33,7 +48,14 @@ describe('hub topics the hub publishes to', () => {
     it('keeps the delivered system properties (in IoT Hub order, empty ones out) and the application properties', () => {
       const topic = inputTopic('dev', 'mod', 'in1', {
         properties: { 'k ey': 'v/$+%&#é', a: '1' },
-        systemProperties: { '$.cmid': 'src', '$.on': '', '$.to': 'dropped', '$.cdid': 'dev', '$.mid': 'm 1', '$.ct': 'application/json' },
+        systemProperties: {
+          '$.cmid': 'src',
+          '$.on': '',
+          '$.to': 'dropped',
+          '$.cdid': 'dev',
+          '$.mid': 'm 1',
+          '$.ct': 'application/json',
+        },
       });
       assert.equal(
         topic,
@@ -42,7 +64,10 @@ describe('hub topics the hub publishes to', () => {
     });
 
     it('ends with an empty bag when there are no properties', () => {
-      assert.equal(inputTopic('d', 'm', 'x', { properties: {}, systemProperties: {} }), 'devices/d/modules/m/inputs/x/');
+      assert.equal(
+        inputTopic('d', 'm', 'x', { properties: {}, systemProperties: {} }),
+        'devices/d/modules/m/inputs/x/',
+      );
     });
   });
 
@@ -67,7 +92,8 @@ describe('hub topics the hub publishes to', () => {
       ['devices/#/messages/devicebound/#', device, 'devices/%23/messages/devicebound/#'],
     ];
     for (const [topic, id, expected] of toBroker) {
-      it(`toBrokerTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${expected}`, () => assert.equal(toBrokerTopic(topic, id), expected));
+      it(`toBrokerTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${expected}`, () =>
+        assert.equal(toBrokerTopic(topic, id), expected));
     }
 
     const toWire: Array<[string, { deviceId: string; moduleId?: string }, string | undefined]> = [
@@ -80,7 +106,8 @@ describe('hub topics the hub publishes to', () => {
       ['$iothub/methods/POST/m/?$rid=1', plus, '$iothub/methods/POST/m/?$rid=1'],
     ];
     for (const [topic, id, expected] of toWire) {
-      it(`toWireTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${String(expected)}`, () => assert.equal(toWireTopic(topic, id), expected));
+      it(`toWireTopic(${topic}) for ${id.deviceId}/${id.moduleId ?? ''} = ${String(expected)}`, () =>
+        assert.equal(toWireTopic(topic, id), expected));
     }
   });
 });

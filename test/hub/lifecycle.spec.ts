@@ -13,7 +13,17 @@ import { generateHubTls } from '../../src/hub/certs';
 import { LocalHub as FromIndex } from '../../src/hub/index';
 import { HubError } from '../../src/hub/hubErrors';
 import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
-import { API, connect, connectModule, endAll, moduleOptions, nextMessage, startHub, subscribe, tokenFor } from './support';
+import {
+  API,
+  connect,
+  connectModule,
+  endAll,
+  moduleOptions,
+  nextMessage,
+  startHub,
+  subscribe,
+  tokenFor,
+} from './support';
 import { until } from '../helpers/until';
 
 function refusesTcp(port: number): Promise<boolean> {
@@ -38,19 +48,37 @@ describe('local hub: lifecycle and endpoints', () => {
   it('is exported from src/hub/index.ts', () => assert.equal(FromIndex, LocalHub));
 
   it('makes identities with keys, generation ids and connection strings', async () => {
-    hub = await startHub({ hostName: 'my-hub.azure-devices.net', devices: [{ deviceId: 'd0', modules: [{ moduleId: 'm0' }] }] });
+    hub = await startHub({
+      hostName: 'my-hub.azure-devices.net',
+      devices: [{ deviceId: 'd0', modules: [{ moduleId: 'm0' }] }],
+    });
     const m = hub.getModule('d0', 'm0')!;
     assert.equal(Buffer.from(m.primaryKey, 'base64').length, 32);
     assert.notEqual(m.primaryKey, m.secondaryKey);
     assert.match(m.generationId, /^[0-9a-f]+$/);
-    assert.equal(m.connectionString, `HostName=my-hub.azure-devices.net;DeviceId=d0;ModuleId=m0;SharedAccessKey=${m.primaryKey};GatewayHostName=localhost:${hub.port}`);
+    assert.equal(
+      m.connectionString,
+      `HostName=my-hub.azure-devices.net;DeviceId=d0;ModuleId=m0;SharedAccessKey=${m.primaryKey};GatewayHostName=localhost:${hub.port}`,
+    );
     assert.equal(hub.addModule('d0', 'm0').primaryKey, m.primaryKey, 'addModule returns the existing module');
     const given = hub.addModule('d1', 'm1', { primaryKey: Buffer.alloc(32, 1).toString('base64') });
     assert.equal(given.primaryKey, Buffer.alloc(32, 1).toString('base64'));
-    assert.deepEqual(hub.listDevices().map((d) => d.deviceId), ['d0', 'd1']);
-    assert.deepEqual(hub.listModules().map((x) => `${x.deviceId}/${x.moduleId}`), ['d0/m0', 'd1/m1']);
-    assert.match(hub.getDevice('d1')!.connectionString, /^HostName=my-hub\.azure-devices\.net;DeviceId=d1;SharedAccessKey=[^;]+;GatewayHostName=localhost:\d+$/);
-    assert.match(hub.serviceConnectionString, /^HostName=my-hub\.azure-devices\.net;SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]{43}=$/);
+    assert.deepEqual(
+      hub.listDevices().map((d) => d.deviceId),
+      ['d0', 'd1'],
+    );
+    assert.deepEqual(
+      hub.listModules().map((x) => `${x.deviceId}/${x.moduleId}`),
+      ['d0/m0', 'd1/m1'],
+    );
+    assert.match(
+      hub.getDevice('d1')!.connectionString,
+      /^HostName=my-hub\.azure-devices\.net;DeviceId=d1;SharedAccessKey=[^;]+;GatewayHostName=localhost:\d+$/,
+    );
+    assert.match(
+      hub.serviceConnectionString,
+      /^HostName=my-hub\.azure-devices\.net;SharedAccessKeyName=iothubowner;SharedAccessKey=[A-Za-z0-9+/]{43}=$/,
+    );
     assert.throws(() => hub!.addModule('d0', 'bad/id'), HubError);
     hub.removeModule('d1', 'm1');
     assert.equal(hub.getModule('d1', 'm1'), undefined);
@@ -79,7 +107,10 @@ describe('local hub: lifecycle and endpoints', () => {
       IOTEDGE_APIVERSION: '2019-01-30',
       IOTEDGE_AUTHSCHEME: 'sasToken',
     });
-    assert.throws(() => hub!.edgeEnvironment('edge1', 'nope'), (e: HubError) => e.httpStatus === 404);
+    assert.throws(
+      () => hub!.edgeEnvironment('edge1', 'nope'),
+      (e: HubError) => e.httpStatus === 404,
+    );
     const caPath = hub.caCertPath;
     await hub.close();
     hub = undefined;
@@ -89,7 +120,9 @@ describe('local hub: lifecycle and endpoints', () => {
 
   it('loads TLS material from options.tls', async () => {
     const material = await generateHubTls('Given');
-    hub = await startHub({ tls: { caCert: material.caCert, serverCert: material.serverCert, serverKey: material.serverKey } });
+    hub = await startHub({
+      tls: { caCert: material.caCert, serverCert: material.serverCert, serverKey: material.serverKey },
+    });
     assert.equal(hub.caCert, material.caCert);
     const m = hub.addModule('d', 'm');
     await connectModule(hub, m);
@@ -98,7 +131,10 @@ describe('local hub: lifecycle and endpoints', () => {
   it('serves MQTT over WSS at /$iothub/websocket', async () => {
     hub = await startHub();
     const m = hub.addModule('d', 'ws');
-    const c = await connect(`wss://localhost:${hub.port}/$iothub/websocket`, moduleOptions(hub, m, { wsOptions: { ca: hub.caCert } }));
+    const c = await connect(
+      `wss://localhost:${hub.port}/$iothub/websocket`,
+      moduleOptions(hub, m, { wsOptions: { ca: hub.caCert } }),
+    );
     assert.equal(hub.observed.connects.at(-1)!.transport, 'wss');
     await subscribe(c, '$iothub/twin/res/#');
     const res = nextMessage(c, (t) => t.startsWith('$iothub/twin/res/200/'));
@@ -127,7 +163,9 @@ describe('local hub: lifecycle and endpoints', () => {
         ws.once('error', reject);
       });
       const frames: Buffer[] = [];
-      const first = new Promise<void>((resolve) => ws.on('message', (data: Buffer) => frames.push(data) === 1 && resolve()));
+      const first = new Promise<void>((resolve) =>
+        ws.on('message', (data: Buffer) => frames.push(data) === 1 && resolve()),
+      );
       ws.send(connectPacket);
       await first;
       assert.deepEqual([...frames[0]!], [0x20, 2, 0, 0], 'CONNACK accepted, whole, in the first frame');
@@ -157,13 +195,17 @@ describe('local hub: lifecycle and endpoints', () => {
     const tcp = net.connect(port, '127.0.0.1');
     tcp.on('error', () => undefined);
     await closedWithin(tcp, 'no TLS handshake');
-    const halfHello = net.connect(port, '127.0.0.1', () => halfHello.write(Buffer.from([0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00])));
+    const halfHello = net.connect(port, '127.0.0.1', () =>
+      halfHello.write(Buffer.from([0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00])),
+    );
     halfHello.on('error', () => undefined);
     await closedWithin(halfHello, 'the start of a ClientHello, then nothing');
     const silent = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca });
     silent.on('error', () => undefined);
     await closedWithin(silent, 'TLS, then nothing');
-    const noConnect = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca }, () => noConnect.write(Buffer.from([0x10])));
+    const noConnect = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca }, () =>
+      noConnect.write(Buffer.from([0x10])),
+    );
     noConnect.on('error', () => undefined);
     await closedWithin(noConnect, 'the first byte of a CONNECT, then nothing');
     assert.ok(idle.connected && hub.isConnected('d/idle'), 'the idle MQTT connection stays');
@@ -176,10 +218,22 @@ describe('local hub: lifecycle and endpoints', () => {
   it('serves HTTPS on the MQTT port (service API handler)', async () => {
     hub = await startHub();
     const status = await new Promise<number>((resolve, reject) => {
-      https.get({ host: '127.0.0.1', port: hub!.port, path: '/devices/x?api-version=2021-04-12', ca: hub!.caCert, servername: 'localhost', agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      }).on('error', reject);
+      https
+        .get(
+          {
+            host: '127.0.0.1',
+            port: hub!.port,
+            path: '/devices/x?api-version=2021-04-12',
+            ca: hub!.caCert,
+            servername: 'localhost',
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        )
+        .on('error', reject);
     });
     assert.ok(status >= 400 && status < 500, `got ${status}`);
   });
@@ -187,7 +241,9 @@ describe('local hub: lifecycle and endpoints', () => {
   it('answers 404 to a WebSocket upgrade on another path', async () => {
     hub = await startHub();
     const m = hub.addModule('d', 'ws');
-    await assert.rejects(connect(`wss://localhost:${hub.port}/elsewhere`, moduleOptions(hub, m, { wsOptions: { ca: hub.caCert } })));
+    await assert.rejects(
+      connect(`wss://localhost:${hub.port}/elsewhere`, moduleOptions(hub, m, { wsOptions: { ca: hub.caCert } })),
+    );
   });
 
   it('offers a plain MQTT port when asked', async () => {
@@ -199,12 +255,19 @@ describe('local hub: lifecycle and endpoints', () => {
   });
 
   it('stop() closes connections and listeners, restart() listens on the same ports with state and sessions kept', async () => {
-    hub = await startHub({ plainMqttPort: 0, routes: { r: 'FROM /messages/modules/sensor/* INTO BrokeredEndpoint("/modules/filter/inputs/in")' } });
+    hub = await startHub({
+      plainMqttPort: 0,
+      routes: { r: 'FROM /messages/modules/sensor/* INTO BrokeredEndpoint("/modules/filter/inputs/in")' },
+    });
     const filter = hub.addModule('d', 'filter');
     const port = hub.port;
     const plain = hub.plainMqttPort!;
     const c = await connectModule(hub, filter, { clean: false });
-    await subscribe(c, ['devices/d/modules/filter/inputs/#', '$iothub/methods/POST/#', '$iothub/twin/PATCH/properties/desired/#']);
+    await subscribe(c, [
+      'devices/d/modules/filter/inputs/#',
+      '$iothub/methods/POST/#',
+      '$iothub/twin/PATCH/properties/desired/#',
+    ]);
     await c.publishAsync('$iothub/twin/PATCH/properties/reported/?$rid=1', '{"kept":true}', { qos: 1 });
     await until(() => hub!.getTwin('d', 'filter').properties.reported.$version === 2);
     const closedC = new Promise<void>((resolve) => c.once('close', () => resolve()));
@@ -221,7 +284,10 @@ describe('local hub: lifecycle and endpoints', () => {
     assert.equal(hub.plainMqttPort, plain);
     assert.equal(hub.getTwin('d', 'filter').properties.reported.kept, true);
     // Reconnect with the same session, without subscribing again.
-    const back = mqtt.connect(`mqtts://127.0.0.1:${port}`, moduleOptions(hub, filter, { clean: false, password: tokenFor(hub, 'd', 'filter', filter.primaryKey) }));
+    const back = mqtt.connect(
+      `mqtts://127.0.0.1:${port}`,
+      moduleOptions(hub, filter, { clean: false, password: tokenFor(hub, 'd', 'filter', filter.primaryKey) }),
+    );
     back.on('error', () => undefined);
     const stored = nextMessage(back, (t) => t.startsWith('devices/d/modules/filter/inputs/in'));
     assert.equal((await stored).payload.toString(), 'while stopped');
@@ -250,7 +316,9 @@ describe('local hub: lifecycle and endpoints', () => {
     back.on('error', () => undefined);
     const got: string[] = [];
     back.on('message', (_t, p) => got.push(p.toString()));
-    const connack = await new Promise<{ sessionPresent: boolean }>((resolve) => back.once('connect', (p) => resolve(p)));
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve) =>
+      back.once('connect', (p) => resolve(p)),
+    );
     assert.equal(connack.sessionPresent, false);
     await assert.rejects(hub.invokeMethod('d', 'filter', { methodName: 'm' }), (e: HubError) => e.errorCode === 404103);
     assert.deepEqual(got, []);
@@ -275,7 +343,10 @@ describe('local hub: lifecycle and endpoints', () => {
     const m = hub.addModule('d', 'm');
     const c = await connectModule(hub, m);
     await subscribe(c, '$iothub/methods/POST/#');
-    const failed = assert.rejects(hub.invokeMethod('d', 'm', { methodName: 'never' }), (e: HubError) => e.httpStatus === 503);
+    const failed = assert.rejects(
+      hub.invokeMethod('d', 'm', { methodName: 'never' }),
+      (e: HubError) => e.httpStatus === 503,
+    );
     await until(() => hub!.observed.counters.methodCalls === 1);
     await hub.close();
     hub = undefined;
@@ -286,8 +357,13 @@ describe('local hub: lifecycle and endpoints', () => {
     hub = await startHub();
     const d = hub.addDevice('dev');
     await connect(`mqtts://127.0.0.1:${hub.port}`, {
-      clientId: 'dev', username: `${hub.hostName}/dev/?${API}`, password: tokenFor(hub, 'dev', undefined, d.primaryKey),
-      protocolVersion: 4, reconnectPeriod: 0, ca: hub.caCert, servername: 'localhost',
+      clientId: 'dev',
+      username: `${hub.hostName}/dev/?${API}`,
+      password: tokenFor(hub, 'dev', undefined, d.primaryKey),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      ca: hub.caCert,
+      servername: 'localhost',
     });
     assert.ok(hub.isConnected('dev'));
   });

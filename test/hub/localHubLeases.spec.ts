@@ -10,13 +10,26 @@ import path from 'node:path';
 import { IoTHubModuleClient, LocalHub } from '../../src/index';
 import type { AnnouncedHub, LocalHubApi, RoutedHub } from '../../src/index';
 import { addLeaseRoutes, removeLeaseRoutes, routesFor, startRouteBook } from '../../src/hub/leaseRoutes';
-import { acquireLocalHub, discoverHubs, startPreferringStandardPorts, localHubsClosed, localHubSettings, ownLocalHub, removeDiscoveryFile, shareLocalHub, unshareLocalHub, writeDiscoveryFile } from '../../src/hub';
+import {
+  acquireLocalHub,
+  discoverHubs,
+  startPreferringStandardPorts,
+  localHubsClosed,
+  localHubSettings,
+  ownLocalHub,
+  removeDiscoveryFile,
+  shareLocalHub,
+  unshareLocalHub,
+  writeDiscoveryFile,
+} from '../../src/hub';
 import { until } from '../helpers/until';
-
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */
 async function connectOnce(cs: string, ca: string): Promise<void> {
-  const client = IoTHubModuleClient.createFromConnectionString(cs, { serverVerificationCert: ca, connectionRetry: false });
+  const client = IoTHubModuleClient.createFromConnectionString(cs, {
+    serverVerificationCert: ca,
+    connectionRetry: false,
+  });
   try {
     await client.connect();
     assert.equal(client.connected, true);
@@ -51,8 +64,17 @@ describe('local hub leases and discovery', function () {
     assert.equal(a.ca, b.ca, 'both leases share the same hub');
     const hub = await ownLocalHub();
     assert.ok(hub);
-    assert.deepEqual(hub.listModules().map((m) => m.moduleId).sort(), ['mod-1', 'mod-2']);
-    assert.match(a.connectionString, /DeviceId=dev-a;ModuleId=mod-1;SharedAccessKey=[^;]+;GatewayHostName=localhost:\d+$/);
+    assert.deepEqual(
+      hub
+        .listModules()
+        .map((m) => m.moduleId)
+        .sort(),
+      ['mod-1', 'mod-2'],
+    );
+    assert.match(
+      a.connectionString,
+      /DeviceId=dev-a;ModuleId=mod-1;SharedAccessKey=[^;]+;GatewayHostName=localhost:\d+$/,
+    );
     await connectOnce(a.connectionString, a.ca);
     await a.release();
     await a.release();
@@ -71,17 +93,25 @@ describe('local hub leases and discovery', function () {
     await second.release();
   });
 
-  it('adds each lease\'s routes (default: the module\'s outputs upstream) and removes them on release', async () => {
+  it("adds each lease's routes (default: the module's outputs upstream) and removes them on release", async () => {
     const receiver = await acquireLocalHub('dev-r', 'receiver');
     const sender = await acquireLocalHub('dev-r', 'sender', {
-      routes: ['# a comment line', 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")'],
+      routes: [
+        '# a comment line',
+        'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
+      ],
     });
     assert.deepEqual(Object.values(receiver.routes), ['FROM /messages/modules/receiver/* INTO $upstream']);
-    assert.deepEqual(Object.values(sender.routes), ['FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")']);
+    assert.deepEqual(Object.values(sender.routes), [
+      'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
+    ]);
     const hub = (await ownLocalHub())!;
     const routed: string[] = [];
     hub.events.on('routed', (e) => routed.push(`${e.target}:${e.inputName}`));
-    const client = IoTHubModuleClient.createFromConnectionString(sender.connectionString, { serverVerificationCert: sender.ca, connectionRetry: false });
+    const client = IoTHubModuleClient.createFromConnectionString(sender.connectionString, {
+      serverVerificationCert: sender.ca,
+      connectionRetry: false,
+    });
     try {
       await client.connect();
       await client.sendMessageToOutput('hello', 'out');
@@ -141,40 +171,47 @@ describe('local hub leases and discovery', function () {
 
   const announcedHubs: Array<[string, () => Promise<LocalHubApi>]> = [
     ['on one port', () => LocalHub.start({})],
-    ['on the standard ports when free (bare GatewayHostName)', async () => (await startPreferringStandardPorts({})).hub],
+    [
+      'on the standard ports when free (bare GatewayHostName)',
+      async () => (await startPreferringStandardPorts({})).hub,
+    ],
   ];
-  for (const [where, startHub] of announcedHubs) it(`joins a hub announced by another live process through its registry REST API (${where})`, async () => {
-    const hub = await startHub();
-    try {
-      const file = writeDiscoveryFile(hub, discoveryDir);
-      assert.equal((fs.statSync(file).mode & 0o777).toString(8), '600', 'the file holds the service key');
-      // Announce it as another live process's hub (this process's own announcements are skipped).
-      const announced = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-      fs.writeFileSync(file, JSON.stringify({ ...announced, pid: process.ppid }));
-      assert.equal(discoverHubs(discoveryDir).length, 1);
-      const lease = await acquireLocalHub('dev-remote', 'mod-remote');
-      assert.equal(lease.source, 'remote');
-      assert.equal(lease.ca, hub.caCert);
-      assert.ok(hub.getModule('dev-remote', 'mod-remote'), 'module provisioned through PUT /devices/{d}/modules/{m}');
-      // The same gateway naming and the module's own workload socket, as the hub itself gives them.
-      assert.equal(lease.connectionString, hub.getModule('dev-remote', 'mod-remote')!.connectionString);
-      assert.deepEqual(lease.edgeEnvironment, hub.edgeEnvironment('dev-remote', 'mod-remote'));
-      await connectOnce(lease.connectionString, lease.ca);
-      const again = await acquireLocalHub('dev-remote', 'mod-remote');
-      assert.equal(again.connectionString, lease.connectionString, 'an existing module is reused');
-      await lease.release();
-      await again.release();
-      assert.equal(await ownLocalHub(), undefined);
-      removeDiscoveryFile(file);
-      assert.equal(discoverHubs(discoveryDir).length, 0);
-    } finally {
-      await hub.close();
-    }
-  });
+  for (const [where, startHub] of announcedHubs)
+    it(`joins a hub announced by another live process through its registry REST API (${where})`, async () => {
+      const hub = await startHub();
+      try {
+        const file = writeDiscoveryFile(hub, discoveryDir);
+        assert.equal((fs.statSync(file).mode & 0o777).toString(8), '600', 'the file holds the service key');
+        // Announce it as another live process's hub (this process's own announcements are skipped).
+        const announced = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+        fs.writeFileSync(file, JSON.stringify({ ...announced, pid: process.ppid }));
+        assert.equal(discoverHubs(discoveryDir).length, 1);
+        const lease = await acquireLocalHub('dev-remote', 'mod-remote');
+        assert.equal(lease.source, 'remote');
+        assert.equal(lease.ca, hub.caCert);
+        assert.ok(hub.getModule('dev-remote', 'mod-remote'), 'module provisioned through PUT /devices/{d}/modules/{m}');
+        // The same gateway naming and the module's own workload socket, as the hub itself gives them.
+        assert.equal(lease.connectionString, hub.getModule('dev-remote', 'mod-remote')!.connectionString);
+        assert.deepEqual(lease.edgeEnvironment, hub.edgeEnvironment('dev-remote', 'mod-remote'));
+        await connectOnce(lease.connectionString, lease.ca);
+        const again = await acquireLocalHub('dev-remote', 'mod-remote');
+        assert.equal(again.connectionString, lease.connectionString, 'an existing module is reused');
+        await lease.release();
+        await again.release();
+        assert.equal(await ownLocalHub(), undefined);
+        removeDiscoveryFile(file);
+        assert.equal(discoverHubs(discoveryDir).length, 0);
+      } finally {
+        await hub.close();
+      }
+    });
 
   it('the CLI with --announce (`npm run hub`) prints its JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
     const cli = path.resolve(__dirname, '..', '..', 'dist', 'src', 'hub', 'cli.js');
-    const child = spawn(process.execPath, [cli, '--announce', '--ephemeral'], { env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli, '--announce', '--ephemeral'], {
+      env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     const exited = once(child, 'exit');
@@ -199,7 +236,17 @@ describe('local hub leases and discovery', function () {
   });
 
   it('ignores announcements of processes that are gone', async () => {
-    fs.writeFileSync(path.join(discoveryDir, '1.json'), JSON.stringify({ pid: 2 ** 22 + 12345, port: 1, hostName: 'x', caCertPath: __filename, serviceConnectionString: '', startedAt: '' }));
+    fs.writeFileSync(
+      path.join(discoveryDir, '1.json'),
+      JSON.stringify({
+        pid: 2 ** 22 + 12345,
+        port: 1,
+        hostName: 'x',
+        caCertPath: __filename,
+        serviceConnectionString: '',
+        startedAt: '',
+      }),
+    );
     fs.writeFileSync(path.join(discoveryDir, '2.json'), '{ not json');
     assert.deepEqual(discoverHubs(discoveryDir), []);
   });

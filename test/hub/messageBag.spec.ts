@@ -1,7 +1,13 @@
 // Unit tests for the hub's own property-bag and topic code (src/hub/messageBag.ts, src/hub/hubTopics.ts).
 import assert from 'node:assert/strict';
 import { classifyPublish, subscriptionAllowed } from '../../src/hub/hubTopics';
-import { encodePropertyBag, parsePropertyBag, parseTopicQuery, percentDecode, percentEncode } from '../../src/hub/messageBag';
+import {
+  encodePropertyBag,
+  parsePropertyBag,
+  parseTopicQuery,
+  percentDecode,
+  percentEncode,
+} from '../../src/hub/messageBag';
 
 describe('hub property bags and topics', () => {
   describe('percentEncode / percentDecode', () => {
@@ -32,10 +38,15 @@ describe('hub property bags and topics', () => {
 
   describe('parsePropertyBag', () => {
     it('splits system and application properties (Python SDK bag)', () => {
-      assert.deepEqual(parsePropertyBag('%24.on=out%201&%24.mid=m1&%24.ct=application%2Fjson&%24.ce=utf-8&a%20b=c%26d&%C3%A7=%E2%82%AC'), {
-        systemProperties: { '$.on': 'out 1', '$.mid': 'm1', '$.ct': 'application/json', '$.ce': 'utf-8' },
-        properties: { 'a b': 'c&d', 'ç': '€' },
-      });
+      assert.deepEqual(
+        parsePropertyBag(
+          '%24.on=out%201&%24.mid=m1&%24.ct=application%2Fjson&%24.ce=utf-8&a%20b=c%26d&%C3%A7=%E2%82%AC',
+        ),
+        {
+          systemProperties: { '$.on': 'out 1', '$.mid': 'm1', '$.ct': 'application/json', '$.ce': 'utf-8' },
+          properties: { 'a b': 'c&d', ç: '€' },
+        },
+      );
     });
     it('reads unencoded keys (Node SDK bag), empty values, keys without =', () => {
       assert.deepEqual(parsePropertyBag('$.on=out&$.to=%2Fx&flag&empty=&&x=1=2'), {
@@ -43,7 +54,8 @@ describe('hub property bags and topics', () => {
         properties: { flag: '', empty: '', x: '1=2' },
       });
     });
-    it('returns nothing for an empty bag', () => assert.deepEqual(parsePropertyBag(''), { properties: {}, systemProperties: {} }));
+    it('returns nothing for an empty bag', () =>
+      assert.deepEqual(parsePropertyBag(''), { properties: {}, systemProperties: {} }));
   });
 
   describe('encodePropertyBag', () => {
@@ -63,7 +75,13 @@ describe('hub property bags and topics', () => {
   });
 
   it('parseTopicQuery decodes the query', () => {
-    assert.deepEqual([...parseTopicQuery('$iothub/twin/res/204/?$rid=a%20b&$version=3')], [['$rid', 'a b'], ['$version', '3']]);
+    assert.deepEqual(
+      [...parseTopicQuery('$iothub/twin/res/204/?$rid=a%20b&$version=3')],
+      [
+        ['$rid', 'a b'],
+        ['$version', '3'],
+      ],
+    );
     assert.equal(parseTopicQuery('no/query').size, 0);
   });
 
@@ -85,7 +103,10 @@ describe('hub property bags and topics', () => {
     ];
     for (const [topic, expected] of table) it(topic, () => assert.deepEqual(classifyPublish(topic, mod), expected));
     it('lets a device publish on its own events topic', () => {
-      assert.deepEqual(classifyPublish('devices/d/messages/events/a=1', { deviceId: 'd' }), { kind: 'events', bag: 'a=1' });
+      assert.deepEqual(classifyPublish('devices/d/messages/events/a=1', { deviceId: 'd' }), {
+        kind: 'events',
+        bag: 'a=1',
+      });
     });
   });
 

@@ -20,9 +20,22 @@ function answerAll(c: MqttClient, status = 200): void {
 describe('local hub: direct methods', () => {
   describe('helpers', () => {
     it('applies defaults and limits', () => {
-      assert.deepEqual(normaliseInvocation({ methodName: 'm' }), { methodName: 'm', payload: null, responseTimeoutInSeconds: 30, connectTimeoutInSeconds: 0 });
-      for (const bad of [{ methodName: '' }, { methodName: 'm', responseTimeoutInSeconds: 4 }, { methodName: 'm', responseTimeoutInSeconds: 301 }, { methodName: 'm', connectTimeoutInSeconds: -1 }]) {
-        assert.throws(() => normaliseInvocation(bad), (e: HubError) => e.httpStatus === 400 && e.errorCode === 400004);
+      assert.deepEqual(normaliseInvocation({ methodName: 'm' }), {
+        methodName: 'm',
+        payload: null,
+        responseTimeoutInSeconds: 30,
+        connectTimeoutInSeconds: 0,
+      });
+      for (const bad of [
+        { methodName: '' },
+        { methodName: 'm', responseTimeoutInSeconds: 4 },
+        { methodName: 'm', responseTimeoutInSeconds: 301 },
+        { methodName: 'm', connectTimeoutInSeconds: -1 },
+      ]) {
+        assert.throws(
+          () => normaliseInvocation(bad),
+          (e: HubError) => e.httpStatus === 400 && e.errorCode === 400004,
+        );
       }
     });
     it('counts request ids in hex', () => {
@@ -89,7 +102,10 @@ describe('local hub: direct methods', () => {
       const listener = (e: unknown): number => events.push(e);
       hub.events.on('method', listener);
       try {
-        assert.deepEqual(await hub.invokeMethod('dev1', mod.moduleId, { methodName: 'ev', payload: 5 }), { status: 200, payload: { method: 'ev', got: 5 } });
+        assert.deepEqual(await hub.invokeMethod('dev1', mod.moduleId, { methodName: 'ev', payload: 5 }), {
+          status: 200,
+          payload: { method: 'ev', got: 5 },
+        });
       } finally {
         hub.events.off('method', listener);
       }
@@ -98,17 +114,27 @@ describe('local hub: direct methods', () => {
     });
 
     it('rejects with 404103 when the module is not connected', async () => {
-      await assert.rejects(hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm' }), (e: HubError) => e.httpStatus === 404 && e.errorCode === 404103);
+      await assert.rejects(
+        hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm' }),
+        (e: HubError) => e.httpStatus === 404 && e.errorCode === 404103,
+      );
     });
 
     it('rejects with 404103 when the module is connected but not subscribed to methods', async () => {
       const c = await connectModule(hub, mod);
       await subscribe(c, '$iothub/twin/res/#');
-      await assert.rejects(hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm', connectTimeoutInSeconds: 0 }), (e: HubError) => e.errorCode === 404103);
+      await assert.rejects(
+        hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm', connectTimeoutInSeconds: 0 }),
+        (e: HubError) => e.errorCode === 404103,
+      );
     });
 
     it('waits up to connectTimeoutInSeconds for the module to come online', async () => {
-      const result = hub.invokeMethod('dev1', mod.moduleId, { methodName: 'late', payload: 'x', connectTimeoutInSeconds: 10 });
+      const result = hub.invokeMethod('dev1', mod.moduleId, {
+        methodName: 'late',
+        payload: 'x',
+        connectTimeoutInSeconds: 10,
+      });
       const c = await connectModule(hub, mod);
       answerAll(c, 200);
       await subscribe(c, '$iothub/methods/POST/#');
@@ -119,14 +145,26 @@ describe('local hub: direct methods', () => {
       const c = await connectModule(hub, mod);
       await subscribe(c, '$iothub/methods/POST/#');
       const started = Date.now();
-      await assert.rejects(hub.invokeMethod('dev1', mod.moduleId, { methodName: 'silent', responseTimeoutInSeconds: 5 }), (e: HubError) => e.httpStatus === 504 && e.errorCode === 504101);
+      await assert.rejects(
+        hub.invokeMethod('dev1', mod.moduleId, { methodName: 'silent', responseTimeoutInSeconds: 5 }),
+        (e: HubError) => e.httpStatus === 504 && e.errorCode === 504101,
+      );
       assert.ok(Date.now() - started >= 4900);
     });
 
     it('rejects unknown identities with 404 and bad arguments with 400', async () => {
-      await assert.rejects(hub.invokeMethod('dev1', 'nobody', { methodName: 'm' }), (e: HubError) => e.errorCode === 404010);
-      await assert.rejects(hub.invokeMethod('nodev', 'nobody', { methodName: 'm' }), (e: HubError) => e.errorCode === 404010);
-      await assert.rejects(hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm', responseTimeoutInSeconds: 1 }), (e: HubError) => e.httpStatus === 400);
+      await assert.rejects(
+        hub.invokeMethod('dev1', 'nobody', { methodName: 'm' }),
+        (e: HubError) => e.errorCode === 404010,
+      );
+      await assert.rejects(
+        hub.invokeMethod('nodev', 'nobody', { methodName: 'm' }),
+        (e: HubError) => e.errorCode === 404010,
+      );
+      await assert.rejects(
+        hub.invokeMethod('dev1', mod.moduleId, { methodName: 'm', responseTimeoutInSeconds: 1 }),
+        (e: HubError) => e.httpStatus === 400,
+      );
     });
 
     it('ignores answers from another client or with an unknown rid', async () => {
@@ -157,7 +195,10 @@ describe('local hub: direct methods', () => {
       });
       await subscribe(c, '$iothub/methods/POST/#');
       answerAll(c, 200);
-      assert.deepEqual(await hub.invokeMethod(dev.deviceId, undefined, { methodName: 'dm' }), { status: 200, payload: { method: 'dm', got: null } });
+      assert.deepEqual(await hub.invokeMethod(dev.deviceId, undefined, { methodName: 'dm' }), {
+        status: 200,
+        payload: { method: 'dm', got: null },
+      });
     });
   });
 });

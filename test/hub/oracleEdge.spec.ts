@@ -15,14 +15,19 @@ const DEVICE = 'edge-env';
 const DEBUG_VARIABLES = ['EdgeHubConnectionString', 'IotHubConnectionString', 'EdgeModuleCACertificateFile'];
 
 describe('oracle: IoT Edge environment and WebSockets with azure-iot-device', function () {
-  const oracle = useOracleHub({ devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'envmod' }, { moduleId: 'wsmod' }, { moduleId: 'target' }] }] });
+  const oracle = useOracleHub({
+    devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'envmod' }, { moduleId: 'wsmod' }, { moduleId: 'target' }] }],
+  });
 
   function connectionsOf(clientId: string, transport: string): number {
     return oracle.accepted(clientId).filter((c) => c.transport === transport).length;
   }
 
   /** ModuleClient.fromEnvironment with the module's IOTEDGE_* variables (and `over`), kept for closing. */
-  async function fromEnvironment(transport: typeof Mqtt | typeof MqttWs, over: Record<string, string> = {}): Promise<ModuleClient> {
+  async function fromEnvironment(
+    transport: typeof Mqtt | typeof MqttWs,
+    over: Record<string, string> = {},
+  ): Promise<ModuleClient> {
     const env = { ...oracle.hub.edgeEnvironment(DEVICE, 'envmod'), ...over };
     return oracle.track(await withEnv(env, DEBUG_VARIABLES, () => ModuleClient.fromEnvironment(transport)));
   }
@@ -52,7 +57,12 @@ describe('oracle: IoT Edge environment and WebSockets with azure-iot-device', fu
     await caller.setOptions({ ca: oracle.hub.caCert, http: { agent: oracle.agent() } });
     // Opened so that close() stops the SDK's token-renewal timer (it only does that on an MQTT disconnect).
     await caller.open();
-    const result = await caller.invokeMethod(DEVICE, 'target', { methodName: 'status', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 0 });
+    const result = await caller.invokeMethod(DEVICE, 'target', {
+      methodName: 'status',
+      payload: null,
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 0,
+    });
     assert.deepEqual(result, { status: 200, payload: { healthy: true } });
   });
 
@@ -62,14 +72,18 @@ describe('oracle: IoT Edge environment and WebSockets with azure-iot-device', fu
   // connection string names the gateway without a port and the agent dials the hub's port.
   it('MqttWs with a connection string: GatewayHostName without port + webSocketAgent reaches /$iothub/websocket', async () => {
     const { hub } = oracle;
-    const connectionString = hub.getModule(DEVICE, 'wsmod')!.connectionString.replace(/GatewayHostName=localhost:\d+/, 'GatewayHostName=localhost');
+    const connectionString = hub
+      .getModule(DEVICE, 'wsmod')!
+      .connectionString.replace(/GatewayHostName=localhost:\d+/, 'GatewayHostName=localhost');
     const client = oracle.track(ModuleClient.fromConnectionString(connectionString, MqttWs));
     await client.setOptions({ ca: hub.caCert, mqtt: { webSocketAgent: oracle.agent() } });
     await client.open();
     assert.equal(connectionsOf(`${DEVICE}/wsmod`, 'wss'), 1);
     const twin = await client.getTwin();
     await new Promise<void>((resolve, reject) => {
-      (twin.properties.reported as ReportedProperties).update({ transport: 'wss' }, (err?: Error) => (err ? reject(err) : resolve()));
+      (twin.properties.reported as ReportedProperties).update({ transport: 'wss' }, (err?: Error) =>
+        err ? reject(err) : resolve(),
+      );
     });
     assert.equal(hub.getTwin(DEVICE, 'wsmod').properties.reported.transport, 'wss');
   });

@@ -14,7 +14,9 @@ const DEVICE = 'edge-oracle';
 describe('oracle: official SDKs against the local hub (MQTT + REST)', function () {
   const oracle = useOracleHub({
     workloadSocketPath: false,
-    devices: [{ deviceId: DEVICE, modules: [{ moduleId: 'sender' }, { moduleId: 'receiver' }, { moduleId: 'offline' }] }],
+    devices: [
+      { deviceId: DEVICE, modules: [{ moduleId: 'sender' }, { moduleId: 'receiver' }, { moduleId: 'offline' }] },
+    ],
     routes: {
       toReceiver: 'FROM /messages/modules/sender/outputs/out INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
       upstream: 'FROM /messages/modules/sender/outputs/up INTO $upstream',
@@ -22,7 +24,8 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
   });
 
   const connect = (moduleId: string): Promise<ModuleClient> => oracle.openModule(DEVICE, moduleId);
-  const subscribed = (moduleId: string, topicPart: string): (() => boolean) => oracle.subscribed(`${DEVICE}/${moduleId}`, topicPart);
+  const subscribed = (moduleId: string, topicPart: string): (() => boolean) =>
+    oracle.subscribed(`${DEVICE}/${moduleId}`, topicPart);
 
   it('routes an output event to another module input with body and every property intact', async () => {
     const receiver = await connect('receiver');
@@ -71,7 +74,9 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     const twin = await client.getTwin();
     assert.equal(typeof twin.properties.desired.$version, 'number');
     await new Promise<void>((resolve, reject) => {
-      (twin.properties.reported as ReportedProperties).update({ firmware: '1.2.3', nested: { a: 1 } }, (err?: Error) => (err ? reject(err) : resolve()));
+      (twin.properties.reported as ReportedProperties).update({ firmware: '1.2.3', nested: { a: 1 } }, (err?: Error) =>
+        err ? reject(err) : resolve(),
+      );
     });
     const { responseBody: serviceTwin } = await oracle.service.registry.getModuleTwin(DEVICE, 'sender');
     assert.equal(serviceTwin.properties.reported.firmware, '1.2.3');
@@ -103,12 +108,21 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
       response.send(200, { ok: true, got: request.payload as unknown }, () => undefined);
     });
     await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
-    const result: unknown = (await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'reboot', payload: { delay: 3 }, responseTimeoutInSeconds: 10 })).result;
+    const result: unknown = (
+      await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', {
+        methodName: 'reboot',
+        payload: { delay: 3 },
+        responseTimeoutInSeconds: 10,
+      })
+    ).result;
     assert.deepEqual(result, { status: 200, payload: { ok: true, got: { delay: 3 } } });
   });
 
   it('a method on an offline module fails in azure-iothub as against IoT Hub: 404 "Not found" with 404103', async () => {
-    const err = await oracle.service.client.invokeDeviceMethod(DEVICE, 'offline', { methodName: 'x' }).then(() => undefined, (e: SdkHttpError) => e);
+    const err = await oracle.service.client.invokeDeviceMethod(DEVICE, 'offline', { methodName: 'x' }).then(
+      () => undefined,
+      (e: SdkHttpError) => e,
+    );
     assert.ok(err, 'the call must fail');
     assert.equal(err.message, 'Not found');
     assert.equal(err.response?.statusCode, 404);
@@ -125,7 +139,12 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     oracle.hub.faults.withholdMethodRequests(true);
     try {
       // 5 s is the smallest response timeout IoT Hub accepts.
-      const err = await oracle.service.client.invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'slow', responseTimeoutInSeconds: 5 }).then(() => undefined, (e: SdkHttpError) => e);
+      const err = await oracle.service.client
+        .invokeDeviceMethod(DEVICE, 'receiver', { methodName: 'slow', responseTimeoutInSeconds: 5 })
+        .then(
+          () => undefined,
+          (e: SdkHttpError) => e,
+        );
       assert.equal(err?.name, 'GatewayTimeoutError');
       assert.equal(err?.response?.statusCode, 504);
       assert.equal(innerErrorCode(err?.responseBody), 504101);
@@ -143,7 +162,12 @@ describe('oracle: official SDKs against the local hub (MQTT + REST)', function (
     await until(subscribed('receiver', '$iothub/methods/POST'), 'the methods subscription');
     // The SDK's method client dials GatewayHostName as an HTTPS host; the agent sends it to the hub's port.
     const sender = await oracle.openModule(DEVICE, 'sender', { http: { agent: oracle.agent() } });
-    const result = await sender.invokeMethod(DEVICE, 'receiver', { methodName: 'hello', payload: 'hi', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 0 });
+    const result = await sender.invokeMethod(DEVICE, 'receiver', {
+      methodName: 'hello',
+      payload: 'hi',
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 0,
+    });
     assert.deepEqual(result, { status: 201, payload: { from: 'receiver', got: 'hi' } });
   });
 });

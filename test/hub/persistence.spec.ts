@@ -27,7 +27,12 @@ interface Summary {
   caCertPath: string;
   serviceConnectionString: string;
   stateDir: string | null;
-  modules: Array<{ deviceId: string; moduleId: string; connectionString: string; edgeEnvironment?: Record<string, string> }>;
+  modules: Array<{
+    deviceId: string;
+    moduleId: string;
+    connectionString: string;
+    edgeEnvironment?: Record<string, string>;
+  }>;
 }
 
 /** A port that was free a moment ago (the hub is restarted on it). */
@@ -72,7 +77,10 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   });
 
   /** Starts the CLI hub and resolves with its first stdout line; `XDG_DATA_HOME` points into the test's directory. */
-  async function startCli(args: string[], nodeArgs: string[] = []): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary; stderr: () => string }> {
+  async function startCli(
+    args: string[],
+    nodeArgs: string[] = [],
+  ): Promise<{ child: ChildProcessWithoutNullStreams; summary: Summary; stderr: () => string }> {
     const child = spawn(process.execPath, ['--require', 'tsx/cjs', ...nodeArgs, 'src/hub/cli.ts', ...args], {
       cwd: root,
       stdio: 'pipe',
@@ -108,7 +116,11 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   ): Promise<{ client: MqttClient; connack: IConnackPacket }> {
     const m = summary.modules.find((x) => x.deviceId === deviceId && x.moduleId === moduleId)!;
     const clientId = `${deviceId}/${moduleId}`;
-    const password = createSas(`${summary.hostName}/devices/${deviceId}/modules/${moduleId}`, keyOf(m.connectionString), 3600);
+    const password = createSas(
+      `${summary.hostName}/devices/${deviceId}/modules/${moduleId}`,
+      keyOf(m.connectionString),
+      3600,
+    );
     const client = mqtt.connect(`mqtts://127.0.0.1:${summary.httpsPort}`, {
       clientId,
       username: `${summary.hostName}/${clientId}/?${API}`,
@@ -125,14 +137,18 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     client.on('error', () => undefined);
     // Listening before the CONNACK: a restored session's messages may come in the same read.
     if (onMessage) client.on('message', onMessage);
-    const [connack] = (await once(client as unknown as EventEmitter, 'connect', { signal: AbortSignal.timeout(10_000) })) as [IConnackPacket];
+    const [connack] = (await once(client as unknown as EventEmitter, 'connect', {
+      signal: AbortSignal.timeout(10_000),
+    })) as [IConnackPacket];
     return { client, connack };
   }
 
   /** Sends a message to the sender module's output `out` at QoS 1 and resolves once the hub acknowledged it. */
   function sendOutput(client: MqttClient, body: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      client.publish('devices/dev/modules/src/messages/events/%24.on=out', body, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+      client.publish('devices/dev/modules/src/messages/events/%24.on=out', body, { qos: 1 }, (err) =>
+        err ? reject(err) : resolve(),
+      );
     });
   }
 
@@ -145,13 +161,16 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     this.timeout(60_000);
     const port = await freePort();
     const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(config, JSON.stringify({
-      hubName: 'persist-hub',
-      port,
-      workloadSocketPath: false,
-      devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
-      routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        hubName: 'persist-hub',
+        port,
+        workloadSocketPath: false,
+        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
+        routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
+      }),
+    );
     const stateDir = path.join(dir, 'state');
     const first = await startCli([config, '--state-dir', stateDir]);
     assert.equal(first.summary.stateDir, stateDir);
@@ -161,9 +180,19 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     // The module subscribes once, as the Python SDK does at its first connect, and reports a property.
     const mod = await connectAs(first.summary, ca, 'dev', 'mod');
     assert.equal(mod.connack.sessionPresent, false);
-    assert.deepEqual(await subscribe(mod.client, ['$iothub/methods/POST/#', '$iothub/twin/PATCH/properties/desired/#', 'devices/dev/modules/mod/inputs/#', '$iothub/twin/res/#']), [1, 1, 1, 1]);
+    assert.deepEqual(
+      await subscribe(mod.client, [
+        '$iothub/methods/POST/#',
+        '$iothub/twin/PATCH/properties/desired/#',
+        'devices/dev/modules/mod/inputs/#',
+        '$iothub/twin/res/#',
+      ]),
+      [1, 1, 1, 1],
+    );
     const reported = nextMessage(mod.client, (t) => t.startsWith('$iothub/twin/res/'));
-    mod.client.publish('$iothub/twin/PATCH/properties/reported/?$rid=1', JSON.stringify({ firmware: '1.0' }), { qos: 0 });
+    mod.client.publish('$iothub/twin/PATCH/properties/reported/?$rid=1', JSON.stringify({ firmware: '1.0' }), {
+      qos: 0,
+    });
     assert.match((await reported).topic, /^\$iothub\/twin\/res\/204\/\?\$rid=1&\$version=2$/);
     await disconnect(mod.client);
 
@@ -183,7 +212,10 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     assert.equal(second.summary.caCertPath, first.summary.caCertPath);
     assert.equal(fs.readFileSync(second.summary.caCertPath, 'utf8'), ca, 'the same CA file');
     assert.equal(second.summary.serviceConnectionString, first.summary.serviceConnectionString);
-    assert.deepEqual(second.summary.modules.map((m) => m.connectionString), first.summary.modules.map((m) => m.connectionString));
+    assert.deepEqual(
+      second.summary.modules.map((m) => m.connectionString),
+      first.summary.modules.map((m) => m.connectionString),
+    );
 
     // Reconnect with the old CA and key, and subscribe to nothing: the session is there.
     const queued: string[] = [];
@@ -201,7 +233,12 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
 
     // A direct method reaches it.
     const method = nextMessage(again.client, (t) => t.startsWith('$iothub/methods/POST/ping/'), 10_000);
-    const invoked = service.client.invokeDeviceMethod('dev', 'mod', { methodName: 'ping', payload: { n: 1 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const invoked = service.client.invokeDeviceMethod('dev', 'mod', {
+      methodName: 'ping',
+      payload: { n: 1 },
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     const request = await method;
     const rid = /\$rid=([^&]+)/.exec(request.topic)![1]!;
     again.client.publish(`$iothub/methods/res/200/?$rid=${rid}`, JSON.stringify({ pong: true }), { qos: 0 });
@@ -209,11 +246,19 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
 
     // A desired patch reaches it, with the twin's version going on from where it was.
     const desired = nextMessage(again.client, (t) => t.startsWith('$iothub/twin/PATCH/properties/desired/'), 10_000);
-    const { responseBody: updated } = await service.registry.updateModuleTwin('dev', 'mod', { properties: { desired: { threshold: 7 } } }, after.etag);
+    const { responseBody: updated } = await service.registry.updateModuleTwin(
+      'dev',
+      'mod',
+      { properties: { desired: { threshold: 7 } } },
+      after.etag,
+    );
     const patch = await desired;
     assert.deepEqual(JSON.parse(patch.payload.toString()), { threshold: 7, $version: 2 });
     assert.match(patch.topic, /\?\$version=2$/);
-    assert.equal((updated as unknown as { version: number }).version, (after as unknown as { version: number }).version + 1);
+    assert.equal(
+      (updated as unknown as { version: number }).version,
+      (after as unknown as { version: number }).version + 1,
+    );
     assert.notEqual(updated.etag, after.etag);
 
     // The messages queued before the crash arrive, then a newly routed one.
@@ -227,11 +272,14 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     this.timeout(60_000);
     const stateDir = path.join(dir, 'state');
     const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(config, JSON.stringify({
-      workloadSocketPath: false,
-      devices: [{ deviceId: 'dev', modules: [{ moduleId: 'src' }] }],
-      routes: { toNew: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/late/inputs/in")' },
-    }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        workloadSocketPath: false,
+        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'src' }] }],
+        routes: { toNew: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/late/inputs/in")' },
+      }),
+    );
     const first = await startCli([config, '--state-dir', stateDir]);
     const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
     service = serviceOracle(first.summary.serviceConnectionString, first.summary.httpsPort, ca);
@@ -261,7 +309,10 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     // every SAS token renewal through its workload socket; as on IoT Edge, a restarted hub serves it at the same path.
     this.timeout(60_000);
     const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(config, JSON.stringify({ port: await freePort(), devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }] }] }));
+    fs.writeFileSync(
+      config,
+      JSON.stringify({ port: await freePort(), devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }] }] }),
+    );
     const stateDir = path.join(dir, 'state');
     const first = await startCli([config, '--state-dir', stateDir]);
     const env = first.summary.modules.find((m) => m.moduleId === 'mod')!.edgeEnvironment!;
@@ -278,7 +329,9 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     });
     assert.equal(sign.status, 200);
     const key = keyOf(second.summary.modules.find((m) => m.moduleId === 'mod')!.connectionString);
-    assert.deepEqual(sign.json, { digest: createHmac('sha256', Buffer.from(key, 'base64')).update('abc').digest('base64') });
+    assert.deepEqual(sign.json, {
+      digest: createHmac('sha256', Buffer.from(key, 'base64')).update('abc').digest('base64'),
+    });
     const exited = once(second.child, 'exit');
     second.child.kill('SIGTERM');
     await exited;
@@ -304,7 +357,10 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     assert.equal(c.summary.stateDir, expected);
     assert.equal(c.summary.caCertPath, path.join(expected, 'ca.pem'));
     // A second hub on the same state directory is refused (the first one holds it).
-    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--state-dir', expected], { cwd: root, stdio: 'pipe' });
+    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', 'src/hub/cli.ts', '--state-dir', expected], {
+      cwd: root,
+      stdio: 'pipe',
+    });
     children.add(refused);
     let stderr = '';
     refused.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -322,7 +378,9 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     this.timeout(60_000);
     // A pack installed without its optional peers: resolving them fails as it would there.
     const hide = path.join(dir, 'hide-state-packages.js');
-    fs.writeFileSync(hide, `const Module = require('node:module');
+    fs.writeFileSync(
+      hide,
+      `const Module = require('node:module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
   if (request === 'classic-level' || request === 'aedes-persistence-level') {
@@ -330,7 +388,8 @@ Module._resolveFilename = function (request, ...rest) {
   }
   return resolve.call(this, request, ...rest);
 };
-`);
+`,
+    );
     const hint = /npm install classic-level aedes-persistence-level\), or run the hub with --ephemeral/;
     const a = await startCli([], ['--require', hide]);
     assert.equal(a.summary.stateDir, null);
@@ -341,7 +400,11 @@ Module._resolveFilename = function (request, ...rest) {
     a.child.kill('SIGTERM');
     await exitA;
 
-    const refused = spawn(process.execPath, ['--require', 'tsx/cjs', '--require', hide, 'src/hub/cli.ts', '--state-dir', path.join(dir, 'state')], { cwd: root, stdio: 'pipe' });
+    const refused = spawn(
+      process.execPath,
+      ['--require', 'tsx/cjs', '--require', hide, 'src/hub/cli.ts', '--state-dir', path.join(dir, 'state')],
+      { cwd: root, stdio: 'pipe' },
+    );
     children.add(refused);
     let stderr = '';
     refused.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -353,9 +416,21 @@ Module._resolveFilename = function (request, ...rest) {
 
   it('the default state directory follows the platform and the hub name', () => {
     const home = os.homedir();
-    assert.equal(defaultStateDir('local-hub.azure-devices.net', { XDG_DATA_HOME: '/x/data' }, 'linux'), path.join('/x/data', 'azure-iot-local-hub', 'local-hub'));
-    assert.equal(defaultStateDir('my-hub.azure-devices.net', {}, 'linux'), path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'));
-    assert.equal(defaultStateDir('my-hub.azure-devices.net', { XDG_DATA_HOME: 'relative' }, 'linux'), path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'));
-    assert.equal(defaultStateDir('hub.example.com', {}, 'darwin'), path.join(home, 'Library', 'Application Support', 'azure-iot-local-hub', 'hub.example.com'));
+    assert.equal(
+      defaultStateDir('local-hub.azure-devices.net', { XDG_DATA_HOME: '/x/data' }, 'linux'),
+      path.join('/x/data', 'azure-iot-local-hub', 'local-hub'),
+    );
+    assert.equal(
+      defaultStateDir('my-hub.azure-devices.net', {}, 'linux'),
+      path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'),
+    );
+    assert.equal(
+      defaultStateDir('my-hub.azure-devices.net', { XDG_DATA_HOME: 'relative' }, 'linux'),
+      path.join(home, '.local', 'share', 'azure-iot-local-hub', 'my-hub'),
+    );
+    assert.equal(
+      defaultStateDir('hub.example.com', {}, 'darwin'),
+      path.join(home, 'Library', 'Application Support', 'azure-iot-local-hub', 'hub.example.com'),
+    );
   });
 });

@@ -1,6 +1,14 @@
 // Unit tests for edgeHub route parsing and matching (src/hub/routes.ts), WHERE conditions included.
 import assert from 'node:assert/strict';
-import { RouteSyntaxError, parseCondition, parseRoute, parseRoutes, resolveEndpoints, routeMatches, type RoutableMessage } from '../../src/hub/routes';
+import {
+  RouteSyntaxError,
+  parseCondition,
+  parseRoute,
+  parseRoutes,
+  resolveEndpoints,
+  routeMatches,
+  type RoutableMessage,
+} from '../../src/hub/routes';
 
 function msg(over: Partial<RoutableMessage> = {}): RoutableMessage {
   return { deviceId: 'dev1', moduleId: 'sensor', outputName: 'temp', properties: {}, systemProperties: {}, ...over };
@@ -10,11 +18,18 @@ describe('hub routes', () => {
   describe('parseRoute', () => {
     it('parses $upstream and BrokeredEndpoint with either quote', () => {
       assert.deepEqual(parseRoute('r', 'FROM /messages/* INTO $upstream').endpoint, { kind: 'upstream' });
-      assert.deepEqual(parseRoute('r', 'FROM /messages/modules/a/outputs/o INTO BrokeredEndpoint("/modules/b/inputs/i")').endpoint, { kind: 'input', moduleId: 'b', inputName: 'i' });
-      assert.deepEqual(parseRoute('r', "from /messages/* into brokeredendpoint('/modules/b/inputs/in 1')").endpoint, { kind: 'input', moduleId: 'b', inputName: 'in 1' });
+      assert.deepEqual(
+        parseRoute('r', 'FROM /messages/modules/a/outputs/o INTO BrokeredEndpoint("/modules/b/inputs/i")').endpoint,
+        { kind: 'input', moduleId: 'b', inputName: 'i' },
+      );
+      assert.deepEqual(parseRoute('r', "from /messages/* into brokeredendpoint('/modules/b/inputs/in 1')").endpoint, {
+        kind: 'input',
+        moduleId: 'b',
+        inputName: 'in 1',
+      });
     });
     it('parses a WHERE clause', () => {
-      const r = parseRoute('r', 'FROM /messages/* WHERE a = \'1\' AND NOT IS_DEFINED(b) INTO $upstream');
+      const r = parseRoute('r', "FROM /messages/* WHERE a = '1' AND NOT IS_DEFINED(b) INTO $upstream");
       assert.ok(r.condition);
     });
     const bad = [
@@ -31,7 +46,8 @@ describe('hub routes', () => {
       'FROM /messages/* WHERE a INTO $upstream',
     ];
     for (const text of bad) it(`rejects ${text}`, () => assert.throws(() => parseRoute('r', text), RouteSyntaxError));
-    it('names the bad route', () => assert.throws(() => parseRoutes({ good: 'FROM /* INTO $upstream', broken: 'nope' }), /broken/));
+    it('names the bad route', () =>
+      assert.throws(() => parseRoutes({ good: 'FROM /* INTO $upstream', broken: 'nope' }), /broken/));
   });
 
   describe('sources', () => {
@@ -131,7 +147,10 @@ describe('hub routes', () => {
         d: 'FROM /messages/modules/sensor/outputs/* INTO BrokeredEndpoint("/modules/filter/inputs/in1")',
         e: 'FROM /messages/modules/other/* INTO BrokeredEndpoint("/modules/x/inputs/y")',
       });
-      assert.deepEqual(resolveEndpoints(routes, msg()), [{ kind: 'upstream' }, { kind: 'input', moduleId: 'filter', inputName: 'in1' }]);
+      assert.deepEqual(resolveEndpoints(routes, msg()), [
+        { kind: 'upstream' },
+        { kind: 'input', moduleId: 'filter', inputName: 'in1' },
+      ]);
       assert.deepEqual(resolveEndpoints(routes, msg({ moduleId: 'nobody' })), [{ kind: 'upstream' }]);
     });
     it('drops messages no route takes', () => {

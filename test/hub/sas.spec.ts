@@ -46,16 +46,20 @@ describe('hub sas', () => {
 
   describe('verifySas', () => {
     const parsed = parseSasToken(VECTOR)!;
-    it('accepts the vector under its key before expiry', () => assert.equal(verifySas(parsed, [KEY], 1700000000), true));
-    it('accepts when the key is the secondary one', () => assert.equal(verifySas(parsed, [OTHER_KEY, KEY], 1700000000), true));
+    it('accepts the vector under its key before expiry', () =>
+      assert.equal(verifySas(parsed, [KEY], 1700000000), true));
+    it('accepts when the key is the secondary one', () =>
+      assert.equal(verifySas(parsed, [OTHER_KEY, KEY], 1700000000), true));
     it('rejects under another key', () => assert.equal(verifySas(parsed, [OTHER_KEY], 1700000000), false));
     it('rejects with no keys', () => assert.equal(verifySas(parsed, [], 1700000000), false));
     it('rejects at the expiry second', () => assert.equal(verifySas(parsed, [KEY], 1700003600), false));
     it('rejects after expiry', () => assert.equal(verifySas(parsed, [KEY], 1700003601), false));
-    it('rejects a tampered se', () => assert.equal(verifySas({ ...parsed, se: parsed.se + 1 }, [KEY], 1700000000), false));
+    it('rejects a tampered se', () =>
+      assert.equal(verifySas({ ...parsed, se: parsed.se + 1 }, [KEY], 1700000000), false));
     it('rejects when sr is re-encoded differently (signature covers sr as sent)', () =>
       assert.equal(verifySas({ ...parsed, sr: URI }, [KEY], 1700000000), false));
-    it('rejects a short signature', () => assert.equal(verifySas({ ...parsed, sig: 'AAAA' }, [KEY], 1700000000), false));
+    it('rejects a short signature', () =>
+      assert.equal(verifySas({ ...parsed, sig: 'AAAA' }, [KEY], 1700000000), false));
     it('verifies the skn vector', () => assert.equal(verifySas(parseSasToken(VECTOR_SKN)!, [KEY], 1700000000), true));
   });
 

@@ -17,12 +17,29 @@ describe('local hub: service REST API over HTTPS', () => {
   before(async () => {
     hub = await startHub();
     mod = hub.addModule('dev1', 'modA');
-    token = createServiceSas(hub.hostName, 'iothubowner', hub.serviceConnectionString.split('SharedAccessKey=')[1]!, 3600);
+    token = createServiceSas(
+      hub.hostName,
+      'iothubowner',
+      hub.serviceConnectionString.split('SharedAccessKey=')[1]!,
+      3600,
+    );
   });
   after(() => hub.close());
 
-  function call(method: string, path: string, body?: unknown, headers: Record<string, string> = { authorization: token }): Promise<HttpAnswer> {
-    return rawRequest({ method, path, port: hub.port, ca: hub.caCert, headers, ...(body !== undefined ? { body } : {}) });
+  function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = { authorization: token },
+  ): Promise<HttpAnswer> {
+    return rawRequest({
+      method,
+      path,
+      port: hub.port,
+      ca: hub.caCert,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
   }
 
   describe('authentication', () => {
@@ -30,19 +47,69 @@ describe('local hub: service REST API over HTTPS', () => {
     const moduleToken = (): string => createSas(`${hub.hostName}/devices/dev1/modules/modA`, mod.primaryKey, 3600);
     const cases: Array<[string, string, string, () => Record<string, string>]> = [
       ['no Authorization header', 'GET', '/twins/dev1/modules/modA', () => ({})],
-      ['a token signed with another key', 'GET', '/twins/dev1/modules/modA', () => ({ authorization: createServiceSas(hub.hostName, 'iothubowner', Buffer.alloc(32, 7).toString('base64'), 3600) })],
-      ['an expired token', 'GET', '/devices/dev1', () => ({ authorization: createServiceSas(hub.hostName, 'iothubowner', policyKey(), 10, Math.floor(Date.now() / 1000) - 60) })],
-      ['another policy name', 'GET', '/devices', () => ({ authorization: createServiceSas(hub.hostName, 'service', policyKey(), 3600) })],
-      ['a module token on the registry', 'GET', '/devices/dev1', () => ({ authorization: moduleToken(), 'x-ms-edge-moduleId': 'dev1/modA' })],
-      ['a module token on methods without x-ms-edge-moduleId', 'POST', '/twins/dev1/modules/modA/methods', () => ({ authorization: moduleToken() })],
-      ['an expired module token on methods', 'POST', '/twins/dev1/modules/modA/methods', () => ({
-        authorization: createSas(`${hub.hostName}/devices/dev1/modules/modA`, mod.primaryKey, 10, Math.floor(Date.now() / 1000) - 60),
-        'x-ms-edge-moduleId': 'dev1/modA',
-      })],
+      [
+        'a token signed with another key',
+        'GET',
+        '/twins/dev1/modules/modA',
+        () => ({
+          authorization: createServiceSas(hub.hostName, 'iothubowner', Buffer.alloc(32, 7).toString('base64'), 3600),
+        }),
+      ],
+      [
+        'an expired token',
+        'GET',
+        '/devices/dev1',
+        () => ({
+          authorization: createServiceSas(
+            hub.hostName,
+            'iothubowner',
+            policyKey(),
+            10,
+            Math.floor(Date.now() / 1000) - 60,
+          ),
+        }),
+      ],
+      [
+        'another policy name',
+        'GET',
+        '/devices',
+        () => ({ authorization: createServiceSas(hub.hostName, 'service', policyKey(), 3600) }),
+      ],
+      [
+        'a module token on the registry',
+        'GET',
+        '/devices/dev1',
+        () => ({ authorization: moduleToken(), 'x-ms-edge-moduleId': 'dev1/modA' }),
+      ],
+      [
+        'a module token on methods without x-ms-edge-moduleId',
+        'POST',
+        '/twins/dev1/modules/modA/methods',
+        () => ({ authorization: moduleToken() }),
+      ],
+      [
+        'an expired module token on methods',
+        'POST',
+        '/twins/dev1/modules/modA/methods',
+        () => ({
+          authorization: createSas(
+            `${hub.hostName}/devices/dev1/modules/modA`,
+            mod.primaryKey,
+            10,
+            Math.floor(Date.now() / 1000) - 60,
+          ),
+          'x-ms-edge-moduleId': 'dev1/modA',
+        }),
+      ],
     ];
     for (const [name, method, path, headers] of cases) {
       it(`${method} ${path} with ${name} → 401`, async () => {
-        const answer = await call(method, `${path}${API}`, method === 'POST' ? { methodName: 'm' } : undefined, headers());
+        const answer = await call(
+          method,
+          `${path}${API}`,
+          method === 'POST' ? { methodName: 'm' } : undefined,
+          headers(),
+        );
         assert.equal(answer.status, 401);
         assert.equal(answer.headers['iothub-errorcode'], 'IotHubUnauthorizedAccess');
       });
@@ -51,13 +118,32 @@ describe('local hub: service REST API over HTTPS', () => {
 
   describe('twins', () => {
     it('PATCH merges tags and desired (null deletes), bumps version and desired.$version, returns the new etag', async () => {
-      const before = (await call('GET', `/twins/dev1/modules/modA${API}`)).json as { etag: string; version: number; properties: { desired: { $version: number } } };
-      const first = await call('PATCH', `/twins/dev1/modules/modA${API}`, { tags: { site: 'lab' }, properties: { desired: { a: 1, b: { c: 2, d: 3 } } } }, { authorization: token, 'if-match': `"${before.etag}"` });
+      const before = (await call('GET', `/twins/dev1/modules/modA${API}`)).json as {
+        etag: string;
+        version: number;
+        properties: { desired: { $version: number } };
+      };
+      const first = await call(
+        'PATCH',
+        `/twins/dev1/modules/modA${API}`,
+        { tags: { site: 'lab' }, properties: { desired: { a: 1, b: { c: 2, d: 3 } } } },
+        { authorization: token, 'if-match': `"${before.etag}"` },
+      );
       assert.equal(first.status, 200);
-      const second = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { a: null, b: { c: null, e: 'x' } } } });
-      const twin = second.json as { etag: string; version: number; tags: unknown; properties: { desired: Record<string, unknown> } };
+      const second = await call('PATCH', `/twins/dev1/modules/modA${API}`, {
+        properties: { desired: { a: null, b: { c: null, e: 'x' } } },
+      });
+      const twin = second.json as {
+        etag: string;
+        version: number;
+        tags: unknown;
+        properties: { desired: Record<string, unknown> };
+      };
       assert.deepEqual(twin.tags, { site: 'lab' });
-      assert.deepEqual({ ...twin.properties.desired, $metadata: undefined }, { b: { d: 3, e: 'x' }, $version: before.properties.desired.$version + 2, $metadata: undefined });
+      assert.deepEqual(
+        { ...twin.properties.desired, $metadata: undefined },
+        { b: { d: 3, e: 'x' }, $version: before.properties.desired.$version + 2, $metadata: undefined },
+      );
       assert.equal(twin.version, before.version + 2);
       assert.notEqual(twin.etag, before.etag);
       assert.equal(second.headers.etag, `"${twin.etag}"`);
@@ -65,7 +151,12 @@ describe('local hub: service REST API over HTTPS', () => {
 
     it('a stale If-Match answers 412 PreconditionFailed and changes nothing', async () => {
       const version = hub.getTwin('dev1', 'modA').properties.desired.$version;
-      const answer = await call('PATCH', `/twins/dev1/modules/modA${API}`, { properties: { desired: { z: 1 } } }, { authorization: token, 'if-match': '"stale"' });
+      const answer = await call(
+        'PATCH',
+        `/twins/dev1/modules/modA${API}`,
+        { properties: { desired: { z: 1 } } },
+        { authorization: token, 'if-match': '"stale"' },
+      );
       assert.equal(answer.status, 412);
       assert.match((answer.json as LegacyBody).Message, /^ErrorCode:PreconditionFailed;/);
       assert.equal(hub.getTwin('dev1', 'modA').properties.desired.$version, version);
@@ -87,18 +178,30 @@ describe('local hub: service REST API over HTTPS', () => {
       for (const [name, header, status] of ifMatchCases) {
         it(`${method} with If-Match ${name} → ${status}`, async () => {
           const before = hub.getTwin('dev1', 'modA');
-          const answer = await call(method, `/twins/dev1/modules/modA${API}`, { properties: { desired: { ifMatch: name } } }, { authorization: token, 'if-match': header(before.etag) });
+          const answer = await call(
+            method,
+            `/twins/dev1/modules/modA${API}`,
+            { properties: { desired: { ifMatch: name } } },
+            { authorization: token, 'if-match': header(before.etag) },
+          );
           assert.equal(answer.status, status, answer.text);
           const after = hub.getTwin('dev1', 'modA');
           if (status === 200) assert.equal(after.properties.desired.ifMatch, name);
-          else assert.deepEqual([answer.headers['iothub-errorcode'], after.version], ['PreconditionFailed', before.version]);
+          else
+            assert.deepEqual(
+              [answer.headers['iothub-errorcode'], after.version],
+              ['PreconditionFailed', before.version],
+            );
         });
       }
     }
 
     it('PUT replaces desired and tags', async () => {
       await call('PATCH', `/twins/dev1/modules/modA${API}`, { tags: { old: 1 }, properties: { desired: { old: 1 } } });
-      const answer = await call('PUT', `/twins/dev1/modules/modA${API}`, { tags: { fresh: true }, properties: { desired: { fresh: true } } });
+      const answer = await call('PUT', `/twins/dev1/modules/modA${API}`, {
+        tags: { fresh: true },
+        properties: { desired: { fresh: true } },
+      });
       assert.equal(answer.status, 200);
       const twin = hub.getTwin('dev1', 'modA');
       assert.deepEqual(twin.tags, { fresh: true });
@@ -130,7 +233,10 @@ describe('local hub: service REST API over HTTPS', () => {
     it('unknown identities → 404 DeviceNotFound (404001) / ModuleNotFound (404010)', async () => {
       const device = await call('GET', `/twins/nodev/modules/modA${API}`);
       const module = await call('GET', `/twins/dev1/modules/nomod${API}`);
-      assert.deepEqual([device.status, device.headers['iothub-errorcode'], module.status, module.headers['iothub-errorcode']], [404, 'DeviceNotFound', 404, 'ModuleNotFound']);
+      assert.deepEqual(
+        [device.status, device.headers['iothub-errorcode'], module.status, module.headers['iothub-errorcode']],
+        [404, 'DeviceNotFound', 404, 'ModuleNotFound'],
+      );
     });
   });
 
@@ -138,9 +244,13 @@ describe('local hub: service REST API over HTTPS', () => {
     it('PUT creates a device with generated keys, DELETE removes it with its modules (204), GET then answers 404', async () => {
       const created = await call('PUT', `/devices/gone${API}`, { deviceId: 'gone' });
       assert.equal(created.status, 200);
-      const keys = (created.json as { authentication: { symmetricKey: { primaryKey: string } } }).authentication.symmetricKey;
+      const keys = (created.json as { authentication: { symmetricKey: { primaryKey: string } } }).authentication
+        .symmetricKey;
       assert.equal(Buffer.from(keys.primaryKey, 'base64').length, 32);
-      assert.equal((await call('PUT', `/devices/gone/modules/m${API}`, { deviceId: 'gone', moduleId: 'm' })).status, 200);
+      assert.equal(
+        (await call('PUT', `/devices/gone/modules/m${API}`, { deviceId: 'gone', moduleId: 'm' })).status,
+        200,
+      );
       assert.equal((await call('DELETE', `/devices/gone${API}`)).status, 204);
       assert.equal(hub.getModule('gone', 'm'), undefined);
       const after = await call('GET', `/devices/gone${API}`);
@@ -148,23 +258,38 @@ describe('local hub: service REST API over HTTPS', () => {
     });
 
     it('DELETE and PUT-update of a module honour If-Match like IoT Hub: "*", *, quoted or bare etag; a stale one → 412', async () => {
-      const etagOf = async (path: string): Promise<string> => ((await call('GET', `${path}${API}`)).json as { etag: string }).etag;
+      const etagOf = async (path: string): Promise<string> =>
+        ((await call('GET', `${path}${API}`)).json as { etag: string }).etag;
       const variants: Array<(etag: string) => string> = [() => '"*"', () => '*', (etag) => `"${etag}"`, (etag) => etag];
       for (const [i, ifMatch] of variants.entries()) {
         const path = `/devices/dev1/modules/etag${i}`;
         assert.equal((await call('PUT', `${path}${API}`, { deviceId: 'dev1', moduleId: `etag${i}` })).status, 200);
         const etag = await etagOf(path);
-        const update = await call('PUT', `${path}${API}`, { deviceId: 'dev1', moduleId: `etag${i}` }, { authorization: token, 'if-match': ifMatch(etag) });
+        const update = await call(
+          'PUT',
+          `${path}${API}`,
+          { deviceId: 'dev1', moduleId: `etag${i}` },
+          { authorization: token, 'if-match': ifMatch(etag) },
+        );
         assert.equal(update.status, 200, `update with If-Match ${ifMatch(etag)}`);
-        const stale = await call('DELETE', `${path}${API}`, undefined, { authorization: token, 'if-match': '"AAAAAAAAAAA="' });
+        const stale = await call('DELETE', `${path}${API}`, undefined, {
+          authorization: token,
+          'if-match': '"AAAAAAAAAAA="',
+        });
         assert.deepEqual([stale.status, stale.headers['iothub-errorcode']], [412, 'PreconditionFailed']);
-        const removed = await call('DELETE', `${path}${API}`, undefined, { authorization: token, 'if-match': ifMatch(etag) });
+        const removed = await call('DELETE', `${path}${API}`, undefined, {
+          authorization: token,
+          'if-match': ifMatch(etag),
+        });
         assert.equal(removed.status, 204, `delete with If-Match ${ifMatch(etag)}`);
       }
     });
 
     it('POST methods on an offline module → 404 with errorCode 404103', async () => {
-      const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, { methodName: 'm', responseTimeoutInSeconds: 5 });
+      const answer = await call('POST', `/twins/dev1/modules/modA/methods${API}`, {
+        methodName: 'm',
+        responseTimeoutInSeconds: 5,
+      });
       assert.equal(answer.status, 404);
       assert.equal(innerErrorCode(answer.text), 404103);
     });

@@ -32,7 +32,10 @@ describe('hub session store (written behind)', function () {
     await level.put('old', b('on disk'));
     await store.put('a', b('1'));
     await store.put('a', b('2'));
-    await store.batch([{ type: 'put', key: 'b', value: b('x') }, { type: 'del', key: 'old' }]);
+    await store.batch([
+      { type: 'put', key: 'b', value: b('x') },
+      { type: 'del', key: 'old' },
+    ]);
     await store.batch().put('c', b('y')).del('b').write();
     // Nothing awaited the database yet: the overlay answers.
     assert.equal((await store.get('a'))?.toString(), '2');
@@ -42,7 +45,10 @@ describe('hub session store (written behind)', function () {
     await store.flushed();
     assert.deepEqual(
       (await level.iterator().all()).map(([k, v]) => [k, v.toString()]),
-      [['a', '2'], ['c', 'y']],
+      [
+        ['a', '2'],
+        ['c', 'y'],
+      ],
     );
   });
 
@@ -84,7 +90,10 @@ describe('hub session store (written behind)', function () {
     const store = new WriteBehindDb(failing, (err) => errors.push(err));
     await store.put('x', b('1'));
     await store.flushed();
-    assert.deepEqual(errors.map((e) => e.message), ['disk full']);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ['disk full'],
+    );
     await store.flushed();
   });
 
@@ -93,14 +102,28 @@ describe('hub session store (written behind)', function () {
     const store = durableSessionStore(aedesPersistenceLevel as unknown as (db: SessionDb) => object, behind) as {
       setup(broker: unknown): Promise<void>;
       addSubscriptions(client: { id: string }, subs: Array<{ topic: string; qos: number }>): Promise<void>;
-      outgoingEnqueueCombi(subs: Array<{ clientId: string; topic: string; qos: number }>, packet: object): Promise<void>;
+      outgoingEnqueueCombi(
+        subs: Array<{ clientId: string; topic: string; qos: number }>,
+        packet: object,
+      ): Promise<void>;
     };
     assert.equal(store.setup.constructor.name, 'AsyncFunction', 'aedes requires an async setup()');
     await store.setup({ id: 'broker' });
     await store.addSubscriptions({ id: 'd/m' }, [{ topic: 'devices/d/modules/m/inputs/#', qos: 1 }]);
-    assert.equal((await level.keys().all()).filter((k) => k.startsWith('subscriptions:')).length, 1, 'stored before the SUBACK');
+    assert.equal(
+      (await level.keys().all()).filter((k) => k.startsWith('subscriptions:')).length,
+      1,
+      'stored before the SUBACK',
+    );
     await store.outgoingEnqueueCombi([{ clientId: 'd/m', topic: 'devices/d/modules/m/inputs/#', qos: 1 }], {
-      cmd: 'publish', topic: 'devices/d/modules/m/inputs/in/', payload: b('hello'), qos: 1, retain: false, dup: false, brokerId: 'broker', brokerCounter: 1,
+      cmd: 'publish',
+      topic: 'devices/d/modules/m/inputs/in/',
+      payload: b('hello'),
+      qos: 1,
+      retain: false,
+      dup: false,
+      brokerId: 'broker',
+      brokerCounter: 1,
     });
     await behind.flushed();
     assert.equal((await level.keys().all()).filter((k) => k.startsWith('outgoing:')).length, 1);

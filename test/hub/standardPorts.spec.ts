@@ -71,7 +71,11 @@ describe('local hub on the standard ports (8883, 443)', function () {
       assert.equal(env.IOTEDGE_GATEWAYHOSTNAME, 'localhost');
 
       for (const websockets of [false, true]) {
-        const client = IoTHubModuleClient.createFromConnectionString(ours, { serverVerificationCert: hub.caCert, connectionRetry: false, websockets });
+        const client = IoTHubModuleClient.createFromConnectionString(ours, {
+          serverVerificationCert: hub.caCert,
+          connectionRetry: false,
+          websockets,
+        });
         try {
           await client.connect();
           assert.ok(hub.isConnected(`${DEVICE}/ours`), `connected with websockets=${websockets}`);
@@ -79,7 +83,10 @@ describe('local hub on the standard ports (8883, 443)', function () {
           await client.shutdown();
         }
       }
-      const edgeClient = await IoTHubModuleClient.createFromEdgeEnvironment({ env: { ...env }, connectionRetry: false });
+      const edgeClient = await IoTHubModuleClient.createFromEdgeEnvironment({
+        env: { ...env },
+        connectionRetry: false,
+      });
       try {
         await edgeClient.connect();
         assert.ok(hub.isConnected(`${DEVICE}/edge`));
@@ -99,7 +106,9 @@ describe('local hub on the standard ports (8883, 443)', function () {
         }
       }
       // ... and from an IoT Edge module's environment (trust bundle and signatures from the workload API).
-      const fromEnv = await withEnv({ ...env }, ['EdgeHubConnectionString', 'EdgeModuleCACertificateFile'], () => ModuleClient.fromEnvironment(Mqtt));
+      const fromEnv = await withEnv({ ...env }, ['EdgeHubConnectionString', 'EdgeModuleCACertificateFile'], () =>
+        ModuleClient.fromEnvironment(Mqtt),
+      );
       try {
         await fromEnv.open();
         assert.ok(hub.isConnected(`${DEVICE}/edge`));
@@ -129,19 +138,37 @@ describe('local hub on the standard ports (8883, 443)', function () {
   it('azure-iot-local-hub --standard-ports falls back on stderr and in its JSON line ("standardPorts": false) when a port is taken', async () => {
     const held = await occupy(443);
     try {
-      const child = spawn(process.execPath, [path.join(root, 'dist', 'src', 'hub', 'cli.js'), '--standard-ports', '--ephemeral'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        [path.join(root, 'dist', 'src', 'hub', 'cli.js'), '--standard-ports', '--ephemeral'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
       const exited = once(child, 'exit');
       try {
-        const [line] = (await once(readline.createInterface({ input: child.stdout }), 'line', { signal: AbortSignal.timeout(20_000) })) as [string];
-        const summary = JSON.parse(line) as { standardPorts: boolean; mqttPort: number; httpsPort: number; caCertPath: string; modules: Array<{ connectionString: string }> };
+        const [line] = (await once(readline.createInterface({ input: child.stdout }), 'line', {
+          signal: AbortSignal.timeout(20_000),
+        })) as [string];
+        const summary = JSON.parse(line) as {
+          standardPorts: boolean;
+          mqttPort: number;
+          httpsPort: number;
+          caCertPath: string;
+          modules: Array<{ connectionString: string }>;
+        };
         assert.equal(summary.standardPorts, false);
         assert.equal(summary.mqttPort, summary.httpsPort);
         assert.notEqual(summary.httpsPort, 443);
-        assert.match(summary.modules[0]!.connectionString, new RegExp(`;GatewayHostName=localhost:${summary.httpsPort}$`));
+        assert.match(
+          summary.modules[0]!.connectionString,
+          new RegExp(`;GatewayHostName=localhost:${summary.httpsPort}$`),
+        );
         assert.ok(fs.existsSync(summary.caCertPath));
-        assert.match(stderr, /the standard ports are not available \(port (8883|443): (EADDRINUSE|EACCES)\); listening on port \d+ instead/);
+        assert.match(
+          stderr,
+          /the standard ports are not available \(port (8883|443): (EADDRINUSE|EACCES)\); listening on port \d+ instead/,
+        );
       } finally {
         child.kill('SIGTERM');
         const [code] = (await exited) as [number | null];

@@ -35,7 +35,14 @@ export function startHub(options: LocalHubOptions = {}): Promise<LocalHub> {
 }
 
 /** A SAS token for a module or device identity of the hub. */
-export function tokenFor(hub: LocalHub, deviceId: string, moduleId: string | undefined, key: string, ttlSeconds = 3600, now?: number): string {
+export function tokenFor(
+  hub: LocalHub,
+  deviceId: string,
+  moduleId: string | undefined,
+  key: string,
+  ttlSeconds = 3600,
+  now?: number,
+): string {
   const uri = `${hub.hostName}/devices/${deviceId}` + (moduleId === undefined ? '' : `/modules/${moduleId}`);
   return createSas(uri, key, ttlSeconds, now);
 }
@@ -82,7 +89,11 @@ export async function connect(url: string, options: IClientOptions): Promise<Mqt
 }
 
 /** Connects as a module over MQTT/TLS. */
-export function connectModule(hub: LocalHub, m: ModuleIdentity, over: Partial<IClientOptions> = {}): Promise<MqttClient> {
+export function connectModule(
+  hub: LocalHub,
+  m: ModuleIdentity,
+  over: Partial<IClientOptions> = {},
+): Promise<MqttClient> {
   return connect(`mqtts://127.0.0.1:${hub.port}`, moduleOptions(hub, m, over));
 }
 
@@ -119,7 +130,11 @@ export async function endAll(): Promise<void> {
 }
 
 /** Resolves when `client` receives a message whose topic matches; rejects after `ms`. */
-export function nextMessage(client: MqttClient, match: (topic: string) => boolean, ms = 5000): Promise<{ topic: string; payload: Buffer; packet: mqtt.IPublishPacket }> {
+export function nextMessage(
+  client: MqttClient,
+  match: (topic: string) => boolean,
+  ms = 5000,
+): Promise<{ topic: string; payload: Buffer; packet: mqtt.IPublishPacket }> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.off('message', onMessage);
@@ -240,13 +255,18 @@ export function useOracleHub(options: LocalHubOptions): OracleHub {
       return agent;
     },
     async openModule(deviceId, moduleId, extra = {}) {
-      const client = fixture.track(ModuleClient.fromConnectionString(fixture.hub.getModule(deviceId, moduleId)!.connectionString, Mqtt));
+      const client = fixture.track(
+        ModuleClient.fromConnectionString(fixture.hub.getModule(deviceId, moduleId)!.connectionString, Mqtt),
+      );
       await client.setOptions({ ca: fixture.hub.caCert, ...extra });
       await client.open();
       return client;
     },
     subscribed(clientId, topicPart) {
-      return () => fixture.hub.observed.subscriptions.some((s) => s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 0x80);
+      return () =>
+        fixture.hub.observed.subscriptions.some(
+          (s) => s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 0x80,
+        );
     },
     async upstreamAfter(send) {
       const before = fixture.hub.observed.upstream.length;

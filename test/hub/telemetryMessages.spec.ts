@@ -8,7 +8,12 @@ describe('hub messages for routing', () => {
   describe('telemetryMessage', () => {
     it('decodes the bag and stamps the source module over what it claimed', () => {
       const body = Buffer.from('{"t":1}');
-      const m = telemetryMessage({ deviceId: 'dev', moduleId: 'mod' }, '%24.mid=1&%24.cdid=spoof&%24.on=out%201&a%20b=c%26d%2F%24%2B%25%23%C3%A9', body, 'T');
+      const m = telemetryMessage(
+        { deviceId: 'dev', moduleId: 'mod' },
+        '%24.mid=1&%24.cdid=spoof&%24.on=out%201&a%20b=c%26d%2F%24%2B%25%23%C3%A9',
+        body,
+        'T',
+      );
       assert.deepEqual(m, {
         body,
         properties: { 'a b': 'c&d/$+%#é' },
@@ -46,13 +51,27 @@ describe('hub messages for routing', () => {
 
     it('defaults to the target device, no module, no properties', () => {
       const body = Buffer.from([1, 2]);
-      assert.deepEqual(injectedMessage('dev', { body }, 'T'), { body, properties: {}, systemProperties: {}, deviceId: 'dev', enqueuedTime: 'T' });
+      assert.deepEqual(injectedMessage('dev', { body }, 'T'), {
+        body,
+        properties: {},
+        systemProperties: {},
+        deviceId: 'dev',
+        enqueuedTime: 'T',
+      });
     });
   });
 
   describe('forwardUnlessExpired', () => {
     const packet = (messageExpiry?: number): AedesPublishPacket =>
-      ({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 1, retain: false, dup: false, ...(messageExpiry === undefined ? {} : { messageExpiry }) }) as unknown as AedesPublishPacket;
+      ({
+        cmd: 'publish',
+        topic: 't',
+        payload: Buffer.alloc(0),
+        qos: 1,
+        retain: false,
+        dup: false,
+        ...(messageExpiry === undefined ? {} : { messageExpiry }),
+      }) as unknown as AedesPublishPacket;
     it('forwards a packet without expiry or not expired yet', () => {
       const plain = packet();
       const fresh = packet(Date.now() + 60_000);

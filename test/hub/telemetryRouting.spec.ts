@@ -10,7 +10,8 @@ import { connectModule, end, endAll, moduleOptions, nextMessage, startHub, subsc
 import { until } from '../helpers/until';
 
 const ROUTES = {
-  toFilter: "FROM /messages/modules/sensor/outputs/temp WHERE alert = 'true' INTO BrokeredEndpoint(\"/modules/filter/inputs/in1\")",
+  toFilter:
+    'FROM /messages/modules/sensor/outputs/temp WHERE alert = \'true\' INTO BrokeredEndpoint("/modules/filter/inputs/in1")',
   toCloud: 'FROM /messages/modules/filter/* INTO $upstream',
   deviceToCloud: 'FROM /messages/* WHERE NOT IS_DEFINED($connectionModuleId) INTO $upstream',
 };
@@ -30,7 +31,10 @@ describe('local hub: telemetry and routes', () => {
   }
 
   /** Connects without waiting, with a message listener attached before CONNACK (for stored messages). */
-  function connectCollecting(m: ModuleIdentity, clean: boolean): { client: MqttClient; messages: Array<{ topic: string; payload: Buffer; qos: number }>; ready: Promise<void> } {
+  function connectCollecting(
+    m: ModuleIdentity,
+    clean: boolean,
+  ): { client: MqttClient; messages: Array<{ topic: string; payload: Buffer; qos: number }>; ready: Promise<void> } {
     const client = mqtt.connect(`mqtts://127.0.0.1:${hub.port}`, moduleOptions(hub, m, { clean }));
     client.on('error', () => undefined);
     const messages: Array<{ topic: string; payload: Buffer; qos: number }> = [];
@@ -49,7 +53,11 @@ describe('local hub: telemetry and routes', () => {
     await setup();
     const c = await connectModule(hub, sensor);
     const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(5000) });
-    await c.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&%24.mid=m%201&%24.cdid=spoof&a%20b=c%2Fd', 'hello', { qos: 1 });
+    await c.publishAsync(
+      'devices/dev1/modules/sensor/messages/events/%24.on=temp&%24.mid=m%201&%24.cdid=spoof&a%20b=c%2Fd',
+      'hello',
+      { qos: 1 },
+    );
     const [msg] = (await upstream) as [HubMessage];
     assert.equal(msg.body.toString(), 'hello');
     assert.equal(msg.deviceId, 'dev1');
@@ -68,9 +76,15 @@ describe('local hub: telemetry and routes', () => {
     assert.deepEqual(await subscribe(f, 'devices/dev1/modules/filter/inputs/#'), [1]);
     const s = await connectModule(hub, sensor);
     const got = nextMessage(f, (t) => t.startsWith('devices/dev1/modules/filter/inputs/'));
-    await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=skip&alert=true', 'wrong output', { qos: 1 });
+    await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=skip&alert=true', 'wrong output', {
+      qos: 1,
+    });
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=false', 'no alert', { qos: 1 });
-    await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&%24.mid=id1&%24.cid=c1&%24.ct=application%2Fjson&%24.ce=utf-8&%24.to=%2Fx&alert=true&%C3%A7=%E2%82%AC', '{"t":30}', { qos: 1 });
+    await s.publishAsync(
+      'devices/dev1/modules/sensor/messages/events/%24.on=temp&%24.mid=id1&%24.cid=c1&%24.ct=application%2Fjson&%24.ce=utf-8&%24.to=%2Fx&alert=true&%C3%A7=%E2%82%AC',
+      '{"t":30}',
+      { qos: 1 },
+    );
     const m = await got;
     assert.equal(m.packet.qos, 1);
     assert.equal(
@@ -113,11 +127,19 @@ describe('local hub: telemetry and routes', () => {
     await end(f);
     await until(() => !hub.isConnected('dev1/filter'));
     const s = await connectModule(hub, sensor);
-    for (const n of [1, 2, 3]) await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', `m${n}`, { qos: 1 });
+    for (const n of [1, 2, 3])
+      await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', `m${n}`, { qos: 1 });
     const back = connectCollecting(filter, false);
     await back.ready;
     await until(() => back.messages.length === 3, 'three stored messages', 5000);
-    assert.deepEqual(back.messages.map((m) => [m.payload.toString(), m.qos]), [['m1', 1], ['m2', 1], ['m3', 1]]);
+    assert.deepEqual(
+      back.messages.map((m) => [m.payload.toString(), m.qos]),
+      [
+        ['m1', 1],
+        ['m2', 1],
+        ['m3', 1],
+      ],
+    );
     back.client.end(true);
   });
 
@@ -136,7 +158,10 @@ describe('local hub: telemetry and routes', () => {
     const back = connectCollecting(filter, false);
     await back.ready;
     await until(() => back.messages.length === 1, 'the redelivered message');
-    assert.deepEqual(back.messages.map((m) => [m.topic, m.payload.toString(), m.qos]), [['devices/dev1/modules/filter/inputs/in1/', 'once', 1]]);
+    assert.deepEqual(
+      back.messages.map((m) => [m.topic, m.payload.toString(), m.qos]),
+      [['devices/dev1/modules/filter/inputs/in1/', 'once', 1]],
+    );
     back.client.end(true);
   });
 
@@ -148,7 +173,8 @@ describe('local hub: telemetry and routes', () => {
     await until(() => !hub.isConnected('dev1/filter'), 'the filter to go offline');
     // The window a redeploy hits under load: aedes has registered the new connection and restored the session's
     // subscription, but has not written the CONNACK yet (it replays the session's queue right after it).
-    const broker = (hub as unknown as { broker: { once(event: 'client', fn: (client: { id: string }) => void): void } }).broker;
+    const broker = (hub as unknown as { broker: { once(event: 'client', fn: (client: { id: string }) => void): void } })
+      .broker;
     const sent = new Promise<void>((resolve, reject) => {
       broker.once('client', (client) => {
         assert.equal(client.id, 'dev1/filter');
@@ -208,7 +234,10 @@ describe('local hub: telemetry and routes', () => {
     await back.ready;
     await s.publishAsync('devices/dev1/modules/sensor/messages/events/%24.on=temp&alert=true', 'fresh', { qos: 1 });
     await until(() => back.messages.length >= 1, 'the fresh message', 5000);
-    assert.deepEqual(back.messages.map((m) => m.payload.toString()), ['fresh']);
+    assert.deepEqual(
+      back.messages.map((m) => m.payload.toString()),
+      ['fresh'],
+    );
     back.client.end(true);
   });
 
@@ -218,13 +247,20 @@ describe('local hub: telemetry and routes', () => {
     await subscribe(f, 'devices/dev1/modules/filter/inputs/#');
     const got = nextMessage(f, () => true);
     const routed = once(hub.events, 'routed', { signal: AbortSignal.timeout(5000) });
-    await hub.sendToInput('dev1', 'filter', 'cmd', { body: 'go', properties: { k: 'v w' }, systemProperties: { '$.mid': 'x' } });
+    await hub.sendToInput('dev1', 'filter', 'cmd', {
+      body: 'go',
+      properties: { k: 'v w' },
+      systemProperties: { '$.mid': 'x' },
+    });
     const m = await got;
     assert.equal(m.topic, 'devices/dev1/modules/filter/inputs/cmd/%24.mid=x&k=v%20w');
     assert.equal(m.payload.toString(), 'go');
     const [ev] = (await routed) as [{ target: string; inputName: string }];
     assert.deepEqual([ev.target, ev.inputName], ['dev1/filter', 'cmd']);
-    await assert.rejects(hub.sendToInput('dev1', 'nobody', 'cmd', { body: 'x' }), (e: { httpStatus: number }) => e.httpStatus === 404);
+    await assert.rejects(
+      hub.sendToInput('dev1', 'nobody', 'cmd', { body: 'x' }),
+      (e: { httpStatus: number }) => e.httpStatus === 404,
+    );
   });
 
   it('delivers a QoS 1 input followed at once by a QoS 0 desired patch to the same persistent session', async () => {
@@ -255,15 +291,28 @@ describe('local hub: telemetry and routes', () => {
 });
 
 describe('messageSize (IoT Hub and the Python SDK count body + property values)', () => {
-  const table: Array<[string, { properties: Record<string, string>; systemProperties: Record<string, string> }, number, number]> = [
+  const table: Array<
+    [string, { properties: Record<string, string>; systemProperties: Record<string, string> }, number, number]
+  > = [
     ['an empty message', { properties: {}, systemProperties: {} }, 0, 0],
     ['the body only', { properties: {}, systemProperties: {} }, 10, 10],
-    ['application property values, not names', { properties: { 'a long name': 'v', k: 'vv' }, systemProperties: {} }, 0, 3],
+    [
+      'application property values, not names',
+      { properties: { 'a long name': 'v', k: 'vv' }, systemProperties: {} },
+      0,
+      3,
+    ],
     ['UTF-8 bytes of values', { properties: { k: 'é€' }, systemProperties: {} }, 0, 5],
-    ['system property values except the output name', { properties: {}, systemProperties: { '$.mid': 'm1', '$.ct': 'text/plain', '$.on': 'output-name' } }, 4, 16],
+    [
+      'system property values except the output name',
+      { properties: {}, systemProperties: { '$.mid': 'm1', '$.ct': 'text/plain', '$.on': 'output-name' } },
+      4,
+      16,
+    ],
   ];
   for (const [what, bag, bodyLength, expected] of table) {
     it(`${what} → ${expected}`, () => assert.equal(messageSize(bag, Buffer.alloc(bodyLength)), expected));
   }
-  it('the limit is the Python SDK TELEMETRY_MESSAGE_SIZE_LIMIT, 262,144 bytes', () => assert.equal(MAX_MESSAGE_BYTES, 262_144));
+  it('the limit is the Python SDK TELEMETRY_MESSAGE_SIZE_LIMIT, 262,144 bytes', () =>
+    assert.equal(MAX_MESSAGE_BYTES, 262_144));
 });

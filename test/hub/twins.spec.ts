@@ -54,20 +54,40 @@ describe('local hub: twins', () => {
     it('refuses an invalid patch with 400 and no change', () => {
       const s = new TwinStore();
       s.ensure('d', 'm');
-      assert.throws(() => s.patchReported('d', 'm', { 'a.b': 1 }), (e: HubError) => e.httpStatus === 400);
-      assert.throws(() => s.patchReported('d', 'm', { big: 'x'.repeat(33 * 1024) }), (e: HubError) => e.httpStatus === 400);
+      assert.throws(
+        () => s.patchReported('d', 'm', { 'a.b': 1 }),
+        (e: HubError) => e.httpStatus === 400,
+      );
+      assert.throws(
+        () => s.patchReported('d', 'm', { big: 'x'.repeat(33 * 1024) }),
+        (e: HubError) => e.httpStatus === 400,
+      );
       assert.equal(s.get('d', 'm').properties.reported.$version, 1);
     });
     it('updates desired and tags, honours If-Match, answers 404 for unknown identities', () => {
       const s = new TwinStore();
       s.ensure('d', 'm');
       const etag = s.get('d', 'm').etag;
-      const { twin, desiredPatch } = s.update('d', 'm', { tags: { site: 'a' }, properties: { desired: { x: 1 } } }, etag);
+      const { twin, desiredPatch } = s.update(
+        'd',
+        'm',
+        { tags: { site: 'a' }, properties: { desired: { x: 1 } } },
+        etag,
+      );
       assert.deepEqual(desiredPatch, { x: 1, $version: 2 });
       assert.deepEqual(twin.tags, { site: 'a' });
-      assert.throws(() => s.update('d', 'm', { tags: { y: 1 } }, etag), (e: HubError) => e.httpStatus === 412);
-      assert.throws(() => s.get('d', 'nope'), (e: HubError) => e.httpStatus === 404 && e.errorCode === 404010);
-      assert.throws(() => s.get('nope'), (e: HubError) => e.errorCode === 404001);
+      assert.throws(
+        () => s.update('d', 'm', { tags: { y: 1 } }, etag),
+        (e: HubError) => e.httpStatus === 412,
+      );
+      assert.throws(
+        () => s.get('d', 'nope'),
+        (e: HubError) => e.httpStatus === 404 && e.errorCode === 404010,
+      );
+      assert.throws(
+        () => s.get('nope'),
+        (e: HubError) => e.errorCode === 404001,
+      );
       const replaced = s.replace('d', 'm', { tags: {}, properties: { desired: { z: 2 } } }, '*');
       assert.deepEqual(replaced.twin.tags, {});
       assert.deepEqual(replaced.desiredPatch, { z: 2, $version: 3 });
@@ -91,7 +111,10 @@ describe('local hub: twins', () => {
     afterEach(() => endAll());
     after(() => hub.close());
 
-    async function request(topic: string, body: string | Buffer): Promise<{ status: number; topic: string; body: string }> {
+    async function request(
+      topic: string,
+      body: string | Buffer,
+    ): Promise<{ status: number; topic: string; body: string }> {
       const rid = /\$rid=([^&]+)/.exec(topic)![1]!;
       const res = nextMessage(c, (t) => t.startsWith('$iothub/twin/res/') && t.includes(`$rid=${rid}`));
       await c.publishAsync(topic, body, { qos: 1 });
@@ -108,14 +131,28 @@ describe('local hub: twins', () => {
 
     it('reported PATCH merges, deletes with null, bumps $version and answers 204 with it', async () => {
       const twinEvent = once(hub.events, 'twin', { signal: AbortSignal.timeout(5000) });
-      let r = await request('$iothub/twin/PATCH/properties/reported/?$rid=p1', JSON.stringify({ a: 1, b: { c: 2, d: 3 } }));
+      let r = await request(
+        '$iothub/twin/PATCH/properties/reported/?$rid=p1',
+        JSON.stringify({ a: 1, b: { c: 2, d: 3 } }),
+      );
       assert.equal(r.topic, '$iothub/twin/res/204/?$rid=p1&$version=2');
       assert.equal(r.body, '');
-      assert.deepEqual((await twinEvent)[0], { deviceId: 'dev1', moduleId: mod.moduleId, kind: 'reported', status: 204 });
-      r = await request('$iothub/twin/PATCH/properties/reported/?$rid=p2', JSON.stringify({ a: null, b: { c: null, e: 'x' } }));
+      assert.deepEqual((await twinEvent)[0], {
+        deviceId: 'dev1',
+        moduleId: mod.moduleId,
+        kind: 'reported',
+        status: 204,
+      });
+      r = await request(
+        '$iothub/twin/PATCH/properties/reported/?$rid=p2',
+        JSON.stringify({ a: null, b: { c: null, e: 'x' } }),
+      );
       assert.equal(r.topic, '$iothub/twin/res/204/?$rid=p2&$version=3');
       const twin = hub.getTwin('dev1', mod.moduleId);
-      assert.deepEqual({ ...twin.properties.reported, $metadata: undefined }, { b: { d: 3, e: 'x' }, $version: 3, $metadata: undefined });
+      assert.deepEqual(
+        { ...twin.properties.reported, $metadata: undefined },
+        { b: { d: 3, e: 'x' }, $version: 3, $metadata: undefined },
+      );
       const g = await request('$iothub/twin/GET/?$rid=g2', ' ');
       assert.deepEqual((JSON.parse(g.body) as { reported: unknown }).reported, { b: { d: 3, e: 'x' }, $version: 3 });
     });
@@ -155,8 +192,14 @@ describe('local hub: twins', () => {
     });
 
     it('rejects an invalid desired update with a 400 HubError', () => {
-      assert.throws(() => hub.updateDesired('dev1', mod.moduleId, { 'a.b': 1 }), (e: HubError) => e.httpStatus === 400 && e.errorCode === 400004);
-      assert.throws(() => hub.updateDesired('dev1', 'nobody', { a: 1 }), (e: HubError) => e.httpStatus === 404);
+      assert.throws(
+        () => hub.updateDesired('dev1', mod.moduleId, { 'a.b': 1 }),
+        (e: HubError) => e.httpStatus === 400 && e.errorCode === 400004,
+      );
+      assert.throws(
+        () => hub.updateDesired('dev1', 'nobody', { a: 1 }),
+        (e: HubError) => e.httpStatus === 404,
+      );
     });
 
     /** A raw MQTT connection of `m`, CONNACK received, the bytes of `first` written with the CONNECT. */
@@ -164,7 +207,13 @@ describe('local hub: twins', () => {
       const raw = await RawMqtt.open(hub.port, hub.caCert);
       raws.push(raw);
       const clientId = `${m.deviceId}/${m.moduleId}`;
-      raw.write(connectPacket(clientId, `${hub.hostName}/${clientId}/?${API}`, tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey)));
+      raw.write(
+        connectPacket(
+          clientId,
+          `${hub.hostName}/${clientId}/?${API}`,
+          tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey),
+        ),
+      );
       const connack = await raw.next((p) => p.type === 2, 'CONNACK');
       assert.equal(connack.body[1], 0);
       return raw;
@@ -173,7 +222,10 @@ describe('local hub: twins', () => {
     afterEach(async () => {
       await Promise.all(raws.splice(0).map((r) => r.close()));
     });
-    const responseTo = (rid: string) => (p: WirePacket): boolean => p.type === 3 && p.topic!.startsWith('$iothub/twin/res/') && p.topic!.includes(`$rid=${rid}`);
+    const responseTo =
+      (rid: string) =>
+      (p: WirePacket): boolean =>
+        p.type === 3 && p.topic!.startsWith('$iothub/twin/res/') && p.topic!.includes(`$rid=${rid}`);
 
     // The Python SDK, with a desired-patch handler, GETs the twin right after connecting without subscribing to
     // $iothub/twin/res/#; IoT Hub answers a connection's own request anyway.
@@ -188,7 +240,10 @@ describe('local hub: twins', () => {
       assert.deepEqual(JSON.parse(answer.payload!.toString()), { desired: { $version: 1 }, reported: { $version: 1 } });
       // The subscribed connection of another module (same rid space) sees none of it.
       await request('$iothub/twin/GET/?$rid=mine', ' ');
-      assert.deepEqual(seenByOthers.filter((t) => t.includes('first')), []);
+      assert.deepEqual(
+        seenByOthers.filter((t) => t.includes('first')),
+        [],
+      );
     });
 
     /**
@@ -196,7 +251,9 @@ describe('local hub: twins', () => {
      * (the in-memory one answers within the same tick, which hides an ordering bug).
      */
     function slowSubscriptionStore(): () => void {
-      const store = sessionStoreOf((hub as unknown as { broker: Aedes }).broker) as unknown as { addSubscriptions: (...args: unknown[]) => Promise<unknown> };
+      const store = sessionStoreOf((hub as unknown as { broker: Aedes }).broker) as unknown as {
+        addSubscriptions: (...args: unknown[]) => Promise<unknown>;
+      };
       const original = store.addSubscriptions;
       store.addSubscriptions = async function (this: unknown, ...args: unknown[]) {
         await new Promise((resolve) => setImmediate(resolve));
@@ -213,10 +270,12 @@ describe('local hub: twins', () => {
         const raw = await rawModule(other);
         const restore = slowStore ? slowSubscriptionStore() : () => undefined;
         try {
-          raw.write(Buffer.concat([
-            subscribePacket('$iothub/twin/res/#', 1, 7),
-            publishPacket('$iothub/twin/GET/?$rid=pipelined', Buffer.alloc(0), 0),
-          ]));
+          raw.write(
+            Buffer.concat([
+              subscribePacket('$iothub/twin/res/#', 1, 7),
+              publishPacket('$iothub/twin/GET/?$rid=pipelined', Buffer.alloc(0), 0),
+            ]),
+          );
           const answer = await raw.next(responseTo('pipelined'), 'the twin GET response');
           const suback = raw.packets.findIndex((p) => p.type === 9);
           assert.ok(suback >= 0 && suback < raw.packets.indexOf(answer), 'SUBACK comes before the answer');

@@ -29,7 +29,13 @@ describe('local hub: ids with + and # are never wildcards', () => {
     const raw = await RawMqtt.open(hub.port, hub.caCert);
     raws.push(raw);
     const clientId = `${m.deviceId}/${m.moduleId}`;
-    raw.write(connectPacket(clientId, `${hub.hostName}/${clientId}/?${API}`, tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey)));
+    raw.write(
+      connectPacket(
+        clientId,
+        `${hub.hostName}/${clientId}/?${API}`,
+        tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey),
+      ),
+    );
     assert.equal((await raw.next((p) => p.type === 2, `CONNACK of ${clientId}`)).body[1], 0);
     raw.write(subscribePacket(`devices/${m.deviceId}/modules/${m.moduleId}/inputs/#`, 1, 1));
     const suback = await raw.next((p) => p.type === 9, `SUBACK of ${clientId}`);
@@ -58,7 +64,8 @@ describe('local hub: ids with + and # are never wildcards', () => {
     const routed = nextMessage(targetClient, (t) => t.startsWith('devices/devB/modules/target/inputs/in1/'));
     await senderClient.publishAsync('devices/devB/modules/sender/messages/events/%24.on=out1', 'routed', { qos: 1 });
     assert.equal((await routed).payload.toString(), 'routed');
-    for (const m of odd) await hub.sendToInput(m.deviceId, m.moduleId, 'own', { body: `for ${m.deviceId}/${m.moduleId}` });
+    for (const m of odd)
+      await hub.sendToInput(m.deviceId, m.moduleId, 'own', { body: `for ${m.deviceId}/${m.moduleId}` });
 
     for (const [i, m] of odd.entries()) {
       const raw = oddRaws[i]!;
@@ -68,7 +75,10 @@ describe('local hub: ids with + and # are never wildcards', () => {
       // A twin round trip on the same connection: anything else addressed to it would have come before the answer.
       raw.write(publishPacket('$iothub/twin/GET/?$rid=barrier', Buffer.alloc(0), 0));
       await raw.next((p) => p.type === 3 && p.topic!.startsWith('$iothub/twin/res/200/'), 'the twin answer');
-      assert.deepEqual(raw.packets.filter(isInput).map((p) => p.payload!.toString()), [`for ${m.deviceId}/${m.moduleId}`]);
+      assert.deepEqual(
+        raw.packets.filter(isInput).map((p) => p.payload!.toString()),
+        [`for ${m.deviceId}/${m.moduleId}`],
+      );
     }
   });
 

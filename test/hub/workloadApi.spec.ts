@@ -14,7 +14,6 @@ import { FakeHub } from '../helpers/hubFake';
 import { rawRequest } from '../helpers/hubHttp';
 import { until } from '../helpers/until';
 
-
 const API = 'api-version=2018-06-28';
 
 describe('hub workload api', () => {
@@ -63,28 +62,37 @@ describe('hub workload api', () => {
         body: { keyId: 'primary', algo: 'HMACSHA256', data },
       });
       assert.equal(answer.status, 200);
-      const expected = createHmac('sha256', Buffer.from(mod.primaryKey, 'base64')).update(Buffer.from(data, 'base64')).digest('base64');
+      const expected = createHmac('sha256', Buffer.from(mod.primaryKey, 'base64'))
+        .update(Buffer.from(data, 'base64'))
+        .digest('base64');
       assert.deepEqual(answer.json, { digest: expected });
     });
 
     it('signs with the secondary key when asked', async () => {
       const mod = hub.getModule('dev1', 'modA')!;
       const answer = await rawRequest({
-        method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath: socketOf('modA'),
+        method: 'POST',
+        path: `/modules/modA/genid/${mod.generationId}/sign?${API}`,
+        socketPath: socketOf('modA'),
         body: { keyId: 'secondary', algo: 'HMACSHA256', data: 'YWJj' },
       });
       const expected = createHmac('sha256', Buffer.from(mod.secondaryKey, 'base64')).update('abc').digest('base64');
       assert.deepEqual(answer.json, { digest: expected });
     });
 
-    it('answers 404 on a module\'s socket for a generation id that is not the module\'s', async () => {
+    it("answers 404 on a module's socket for a generation id that is not the module's", async () => {
       const other = hub.getModule('dev1', '$edge mod')!;
-      const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${other.generationId}/sign?${API}`, socketPath: socketOf('modA'), body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
+      const answer = await rawRequest({
+        method: 'POST',
+        path: `/modules/modA/genid/${other.generationId}/sign?${API}`,
+        socketPath: socketOf('modA'),
+        body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' },
+      });
       assert.equal(answer.status, 404);
       assert.equal(typeof (answer.json as { message: string }).message, 'string');
     });
 
-    it('signs only for the module the socket belongs to: another module (known or not) or the hub\'s socket gets 403', async () => {
+    it("signs only for the module the socket belongs to: another module (known or not) or the hub's socket gets 403", async () => {
       const other = hub.getModule('dev1', '$edge mod')!;
       const body = { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' };
       const asks: Array<[string, string]> = [
@@ -99,7 +107,10 @@ describe('hub workload api', () => {
       }
       // Every socket still serves the trust bundle.
       for (const socket of [socketPath, socketOf('modA')]) {
-        assert.equal((await rawRequest({ method: 'GET', path: `/trust-bundle?${API}`, socketPath: socket })).status, 200);
+        assert.equal(
+          (await rawRequest({ method: 'GET', path: `/trust-bundle?${API}`, socketPath: socket })).status,
+          200,
+        );
       }
     });
 
@@ -107,10 +118,15 @@ describe('hub workload api', () => {
       const added = hub.addModule('dev1', 'later');
       server.addModule('dev1', 'later');
       // Synchronous: the socket accepts requests as soon as addModule returns.
-      const answer = await rawRequest({ method: 'POST', path: `/modules/later/genid/${added.generationId}/sign?${API}`, socketPath: socketOf('later'), body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' } });
+      const answer = await rawRequest({
+        method: 'POST',
+        path: `/modules/later/genid/${added.generationId}/sign?${API}`,
+        socketPath: socketOf('later'),
+        body: { keyId: 'primary', algo: 'HMACSHA256', data: 'YWJj' },
+      });
       assert.equal(answer.status, 200);
       server.removeModule('dev1', 'later');
-      await until(() => !fs.existsSync(socketOf('later')), 'the removed module\'s socket file to go');
+      await until(() => !fs.existsSync(socketOf('later')), "the removed module's socket file to go");
     });
 
     const badBodies: Array<[string, unknown]> = [
@@ -124,7 +140,12 @@ describe('hub workload api', () => {
     for (const [name, body] of badBodies) {
       it(`answers 400 for ${name}`, async () => {
         const mod = hub.getModule('dev1', 'modA')!;
-        const answer = await rawRequest({ method: 'POST', path: `/modules/modA/genid/${mod.generationId}/sign?${API}`, socketPath: socketOf('modA'), body });
+        const answer = await rawRequest({
+          method: 'POST',
+          path: `/modules/modA/genid/${mod.generationId}/sign?${API}`,
+          socketPath: socketOf('modA'),
+          body,
+        });
         assert.equal(answer.status, 400);
       });
     }
@@ -132,17 +153,25 @@ describe('hub workload api', () => {
     it('answers 400 without api-version, 404 for other paths, 405 for other methods', async () => {
       assert.equal((await rawRequest({ method: 'GET', path: '/trust-bundle', socketPath })).status, 400);
       assert.equal((await rawRequest({ method: 'GET', path: `/modules?${API}`, socketPath })).status, 404);
-      assert.equal((await rawRequest({ method: 'POST', path: `/trust-bundle?${API}`, socketPath, body: {} })).status, 405);
+      assert.equal(
+        (await rawRequest({ method: 'POST', path: `/trust-bundle?${API}`, socketPath, body: {} })).status,
+        405,
+      );
     });
 
     it('makes every socket owner-only', () => {
-      for (const socket of [socketPath, socketOf('modA'), socketOf('$edge mod')]) assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
+      for (const socket of [socketPath, socketOf('modA'), socketOf('$edge mod')])
+        assert.equal(fs.statSync(socket).mode & 0o777, 0o600);
     });
   });
 
   describe('socket file', () => {
     it('removes a stale socket left by a killed process, and its own socket on close', async () => {
-      const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => console.log('ready'))`],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       await once(child.stdout, 'data', { signal: AbortSignal.timeout(10_000) });
       const exited = once(child, 'exit');
       child.kill('SIGKILL');

@@ -9,7 +9,8 @@ const root = path.resolve(__dirname, '..', '..');
 function sourceFiles(dir: string): string[] {
   const full = path.join(root, dir);
   if (!fs.existsSync(full)) return [];
-  return fs.readdirSync(full, { recursive: true, encoding: 'utf8' })
+  return fs
+    .readdirSync(full, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts'))
     .map((f) => path.join(dir, f));
 }
@@ -50,7 +51,8 @@ describe('module boundaries', () => {
     for (const file of sourceFiles('nodes')) {
       for (const spec of importsOf(file)) {
         const target = resolveFrom(file, spec);
-        if (target.startsWith('src')) assert.equal(target.replace(/\.(ts|js)$/, ''), path.join('src', 'index'), `${file} imports ${spec}`);
+        if (target.startsWith('src'))
+          assert.equal(target.replace(/\.(ts|js)$/, ''), path.join('src', 'index'), `${file} imports ${spec}`);
       }
     }
   });
@@ -62,18 +64,24 @@ describe('module boundaries', () => {
       for (const spec of importsOf(file)) {
         const target = resolveFrom(file, spec);
         assert.ok(!target.startsWith('dist') && !target.startsWith('nodes'), `${file} imports ${spec}`);
-        if (target.startsWith('src')) assert.equal(target.replace(/\.(ts|js)$/, ''), path.join('src', 'index'), `${file} imports ${spec}`);
+        if (target.startsWith('src'))
+          assert.equal(target.replace(/\.(ts|js)$/, ''), path.join('src', 'index'), `${file} imports ${spec}`);
       }
-      assert.ok(!/require\(\s*[^'"\s]/.test(fs.readFileSync(path.join(root, file), 'utf8')), `${file} requires a computed path`);
+      assert.ok(
+        !/require\(\s*[^'"\s]/.test(fs.readFileSync(path.join(root, file), 'utf8')),
+        `${file} requires a computed path`,
+      );
     }
   });
 
   it('src/client/** never imports src/hub/** and the hub never imports the client', () => {
     for (const file of sourceFiles(path.join('src', 'client'))) {
-      for (const spec of importsOf(file)) assert.ok(!resolveFrom(file, spec).startsWith(path.join('src', 'hub')), `${file} imports ${spec}`);
+      for (const spec of importsOf(file))
+        assert.ok(!resolveFrom(file, spec).startsWith(path.join('src', 'hub')), `${file} imports ${spec}`);
     }
     for (const file of sourceFiles(path.join('src', 'hub'))) {
-      for (const spec of importsOf(file)) assert.ok(!resolveFrom(file, spec).startsWith(path.join('src', 'client')), `${file} imports ${spec}`);
+      for (const spec of importsOf(file))
+        assert.ok(!resolveFrom(file, spec).startsWith(path.join('src', 'client')), `${file} imports ${spec}`);
     }
   });
 

@@ -11,13 +11,15 @@ const catalogFiles = fs.readdirSync(path.join(root, 'locales', 'en-US')).filter(
 function flatten(value: unknown, prefix = ''): Map<string, string> {
   const out = new Map<string, string>();
   for (const [key, child] of Object.entries(value as Record<string, unknown>)) {
-    if (child !== null && typeof child === 'object') for (const [k, v] of flatten(child, `${prefix}${key}.`)) out.set(k, v);
+    if (child !== null && typeof child === 'object')
+      for (const [k, v] of flatten(child, `${prefix}${key}.`)) out.set(k, v);
     else out.set(`${prefix}${key}`, String(child));
   }
   return out;
 }
 
-const catalog = (lang: string, file: string): Map<string, string> => flatten(JSON.parse(read(`locales/${lang}/${file}`)));
+const catalog = (lang: string, file: string): Map<string, string> =>
+  flatten(JSON.parse(read(`locales/${lang}/${file}`)));
 const placeholders = (text: string): string[] => [...text.matchAll(/__([a-zA-Z0-9_]+)__/g)].map((m) => m[1]!).sort();
 
 /** The string literals of a TypeScript union type alias. */
@@ -48,11 +50,15 @@ describe('catalogs', () => {
   }
 
   it('every library ErrorCode and node error code has text in both languages', () => {
-    const codes = [...unionMembers('src/client/errors.ts', 'ErrorCode'), ...unionMembers('nodes/shared/errors.ts', 'NodeErrorCode')];
+    const codes = [
+      ...unionMembers('src/client/errors.ts', 'ErrorCode'),
+      ...unionMembers('nodes/shared/errors.ts', 'NodeErrorCode'),
+    ];
     assert.ok(codes.length > 30);
     for (const lang of ['en-US', 'pt-BR']) {
       const texts = catalog(lang, 'iothub-module-client.json');
-      for (const code of codes) assert.ok(texts.has(`iothub-module-client.errors.${code}`), `${lang} lacks errors.${code}`);
+      for (const code of codes)
+        assert.ok(texts.has(`iothub-module-client.errors.${code}`), `${lang} lacks errors.${code}`);
     }
   });
 
@@ -61,13 +67,21 @@ describe('catalogs', () => {
     assert.ok(problems.length >= 6);
     for (const lang of ['en-US', 'pt-BR']) {
       const texts = catalog(lang, 'iothub-module-client.json');
-      for (const problem of problems) assert.deepEqual(placeholders(texts.get(`iothub-module-client.problems.${problem}`) ?? ''), ['field'], `${lang} problems.${problem}`);
+      for (const problem of problems)
+        assert.deepEqual(
+          placeholders(texts.get(`iothub-module-client.problems.${problem}`) ?? ''),
+          ['field'],
+          `${lang} problems.${problem}`,
+        );
     }
   });
 
   it('every key the node code uses exists', () => {
     const sources = ['nodes', 'nodes/shared'].flatMap((dir) =>
-      fs.readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts')).map((f) => `${dir}/${f}`),
+      fs
+        .readdirSync(path.join(root, dir))
+        .filter((f) => f.endsWith('.ts'))
+        .map((f) => `${dir}/${f}`),
     );
     let checked = 0;
     for (const file of sources) {
@@ -77,7 +91,11 @@ describe('catalogs', () => {
         const key = m[2] ?? m[3];
         const prefix = key!.endsWith('.') ? key! : undefined;
         const keys = [...catalog('en-US', `${type}.json`).keys()];
-        if (prefix) assert.ok(keys.some((k) => k.startsWith(`${type}.${prefix}`)), `${file}: ${type}.${prefix}*`);
+        if (prefix)
+          assert.ok(
+            keys.some((k) => k.startsWith(`${type}.${prefix}`)),
+            `${file}: ${type}.${prefix}*`,
+          );
         else assert.ok(keys.includes(`${type}.${key}`), `${file}: ${type}.${key}`);
         checked++;
       }
@@ -90,8 +108,10 @@ describe('catalogs', () => {
       const type = file.replace(/\.html$/, '');
       const keys = new Set(catalog('en-US', `${type}.json`).keys());
       const html = read(`nodes/${file}`);
-      for (const m of html.matchAll(/data-i18n="(?:\[[a-z]+\])?([^"]+)"/g)) assert.ok(keys.has(m[1]!), `${file}: ${m[1]}`);
-      for (const m of html.matchAll(/\bt\('([a-zA-Z0-9.-]+)'\)/g)) assert.ok(keys.has(`${type}.${m[1]}`), `${file}: t('${m[1]}')`);
+      for (const m of html.matchAll(/data-i18n="(?:\[[a-z]+\])?([^"]+)"/g))
+        assert.ok(keys.has(m[1]!), `${file}: ${m[1]}`);
+      for (const m of html.matchAll(/\bt\('([a-zA-Z0-9.-]+)'\)/g))
+        assert.ok(keys.has(`${type}.${m[1]}`), `${file}: t('${m[1]}')`);
     }
   });
 });

@@ -47,8 +47,14 @@ describe('install from the repository: npm pack of a fresh clone, npm install <t
     // stand in for it (same lockfile), so the test measures what `npm pack` makes, not a second download.
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(clone, 'node_modules'), 'dir');
     assert.ok(!fs.existsSync(path.join(clone, 'dist')), 'a fresh clone has no dist/');
-    const packed = await run('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=error'], { cwd: clone, maxBuffer: 64 * 1024 * 1024 });
-    const [summary] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    const packed = await run('npm', ['pack', '--pack-destination', work, '--json', '--loglevel=error'], {
+      cwd: clone,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const [summary] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{
+      filename: string;
+      files: Array<{ path: string }>;
+    }>;
     tarball = path.join(work, summary!.filename);
     entries = summary!.files.map((f) => f.path);
   });
@@ -58,28 +64,57 @@ describe('install from the repository: npm pack of a fresh clone, npm install <t
   });
 
   it('packs the built pack: dist/ (nodes beside their .html, icons and locales), examples, no tests or sources', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { main: string; 'node-red': { nodes: Record<string, string> } };
-    for (const file of [pkg.main, ...Object.values(pkg['node-red'].nodes)]) assert.ok(entries.includes(file), `${file} in the tarball`);
-    for (const type of Object.keys(pkg['node-red'].nodes)) assert.ok(entries.includes(`dist/nodes/${type}.html`), `${type}.html`);
-    assert.ok(entries.some((e) => e.startsWith('dist/nodes/locales/pt-BR/')), 'pt-BR catalogs');
-    assert.ok(entries.some((e) => e.startsWith('examples/')), 'examples');
-    assert.deepEqual(entries.filter((e) => e.startsWith('test/') || e.startsWith('src/') || e.endsWith('.map') || e.startsWith('.ci/')), []);
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      main: string;
+      'node-red': { nodes: Record<string, string> };
+    };
+    for (const file of [pkg.main, ...Object.values(pkg['node-red'].nodes)])
+      assert.ok(entries.includes(file), `${file} in the tarball`);
+    for (const type of Object.keys(pkg['node-red'].nodes))
+      assert.ok(entries.includes(`dist/nodes/${type}.html`), `${type}.html`);
+    assert.ok(
+      entries.some((e) => e.startsWith('dist/nodes/locales/pt-BR/')),
+      'pt-BR catalogs',
+    );
+    assert.ok(
+      entries.some((e) => e.startsWith('examples/')),
+      'examples',
+    );
+    assert.deepEqual(
+      entries.filter(
+        (e) => e.startsWith('test/') || e.startsWith('src/') || e.endsWith('.map') || e.startsWith('.ci/'),
+      ),
+      [],
+    );
   });
 
   it('installs into a Node-RED user dir with npm install <tgz> and Node-RED registers every node type from there', async () => {
     const userDir = path.join(work, 'node-red-user');
     fs.mkdirSync(userDir);
     // What Node-RED writes into a new user dir before its palette manager runs `npm install`.
-    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }));
-    await run('npm', ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball], { cwd: userDir, maxBuffer: 64 * 1024 * 1024 });
+    fs.writeFileSync(
+      path.join(userDir, 'package.json'),
+      JSON.stringify({ name: 'node-red-project', description: 'A Node-RED Project', version: '0.0.1', private: true }),
+    );
+    await run(
+      'npm',
+      ['install', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball],
+      { cwd: userDir, maxBuffer: 64 * 1024 * 1024 },
+    );
     const { stdout } = await run(process.execPath, ['-e', SCRIPT], {
       cwd: root,
       env: { ...process.env, NR_USER_DIR: userDir, NR_PACK: MODULE, AZURE_IOT_LOCAL_HUB_DIR: path.join(work, 'hubs') },
       maxBuffer: 64 * 1024 * 1024,
     });
     const { info } = JSON.parse(stdout) as { version: string; info: ModuleInfo };
-    assert.equal(fs.realpathSync(info.path), fs.realpathSync(path.join(userDir, 'node_modules', MODULE)), 'loaded from the user dir, not the repository');
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
+    assert.equal(
+      fs.realpathSync(info.path),
+      fs.realpathSync(path.join(userDir, 'node_modules', MODULE)),
+      'loaded from the user dir, not the repository',
+    );
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      'node-red': { nodes: Record<string, string> };
+    };
     assert.deepEqual(info.nodes.flatMap((n) => n.types).sort(), Object.keys(pkg['node-red'].nodes).sort());
     for (const set of info.nodes) {
       assert.equal(set.err, undefined, `${set.types.join(',')}: ${set.err}`);

@@ -6,11 +6,16 @@ import path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
 const read = (file: string): string => fs.readFileSync(path.join(root, file), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { 'node-red': { nodes: Record<string, string>; plugins?: Record<string, string> } };
+const pkg = JSON.parse(read('package.json')) as {
+  'node-red': { nodes: Record<string, string>; plugins?: Record<string, string> };
+};
 const types = Object.keys(pkg['node-red'].nodes);
 // Editor plugins (package.json node-red.plugins) also live in nodes/ but are not node types.
 const plugins = Object.keys(pkg['node-red'].plugins ?? {});
-const HELP_SECTIONS: Record<string, string[]> = { 'en-US': ['Inputs', 'Outputs', 'Details'], 'pt-BR': ['Entradas', 'Saídas', 'Detalhes'] };
+const HELP_SECTIONS: Record<string, string[]> = {
+  'en-US': ['Inputs', 'Outputs', 'Details'],
+  'pt-BR': ['Entradas', 'Saídas', 'Detalhes'],
+};
 
 describe('node types', () => {
   it('the pack declares its seven node types', () => {
@@ -26,7 +31,9 @@ describe('node types', () => {
   });
 
   it('every top-level nodes/*.ts is a declared node type', () => {
-    const files = fs.readdirSync(path.join(root, 'nodes')).filter((f) => f.endsWith('.ts') && !plugins.includes(f.replace(/\.ts$/, '')));
+    const files = fs
+      .readdirSync(path.join(root, 'nodes'))
+      .filter((f) => f.endsWith('.ts') && !plugins.includes(f.replace(/\.ts$/, '')));
     assert.deepEqual(files.map((f) => f.replace(/\.ts$/, '')).sort(), [...types].sort());
   });
 
@@ -58,7 +65,8 @@ describe('node types', () => {
         it(`has ${lang} help with its sections and a ${lang} catalog`, () => {
           const help = read(`locales/${lang}/${type}.html`);
           assert.match(help, new RegExp(`data-help-name="${type}"`));
-          for (const section of HELP_SECTIONS[lang]!) assert.ok(help.includes(`<h3>${section}</h3>`), `${lang} help of ${type} lacks ${section}`);
+          for (const section of HELP_SECTIONS[lang]!)
+            assert.ok(help.includes(`<h3>${section}</h3>`), `${lang} help of ${type} lacks ${section}`);
           const catalog = JSON.parse(read(`locales/${lang}/${type}.json`)) as Record<string, unknown>;
           assert.deepEqual(Object.keys(catalog), [type]);
         });

@@ -27,17 +27,24 @@ function catalogText(key: string, params: Record<string, unknown> = {}): string 
   if (!match || match[1] !== MODULE) return key;
   let value: unknown = JSON.parse(fs.readFileSync(path.join(root, 'locales', 'en-US', `${match[2]}.json`), 'utf8'));
   for (const part of match[3]!.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
-  return typeof value === 'string' ? value.replace(/__([a-zA-Z]+)__/g, (_all, name: string) => String(params[name])) : key;
+  return typeof value === 'string'
+    ? value.replace(/__([a-zA-Z]+)__/g, (_all, name: string) => String(params[name]))
+    : key;
 }
 
 function loadDefinitions(): Map<string, EditorDef> {
   const defs = new Map<string, EditorDef>();
   // plugins: the editor plugin (iothub-local-hub-panel.html) registers a sidebar tab, not a node type.
-  const RED = { nodes: { registerType: (type: string, def: EditorDef) => defs.set(type, def) }, plugins: { registerPlugin: () => undefined }, _: catalogText };
+  const RED = {
+    nodes: { registerType: (type: string, def: EditorDef) => defs.set(type, def) },
+    plugins: { registerPlugin: () => undefined },
+    _: catalogText,
+  };
   const built = path.join(root, 'dist', 'nodes');
   for (const file of fs.readdirSync(built).filter((f) => f.endsWith('.html'))) {
     const html = fs.readFileSync(path.join(built, file), 'utf8');
-    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g)) vm.runInNewContext(m[1]!, { RED, $: () => undefined });
+    for (const m of html.matchAll(/<script type="text\/javascript">([\s\S]*?)<\/script>/g))
+      vm.runInNewContext(m[1]!, { RED, $: () => undefined });
   }
   return defs;
 }
@@ -78,7 +85,8 @@ describe('node editor definitions', () => {
       for (const [prop, d] of Object.entries(def.defaults)) {
         if (!d.validate) continue;
         const result = check(def, prop, d.value);
-        if (type === 'iothub-module-invoke' && (prop === 'deviceId' || prop === 'methodName')) assert.equal(typeof result, 'string');
+        if (type === 'iothub-module-invoke' && (prop === 'deviceId' || prop === 'methodName'))
+          assert.equal(typeof result, 'string');
         else assert.equal(result, true, `${type}.${prop}`);
       }
     }
@@ -86,8 +94,10 @@ describe('node editor definitions', () => {
 
   it('secrets are credentials of type password', () => {
     const creds = defs.get('iothub-module-client')!.credentials!;
-    for (const secret of ['connectionString', 'sasToken', 'key', 'passphrase']) assert.equal(creds[secret]!.type, 'password', secret);
-    for (const secret of ['connectionString', 'sasToken', 'key', 'passphrase']) assert.equal(defs.get('iothub-module-client')!.defaults[secret], undefined);
+    for (const secret of ['connectionString', 'sasToken', 'key', 'passphrase'])
+      assert.equal(creds[secret]!.type, 'password', secret);
+    for (const secret of ['connectionString', 'sasToken', 'key', 'passphrase'])
+      assert.equal(defs.get('iothub-module-client')!.defaults[secret], undefined);
   });
 
   const invalid: Array<[string, string, unknown, Record<string, unknown>, string]> = [
@@ -104,7 +114,7 @@ describe('node editor definitions', () => {
     ['iothub-module-output', 'queueTimeout', '0', {}, 'The queue wait must be a whole number of seconds, 1 or more'],
     ['iothub-module-output', 'queueMegabytes', '0', {}, 'The queue limit must be a number of megabytes above 0'],
     ['iothub-module-output', 'queueMegabytes', 'lots', {}, 'The queue limit must be a number of megabytes above 0'],
-    ['iothub-module-method-request', 'timeout', '300', {}, 'Enter 1 to 299 seconds (below the hub\'s own limit)'],
+    ['iothub-module-method-request', 'timeout', '300', {}, "Enter 1 to 299 seconds (below the hub's own limit)"],
     ['iothub-module-method-request', 'timeoutStatus', 'ok', {}, 'Enter an integer status code'],
     ['iothub-module-method-response', 'statusCode', '2000', {}, 'Enter an integer status code'],
     ['iothub-module-invoke', 'deviceId', ' ', {}, 'The target device id is required'],
@@ -120,7 +130,10 @@ describe('node editor definitions', () => {
   }
 
   it('valid values pass, including values that come from msg', () => {
-    assert.equal(check(defs.get('iothub-module-client')!, 'hostname', '', { connectionType: 'connectionString' }), true);
+    assert.equal(
+      check(defs.get('iothub-module-client')!, 'hostname', '', { connectionType: 'connectionString' }),
+      true,
+    );
     assert.equal(check(defs.get('iothub-module-invoke')!, 'deviceId', 'target', { deviceIdType: 'msg' }), true);
     assert.equal(check(defs.get('iothub-module-invoke')!, 'methodName', 'reboot', {}), true);
     assert.equal(check(defs.get('iothub-module-output')!, 'queueSize', '0'), true);
@@ -169,7 +182,8 @@ describe('node editor definitions', () => {
           const accepted = readOptionSetting(rule, value) !== null;
           const result = check(def, prop, value);
           assert.equal(result === true, accepted, `${prop} = ${JSON.stringify(value)}: editor says ${String(result)}`);
-          if (!accepted) assert.ok(typeof result === 'string' && !result.includes('__') && !result.includes(MODULE), String(result));
+          if (!accepted)
+            assert.ok(typeof result === 'string' && !result.includes('__') && !result.includes(MODULE), String(result));
         }
       });
     }

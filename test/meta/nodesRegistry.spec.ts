@@ -37,72 +37,84 @@ const RUNTIMES = cellVersion
       { module: 'node-red-3.1', version: /^3\.1\./ },
     ];
 
-for (const runtime of RUNTIMES) describe(`node types in a real Node-RED runtime, ${runtime.module}${cellVersion ? ` ${cellVersion}` : ''} (built pack)`, function () {
-  this.timeout(60_000);
-  let report: Report;
-  let userDir: string;
+for (const runtime of RUNTIMES)
+  describe(`node types in a real Node-RED runtime, ${runtime.module}${cellVersion ? ` ${cellVersion}` : ''} (built pack)`, function () {
+    this.timeout(60_000);
+    let report: Report;
+    let userDir: string;
 
-  before(async () => {
-    assert.ok(fs.existsSync(path.join(root, 'dist', 'nodes', 'iothub-module-client.js')), 'dist/nodes is missing: run `npm run build` first');
-    userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
-    fs.mkdirSync(path.join(userDir, 'node_modules'));
-    fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
-    const { stdout } = await promisify(execFile)(process.execPath, [REPORT_PROGRAM], {
-      cwd: root,
-      env: {
-        ...process.env,
-        NR_USER_DIR: userDir,
-        NR_MODULE: runtime.module,
-        NR_EXAMPLE: path.join(root, 'examples', '01 - Send to an output with properties.json'),
-        // A private discovery folder: never join a hub some other process (npm start) announces on this machine.
-        AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs'),
-      },
-      maxBuffer: 64 * 1024 * 1024,
+    before(async () => {
+      assert.ok(
+        fs.existsSync(path.join(root, 'dist', 'nodes', 'iothub-module-client.js')),
+        'dist/nodes is missing: run `npm run build` first',
+      );
+      userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nr-user-'));
+      fs.mkdirSync(path.join(userDir, 'node_modules'));
+      fs.symlinkSync(root, path.join(userDir, 'node_modules', 'node-red-contrib-azure-iot-module'), 'dir');
+      const { stdout } = await promisify(execFile)(process.execPath, [REPORT_PROGRAM], {
+        cwd: root,
+        env: {
+          ...process.env,
+          NR_USER_DIR: userDir,
+          NR_MODULE: runtime.module,
+          NR_EXAMPLE: path.join(root, 'examples', '01 - Send to an output with properties.json'),
+          // A private discovery folder: never join a hub some other process (npm start) announces on this machine.
+          AZURE_IOT_LOCAL_HUB_DIR: path.join(userDir, 'hubs'),
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      report = JSON.parse(stdout) as Report;
     });
-    report = JSON.parse(stdout) as Report;
-  });
 
-  after(() => {
-    if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
-  });
+    after(() => {
+      if (userDir) fs.rmSync(userDir, { recursive: true, force: true });
+    });
 
-  it('registers every node type of package.json without error', () => {
-    assert.match(report.version, runtime.version);
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { 'node-red': { nodes: Record<string, string> } };
-    const expected = Object.keys(pkg['node-red'].nodes).sort();
-    assert.deepEqual(report.sets.flatMap((s) => s.types).sort(), expected);
-    for (const set of report.sets) {
-      assert.equal(set.enabled, true, set.id);
-      assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
-    }
-  });
+    it('registers every node type of package.json without error', () => {
+      assert.match(report.version, runtime.version);
+      const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+        'node-red': { nodes: Record<string, string> };
+      };
+      const expected = Object.keys(pkg['node-red'].nodes).sort();
+      assert.deepEqual(report.sets.flatMap((s) => s.types).sort(), expected);
+      for (const set of report.sets) {
+        assert.equal(set.enabled, true, set.id);
+        assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
+      }
+    });
 
-  it('registers the Local hub sidebar plugin without error and serves its editor code', () => {
-    assert.deepEqual(
-      report.plugins.flatMap((set) => set.plugins.map((p) => p.id)),
-      ['iothub-local-hub-panel'],
-    );
-    for (const set of report.plugins) assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
-    assert.ok(report.pluginHtml.includes('iothub-local-hub-panel'), 'the plugin editor script');
-  });
+    it('registers the Local hub sidebar plugin without error and serves its editor code', () => {
+      assert.deepEqual(
+        report.plugins.flatMap((set) => set.plugins.map((p) => p.id)),
+        ['iothub-local-hub-panel'],
+      );
+      for (const set of report.plugins) assert.equal(set.err, undefined, `${set.id}: ${set.err}`);
+      assert.ok(report.pluginHtml.includes('iothub-local-hub-panel'), 'the plugin editor script');
+    });
 
-  it('serves the editor templates, help and icons', () => {
-    for (const set of report.sets) {
-      const type = set.types[0]!;
-      assert.ok(report.html.includes(`data-template-name="${type}"`), `template of ${type}`);
-      assert.ok(report.html.includes(`data-help-name="${type}"`), `help of ${type}`);
-    }
-    assert.equal(report.icon.status, 200);
-    assert.match(report.icon.body, /^<svg /);
-  });
+    it('serves the editor templates, help and icons', () => {
+      for (const set of report.sets) {
+        const type = set.types[0]!;
+        assert.ok(report.html.includes(`data-template-name="${type}"`), `template of ${type}`);
+        assert.ok(report.html.includes(`data-help-name="${type}"`), `help of ${type}`);
+      }
+      assert.equal(report.icon.status, 200);
+      assert.match(report.icon.body, /^<svg /);
+    });
 
-  it('runs example 01 as imported: its message is acknowledged by a local hub started in the runtime', () => {
-    assert.equal(report.example, 'acknowledged');
-  });
+    it('runs example 01 as imported: its message is acknowledged by a local hub started in the runtime', () => {
+      assert.equal(report.example, 'acknowledged');
+    });
 
-  it('serves both catalogs and resolves runtime text (not the raw key)', () => {
-    assert.equal(report.catalogs['en-US']!['iothub-module-client']!.errors['queue-full'], 'The send queue is full while disconnected');
-    assert.equal(report.catalogs['pt-BR']!['iothub-module-client']!.errors['queue-full'], 'A fila de envio está cheia e não há conexão com o hub');
-    assert.equal(report.runtimeText, 'queued (3)');
+    it('serves both catalogs and resolves runtime text (not the raw key)', () => {
+      assert.equal(
+        report.catalogs['en-US']!['iothub-module-client']!.errors['queue-full'],
+        'The send queue is full while disconnected',
+      );
+      assert.equal(
+        report.catalogs['pt-BR']!['iothub-module-client']!.errors['queue-full'],
+        'A fila de envio está cheia e não há conexão com o hub',
+      );
+      assert.equal(report.runtimeText, 'queued (3)');
+    });
   });
-});

@@ -8,11 +8,25 @@ import { convertEdgeModuleFlow, type FlowNode as LegacyNode } from '../../nodes/
 import { DEVICE, helper, NODES, untilSubscribed, useLocalHub } from './support';
 import { until } from '../helpers/until';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const CORE = ['function/10-function.js', 'function/15-change.js', 'parsers/70-JSON.js'].map((f) => require(`@node-red/nodes/core/${f}`) as unknown);
+// Node-RED's core node modules are CommonJS without types, loaded by path as Node-RED loads them.
+const CORE = ['function/10-function.js', 'function/15-change.js', 'parsers/70-JSON.js'].map(
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (f) => require(`@node-red/nodes/core/${f}`) as unknown,
+);
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'edge-module-flow.json');
 /** Node types of the fixture this test runs (the injects, debugs, comments and links are not needed). */
-const RUN = new Set(['tab', 'function', 'change', 'json', 'iothub-module-client', 'iothub-module-input', 'iothub-module-output', 'iothub-module-twin', 'iothub-module-method-request', 'iothub-module-method-response']);
+const RUN = new Set([
+  'tab',
+  'function',
+  'change',
+  'json',
+  'iothub-module-client',
+  'iothub-module-input',
+  'iothub-module-output',
+  'iothub-module-twin',
+  'iothub-module-method-request',
+  'iothub-module-method-response',
+]);
 
 describe('a converted edge-module flow (flow, local hub, IoT Edge environment)', function () {
   this.timeout(40_000);
@@ -38,13 +52,20 @@ describe('a converted edge-module flow (flow, local hub, IoT Edge environment)',
     const { nodes, unmapped } = convertEdgeModuleFlow(legacy);
     assert.deepEqual(unmapped, []);
     const since = Date.now();
-    await helper.load([...NODES, ...CORE], nodes.filter((n) => RUN.has(n.type)));
+    await helper.load(
+      [...NODES, ...CORE],
+      nodes.filter((n) => RUN.has(n.type)),
+    );
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/methods/POST', since);
   }
 
   it('answers the method through the converted pair, with msg.status as the status, although the logic built a new msg', async () => {
     await load();
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'setValue', payload: { value: 'é /$+%&#' }, responseTimeoutInSeconds: 10 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'setValue',
+      payload: { value: 'é /$+%&#' },
+      responseTimeoutInSeconds: 10,
+    });
     assert.equal(result.status, 200);
     // The fixture's logic answers { received: msg.payload, method: msg.method }: msg.method is set as the old node did.
     assert.deepEqual(result.payload, { received: { value: 'é /$+%&#' }, method: 'setValue' });
@@ -53,6 +74,10 @@ describe('a converted edge-module flow (flow, local hub, IoT Edge environment)',
   it('reports a JSON-text payload to the twin (parsed by the json node in front of it)', async () => {
     await load();
     helper.getNode('legacy-reported').receive({ payload: 'running' });
-    await until(() => (hub.getTwin(DEVICE, 'flow').properties.reported as Record<string, unknown>).moduleStatus === 'running', 'reported moduleStatus', 10_000);
+    await until(
+      () => (hub.getTwin(DEVICE, 'flow').properties.reported as Record<string, unknown>).moduleStatus === 'running',
+      'reported moduleStatus',
+      10_000,
+    );
   });
 });

@@ -38,7 +38,10 @@ function load(file: string): FlowNode[] {
   return JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8')) as FlowNode[];
 }
 
-const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = fs
+  .readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 
 describe('examples/', function () {
   this.timeout(60_000);
@@ -65,11 +68,16 @@ describe('examples/', function () {
           assert.ok(n.deviceId && n.moduleId, `${n.id} names its module`);
         }
       }
-      assert.doesNotMatch(JSON.stringify(flow), /SharedAccessKey=|SharedAccessSignature sr=[^'"\s]+&sig=/, 'no secret in the example');
+      assert.doesNotMatch(
+        JSON.stringify(flow),
+        /SharedAccessKey=|SharedAccessSignature sr=[^'"\s]+&sig=/,
+        'no secret in the example',
+      );
       const ids = new Set(flow.map((n) => n.id));
       assert.equal(ids.size, flow.length, 'ids are unique');
       for (const n of flow) {
-        for (const wire of (n.wires as string[][] | undefined) ?? []) for (const target of wire) assert.ok(ids.has(target), `${n.id} wired to missing ${target}`);
+        for (const wire of (n.wires as string[][] | undefined) ?? [])
+          for (const target of wire) assert.ok(ids.has(target), `${n.id} wired to missing ${target}`);
         if (typeof n.client === 'string') assert.ok(ids.has(n.client), `${n.id} uses a missing config node`);
       }
     });
@@ -144,9 +152,17 @@ describe('examples/', function () {
     }
     const node = (id: string): TestNode => helper.getNode(id);
     const click = (id: string): void => node(id).receive({});
-    const online = (moduleId: string): Promise<void> => until(() => hub.isConnected(`${DEVICE}/${moduleId}`), `${moduleId} connected`, 15_000);
+    const online = (moduleId: string): Promise<void> =>
+      until(() => hub.isConnected(`${DEVICE}/${moduleId}`), `${moduleId} connected`, 15_000);
     const subscribed = (moduleId: string, part: string): Promise<void> =>
-      until(() => hub.observed.subscriptions.some((s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(part) && s.granted !== 128), `${moduleId} subscribed to ${part}`, 15_000);
+      until(
+        () =>
+          hub.observed.subscriptions.some(
+            (s) => s.clientId === `${DEVICE}/${moduleId}` && s.topic.includes(part) && s.granted !== 128,
+          ),
+        `${moduleId} subscribed to ${part}`,
+        15_000,
+      );
     const noErrors = (): void => assert.deepEqual(errors, []);
 
     it('01: sends to output "alerts" with application and system properties, upstream by its route', async () => {
@@ -178,7 +194,14 @@ describe('examples/', function () {
       await until(() => got.length === 2, 'two inputs', 15_000);
       const byInput = Object.fromEntries(got.map((m): [string, unknown] => [String(m.inputName), m.payload]));
       assert.deepEqual(byInput, { temperature: 21.5, humidity: { relative: 48 } });
-      assert.ok(got.every((m) => m.connectionModuleId === 'ex-sender' || (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender'), 'edgeHub adds the sender');
+      assert.ok(
+        got.every(
+          (m) =>
+            m.connectionModuleId === 'ex-sender' ||
+            (m.properties as Record<string, string> | undefined)?.['$.cmid'] === 'ex-sender',
+        ),
+        'edgeHub adds the sender',
+      );
       assert.equal(upstream.length, 0, 'routed to the receiver, not upstream');
       noErrors();
     });
@@ -188,14 +211,23 @@ describe('examples/', function () {
       const first = await nextInput(node('ex3-show'), 15_000);
       assert.equal(first.topic, 'twin');
       click('ex3-report');
-      await until(() => hub.getTwin(DEVICE, 'ex-twin').properties.reported.firmware === '1.2.0', 'reported firmware', 10_000);
+      await until(
+        () => hub.getTwin(DEVICE, 'ex-twin').properties.reported.firmware === '1.2.0',
+        'reported firmware',
+        10_000,
+      );
       const desired = nextInput(node('ex3-show'), 15_000);
       hub.updateDesired(DEVICE, 'ex-twin', { interval: 5 });
       assert.equal((await desired).topic, 'desired');
-      await until(() => {
-        const ack = hub.getTwin(DEVICE, 'ex-twin').properties.reported.interval as { value?: number; ac?: number } | undefined;
-        return ack?.value === 5 && ack.ac === 200;
-      }, 'acknowledged interval', 10_000);
+      await until(
+        () => {
+          const ack = hub.getTwin(DEVICE, 'ex-twin').properties.reported.interval as
+            { value?: number; ac?: number } | undefined;
+          return ack?.value === 5 && ack.ac === 200;
+        },
+        'acknowledged interval',
+        10_000,
+      );
       const got = await (async () => {
         const next = nextInput(node('ex3-show'), 15_000);
         click('ex3-get');
@@ -208,8 +240,19 @@ describe('examples/', function () {
     it('04: answers the direct method "reboot" (200, and 400 for a bad payload)', async () => {
       await deploy(files.find((f) => f.startsWith('04'))!);
       await subscribed('ex-methods', '$iothub/methods');
-      assert.deepEqual(await hub.invokeMethod(DEVICE, 'ex-methods', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10 }), { status: 200, payload: { accepted: true, rebootIn: 5 } });
-      const bad = await hub.invokeMethod(DEVICE, 'ex-methods', { methodName: 'reboot', payload: { delay: 'soon' }, responseTimeoutInSeconds: 10 });
+      assert.deepEqual(
+        await hub.invokeMethod(DEVICE, 'ex-methods', {
+          methodName: 'reboot',
+          payload: { delay: 5 },
+          responseTimeoutInSeconds: 10,
+        }),
+        { status: 200, payload: { accepted: true, rebootIn: 5 } },
+      );
+      const bad = await hub.invokeMethod(DEVICE, 'ex-methods', {
+        methodName: 'reboot',
+        payload: { delay: 'soon' },
+        responseTimeoutInSeconds: 10,
+      });
       assert.equal(bad.status, 400);
       noErrors();
     });
@@ -234,7 +277,11 @@ describe('examples/', function () {
       click('ex6-conn');
       await online('ex-control');
       click('ex6-send');
-      await until(() => upstream.some((m) => m.moduleId === 'ex-control' && m.outputName === 'readings'), 'reading upstream', 10_000);
+      await until(
+        () => upstream.some((m) => m.moduleId === 'ex-control' && m.outputName === 'readings'),
+        'reading upstream',
+        10_000,
+      );
       noErrors();
     });
 
@@ -244,13 +291,25 @@ describe('examples/', function () {
       await deploy(files.find((f) => f.startsWith('07'))!);
       const clientId = `${DEVICE}/ex-sas`;
       const since = Date.now();
-      await until(() => hub.observed.connects.some((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0), 'connected', 10_000);
-      const connect = hub.observed.connects.find((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0)!;
+      await until(
+        () => hub.observed.connects.some((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0),
+        'connected',
+        10_000,
+      );
+      const connect = hub.observed.connects.find(
+        (c) => c.at >= since && c.clientId === clientId && c.returnCode === 0,
+      )!;
       const se = Number(/[?&]se=(\d+)/.exec(connect.password ?? '')?.[1]);
       assert.ok(Math.abs(se - connect.at / 1000 - 240) <= 2, `token lifetime ${se - connect.at / 1000} s`);
       await until(() => upstream.filter((m) => m.moduleId === 'ex-sas').length >= 8, 'eight readings', 15_000);
-      const seqs = upstream.filter((m) => m.moduleId === 'ex-sas').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
-      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
+      const seqs = upstream
+        .filter((m) => m.moduleId === 'ex-sas')
+        .map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: seqs.length }, (_, i) => i + 1),
+        'in order, none lost',
+      );
       noErrors();
     });
 
@@ -261,17 +320,35 @@ describe('examples/', function () {
       click('ex8-disc');
       await until(() => !hub.isConnected(`${DEVICE}/ex-burst`), 'disconnected', 10_000);
       click('ex8-burst');
-      await until(() => (helper as unknown as { _NodePrototype: { status: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ text?: string }> }> } } })
-        ._NodePrototype.status.getCalls().some((c) => c.thisValue?.id === 'ex8-out' && /20/.test(String(c.args[0]?.text ?? ''))), 'twenty queued', 10_000);
+      await until(
+        () =>
+          (
+            helper as unknown as {
+              _NodePrototype: {
+                status: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ text?: string }> }> };
+              };
+            }
+          )._NodePrototype.status
+            .getCalls()
+            .some((c) => c.thisValue?.id === 'ex8-out' && /20/.test(String(c.args[0]?.text ?? ''))),
+        'twenty queued',
+        10_000,
+      );
       assert.equal(upstream.length, 0, 'nothing leaves while offline');
       click('ex8-conn');
       await until(() => upstream.length === 20, 'twenty upstream', 15_000);
-      assert.deepEqual(upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq), Array.from({ length: 20 }, (_, i) => i + 1));
+      assert.deepEqual(
+        upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+      );
       // The Complete node passes on the disconnect and connect msgs too: 22 completions, 20 acknowledged sends.
       await until(() => completed.length === 22, 'twenty-two completions', 10_000);
       const counts = statusesOf('ex8-count').map((s) => s.text);
       assert.equal(counts.at(-1), '20 acknowledged');
-      assert.ok(!counts.includes('21 acknowledged') && !counts.includes('22 acknowledged'), `counted: ${counts.join(', ')}`);
+      assert.ok(
+        !counts.includes('21 acknowledged') && !counts.includes('22 acknowledged'),
+        `counted: ${counts.join(', ')}`,
+      );
       noErrors();
     });
 
@@ -280,11 +357,30 @@ describe('examples/', function () {
       await deploy(files.find((f) => f.startsWith('09'))!);
       const clientId = `${DEVICE}/ex-token`;
       // The first token (the node has none stored) and three renewals of 10 s tokens, every one used to connect.
-      await until(() => new Set(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0).map((c) => c.password)).size >= 4, 'four tokens used', 30_000);
+      await until(
+        () =>
+          new Set(
+            hub.observed.connects
+              .filter((c) => c.at >= since && c.clientId === clientId && c.returnCode === 0)
+              .map((c) => c.password),
+          ).size >= 4,
+        'four tokens used',
+        30_000,
+      );
       await until(() => upstream.filter((m) => m.moduleId === 'ex-token').length >= 12, 'twelve readings', 15_000);
-      const seqs = upstream.filter((m) => m.moduleId === 'ex-token').map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
-      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'in order, none lost');
-      assert.equal(hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode !== 0).length, 0, 'no refused connect');
+      const seqs = upstream
+        .filter((m) => m.moduleId === 'ex-token')
+        .map((m) => (JSON.parse(m.body.toString('utf8')) as { seq: number }).seq);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: seqs.length }, (_, i) => i + 1),
+        'in order, none lost',
+      );
+      assert.equal(
+        hub.observed.connects.filter((c) => c.at >= since && c.clientId === clientId && c.returnCode !== 0).length,
+        0,
+        'no refused connect',
+      );
       noErrors();
     });
   });
@@ -306,12 +402,25 @@ describe('examples/', function () {
     });
 
     it('05 (invoke) deploys with one click and works; the hub closes when the flow stops', async () => {
-      const flow = load(files.find((f) => f.startsWith('05'))!).map((n) => (n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n));
+      const flow = load(files.find((f) => f.startsWith('05'))!).map((n) =>
+        n.type === 'debug' ? { id: n.id, z: n.z, type: 'helper' } : n,
+      );
       await helper.load([...NODES, ...CORE_NODES], flow);
       let own: LocalHubApi | undefined;
       await until(async () => (own = await ownLocalHub()) !== undefined, 'an in-process hub', 15_000);
-      await until(() => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`), 'both modules online', 15_000);
-      await until(() => own!.observed.subscriptions.some((x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods')), 'target subscribed', 15_000);
+      await until(
+        () => own !== undefined && own.isConnected(`${DEVICE}/ex-target`) && own.isConnected(`${DEVICE}/ex-caller`),
+        'both modules online',
+        15_000,
+      );
+      await until(
+        () =>
+          own!.observed.subscriptions.some(
+            (x) => x.clientId === `${DEVICE}/ex-target` && x.topic.includes('$iothub/methods'),
+          ),
+        'target subscribed',
+        15_000,
+      );
       const answer = nextInput(helper.getNode('ex5-result'), 20_000);
       helper.getNode('ex5-go').receive({});
       assert.deepEqual((await answer).payload, { pong: true });

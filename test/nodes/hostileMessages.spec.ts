@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
+import {
+  clientConfig,
+  collect,
+  DEVICE,
+  helper,
+  NODES,
+  onTab,
+  tlsConfig,
+  untilSubscribed,
+  useLocalHub,
+} from './support';
 import { until } from '../helpers/until';
 
 type Msg = Record<string, unknown>;
@@ -28,7 +38,9 @@ interface Hooks {
 }
 
 const CATALOG = (
-  JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'locales', 'en-US', 'iothub-module-client.json'), 'utf8')) as {
+  JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', '..', 'locales', 'en-US', 'iothub-module-client.json'), 'utf8'),
+  ) as {
     'iothub-module-client': { errors: Record<string, string> };
   }
 )['iothub-module-client'].errors;
@@ -126,19 +138,77 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       NODES,
       onTab([
         tls.node,
-        { id: 'cfg', type: 'iothub-module-client', connectionType: 'edge', tls: 'tls', operationTimeout: '10', connectionRetryInterval: '1' },
+        {
+          id: 'cfg',
+          type: 'iothub-module-client',
+          connectionType: 'edge',
+          tls: 'tls',
+          operationTimeout: '10',
+          connectionRetryInterval: '1',
+        },
         peer.node,
-        { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '1000', queueTimeout: '30', wires: [] },
-        { id: 'outSmall', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '20', queueTimeout: '30', wires: [] },
+        {
+          id: 'out',
+          type: 'iothub-module-output',
+          client: 'cfg',
+          outputName: '',
+          queueSize: '1000',
+          queueTimeout: '30',
+          wires: [],
+        },
+        {
+          id: 'outSmall',
+          type: 'iothub-module-output',
+          client: 'cfg',
+          outputName: '',
+          queueSize: '20',
+          queueTimeout: '30',
+          wires: [],
+        },
         { id: 'twin', type: 'iothub-module-twin', client: 'cfg', wires: [['results']] },
-        { id: 'req', type: 'iothub-module-method-request', client: 'cfg', methodName: 'hostile', timeout: '25', timeoutStatus: '504', wires: [['requests']] },
+        {
+          id: 'req',
+          type: 'iothub-module-method-request',
+          client: 'cfg',
+          methodName: 'hostile',
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [['requests']],
+        },
         { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
-        { id: 'invoke', type: 'iothub-module-invoke', client: 'cfg', deviceId: DEVICE, deviceIdType: 'str', moduleId: 'peer', moduleIdType: 'str', methodName: 'ping', methodNameType: 'str', connectTimeout: '0', responseTimeout: '10', wires: [['results']] },
-        { id: 'ping', type: 'iothub-module-method-request', client: 'cfgPeer', methodName: 'ping', timeout: '25', timeoutStatus: '504', wires: [['pong']] },
+        {
+          id: 'invoke',
+          type: 'iothub-module-invoke',
+          client: 'cfg',
+          deviceId: DEVICE,
+          deviceIdType: 'str',
+          moduleId: 'peer',
+          moduleIdType: 'str',
+          methodName: 'ping',
+          methodNameType: 'str',
+          connectTimeout: '0',
+          responseTimeout: '10',
+          wires: [['results']],
+        },
+        {
+          id: 'ping',
+          type: 'iothub-module-method-request',
+          client: 'cfgPeer',
+          methodName: 'ping',
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [['pong']],
+        },
         { id: 'pong', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
         { id: 'results', type: 'helper' },
         { id: 'requests', type: 'helper' },
-        { id: 'catch', type: 'catch', scope: ['out', 'outSmall', 'twin', 'respond', 'invoke'], uncaught: false, wires: [['caught']] },
+        {
+          id: 'catch',
+          type: 'catch',
+          scope: ['out', 'outSmall', 'twin', 'respond', 'invoke'],
+          uncaught: false,
+          wires: [['caught']],
+        },
         { id: 'caught', type: 'helper' },
       ]),
       { tls: tls.credentials, cfgPeer: peer.credentials },
@@ -166,8 +236,16 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       return;
     }
     const code = completion!.error.code;
-    assert.notEqual(c.expect, ok, `${nodeId} "${c.name}": failed with ${String(code)}: ${String(completion!.error.message)}`);
-    assert.equal(code, (c.expect as { code: string }).code, `${nodeId} "${c.name}": ${String(completion!.error.message)}`);
+    assert.notEqual(
+      c.expect,
+      ok,
+      `${nodeId} "${c.name}": failed with ${String(code)}: ${String(completion!.error.message)}`,
+    );
+    assert.equal(
+      code,
+      (c.expect as { code: string }).code,
+      `${nodeId} "${c.name}": ${String(completion!.error.message)}`,
+    );
     const text = CATALOG[String(code)];
     assert.ok(text, `catalog text for ${String(code)}`);
     if (c.uncatchable) {
@@ -176,7 +254,11 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       return;
     }
     await until(() => caught.some((m) => m._msgid === id), `Catch node got "${c.name}"`, 10_000);
-    const error = caught.find((m) => m._msgid === id)!.error as { code?: string; message: string; source?: { id?: string } };
+    const error = caught.find((m) => m._msgid === id)!.error as {
+      code?: string;
+      message: string;
+      source?: { id?: string };
+    };
     assert.equal(error.code, code);
     assert.equal(error.source?.id, nodeId);
     assert.ok(error.message.includes(`${text} (${String(code)}`), `catalog text in "${error.message}"`);
@@ -184,7 +266,11 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
 
   /** The messages of the errors `nodeId` logged without a msg (what the runtime log and debug sidebar show). */
   function errorsLoggedBy(nodeId: string): string[] {
-    const spy = (helper as unknown as { _NodePrototype: { error: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } } })._NodePrototype.error;
+    const spy = (
+      helper as unknown as {
+        _NodePrototype: { error: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } };
+      }
+    )._NodePrototype.error;
     return spy
       .getCalls()
       .filter((call) => call.thisValue?.id === nodeId && call.args[1] === undefined)
@@ -203,13 +289,20 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
 
   /** No secret in anything people or logs see: errors caught, statuses, warn / error / log / debug lines. */
   function assertNoSecrets(caught: Msg[]): void {
-    const secrets = [hub.getModule(DEVICE, 'flow')!.primaryKey, hub.getModule(DEVICE, 'peer')!.primaryKey, hub.getModule(DEVICE, 'peer')!.secondaryKey];
+    const secrets = [
+      hub.getModule(DEVICE, 'flow')!.primaryKey,
+      hub.getModule(DEVICE, 'peer')!.primaryKey,
+      hub.getModule(DEVICE, 'peer')!.secondaryKey,
+    ];
     type Spy = { getCalls(): Array<{ args: unknown[] }> };
     const spies = helper as unknown as { _NodePrototype: Record<string, Spy>; _logSpy: Spy };
     const lines: string[] = [];
-    const calls = ['warn', 'error', 'log', 'debug', 'status'].map((method) => spies._NodePrototype[method]!).concat(spies._logSpy);
+    const calls = ['warn', 'error', 'log', 'debug', 'status']
+      .map((method) => spies._NodePrototype[method]!)
+      .concat(spies._logSpy);
     for (const spy of calls) {
-      for (const call of spy.getCalls()) lines.push(...call.args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : safeJson(a))));
+      for (const call of spy.getCalls())
+        lines.push(...call.args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : safeJson(a))));
     }
     assert.ok(lines.length > 0, 'the spies saw the nodes log');
     for (const m of caught) {
@@ -249,23 +342,80 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       const bodies = new Map<Case, string | Buffer>();
       const cases: Case[] = hostilePayloads().map(({ name, payload }) => {
         const expected = expectPayload[name]!;
-        const c: Case = { name: `payload ${name}`, msg: { payload }, expect: typeof expected === 'object' && !Buffer.isBuffer(expected) ? expected : ok, uncatchable: name === DEEP };
+        const c: Case = {
+          name: `payload ${name}`,
+          msg: { payload },
+          expect: typeof expected === 'object' && !Buffer.isBuffer(expected) ? expected : ok,
+          uncatchable: name === DEEP,
+        };
         if (c.expect === ok) bodies.set(c, expected as string | Buffer);
         return c;
       });
-      const oddKeys = { 'a$b': '1', 'a&b': '2', 'a=b': '3', 'a%b': '4', 'a#b': '5', 'a b': '6', 'ação ü 日本': '7', '$x': '8', 'a/b+?': '9' };
-      const oddKeysCase: Case = { name: 'properties with odd keys', msg: { payload: 'odd', properties: oddKeys }, expect: ok };
-      const oddIds: Case = { name: 'ids and output name with separators', msg: { payload: 'p', outputName: 'a/b#+?x=1&$.on=z', messageId: 'a&b=c/d', correlationId: '$.on=x', contentType: 'a&$.on=x' }, expect: ok };
+      const oddKeys = {
+        a$b: '1',
+        'a&b': '2',
+        'a=b': '3',
+        'a%b': '4',
+        'a#b': '5',
+        'a b': '6',
+        'ação ü 日本': '7',
+        $x: '8',
+        'a/b+?': '9',
+      };
+      const oddKeysCase: Case = {
+        name: 'properties with odd keys',
+        msg: { payload: 'odd', properties: oddKeys },
+        expect: ok,
+      };
+      const oddIds: Case = {
+        name: 'ids and output name with separators',
+        msg: {
+          payload: 'p',
+          outputName: 'a/b#+?x=1&$.on=z',
+          messageId: 'a&b=c/d',
+          correlationId: '$.on=x',
+          contentType: 'a&$.on=x',
+        },
+        expect: ok,
+      };
       cases.push(
         { name: 'properties array', msg: { payload: 1, properties: ['a'] }, expect: err('invalid-properties') },
         { name: 'properties string', msg: { payload: 1, properties: 'a=b' }, expect: err('invalid-properties') },
-        { name: 'properties object value', msg: { payload: 1, properties: { a: { b: 1 } } }, expect: err('invalid-properties') },
-        { name: 'properties function value', msg: { payload: 1, properties: { a: () => 1 } }, expect: err('invalid-properties') },
-        { name: 'properties NaN value', msg: { payload: 1, properties: { a: NaN } }, expect: err('invalid-properties') },
-        { name: 'properties BigInt value', msg: { payload: 1, properties: { a: 1n } }, expect: err('invalid-properties') },
-        { name: 'properties Buffer', msg: { payload: 1, properties: Buffer.from('a') }, expect: err('invalid-properties') },
-        { name: 'properties re-routing with $.on', msg: { payload: 1, properties: { '$.on': 'elsewhere' } }, expect: err('invalid-properties') },
-        { name: 'properties setting $.mid', msg: { payload: 1, properties: { '$.mid': 'forged' } }, expect: err('invalid-properties') },
+        {
+          name: 'properties object value',
+          msg: { payload: 1, properties: { a: { b: 1 } } },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties function value',
+          msg: { payload: 1, properties: { a: () => 1 } },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties NaN value',
+          msg: { payload: 1, properties: { a: NaN } },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties BigInt value',
+          msg: { payload: 1, properties: { a: 1n } },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties Buffer',
+          msg: { payload: 1, properties: Buffer.from('a') },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties re-routing with $.on',
+          msg: { payload: 1, properties: { '$.on': 'elsewhere' } },
+          expect: err('invalid-properties'),
+        },
+        {
+          name: 'properties setting $.mid',
+          msg: { payload: 1, properties: { '$.mid': 'forged' } },
+          expect: err('invalid-properties'),
+        },
         oddKeysCase,
         oddIds,
         { name: 'outputName number', msg: { payload: 1, outputName: 42 }, expect: err('invalid-output-name') },
@@ -276,14 +426,33 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         { name: 'messageId NaN', msg: { payload: 1, messageId: NaN }, expect: err('invalid-field') },
         { name: 'correlationId array', msg: { payload: 1, correlationId: ['c'] }, expect: err('invalid-field') },
         { name: 'correlationId Symbol', msg: { payload: 1, correlationId: Symbol('c') }, expect: err('invalid-field') },
-        { name: 'contentType object', msg: { payload: 1, contentType: { type: 'json' } }, expect: err('invalid-field') },
+        {
+          name: 'contentType object',
+          msg: { payload: 1, contentType: { type: 'json' } },
+          expect: err('invalid-field'),
+        },
         { name: 'contentType function', msg: { payload: 1, contentType: () => 'x' }, expect: err('invalid-field') },
         { name: 'contentEncoding BigInt', msg: { payload: 1, contentEncoding: 8n }, expect: err('invalid-field') },
         { name: 'action unknown', msg: { payload: 1, action: 'explode' }, expect: err('invalid-action') },
         { name: 'action number', msg: { payload: 1, action: 42 }, expect: err('invalid-action') },
         { name: 'action Symbol', msg: { payload: 1, action: Symbol('a') }, expect: err('invalid-action') },
-        { name: 'action without prototype', msg: { payload: 1, action: Object.create(null) }, expect: err('invalid-action') },
-        { name: 'action with a throwing toString', msg: { payload: 1, action: { toString: () => { throw new Error('boom'); } } }, expect: err('invalid-action') },
+        {
+          name: 'action without prototype',
+          msg: { payload: 1, action: Object.create(null) },
+          expect: err('invalid-action'),
+        },
+        {
+          name: 'action with a throwing toString',
+          msg: {
+            payload: 1,
+            action: {
+              toString: () => {
+                throw new Error('boom');
+              },
+            },
+          },
+          expect: err('invalid-action'),
+        },
       );
       for (const c of cases) {
         const before = upstream.length;
@@ -302,7 +471,9 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         });
       }
       const before = upstream.length;
-      await run('out', { name: 'a normal message', msg: { payload: { ok: true } }, expect: ok }, caught, () => until(() => upstream.length === before + 1, 'normal message', 10_000));
+      await run('out', { name: 'a normal message', msg: { payload: { ok: true } }, expect: ok }, caught, () =>
+        until(() => upstream.length === before + 1, 'normal message', 10_000),
+      );
       assert.deepEqual(JSON.parse(upstream.at(-1)!.body.toString('utf8')), { ok: true });
       assertDoneOnce('out');
       assertNoSecrets(caught);
@@ -338,22 +509,43 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         '300 KB string': err('invalid-twin-patch'),
         'typed array': err('invalid-twin-patch'),
       };
-      const cases: Case[] = hostilePayloads().map(({ name, payload }) => ({ name: `payload ${name}`, msg: { payload }, expect: expectPayload[name]!, uncatchable: name === DEEP }));
+      const cases: Case[] = hostilePayloads().map(({ name, payload }) => ({
+        name: `payload ${name}`,
+        msg: { payload },
+        expect: expectPayload[name]!,
+        uncatchable: name === DEEP,
+      }));
       cases.push(
         { name: 'payload array', msg: { payload: [1, 2] }, expect: err('invalid-twin-patch') },
         { name: 'payload string', msg: { payload: 'not a patch' }, expect: err('invalid-twin-patch') },
         { name: 'payload number', msg: { payload: 42 }, expect: err('invalid-twin-patch') },
         { name: 'report with an array', msg: { action: 'report', payload: [1] }, expect: err('invalid-twin-patch') },
         { name: 'report without payload', msg: { action: 'report' }, expect: err('invalid-twin-patch') },
-        { name: 'report with a BigInt inside', msg: { action: 'report', payload: { n: 1n } }, expect: err('invalid-payload') },
-        { name: 'report with a function inside (JSON drops it)', msg: { action: 'report', payload: { f: () => 1, kept: 1 } }, expect: ok },
-        { name: 'report 300 KB', msg: { action: 'report', payload: { big: 'x'.repeat(300 * 1024) } }, expect: err('message-too-large') },
+        {
+          name: 'report with a BigInt inside',
+          msg: { action: 'report', payload: { n: 1n } },
+          expect: err('invalid-payload'),
+        },
+        {
+          name: 'report with a function inside (JSON drops it)',
+          msg: { action: 'report', payload: { f: () => 1, kept: 1 } },
+          expect: ok,
+        },
+        {
+          name: 'report 300 KB',
+          msg: { action: 'report', payload: { big: 'x'.repeat(300 * 1024) } },
+          expect: err('message-too-large'),
+        },
         { name: 'action unknown', msg: { action: 'delete' }, expect: err('invalid-action') },
         { name: 'action number', msg: { action: 7, payload: { a: 1 } }, expect: err('invalid-action') },
         { name: 'action object', msg: { action: { get: true } }, expect: err('invalid-action') },
         { name: 'action without prototype', msg: { action: Object.create(null) }, expect: err('invalid-action') },
         { name: 'action get with a hostile payload', msg: { action: 'get', payload: Symbol('x') }, expect: ok },
-        { name: 'a patch with odd keys', msg: { payload: { 'a#b': 1, 'ação': 'é', nested: { x: [1, 'two'] } } }, expect: ok },
+        {
+          name: 'a patch with odd keys',
+          msg: { payload: { 'a#b': 1, ação: 'é', nested: { x: [1, 'two'] } } },
+          expect: ok,
+        },
       );
       for (const c of cases) {
         const before = twinEvents.length;
@@ -362,12 +554,22 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
           await until(() => twinEvents.length > before, `hub twin request for "${c.name}"`, 10_000);
           const event = twinEvents[before]!;
           assert.ok(event.status < 300, `${c.name}: hub answered ${event.status}`);
-          if (event.kind === 'get') await until(() => results.some((m) => m._msgid === c.msg._msgid && m.topic === 'twin'), `twin read for "${c.name}"`, 10_000);
+          if (event.kind === 'get')
+            await until(
+              () => results.some((m) => m._msgid === c.msg._msgid && m.topic === 'twin'),
+              `twin read for "${c.name}"`,
+              10_000,
+            );
           else assert.ok(reportedVersion() > version, `${c.name}: reported patched`);
         });
       }
       assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported['ação'], 'é');
-      await run('twin', { name: 'a normal patch', msg: { payload: { alive: true } }, expect: ok }, caught, () => undefined);
+      await run(
+        'twin',
+        { name: 'a normal patch', msg: { payload: { alive: true } }, expect: ok },
+        caught,
+        () => undefined,
+      );
       assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported.alive, true);
       assertDoneOnce('twin');
       assertNoSecrets(caught);
@@ -381,16 +583,26 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
     /** Calls method `hostile` on the flow module and resolves with the request id the flow sees and the call. */
     async function request(): Promise<{ requestId: string; call: Promise<{ status: number; payload: unknown }> }> {
       const seen = requests.length;
-      const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'hostile', payload: { q: 1 }, responseTimeoutInSeconds: 20, connectTimeoutInSeconds: 5 });
+      const call = hub.invokeMethod(DEVICE, 'flow', {
+        methodName: 'hostile',
+        payload: { q: 1 },
+        responseTimeoutInSeconds: 20,
+        connectTimeoutInSeconds: 5,
+      });
       call.catch(() => undefined);
       await until(() => requests.length > seen, 'method request in the flow', 10_000);
       return { requestId: String(requests[seen]!.requestId), call };
     }
     // Bad ids: no request is involved.
     const { requestId: answered, call: firstCall } = await request();
-    await run('respond', { name: 'a normal answer', msg: { requestId: answered, payload: { fine: true } }, expect: ok }, caught, async () => {
-      assert.deepEqual(await firstCall, { status: 200, payload: { fine: true } });
-    });
+    await run(
+      'respond',
+      { name: 'a normal answer', msg: { requestId: answered, payload: { fine: true } }, expect: ok },
+      caught,
+      async () => {
+        assert.deepEqual(await firstCall, { status: 200, payload: { fine: true } });
+      },
+    );
     const idCases: Case[] = [
       { name: 'requestId missing', msg: { payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId empty', msg: { requestId: '', payload: 1 }, expect: err('invalid-request-id') },
@@ -398,25 +610,48 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       { name: 'requestId object', msg: { requestId: { id: answered }, payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId array', msg: { requestId: [answered], payload: 1 }, expect: err('invalid-request-id') },
       { name: 'requestId unknown', msg: { requestId: 'nope@nowhere', payload: 1 }, expect: err('unknown-request-id') },
-      { name: 'requestId of another config node', msg: { requestId: answered.replace('@cfg/', '@cfgPeer/'), payload: 1 }, expect: err('unknown-request-id') },
+      {
+        name: 'requestId of another config node',
+        msg: { requestId: answered.replace('@cfg/', '@cfgPeer/'), payload: 1 },
+        expect: err('unknown-request-id'),
+      },
       { name: 'requestId used twice', msg: { requestId: answered, payload: 1 }, expect: err('already-responded') },
-      { name: 'requestId 300 KB', msg: { requestId: 'r'.repeat(300 * 1024), payload: 1 }, expect: err('unknown-request-id') },
+      {
+        name: 'requestId 300 KB',
+        msg: { requestId: 'r'.repeat(300 * 1024), payload: 1 },
+        expect: err('unknown-request-id'),
+      },
     ];
     for (const c of idCases) await run('respond', c, caught, () => undefined);
     const longId = caught.find((m) => (m.error as { message: string }).message.includes('rrrr'))!;
     assert.ok((longId.error as { message: string }).message.length < 1000, 'an error detail is bounded');
 
     // Bad status codes and payloads on a real request: the caller gets a 500 with the reason at once.
-    const statusCases: Array<{ name: string; statusCode?: unknown; payload?: unknown; expect: Expect; status?: number; answer?: unknown }> = [
+    const statusCases: Array<{
+      name: string;
+      statusCode?: unknown;
+      payload?: unknown;
+      expect: Expect;
+      status?: number;
+      answer?: unknown;
+    }> = [
       { name: 'statusCode non-integer', statusCode: 200.5, expect: err('invalid-status-code') },
       { name: 'statusCode text', statusCode: 'two hundred', expect: err('invalid-status-code') },
       { name: 'statusCode negative', statusCode: -1, expect: err('invalid-status-code') },
       { name: 'statusCode 1000', statusCode: 1000, expect: err('invalid-status-code') },
       { name: 'statusCode NaN', statusCode: NaN, expect: err('invalid-status-code') },
       { name: 'statusCode BigInt', statusCode: 200n, expect: err('invalid-status-code') },
-      { name: 'statusCode object without prototype', statusCode: Object.create(null), expect: err('invalid-status-code') },
+      {
+        name: 'statusCode object without prototype',
+        statusCode: Object.create(null),
+        expect: err('invalid-status-code'),
+      },
       { name: 'statusCode numeric string', statusCode: '404', expect: ok, status: 404, answer: null },
-      ...hostilePayloads().map(({ name, payload }) => ({ name: `payload ${name}`, payload, ...methodPayloadExpectation(name, payload) })),
+      ...hostilePayloads().map(({ name, payload }) => ({
+        name: `payload ${name}`,
+        payload,
+        ...methodPayloadExpectation(name, payload),
+      })),
     ];
     for (const s of statusCases) {
       const { requestId, call } = await request();
@@ -433,7 +668,16 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         const result = await call;
         assert.equal(result.status, 500, s.name);
         assert.equal((result.payload as { code?: string }).code, s.expect.code, s.name);
-        await run('respond', { name: `answer after "${s.name}"`, msg: { requestId, statusCode: 201, payload: 'too late' }, expect: err('already-responded') }, caught, () => undefined);
+        await run(
+          'respond',
+          {
+            name: `answer after "${s.name}"`,
+            msg: { requestId, statusCode: 201, payload: 'too late' },
+            expect: err('already-responded'),
+          },
+          caught,
+          () => undefined,
+        );
       }
     }
     assertDoneOnce('respond');
@@ -457,13 +701,25 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       { name: 'responseTimeout negative', msg: { payload: 1, responseTimeout: -1 }, expect: err('invalid-timeout') },
       { name: 'responseTimeout huge', msg: { payload: 1, responseTimeout: 1e12 }, expect: err('invalid-timeout') },
       { name: 'responseTimeout text', msg: { payload: 1, responseTimeout: 'soon' }, expect: err('invalid-timeout') },
-      { name: 'responseTimeout Infinity', msg: { payload: 1, responseTimeout: Infinity }, expect: err('invalid-timeout') },
+      {
+        name: 'responseTimeout Infinity',
+        msg: { payload: 1, responseTimeout: Infinity },
+        expect: err('invalid-timeout'),
+      },
       { name: 'responseTimeout BigInt', msg: { payload: 1, responseTimeout: 5n }, expect: err('invalid-timeout') },
       { name: 'connectTimeout negative', msg: { payload: 1, connectTimeout: -5 }, expect: err('invalid-timeout') },
-      { name: 'connectTimeout huge', msg: { payload: 1, connectTimeout: Number.MAX_SAFE_INTEGER }, expect: err('invalid-timeout') },
+      {
+        name: 'connectTimeout huge',
+        msg: { payload: 1, connectTimeout: Number.MAX_SAFE_INTEGER },
+        expect: err('invalid-timeout'),
+      },
       { name: 'connectTimeout text', msg: { payload: 1, connectTimeout: 'later' }, expect: err('invalid-timeout') },
       { name: 'connectTimeout object', msg: { payload: 1, connectTimeout: {} }, expect: err('invalid-timeout') },
-      { name: 'timeouts as numeric strings', msg: { payload: 'fine', responseTimeout: '5', connectTimeout: '0' }, expect: ok },
+      {
+        name: 'timeouts as numeric strings',
+        msg: { payload: 'fine', responseTimeout: '5', connectTimeout: '0' },
+        expect: ok,
+      },
       ...hostilePayloads().map(({ name, payload }) => {
         // Too large for a direct method: the hub refuses the call (IoT Hub's 413002).
         const expect = name === '300 KB string' ? err('service-error') : methodPayloadExpectation(name, payload).expect;
@@ -505,7 +761,8 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
           hub.faults.dropAll();
         }
       }
-      const own = (s: { id: string; node: string }): Completion[] => (completions.get(s.id) ?? []).filter((c) => c.nodeId === s.node);
+      const own = (s: { id: string; node: string }): Completion[] =>
+        (completions.get(s.id) ?? []).filter((c) => c.nodeId === s.node);
       await until(() => sent.every((s) => own(s).length > 0), 'every burst message completed', 45_000);
       for (const s of sent) assert.equal(own(s).length, 1, `${s.id} completed ${own(s).length} times`);
       const failed = sent.filter((s) => own(s)[0]!.error !== undefined);
@@ -516,12 +773,15 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
       await until(() => failed.every((s) => caught.some((m) => m._msgid === s.id)), 'every failure caught', 10_000);
       // A success means the hub has it (at least once: QoS 1 may repeat a message after a reconnect).
       const arrived = new Set(upstream.map((m) => (JSON.parse(m.body.toString('utf8')) as { i: number }).i));
-      for (const s of sent) if (own(s)[0]!.error === undefined) assert.ok(arrived.has(s.i), `${s.id} completed but never reached the hub`);
+      for (const s of sent)
+        if (own(s)[0]!.error === undefined) assert.ok(arrived.has(s.i), `${s.id} completed but never reached the hub`);
       assert.ok(hub.observed.counters.disconnects >= 3, 'the hub dropped the connections');
       assert.ok(failed.length < sent.length, 'some messages went through');
       // Node-RED and the connection are alive afterwards.
       const before = upstream.length;
-      await run('out', { name: 'after the burst', msg: { payload: 'alive' }, expect: ok }, caught, () => until(() => upstream.slice(before).some((m) => m.body.toString('utf8') === 'alive'), 'alive', 10_000));
+      await run('out', { name: 'after the burst', msg: { payload: 'alive' }, expect: ok }, caught, () =>
+        until(() => upstream.slice(before).some((m) => m.body.toString('utf8') === 'alive'), 'alive', 10_000),
+      );
       assertNoSecrets(caught);
     } finally {
       hub.events.off('upstream', listener);
@@ -545,7 +805,10 @@ function methodPayloadExpectation(name: string, payload: unknown): { expect: Exp
       return { expect: ok, answer: '' };
     default:
       // JSON semantics: undefined → null, NaN / Infinity → null, a Date → its ISO text, a Map → {}.
-      return { expect: ok, answer: payload === undefined ? null : JSON.parse(JSON.stringify(payload ?? null) ?? 'null') };
+      return {
+        expect: ok,
+        answer: payload === undefined ? null : JSON.parse(JSON.stringify(payload ?? null) ?? 'null'),
+      };
   }
 }
 

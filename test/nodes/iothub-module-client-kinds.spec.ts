@@ -7,7 +7,19 @@ import { issueCertificate } from '../../src/hub/x509';
 import type { HubMessage, LocalHubApi } from '../../src/hub/types';
 import { shareLocalHub, unshareLocalHub } from '../../src/hub';
 import { startProxy, type TestProxy } from '../helpers/proxies';
-import { clientConfig, DEVICE, helper, nextInput, NODES, onTab, startHub, tlsConfig, unloadAll, untilSubscribed, type FlowNode } from './support';
+import {
+  clientConfig,
+  DEVICE,
+  helper,
+  nextInput,
+  NODES,
+  onTab,
+  startHub,
+  tlsConfig,
+  unloadAll,
+  untilSubscribed,
+  type FlowNode,
+} from './support';
 
 function moduleSasToken(hub: LocalHubApi, moduleId: string): string {
   const key = hub.getModule(DEVICE, moduleId)!.primaryKey;
@@ -24,7 +36,10 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
   before(async () => {
     hub = await startHub();
     hub.addModule(DEVICE, 'sas');
-    const pems = await issueCertificate({ commonName: `${DEVICE}/x509mod` }, { keyType: 'rsa', passphrase: 'open sesame' });
+    const pems = await issueCertificate(
+      { commonName: `${DEVICE}/x509mod` },
+      { keyType: 'rsa', passphrase: 'open sesame' },
+    );
     device = pems;
     const thumbprint = crypto.createHash('sha256').update(new crypto.X509Certificate(device.cert).raw).digest('hex');
     hub.addModule(DEVICE, 'x509mod', { x509Thumbprints: [thumbprint] });
@@ -36,11 +51,28 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
   afterEach(() => unloadAll());
 
   /** Loads `cfg` (plus extra config nodes) with an output node, sends one message, returns what the hub got. */
-  async function sendThrough(cfg: FlowNode, credentials: Record<string, Record<string, string>>, extra: FlowNode[] = []): Promise<HubMessage> {
+  async function sendThrough(
+    cfg: FlowNode,
+    credentials: Record<string, Record<string, string>>,
+    extra: FlowNode[] = [],
+  ): Promise<HubMessage> {
     const tls = tlsConfig(hub);
     await helper.load(
       NODES,
-      onTab([tls.node, ...extra, cfg, { id: 'out', type: 'iothub-module-output', client: cfg.id, outputName: 'kind', queueSize: '10', queueTimeout: '20', wires: [] }]),
+      onTab([
+        tls.node,
+        ...extra,
+        cfg,
+        {
+          id: 'out',
+          type: 'iothub-module-output',
+          client: cfg.id,
+          outputName: 'kind',
+          queueSize: '10',
+          queueTimeout: '20',
+          wires: [],
+        },
+      ]),
       { tls: tls.credentials, ...credentials },
     );
     const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(20_000) });
@@ -51,7 +83,14 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
 
   for (const transport of ['mqtt', 'mqtt-ws']) {
     it(`SAS token over ${transport}, gateway host from the node`, async () => {
-      const cfg: FlowNode = { id: 'cfg', type: 'iothub-module-client', connectionType: 'sasToken', gatewayHostname: `localhost:${hub.port}`, transport, tls: 'tls' };
+      const cfg: FlowNode = {
+        id: 'cfg',
+        type: 'iothub-module-client',
+        connectionType: 'sasToken',
+        gatewayHostname: `localhost:${hub.port}`,
+        transport,
+        tls: 'tls',
+      };
       const message = await sendThrough(cfg, { cfg: { sasToken: moduleSasToken(hub, 'sas') } });
       assert.equal(message.moduleId, 'sas');
       assert.equal(message.outputName, 'kind');
@@ -73,7 +112,11 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
       gatewayHostname: `localhost:${hub.port}`,
       tls: 'tlsX509',
     };
-    const message = await sendThrough(cfg, { tlsX509: { certdata: device.cert, keydata: device.key, cadata: hub.caCert, passphrase: 'open sesame' } }, [x509Tls]);
+    const message = await sendThrough(
+      cfg,
+      { tlsX509: { certdata: device.cert, keydata: device.key, cadata: hub.caCert, passphrase: 'open sesame' } },
+      [x509Tls],
+    );
     assert.equal(message.moduleId, 'x509mod');
     assert.equal(hub.observed.connects.filter((c) => c.clientId === `${DEVICE}/x509mod`).at(-1)!.x509, true);
   });
@@ -100,16 +143,52 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
 
     it('provisions the modules, sends upstream, and invokes one module from another', async () => {
       const since = Date.now();
-      const kind = (id: string, moduleId: string): FlowNode => ({ id, type: 'iothub-module-client', connectionType: 'localHub', deviceId: '', moduleId, routes: '' });
+      const kind = (id: string, moduleId: string): FlowNode => ({
+        id,
+        type: 'iothub-module-client',
+        connectionType: 'localHub',
+        deviceId: '',
+        moduleId,
+        routes: '',
+      });
       await helper.load(
         NODES,
         onTab([
           kind('cfgA', 'lh-a'),
           kind('cfgB', 'lh-b'),
-          { id: 'out', type: 'iothub-module-output', client: 'cfgA', outputName: 'o', queueSize: '10', queueTimeout: '20', wires: [] },
-          { id: 'req', type: 'iothub-module-method-request', client: 'cfgB', methodName: 'ping', timeout: '25', timeoutStatus: '504', wires: [['res']] },
+          {
+            id: 'out',
+            type: 'iothub-module-output',
+            client: 'cfgA',
+            outputName: 'o',
+            queueSize: '10',
+            queueTimeout: '20',
+            wires: [],
+          },
+          {
+            id: 'req',
+            type: 'iothub-module-method-request',
+            client: 'cfgB',
+            methodName: 'ping',
+            timeout: '25',
+            timeoutStatus: '504',
+            wires: [['res']],
+          },
           { id: 'res', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
-          { id: 'invoke', type: 'iothub-module-invoke', client: 'cfgA', deviceId: 'local-device', deviceIdType: 'str', moduleId: 'lh-b', moduleIdType: 'str', methodName: 'ping', methodNameType: 'str', connectTimeout: '0', responseTimeout: '10', wires: [['result']] },
+          {
+            id: 'invoke',
+            type: 'iothub-module-invoke',
+            client: 'cfgA',
+            deviceId: 'local-device',
+            deviceIdType: 'str',
+            moduleId: 'lh-b',
+            moduleIdType: 'str',
+            methodName: 'ping',
+            methodNameType: 'str',
+            connectTimeout: '0',
+            responseTimeout: '10',
+            wires: [['result']],
+          },
           { id: 'result', type: 'helper' },
         ]),
         {},
@@ -139,8 +218,17 @@ describe('iothub-module-client connection kinds (flow, local hub)', function () 
 
     it('tunnels the connection with the proxy node URL and credentials', async () => {
       const cfg = clientConfig(hub, 'flow', 'cfg', { proxy: 'proxy' });
-      const proxyNode: FlowNode = { id: 'proxy', type: 'http proxy', url: `http://127.0.0.1:${proxy.port}`, noproxy: [] };
-      const message = await sendThrough(cfg.node, { cfg: cfg.credentials, proxy: { username: 'user', password: 'pa ss' } }, [proxyNode]);
+      const proxyNode: FlowNode = {
+        id: 'proxy',
+        type: 'http proxy',
+        url: `http://127.0.0.1:${proxy.port}`,
+        noproxy: [],
+      };
+      const message = await sendThrough(
+        cfg.node,
+        { cfg: cfg.credentials, proxy: { username: 'user', password: 'pa ss' } },
+        [proxyNode],
+      );
       assert.equal(message.moduleId, 'flow');
       assert.ok(proxy.counters.tunnels >= 1);
       assert.equal(proxy.counters.authFailures, 0);

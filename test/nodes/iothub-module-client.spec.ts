@@ -4,7 +4,20 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, type FlowNode, helper, NODES, onTab, statusesOf, tlsConfig, untilSubscribed, useLocalHub, warningsOf } from './support';
+import {
+  clientConfig,
+  collect,
+  DEVICE,
+  type FlowNode,
+  helper,
+  NODES,
+  onTab,
+  statusesOf,
+  tlsConfig,
+  untilSubscribed,
+  useLocalHub,
+  warningsOf,
+} from './support';
 import { until } from '../helpers/until';
 
 describe('iothub-module-client (flow, local hub)', function () {
@@ -40,7 +53,8 @@ describe('iothub-module-client (flow, local hub)', function () {
   }
 
   function registrationsOf(id: string): { users: number; listeners: number } {
-    return (helper.getNode(id) as unknown as { host: { registrations: { users: number; listeners: number } } }).host.registrations;
+    return (helper.getNode(id) as unknown as { host: { registrations: { users: number; listeners: number } } }).host
+      .registrations;
   }
 
   it('pushes the connection status to every user and keeps config nodes isolated', async () => {
@@ -48,8 +62,15 @@ describe('iothub-module-client (flow, local hub)', function () {
     await helper.load(NODES, onTab(nodes), credentials);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     await untilSubscribed(hub, `${DEVICE}/peer`, '/inputs/');
-    await until(() => statusesOf('in').some((st) => st.text === 'node-red:common.status.connected'), 'connected status', 10_000);
-    assert.ok(statusesOf('twin').some((st) => st.text === 'node-red:common.status.connected'), 'every user gets the status');
+    await until(
+      () => statusesOf('in').some((st) => st.text === 'node-red:common.status.connected'),
+      'connected status',
+      10_000,
+    );
+    assert.ok(
+      statusesOf('twin').some((st) => st.text === 'node-red:common.status.connected'),
+      'every user gets the status',
+    );
     const got = collect(helper.getNode('got'));
     const gotPeer = collect(helper.getNode('gotPeer'));
     await hub.sendToInput(DEVICE, 'peer', 'in', { body: 'for peer' });
@@ -60,12 +81,31 @@ describe('iothub-module-client (flow, local hub)', function () {
 
     const before = statusesOf('in').length;
     hub.faults.dropConnection(`${DEVICE}/flow`);
-    await until(() => statusesOf('in').slice(before).some((st) => st.fill === 'red' && st.shape === 'ring'), 'disconnected status', 10_000);
-    const dropped = statusesOf('in').slice(before).find((st) => st.fill === 'red' && st.shape === 'ring')!;
+    await until(
+      () =>
+        statusesOf('in')
+          .slice(before)
+          .some((st) => st.fill === 'red' && st.shape === 'ring'),
+      'disconnected status',
+      10_000,
+    );
+    const dropped = statusesOf('in')
+      .slice(before)
+      .find((st) => st.fill === 'red' && st.shape === 'ring')!;
     assert.equal(dropped.text, 'disconnected: The connection to the hub was lost', 'the reason is shown');
     await until(() => hub.isConnected(`${DEVICE}/flow`), 'reconnected', 15_000);
-    await until(() => statusesOf('twin').slice(before).some((st) => st.text === 'node-red:common.status.connected'), 'connected again', 10_000);
-    assert.ok(statusesOf('twin').some((st) => st.text === 'node-red:common.status.connecting'), 'connecting is shown');
+    await until(
+      () =>
+        statusesOf('twin')
+          .slice(before)
+          .some((st) => st.text === 'node-red:common.status.connected'),
+      'connected again',
+      10_000,
+    );
+    assert.ok(
+      statusesOf('twin').some((st) => st.text === 'node-red:common.status.connecting'),
+      'connecting is shown',
+    );
   });
 
   it('redeploys several times (full and modified-nodes): each message comes out exactly once, no socket is left', async () => {
@@ -88,13 +128,25 @@ describe('iothub-module-client (flow, local hub)', function () {
       // Only this test's messages: a QoS 1 message of an earlier test may legitimately be re-delivered once.
       const ours = got.map((m) => String(m.payload)).filter((p) => /^(round|sentinel) /.test(p));
       assert.deepEqual(ours, [`round ${round}`, `sentinel ${round}`], `round ${round}`);
-      await until(() => open.get(`${DEVICE}/flow`) === 1 && open.get(`${DEVICE}/peer`) === 1, `one socket per client (round ${round})`, 10_000);
+      await until(
+        () => open.get(`${DEVICE}/flow`) === 1 && open.get(`${DEVICE}/peer`) === 1,
+        `one socket per client (round ${round})`,
+        10_000,
+      );
       // in + in2 (message each) and twin (desired + state) on cfg; peerIn (message) on cfgPeer.
       assert.deepEqual(registrationsOf('cfg'), { users: 3, listeners: 4 }, `cfg registrations (round ${round})`);
-      assert.deepEqual(registrationsOf('cfgPeer'), { users: 1, listeners: 1 }, `cfgPeer registrations (round ${round})`);
+      assert.deepEqual(
+        registrationsOf('cfgPeer'),
+        { users: 1, listeners: 1 },
+        `cfgPeer registrations (round ${round})`,
+      );
     }
     await helper.unload();
-    await until(() => open.get(`${DEVICE}/flow`) === 0 && open.get(`${DEVICE}/peer`) === 0, 'all sockets closed', 10_000);
+    await until(
+      () => open.get(`${DEVICE}/flow`) === 0 && open.get(`${DEVICE}/peer`) === 0,
+      'all sockets closed',
+      10_000,
+    );
     assert.equal(hub.isConnected(`${DEVICE}/flow`), false);
     assert.equal(hub.isConnected(`${DEVICE}/peer`), false);
   });
@@ -127,12 +179,23 @@ describe('iothub-module-client (flow, local hub)', function () {
     helper.getNode('twin').receive({ action: 'get' });
     await until(() => caught.length === 1, 'error', 10_000);
     assert.equal((caught[0]!.error as { code?: string }).code, 'not-configured');
-    assert.ok(statusesOf('twin').every((st) => st.fill === 'red'), 'only the not-configured status');
+    assert.ok(
+      statusesOf('twin').every((st) => st.fill === 'red'),
+      'only the not-configured status',
+    );
   });
 
-  it('closes well within Node-RED\'s 15 s while the hub is unreachable and messages wait in the queue', async () => {
+  it("closes well within Node-RED's 15 s while the hub is unreachable and messages wait in the queue", async () => {
     const { nodes, credentials } = flow();
-    nodes.push({ id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '10', queueTimeout: '60', wires: [] });
+    nodes.push({
+      id: 'out',
+      type: 'iothub-module-output',
+      client: 'cfg',
+      outputName: '',
+      queueSize: '10',
+      queueTimeout: '60',
+      wires: [],
+    });
     await helper.load(NODES, onTab(nodes), credentials);
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     await hub.stop();
@@ -162,20 +225,47 @@ describe('iothub-module-client (flow, local hub)', function () {
       const { port } = blackHole.address() as net.AddressInfo;
       const tls = tlsConfig(hub);
       const module = hub.getModule(DEVICE, 'flow')!;
-      const connectionString = module.connectionString.replace(/GatewayHostName=[^;]+/, `GatewayHostName=127.0.0.1:${port}`);
+      const connectionString = module.connectionString.replace(
+        /GatewayHostName=[^;]+/,
+        `GatewayHostName=127.0.0.1:${port}`,
+      );
       await helper.load(
         NODES,
         onTab([
           tls.node,
-          { id: 'cfg', type: 'iothub-module-client', connectionType: 'connectionString', tls: 'tls', operationTimeout: '60', connectionRetryInterval: '1' },
-          { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '10', queueTimeout: '60', wires: [] },
+          {
+            id: 'cfg',
+            type: 'iothub-module-client',
+            connectionType: 'connectionString',
+            tls: 'tls',
+            operationTimeout: '60',
+            connectionRetryInterval: '1',
+          },
+          {
+            id: 'out',
+            type: 'iothub-module-output',
+            client: 'cfg',
+            outputName: '',
+            queueSize: '10',
+            queueTimeout: '60',
+            wires: [],
+          },
         ]),
         { tls: tls.credentials, cfg: { connectionString } },
       );
       await until(() => accepted.length > 0, 'the connection attempt', 10_000);
       const out = helper.getNode('out');
       const completed: unknown[] = [];
-      const hooks = (helper as unknown as { _RED: { hooks: { add(n: string, f: (e: { node: { id: string }; error?: unknown }) => void): void; remove(n: string): void } } })._RED.hooks;
+      const hooks = (
+        helper as unknown as {
+          _RED: {
+            hooks: {
+              add(n: string, f: (e: { node: { id: string }; error?: unknown }) => void): void;
+              remove(n: string): void;
+            };
+          };
+        }
+      )._RED.hooks;
       hooks.add('onComplete.blackhole', (event) => {
         if (event.node.id === 'out') completed.push(event.error);
       });
@@ -186,7 +276,11 @@ describe('iothub-module-client (flow, local hub)', function () {
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 3_000, `close took ${elapsed} ms`);
         await until(() => completed.length === 1, 'the waiting send to end', 5_000);
-        assert.match(String((completed[0] as Error | undefined)?.message), /clos/i, 'it ends with an error, not as sent');
+        assert.match(
+          String((completed[0] as Error | undefined)?.message),
+          /clos/i,
+          'it ends with an error, not as sent',
+        );
       } finally {
         hooks.remove('onComplete.blackhole');
       }
@@ -205,15 +299,29 @@ describe('iothub-module-client (flow, local hub)', function () {
       NODES,
       onTab([
         tls.node,
-        { id: 'cfg', type: 'iothub-module-client', connectionType: 'connectionString', tls: 'tls', connectionRetryInterval: '1' },
+        {
+          id: 'cfg',
+          type: 'iothub-module-client',
+          connectionType: 'connectionString',
+          tls: 'tls',
+          connectionRetryInterval: '1',
+        },
         { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] },
       ]),
-      { tls: tls.credentials, cfg: { connectionString: good.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${wrongKey}`) } },
+      {
+        tls: tls.credentials,
+        cfg: { connectionString: good.replace(/SharedAccessKey=[^;]+/, `SharedAccessKey=${wrongKey}`) },
+      },
     );
     // Once, the node warned four times in 0.1 s and never tried again until a redeploy.
     const retrying = /^error: The hub refused the credentials; next try at \d\d:\d\d:\d\d$/;
-    const said = (): boolean => statusesOf('in').some((st) => st.fill === 'red' && st.shape === 'dot' && retrying.test(st.text ?? ''));
-    await until(() => hub.observed.counters.refused >= 4 && said(), 'four refused connects, then a status with the next try', 15_000);
+    const said = (): boolean =>
+      statusesOf('in').some((st) => st.fill === 'red' && st.shape === 'dot' && retrying.test(st.text ?? ''));
+    await until(
+      () => hub.observed.counters.refused >= 4 && said(),
+      'four refused connects, then a status with the next try',
+      15_000,
+    );
     assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
     // The key is fixed on the hub side while the flow runs: the next retry connects.
     hub.removeModule(DEVICE, 'flow');
@@ -229,10 +337,16 @@ describe('iothub-module-client (flow, local hub)', function () {
       onTab([cfg.node, { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: '', wires: [[]] }]),
       { cfg: cfg.credentials },
     );
-    const retrying = /^error: The TLS handshake with the hub failed \(check the server CA\); next try at \d\d:\d\d:\d\d$/;
-    const attempts = (): number => statusesOf('in').filter((st) => st.text === 'node-red:common.status.connecting').length;
+    const retrying =
+      /^error: The TLS handshake with the hub failed \(check the server CA\); next try at \d\d:\d\d:\d\d$/;
+    const attempts = (): number =>
+      statusesOf('in').filter((st) => st.text === 'node-red:common.status.connecting').length;
     // Once, the node gave up after the first refusal; now the library keeps trying (with the longer cap).
-    await until(() => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')), 'four attempts and a status with the next try', 15_000);
+    await until(
+      () => attempts() >= 4 && statusesOf('in').some((st) => retrying.test(st.text ?? '')),
+      'four attempts and a status with the next try',
+      15_000,
+    );
     assert.equal(warningsOf('cfg').length, 1, 'one warning for a failure repeated by the retry loop');
   });
 
@@ -241,7 +355,15 @@ describe('iothub-module-client (flow, local hub)', function () {
       NODES,
       onTab([
         { id: 'cfg', type: 'iothub-module-client', connectionType: 'connectionString' },
-        { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '0', queueTimeout: '1', wires: [] },
+        {
+          id: 'out',
+          type: 'iothub-module-output',
+          client: 'cfg',
+          outputName: '',
+          queueSize: '0',
+          queueTimeout: '1',
+          wires: [],
+        },
         { id: 'catch', type: 'catch', scope: ['out'], uncaught: false, wires: [['caught']] },
         { id: 'caught', type: 'helper' },
       ]),
@@ -255,7 +377,10 @@ describe('iothub-module-client (flow, local hub)', function () {
     assert.match(error.message, /The module client is not configured/);
     // The status carries the catalog key, which the editor translates into its own language.
     const key = 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.errors.not-configured';
-    assert.ok(statusesOf('out').some((st) => st.fill === 'red' && st.text === key), 'status shows the catalog key');
+    assert.ok(
+      statusesOf('out').some((st) => st.fill === 'red' && st.text === key),
+      'status shows the catalog key',
+    );
   });
 
   it('never writes the connection string to the log, the flow nodes or a msg', async () => {
@@ -276,7 +401,10 @@ describe('iothub-module-client (flow, local hub)', function () {
     await helper.setFlows(onTab(deployed), 'full');
     await untilSubscribed(hub, `${DEVICE}/flow`, '/inputs/');
     const flows = (helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } })._redNodes.getFlows();
-    assert.ok(flows.flows.some((n) => (n as { id?: string }).id === 'cfg'), 'the deployed flow is readable');
+    assert.ok(
+      flows.flows.some((n) => (n as { id?: string }).id === 'cfg'),
+      'the deployed flow is readable',
+    );
     assert.ok(!JSON.stringify(flows.flows).includes(key), 'the key appears in the flow');
     const log = (helper as unknown as { log(): { args: unknown[][] } }).log();
     const text = JSON.stringify(log.args);

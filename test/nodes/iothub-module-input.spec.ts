@@ -63,7 +63,10 @@ describe('iothub-module-input (flow, local hub)', function () {
     await load();
     const got1 = collect(helper.getNode('got1'));
     const all = collect(helper.getNode('gotAll'));
-    await hub.sendToInput(DEVICE, 'flow', 'other', { body: 'héllo', systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' } });
+    await hub.sendToInput(DEVICE, 'flow', 'other', {
+      body: 'héllo',
+      systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' },
+    });
     await hub.sendToInput(DEVICE, 'flow', 'other', { body: Buffer.from([1, 2, 3]) });
     await until(() => all.length === 2, 'two messages', 10_000);
     assert.equal(all[0]!.payload, 'héllo');
@@ -75,14 +78,20 @@ describe('iothub-module-input (flow, local hub)', function () {
     await load();
     const gotAll = nextInput(helper.getNode('gotAll'));
     const warned = nextCall(helper.getNode('all'), 'warn');
-    await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: '{not json', systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' } });
+    await hub.sendToInput(DEVICE, 'flow', 'in 1', {
+      body: '{not json',
+      systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' },
+    });
     assert.deepEqual((await gotAll).payload, Buffer.from('{not json'));
     const [warning] = await warned;
     assert.match(String(warning), /not valid JSON/);
     assert.doesNotMatch(String(warning), /iothub-module-input\./);
 
     const gotRaw = nextInput(helper.getNode('gotRaw'));
-    await hub.sendToInput(DEVICE, 'flow', 'raw', { body: '{"a":1}', systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' } });
+    await hub.sendToInput(DEVICE, 'flow', 'raw', {
+      body: '{"a":1}',
+      systemProperties: { '$.ct': 'application/json', '$.ce': 'utf-8' },
+    });
     assert.deepEqual((await gotRaw).payload, Buffer.from('{"a":1}'));
   });
 
@@ -91,8 +100,14 @@ describe('iothub-module-input (flow, local hub)', function () {
     const all = collect(helper.getNode('gotAll'));
     const warnings: unknown[] = [];
     helper.getNode('all').on('call:warn', (call: { args: unknown[] }) => void warnings.push(call.args[0]));
-    await hub.sendToInput(DEVICE, 'flow', 'odd', { body: '{"a":1}', systemProperties: { '$.ct': 'application/json', '$.ce': 'no-such-encoding' } });
-    await hub.sendToInput(DEVICE, 'flow', 'odd', { body: Buffer.from([0xff, 0xfe, 0xc3]), systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' } });
+    await hub.sendToInput(DEVICE, 'flow', 'odd', {
+      body: '{"a":1}',
+      systemProperties: { '$.ct': 'application/json', '$.ce': 'no-such-encoding' },
+    });
+    await hub.sendToInput(DEVICE, 'flow', 'odd', {
+      body: Buffer.from([0xff, 0xfe, 0xc3]),
+      systemProperties: { '$.ct': 'text/plain', '$.ce': 'utf-8' },
+    });
     await hub.sendToInput(DEVICE, 'flow', 'odd', { body: 'still fine', systemProperties: { '$.ct': 'text/plain' } });
     await until(() => all.length === 3 && warnings.length === 2, 'three messages, two warnings', 10_000);
     assert.deepEqual(all[0]!.payload, Buffer.from('{"a":1}'));
@@ -109,7 +124,10 @@ describe('iothub-module-input (flow, local hub)', function () {
     await hub.stop();
     try {
       await until(() => !hub.isConnected(`${DEVICE}/flow`), 'offline', 10_000);
-      await hub.sendToInput(DEVICE, 'flow', 'in 1', { body: 'while offline', systemProperties: { '$.ct': 'text/plain' } });
+      await hub.sendToInput(DEVICE, 'flow', 'in 1', {
+        body: 'while offline',
+        systemProperties: { '$.ct': 'text/plain' },
+      });
     } finally {
       await hub.restart();
     }

@@ -2,7 +2,18 @@
 // hub's IOTEDGE_* variables and workload API) calls a method that another module's flow answers.
 import assert from 'node:assert/strict';
 import type { LocalHubApi } from '../../src/hub/types';
-import { clientConfig, collect, DEVICE, helper, nextInput, NODES, onTab, tlsConfig, untilSubscribed, useLocalHub } from './support';
+import {
+  clientConfig,
+  collect,
+  DEVICE,
+  helper,
+  nextInput,
+  NODES,
+  onTab,
+  tlsConfig,
+  untilSubscribed,
+  useLocalHub,
+} from './support';
 import { until } from '../helpers/until';
 
 describe('iothub-module-invoke (flow, local hub)', function () {
@@ -35,7 +46,15 @@ describe('iothub-module-invoke (flow, local hub)', function () {
         tls.node,
         { id: 'cfgEdge', type: 'iothub-module-client', connectionType: 'edge', operationTimeout: '10' },
         peer.node,
-        { id: 'ping', type: 'iothub-module-method-request', client: 'cfgPeer', methodName: 'ping', timeout: '25', timeoutStatus: '504', wires: [['pong']] },
+        {
+          id: 'ping',
+          type: 'iothub-module-method-request',
+          client: 'cfgPeer',
+          methodName: 'ping',
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [['pong']],
+        },
         { id: 'pong', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
         {
           id: 'invoke',
@@ -74,7 +93,9 @@ describe('iothub-module-invoke (flow, local hub)', function () {
   it('msg overrides the target; a target that is not connected is a catchable 404103', async () => {
     await load();
     const caught = collect(helper.getNode('caught'));
-    helper.getNode('invoke').receive({ payload: 1, moduleId: 'idle', methodName: 'ping', connectTimeout: 0, responseTimeout: 5 });
+    helper
+      .getNode('invoke')
+      .receive({ payload: 1, moduleId: 'idle', methodName: 'ping', connectTimeout: 0, responseTimeout: 5 });
     await until(() => caught.length === 1, 'error', 20_000);
     const error = caught[0]!.error as { code?: string; message: string };
     assert.match(error.message, /404103/);
@@ -106,7 +127,10 @@ describe('iothub-module-invoke (flow, local hub)', function () {
     helper.getNode('invoke').receive({ payload: 1, target: 'peer', deviceId: 42 });
     helper.getNode('invoke').receive({ payload: 1, target: 'peer', responseTimeout: 'soon' });
     await until(() => caught.length === 2, 'two errors', 10_000);
-    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-target', 'invalid-timeout']);
+    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), [
+      'invalid-target',
+      'invalid-timeout',
+    ]);
   });
 
   it('an unknown target module is a catchable 404 with its IoT Hub code', async () => {

@@ -14,12 +14,36 @@ describe('iothub-module-method-request (flow, local hub)', function () {
     await loadWithClient(
       hub,
       [
-        { id: 'echo', type: 'iothub-module-method-request', client: 'cfg', methodName: 'echo', timeout: '25', timeoutStatus: '504', wires: [['seen', 'respond']] },
-        { id: 'slow', type: 'iothub-module-method-request', client: 'cfg', methodName: 'slow', timeout: '0.5', timeoutStatus: '503', wires: [['seenSlow']] },
+        {
+          id: 'echo',
+          type: 'iothub-module-method-request',
+          client: 'cfg',
+          methodName: 'echo',
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [['seen', 'respond']],
+        },
+        {
+          id: 'slow',
+          type: 'iothub-module-method-request',
+          client: 'cfg',
+          methodName: 'slow',
+          timeout: '0.5',
+          timeoutStatus: '503',
+          wires: [['seenSlow']],
+        },
         { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
         { id: 'seen', type: 'helper' },
         { id: 'seenSlow', type: 'helper' },
-        { id: 'pair', type: 'iothub-module-method-request', client: 'cfg', methodName: 'pair', timeout: '25', timeoutStatus: '504', wires: [['seenPair']] },
+        {
+          id: 'pair',
+          type: 'iothub-module-method-request',
+          client: 'cfg',
+          methodName: 'pair',
+          timeout: '25',
+          timeoutStatus: '504',
+          wires: [['seenPair']],
+        },
         { id: 'seenPair', type: 'helper' },
       ],
       { subscribedTo: '$iothub/methods/POST' },
@@ -29,7 +53,12 @@ describe('iothub-module-method-request (flow, local hub)', function () {
   it('emits the request and the flow answers it through the method-response node', async () => {
     await load();
     const seen = collect(helper.getNode('seen'));
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'echo', payload: { n: 1, s: 'é /$+%&#' }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'echo',
+      payload: { n: 1, s: 'é /$+%&#' },
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     assert.deepEqual(result, { status: 200, payload: { n: 1, s: 'é /$+%&#' } });
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.topic, 'echo');
@@ -39,22 +68,48 @@ describe('iothub-module-method-request (flow, local hub)', function () {
 
   it('concurrent calls are correlated by request id', async () => {
     await load();
-    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => hub.invokeMethod(DEVICE, 'flow', { methodName: 'echo', payload: n, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 })));
-    assert.deepEqual(results.map((r) => r.payload), [1, 2, 3, 4, 5]);
+    const results = await Promise.all(
+      [1, 2, 3, 4, 5].map((n) =>
+        hub.invokeMethod(DEVICE, 'flow', {
+          methodName: 'echo',
+          payload: n,
+          responseTimeoutInSeconds: 10,
+          connectTimeoutInSeconds: 5,
+        }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.payload),
+      [1, 2, 3, 4, 5],
+    );
   });
 
   it('two concurrent requests answered out of order reach the right callers; non-JSON answers arrive as text', async () => {
     await load();
     const seenPair = collect(helper.getNode('seenPair'));
-    const first = hub.invokeMethod(DEVICE, 'flow', { methodName: 'pair', payload: 'first {not json', responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
-    const second = hub.invokeMethod(DEVICE, 'flow', { methodName: 'pair', payload: { n: 2 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const first = hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'pair',
+      payload: 'first {not json',
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
+    const second = hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'pair',
+      payload: { n: 2 },
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     await until(() => seenPair.length === 2, 'both requests', 10_000);
     const byPayload = (p: unknown) => seenPair.find((m) => JSON.stringify(m.payload) === JSON.stringify(p))!;
     assert.notEqual(byPayload('first {not json').requestId, byPayload({ n: 2 }).requestId);
     // Answer the second first: correlation is by request id, never by method name or order.
     const respond = helper.getNode('respond');
     respond.receive({ requestId: byPayload({ n: 2 }).requestId, statusCode: 202, payload: { answer: 2 } });
-    respond.receive({ requestId: byPayload('first {not json').requestId, statusCode: 201, payload: Buffer.from('plain <text>') });
+    respond.receive({
+      requestId: byPayload('first {not json').requestId,
+      statusCode: 201,
+      payload: Buffer.from('plain <text>'),
+    });
     assert.deepEqual(await second, { status: 202, payload: { answer: 2 } });
     assert.deepEqual(await first, { status: 201, payload: 'plain <text>' });
   });
@@ -63,7 +118,12 @@ describe('iothub-module-method-request (flow, local hub)', function () {
     await load();
     const seenSlow = collect(helper.getNode('seenSlow'));
     const warned = nextCall(helper.getNode('slow'), 'warn');
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'slow', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'slow',
+      payload: null,
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     assert.equal(result.status, 503);
     const [warning] = await warned;
     assert.match(String(warning), /answered automatically/);
@@ -73,7 +133,12 @@ describe('iothub-module-method-request (flow, local hub)', function () {
 
   it('a method nobody listens to is answered 501 at once', async () => {
     await load();
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'nobody', payload: {}, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'nobody',
+      payload: {},
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     assert.equal(result.status, 501);
   });
 });

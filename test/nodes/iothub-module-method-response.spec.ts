@@ -15,7 +15,15 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     await loadWithClient(
       on,
       [
-        { id: 'req', type: 'iothub-module-method-request', client: 'cfg', methodName: '', timeout, timeoutStatus: '504', wires: [['requests']] },
+        {
+          id: 'req',
+          type: 'iothub-module-method-request',
+          client: 'cfg',
+          methodName: '',
+          timeout,
+          timeoutStatus: '504',
+          wires: [['requests']],
+        },
         { id: 'requests', type: 'helper' },
         { id: 'respond', type: 'iothub-module-method-response', statusCode: '200', wires: [] },
         { id: 'complete', type: 'complete', scope: ['respond'], wires: [['completed']] },
@@ -30,7 +38,12 @@ describe('iothub-module-method-response (flow, local hub)', function () {
   it('answers with msg.statusCode and msg.payload; a second answer fails with already-responded', async () => {
     await load();
     const request = nextInput(helper.getNode('requests'));
-    const call = hub.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: { delay: 5 }, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const call = hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'reboot',
+      payload: { delay: 5 },
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     const msg = await request;
     assert.deepEqual(msg.payload, { delay: 5 });
     const respond = helper.getNode('respond');
@@ -53,7 +66,11 @@ describe('iothub-module-method-response (flow, local hub)', function () {
     respond.receive({ payload: 1 });
     respond.receive({ requestId: 'x', statusCode: 'two hundred' });
     await until(() => caught.length === 3, 'three errors', 10_000);
-    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), ['invalid-request-id', 'invalid-status-code', 'unknown-request-id']);
+    assert.deepEqual(caught.map((m) => (m.error as { code?: string }).code).sort(), [
+      'invalid-request-id',
+      'invalid-status-code',
+      'unknown-request-id',
+    ]);
   });
 
   it('an answer that cannot be sent answers the caller (azure-iothub) at once with 500 and the reason; the flow gets a catchable error', async () => {
@@ -69,7 +86,11 @@ describe('iothub-module-method-response (flow, local hub)', function () {
       for (const c of cases) {
         const request = nextInput(helper.getNode('requests'));
         const started = Date.now();
-        const call = oracle.client.invokeDeviceMethod(DEVICE, 'flow', { methodName: 'answer', payload: null, responseTimeoutInSeconds: 30 });
+        const call = oracle.client.invokeDeviceMethod(DEVICE, 'flow', {
+          methodName: 'answer',
+          payload: null,
+          responseTimeoutInSeconds: 30,
+        });
         const msg = await request;
         const caught = nextInput(helper.getNode('caught'));
         respond.receive({ requestId: msg.requestId, ...c.msg });
@@ -92,7 +113,12 @@ describe('iothub-module-method-response (flow, local hub)', function () {
   it('an answer after the automatic one fails with request-expired', async () => {
     await load('0.3');
     const request = nextInput(helper.getNode('requests'));
-    const result = await hub.invokeMethod(DEVICE, 'flow', { methodName: 'late', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+    const result = await hub.invokeMethod(DEVICE, 'flow', {
+      methodName: 'late',
+      payload: null,
+      responseTimeoutInSeconds: 10,
+      connectTimeoutInSeconds: 5,
+    });
     assert.equal(result.status, 504);
     const msg = await request;
     const caught = nextInput(helper.getNode('caught'));
@@ -102,9 +128,16 @@ describe('iothub-module-method-response (flow, local hub)', function () {
 
   it('after a redeploy on a fresh hub connection, a late answer to an earlier request does not answer the new request with the same $rid', async () => {
     // Hubs number method requests per connection: a restarted hub sends `$rid` 1 again.
-    const call = async (on: LocalHubApi): Promise<{ msg: Record<string, unknown>; result: Promise<{ status: number; payload: unknown }> }> => {
+    const call = async (
+      on: LocalHubApi,
+    ): Promise<{ msg: Record<string, unknown>; result: Promise<{ status: number; payload: unknown }> }> => {
       const request = nextInput(helper.getNode('requests'));
-      const result = on.invokeMethod(DEVICE, 'flow', { methodName: 'reboot', payload: null, responseTimeoutInSeconds: 10, connectTimeoutInSeconds: 5 });
+      const result = on.invokeMethod(DEVICE, 'flow', {
+        methodName: 'reboot',
+        payload: null,
+        responseTimeoutInSeconds: 10,
+        connectTimeoutInSeconds: 5,
+      });
       result.catch(() => undefined);
       return { msg: await request, result };
     };

@@ -4,7 +4,18 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createSas } from '../../src/hub/sas';
 import type { LocalHubApi, HubMessage } from '../../src/hub/types';
-import { collect, DEVICE, helper, loadWithClient, NODES, nextInput, onTab, statusesOf, tlsConfig, useLocalHub } from './support';
+import {
+  collect,
+  DEVICE,
+  helper,
+  loadWithClient,
+  NODES,
+  nextInput,
+  onTab,
+  statusesOf,
+  tlsConfig,
+  useLocalHub,
+} from './support';
 import { until } from '../helpers/until';
 
 describe('iothub-module-output (flow, local hub)', function () {
@@ -16,7 +27,16 @@ describe('iothub-module-output (flow, local hub)', function () {
     await loadWithClient(
       hub,
       [
-        { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', queueSize: '100', queueTimeout: '60', wires: [['passed']], ...outExtra },
+        {
+          id: 'out',
+          type: 'iothub-module-output',
+          client: 'cfg',
+          outputName: '',
+          queueSize: '100',
+          queueTimeout: '60',
+          wires: [['passed']],
+          ...outExtra,
+        },
         { id: 'passed', type: 'helper' },
         { id: 'complete', type: 'complete', scope: ['out'], wires: [['completed']] },
         { id: 'completed', type: 'helper' },
@@ -31,7 +51,12 @@ describe('iothub-module-output (flow, local hub)', function () {
     await load();
     const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10_000) });
     const completed = nextInput(helper.getNode('completed'));
-    helper.getNode('out').receive({ payload: { temp: 21.5, note: 'é /$+%&#' }, properties: { alert: 'high', 'a b': 'c/d' }, messageId: 'm-1', correlationId: 'c-1' });
+    helper.getNode('out').receive({
+      payload: { temp: 21.5, note: 'é /$+%&#' },
+      properties: { alert: 'high', 'a b': 'c/d' },
+      messageId: 'm-1',
+      correlationId: 'c-1',
+    });
     const [message] = (await upstream) as [HubMessage];
     await completed;
     assert.deepEqual(JSON.parse(message.body.toString('utf8')), { temp: 21.5, note: 'é /$+%&#' });
@@ -100,9 +125,15 @@ describe('iothub-module-output (flow, local hub)', function () {
     out.receive({ payload: Buffer.alloc(300 * 1024, 1) });
     out.receive({ payload: 'x', action: 'explode' });
     await until(() => caught.length === 5, 'five caught errors', 15_000);
-    const codes = caught.map((m) => (m.error as { code?: string } | undefined)?.code ?? (m.error as { message: string }).message);
-    assert.deepEqual([...codes].sort(), ['invalid-action', 'invalid-output-name', 'invalid-payload', 'invalid-properties', 'message-too-large'].sort());
-    for (const m of caught) assert.doesNotMatch(String((m.error as { message: string }).message), /iothub-module-client\.errors\./);
+    const codes = caught.map(
+      (m) => (m.error as { code?: string } | undefined)?.code ?? (m.error as { message: string }).message,
+    );
+    assert.deepEqual(
+      [...codes].sort(),
+      ['invalid-action', 'invalid-output-name', 'invalid-payload', 'invalid-properties', 'message-too-large'].sort(),
+    );
+    for (const m of caught)
+      assert.doesNotMatch(String((m.error as { message: string }).message), /iothub-module-client\.errors\./);
     const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10_000) });
     out.receive({ payload: { ok: true } });
     const [message] = (await upstream) as [HubMessage];
@@ -128,7 +159,10 @@ describe('iothub-module-output (flow, local hub)', function () {
       assert.equal(seen.length, 0);
       out.receive({ action: 'connect' });
       await until(() => seen.length === 2 && completed.length === 3, 'queued messages sent', 10_000);
-      assert.deepEqual(seen.map((m) => m.body.toString()), ['one', 'two']);
+      assert.deepEqual(
+        seen.map((m) => m.body.toString()),
+        ['one', 'two'],
+      );
       out.receive({ action: 'disconnect' });
       await until(() => !hub.isConnected(`${DEVICE}/flow`) && completed.length === 4, 'disconnected', 10_000);
     } finally {
@@ -156,7 +190,10 @@ describe('iothub-module-output (flow, local hub)', function () {
       assert.equal((caught[0]!.payload as string)[0], 'b');
       out.receive({ action: 'connect' });
       await until(() => seen.length === 2 && completed.length === 3, 'the queued messages sent', 10_000);
-      assert.deepEqual(seen.map((m) => m.body.toString()[0]), ['a', 'c']);
+      assert.deepEqual(
+        seen.map((m) => m.body.toString()[0]),
+        ['a', 'c'],
+      );
     } finally {
       hub.events.off('upstream', listener);
     }
@@ -190,8 +227,15 @@ describe('iothub-module-output (flow, local hub)', function () {
       } finally {
         await hub.restart();
       }
-      await until(() => completed.length + caught.length === TOTAL, `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`, 25_000);
-      assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), []);
+      await until(
+        () => completed.length + caught.length === TOTAL,
+        `all ${TOTAL} completed (${completed.length} + ${caught.length} failed)`,
+        25_000,
+      );
+      assert.deepEqual(
+        caught.map((m) => (m.error as { message: string }).message),
+        [],
+      );
       await until(() => seqs.size === TOTAL, 'every message upstream', 10_000);
     } finally {
       clearInterval(stream);
@@ -218,15 +262,29 @@ describe('iothub-module-output (flow, local hub)', function () {
       const before = statusesOf('out').length;
       await hub.stop();
       try {
-        await until(() => statusesOf('out').slice(before).some((st) => st.fill === 'red'), 'the node shows the outage', 10_000);
+        await until(
+          () =>
+            statusesOf('out')
+              .slice(before)
+              .some((st) => st.fill === 'red'),
+          'the node shows the outage',
+          10_000,
+        );
         helper.getNode('out').receive({ payload: 'during the outage' });
-        await until(() => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'), 'queued status', 10_000);
+        await until(
+          () => statusesOf('out').some((st) => st.fill === 'blue' && st.shape === 'ring'),
+          'queued status',
+          10_000,
+        );
         assert.equal(completed.length, 0, 'not completed before the hub acknowledged it');
       } finally {
         await hub.restart();
       }
       await until(() => completed.length === 1, 'completed after the reconnect', 20_000);
-      assert.deepEqual(seen.map((m) => m.body.toString()), ['during the outage']);
+      assert.deepEqual(
+        seen.map((m) => m.body.toString()),
+        ['during the outage'],
+      );
     } finally {
       hub.events.off('upstream', listener);
     }
@@ -234,7 +292,8 @@ describe('iothub-module-output (flow, local hub)', function () {
 
   describe('a SAS token connection renewed from the flow', () => {
     const TTL = 4;
-    const token = (ttl = TTL): string => createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, ttl);
+    const token = (ttl = TTL): string =>
+      createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, ttl);
 
     /** A *SAS token* config node with `first`, an output node, a Status node on it, Complete and Catch. */
     async function loadSas(first: string): Promise<void> {
@@ -243,7 +302,14 @@ describe('iothub-module-output (flow, local hub)', function () {
         NODES,
         onTab([
           tls.node,
-          { id: 'cfg', type: 'iothub-module-client', connectionType: 'sasToken', gatewayHostname: `localhost:${hub.port}`, tls: 'tls', connectionRetryInterval: '1' },
+          {
+            id: 'cfg',
+            type: 'iothub-module-client',
+            connectionType: 'sasToken',
+            gatewayHostname: `localhost:${hub.port}`,
+            tls: 'tls',
+            connectionRetryInterval: '1',
+          },
           { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: '', wires: [] },
           { id: 'status', type: 'status', scope: ['out'], wires: [['statuses']] },
           { id: 'statuses', type: 'helper' },
@@ -258,10 +324,14 @@ describe('iothub-module-output (flow, local hub)', function () {
 
     /** Everything the runtime logged or showed for these nodes, as text (a token must never appear in it). */
     function everythingShown(): string {
-      const spies = (helper as unknown as { _NodePrototype: Record<string, { getCalls(): Array<{ args: unknown[] }> }> })._NodePrototype;
+      const spies = (
+        helper as unknown as { _NodePrototype: Record<string, { getCalls(): Array<{ args: unknown[] }> }> }
+      )._NodePrototype;
       return ['log', 'warn', 'error', 'status', 'debug', 'trace']
         .flatMap((name) => spies[name]?.getCalls() ?? [])
-        .map((call) => call.args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : JSON.stringify(a))).join(' '))
+        .map((call) =>
+          call.args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : JSON.stringify(a))).join(' '),
+        )
         .join('\n');
     }
 
@@ -285,36 +355,76 @@ describe('iothub-module-output (flow, local hub)', function () {
       const stream = setInterval(() => out.receive({ payload: { seq: ++seq } }), 100);
       try {
         // Three lifetimes: the first token and the two after it would each have expired by then.
-        await until(() => Date.now() - since > 3 * TTL * 1000 && supplied.length >= 4, 'three token lifetimes and three renewals', 30_000);
+        await until(
+          () => Date.now() - since > 3 * TTL * 1000 && supplied.length >= 4,
+          'three token lifetimes and three renewals',
+          30_000,
+        );
       } finally {
         clearInterval(stream);
       }
       const sent = seq;
-      await until(() => completed.filter((m) => m.action === undefined).length + caught.length >= sent, 'every message completed', 15_000);
-      assert.deepEqual(caught.map((m) => (m.error as { message: string }).message), [], 'no failed send or update');
-      const passwords = hub.observed.connects.filter((c) => c.at >= since && c.clientId === `${DEVICE}/flow` && c.returnCode === 0).map((c) => c.password);
-      for (const t of supplied.slice(0, -1)) assert.ok(passwords.includes(t), 'each supplied token was used to connect');
+      await until(
+        () => completed.filter((m) => m.action === undefined).length + caught.length >= sent,
+        'every message completed',
+        15_000,
+      );
+      assert.deepEqual(
+        caught.map((m) => (m.error as { message: string }).message),
+        [],
+        'no failed send or update',
+      );
+      const passwords = hub.observed.connects
+        .filter((c) => c.at >= since && c.clientId === `${DEVICE}/flow` && c.returnCode === 0)
+        .map((c) => c.password);
+      for (const t of supplied.slice(0, -1))
+        assert.ok(passwords.includes(t), 'each supplied token was used to connect');
       assert.ok(!statusesOf('out').some((st) => st.fill === 'red'), 'never disconnected or in error');
       const updates = completed.filter((m) => m.action === 'update-sastoken');
       assert.ok(updates.length >= 3, `${updates.length} updates completed`);
-      assert.ok(updates.every((m) => !('sastoken' in m)), 'msg.sastoken is removed before the msg goes on');
+      assert.ok(
+        updates.every((m) => !('sastoken' in m)),
+        'msg.sastoken is removed before the msg goes on',
+      );
       const shown = everythingShown();
-      for (const t of supplied) assert.ok(!shown.includes(t.split('sig=')[1]!.split('&')[0]!), 'no token in logs or statuses');
+      for (const t of supplied)
+        assert.ok(!shown.includes(t.split('sig=')[1]!.split('&')[0]!), 'no token in logs or statuses');
     });
 
-    for (const [name, stored] of [['no stored token', ''], ['an expired stored token', 'expired']] as const) {
+    for (const [name, stored] of [
+      ['no stored token', ''],
+      ['an expired stored token', 'expired'],
+    ] as const) {
       it(`with ${name}, a Status node sees "sastoken-needed" once the flow is deployed, and the flow's first token connects`, async () => {
         const first = stored === 'expired' ? token(1) : '';
-        if (first) await until(() => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1, 'the stored token expired', 5_000);
+        if (first)
+          await until(
+            () => Date.now() / 1000 > Number(/se=(\d+)/.exec(first)![1]) + 0.1,
+            'the stored token expired',
+            5_000,
+          );
         const since = Date.now();
         await loadSas(first);
         // Shown once the deploy's Status nodes were wired (Node-RED wires them after creating every node), so the
         // Status node passed it on.
         const sentByStatusNode = (): string[] => {
-          const spy = (helper as unknown as { _NodePrototype: { send: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ status?: { text?: string } }> }> } } })._NodePrototype.send;
-          return spy.getCalls().filter((c) => c.thisValue?.id === 'status').map((c) => String(c.args[0]?.status?.text));
+          const spy = (
+            helper as unknown as {
+              _NodePrototype: {
+                send: { getCalls(): Array<{ thisValue: { id: string }; args: Array<{ status?: { text?: string } }> }> };
+              };
+            }
+          )._NodePrototype.send;
+          return spy
+            .getCalls()
+            .filter((c) => c.thisValue?.id === 'status')
+            .map((c) => String(c.args[0]?.status?.text));
         };
-        await until(() => sentByStatusNode().some((text) => text.includes('sastoken-needed')), 'the Status node passes the need on', 10_000);
+        await until(
+          () => sentByStatusNode().some((text) => text.includes('sastoken-needed')),
+          'the Status node passes the need on',
+          10_000,
+        );
         const caught = collect(helper.getNode('caught'));
         helper.getNode('out').receive({ payload: 'too early' });
         await until(() => caught.length === 1, 'a send before the first token fails', 10_000);
@@ -324,7 +434,10 @@ describe('iothub-module-output (flow, local hub)', function () {
         helper.getNode('out').receive({ action: 'update-sastoken', sastoken: supplied });
         assert.equal((await completed).action, 'update-sastoken');
         assert.equal(hub.isConnected(`${DEVICE}/flow`), true);
-        assert.ok(hub.observed.connects.some((c) => c.at >= since && c.password === supplied && c.returnCode === 0), 'connected with the flow\'s token');
+        assert.ok(
+          hub.observed.connects.some((c) => c.at >= since && c.password === supplied && c.returnCode === 0),
+          "connected with the flow's token",
+        );
         const upstream = once(hub.events, 'upstream', { signal: AbortSignal.timeout(10_000) });
         helper.getNode('out').receive({ payload: 'after the token' });
         assert.equal(((await upstream) as [HubMessage])[0].body.toString(), 'after the token');
@@ -337,9 +450,18 @@ describe('iothub-module-output (flow, local hub)', function () {
       await until(() => hub.isConnected(`${DEVICE}/flow`), 'connected', 10_000);
       const caught = collect(helper.getNode('caught'));
       const out = helper.getNode('out');
-      const expired = createSas(`${hub.hostName}/devices/${DEVICE}/modules/flow`, hub.getModule(DEVICE, 'flow')!.primaryKey, -10);
-      const other = createSas(`${hub.hostName}/devices/${DEVICE}/modules/peer`, hub.getModule(DEVICE, 'peer')!.primaryKey, 600);
-      for (const sastoken of [expired, other, 'SharedAccessSignature nonsense', 42, undefined]) out.receive({ action: 'update-sastoken', sastoken });
+      const expired = createSas(
+        `${hub.hostName}/devices/${DEVICE}/modules/flow`,
+        hub.getModule(DEVICE, 'flow')!.primaryKey,
+        -10,
+      );
+      const other = createSas(
+        `${hub.hostName}/devices/${DEVICE}/modules/peer`,
+        hub.getModule(DEVICE, 'peer')!.primaryKey,
+        600,
+      );
+      for (const sastoken of [expired, other, 'SharedAccessSignature nonsense', 42, undefined])
+        out.receive({ action: 'update-sastoken', sastoken });
       await until(() => caught.length === 5, 'five errors', 10_000);
       for (const m of caught) {
         assert.equal((m.error as { code?: string }).code, 'invalid-sastoken');
@@ -360,12 +482,22 @@ describe('iothub-module-output (flow, local hub)', function () {
   });
 
   it('every property round-trips: output → edgeHub route → input node, Buffers untouched', async () => {
-    hub.setRoutes({ loop: 'FROM /messages/modules/flow/outputs/loop INTO BrokeredEndpoint("/modules/flow/inputs/back")' });
+    hub.setRoutes({
+      loop: 'FROM /messages/modules/flow/outputs/loop INTO BrokeredEndpoint("/modules/flow/inputs/back")',
+    });
     try {
       await loadWithClient(
         hub,
         [
-          { id: 'out', type: 'iothub-module-output', client: 'cfg', outputName: 'loop', queueSize: '10', queueTimeout: '10', wires: [] },
+          {
+            id: 'out',
+            type: 'iothub-module-output',
+            client: 'cfg',
+            outputName: 'loop',
+            queueSize: '10',
+            queueTimeout: '10',
+            wires: [],
+          },
           { id: 'in', type: 'iothub-module-input', client: 'cfg', inputName: 'back', wires: [['back']] },
           { id: 'back', type: 'helper' },
         ],
@@ -375,7 +507,12 @@ describe('iothub-module-output (flow, local hub)', function () {
       const out = helper.getNode('out');
       const properties = { alert: 'high', 'a b/$+%&#': 'é /$+%&#', n: '42' };
       out.receive({ payload: { temp: 21.5 }, properties, messageId: 'm-1', correlationId: 'c-1' });
-      out.receive({ payload: 'ação', contentType: 'text/plain; charset=utf-8', contentEncoding: 'utf-8', messageId: 'm-2' });
+      out.receive({
+        payload: 'ação',
+        contentType: 'text/plain; charset=utf-8',
+        contentEncoding: 'utf-8',
+        messageId: 'm-2',
+      });
       out.receive({ payload: Buffer.from([0, 1, 255]), contentType: 'application/octet-stream', messageId: 'm-3' });
       await until(() => back.length === 3, 'three messages back', 10_000);
       const [json, text, bytes] = ['m-1', 'm-2', 'm-3'].map((id) => back.find((m) => m.messageId === id)!);

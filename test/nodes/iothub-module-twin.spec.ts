@@ -64,7 +64,10 @@ describe('iothub-module-twin (flow, local hub)', function () {
     const refused = caught.find((m) => (m.error as { code?: string }).code === 'bad-request')!;
     assert.deepEqual(refused.payload, { 'bad key': 1 });
     // The hub's own explanation reaches the flow after the catalog text.
-    assert.equal((refused.error as { message: string }).message, 'The hub rejected the request as invalid (bad-request, 400004): invalid property name "bad key"');
+    assert.equal(
+      (refused.error as { message: string }).message,
+      'The hub rejected the request as invalid (bad-request, 400004): invalid property name "bad key"',
+    );
     assert.equal(hub.getTwin(DEVICE, 'flow').properties.reported['bad key'], undefined);
   });
 
@@ -80,10 +83,17 @@ describe('iothub-module-twin (flow, local hub)', function () {
     twin.receive({ payload: { ok: true } });
     await until(() => caught.length === 2, 'failed report', 15_000);
     hub.faults.clear();
-    assert.deepEqual(caught.map((m) => [(m.error as { code?: string }).code, (m.error as { message: string }).message.includes('429') || (m.error as { message: string }).message.includes('500')]), [
-      ['throttled', true],
-      ['service-error', true],
-    ]);
+    assert.deepEqual(
+      caught.map((m) => [
+        (m.error as { code?: string }).code,
+        (m.error as { message: string }).message.includes('429') ||
+          (m.error as { message: string }).message.includes('500'),
+      ]),
+      [
+        ['throttled', true],
+        ['service-error', true],
+      ],
+    );
     const completed = nextInput(helper.getNode('completed'));
     twin.receive({ payload: { ok: true } });
     await completed;
@@ -95,7 +105,7 @@ describe('iothub-module-twin (flow, local hub)', function () {
     await until(() => out.some((m) => m.topic === 'twin'), 'twin at connect', 10_000);
     await untilSubscribed(hub, `${DEVICE}/flow`, '$iothub/twin/PATCH/properties/desired', 0);
     const patch = nextInput(helper.getNode('out'));
-    const updated = hub.updateDesired(DEVICE, 'flow', { mode: 'eco', 'modé': 'é /$+%&#' });
+    const updated = hub.updateDesired(DEVICE, 'flow', { mode: 'eco', modé: 'é /$+%&#' });
     const msg = await patch;
     assert.equal(msg.topic, 'desired');
     assert.equal(msg.version, updated.properties.desired.$version);
@@ -112,10 +122,13 @@ describe('iothub-module-twin (flow, local hub)', function () {
     assert.equal((doc.payload as Record<string, unknown>).mode, 'boost');
     assert.equal(doc.version, hub.getTwin(DEVICE, 'flow').properties.desired.$version);
     // Exactly one message per version: the patch (even if re-delivered after the reconnect), then the document.
-    assert.deepEqual(out.filter((m) => m.topic === 'desired').map((m) => [m.version, m.full === true]), [
-      [updated.properties.desired.$version, false],
-      [doc.version, true],
-    ]);
+    assert.deepEqual(
+      out.filter((m) => m.topic === 'desired').map((m) => [m.version, m.full === true]),
+      [
+        [updated.properties.desired.$version, false],
+        [doc.version, true],
+      ],
+    );
   });
 
   it('desired patches of any shape (arrays, nulls, deep objects, non-ASCII keys) reach the flow and the node keeps working', async () => {

@@ -29,13 +29,22 @@ describe('nodes/shared/localHub (local hub connection kind)', function () {
   it('LocalHubConnection: clients come from the IoT Edge environment, so one module can invoke another', async () => {
     const caller = new LocalHubConnection('dev-c', 'caller', '');
     const target = new LocalHubConnection('dev-c', 'target', '# no routes: outputs go upstream\n');
-    const a = await caller.createClient({ connectionRetry: false, serverVerificationCert: 'ignored', operationTimeout: 10 });
+    const a = await caller.createClient({
+      connectionRetry: false,
+      serverVerificationCert: 'ignored',
+      operationTimeout: 10,
+    });
     const b = await target.createClient({ connectionRetry: false });
     try {
-      b.onMethodRequestReceived = (request) => b.sendMethodResponse(MethodResponse.createFromMethodRequest(request, 200, { pong: request.payload }));
+      b.onMethodRequestReceived = (request) =>
+        b.sendMethodResponse(MethodResponse.createFromMethodRequest(request, 200, { pong: request.payload }));
       await b.connect();
       await a.connect();
-      const result = await a.invokeMethod({ methodName: 'ping', payload: 7, responseTimeoutInSeconds: 10 }, 'dev-c', 'target');
+      const result = await a.invokeMethod(
+        { methodName: 'ping', payload: 7, responseTimeoutInSeconds: 10 },
+        'dev-c',
+        'target',
+      );
       assert.deepEqual(result, { status: 200, payload: { pong: 7 } });
       assert.equal((await caller.acquire()).edgeEnvironment.IOTEDGE_MODULEID, 'caller');
     } finally {

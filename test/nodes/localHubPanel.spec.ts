@@ -10,16 +10,24 @@ import { localHubsClosed, localHubSettings, shareLocalHub, unshareLocalHub, writ
 import register from '../../nodes/iothub-local-hub-panel';
 import { until } from '../helpers/until';
 
-
 type Handler = (req: { params: Record<string, string>; body?: unknown }, res: FakeResponse) => void;
-interface Route { permission: string; handler: Handler }
-interface FakeResponse { status(code: number): FakeResponse; json(body: unknown): void }
+interface Route {
+  permission: string;
+  handler: Handler;
+}
+interface FakeResponse {
+  status(code: number): FakeResponse;
+  json(body: unknown): void;
+}
 
 /** Registers the plugin against a stand-in RED and returns its routes, keyed `METHOD path`. */
 function plugin(): { routes: Map<string, Route>; registered: string[] } {
   const routes = new Map<string, Route>();
   const registered: string[] = [];
-  const add = (method: string) => (p: string, auth: unknown, handler: Handler): void => void routes.set(`${method} ${p}`, { permission: (auth as { permission: string }).permission, handler });
+  const add =
+    (method: string) =>
+    (p: string, auth: unknown, handler: Handler): void =>
+      void routes.set(`${method} ${p}`, { permission: (auth as { permission: string }).permission, handler });
   register({
     plugins: { registerPlugin: (id: string) => void registered.push(id) },
     httpAdmin: { get: add('GET'), put: add('PUT'), post: add('POST') },
@@ -29,7 +37,12 @@ function plugin(): { routes: Map<string, Route>; registered: string[] } {
 }
 
 /** Calls a route and resolves with the status and JSON body it answered. */
-function call(routes: Map<string, Route>, key: string, params: Record<string, string> = {}, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+function call(
+  routes: Map<string, Route>,
+  key: string,
+  params: Record<string, string> = {},
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const route = routes.get(key);
   assert.ok(route, `no route ${key}`);
   return new Promise((resolve) => {
@@ -79,11 +92,16 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
   });
 
   it('suggests the connection kind of a new config node from where Node-RED runs', async () => {
-    const saved = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('IOTEDGE_')).map((k) => [k, process.env[k]]));
+    const saved = Object.fromEntries(
+      Object.keys(process.env)
+        .filter((k) => k.startsWith('IOTEDGE_'))
+        .map((k) => [k, process.env[k]]),
+    );
     for (const k of Object.keys(saved)) delete process.env[k];
     const hub = await LocalHub.start({ devices: [{ deviceId: 'dev', modules: [{ moduleId: 'nodered' }] }] });
     try {
-      const kind = async (): Promise<unknown> => (await call(routes, 'GET /iothub-local-hub/connection-default')).body.connectionType;
+      const kind = async (): Promise<unknown> =>
+        (await call(routes, 'GET /iothub-local-hub/connection-default')).body.connectionType;
       assert.equal(await kind(), 'connectionString');
       Object.assign(process.env, hub.edgeEnvironment('dev', 'nodered'));
       assert.equal(await kind(), 'edge');
@@ -93,7 +111,15 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
       unshareLocalHub();
       for (const k of Object.keys(process.env).filter((k) => k.startsWith('IOTEDGE_'))) delete process.env[k];
       // A hub announced by another live process (this test's parent stands in for `npm run hub`).
-      const announcement = { pid: process.ppid, port: hub.port, hostName: hub.hostName, caCertPath: hub.caCertPath, serviceConnectionString: '', workloadUri: '', startedAt: new Date().toISOString() };
+      const announcement = {
+        pid: process.ppid,
+        port: hub.port,
+        hostName: hub.hostName,
+        caCertPath: hub.caCertPath,
+        serviceConnectionString: '',
+        workloadUri: '',
+        startedAt: new Date().toISOString(),
+      };
       fs.writeFileSync(path.join(dir, `${hub.port}.json`), JSON.stringify(announcement));
       assert.equal(await kind(), 'localHub');
     } finally {
@@ -104,9 +130,22 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
   });
 
   it('converts posted nodes of the archived edge-module pack; anything but a flow is a 400', async () => {
-    const answer = await call(routes, 'POST /iothub-local-hub/convert-edge-module', {}, { nodes: [{ id: 'c', type: 'edgeclient' }, { id: 'i', type: 'moduleinput', client: 'c', input: 'in1', x: 10, y: 20, wires: [[]] }] });
+    const answer = await call(
+      routes,
+      'POST /iothub-local-hub/convert-edge-module',
+      {},
+      {
+        nodes: [
+          { id: 'c', type: 'edgeclient' },
+          { id: 'i', type: 'moduleinput', client: 'c', input: 'in1', x: 10, y: 20, wires: [[]] },
+        ],
+      },
+    );
     assert.equal(answer.status, 200);
-    assert.deepEqual((answer.body.nodes as Array<{ type: string }>).map((n) => n.type), ['iothub-module-client', 'iothub-module-input']);
+    assert.deepEqual(
+      (answer.body.nodes as Array<{ type: string }>).map((n) => n.type),
+      ['iothub-module-client', 'iothub-module-input'],
+    );
     assert.deepEqual(answer.body.unmapped, []);
     for (const body of [undefined, {}, { nodes: {} }, { nodes: [{ id: 1, type: 'x' }] }]) {
       const bad = await call(routes, 'POST /iothub-local-hub/convert-edge-module', {}, body);
@@ -115,8 +154,22 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
   });
 
   it('says when no local hub runs', async () => {
-    assert.deepEqual((await call(routes, 'GET /iothub-local-hub/state')).body, { source: 'none', modules: [], messages: [] });
-    assert.equal((await call(routes, 'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired', { deviceId: 'd', moduleId: 'm' }, { a: 1 })).status, 404);
+    assert.deepEqual((await call(routes, 'GET /iothub-local-hub/state')).body, {
+      source: 'none',
+      modules: [],
+      messages: [],
+    });
+    assert.equal(
+      (
+        await call(
+          routes,
+          'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired',
+          { deviceId: 'd', moduleId: 'm' },
+          { a: 1 },
+        )
+      ).status,
+      404,
+    );
   });
 
   describe('with the hub npm start shares', () => {
@@ -129,8 +182,12 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
     beforeEach(async () => {
       shareLocalHub(hub, {});
       const mod = hub.addModule('dev', 'mod');
-      client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, { serverVerificationCert: hub.caCert, connectionRetry: false });
-      client.onMethodRequestReceived = (r) => client.sendMethodResponse(MethodResponse.createFromMethodRequest(r, 201, { echo: r.payload }));
+      client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, {
+        serverVerificationCert: hub.caCert,
+        connectionRetry: false,
+      });
+      client.onMethodRequestReceived = (r) =>
+        client.sendMethodResponse(MethodResponse.createFromMethodRequest(r, 201, { echo: r.payload }));
       await client.connect();
     });
     afterEach(() => client.shutdown());
@@ -145,20 +202,71 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
       const modules = body.modules as Array<{ deviceId: string; moduleId: string; connected: boolean }>;
       assert.ok(modules.some((m) => m.deviceId === 'dev' && m.moduleId === 'mod' && m.connected));
       const messages = body.messages as Array<{ body: string; outputName?: string; moduleId?: string }>;
-      assert.deepEqual(messages.slice(0, 2).map((m) => [m.body, m.outputName ?? '']), [['second', 'out'], ['first', '']]);
+      assert.deepEqual(
+        messages.slice(0, 2).map((m) => [m.body, m.outputName ?? '']),
+        [
+          ['second', 'out'],
+          ['first', ''],
+        ],
+      );
     });
 
-    it('updates desired properties and invokes methods; bad input is a 400, an offline module the hub\'s 404', async () => {
-      const desired = await call(routes, 'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired', { deviceId: 'dev', moduleId: 'mod' }, { interval: 5 });
+    it("updates desired properties and invokes methods; bad input is a 400, an offline module the hub's 404", async () => {
+      const desired = await call(
+        routes,
+        'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired',
+        { deviceId: 'dev', moduleId: 'mod' },
+        { interval: 5 },
+      );
       assert.equal(desired.status, 200);
       assert.equal(hub.getTwin('dev', 'mod').properties.desired.interval, 5);
-      const answer = await call(routes, 'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods', { deviceId: 'dev', moduleId: 'mod' }, { methodName: 'ping', payload: { n: 1 } });
+      const answer = await call(
+        routes,
+        'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods',
+        { deviceId: 'dev', moduleId: 'mod' },
+        { methodName: 'ping', payload: { n: 1 } },
+      );
       assert.deepEqual(answer.body, { status: 201, payload: { echo: { n: 1 } } });
-      assert.equal((await call(routes, 'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired', { deviceId: 'dev', moduleId: 'mod' }, [1])).status, 400);
-      assert.equal((await call(routes, 'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods', { deviceId: 'dev', moduleId: 'mod' }, { payload: 1 })).status, 400);
-      assert.equal((await call(routes, 'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired', { deviceId: 'dev', moduleId: 'nobody' }, { a: 1 })).status, 404);
+      assert.equal(
+        (
+          await call(
+            routes,
+            'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired',
+            { deviceId: 'dev', moduleId: 'mod' },
+            [1],
+          )
+        ).status,
+        400,
+      );
+      assert.equal(
+        (
+          await call(
+            routes,
+            'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods',
+            { deviceId: 'dev', moduleId: 'mod' },
+            { payload: 1 },
+          )
+        ).status,
+        400,
+      );
+      assert.equal(
+        (
+          await call(
+            routes,
+            'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired',
+            { deviceId: 'dev', moduleId: 'nobody' },
+            { a: 1 },
+          )
+        ).status,
+        404,
+      );
       hub.addModule('dev', 'offline');
-      const offline = await call(routes, 'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods', { deviceId: 'dev', moduleId: 'offline' }, { methodName: 'ping', responseTimeoutInSeconds: 5 });
+      const offline = await call(
+        routes,
+        'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods',
+        { deviceId: 'dev', moduleId: 'offline' },
+        { methodName: 'ping', responseTimeoutInSeconds: 5 },
+      );
       assert.equal(offline.status, 404);
       assert.equal(offline.body.errorCode, 404103);
     });
@@ -170,8 +278,12 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
       const mod = hub.addModule('dev-r', 'mod-r');
       const file = writeDiscoveryFile(hub, dir);
       fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), pid: process.ppid }));
-      const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, { serverVerificationCert: hub.caCert, connectionRetry: false });
-      client.onMethodRequestReceived = (r) => client.sendMethodResponse(MethodResponse.createFromMethodRequest(r, 200, 'pong'));
+      const client = IoTHubModuleClient.createFromConnectionString(mod.connectionString, {
+        serverVerificationCert: hub.caCert,
+        connectionRetry: false,
+      });
+      client.onMethodRequestReceived = (r) =>
+        client.sendMethodResponse(MethodResponse.createFromMethodRequest(r, 200, 'pong'));
       try {
         await client.connect();
         const { body } = await call(routes, 'GET /iothub-local-hub/state');
@@ -179,10 +291,20 @@ describe('iothub-local-hub-panel (admin endpoints of the Local hub sidebar tab)'
         assert.deepEqual(body.messages, []);
         const modules = body.modules as Array<{ moduleId: string; connected: boolean }>;
         assert.ok(modules.some((m) => m.moduleId === 'mod-r' && m.connected));
-        const desired = await call(routes, 'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired', { deviceId: 'dev-r', moduleId: 'mod-r' }, { mode: 'eco' });
+        const desired = await call(
+          routes,
+          'PUT /iothub-local-hub/modules/:deviceId/:moduleId/desired',
+          { deviceId: 'dev-r', moduleId: 'mod-r' },
+          { mode: 'eco' },
+        );
         assert.equal(desired.status, 200);
         assert.equal(hub.getTwin('dev-r', 'mod-r').properties.desired.mode, 'eco');
-        const answer = await call(routes, 'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods', { deviceId: 'dev-r', moduleId: 'mod-r' }, { methodName: 'ping' });
+        const answer = await call(
+          routes,
+          'POST /iothub-local-hub/modules/:deviceId/:moduleId/methods',
+          { deviceId: 'dev-r', moduleId: 'mod-r' },
+          { methodName: 'ping' },
+        );
         assert.deepEqual(answer.body, { status: 200, payload: 'pong' });
       } finally {
         await client.shutdown();

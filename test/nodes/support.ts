@@ -38,7 +38,17 @@ export interface TestNode extends EventEmitter {
 }
 
 /** Every node module of the pack plus the core config nodes it reuses. */
-export const NODES = [tlsNode, proxyNode, clientNode, inputNode, outputNode, twinNode, methodRequestNode, methodResponseNode, invokeNode];
+export const NODES = [
+  tlsNode,
+  proxyNode,
+  clientNode,
+  inputNode,
+  outputNode,
+  twinNode,
+  methodRequestNode,
+  methodResponseNode,
+  invokeNode,
+];
 
 export const DEVICE = 'edge-1';
 
@@ -48,15 +58,31 @@ export async function startHub(): Promise<LocalHubApi> {
 
 /** A tls-config node trusting the hub's CA, with its credentials. */
 export function tlsConfig(hub: LocalHubApi, id = 'tls'): { node: FlowNode; credentials: Record<string, string> } {
-  return { node: { id, type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: true }, credentials: { cadata: hub.caCert } };
+  return {
+    node: { id, type: 'tls-config', cert: '', key: '', ca: '', verifyservercert: true },
+    credentials: { cadata: hub.caCert },
+  };
 }
 
 /** A config node connecting module `moduleId` of the test device with its connection string. */
-export function clientConfig(hub: LocalHubApi, moduleId: string, id = 'cfg', extra: Record<string, unknown> = {}): { node: FlowNode; credentials: Record<string, string> } {
+export function clientConfig(
+  hub: LocalHubApi,
+  moduleId: string,
+  id = 'cfg',
+  extra: Record<string, unknown> = {},
+): { node: FlowNode; credentials: Record<string, string> } {
   const module = hub.getModule(DEVICE, moduleId);
   if (!module) throw new Error(`no module ${moduleId}`);
   return {
-    node: { id, type: 'iothub-module-client', connectionType: 'connectionString', tls: 'tls', operationTimeout: '10', connectionRetryInterval: '1', ...extra },
+    node: {
+      id,
+      type: 'iothub-module-client',
+      connectionType: 'connectionString',
+      tls: 'tls',
+      operationTimeout: '10',
+      connectionRetryInterval: '1',
+      ...extra,
+    },
     credentials: { connectionString: module.connectionString },
   };
 }
@@ -76,7 +102,11 @@ export async function nextCall(node: TestNode, method: string, ms = 10_000): Pro
 /** Waits until the module's client is connected and subscribed to `topicPart` (granted). */
 export async function untilSubscribed(hub: LocalHubApi, clientId: string, topicPart: string, since = 0): Promise<void> {
   await until(
-    () => hub.isConnected(clientId) && hub.observed.subscriptions.some((s) => s.at >= since && s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 128),
+    () =>
+      hub.isConnected(clientId) &&
+      hub.observed.subscriptions.some(
+        (s) => s.at >= since && s.clientId === clientId && s.topic.includes(topicPart) && s.granted !== 128,
+      ),
     `${clientId} subscribed to ${topicPart}`,
     10_000,
   );
@@ -84,14 +114,28 @@ export async function untilSubscribed(hub: LocalHubApi, clientId: string, topicP
 
 /** Every status a node has shown since it was created (from the helper's spy on Node.prototype.status). */
 export function statusesOf(id: string): Array<{ fill?: string; shape?: string; text?: string }> {
-  const spy = (helper as unknown as { _NodePrototype: { status: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } } })._NodePrototype.status;
-  return spy.getCalls().filter((c) => c.thisValue?.id === id).map((c) => c.args[0] as { fill?: string; shape?: string; text?: string });
+  const spy = (
+    helper as unknown as {
+      _NodePrototype: { status: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } };
+    }
+  )._NodePrototype.status;
+  return spy
+    .getCalls()
+    .filter((c) => c.thisValue?.id === id)
+    .map((c) => c.args[0] as { fill?: string; shape?: string; text?: string });
 }
 
 /** Every warning a node logged (`node.warn`), oldest first. */
 export function warningsOf(id: string): unknown[] {
-  const spy = (helper as unknown as { _NodePrototype: { warn: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } } })._NodePrototype.warn;
-  return spy.getCalls().filter((c) => c.thisValue?.id === id).map((c) => c.args[0]);
+  const spy = (
+    helper as unknown as {
+      _NodePrototype: { warn: { getCalls(): Array<{ thisValue: { id: string }; args: unknown[] }> } };
+    }
+  )._NodePrototype.warn;
+  return spy
+    .getCalls()
+    .filter((c) => c.thisValue?.id === id)
+    .map((c) => c.args[0]);
 }
 
 /** Every `input` a node receives, collected. */
@@ -141,7 +185,11 @@ export function useLocalHub(use: (hub: LocalHubApi) => void): void {
  * connection string, `options.cfg` merged in), with their credentials; with `options.subscribedTo`, waits until
  * that client has subscribed to a topic containing it.
  */
-export async function loadWithClient(hub: LocalHubApi, nodes: FlowNode[], options: { cfg?: Record<string, unknown>; subscribedTo?: string } = {}): Promise<void> {
+export async function loadWithClient(
+  hub: LocalHubApi,
+  nodes: FlowNode[],
+  options: { cfg?: Record<string, unknown>; subscribedTo?: string } = {},
+): Promise<void> {
   const tls = tlsConfig(hub);
   const cfg = clientConfig(hub, 'flow', 'cfg', options.cfg);
   const since = Date.now();

@@ -12,7 +12,8 @@ if (dir) {
   const resolve = Module._resolveFilename;
   Module._resolveFilename = function (request, parent, isMain, options) {
     if (request === 'node-red') return resolve.call(this, home, parent, isMain, options);
-    if (request.startsWith('node-red/')) return resolve.call(this, path.join(home, request.slice('node-red/'.length)), parent, isMain, options);
+    if (request.startsWith('node-red/'))
+      return resolve.call(this, path.join(home, request.slice('node-red/'.length)), parent, isMain, options);
     // The runtime's own @node-red packages: nested under it (an npm alias) or beside it (a plain install).
     if (request.startsWith('@node-red/')) return resolve.call(this, request, parent, isMain, { paths: [home] });
     return resolve.call(this, request, parent, isMain, options);

@@ -1,7 +1,12 @@
 // Credentials: when a SAS token is signed again (renewable or not) and when renewal is due.
 import assert from 'node:assert/strict';
 import { Credentials } from '../../src/client/Credentials';
-import { NonRenewableSasToken, RenewableSasToken, buildSasToken, symmetricKeySigner } from '../../src/client/auth/sastoken';
+import {
+  NonRenewableSasToken,
+  RenewableSasToken,
+  buildSasToken,
+  symmetricKeySigner,
+} from '../../src/client/auth/sastoken';
 import { resolveOptions } from '../../src/client/options';
 import { ClientError, ConnectionFailedError, CredentialError, ValueError } from '../../src/client/errors';
 import { FakeClock } from '../helpers/fakeClock';
@@ -34,8 +39,18 @@ describe('Credentials', () => {
       ['other client error', new ClientError('x'), false],
     ];
     for (const [label, err, expected] of table) assert.equal(own.shouldResignAfter(err), expected, label);
-    const user = new Credentials(IDENTITY, { kind: 'sas', token: new NonRenewableSasToken(await userToken(URI, NOW / 1000 + 600), NOW) }, resolveOptions('sastoken', {}), 'ua', clock);
-    assert.equal(user.shouldResignAfter(new CredentialError('not authorized')), false, 'a user token cannot be re-signed');
+    const user = new Credentials(
+      IDENTITY,
+      { kind: 'sas', token: new NonRenewableSasToken(await userToken(URI, NOW / 1000 + 600), NOW) },
+      resolveOptions('sastoken', {}),
+      'ua',
+      clock,
+    );
+    assert.equal(
+      user.shouldResignAfter(new CredentialError('not authorized')),
+      false,
+      'a user token cannot be re-signed',
+    );
   });
 
   it('renews 120 s before expiry, never earlier than half the lifetime', async () => {
@@ -50,13 +65,25 @@ describe('Credentials', () => {
 
   it('accepts a replacement token only for the same identity', async () => {
     const clock = new FakeClock(NOW);
-    const user = new Credentials(IDENTITY, { kind: 'sas', token: new NonRenewableSasToken(await userToken(URI, NOW / 1000 + 600), NOW) }, resolveOptions('sastoken', {}), 'ua', clock);
+    const user = new Credentials(
+      IDENTITY,
+      { kind: 'sas', token: new NonRenewableSasToken(await userToken(URI, NOW / 1000 + 600), NOW) },
+      resolveOptions('sastoken', {}),
+      'ua',
+      clock,
+    );
     const next = user.checkReplacement(await userToken(URI, NOW / 1000 + 3600));
     user.replaceToken(next);
     assert.equal(user.sastoken, next.value);
     const other = await userToken('my-hub.azure-devices.net/devices/my-device/modules/other', NOW / 1000 + 3600);
-    assert.throws(() => user.checkReplacement(other), (e: unknown) => e instanceof ValueError && /identity/.test(e.message));
+    assert.throws(
+      () => user.checkReplacement(other),
+      (e: unknown) => e instanceof ValueError && /identity/.test(e.message),
+    );
     const expired = await userToken(URI, NOW / 1000 - 1);
-    assert.throws(() => user.checkReplacement(expired), (e: unknown) => e instanceof ValueError && /expired/.test(e.message));
+    assert.throws(
+      () => user.checkReplacement(expired),
+      (e: unknown) => e instanceof ValueError && /expired/.test(e.message),
+    );
   });
 });

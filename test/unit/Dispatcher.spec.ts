@@ -41,16 +41,25 @@ describe('Dispatcher', () => {
     d.setHandler('method', () => Promise.reject(new Error('async boom')));
     d.method(new MethodRequest('2', 'm', null));
     await new Promise((resolve) => setImmediate(resolve));
-    assert.deepEqual(logged, ['error: onMethodRequestReceived handler threw: Error: sync boom', 'error: onMethodRequestReceived handler rejected: Error: async boom']);
+    assert.deepEqual(logged, [
+      'error: onMethodRequestReceived handler threw: Error: sync boom',
+      'error: onMethodRequestReceived handler rejected: Error: async boom',
+    ]);
   });
 
   it('handler mode and receive mode exclude each other', () => {
     const a = new Dispatcher(() => undefined);
     a.setHandler('message', () => undefined);
-    assert.throws(() => a.enterApiMode(), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+    assert.throws(
+      () => a.enterApiMode(),
+      (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+    );
     const b = new Dispatcher(() => undefined);
     b.enterApiMode();
-    assert.throws(() => b.setHandler('desired', () => undefined), (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict');
+    assert.throws(
+      () => b.setHandler('desired', () => undefined),
+      (e: unknown) => e instanceof ClientError && e.code === 'receive-mode-conflict',
+    );
     b.setHandler('desired', null);
     assert.throws(() => b.setHandler('desired', 5), TypeError);
   });

@@ -6,7 +6,10 @@ import { encodeMessageProperties } from '../../src/client/transport/properties';
 
 const PREFIX = 'devices/d/modules/m/messages/events/';
 
-function message(custom: Record<string, string>, fields: Partial<Pick<Message, 'outputName' | 'messageId' | 'contentType' | 'expiryTimeUtc'>> = {}): Message {
+function message(
+  custom: Record<string, string>,
+  fields: Partial<Pick<Message, 'outputName' | 'messageId' | 'contentType' | 'expiryTimeUtc'>> = {},
+): Message {
   const m = new Message('x', { contentType: 'application/json', contentEncoding: 'utf-8' });
   Object.assign(m, fields);
   m.customProperties = custom;

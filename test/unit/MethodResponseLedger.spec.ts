@@ -14,20 +14,33 @@ describe('MethodResponseLedger', () => {
         return (err as ClientError).code;
       }
     };
-    assert.equal(code(() => ledger.begin('1')), 'unknown-request-id');
+    assert.equal(
+      code(() => ledger.begin('1')),
+      'unknown-request-id',
+    );
     ledger.received('1');
     ledger.begin('1');
-    assert.equal(code(() => ledger.begin('1')), 'already-responded', 'while the first answer is being sent');
+    assert.equal(
+      code(() => ledger.begin('1')),
+      'already-responded',
+      'while the first answer is being sent',
+    );
     ledger.end('1', false);
     ledger.begin('1');
     ledger.end('1', true);
-    assert.equal(code(() => ledger.begin('1')), 'already-responded');
+    assert.equal(
+      code(() => ledger.begin('1')),
+      'already-responded',
+    );
   });
 
   it('forgets the oldest ids beyond 10,000', () => {
     const ledger = new MethodResponseLedger();
     for (let i = 0; i <= 10_000; i += 1) ledger.received(String(i));
-    assert.throws(() => ledger.begin('0'), (e: unknown) => e instanceof ClientError && e.code === 'unknown-request-id');
+    assert.throws(
+      () => ledger.begin('0'),
+      (e: unknown) => e instanceof ClientError && e.code === 'unknown-request-id',
+    );
     ledger.begin('10000');
   });
 });

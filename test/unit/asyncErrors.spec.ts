@@ -20,7 +20,8 @@ function publicAsyncMethods(): string[] {
       for (const member of node.members) {
         if (!ts.isMethodDeclaration(member) || !ts.isIdentifier(member.name)) continue;
         const modifiers = ts.getModifiers(member) ?? [];
-        if (modifiers.some((m) => m.kind === ts.SyntaxKind.PrivateKeyword || m.kind === ts.SyntaxKind.ProtectedKeyword)) continue;
+        if (modifiers.some((m) => m.kind === ts.SyntaxKind.PrivateKeyword || m.kind === ts.SyntaxKind.ProtectedKeyword))
+          continue;
         const isAsync = modifiers.some((m) => m.kind === ts.SyntaxKind.AsyncKeyword);
         const returnsPromise = member.type !== undefined && /^Promise</.test(member.type.getText(file));
         if (isAsync || returnsPromise) names.add(member.name.text);
@@ -88,8 +89,14 @@ const CASES: Record<string, { bad: Array<[string, Call]>; onShutDown?: boolean }
   },
   updateSastoken: {
     bad: [
-      ['a number (client from a SAS token)', () => IoTHubModuleClient.createFromSastoken(SAS, { autoConnect: false }).updateSastoken(5 as never)],
-      ['a malformed token (client from a SAS token)', () => IoTHubModuleClient.createFromSastoken(SAS, { autoConnect: false }).updateSastoken('nope')],
+      [
+        'a number (client from a SAS token)',
+        () => IoTHubModuleClient.createFromSastoken(SAS, { autoConnect: false }).updateSastoken(5 as never),
+      ],
+      [
+        'a malformed token (client from a SAS token)',
+        () => IoTHubModuleClient.createFromSastoken(SAS, { autoConnect: false }).updateSastoken('nope'),
+      ],
       ['a client not created from a SAS token', (c) => c.updateSastoken(SAS)],
     ],
   },
@@ -139,8 +146,14 @@ describe('every public async method of the client reports errors by rejecting, n
     if (onShutDown) {
       it(`${method}: on a shut-down client → rejected promise (ClientError 'shut-down')`, async () => {
         const c = await shutDownClient();
-        await assertRejects(() => (c as unknown as Record<string, () => unknown>)[method]!(), `${method} after shutdown`);
-        await assert.rejects((c as unknown as Record<string, () => Promise<unknown>>)[method]!(), (e: unknown) => (e as { code?: string }).code === 'shut-down');
+        await assertRejects(
+          () => (c as unknown as Record<string, () => unknown>)[method]!(),
+          `${method} after shutdown`,
+        );
+        await assert.rejects(
+          (c as unknown as Record<string, () => Promise<unknown>>)[method]!(),
+          (e: unknown) => (e as { code?: string }).code === 'shut-down',
+        );
       });
     }
   }

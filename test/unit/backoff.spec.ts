@@ -1,7 +1,13 @@
 // Reconnect back-off and the shared deadline queue, with injected randomness and a fake clock.
 import assert from 'node:assert/strict';
 import { backoffDelayMs, retryCapSeconds } from '../../src/client/backoff';
-import { ClientError, ConnectionDroppedError, ConnectionFailedError, CredentialError, OperationTimeout } from '../../src/client/errors';
+import {
+  ClientError,
+  ConnectionDroppedError,
+  ConnectionFailedError,
+  CredentialError,
+  OperationTimeout,
+} from '../../src/client/errors';
 import { DeadlineQueue, type Expirable } from '../../src/client/DeadlineQueue';
 import { FakeClock } from '../helpers/fakeClock';
 
@@ -21,12 +27,18 @@ describe('backoffDelayMs', () => {
   ];
   for (const [attempt, cap, random, expected] of table) {
     it(`attempt ${attempt}, cap ${cap} s, random ${random} → ${expected} ms`, () => {
-      assert.equal(backoffDelayMs(attempt, cap, () => random), expected);
+      assert.equal(
+        backoffDelayMs(attempt, cap, () => random),
+        expected,
+      );
     });
   }
   it('never exceeds 1.2 × the cap, nor the longest timer Node takes', () => {
     for (let a = 0; a < 100; a += 1) assert.ok(backoffDelayMs(a, 10) <= 12000);
-    assert.equal(backoffDelayMs(30, 2_147_483 * 6, () => 0.999999), 2 ** 31 - 1);
+    assert.equal(
+      backoffDelayMs(30, 2_147_483 * 6, () => 0.999999),
+      2 ** 31 - 1,
+    );
   });
 });
 
@@ -67,12 +79,21 @@ describe('DeadlineQueue', () => {
     assert.equal(clock.pending, 1);
     ops[1]!.settled = true;
     clock.advance(99);
-    assert.deepEqual(ops.map((o) => o.expired), [false, false, false, false]);
+    assert.deepEqual(
+      ops.map((o) => o.expired),
+      [false, false, false, false],
+    );
     clock.advance(1);
-    assert.deepEqual(ops.map((o) => o.expired), [true, false, false, false]);
+    assert.deepEqual(
+      ops.map((o) => o.expired),
+      [true, false, false, false],
+    );
     ops[2]!.settled = true;
     clock.advance(100);
-    assert.deepEqual(ops.map((o) => o.expired), [true, false, false, true]);
+    assert.deepEqual(
+      ops.map((o) => o.expired),
+      [true, false, false, true],
+    );
     assert.equal(clock.pending, 0);
   });
   it('clear drops everything without expiring', () => {

@@ -13,12 +13,24 @@ describe('parseConnectionString', () => {
     ],
     [
       `HostName=h;DeviceId=d ev/$+%&#!*'()é;ModuleId=m;SharedAccessKey=${KEY};GatewayHostName=localhost:8883`,
-      { HostName: 'h', DeviceId: "d ev/$+%&#!*'()é", ModuleId: 'm', SharedAccessKey: KEY, GatewayHostName: 'localhost:8883' },
+      {
+        HostName: 'h',
+        DeviceId: "d ev/$+%&#!*'()é",
+        ModuleId: 'm',
+        SharedAccessKey: KEY,
+        GatewayHostName: 'localhost:8883',
+      },
     ],
     ['HostName=h;DeviceId=d;x509=true', { HostName: 'h', DeviceId: 'd', x509: 'true' }],
     ['HostName=h;DeviceId=d;x509=false', { HostName: 'h', DeviceId: 'd', x509: 'false' }],
-    ['HostName=h;SharedAccessKeyName=owner;SharedAccessKey=a==', { HostName: 'h', SharedAccessKeyName: 'owner', SharedAccessKey: 'a==' }],
-    ['HostName=h;DeviceId=d;SharedAccessKey=k;SharedAccessSignature=x', { HostName: 'h', DeviceId: 'd', SharedAccessKey: 'k', SharedAccessSignature: 'x' }],
+    [
+      'HostName=h;SharedAccessKeyName=owner;SharedAccessKey=a==',
+      { HostName: 'h', SharedAccessKeyName: 'owner', SharedAccessKey: 'a==' },
+    ],
+    [
+      'HostName=h;DeviceId=d;SharedAccessKey=k;SharedAccessSignature=x',
+      { HostName: 'h', DeviceId: 'd', SharedAccessKey: 'k', SharedAccessSignature: 'x' },
+    ],
   ];
   for (const [text, expected] of valid) {
     it(`parses ${text}`, () => assert.deepEqual(parseConnectionString(text), expected));
@@ -40,7 +52,10 @@ describe('parseConnectionString', () => {
   ];
   for (const [name, text, message] of invalid) {
     it(`rejects: ${name}`, () => {
-      assert.throws(() => parseConnectionString(text), (err: unknown) => err instanceof ValueError && message.test(err.message));
+      assert.throws(
+        () => parseConnectionString(text),
+        (err: unknown) => err instanceof ValueError && message.test(err.message),
+      );
     });
   }
 

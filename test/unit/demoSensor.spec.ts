@@ -19,7 +19,12 @@ function run(count: number, stepMs: number, start: number): Array<{ temperature:
     }
   };
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the demo's Function-node source as Node-RED's Function node does
-  const sensor = new Function('msg', 'context', 'flow', 'Date', SIMULATED_SENSOR) as (msg: Record<string, unknown>, context: unknown, flow: unknown, date: unknown) => { payload: { temperature: number; humidity: number } };
+  const sensor = new Function('msg', 'context', 'flow', 'Date', SIMULATED_SENSOR) as (
+    msg: Record<string, unknown>,
+    context: unknown,
+    flow: unknown,
+    date: unknown,
+  ) => { payload: { temperature: number; humidity: number } };
   const context = store(new Map());
   const flow = store(new Map());
   const out: Array<{ temperature: number; humidity: number }> = [];
@@ -35,7 +40,10 @@ describe('npm start demo: simulated sensor', () => {
     for (const start of [0, 150_000, 300_000, 450_000]) {
       const readings = run(43_200, 2000, start);
       const temperatures = readings.map((r) => r.temperature);
-      assert.ok(Math.min(...temperatures) >= 17 && Math.max(...temperatures) <= 25, `${Math.min(...temperatures)}…${Math.max(...temperatures)}`);
+      assert.ok(
+        Math.min(...temperatures) >= 17 && Math.max(...temperatures) <= 25,
+        `${Math.min(...temperatures)}…${Math.max(...temperatures)}`,
+      );
       for (const { humidity } of readings) assert.ok(humidity >= 30 && humidity <= 70, String(humidity));
     }
   });
@@ -53,6 +61,7 @@ describe('npm start demo: simulated sensor', () => {
 
   it('changes by a few tenths per reading at most (no jumps)', () => {
     const temperatures = run(3000, 2000, 0).map((r) => r.temperature);
-    for (let i = 1; i < temperatures.length; i += 1) assert.ok(Math.abs(temperatures[i]! - temperatures[i - 1]!) <= 1, `${temperatures[i - 1]} → ${temperatures[i]}`);
+    for (let i = 1; i < temperatures.length; i += 1)
+      assert.ok(Math.abs(temperatures[i]! - temperatures[i - 1]!) <= 1, `${temperatures[i - 1]} → ${temperatures[i]}`);
   });
 });

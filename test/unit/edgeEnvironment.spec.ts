@@ -13,7 +13,10 @@ const container = {
   IOTEDGE_APIVERSION: '2019-01-30',
   IOTEDGE_AUTHSCHEME: 'sasToken',
 };
-const debug = { EdgeHubConnectionString: 'HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a2V5;GatewayHostName=g', EdgeModuleCACertificateFile: '/tmp/ca.pem' };
+const debug = {
+  EdgeHubConnectionString: 'HostName=h;DeviceId=d;ModuleId=m;SharedAccessKey=a2V5;GatewayHostName=g',
+  EdgeModuleCACertificateFile: '/tmp/ca.pem',
+};
 
 describe('readEdgeEnvironment', () => {
   it('reads container mode from the seven IOTEDGE_* variables', () => {
@@ -40,7 +43,11 @@ describe('readEdgeEnvironment', () => {
 
   for (const name of Object.keys(container).filter((k) => k !== 'IOTEDGE_AUTHSCHEME')) {
     it(`falls back to debug mode when ${name} is missing`, () => {
-      assert.deepEqual(readEdgeEnvironment({ ...container, [name]: undefined, ...debug }), { mode: 'debug', connectionString: debug.EdgeHubConnectionString, caCertificateFile: '/tmp/ca.pem' });
+      assert.deepEqual(readEdgeEnvironment({ ...container, [name]: undefined, ...debug }), {
+        mode: 'debug',
+        connectionString: debug.EdgeHubConnectionString,
+        caCertificateFile: '/tmp/ca.pem',
+      });
     });
   }
 
@@ -56,7 +63,14 @@ describe('readEdgeEnvironment', () => {
   ];
   for (const [label, env] of incomplete) {
     it(`throws ClientError "IoT Edge environment not configured correctly" with ${label}`, () => {
-      assert.throws(() => readEdgeEnvironment(env), (err: unknown) => err instanceof ClientError && err.code === 'client-error' && err.message === 'IoT Edge environment not configured correctly' && err.cause instanceof Error);
+      assert.throws(
+        () => readEdgeEnvironment(env),
+        (err: unknown) =>
+          err instanceof ClientError &&
+          err.code === 'client-error' &&
+          err.message === 'IoT Edge environment not configured correctly' &&
+          err.cause instanceof Error,
+      );
     });
   }
 
@@ -69,8 +83,14 @@ describe('normalizeWorkloadUri', () => {
   const vectors: Array<[string, { socketPath?: string; baseUrl: string }]> = [
     // The Python SDK's test vector: unix:///var/run/iotedge/workload.sock →
     // http+unix://%2Fvar%2Frun%2Fiotedge%2Fworkload.sock/
-    ['unix:///var/run/iotedge/workload.sock', { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' }],
-    ['unix:///var/run/iotedge/workload.sock/', { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' }],
+    [
+      'unix:///var/run/iotedge/workload.sock',
+      { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' },
+    ],
+    [
+      'unix:///var/run/iotedge/workload.sock/',
+      { socketPath: '/var/run/iotedge/workload.sock', baseUrl: 'http://localhost/' },
+    ],
     ['unix:///tmp/a dir/wörk$load.sock', { socketPath: '/tmp/a dir/wörk$load.sock', baseUrl: 'http://localhost/' }],
     ['http://10.0.0.1:15580/', { baseUrl: 'http://10.0.0.1:15580/' }],
     ['http://10.0.0.1:15580', { baseUrl: 'http://10.0.0.1:15580/' }],

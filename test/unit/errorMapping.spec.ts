@@ -1,6 +1,12 @@
 // The one error table: CONNACK codes, socket and TLS codes, service statuses and IoT Hub error codes.
 import assert from 'node:assert/strict';
-import { errorFromConnack, errorFromServiceBody, errorFromStatus, mapTransportError, parseServiceMessage } from '../../src/client/errorMapping';
+import {
+  errorFromConnack,
+  errorFromServiceBody,
+  errorFromStatus,
+  mapTransportError,
+  parseServiceMessage,
+} from '../../src/client/errorMapping';
 import {
   ClientError,
   ConnectionDroppedError,
@@ -72,7 +78,8 @@ describe('errorMapping', () => {
   }
 
   it('errors of this library pass through unchanged', () => {
-    for (const e of [new OperationTimeout('t'), new OperationCancelled('c'), new CredentialError('c')]) assert.equal(mapTransportError(e), e);
+    for (const e of [new OperationTimeout('t'), new OperationCancelled('c'), new CredentialError('c')])
+      assert.equal(mapTransportError(e), e);
   });
 
   const statuses: Array<[number, number | undefined, string, boolean]> = [
@@ -97,13 +104,28 @@ describe('errorMapping', () => {
       assert.equal(e.errorCode, hubCode);
     });
   }
-
 });
 
-describe('parseServiceMessage: the service\'s own explanation in an error body', () => {
+describe("parseServiceMessage: the service's own explanation in an error body", () => {
   const bodies: Array<[string, string, string | undefined]> = [
-    ['legacy registry / twin shape', '{"Message":"ErrorCode:ArgumentInvalid;responseTimeoutInSeconds must be between 5 and 300","ExceptionMessage":"Tracking ID:x"}', 'responseTimeoutInSeconds must be between 5 and 300'],
-    ['JSON inside Message (direct methods)', JSON.stringify({ Message: JSON.stringify({ errorCode: 404103, trackingId: 't', message: 'Timed out waiting for device to connect.', info: {} }), ExceptionMessage: '' }), 'Timed out waiting for device to connect.'],
+    [
+      'legacy registry / twin shape',
+      '{"Message":"ErrorCode:ArgumentInvalid;responseTimeoutInSeconds must be between 5 and 300","ExceptionMessage":"Tracking ID:x"}',
+      'responseTimeoutInSeconds must be between 5 and 300',
+    ],
+    [
+      'JSON inside Message (direct methods)',
+      JSON.stringify({
+        Message: JSON.stringify({
+          errorCode: 404103,
+          trackingId: 't',
+          message: 'Timed out waiting for device to connect.',
+          info: {},
+        }),
+        ExceptionMessage: '',
+      }),
+      'Timed out waiting for device to connect.',
+    ],
     ['plain message, odd characters', '{"message":"bad $ / + % & # é value"}', 'bad $ / + % & # é value'],
     ['error code only', '{"Message":"ErrorCode:DeviceNotFound;"}', undefined],
     ['no message', '{"errorCode":400004}', undefined],
@@ -117,6 +139,9 @@ describe('parseServiceMessage: the service\'s own explanation in an error body',
   }
   it('a twin or HTTP refusal carries it, with the IoT Hub code', () => {
     const err = errorFromServiceBody(400, '{"Message":"ErrorCode:ArgumentInvalid;bad patch","ExceptionMessage":""}');
-    assert.deepEqual([err.code, err.statusCode, err.errorCode, err.serviceMessage], ['bad-request', 400, 400004, 'bad patch']);
+    assert.deepEqual(
+      [err.code, err.statusCode, err.errorCode, err.serviceMessage],
+      ['bad-request', 400, 400004, 'bad patch'],
+    );
   });
 });

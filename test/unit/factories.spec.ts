@@ -39,23 +39,30 @@ const EXCLUDED: Record<Factory, Array<keyof ClientOptions>> = {
   edge: ['serverVerificationCert', 'gatewayHostname'],
 };
 
-const GOOD: Required<Omit<ClientOptions, 'proxyOptions' | 'logger'>> & Pick<ClientOptions, 'proxyOptions' | 'logger'> = {
-  serverVerificationCert: 'PEM',
-  gatewayHostname: 'gw:8883',
-  websockets: true,
-  cipher: ['ecdhe_rsa_aes128_gcm_sha256'],
-  productInfo: 'dtmi:com:example:Thermostat;1',
-  proxyOptions: { proxyType: 'SOCKS5', proxyAddress: 'proxy', proxyPort: 1080, proxyUsername: 'u', proxyPassword: 'p' },
-  sastokenTtl: 600,
-  keepAlive: 30,
-  autoConnect: false,
-  connectionRetry: false,
-  connectionRetryInterval: 5,
-  connectionRetryForever: true,
-  ensureDesiredProperties: false,
-  operationTimeout: 5,
-  logger: { warn: () => undefined },
-};
+const GOOD: Required<Omit<ClientOptions, 'proxyOptions' | 'logger'>> & Pick<ClientOptions, 'proxyOptions' | 'logger'> =
+  {
+    serverVerificationCert: 'PEM',
+    gatewayHostname: 'gw:8883',
+    websockets: true,
+    cipher: ['ecdhe_rsa_aes128_gcm_sha256'],
+    productInfo: 'dtmi:com:example:Thermostat;1',
+    proxyOptions: {
+      proxyType: 'SOCKS5',
+      proxyAddress: 'proxy',
+      proxyPort: 1080,
+      proxyUsername: 'u',
+      proxyPassword: 'p',
+    },
+    sastokenTtl: 600,
+    keepAlive: 30,
+    autoConnect: false,
+    connectionRetry: false,
+    connectionRetryInterval: 5,
+    connectionRetryForever: true,
+    ensureDesiredProperties: false,
+    operationTimeout: 5,
+    logger: { warn: () => undefined },
+  };
 
 const BAD: Array<[keyof ClientOptions, unknown, typeof TypeError | typeof ValueError]> = [
   ['serverVerificationCert', 42, TypeError],
@@ -84,7 +91,8 @@ describe('option validation through the factories', () => {
       const excluded = EXCLUDED[factory].includes(key);
       it(`${factory}: ${key} is ${excluded ? 'excluded → TypeError' : 'accepted'}`, async () => {
         const err = await outcome(factory, { [key]: GOOD[key] });
-        if (excluded) assert.ok(err instanceof TypeError && /Unsupported option for this factory/.test(err.message), String(err));
+        if (excluded)
+          assert.ok(err instanceof TypeError && /Unsupported option for this factory/.test(err.message), String(err));
         // The edge factory then fails on the empty environment, never on the option.
         else if (factory === 'edge') assert.ok(!(err instanceof TypeError), String(err));
         else assert.equal(err, undefined);
@@ -112,7 +120,10 @@ describe('option validation through the factories', () => {
     for (const factory of ['connectionString', 'edge'] as const) {
       for (const ttl of [1, 121, 239]) {
         const err = await outcome(factory, { sastokenTtl: ttl });
-        assert.ok(err instanceof ValueError && /at least 240 seconds/.test(err.message), `${factory} ${ttl}: ${String(err)}`);
+        assert.ok(
+          err instanceof ValueError && /at least 240 seconds/.test(err.message),
+          `${factory} ${ttl}: ${String(err)}`,
+        );
       }
     }
   });

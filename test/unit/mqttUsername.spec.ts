@@ -23,7 +23,8 @@ describe('buildUsername', () => {
     ],
   ];
   for (const [host, clientId, productInfo, expected] of table) {
-    it(`${clientId} / ${JSON.stringify(productInfo)}`, () => assert.equal(buildUsername(host, clientId, UA, productInfo), expected));
+    it(`${clientId} / ${JSON.stringify(productInfo)}`, () =>
+      assert.equal(buildUsername(host, clientId, UA, productInfo), expected));
   }
 });
 

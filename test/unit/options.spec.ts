@@ -98,7 +98,10 @@ describe('resolveOptions', () => {
     assert.equal(resolveOptions('sastoken', { keepAlive: 30.9 }).keepAlive, 30);
   });
   it('undefined values count as absent (also for excluded keys)', () => {
-    assert.equal(resolveOptions('connectionString', { gatewayHostname: undefined, keepAlive: undefined }).keepAlive, 60);
+    assert.equal(
+      resolveOptions('connectionString', { gatewayHostname: undefined, keepAlive: undefined }).keepAlive,
+      60,
+    );
   });
 });
 
@@ -110,7 +113,8 @@ describe("normalizeCipher (the Python SDK's config_test vectors)", () => {
     ['DHE-RSA-AES128-SHA:ecdhe_ecdsa_aes128_sha', 'DHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA'],
     [[], ''],
   ];
-  for (const [input, expected] of table) it(JSON.stringify(input), () => assert.equal(normalizeCipher(input), expected));
+  for (const [input, expected] of table)
+    it(JSON.stringify(input), () => assert.equal(normalizeCipher(input), expected));
   it('rejects other types', () => {
     assert.throws(() => normalizeCipher({}), TypeError);
     assert.throws(() => normalizeCipher(undefined), TypeError);

@@ -1,9 +1,15 @@
 // Property-bag encoding (Python SDK byte-exact) and decoding (either SDK), with literal expected strings.
 import assert from 'node:assert/strict';
-import { quote, quotePlus, unquote, encodeMessageProperties, decodeMessageProperties } from '../../src/client/transport/properties';
+import {
+  quote,
+  quotePlus,
+  unquote,
+  encodeMessageProperties,
+  decodeMessageProperties,
+} from '../../src/client/transport/properties';
 import { Message } from '../../src/client/models/Message';
 
-const NASTY = 'a b/$+%&#!*\'()é~';
+const NASTY = "a b/$+%&#!*'()é~";
 const NASTY_ENC = 'a%20b%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9~';
 
 describe('percent-encoding (Python quote / quote_plus / unquote)', () => {
@@ -36,7 +42,12 @@ describe('encodeMessageProperties (as the Python SDK)', () => {
     [
       "all system properties in the Python SDK's order",
       () => {
-        const m = new Message('x', { messageId: 'mid', contentEncoding: 'utf-8', contentType: 'application/json', outputName: 'out' });
+        const m = new Message('x', {
+          messageId: 'mid',
+          contentEncoding: 'utf-8',
+          contentType: 'application/json',
+          outputName: 'out',
+        });
         m.correlationId = 'cid';
         m.userId = 'uid';
         m.expiryTimeUtc = '2019-02-02T00:00:00';
@@ -59,7 +70,7 @@ describe('encodeMessageProperties (as the Python SDK)', () => {
       'custom properties sorted, no leading & without system properties',
       () => {
         const m = new Message('x');
-        m.customProperties = { zeta: '1', Alpha: '2', alpha: 'x y', 'ü': 'ß' };
+        m.customProperties = { zeta: '1', Alpha: '2', alpha: 'x y', ü: 'ß' };
         return m;
       },
       'Alpha=2&alpha=x%20y&zeta=1&%C3%BC=%C3%9F',
@@ -101,7 +112,8 @@ describe("decodeMessageProperties (either SDK's shape)", () => {
   it('maps system keys, drops $.to, keeps everything else as custom (incl. $.on/$.cdid/$.cmid)', () => {
     const d = decodeMessageProperties(
       '%24.mid=m%201&%24.cid=c&%24.uid=u&%24.ct=application%2Fjson&%24.ce=utf-8&%24.exp=2019&iothub-ack=full' +
-        '&%24.to=%2Fdevices%2Fd&%24.on=out&%24.cdid=dev&%24.cmid=mod&' + `${NASTY_ENC}=${NASTY_ENC}`,
+        '&%24.to=%2Fdevices%2Fd&%24.on=out&%24.cdid=dev&%24.cmid=mod&' +
+        `${NASTY_ENC}=${NASTY_ENC}`,
     );
     assert.deepEqual(d, {
       messageId: 'm 1',

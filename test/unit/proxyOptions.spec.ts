@@ -7,14 +7,29 @@ describe('validateProxyOptions', () => {
   const base = { proxyType: 'HTTP', proxyAddress: 'proxy.example', proxyPort: 3128 };
 
   it("accepts the Python SDK's proxy type names and normalises their case", () => {
-    for (const [given, expected] of [['HTTP', 'HTTP'], ['SOCKS4', 'SOCKS4'], ['SOCKS5', 'SOCKS5'], ['http', 'HTTP'], ['socks5', 'SOCKS5'], [' Socks4 ', 'SOCKS4']]) {
+    for (const [given, expected] of [
+      ['HTTP', 'HTTP'],
+      ['SOCKS4', 'SOCKS4'],
+      ['SOCKS5', 'SOCKS5'],
+      ['http', 'HTTP'],
+      ['socks5', 'SOCKS5'],
+      [' Socks4 ', 'SOCKS4'],
+    ]) {
       assert.equal(validateProxyOptions({ ...base, proxyType: given }).proxyType, expected, given);
     }
   });
 
   it('returns a fresh normalised object with optional credentials', () => {
-    assert.deepEqual(validateProxyOptions({ ...base, proxyAddress: ' 10.0.0.1 ', proxyPort: '8080' }), { proxyType: 'HTTP', proxyAddress: '10.0.0.1', proxyPort: 8080 });
-    assert.deepEqual(validateProxyOptions({ ...base, proxyUsername: 'ü ser', proxyPassword: 'p:a$s' }), { ...base, proxyUsername: 'ü ser', proxyPassword: 'p:a$s' });
+    assert.deepEqual(validateProxyOptions({ ...base, proxyAddress: ' 10.0.0.1 ', proxyPort: '8080' }), {
+      proxyType: 'HTTP',
+      proxyAddress: '10.0.0.1',
+      proxyPort: 8080,
+    });
+    assert.deepEqual(validateProxyOptions({ ...base, proxyUsername: 'ü ser', proxyPassword: 'p:a$s' }), {
+      ...base,
+      proxyUsername: 'ü ser',
+      proxyPassword: 'p:a$s',
+    });
     assert.deepEqual(validateProxyOptions({ ...base, proxyUsername: null, proxyPassword: undefined }), base);
     assert.deepEqual(validateProxyOptions({ ...base, proxyUsername: '', proxyPassword: '' }), base);
     assert.deepEqual(validateProxyOptions({ ...base, proxyPort: 1 }).proxyPort, 1);
@@ -36,7 +51,10 @@ describe('validateProxyOptions', () => {
   ];
   for (const [label, value] of typeErrors) {
     it(`throws TypeError for ${label}`, () => {
-      assert.throws(() => validateProxyOptions(value), (err: unknown) => err instanceof TypeError);
+      assert.throws(
+        () => validateProxyOptions(value),
+        (err: unknown) => err instanceof TypeError,
+      );
     });
   }
 
@@ -53,17 +71,28 @@ describe('validateProxyOptions', () => {
     ['a non-numeric port string', { ...base, proxyPort: '80a' }],
     ['a password without username', { ...base, proxyPassword: 'secret' }],
     ['a SOCKS5 username over 255 bytes', { ...base, proxyType: 'SOCKS5', proxyUsername: 'é'.repeat(128) }],
-    ['a SOCKS5 password over 255 bytes', { ...base, proxyType: 'SOCKS5', proxyUsername: 'u', proxyPassword: 'x'.repeat(256) }],
+    [
+      'a SOCKS5 password over 255 bytes',
+      { ...base, proxyType: 'SOCKS5', proxyUsername: 'u', proxyPassword: 'x'.repeat(256) },
+    ],
     ['a SOCKS4 user id with NUL', { ...base, proxyType: 'SOCKS4', proxyUsername: 'a\0b' }],
   ];
   for (const [label, value] of valueErrors) {
     it(`throws ValueError for ${label}`, () => {
-      assert.throws(() => validateProxyOptions(value), (err: unknown) => err instanceof ValueError && err.code === 'invalid-value');
+      assert.throws(
+        () => validateProxyOptions(value),
+        (err: unknown) => err instanceof ValueError && err.code === 'invalid-value',
+      );
     });
   }
 
   it('accepts SOCKS5 credentials of exactly 255 bytes', () => {
-    const v = validateProxyOptions({ ...base, proxyType: 'SOCKS5', proxyUsername: 'u'.repeat(255), proxyPassword: 'p'.repeat(255) });
+    const v = validateProxyOptions({
+      ...base,
+      proxyType: 'SOCKS5',
+      proxyUsername: 'u'.repeat(255),
+      proxyPassword: 'p'.repeat(255),
+    });
     assert.equal(v.proxyUsername?.length, 255);
   });
 });

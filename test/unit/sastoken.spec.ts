@@ -36,7 +36,12 @@ describe('SAS token building', () => {
   });
 
   it('conformance vector 2 (key name)', async () => {
-    const token = await buildSasToken({ uri: URI, signer: symmetricKeySigner(KEY), expiry: 1700000100, keyName: 'mykey' });
+    const token = await buildSasToken({
+      uri: URI,
+      signer: symmetricKeySigner(KEY),
+      expiry: 1700000100,
+      keyName: 'mykey',
+    });
     assert.equal(
       token,
       `SharedAccessSignature sr=${SR}&sig=q4PA%2BLvViowTP8%2FMy%2F%2FXCqvvZva5zpI5Dlrzlbs1yw0%3D&se=1700000100&skn=mykey`,
@@ -54,7 +59,10 @@ describe('SAS token building', () => {
       expiry: 5,
     });
     assert.equal(seen[0], 'h%2Fdevices%2Fd%20ev%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9%2Fmodules%2Fm\n5');
-    assert.equal(token, 'SharedAccessSignature sr=h%2Fdevices%2Fd%20ev%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9%2Fmodules%2Fm&sig=a%2Bb%2Fc%3D&se=5');
+    assert.equal(
+      token,
+      'SharedAccessSignature sr=h%2Fdevices%2Fd%20ev%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9%2Fmodules%2Fm&sig=a%2Bb%2Fc%3D&se=5',
+    );
     assert.equal(stringToSign('x', 7), 'x\n7');
   });
 
@@ -78,7 +86,11 @@ describe('SAS token building', () => {
   for (const [key, ok] of keys) {
     it(`symmetric key ${JSON.stringify(key)} is ${ok ? 'accepted' : 'rejected'} like Python's non-strict b64decode`, () => {
       if (ok) assert.ok(Buffer.isBuffer(decodeSymmetricKey(key)));
-      else assert.throws(() => decodeSymmetricKey(key), (e: unknown) => e instanceof ValueError && /Invalid Symmetric Key/.test(e.message));
+      else
+        assert.throws(
+          () => decodeSymmetricKey(key),
+          (e: unknown) => e instanceof ValueError && /Invalid Symmetric Key/.test(e.message),
+        );
     });
   }
 });
@@ -106,7 +118,9 @@ describe('SAS token parsing and validation (createFromSastoken, updateSastoken)'
     });
   });
   it('decodes nasty ids from sr', () => {
-    const info = parseSasToken('SharedAccessSignature sr=h%2Fdevices%2Fd%20%24%2B%25%26%23%C3%A9%2Fmodules%2Fm%21&sig=s&se=1');
+    const info = parseSasToken(
+      'SharedAccessSignature sr=h%2Fdevices%2Fd%20%24%2B%25%26%23%C3%A9%2Fmodules%2Fm%21&sig=s&se=1',
+    );
     assert.equal(info.deviceId, 'd $+%&#é');
     assert.equal(info.moduleId, 'm!');
   });
@@ -126,11 +140,17 @@ describe('SAS token parsing and validation (createFromSastoken, updateSastoken)'
   ];
   for (const [name, token] of bad) {
     it(`rejects: ${name}`, () => {
-      assert.throws(() => parseSasToken(token), (e: unknown) => e instanceof ValueError && /Invalid SasToken provided/.test(e.message));
+      assert.throws(
+        () => parseSasToken(token),
+        (e: unknown) => e instanceof ValueError && /Invalid SasToken provided/.test(e.message),
+      );
     });
   }
   it('module client rejects a device token and an expired token', () => {
-    assert.throws(() => validateModuleSasToken('SharedAccessSignature sr=h%2Fdevices%2Fd&sig=a&se=9999999999', 0), /for a device/);
+    assert.throws(
+      () => validateModuleSasToken('SharedAccessSignature sr=h%2Fdevices%2Fd&sig=a&se=9999999999', 0),
+      /for a device/,
+    );
     assert.throws(() => validateModuleSasToken(good, 1700003601 * 1000), /expired/);
     assert.equal(validateModuleSasToken(good, 1700003600 * 1000).moduleId, 'my-module');
   });
@@ -146,11 +166,17 @@ describe('RenewableSasToken and renewal timing (120 s before expiry, as the Pyth
   it('signs at now + ttl with the injected clock and re-signs on refresh', async () => {
     const clock = new FakeClock(1700000000 * 1000);
     const token = await RenewableSasToken.create({ uri: URI, signer: symmetricKeySigner(KEY), ttl: 3600, clock });
-    assert.equal(token.value, `SharedAccessSignature sr=${SR}&sig=ce%2FWg32nNX309prajavLT7tp45%2BiS4IOADfKf4ULmW8%3D&se=1700003600`);
+    assert.equal(
+      token.value,
+      `SharedAccessSignature sr=${SR}&sig=ce%2FWg32nNX309prajavLT7tp45%2BiS4IOADfKf4ULmW8%3D&se=1700003600`,
+    );
     assert.equal(token.expiry, 1700003600);
     clock.time = 1700000000 * 1000 - 3500 * 1000 + 250;
     await token.refresh();
-    assert.equal(token.value, `SharedAccessSignature sr=${SR}&sig=q4PA%2BLvViowTP8%2FMy%2F%2FXCqvvZva5zpI5Dlrzlbs1yw0%3D&se=1700000100`);
+    assert.equal(
+      token.value,
+      `SharedAccessSignature sr=${SR}&sig=q4PA%2BLvViowTP8%2FMy%2F%2FXCqvvZva5zpI5Dlrzlbs1yw0%3D&se=1700000100`,
+    );
   });
   it('keeps the old value when re-signing fails', async () => {
     const clock = new FakeClock(1000);

@@ -13,7 +13,7 @@ import {
 } from '../../src/client/transport/topics';
 
 const ID = { deviceId: 'dev 1', moduleId: 'mod$' };
-const NASTY = 'a b/$+%&#!*\'()é~';
+const NASTY = "a b/$+%&#!*'()é~";
 const NASTY_ENC = 'a%20b%2F%24%2B%25%26%23%21%2A%27%28%29%C3%A9~';
 
 describe('topics', () => {
@@ -34,14 +34,21 @@ describe('topics', () => {
   for (const [name, actual, expected] of built) it(`builds ${name}`, () => assert.equal(actual, expected));
 
   it('parses an input message with name and bag', () => {
-    assert.deepEqual(parseIncomingTopic(`devices/dev 1/modules/mod$/inputs/${NASTY_ENC}/%24.mid=m&%24.cdid=d&x=${NASTY_ENC}`, ID), {
-      kind: 'input',
-      inputName: NASTY,
-      properties: { messageId: 'm', customProperties: { '$.cdid': 'd', x: NASTY } },
-    });
+    assert.deepEqual(
+      parseIncomingTopic(`devices/dev 1/modules/mod$/inputs/${NASTY_ENC}/%24.mid=m&%24.cdid=d&x=${NASTY_ENC}`, ID),
+      {
+        kind: 'input',
+        inputName: NASTY,
+        properties: { messageId: 'm', customProperties: { '$.cdid': 'd', x: NASTY } },
+      },
+    );
   });
   it('parses an input message without a bag and with a Node-style trailing slash', () => {
-    assert.deepEqual(parseIncomingTopic('devices/dev 1/modules/mod$/inputs/in1', ID), { kind: 'input', inputName: 'in1', properties: { customProperties: {} } });
+    assert.deepEqual(parseIncomingTopic('devices/dev 1/modules/mod$/inputs/in1', ID), {
+      kind: 'input',
+      inputName: 'in1',
+      properties: { customProperties: {} },
+    });
     assert.deepEqual(parseIncomingTopic('devices/dev 1/modules/mod$/inputs/in1/k=v/', ID), {
       kind: 'input',
       inputName: 'in1',
@@ -52,7 +59,11 @@ describe('topics', () => {
     assert.deepEqual(parseIncomingTopic('devices/dev 1/modules/other/inputs/in1', ID), { kind: 'unknown' });
   });
   it('parses method requests', () => {
-    assert.deepEqual(parseIncomingTopic('$iothub/methods/POST/reboot/?$rid=1f', ID), { kind: 'method', methodName: 'reboot', requestId: '1f' });
+    assert.deepEqual(parseIncomingTopic('$iothub/methods/POST/reboot/?$rid=1f', ID), {
+      kind: 'method',
+      methodName: 'reboot',
+      requestId: '1f',
+    });
     assert.deepEqual(parseIncomingTopic(`$iothub/methods/POST/${NASTY_ENC}/?%24rid=${NASTY_ENC}`, ID), {
       kind: 'method',
       methodName: NASTY,
@@ -60,17 +71,28 @@ describe('topics', () => {
     });
   });
   it('parses twin responses with status, rid and version', () => {
-    assert.deepEqual(parseIncomingTopic('$iothub/twin/res/200/?$rid=abc', ID), { kind: 'twin-response', status: 200, requestId: 'abc' });
+    assert.deepEqual(parseIncomingTopic('$iothub/twin/res/200/?$rid=abc', ID), {
+      kind: 'twin-response',
+      status: 200,
+      requestId: 'abc',
+    });
     assert.deepEqual(parseIncomingTopic('$iothub/twin/res/204/?$rid=abc&$version=7', ID), {
       kind: 'twin-response',
       status: 204,
       requestId: 'abc',
       version: 7,
     });
-    assert.deepEqual(parseIncomingTopic(`$iothub/twin/res/429/?$rid=${NASTY_ENC}`, ID), { kind: 'twin-response', status: 429, requestId: NASTY });
+    assert.deepEqual(parseIncomingTopic(`$iothub/twin/res/429/?$rid=${NASTY_ENC}`, ID), {
+      kind: 'twin-response',
+      status: 429,
+      requestId: NASTY,
+    });
   });
   it('parses desired patches', () => {
-    assert.deepEqual(parseIncomingTopic('$iothub/twin/PATCH/properties/desired/?$version=12', ID), { kind: 'desired-patch', version: 12 });
+    assert.deepEqual(parseIncomingTopic('$iothub/twin/PATCH/properties/desired/?$version=12', ID), {
+      kind: 'desired-patch',
+      version: 12,
+    });
     assert.deepEqual(parseIncomingTopic('$iothub/twin/PATCH/properties/desired/', ID), { kind: 'desired-patch' });
   });
   it('anything else is unknown', () => {

@@ -7,7 +7,16 @@ import { quote, quotePlus } from '../transport/properties';
 
 /** What `createFromEdgeEnvironment` needs, from the container (`IOTEDGE_*`) or the debug (VS Code) variables. */
 export type EdgeSettings =
-  | { mode: 'container'; hostname: string; gatewayHostname: string; deviceId: string; moduleId: string; generationId: string; workloadUri: string; apiVersion: string }
+  | {
+      mode: 'container';
+      hostname: string;
+      gatewayHostname: string;
+      deviceId: string;
+      moduleId: string;
+      generationId: string;
+      workloadUri: string;
+      apiVersion: string;
+    }
   | { mode: 'debug'; connectionString: string; caCertificateFile: string };
 
 const CONTAINER_VARIABLES = {
@@ -35,7 +44,9 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
   };
   const container: Partial<Record<keyof typeof CONTAINER_VARIABLES, string>> = {};
   let complete = true;
-  for (const [field, name] of Object.entries(CONTAINER_VARIABLES) as Array<[keyof typeof CONTAINER_VARIABLES, string]>) {
+  for (const [field, name] of Object.entries(CONTAINER_VARIABLES) as Array<
+    [keyof typeof CONTAINER_VARIABLES, string]
+  >) {
     const v = value(name);
     if (v === undefined) complete = false;
     else container[field] = v;
@@ -48,12 +59,15 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
 
   const connectionString = value('EdgeHubConnectionString');
   const caCertificateFile = value('EdgeModuleCACertificateFile');
-  if (connectionString !== undefined && caCertificateFile !== undefined) return { mode: 'debug', connectionString, caCertificateFile };
+  if (connectionString !== undefined && caCertificateFile !== undefined)
+    return { mode: 'debug', connectionString, caCertificateFile };
 
   const missing = Object.values(CONTAINER_VARIABLES).filter((name) => value(name) === undefined);
   throw new ClientError('IoT Edge environment not configured correctly', {
     code: 'client-error',
-    cause: new Error(`Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / EdgeModuleCACertificateFile (debug mode)`),
+    cause: new Error(
+      `Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / EdgeModuleCACertificateFile (debug mode)`,
+    ),
   });
 }
 
@@ -68,7 +82,8 @@ export function readEdgeCaCertificateFile(path: string): string {
   } catch (err) {
     throw new ValueError(`Invalid CA certificate file: ${path}`, { cause: err });
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new ValueError(`Invalid CA certificate file: ${path} holds no PEM certificate`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ValueError(`Invalid CA certificate file: ${path} holds no PEM certificate`);
   return text;
 }
 
@@ -87,7 +102,8 @@ export function normalizeWorkloadUri(uri: string): WorkloadEndpoint {
   if (uri.startsWith('unix://')) {
     let socketPath = uri.slice('unix://'.length);
     while (socketPath.length > 1 && socketPath.endsWith('/')) socketPath = socketPath.slice(0, -1);
-    if (socketPath === '' || socketPath === '/') throw new ValueError(`Invalid IOTEDGE_WORKLOADURI "${uri}": no socket path`);
+    if (socketPath === '' || socketPath === '/')
+      throw new ValueError(`Invalid IOTEDGE_WORKLOADURI "${uri}": no socket path`);
     return { socketPath, baseUrl: 'http://localhost/' };
   }
   let url: URL;
@@ -96,7 +112,8 @@ export function normalizeWorkloadUri(uri: string): WorkloadEndpoint {
   } catch (err) {
     throw new ValueError(`Invalid IOTEDGE_WORKLOADURI "${uri}"`, { cause: err });
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValueError(`Invalid IOTEDGE_WORKLOADURI "${uri}": use unix:// or http://`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new ValueError(`Invalid IOTEDGE_WORKLOADURI "${uri}": use unix:// or http://`);
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   return { baseUrl: url.href };
 }
@@ -119,7 +136,14 @@ export class WorkloadClient {
    * @param args.timeoutMs time limit of one call (ours; default 30 000).
    * @throws ValueError when `workloadUri` is invalid (see {@link normalizeWorkloadUri}).
    */
-  constructor(args: { workloadUri: string; apiVersion: string; moduleId: string; generationId: string; userAgent: string; timeoutMs?: number }) {
+  constructor(args: {
+    workloadUri: string;
+    apiVersion: string;
+    moduleId: string;
+    generationId: string;
+    userAgent: string;
+    timeoutMs?: number;
+  }) {
     const endpoint = normalizeWorkloadUri(args.workloadUri);
     this.http = new LocalHttpClient({ ...endpoint, timeoutMs: args.timeoutMs ?? WORKLOAD_TIMEOUT_MS });
     this.apiVersion = args.apiVersion;
@@ -151,8 +175,17 @@ export class WorkloadClient {
     // The Python SDK encodes only the module id; generation ids are alphanumeric, so encoding them too changes nothing
     // for real ones and keeps a stray `/` from escaping the path.
     const path = `modules/${quote(this.moduleId)}/genid/${quote(this.generationId)}/sign?api-version=${encodeURIComponent(this.apiVersion)}`;
-    const body = JSON.stringify({ keyId: 'primary', algo: 'HMACSHA256', data: Buffer.from(stringToSign, 'utf8').toString('base64') });
-    const response = await this.http.request('POST', path, { 'user-agent': quote(this.userAgent), 'content-type': 'application/json' }, body);
+    const body = JSON.stringify({
+      keyId: 'primary',
+      algo: 'HMACSHA256',
+      data: Buffer.from(stringToSign, 'utf8').toString('base64'),
+    });
+    const response = await this.http.request(
+      'POST',
+      path,
+      { 'user-agent': quote(this.userAgent), 'content-type': 'application/json' },
+      body,
+    );
     return this.field(response, 'digest', 'sign');
   }
 
@@ -163,8 +196,13 @@ export class WorkloadClient {
 
   private field(response: { statusCode: number; body: string }, name: string, operation: string): string {
     const fail = (detail: string): ClientError =>
-      new ClientError('Unexpected failure in IoTEdge', { code: 'client-error', statusCode: response.statusCode, cause: new Error(`${operation}: ${detail}`) });
-    if (response.statusCode < 200 || response.statusCode >= 300) throw fail(`HTTP ${response.statusCode} ${response.body.slice(0, 500)}`);
+      new ClientError('Unexpected failure in IoTEdge', {
+        code: 'client-error',
+        statusCode: response.statusCode,
+        cause: new Error(`${operation}: ${detail}`),
+      });
+    if (response.statusCode < 200 || response.statusCode >= 300)
+      throw fail(`HTTP ${response.statusCode} ${response.body.slice(0, 500)}`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(response.body);

@@ -50,7 +50,12 @@ export function stringToSign(encodedUri: string, expiry: number): string {
  * Builds `SharedAccessSignature sr={sr}&sig={sig}&se={se}[&skn={keyName}]`.
  * @throws whatever the signer throws.
  */
-export async function buildSasToken(args: { uri: string; signer: Signer; expiry: number; keyName?: string }): Promise<string> {
+export async function buildSasToken(args: {
+  uri: string;
+  signer: Signer;
+  expiry: number;
+  keyName?: string;
+}): Promise<string> {
   const sr = quote(args.uri);
   const signature = await args.signer(stringToSign(sr, args.expiry));
   let token = `SharedAccessSignature sr=${sr}&sig=${quote(signature)}&se=${args.expiry}`;
@@ -86,10 +91,15 @@ export function parseSasToken(token: unknown): SasTokenInfo {
     if (!['sr', 'sig', 'se', 'skn'].includes(key)) throw invalid(`unexpected field ${key}`);
     fields[key] = segment.slice(eq + 1).trim();
   }
-  if (fields.sr === undefined || fields.sig === undefined || fields.se === undefined) throw invalid('sr, sig and se are required');
+  if (fields.sr === undefined || fields.sig === undefined || fields.se === undefined)
+    throw invalid('sr, sig and se are required');
   if (!/^\d+$/.test(fields.se)) throw invalid('se is not an integer');
   const parts = unquote(fields.sr).split('/');
-  if (!(parts.length === 3 || parts.length === 5) || parts[1] !== 'devices' || (parts.length === 5 && parts[3] !== 'modules')) {
+  if (
+    !(parts.length === 3 || parts.length === 5) ||
+    parts[1] !== 'devices' ||
+    (parts.length === 5 && parts[3] !== 'modules')
+  ) {
     throw invalid('sr is not a device or module resource URI');
   }
   const info: SasTokenInfo = {
@@ -130,7 +140,10 @@ export class NonRenewableSasToken implements SasTokenSource {
   readonly info: SasTokenInfo;
   /** Seconds the token had left when it was supplied. */
   readonly lifetime: number;
-  constructor(readonly value: string, nowMs: number = Date.now()) {
+  constructor(
+    readonly value: string,
+    nowMs: number = Date.now(),
+  ) {
     this.info = validateModuleSasToken(value, nowMs);
     this.lifetime = this.info.se - nowMs / 1000;
   }
@@ -157,7 +170,12 @@ export class RenewableSasToken implements SasTokenSource {
    * @throws whatever the signer throws (e.g. workload API failure).
    */
   static async create(args: { uri: string; signer: Signer; ttl?: number; clock?: Clock }): Promise<RenewableSasToken> {
-    const token = new RenewableSasToken(args.uri, args.signer, args.ttl ?? DEFAULT_SASTOKEN_TTL, args.clock ?? systemClock);
+    const token = new RenewableSasToken(
+      args.uri,
+      args.signer,
+      args.ttl ?? DEFAULT_SASTOKEN_TTL,
+      args.clock ?? systemClock,
+    );
     await token.refresh();
     return token;
   }

@@ -39,13 +39,20 @@ export function loadX509(x509: X509): { cert: string; key: string; passphrase?: 
   } catch (err) {
     throw new ValueError(`x509.${certField} is not a valid PEM certificate`, { cause: err });
   }
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key)) throw new ValueError(`x509.${keyField} holds no PEM private key`);
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(key))
+    throw new ValueError(`x509.${keyField} holds no PEM private key`);
   const encrypted = /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(key);
-  if (encrypted && passphrase === undefined) throw new ValueError(`x509.${keyField} is encrypted: x509.passPhrase is needed`);
+  if (encrypted && passphrase === undefined)
+    throw new ValueError(`x509.${keyField} is encrypted: x509.passPhrase is needed`);
   try {
     crypto.createPrivateKey(passphrase === undefined ? { key } : { key, passphrase });
   } catch (err) {
-    throw new ValueError(encrypted ? 'x509.passPhrase does not decrypt the private key' : `x509.${keyField} is not a valid PEM private key`, { cause: err });
+    throw new ValueError(
+      encrypted
+        ? 'x509.passPhrase does not decrypt the private key'
+        : `x509.${keyField} is not a valid PEM private key`,
+      { cause: err },
+    );
   }
   return passphrase === undefined ? { cert, key } : { cert, key, passphrase };
 }

@@ -68,7 +68,16 @@ function sameProperties(last: BuiltTopic, m: Message): boolean {
 
 /** What to compare the next message with; undefined when a value is not a string (or absent). */
 function remember(m: Message, topic: string): BuiltTopic | undefined {
-  const system = [m.outputName, m.messageId, m.correlationId, m.userId, m.contentType, m.contentEncoding, m.iothubInterfaceId, m.expiryTimeUtc];
+  const system = [
+    m.outputName,
+    m.messageId,
+    m.correlationId,
+    m.userId,
+    m.contentType,
+    m.contentEncoding,
+    m.iothubInterfaceId,
+    m.expiryTimeUtc,
+  ];
   if (!system.every((v) => v === undefined || typeof v === 'string')) return undefined;
   const custom: Record<string, string> = Object.create(null) as Record<string, string>;
   let customCount = 0;

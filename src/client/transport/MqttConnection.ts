@@ -68,7 +68,12 @@ function openTls(s: MqttConnectionSettings, tunnel: net.Socket | undefined): tls
  * Opens the byte stream MQTT runs over. `onOpen` is called once the TLS handshake (and for WSS the WebSocket
  * upgrade) is done: from then on the CONNECT is on its way and a close is a dropped connection, not a failed one.
  */
-function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, onRawError: (e: Error) => void, onOpen: () => void): Duplex {
+function openStream(
+  s: MqttConnectionSettings,
+  tunnel: net.Socket | undefined,
+  onRawError: (e: Error) => void,
+  onOpen: () => void,
+): Duplex {
   if (!s.websockets) {
     const socket = openTls(s, tunnel);
     socket.on('error', onRawError);
@@ -93,7 +98,8 @@ function openStream(s: MqttConnectionSettings, tunnel: net.Socket | undefined, o
   const stream = WebSocket.createWebSocketStream(ws, {});
   // One frame per flush: mqtt-packet writes a packet in pieces between cork and uncork, and the ws stream would send
   // each piece as a frame of its own. (Writable converts strings to Buffers before _writev.)
-  stream._writev = (chunks, done) => stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
+  stream._writev = (chunks, done) =>
+    stream._write(Buffer.concat(chunks.map(({ chunk }) => chunk as Buffer)), 'binary', done);
   // ws's stream only ends when the hub closes the WebSocket (it never emits 'close' by itself), and mqtt.js waits for
   // 'close': without this a drop over WSS went unnoticed until the keep-alive or the connect timeout.
   stream.once('end', () => stream.destroy());
@@ -245,9 +251,16 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
   private onClosed(raw: Error | undefined): void {
     if (this.closed) return;
     this.closed = true;
-    const error = this.closing ? undefined : raw ? mapTransportError(raw) : new ConnectionDroppedError('Connection lost');
+    const error = this.closing
+      ? undefined
+      : raw
+        ? mapTransportError(raw)
+        : new ConnectionDroppedError('Connection lost');
     const dropped = error ?? new ConnectionDroppedError('Connection closed');
-    const failure = dropped instanceof ConnectionDroppedError ? dropped : new ConnectionDroppedError('Connection lost', { cause: dropped });
+    const failure =
+      dropped instanceof ConnectionDroppedError
+        ? dropped
+        : new ConnectionDroppedError('Connection lost', { cause: dropped });
     const pending = [...this.pending];
     this.pending.clear();
     for (const p of pending) p.reject(failure);
@@ -288,7 +301,8 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
         if (settled) return;
         settled = true;
         this.pending.delete(entry);
-        if (err) reject(this.closed ? new ConnectionDroppedError('Connection lost', { cause: err }) : mapTransportError(err));
+        if (err)
+          reject(this.closed ? new ConnectionDroppedError('Connection lost', { cause: err }) : mapTransportError(err));
         else resolve(value as T);
       });
     });
@@ -299,7 +313,9 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
    * @throws ConnectionDroppedError when the connection goes away before PUBACK (the caller may resend).
    */
   publish(topic: string, payload: Buffer | string): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.publishCb(topic, payload, (err) => (err ? reject(this.publishError(err)) : resolve())));
+    return new Promise<void>((resolve, reject) =>
+      this.publishCb(topic, payload, (err) => (err ? reject(this.publishError(err)) : resolve())),
+    );
   }
 
   /**
@@ -321,7 +337,9 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
   /** Maps an error passed to a {@link publishCb} callback: ConnectionDroppedError once the connection is gone. */
   publishError(err: Error): Error {
     if (err instanceof ConnectionDroppedError) return err;
-    return this.closed || this.closing ? new ConnectionDroppedError('Connection lost', { cause: err }) : mapTransportError(err);
+    return this.closed || this.closing
+      ? new ConnectionDroppedError('Connection lost', { cause: err })
+      : mapTransportError(err);
   }
 
   /**
@@ -338,12 +356,18 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
           // (in SUBSCRIBE order), which is what the caller needs to disable just the refused features.
           const codes = (err as { packet?: { granted?: unknown } }).packet?.granted;
           if (Array.isArray(codes) && codes.length === topics.length) {
-            return done(null, codes.map((c) => (typeof c === 'number' && c < 0x80 ? c : 128)));
+            return done(
+              null,
+              codes.map((c) => (typeof c === 'number' && c < 0x80 ? c : 128)),
+            );
           }
           return done(err);
         }
         const byTopic = new Map((granted ?? []).map((g) => [g.topic, g.qos]));
-        done(null, topics.map((t) => byTopic.get(t) ?? 128));
+        done(
+          null,
+          topics.map((t) => byTopic.get(t) ?? 128),
+        );
       }),
     );
   }
@@ -390,4 +414,3 @@ export class MqttConnection extends EventEmitter<MqttConnectionEvents> {
     await gone;
   }
 }
-

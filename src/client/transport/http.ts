@@ -61,7 +61,14 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
   }, args.timeoutMs);
 
   const client = new Client(`https://${net.isIPv6(host) ? `[${host}]` : host}:${port}`, {
-    connect: tlsConnector({ host, port, ca: args.ca, cipher: args.cipher, proxy: args.proxy, signal: controller.signal }),
+    connect: tlsConnector({
+      host,
+      port,
+      ca: args.ca,
+      cipher: args.cipher,
+      proxy: args.proxy,
+      signal: controller.signal,
+    }),
     // The whole-request deadline above governs; keep undici's own timers out of the way.
     headersTimeout: 0,
     bodyTimeout: 0,
@@ -85,10 +92,15 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
     try {
       return JSON.parse(body || 'null');
     } catch (err) {
-      throw new ClientError(`invokeMethod: the gateway answered ${response.statusCode} with a body that is not JSON`, { code: 'service-error', statusCode: response.statusCode, cause: err });
+      throw new ClientError(`invokeMethod: the gateway answered ${response.statusCode} with a body that is not JSON`, {
+        code: 'service-error',
+        statusCode: response.statusCode,
+        cause: err,
+      });
     }
   } catch (err) {
-    if (timedOut) throw new OperationTimeout(`invokeMethod did not complete within ${args.timeoutMs} ms`, { cause: err });
+    if (timedOut)
+      throw new OperationTimeout(`invokeMethod did not complete within ${args.timeoutMs} ms`, { cause: err });
     // Errors of ours (proxy) pass through; socket / TLS codes go through the one table (errorMapping.ts).
     throw mapTransportError(err, true);
   } finally {
@@ -101,7 +113,14 @@ export async function invokeMethodOverHttp(args: InvokeMethodOverHttpArgs): Prom
  * A connector for undici: optional proxy tunnel, then TLS with only the given CA (options from tlsOptions.ts, shared
  * with the MQTT transport).
  */
-function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: string; proxy?: ProxyOptions; signal: AbortSignal }): buildConnector.connector {
+function tlsConnector(opts: {
+  host: string;
+  port: number;
+  ca?: string;
+  cipher?: string;
+  proxy?: ProxyOptions;
+  signal: AbortSignal;
+}): buildConnector.connector {
   return (_undiciOptions, callback) => {
     let settled = false;
     const settle = (...args: Parameters<buildConnector.Callback>): void => {
@@ -142,7 +161,11 @@ function tlsConnector(opts: { host: string; port: number; ca?: string; cipher?: 
 
 /** Maps a ≥ 300 answer through the one error table (errorMapping.ts), with the IoT Hub code found in the body. */
 function serviceError(statusCode: number, body: string): ClientError {
-  return errorFromServiceBody(statusCode, body, new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`));
+  return errorFromServiceBody(
+    statusCode,
+    body,
+    new Error(`HTTP operation returned: ${statusCode} ${body.slice(0, 2000)}`),
+  );
 }
 
 /** A response of {@link LocalHttpClient}. */
@@ -175,15 +198,32 @@ export class LocalHttpClient {
    * Sends one request and reads the whole body as text.
    * @throws ConnectionFailedError when the endpoint cannot be reached; OperationTimeout after `timeoutMs`.
    */
-  async request(method: 'GET' | 'POST', relativePath: string, headers: Record<string, string>, body?: string): Promise<LocalHttpResponse> {
+  async request(
+    method: 'GET' | 'POST',
+    relativePath: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<LocalHttpResponse> {
     const url = new URL(relativePath, this.base);
     const signal = AbortSignal.timeout(this.timeoutMs);
     try {
-      const response = await this.client.request({ method, path: url.pathname + url.search, headers, signal, ...(body !== undefined ? { body } : {}) });
+      const response = await this.client.request({
+        method,
+        path: url.pathname + url.search,
+        headers,
+        signal,
+        ...(body !== undefined ? { body } : {}),
+      });
       return { statusCode: response.statusCode, body: await response.body.text() };
     } catch (err) {
-      if (signal.aborted || isUndiciTimeout(err)) throw new OperationTimeout(`${method} ${url.pathname} did not complete within ${this.timeoutMs} ms`, { cause: err });
-      throw new ConnectionFailedError(`${method} ${url.pathname} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      if (signal.aborted || isUndiciTimeout(err))
+        throw new OperationTimeout(`${method} ${url.pathname} did not complete within ${this.timeoutMs} ms`, {
+          cause: err,
+        });
+      throw new ConnectionFailedError(
+        `${method} ${url.pathname} failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
     }
   }
 

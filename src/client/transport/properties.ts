@@ -11,7 +11,10 @@ export function quote(value: string): string {
   if (UNRESERVED.test(value)) return value;
   const cached = quoteCache.get(value);
   if (cached !== undefined) return cached;
-  const encoded = encodeURIComponent(value).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  const encoded = encodeURIComponent(value).replace(
+    /[!'()*]/g,
+    (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase(),
+  );
   if (value.length <= 128) {
     if (quoteCache.size >= 1024) quoteCache.clear();
     quoteCache.set(value, encoded);
@@ -159,7 +162,13 @@ export function decodeMessageProperties(bag: string): DecodedProperties {
     const field = Object.hasOwn(RECEIVE_MAP, key) ? RECEIVE_MAP[key] : undefined;
     if (field) result[field] = value;
     // A plain assignment to `__proto__` would set the prototype (or be ignored) instead of keeping the property.
-    else if (key === '__proto__') Object.defineProperty(result.customProperties, key, { value, enumerable: true, writable: true, configurable: true });
+    else if (key === '__proto__')
+      Object.defineProperty(result.customProperties, key, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     else result.customProperties[key] = value;
   }
   return result;

@@ -40,18 +40,21 @@ export function validateProxyOptions(value: unknown): ProxyOptions {
   const { proxyType, proxyAddress, proxyPort, proxyUsername, proxyPassword } = record;
   if (typeof proxyType !== 'string') throw new TypeError('proxyOptions.proxyType must be a string');
   const type = PROXY_TYPES.find((t) => t === proxyType.trim().toUpperCase());
-  if (type === undefined) throw new ValueError(`Invalid proxyOptions.proxyType "${proxyType}": use HTTP, SOCKS4 or SOCKS5`);
+  if (type === undefined)
+    throw new ValueError(`Invalid proxyOptions.proxyType "${proxyType}": use HTTP, SOCKS4 or SOCKS5`);
 
   if (typeof proxyAddress !== 'string') throw new TypeError('proxyOptions.proxyAddress must be a string');
   const address = proxyAddress.trim();
-  if (address === '' || /\s/.test(address)) throw new ValueError('proxyOptions.proxyAddress must be a host name or IP address');
+  if (address === '' || /\s/.test(address))
+    throw new ValueError('proxyOptions.proxyAddress must be a host name or IP address');
 
   let port: number;
   if (typeof proxyPort === 'number') port = proxyPort;
   else if (typeof proxyPort === 'string' && /^\s*\d+\s*$/.test(proxyPort)) port = Number(proxyPort);
   else if (typeof proxyPort === 'string') throw new ValueError(`Invalid proxyOptions.proxyPort "${proxyPort}"`);
   else throw new TypeError('proxyOptions.proxyPort must be a number');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ValueError(`proxyOptions.proxyPort ${port} is outside 1..65535`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new ValueError(`proxyOptions.proxyPort ${port} is outside 1..65535`);
 
   const result: ProxyOptions = { proxyType: type, proxyAddress: address, proxyPort: port };
   if (proxyUsername !== undefined && proxyUsername !== null) {
@@ -67,10 +70,13 @@ export function validateProxyOptions(value: unknown): ProxyOptions {
   }
   if (type === 'SOCKS5') {
     // RFC 1929 carries each field with a one-byte length.
-    if (result.proxyUsername !== undefined && Buffer.byteLength(result.proxyUsername) > 255) throw new ValueError('proxyOptions.proxyUsername is longer than 255 bytes (SOCKS5)');
-    if (result.proxyPassword !== undefined && Buffer.byteLength(result.proxyPassword) > 255) throw new ValueError('proxyOptions.proxyPassword is longer than 255 bytes (SOCKS5)');
+    if (result.proxyUsername !== undefined && Buffer.byteLength(result.proxyUsername) > 255)
+      throw new ValueError('proxyOptions.proxyUsername is longer than 255 bytes (SOCKS5)');
+    if (result.proxyPassword !== undefined && Buffer.byteLength(result.proxyPassword) > 255)
+      throw new ValueError('proxyOptions.proxyPassword is longer than 255 bytes (SOCKS5)');
   }
-  if (type === 'SOCKS4' && result.proxyUsername?.includes('\0')) throw new ValueError('proxyOptions.proxyUsername must not contain NUL (SOCKS4)');
+  if (type === 'SOCKS4' && result.proxyUsername?.includes('\0'))
+    throw new ValueError('proxyOptions.proxyUsername must not contain NUL (SOCKS4)');
   return result;
 }
 
@@ -86,12 +92,20 @@ export function validateProxyOptions(value: unknown): ProxyOptions {
  * @throws ClientError (code `proxy-error`) when the proxy's answer is malformed or the request cannot be expressed
  *   in its protocol (IPv6 target through SOCKS4, host name longer than 255 bytes through SOCKS5).
  */
-export async function openProxyTunnel(proxy: ProxyOptions, targetHost: string, targetPort: number, signal?: AbortSignal): Promise<net.Socket> {
+export async function openProxyTunnel(
+  proxy: ProxyOptions,
+  targetHost: string,
+  targetPort: number,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
   signal?.throwIfAborted();
   const host = stripBrackets(targetHost);
   const socket = net.connect({ host: proxy.proxyAddress, port: proxy.proxyPort });
   const reader = new HandshakeReader(socket, `${proxy.proxyType} proxy ${proxy.proxyAddress}:${proxy.proxyPort}`);
-  const onAbort = (): void => reader.fail(signal?.reason instanceof Error ? signal.reason : new Error('Proxy tunnel aborted', { cause: signal?.reason }));
+  const onAbort = (): void =>
+    reader.fail(
+      signal?.reason instanceof Error ? signal.reason : new Error('Proxy tunnel aborted', { cause: signal?.reason }),
+    );
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     await reader.connected();
@@ -123,7 +137,10 @@ class HandshakeReader {
   private wake: (() => void) | undefined;
   private isConnected = false;
 
-  constructor(private readonly socket: net.Socket, readonly what: string) {
+  constructor(
+    private readonly socket: net.Socket,
+    readonly what: string,
+  ) {
     socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.on('end', this.onEnd);
@@ -146,7 +163,12 @@ class HandshakeReader {
   };
 
   private readonly onEnd = (): void => {
-    this.fail(new ConnectionFailedError(`${this.what} closed the connection during the handshake`, { code: 'proxy-error', cause: new Error('Connection closed by proxy') }));
+    this.fail(
+      new ConnectionFailedError(`${this.what} closed the connection during the handshake`, {
+        code: 'proxy-error',
+        cause: new Error('Connection closed by proxy'),
+      }),
+    );
   };
 
   fail(err: Error): void {
@@ -226,8 +248,17 @@ async function httpConnect(reader: HandshakeReader, proxy: ProxyOptions, host: s
   const status = Number(match[1]);
   if (status >= 200 && status < 300) return;
   const cause = new Error(statusLine);
-  if (status === 407) throw new CredentialError(`${reader.what} refused the credentials (${statusLine})`, { code: 'proxy-error', statusCode: status, cause });
-  throw new ConnectionFailedError(`${reader.what} refused CONNECT ${target} (${statusLine})`, { code: 'proxy-error', statusCode: status, cause });
+  if (status === 407)
+    throw new CredentialError(`${reader.what} refused the credentials (${statusLine})`, {
+      code: 'proxy-error',
+      statusCode: status,
+      cause,
+    });
+  throw new ConnectionFailedError(`${reader.what} refused CONNECT ${target} (${statusLine})`, {
+    code: 'proxy-error',
+    statusCode: status,
+    cause,
+  });
 }
 
 const SOCKS4_REPLIES: Record<number, string> = {
@@ -255,13 +286,19 @@ async function socks4Connect(reader: HandshakeReader, proxy: ProxyOptions, host:
 
   const reply = await reader.read(8);
   // The reply version is 0 per the protocol; some servers echo 4.
-  if (reply[0] !== 0x00 && reply[0] !== 0x04) throw protocolError(reader.what, `unexpected SOCKS4 reply version ${reply[0]}`);
+  if (reply[0] !== 0x00 && reply[0] !== 0x04)
+    throw protocolError(reader.what, `unexpected SOCKS4 reply version ${reply[0]}`);
   const code = reply[1]!;
   if (code === 0x5a) return;
   const text = SOCKS4_REPLIES[code] ?? `unknown reply 0x${code.toString(16)}`;
   const cause = new Error(`SOCKS4 reply 0x${code.toString(16)}: ${text}`);
-  if (code === 0x5c || code === 0x5d) throw new CredentialError(`${reader.what} refused the user id (${text})`, { code: 'proxy-error', cause });
-  if (code === 0x5b) throw new ConnectionFailedError(`${reader.what} could not connect to ${authority(host, port)} (${text})`, { code: 'proxy-error', cause });
+  if (code === 0x5c || code === 0x5d)
+    throw new CredentialError(`${reader.what} refused the user id (${text})`, { code: 'proxy-error', cause });
+  if (code === 0x5b)
+    throw new ConnectionFailedError(`${reader.what} could not connect to ${authority(host, port)} (${text})`, {
+      code: 'proxy-error',
+      cause,
+    });
   throw protocolError(reader.what, text);
 }
 
@@ -286,16 +323,26 @@ async function socks5Connect(reader: HandshakeReader, proxy: ProxyOptions, host:
   if (choice[0] !== 0x05) throw protocolError(reader.what, `unexpected SOCKS version ${choice[0]} in method reply`);
   const method = choice[1]!;
   if (method === 0xff) {
-    throw new CredentialError(`${reader.what} accepts none of the offered authentication methods (${withAuth ? 'none, username/password' : 'none'})`, { code: 'proxy-error', cause: new Error('SOCKS5 method 0xFF') });
+    throw new CredentialError(
+      `${reader.what} accepts none of the offered authentication methods (${withAuth ? 'none, username/password' : 'none'})`,
+      { code: 'proxy-error', cause: new Error('SOCKS5 method 0xFF') },
+    );
   }
   if (method === 0x02 && withAuth) {
     const user = Buffer.from(proxy.proxyUsername ?? '', 'utf8');
     const pass = Buffer.from(proxy.proxyPassword ?? '', 'utf8');
     reader.write(Buffer.concat([Buffer.from([0x01, user.length]), user, Buffer.from([pass.length]), pass]));
     const status = await reader.read(2);
-    if (status[1] !== 0x00) throw new CredentialError(`${reader.what} refused the username/password`, { code: 'proxy-error', cause: new Error(`SOCKS5 auth status 0x${status[1]!.toString(16)}`) });
+    if (status[1] !== 0x00)
+      throw new CredentialError(`${reader.what} refused the username/password`, {
+        code: 'proxy-error',
+        cause: new Error(`SOCKS5 auth status 0x${status[1]!.toString(16)}`),
+      });
   } else if (method !== 0x00) {
-    throw protocolError(reader.what, `proxy chose an authentication method that was not offered (0x${method.toString(16)})`);
+    throw protocolError(
+      reader.what,
+      `proxy chose an authentication method that was not offered (0x${method.toString(16)})`,
+    );
   }
 
   let address: Buffer;
@@ -337,12 +384,14 @@ function ipv6Bytes(address: string): Buffer {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
     const o = v4[1]!.split('.').map(Number);
-    text = text.slice(0, -v4[1]!.length) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
+    text =
+      text.slice(0, -v4[1]!.length) + `${((o[0]! << 8) | o[1]!).toString(16)}:${((o[2]! << 8) | o[3]!).toString(16)}`;
   }
   const [left, right] = text.includes('::') ? text.split('::') : [text, undefined];
   const head = left ? left.split(':') : [];
   const tail = right ? right.split(':') : [];
-  const groups = right === undefined ? head : [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  const groups =
+    right === undefined ? head : [...head, ...Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
   const out = Buffer.alloc(16);
   groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   return out;

@@ -26,7 +26,12 @@ export interface ClientTlsSettings {
  * identity check still uses `host`).
  */
 export function clientTlsOptions(s: ClientTlsSettings): tls.ConnectionOptions {
-  const options: tls.ConnectionOptions = { host: s.host, port: s.port, minVersion: 'TLSv1.2', rejectUnauthorized: true };
+  const options: tls.ConnectionOptions = {
+    host: s.host,
+    port: s.port,
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: true,
+  };
   if (!net.isIP(s.host)) options.servername = s.host;
   if (s.ca) options.ca = [s.ca];
   if (s.cipher) {

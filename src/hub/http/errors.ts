@@ -17,7 +17,13 @@ function errorBody(err: HubError, style: BodyStyle): string {
   const trackingId = randomBytes(16).toString('hex');
   const now = new Date();
   if (style === 'json') {
-    const inner = { errorCode: err.errorCode, trackingId, message: err.message, info: {}, timestampUtc: now.toISOString() };
+    const inner = {
+      errorCode: err.errorCode,
+      trackingId,
+      message: err.message,
+      info: {},
+      timestampUtc: now.toISOString(),
+    };
     return JSON.stringify({ Message: JSON.stringify(inner), ExceptionMessage: '' });
   }
   // `;` separates the code from the text in the legacy shape: keep it out of the text.

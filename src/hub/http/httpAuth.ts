@@ -22,7 +22,10 @@ export type Authenticator = (req: http.IncomingMessage, route: Route) => Caller;
  * @returns a function that throws HubError 401 IotHubUnauthorizedAccess for anyone else.
  * @throws never (the factory).
  */
-export function createAuthenticator(hub: Pick<ServiceApiHub, 'hostName' | 'getModule'>, policy: { name: string; key: string }): Authenticator {
+export function createAuthenticator(
+  hub: Pick<ServiceApiHub, 'hostName' | 'getModule'>,
+  policy: { name: string; key: string },
+): Authenticator {
   const hostLower = hub.hostName.toLowerCase();
   return (req, route) => {
     const unauthorized = (why: string): HubError => new HubError('IotHubUnauthorizedAccess', `Unauthorized: ${why}`);
@@ -33,7 +36,8 @@ export function createAuthenticator(hub: Pick<ServiceApiHub, 'hostName' | 'getMo
     if (parsed.skn !== undefined) {
       // Service token: scoped to the hub itself and signed with the shared access policy's key.
       if (parsed.skn !== policy.name) throw unauthorized(`unknown shared access policy ${parsed.skn}`);
-      if (parsed.resource.toLowerCase().replace(/\/+$/, '') !== hostLower) throw unauthorized('token audience is not this hub');
+      if (parsed.resource.toLowerCase().replace(/\/+$/, '') !== hostLower)
+        throw unauthorized('token audience is not this hub');
       if (!verifySas(parsed, [policy.key], now)) throw unauthorized('bad signature or expired token');
       return { kind: 'service' };
     }
@@ -41,15 +45,22 @@ export function createAuthenticator(hub: Pick<ServiceApiHub, 'hostName' | 'getMo
     // x-ms-edge-moduleId header (edgeHub refuses a caller that claims another identity).
     if (route.kind !== 'methods') throw unauthorized('a device or module token cannot call this API');
     const parts = parsed.resource.split('/');
-    if (parts.length !== 5 || parts[0]!.toLowerCase() !== hostLower || parts[1] !== 'devices' || parts[3] !== 'modules') {
+    if (
+      parts.length !== 5 ||
+      parts[0]!.toLowerCase() !== hostLower ||
+      parts[1] !== 'devices' ||
+      parts[3] !== 'modules'
+    ) {
       throw unauthorized('token is not a module token of this hub');
     }
     const deviceId = parts[2]!;
     const moduleId = parts[4]!;
     const claimed = req.headers['x-ms-edge-moduleid'];
-    if (claimed !== `${deviceId}/${moduleId}`) throw unauthorized('x-ms-edge-moduleId does not match the token identity');
+    if (claimed !== `${deviceId}/${moduleId}`)
+      throw unauthorized('x-ms-edge-moduleId does not match the token identity');
     const mod = hub.getModule(deviceId, moduleId);
-    if (!mod || !verifySas(parsed, [mod.primaryKey, mod.secondaryKey], now)) throw unauthorized('bad signature or expired token');
+    if (!mod || !verifySas(parsed, [mod.primaryKey, mod.secondaryKey], now))
+      throw unauthorized('bad signature or expired token');
     return { kind: 'module', deviceId, moduleId };
   };
 }

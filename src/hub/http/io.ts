@@ -10,7 +10,12 @@ export const MAX_BODY_BYTES = 256 * 1024;
  * Answers with a JSON body (none when `body` is undefined); only ends the response when headers were already sent.
  * @throws never
  */
-export function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function send(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.end();
     return;
@@ -30,12 +35,14 @@ export function send(res: http.ServerResponse, status: number, body: unknown, he
  */
 export async function readJson(req: http.IncomingMessage): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+  if (declared > MAX_BODY_BYTES)
+    throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
+    if (size > MAX_BODY_BYTES)
+      throw new HubError('MessageTooLarge', `Request body is larger than ${MAX_BODY_BYTES} bytes.`);
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
@@ -54,6 +61,9 @@ export async function readJson(req: http.IncomingMessage): Promise<unknown> {
 export function checkIfMatch(req: http.IncomingMessage, etag: string): void {
   const header = req.headers['if-match'];
   if (!etagMatches(header, etag)) {
-    throw new HubError('PreconditionFailed', `Precondition failed: the etag ${header} does not match the current etag ${etag}.`);
+    throw new HubError(
+      'PreconditionFailed',
+      `Precondition failed: the etag ${header} does not match the current etag ${etag}.`,
+    );
   }
 }

@@ -18,7 +18,11 @@ export function findDevice(hub: Pick<HubRegistry, 'getDevice'>, deviceId: string
  * Ensures the device (and the module, when given) exist.
  * @throws HubError 404/404001 (device) or 404/404010 (module), from `identityNotFound`.
  */
-export function requireIdentity(hub: Pick<HubRegistry, 'getDevice' | 'getModule'>, deviceId: string, moduleId?: string): void {
+export function requireIdentity(
+  hub: Pick<HubRegistry, 'getDevice' | 'getModule'>,
+  deviceId: string,
+  moduleId?: string,
+): void {
   if (!findDevice(hub, deviceId)) throw identityNotFound(deviceId);
   if (moduleId !== undefined && !hub.getModule(deviceId, moduleId)) throw identityNotFound(deviceId, moduleId);
 }

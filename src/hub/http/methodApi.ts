@@ -18,8 +18,10 @@ function parseInvocation(body: unknown): MethodInvocation {
   if (!isObject(body)) throw new HubError('ArgumentInvalid', 'The method request must be a JSON object.');
   const { methodName, payload, responseTimeoutInSeconds, connectTimeoutInSeconds } = body;
   const invocation = { methodName, payload: payload === undefined ? null : payload } as MethodInvocation;
-  if (responseTimeoutInSeconds !== undefined && responseTimeoutInSeconds !== null) invocation.responseTimeoutInSeconds = responseTimeoutInSeconds as number;
-  if (connectTimeoutInSeconds !== undefined && connectTimeoutInSeconds !== null) invocation.connectTimeoutInSeconds = connectTimeoutInSeconds as number;
+  if (responseTimeoutInSeconds !== undefined && responseTimeoutInSeconds !== null)
+    invocation.responseTimeoutInSeconds = responseTimeoutInSeconds as number;
+  if (connectTimeoutInSeconds !== undefined && connectTimeoutInSeconds !== null)
+    invocation.connectTimeoutInSeconds = connectTimeoutInSeconds as number;
   normaliseInvocation(invocation);
   return invocation;
 }
@@ -28,7 +30,9 @@ function parseInvocation(body: unknown): MethodInvocation {
  * Builds the method endpoint handler (the caller is already authenticated).
  * @throws never (the factory). The handler throws HubError (or what the hub rejects with): 400, 404 (404001/404010/404103), 405, 504101.
  */
-export function createMethodApi(hub: ServiceApiHub): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
+export function createMethodApi(
+  hub: ServiceApiHub,
+): (req: http.IncomingMessage, res: http.ServerResponse, route: IdentityRoute) => Promise<void> {
   return async (req, res, route) => {
     if (req.method !== 'POST') throw new HubError('MethodNotAllowed', `${req.method} is not supported on methods.`);
     const invocation = parseInvocation(await readJson(req));

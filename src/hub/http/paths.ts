@@ -30,7 +30,8 @@ export function matchRoute(pathname: string): Route | undefined {
   if (a === 'twins' && n === 2) return { kind: 'twin', deviceId: d! };
   if (a === 'twins' && n === 3 && b === 'methods') return { kind: 'methods', deviceId: d! };
   if (a === 'twins' && n === 4 && b === 'modules') return { kind: 'twin', deviceId: d!, moduleId: m! };
-  if (a === 'twins' && n === 5 && b === 'modules' && c === 'methods') return { kind: 'methods', deviceId: d!, moduleId: m! };
+  if (a === 'twins' && n === 5 && b === 'modules' && c === 'methods')
+    return { kind: 'methods', deviceId: d!, moduleId: m! };
   if (a === 'devices' && n === 1) return { kind: 'devices' };
   if (a === 'devices' && n === 2) return { kind: 'device', deviceId: d! };
   if (a === 'devices' && n === 3 && b === 'modules') return { kind: 'modules', deviceId: d! };

@@ -42,7 +42,11 @@ function authFromBody(body: Record<string, unknown>): AuthChange {
         const key = sym[field];
         if (key === undefined || key === null || key === '') continue;
         // IoT Hub accepts symmetric keys of 16 to 64 bytes.
-        if (!isSymmetricKey(key)) throw new HubError('ArgumentInvalid', `authentication.symmetricKey.${field} must be base64 of 16 to 64 bytes.`);
+        if (!isSymmetricKey(key))
+          throw new HubError(
+            'ArgumentInvalid',
+            `authentication.symmetricKey.${field} must be base64 of 16 to 64 bytes.`,
+          );
         result[field] = key;
       }
     }
@@ -50,30 +54,38 @@ function authFromBody(body: Record<string, unknown>): AuthChange {
   }
   if (type === 'selfSigned') {
     const tp = auth.x509Thumbprint;
-    const prints = isObject(tp) ? [tp.primaryThumbprint, tp.secondaryThumbprint].filter((t): t is string => typeof t === 'string' && t !== '') : [];
+    const prints = isObject(tp)
+      ? [tp.primaryThumbprint, tp.secondaryThumbprint].filter((t): t is string => typeof t === 'string' && t !== '')
+      : [];
     if (prints.length === 0 || prints.some((t) => !THUMBPRINT_PATTERN.test(t))) {
       throw new HubError('ArgumentInvalid', 'authentication.x509Thumbprint needs SHA-1 or SHA-256 hex thumbprints.');
     }
     result.x509Thumbprints = prints;
     return result;
   }
-  throw new HubError('ArgumentInvalid', `authentication.type ${typeof type === 'string' ? type : JSON.stringify(type)} is not supported by the local hub.`);
+  throw new HubError(
+    'ArgumentInvalid',
+    `authentication.type ${typeof type === 'string' ? type : JSON.stringify(type)} is not supported by the local hub.`,
+  );
 }
 
 function checkBodyIds(body: Record<string, unknown>, route: IdentityRoute): void {
-  if (body.deviceId !== undefined && body.deviceId !== route.deviceId) throw new HubError('ArgumentInvalid', 'deviceId in the body does not match the path.');
+  if (body.deviceId !== undefined && body.deviceId !== route.deviceId)
+    throw new HubError('ArgumentInvalid', 'deviceId in the body does not match the path.');
   if (route.moduleId !== undefined && body.moduleId !== undefined && body.moduleId !== route.moduleId) {
     throw new HubError('ArgumentInvalid', 'moduleId in the body does not match the path.');
   }
   if (!isValidId(route.deviceId)) throw new HubError('ArgumentInvalid', `Device id ${route.deviceId} is invalid.`);
-  if (route.moduleId !== undefined && !isValidId(route.moduleId)) throw new HubError('ArgumentInvalid', `Module id ${route.moduleId} is invalid.`);
+  if (route.moduleId !== undefined && !isValidId(route.moduleId))
+    throw new HubError('ArgumentInvalid', `Module id ${route.moduleId} is invalid.`);
 }
 
 /** An update (PUT with If-Match) of an existing identity: the core cannot change keys, so only a no-op passes. */
 function checkUnchanged(identity: Keys, auth: AuthChange): void {
-  const changed = (auth.primaryKey !== undefined && auth.primaryKey !== identity.primaryKey)
-    || (auth.secondaryKey !== undefined && auth.secondaryKey !== identity.secondaryKey)
-    || (auth.x509Thumbprints !== undefined && auth.x509Thumbprints.join() !== identity.x509Thumbprints.join());
+  const changed =
+    (auth.primaryKey !== undefined && auth.primaryKey !== identity.primaryKey) ||
+    (auth.secondaryKey !== undefined && auth.secondaryKey !== identity.secondaryKey) ||
+    (auth.x509Thumbprints !== undefined && auth.x509Thumbprints.join() !== identity.x509Thumbprints.join());
   if (changed) throw new HubError('NotImplemented', 'The local hub cannot change the keys of an existing identity.');
 }
 
@@ -137,7 +149,11 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
     create: (auth: AuthChange) => T,
   ): Promise<void> {
     const body = await readJson(req);
-    if (!isObject(body)) throw new HubError('ArgumentInvalid', `The ${route.moduleId === undefined ? 'device' : 'module'} must be a JSON object.`);
+    if (!isObject(body))
+      throw new HubError(
+        'ArgumentInvalid',
+        `The ${route.moduleId === undefined ? 'device' : 'module'} must be a JSON object.`,
+      );
     checkBodyIds(body, route);
     const auth = authFromBody(body);
     if (existing) {
@@ -170,9 +186,15 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
         return send(res, 200, deviceJson(existing));
       }
       if (req.method === 'PUT') {
-        return put(req, res, route, existing, deviceJson,
+        return put(
+          req,
+          res,
+          route,
+          existing,
+          deviceJson,
           () => new HubError('DeviceAlreadyExists', `A device with ID ${route.deviceId} is already registered.`),
-          (auth) => hub.addDevice(route.deviceId, auth));
+          (auth) => hub.addDevice(route.deviceId, auth),
+        );
       }
       if (req.method === 'DELETE') {
         if (!existing) throw deviceMissing(route);
@@ -184,26 +206,44 @@ export function createRegistryApi(hub: ServiceApiHub): RegistryApi {
     listModules(req, res, route) {
       if (req.method !== 'GET') throw new HubError('MethodNotAllowed', `${req.method} is not supported on modules.`);
       if (!findDevice(hub, route.deviceId)) throw deviceMissing(route);
-      send(res, 200, hub.listModules().filter((mod) => mod.deviceId === route.deviceId).map(moduleJson));
+      send(
+        res,
+        200,
+        hub
+          .listModules()
+          .filter((mod) => mod.deviceId === route.deviceId)
+          .map(moduleJson),
+      );
     },
 
     async module(req, res, route) {
       const moduleId = route.moduleId!;
       const existing = hub.getModule(route.deviceId, moduleId);
       // IoT Hub names what is missing: the device (404001) or the module on an existing device (404010).
-      const missing = (): HubError => findDevice(hub, route.deviceId) ? identityNotFound(route.deviceId, moduleId) : deviceMissing(route);
+      const missing = (): HubError =>
+        findDevice(hub, route.deviceId) ? identityNotFound(route.deviceId, moduleId) : deviceMissing(route);
       if (req.method === 'GET') {
         if (!existing) throw missing();
         return send(res, 200, moduleJson(existing));
       }
       if (req.method === 'PUT') {
-        return put(req, res, route, existing, moduleJson,
-          () => new HubError('ModuleAlreadyExistsOnDevice', `A module with ID ${moduleId} is already registered on device ${route.deviceId}.`),
+        return put(
+          req,
+          res,
+          route,
+          existing,
+          moduleJson,
+          () =>
+            new HubError(
+              'ModuleAlreadyExistsOnDevice',
+              `A module with ID ${moduleId} is already registered on device ${route.deviceId}.`,
+            ),
           (auth) => {
             // Like IoT Hub, a module can only be added to an existing device (the core would create the device).
             if (!findDevice(hub, route.deviceId)) throw deviceMissing(route);
             return hub.addModule(route.deviceId, moduleId, auth);
-          });
+          },
+        );
       }
       if (req.method === 'DELETE') {
         if (!existing) throw missing();

@@ -4,7 +4,11 @@ import type { IoTHubModuleClient, MethodResponse, TwinDocument } from '../../../
 import { DesiredFeed } from '../../../nodes/shared/DesiredFeed';
 
 /** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */
-function fakeClient(desiredVersion = 3): { client: IoTHubModuleClient; twinReads: number; responses: MethodResponse[] } {
+function fakeClient(desiredVersion = 3): {
+  client: IoTHubModuleClient;
+  twinReads: number;
+  responses: MethodResponse[];
+} {
   const fake = {
     twinReads: 0,
     responses: [] as MethodResponse[],

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { HostListeners } from '../../../nodes/shared/HostListeners';
 
 describe('nodes: listener registry', () => {
-  it('keeps listeners per owner and event, and removes exactly an owner\'s', () => {
+  it("keeps listeners per owner and event, and removes exactly an owner's", () => {
     const listeners = new HostListeners();
     const seen: string[] = [];
     listeners.add('a', 'message', () => seen.push('a'));

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { convertEdgeModuleFlow, LEGACY_TYPES, methodContextKey, type FlowNode } from '../../../nodes/shared/edgeModuleMigration';
+import {
+  convertEdgeModuleFlow,
+  LEGACY_TYPES,
+  methodContextKey,
+  type FlowNode,
+} from '../../../nodes/shared/edgeModuleMigration';
 import { main } from '../../../nodes/shared/edgeModuleMigrationCli';
 
 const FIXTURE = path.join(__dirname, '..', '..', 'fixtures', 'edge-module-flow.json');
@@ -18,20 +23,65 @@ describe('converting flows of the archived edge-module pack', () => {
   it('maps each archived node type, keeping ids, positions, names and the client reference', () => {
     const flow: FlowNode[] = [
       { id: 'c', type: 'edgeclient', module: '' },
-      { id: 'i', type: 'moduleinput', z: 't', x: 100, y: 40, name: 'from sensor', client: 'c', input: 'temperature', wires: [['n']] },
+      {
+        id: 'i',
+        type: 'moduleinput',
+        z: 't',
+        x: 100,
+        y: 40,
+        name: 'from sensor',
+        client: 'c',
+        input: 'temperature',
+        wires: [['n']],
+      },
       { id: 'o', type: 'moduleoutput', z: 't', x: 300, y: 40, client: 'c', output: 'alerts/high #1', wires: [] },
       { id: 'w', type: 'moduletwin', z: 't', x: 100, y: 120, client: 'c', wires: [['n']] },
       { id: 'n', type: 'debug', z: 't', x: 300, y: 120, wires: [] },
     ];
     const { nodes, converted, unmapped } = convertEdgeModuleFlow(flow);
     assert.deepEqual(unmapped, []);
-    assert.deepEqual(converted.map((c) => `${c.from}:${c.id}→${c.into.join(',')}`), ['edgeclient:c→c', 'moduleinput:i→i', 'moduleoutput:o→o', 'moduletwin:w→w']);
+    assert.deepEqual(
+      converted.map((c) => `${c.from}:${c.id}→${c.into.join(',')}`),
+      ['edgeclient:c→c', 'moduleinput:i→i', 'moduleoutput:o→o', 'moduletwin:w→w'],
+    );
     const client = byId(nodes, 'c');
     assert.equal(client.type, 'iothub-module-client');
     assert.equal(client.connectionType, 'edge');
-    assert.deepEqual(byId(nodes, 'i'), { id: 'i', type: 'iothub-module-input', z: 't', x: 100, y: 40, name: 'from sensor', client: 'c', inputName: 'temperature', raw: false, wires: [['n']] });
-    assert.deepEqual(byId(nodes, 'o'), { id: 'o', type: 'iothub-module-output', z: 't', x: 300, y: 40, name: '', client: 'c', outputName: 'alerts/high #1', passThrough: false, outputs: 0, wires: [] });
-    assert.deepEqual(byId(nodes, 'w'), { id: 'w', type: 'iothub-module-twin', z: 't', x: 100, y: 120, name: '', client: 'c', wires: [['n']] });
+    assert.deepEqual(byId(nodes, 'i'), {
+      id: 'i',
+      type: 'iothub-module-input',
+      z: 't',
+      x: 100,
+      y: 40,
+      name: 'from sensor',
+      client: 'c',
+      inputName: 'temperature',
+      raw: false,
+      wires: [['n']],
+    });
+    assert.deepEqual(byId(nodes, 'o'), {
+      id: 'o',
+      type: 'iothub-module-output',
+      z: 't',
+      x: 300,
+      y: 40,
+      name: '',
+      client: 'c',
+      outputName: 'alerts/high #1',
+      passThrough: false,
+      outputs: 0,
+      wires: [],
+    });
+    assert.deepEqual(byId(nodes, 'w'), {
+      id: 'w',
+      type: 'iothub-module-twin',
+      z: 't',
+      x: 100,
+      y: 120,
+      name: '',
+      client: 'c',
+      wires: [['n']],
+    });
     assert.equal(byId(nodes, 'n'), flow[4], 'other nodes are kept as they are');
     assert.equal(nodes.length, flow.length);
   });
@@ -55,13 +105,33 @@ describe('converting flows of the archived edge-module pack', () => {
     ]);
     assert.deepEqual(converted.find((c) => c.id === 'w')?.into, ['w', 'w-json']);
     assert.deepEqual(byId(nodes, 'f').wires, [['w-json', 'n']]);
-    assert.deepEqual(byId(nodes, 'w-json'), { id: 'w-json', type: 'json', z: 't', x: 200, y: 145, name: '', property: 'payload', action: 'obj', pretty: false, wires: [['w']] });
+    assert.deepEqual(byId(nodes, 'w-json'), {
+      id: 'w-json',
+      type: 'json',
+      z: 't',
+      x: 200,
+      y: 145,
+      name: '',
+      property: 'payload',
+      action: 'obj',
+      pretty: false,
+      wires: [['w']],
+    });
   });
 
   it('turns a modulemethod into method-request → (user logic) → status → statusCode → method-response', () => {
     const flow: FlowNode[] = [
       { id: 'c', type: 'edgeclient' },
-      { id: 'm', type: 'modulemethod', z: 't', x: 400, y: 300, client: 'c', method: 'setValue', wires: [['logic', 'dbg']] },
+      {
+        id: 'm',
+        type: 'modulemethod',
+        z: 't',
+        x: 400,
+        y: 300,
+        client: 'c',
+        method: 'setValue',
+        wires: [['logic', 'dbg']],
+      },
       { id: 'logic', type: 'function', z: 't', wires: [['m']] },
       { id: 'dbg', type: 'debug', z: 't', wires: [] },
     ];
@@ -80,15 +150,24 @@ describe('converting flows of the archived edge-module pack', () => {
       { t: 'set', p: 'method', pt: 'msg', to: 'methodName', tot: 'msg' },
       { t: 'set', p: 'topic', pt: 'msg', to: 'method', tot: 'str' },
     ]);
-    assert.deepEqual(byId(nodes, 'logic').wires, [['m-answer']], 'the user\'s answer goes to the answer node');
+    assert.deepEqual(byId(nodes, 'logic').wires, [['m-answer']], "the user's answer goes to the answer node");
     const answer = byId(nodes, 'm-answer');
     assert.deepEqual(answer.wires, [['m-response']]);
-    assert.deepEqual((answer.rules as Array<Record<string, string>>)[0], { t: 'move', p: 'status', pt: 'msg', to: 'statusCode', tot: 'msg' });
+    assert.deepEqual((answer.rules as Array<Record<string, string>>)[0], {
+      t: 'move',
+      p: 'status',
+      pt: 'msg',
+      to: 'statusCode',
+      tot: 'msg',
+    });
     assert.equal(byId(nodes, 'm-response').type, 'iothub-module-method-response');
-    assert.deepEqual([byId(nodes, 'm-request').y, byId(nodes, 'm-answer').y, byId(nodes, 'm-response').x], [345, 390, 600]);
+    assert.deepEqual(
+      [byId(nodes, 'm-request').y, byId(nodes, 'm-answer').y, byId(nodes, 'm-response').x],
+      [345, 390, 600],
+    );
   });
 
-  it('takes moduleclient (the config type the archived pack\'s own example flow used) as the client too', () => {
+  it("takes moduleclient (the config type the archived pack's own example flow used) as the client too", () => {
     const { nodes, unmapped } = convertEdgeModuleFlow([
       { id: 'cfg', type: 'moduleclient', z: '' },
       { id: 'm', type: 'modulemethod', z: 't', client: 'cfg', method: 'setValue', wires: [['f']] },
@@ -119,22 +198,27 @@ describe('converting flows of the archived edge-module pack', () => {
       { id: 'm', type: 'modulemethod', client: 'gone', method: 'setValue', response: '{}', wires: [[]] },
       { id: 'o', type: 'moduleoutput', output: 'out', wires: [] },
     ]);
-    assert.deepEqual(unmapped.map((u) => `${u.code} ${u.id} ${u.field}`), ['unknown-field m response', 'missing-client m client', 'missing-client o client']);
+    assert.deepEqual(
+      unmapped.map((u) => `${u.code} ${u.id} ${u.field}`),
+      ['unknown-field m response', 'missing-client m client', 'missing-client o client'],
+    );
     assert.equal(byId(nodes, 'gone').type, 'iothub-module-client');
     const added = byId(nodes, 'o').client as string;
     assert.equal(byId(nodes, added).connectionType, 'edge');
   });
 
-  it('converts the archived example flow\'s structure: every archived node replaced, every wire still leads somewhere', () => {
+  it("converts the archived example flow's structure: every archived node replaced, every wire still leads somewhere", () => {
     const flow = example();
     const { nodes, converted, unmapped } = convertEdgeModuleFlow(flow);
     assert.deepEqual(unmapped, []);
     assert.ok(!nodes.some((n) => LEGACY_TYPES.includes(n.type)));
     assert.equal(converted.length, flow.filter((n) => LEGACY_TYPES.includes(n.type)).length);
     const ids = new Set(nodes.map((n) => n.id));
-    for (const n of nodes) for (const port of n.wires ?? []) for (const target of port) assert.ok(ids.has(target), `${n.id} → ${target}`);
+    for (const n of nodes)
+      for (const port of n.wires ?? []) for (const target of port) assert.ok(ids.has(target), `${n.id} → ${target}`);
     // Positions of the user's own nodes are untouched.
-    for (const n of flow.filter((x) => !LEGACY_TYPES.includes(x.type))) assert.deepEqual([byId(nodes, n.id).x, byId(nodes, n.id).y], [n.x, n.y]);
+    for (const n of flow.filter((x) => !LEGACY_TYPES.includes(x.type)))
+      assert.deepEqual([byId(nodes, n.id).x, byId(nodes, n.id).y], [n.x, n.y]);
     assert.deepEqual(byId(nodes, 'legacy-reported').wires, [['legacy-twin-json']]);
     assert.deepEqual(byId(nodes, 'legacy-answer').wires, [['legacy-method-answer']]);
   });
@@ -143,14 +227,29 @@ describe('converting flows of the archived edge-module pack', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'convert-cli-'));
     try {
       const input = path.join(dir, 'flows.json');
-      fs.writeFileSync(input, JSON.stringify([...example(), { id: 'legacy-odd', type: 'moduleoutput', client: 'legacy-client', output: 'x', retries: 3, wires: [] }]));
+      fs.writeFileSync(
+        input,
+        JSON.stringify([
+          ...example(),
+          { id: 'legacy-odd', type: 'moduleoutput', client: 'legacy-client', output: 'x', retries: 3, wires: [] },
+        ]),
+      );
       const out = path.join(dir, 'converted.json');
       let stderr = '';
-      assert.equal(main([input, out], { stdout: () => assert.fail('nothing on stdout with an output file'), stderr: (t) => (stderr += t) }), 0);
+      assert.equal(
+        main([input, out], {
+          stdout: () => assert.fail('nothing on stdout with an output file'),
+          stderr: (t) => (stderr += t),
+        }),
+        0,
+      );
       const written = JSON.parse(fs.readFileSync(out, 'utf8')) as FlowNode[];
       assert.ok(written.some((n) => n.type === 'iothub-module-method-response'));
       assert.match(stderr, /^converted: 1 edgeclient, 1 moduletwin, 4 moduleoutput, 1 moduleinput, 1 modulemethod$/m);
-      assert.match(stderr, /^not converted: legacy-odd \(moduleoutput\): moduleoutput field "retries" has no equivalent and was dropped$/m);
+      assert.match(
+        stderr,
+        /^not converted: legacy-odd \(moduleoutput\): moduleoutput field "retries" has no equivalent and was dropped$/m,
+      );
 
       let stdout = '';
       assert.equal(main([input], { stdout: (t) => (stdout += t), stderr: () => undefined }), 0);

@@ -9,7 +9,14 @@ const RED = { _: (key: string) => key } as unknown as RedApi;
 
 describe('nodes: error text by code', () => {
   it('uses catalog text, never the library message, and appends the codes', () => {
-    const err = describeError(RED, new ClientError('HTTP 404 from edgeHub: secret details', { code: 'device-not-online', statusCode: 404, errorCode: 404103 }));
+    const err = describeError(
+      RED,
+      new ClientError('HTTP 404 from edgeHub: secret details', {
+        code: 'device-not-online',
+        statusCode: 404,
+        errorCode: 404103,
+      }),
+    );
     assert.equal(err.message, 'The target device or module is not connected (device-not-online, 404103)');
     assert.equal(err.code, 'device-not-online');
     assert.equal(err.errorCode, 404103);
@@ -17,14 +24,28 @@ describe('nodes: error text by code', () => {
   });
 
   it('the service\'s own explanation follows the catalog text; the text is the whole message (no "Error: " prefix)', () => {
-    const err = describeError(RED, new ClientError('Bad request', { code: 'bad-request', statusCode: 400, errorCode: 400004, serviceMessage: 'responseTimeoutInSeconds must be between 5 and 300' }));
-    assert.equal(err.message, 'The hub rejected the request as invalid (bad-request, 400004): responseTimeoutInSeconds must be between 5 and 300');
+    const err = describeError(
+      RED,
+      new ClientError('Bad request', {
+        code: 'bad-request',
+        statusCode: 400,
+        errorCode: 400004,
+        serviceMessage: 'responseTimeoutInSeconds must be between 5 and 300',
+      }),
+    );
+    assert.equal(
+      err.message,
+      'The hub rejected the request as invalid (bad-request, 400004): responseTimeoutInSeconds must be between 5 and 300',
+    );
     assert.equal(String(err), err.message);
   });
 
   it('a value JSON cannot encode says why, about its field', () => {
     const err = describeError(RED, new NodeError('invalid-payload', 'msg.payload', undefined, 'bigint'));
-    assert.equal(err.message, 'msg.payload cannot be sent (invalid-payload): msg.payload holds a BigInt, which JSON cannot encode');
+    assert.equal(
+      err.message,
+      'msg.payload cannot be sent (invalid-payload): msg.payload holds a BigInt, which JSON cannot encode',
+    );
   });
 
   it('a node error code is a node or library code: a misspelt one does not compile (npm test type-checks the tests)', () => {
@@ -36,7 +57,10 @@ describe('nodes: error text by code', () => {
 
   it('timeouts, node errors with detail, and unknown failures', () => {
     assert.equal(describeError(RED, new OperationTimeout('x')).message, 'The operation timed out (operation-timeout)');
-    assert.equal(describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message, 'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a');
+    assert.equal(
+      describeError(RED, new NodeError('invalid-properties', 'msg.properties.a')).message,
+      'msg.properties must be an object of string, number or boolean values (invalid-properties): msg.properties.a',
+    );
     const unknown = describeError(RED, new TypeError('boom'));
     assert.equal(unknown.code, 'unknown-error');
     assert.equal(unknown.message, 'Unexpected error (unknown-error): boom');

@@ -1,7 +1,16 @@
 // The nodes' settings and msg fields: numbers, target ids, timeouts, status codes, output names, twin action, SAS token.
 import assert from 'node:assert/strict';
 import { NodeError } from '../../../nodes/shared/errors';
-import { isPlainObject, numberSetting, outputNameOf, statusCodeOf, takeSastoken, targetId, timeoutSeconds, twinAction } from '../../../nodes/shared/fields';
+import {
+  isPlainObject,
+  numberSetting,
+  outputNameOf,
+  statusCodeOf,
+  takeSastoken,
+  targetId,
+  timeoutSeconds,
+  twinAction,
+} from '../../../nodes/shared/fields';
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
@@ -29,7 +38,10 @@ describe('nodes: settings and msg fields', () => {
   it('target ids: required, optional, strings only', () => {
     assert.equal(targetId('edge-1', 'deviceId', true), 'edge-1');
     assert.equal(targetId('', 'moduleId', false), undefined);
-    assert.throws(() => targetId('', 'deviceId', true), (err: unknown) => isCode('invalid-target')(err) && (err as NodeError).detail === 'deviceId');
+    assert.throws(
+      () => targetId('', 'deviceId', true),
+      (err: unknown) => isCode('invalid-target')(err) && (err as NodeError).detail === 'deviceId',
+    );
     assert.throws(() => targetId(42, 'moduleId', false), isCode('invalid-target'));
   });
 
@@ -44,7 +56,8 @@ describe('nodes: settings and msg fields', () => {
     for (const bad of [0, 4, '0', 301, -1, 1.5, 'soon', '1e2', true]) {
       assert.throws(() => timeoutSeconds(bad, 'responseTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
     }
-    for (const bad of [301, -1, 1.5]) assert.throws(() => timeoutSeconds(bad, 'connectTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
+    for (const bad of [301, -1, 1.5])
+      assert.throws(() => timeoutSeconds(bad, 'connectTimeoutInSeconds', 't'), isCode('invalid-timeout'), String(bad));
   });
 
   it('status codes: msg first, then the node, then 200', () => {
@@ -52,7 +65,8 @@ describe('nodes: settings and msg fields', () => {
     assert.equal(statusCodeOf(undefined, '201'), 201);
     assert.equal(statusCodeOf(404, '201'), 404);
     assert.equal(statusCodeOf('503', undefined), 503);
-    for (const bad of ['two hundred', 1000, -1, 2.5, ' ']) assert.throws(() => statusCodeOf(bad, ''), isCode('invalid-status-code'), String(bad));
+    for (const bad of ['two hundred', 1000, -1, 2.5, ' '])
+      assert.throws(() => statusCodeOf(bad, ''), isCode('invalid-status-code'), String(bad));
   });
 
   it('output names: msg first, trimmed; a non-string msg.outputName is an error', () => {
@@ -74,7 +88,8 @@ describe('nodes: settings and msg fields', () => {
     ];
     for (const [msg, expected] of cases) assert.equal(twinAction(msg), expected, JSON.stringify(msg));
     assert.throws(() => twinAction({ action: 'delete' }), isCode('invalid-action'));
-    for (const payload of ['text', 5, [1, 2], Buffer.from('x')]) assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
+    for (const payload of ['text', 5, [1, 2], Buffer.from('x')])
+      assert.throws(() => twinAction({ payload }), isCode('invalid-twin-patch'), String(payload));
     assert.equal(isPlainObject({}), true);
     assert.equal(isPlainObject(Buffer.from('x')), false);
   });
@@ -82,7 +97,10 @@ describe('nodes: settings and msg fields', () => {
 
 describe('nodes: SAS token from the flow', () => {
   it('takeSastoken removes msg.sastoken whatever it holds, and refuses a non-string or empty one', () => {
-    const msg: Record<string, unknown> = { action: 'update-sastoken', sastoken: ' SharedAccessSignature sr=a&sig=b&se=1 ' };
+    const msg: Record<string, unknown> = {
+      action: 'update-sastoken',
+      sastoken: ' SharedAccessSignature sr=a&sig=b&se=1 ',
+    };
     assert.equal(takeSastoken(msg), 'SharedAccessSignature sr=a&sig=b&se=1');
     assert.equal('sastoken' in msg, false);
     for (const bad of [undefined, '', '  ', 42, { t: 'x' }]) {

@@ -9,9 +9,22 @@ const RED = { _: (key: string) => key } as unknown as RedApi;
 describe('nodes: catalog text', () => {
   it('translate prefers the runtime catalog and interpolates the fallback', () => {
     const runtime = { _: (key: string) => (key.endsWith('status.queued') ? 'na fila' : key) } as unknown as RedApi;
-    assert.equal(translate(runtime, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 2 }), 'na fila');
-    assert.equal(translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', { count: 2 }), 'queued (2)');
-    assert.equal(translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope'), 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope');
+    assert.equal(
+      translate(runtime, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', {
+        count: 2,
+      }),
+      'na fila',
+    );
+    assert.equal(
+      translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.status.queued', {
+        count: 2,
+      }),
+      'queued (2)',
+    );
+    assert.equal(
+      translate(RED, 'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope'),
+      'node-red-contrib-azure-iot-module/iothub-module-client:iothub-module-client.nope',
+    );
     assert.equal(interpolate('a __x__ b __y__', { x: 1 }), 'a 1 b __y__');
   });
 });

@@ -2,14 +2,28 @@
 import assert from 'node:assert/strict';
 import { Message } from '../../../src/index';
 import { NodeError } from '../../../nodes/shared/errors';
-import { decodePayload, messageBytes, messageToMsg, methodPayload, msgToMessage, toJson } from '../../../nodes/shared/messages';
+import {
+  decodePayload,
+  messageBytes,
+  messageToMsg,
+  methodPayload,
+  msgToMessage,
+  toJson,
+} from '../../../nodes/shared/messages';
 
 describe('nodes: payload decoding', () => {
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
   const cases: Array<[string, Buffer, string | undefined, string | undefined, unknown, string | undefined]> = [
     ['JSON object', utf8('{"a":1,"b":"ç"}'), 'application/json', 'utf-8', { a: 1, b: 'ç' }, undefined],
     ['JSON with charset parameter', utf8('[1,2]'), 'application/json; charset=utf-8', undefined, [1, 2], undefined],
-    ['JSON without encoding defaults to UTF-8', utf8('"x y/$+%&#é"'), 'application/json', undefined, 'x y/$+%&#é', undefined],
+    [
+      'JSON without encoding defaults to UTF-8',
+      utf8('"x y/$+%&#é"'),
+      'application/json',
+      undefined,
+      'x y/$+%&#é',
+      undefined,
+    ],
     ['+json suffix', utf8('{"v":true}'), 'application/vnd.example+json', 'utf-8', { v: true }, undefined],
     ['JSON number', utf8('42'), 'application/json', 'utf-8', 42, undefined],
     ['text/plain', utf8('héllo wörld /$+%&#'), 'text/plain', 'utf-8', 'héllo wörld /$+%&#', undefined],
@@ -17,11 +31,32 @@ describe('nodes: payload decoding', () => {
     ['UTF-16LE text', Buffer.from('añb', 'utf16le'), 'text/plain', 'utf-16le', 'añb', undefined],
     ['latin1 text', Buffer.from([0x63, 0x61, 0x66, 0xe9]), 'text/plain', 'iso-8859-1', 'café', undefined],
     ['no declaration stays Buffer', utf8('{"a":1}'), undefined, undefined, utf8('{"a":1}'), undefined],
-    ['binary type stays Buffer', Buffer.from([0, 1, 2, 255]), 'application/octet-stream', undefined, Buffer.from([0, 1, 2, 255]), undefined],
+    [
+      'binary type stays Buffer',
+      Buffer.from([0, 1, 2, 255]),
+      'application/octet-stream',
+      undefined,
+      Buffer.from([0, 1, 2, 255]),
+      undefined,
+    ],
     ['invalid JSON → Buffer + warning', utf8('{nope'), 'application/json', 'utf-8', utf8('{nope'), 'invalid-json'],
     ['empty JSON → Buffer + warning', Buffer.alloc(0), 'application/json', 'utf-8', Buffer.alloc(0), 'invalid-json'],
-    ['invalid UTF-8 → Buffer + warning', Buffer.from([0xff, 0xfe, 0x41]), 'text/plain', 'utf-8', Buffer.from([0xff, 0xfe, 0x41]), 'invalid-text'],
-    ['non-ASCII under ascii → Buffer + warning', Buffer.from([0xe9]), 'text/plain', 'ascii', Buffer.from([0xe9]), 'invalid-text'],
+    [
+      'invalid UTF-8 → Buffer + warning',
+      Buffer.from([0xff, 0xfe, 0x41]),
+      'text/plain',
+      'utf-8',
+      Buffer.from([0xff, 0xfe, 0x41]),
+      'invalid-text',
+    ],
+    [
+      'non-ASCII under ascii → Buffer + warning',
+      Buffer.from([0xe9]),
+      'text/plain',
+      'ascii',
+      Buffer.from([0xe9]),
+      'invalid-text',
+    ],
     ['unknown encoding → Buffer + warning', utf8('abc'), 'text/plain', 'ebcdic', utf8('abc'), 'unknown-encoding'],
   ];
   for (const [name, data, contentType, contentEncoding, payload, warning] of cases) {
@@ -50,7 +85,13 @@ describe('nodes: received Message → msg', () => {
     message.correlationId = 'c-1';
     message.userId = 'u';
     message.expiryTimeUtc = '2030-01-01T00:00:00Z';
-    message.customProperties = { alert: 'yes', 'key with space': 'v/$+%&#é', '$.cdid': 'dev', '$.cmid': 'modA', '$.on': 'out1' };
+    message.customProperties = {
+      alert: 'yes',
+      'key with space': 'v/$+%&#é',
+      '$.cdid': 'dev',
+      '$.cmid': 'modA',
+      '$.on': 'out1',
+    };
     const { msg, warning } = messageToMsg(message);
     assert.equal(warning, undefined);
     assert.deepEqual(msg, {
@@ -120,14 +161,25 @@ describe('nodes: msg → Message to send', () => {
 
   const bad: Array<[string, Record<string, unknown>, string]> = [
     ['missing payload', {}, 'invalid-payload'],
-    ['circular payload', (() => { const o: Record<string, unknown> = {}; o.self = o; return { payload: o }; })(), 'invalid-payload'],
+    [
+      'circular payload',
+      (() => {
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return { payload: o };
+      })(),
+      'invalid-payload',
+    ],
     ['properties not an object', { payload: 'x', properties: 'a=b' }, 'invalid-properties'],
     ['property value an object', { payload: 'x', properties: { a: { b: 1 } } }, 'invalid-properties'],
     ['messageId an object', { payload: 'x', messageId: { id: 1 } }, 'invalid-field'],
   ];
   for (const [name, msg, code] of bad) {
     it(`rejects ${name} with ${code}`, () => {
-      assert.throws(() => msgToMessage(msg), (err: unknown) => err instanceof NodeError && err.code === code);
+      assert.throws(
+        () => msgToMessage(msg),
+        (err: unknown) => err instanceof NodeError && err.code === code,
+      );
     });
   }
 });
@@ -154,9 +206,24 @@ describe('nodes: why a value cannot be sent as JSON', () => {
     ['a BigInt inside', { n: [1, 2n] }, 'bigint'],
     ['a cycle through an array', circular, 'circular'],
     ['20,000 levels deep', deep, 'too-deep'],
-    ['a toJSON that throws', { toJSON: () => { throw new Error('no'); } }, 'to-json'],
+    [
+      'a toJSON that throws',
+      {
+        toJSON: () => {
+          throw new Error('no');
+        },
+      },
+      'to-json',
+    ],
     ['a function inside (JSON leaves it out)', { f: () => 1, kept: 1 }, undefined],
-    ['the same object twice (no cycle)', (() => { const k = { k: 1 }; return { x: k, y: k, z: 'é /$+%&#' }; })(), undefined],
+    [
+      'the same object twice (no cycle)',
+      (() => {
+        const k = { k: 1 };
+        return { x: k, y: k, z: 'é /$+%&#' };
+      })(),
+      undefined,
+    ],
   ];
   for (const [name, value, problem] of cases) {
     it(`${name} → ${problem ?? 'sendable'}`, () => {
@@ -164,15 +231,21 @@ describe('nodes: why a value cannot be sent as JSON', () => {
     });
   }
   it('msgToMessage and methodPayload carry the problem on the NodeError', () => {
-    assert.throws(() => msgToMessage({ payload: { n: 1n } }), (err: unknown) => err instanceof NodeError && err.problem === 'bigint');
-    assert.throws(() => methodPayload(circular), (err: unknown) => err instanceof NodeError && err.problem === 'circular');
+    assert.throws(
+      () => msgToMessage({ payload: { n: 1n } }),
+      (err: unknown) => err instanceof NodeError && err.problem === 'bigint',
+    );
+    assert.throws(
+      () => methodPayload(circular),
+      (err: unknown) => err instanceof NodeError && err.problem === 'circular',
+    );
   });
 });
 
 describe('nodes: message size for the send queue', () => {
   it('measures a message by its payload and property bytes (UTF-8)', () => {
     const message = new Message('ação', { messageId: 'm1' });
-    message.customProperties = { 'é': 'x/$' };
+    message.customProperties = { é: 'x/$' };
     assert.equal(messageBytes(message), 6 + 2 + 2 + 3);
     assert.equal(messageBytes(new Message(Buffer.alloc(10))), 10);
   });

@@ -1,14 +1,26 @@
 // The runtime's table of direct method requests awaiting an answer: ids per config node and hub connection, answered
 // once, automatic answer, expiry.
 import assert from 'node:assert/strict';
-import { addPendingRequest, dropRequestsOf, flowRequestId, pendingCount, takePendingRequest } from '../../../nodes/shared/methodRegistry';
+import {
+  addPendingRequest,
+  dropRequestsOf,
+  flowRequestId,
+  pendingCount,
+  takePendingRequest,
+} from '../../../nodes/shared/methodRegistry';
 
 const isCode = (code: string) => (err: unknown) => (err as { code?: string }).code === code;
 
 describe('nodes: method request table', () => {
   it('qualifies the hub id with the owner and answers once', async () => {
     const answers: Array<[string, number, unknown]> = [];
-    const id = addPendingRequest({ ownerId: 'cfgA', connection: 'c1', hubRequestId: '1', methodName: 'm', respond: async (rid, s, p) => void answers.push([rid, s, p]) });
+    const id = addPendingRequest({
+      ownerId: 'cfgA',
+      connection: 'c1',
+      hubRequestId: '1',
+      methodName: 'm',
+      respond: async (rid, s, p) => void answers.push([rid, s, p]),
+    });
     assert.equal(id, flowRequestId('cfgA', 'c1', '1'));
     assert.equal(id, '1@cfgA/c1');
     const taken = takePendingRequest(id);
@@ -18,8 +30,20 @@ describe('nodes: method request table', () => {
   });
 
   it('two owners with the same hub id do not collide', () => {
-    const a = addPendingRequest({ ownerId: 'A', connection: 'c1', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
-    const b = addPendingRequest({ ownerId: 'B', connection: 'c1', hubRequestId: '7', methodName: 'm', respond: async () => undefined });
+    const a = addPendingRequest({
+      ownerId: 'A',
+      connection: 'c1',
+      hubRequestId: '7',
+      methodName: 'm',
+      respond: async () => undefined,
+    });
+    const b = addPendingRequest({
+      ownerId: 'B',
+      connection: 'c1',
+      hubRequestId: '7',
+      methodName: 'm',
+      respond: async () => undefined,
+    });
     assert.notEqual(a, b);
     assert.equal(dropRequestsOf('A'), 1);
     assert.throws(() => takePendingRequest(a), isCode('request-expired'));

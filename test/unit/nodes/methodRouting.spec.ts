@@ -7,7 +7,11 @@ import { routeMethodRequest } from '../../../nodes/shared/methodRouting';
 import { dropRequestsOf, pendingCount } from '../../../nodes/shared/methodRegistry';
 
 /** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */
-function fakeClient(desiredVersion = 3): { client: IoTHubModuleClient; twinReads: number; responses: MethodResponse[] } {
+function fakeClient(desiredVersion = 3): {
+  client: IoTHubModuleClient;
+  twinReads: number;
+  responses: MethodResponse[];
+} {
   const fake = {
     twinReads: 0,
     responses: [] as MethodResponse[],
@@ -25,14 +29,26 @@ function fakeClient(desiredVersion = 3): { client: IoTHubModuleClient; twinReads
 }
 
 describe('nodes: method router', () => {
-  const log = { failed: (err: unknown) => assert.fail(String(err)), listenerFailed: (err: unknown) => assert.fail(String(err)) };
+  const log = {
+    failed: (err: unknown) => assert.fail(String(err)),
+    listenerFailed: (err: unknown) => assert.fail(String(err)),
+  };
   afterEach(() => dropRequestsOf('router-test'));
 
   it('answers 501 at once when no node handles the method', async () => {
     const fake = fakeClient();
-    routeMethodRequest(new MethodRequest('7', 'reboot', null), [], fake.client, { id: 'router-test', connection: 'c1' }, log);
+    routeMethodRequest(
+      new MethodRequest('7', 'reboot', null),
+      [],
+      fake.client,
+      { id: 'router-test', connection: 'c1' },
+      log,
+    );
     await new Promise<void>((resolve) => setImmediate(resolve));
-    assert.deepEqual(fake.responses.map((r) => [r.requestId, r.status]), [['7', 501]]);
+    assert.deepEqual(
+      fake.responses.map((r) => [r.requestId, r.status]),
+      [['7', 501]],
+    );
   });
 
   it('hands the request to every matching node under one flow request id, the shortest automatic answer wins', () => {
@@ -45,8 +61,17 @@ describe('nodes: method router', () => {
       emit: (_request, requestId) => void got.push([name, requestId]),
       warnExpired: () => undefined,
     });
-    routeMethodRequest(new MethodRequest('8', 'reboot', null), [listener('all', '', 60_000), listener('reboot', 'reboot', 30_000), listener('other', 'ping', 1)], fake.client, { id: 'router-test', connection: 'c1' }, log);
-    assert.deepEqual(got, [['all', '8@router-test/c1'], ['reboot', '8@router-test/c1']]);
+    routeMethodRequest(
+      new MethodRequest('8', 'reboot', null),
+      [listener('all', '', 60_000), listener('reboot', 'reboot', 30_000), listener('other', 'ping', 1)],
+      fake.client,
+      { id: 'router-test', connection: 'c1' },
+      log,
+    );
+    assert.deepEqual(got, [
+      ['all', '8@router-test/c1'],
+      ['reboot', '8@router-test/c1'],
+    ]);
     assert.equal(pendingCount('router-test'), 1);
     assert.equal(fake.responses.length, 0);
   });

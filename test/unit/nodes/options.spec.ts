@@ -34,7 +34,13 @@ describe('nodes: client setup from the config node', () => {
         serverVerificationCert: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n',
         cipher: 'ECDHE-RSA-AES128-GCM-SHA256',
         productInfo: 'dtmi:com:example;1',
-        proxyOptions: { proxyType: 'HTTP', proxyAddress: 'proxy.local', proxyPort: 3128, proxyUsername: 'u', proxyPassword: 'p w' },
+        proxyOptions: {
+          proxyType: 'HTTP',
+          proxyAddress: 'proxy.local',
+          proxyPort: 3128,
+          proxyUsername: 'u',
+          proxyPassword: 'p w',
+        },
         sastokenTtl: 600,
         keepAlive: 30,
         autoConnect: false,
@@ -47,8 +53,15 @@ describe('nodes: client setup from the config node', () => {
   });
 
   it('SAS token: gateway host allowed, SAS lifetime excluded', () => {
-    const setup = buildClientSetup({ connectionType: 'sasToken', gatewayHostname: 'edge:8883', sastokenTtl: '600' }, { sasToken: 'SharedAccessSignature sr=x&sig=y&se=1' });
-    assert.deepEqual(setup, { kind: 'sasToken', sasToken: 'SharedAccessSignature sr=x&sig=y&se=1', options: { connectionRetryForever: true, gatewayHostname: 'edge:8883' } });
+    const setup = buildClientSetup(
+      { connectionType: 'sasToken', gatewayHostname: 'edge:8883', sastokenTtl: '600' },
+      { sasToken: 'SharedAccessSignature sr=x&sig=y&se=1' },
+    );
+    assert.deepEqual(setup, {
+      kind: 'sasToken',
+      sasToken: 'SharedAccessSignature sr=x&sig=y&se=1',
+      options: { connectionRetryForever: true, gatewayHostname: 'edge:8883' },
+    });
   });
 
   it('X.509 from a tls-config node, or pasted PEM with passphrase', () => {
@@ -57,19 +70,46 @@ describe('nodes: client setup from the config node', () => {
       {},
       { cert: 'CERT', key: Buffer.from('KEY'), passphrase: 'pp' },
     );
-    assert.deepEqual(fromTls, { kind: 'x509', args: { x509: { cert: 'CERT', key: 'KEY', passPhrase: 'pp' }, hostname: 'hub', deviceId: 'd', moduleId: 'm' }, options: { connectionRetryForever: true } });
-    const pasted = buildClientSetup({ connectionType: 'x509', hostname: 'hub', deviceId: 'd', moduleId: 'm', x509Source: 'pem' }, { cert: 'C', key: 'K' });
+    assert.deepEqual(fromTls, {
+      kind: 'x509',
+      args: { x509: { cert: 'CERT', key: 'KEY', passPhrase: 'pp' }, hostname: 'hub', deviceId: 'd', moduleId: 'm' },
+      options: { connectionRetryForever: true },
+    });
+    const pasted = buildClientSetup(
+      { connectionType: 'x509', hostname: 'hub', deviceId: 'd', moduleId: 'm', x509Source: 'pem' },
+      { cert: 'C', key: 'K' },
+    );
     assert.deepEqual(pasted.kind === 'x509' && pasted.args.x509, { cert: 'C', key: 'K' });
   });
 
   it('IoT Edge environment: no server CA, no gateway (they come from the environment)', () => {
-    const setup = buildClientSetup({ connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 300 }, {}, { ca: 'CA' });
+    const setup = buildClientSetup(
+      { connectionType: 'edge', gatewayHostname: 'x', sastokenTtl: 300 },
+      {},
+      { ca: 'CA' },
+    );
     assert.deepEqual(setup, { kind: 'edge', options: { sastokenTtl: 300, connectionRetryForever: true } });
   });
 
   it('local hub (development only): module id required, device id defaults, CA and gateway come from the hub', () => {
-    const setup = buildClientSetup({ connectionType: 'localHub', moduleId: ' m1 ', routes: 'FROM /messages/* INTO $upstream', gatewayHostname: 'x', sastokenTtl: '240' }, {}, { ca: 'CA' });
-    assert.deepEqual(setup, { kind: 'localHub', deviceId: 'local-device', moduleId: 'm1', routes: 'FROM /messages/* INTO $upstream', options: { sastokenTtl: 240, connectionRetryForever: true } });
+    const setup = buildClientSetup(
+      {
+        connectionType: 'localHub',
+        moduleId: ' m1 ',
+        routes: 'FROM /messages/* INTO $upstream',
+        gatewayHostname: 'x',
+        sastokenTtl: '240',
+      },
+      {},
+      { ca: 'CA' },
+    );
+    assert.deepEqual(setup, {
+      kind: 'localHub',
+      deviceId: 'local-device',
+      moduleId: 'm1',
+      routes: 'FROM /messages/* INTO $upstream',
+      options: { sastokenTtl: 240, connectionRetryForever: true },
+    });
     const named = buildClientSetup({ connectionType: 'localHub', deviceId: 'dev', moduleId: 'm' }, {});
     assert.deepEqual(named.kind === 'localHub' && [named.deviceId, named.routes], ['dev', '']);
   });
@@ -77,11 +117,21 @@ describe('nodes: client setup from the config node', () => {
   it('missing secrets or identity → not-configured; bad numbers → config-invalid', () => {
     assert.throws(() => buildClientSetup({ connectionType: 'connectionString' }, {}), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'sasToken' }, { sasToken: '  ' }), isCode('not-configured'));
-    assert.throws(() => buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd' }, { cert: 'C', key: 'K' }, undefined), isCode('not-configured'));
-    assert.throws(() => buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd', moduleId: 'm' }, {}, {}), isCode('not-configured'));
+    assert.throws(
+      () =>
+        buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd' }, { cert: 'C', key: 'K' }, undefined),
+      isCode('not-configured'),
+    );
+    assert.throws(
+      () => buildClientSetup({ connectionType: 'x509', hostname: 'h', deviceId: 'd', moduleId: 'm' }, {}, {}),
+      isCode('not-configured'),
+    );
     assert.throws(() => buildClientSetup({ connectionType: 'localHub', deviceId: 'd' }, {}), isCode('not-configured'));
     assert.throws(() => buildClientSetup({ connectionType: 'edge', keepAlive: 'ten' }, {}), isCode('config-invalid'));
-    assert.throws(() => buildClientSetup({ connectionType: 'edge', operationTimeout: '-1' }, {}), isCode('config-invalid'));
+    assert.throws(
+      () => buildClientSetup({ connectionType: 'edge', operationTimeout: '-1' }, {}),
+      isCode('config-invalid'),
+    );
   });
 
   // The editor accepted both once: 0.5 then failed the config node with the library's ValueError, and 2.5 was cut to
@@ -90,15 +140,24 @@ describe('nodes: client setup from the config node', () => {
     it(`connectionRetryInterval ${JSON.stringify(interval)} → config-invalid naming the rule, as the editor says`, () => {
       assert.throws(
         () => buildClientSetup({ connectionType: 'edge', connectionRetryInterval: interval }, {}),
-        (err: unknown) => isCode('config-invalid')(err) && /connectionRetryInterval must be an integer from 1 to 2147483 \(seconds\)/.test(String((err as Error).message)),
+        (err: unknown) =>
+          isCode('config-invalid')(err) &&
+          /connectionRetryInterval must be an integer from 1 to 2147483 \(seconds\)/.test(
+            String((err as Error).message),
+          ),
       );
     });
   }
 
   it('with retry on, every failure is retried forever by the library; with retry off, none', () => {
     assert.equal(buildClientSetup({ connectionType: 'edge' }, {}).options.connectionRetryForever, true);
-    assert.equal(buildClientSetup({ connectionType: 'edge', connectionRetryInterval: ' 3 ' }, {}).options.connectionRetryInterval, 3);
-    assert.deepEqual(buildClientSetup({ connectionType: 'edge', connectionRetry: false }, {}).options, { connectionRetry: false });
+    assert.equal(
+      buildClientSetup({ connectionType: 'edge', connectionRetryInterval: ' 3 ' }, {}).options.connectionRetryInterval,
+      3,
+    );
+    assert.deepEqual(buildClientSetup({ connectionType: 'edge', connectionRetry: false }, {}).options, {
+      connectionRetry: false,
+    });
   });
 });
 
@@ -110,8 +169,16 @@ describe('nodes: http proxy node → ProxyOptions', () => {
     ['socks5', { url: 'socks5://10.0.0.1:1081' }, { proxyType: 'SOCKS5', proxyAddress: '10.0.0.1', proxyPort: 1081 }],
     ['socks4', { url: 'socks4://s' }, { proxyType: 'SOCKS4', proxyAddress: 's', proxyPort: 1080 }],
     ['IPv6', { url: 'http://[::1]:3128' }, { proxyType: 'HTTP', proxyAddress: '::1', proxyPort: 3128 }],
-    ['credentials in the URL', { url: 'http://us%20er:p%40ss@p:1' }, { proxyType: 'HTTP', proxyAddress: 'p', proxyPort: 1, proxyUsername: 'us er', proxyPassword: 'p@ss' }],
-    ['node credentials win', { url: 'http://a:b@p:1', username: 'u', password: 'w' }, { proxyType: 'HTTP', proxyAddress: 'p', proxyPort: 1, proxyUsername: 'u', proxyPassword: 'w' }],
+    [
+      'credentials in the URL',
+      { url: 'http://us%20er:p%40ss@p:1' },
+      { proxyType: 'HTTP', proxyAddress: 'p', proxyPort: 1, proxyUsername: 'us er', proxyPassword: 'p@ss' },
+    ],
+    [
+      'node credentials win',
+      { url: 'http://a:b@p:1', username: 'u', password: 'w' },
+      { proxyType: 'HTTP', proxyAddress: 'p', proxyPort: 1, proxyUsername: 'u', proxyPassword: 'w' },
+    ],
   ];
   for (const [name, input, expected] of cases) it(name, () => assert.deepEqual(proxyOptionsFrom(input), expected));
 
