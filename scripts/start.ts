@@ -516,7 +516,8 @@ async function main(): Promise<void> {
   watch(hub);
 
   // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the hub is up; node-red ships no types to import
+  // Loaded only once the hub is up; node-red ships no types to import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the hub is up
   const RED = require('node-red') as EmbeddedNodeRed;
   const server = http.createServer((req, res) => {
     if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `azure-iot-convert-edge-flows flows.json [converted.json]`: converts the archived node-red-contrib-azure-iot-edge-module
-// pack's nodes of an exported flow to this pack's nodes and lists what it could not carry over.
+// `azure-iot-convert-edge-flows flows.json [converted.json]`: converts the archived
+// node-red-contrib-azure-iot-edge-module pack's nodes of an exported flow to this pack's nodes and lists what it could
+// not carry over.
 import fs from 'node:fs';
 import { convertEdgeModuleFlow, type FlowNode } from './edgeModuleMigration';
 

@@ -220,7 +220,10 @@ export class HubState {
     this.change(key, undefined);
   }
 
-  /** Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never rejects). */
+  /**
+   * Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never
+   * rejects).
+   */
   settled(): Promise<void> {
     const sessions = this.sessions?.flushed();
     if (!this.draining && this.pending.size === 0) return sessions ?? Promise.resolve();

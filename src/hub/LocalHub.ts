@@ -533,7 +533,9 @@ export class LocalHub implements LocalHubApi {
     this.clients.drop(clientKey({ deviceId, moduleId }), 'identity removed');
   }
 
-  /** Removes a device with its modules, twins and queued messages, closing their connections; unknown ids are ignored. */
+  /**
+   * Removes a device with its modules, twins and queued messages, closing their connections; unknown ids are ignored.
+   */
   removeDevice(deviceId: string): void {
     const modules = this.registry.listModules(deviceId);
     if (!this.registry.removeDevice(deviceId)) return;

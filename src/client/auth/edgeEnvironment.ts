@@ -73,7 +73,8 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
 
 /**
  * Reads the debug-mode CA file (`EdgeModuleCACertificateFile`) as text, like the Python SDK.
- * @throws ValueError ("Invalid CA certificate file", cause kept) when the file cannot be read or holds no PEM certificate.
+ * @throws ValueError ("Invalid CA certificate file", cause kept) when the file cannot be read or holds no PEM
+ * certificate.
  */
 export function readEdgeCaCertificateFile(path: string): string {
   let text: string;
@@ -154,7 +155,8 @@ export class WorkloadClient {
 
   /**
    * `GET trust-bundle?api-version=…` → the PEM of the CA edgeHub's server certificate chains to.
-   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing `certificate`.
+   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing
+   * `certificate`.
    * @throws ConnectionFailedError when the workload API cannot be reached; OperationTimeout when it does not answer.
    */
   async getTrustBundle(): Promise<string> {
@@ -168,7 +170,8 @@ export class WorkloadClient {
   /**
    * `POST modules/{moduleId}/genid/{generationId}/sign?api-version=…` with the module's primary key.
    * @returns the base64 HMAC-SHA256 of the UTF-8 `stringToSign` (not yet percent-encoded).
-   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing `digest`.
+   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing
+   * `digest`.
    * @throws ConnectionFailedError when the workload API cannot be reached; OperationTimeout when it does not answer.
    */
   async sign(stringToSign: string): Promise<string> {
