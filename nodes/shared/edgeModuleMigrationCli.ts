@@ -49,7 +49,8 @@ export function main(
     )
   ) {
     io.stderr(
-      `azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id and type)\n`,
+      `azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id ` +
+        `and type)\n`,
     );
     return EXIT_USAGE;
   }

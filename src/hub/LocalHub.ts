@@ -374,7 +374,8 @@ export class LocalHub implements LocalHubApi {
     // identities are stored: a crash right after the start must not change them.
     await this.durable();
     this.report.log(
-      `local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`,
+      `local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} ` +
+        `(MQTT/TLS, WSS, HTTPS)`,
     );
   }
 
@@ -592,9 +593,8 @@ export class LocalHub implements LocalHubApi {
     if (this.running) return;
     if (options.clearSessions) await clearSessions(sessionStoreOf(this.broker), this.clients.sessionIds, this.inputs);
     await this.listen(this._tlsPorts, this._plainPort);
-    this.report.log(
-      `local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${options.clearSessions ? ' (sessions cleared)' : ''}`,
-    );
+    const cleared = options.clearSessions ? ' (sessions cleared)' : '';
+    this.report.log(`local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${cleared}`);
   }
 
   /** Stops for good: closes everything, fails pending method calls, removes temp files. */

@@ -66,7 +66,8 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
   throw new ClientError('IoT Edge environment not configured correctly', {
     code: 'client-error',
     cause: new Error(
-      `Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / EdgeModuleCACertificateFile (debug mode)`,
+      `Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / ` +
+        `EdgeModuleCACertificateFile (debug mode)`,
     ),
   });
 }
@@ -95,8 +96,8 @@ export interface WorkloadEndpoint {
 }
 
 /**
- * Normalises `IOTEDGE_WORKLOADURI` like the Python SDK: `unix://{path}` → HTTP over that Unix socket (a trailing `/` of
- * the path dropped); anything else is a base URL, given a trailing `/`.
+ * Normalises `IOTEDGE_WORKLOADURI` like the Python SDK: `unix://{path}` → HTTP over that Unix socket (a trailing `/`
+ * of the path dropped); anything else is a base URL, given a trailing `/`.
  * @throws ValueError when the URI is neither `unix://…` nor a valid `http(s)://` URL.
  */
 export function normalizeWorkloadUri(uri: string): WorkloadEndpoint {
