@@ -9,7 +9,8 @@ import type { HubError } from '../hubErrors';
  * `Http.parseErrorBody`) only understands the first:
  * - legacy: `{"Message":"ErrorCode:<Name>;<text>","ExceptionMessage":"Tracking ID:…"}` (registry, twins, auth);
  * - json:
- * `{"Message":"{\"errorCode\":404103,\"trackingId\":…,\"message\":…,\"info\":{…},\"timestampUtc\":…}","ExceptionMessage":""}`
+ * `{"Message":"{\"errorCode\":404103,\"trackingId\":…,\"message\":…,\"info\":{…},\"timestampUtc\":…}",
+ * "ExceptionMessage":""}`
  *   (direct methods), which azure-iothub reports by HTTP status only, exactly as against the real service.
  */
 export type BodyStyle = 'legacy' | 'json';
