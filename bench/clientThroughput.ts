@@ -213,7 +213,9 @@ export async function runClientThroughput(
           };
           rows.push(row);
           log(
-            `${row.scenario} ${row.client}: median ${row.medianRate.toFixed(0)} msg/s (${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)}), ${row.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`,
+            `${row.scenario} ${row.client}: median ${row.medianRate.toFixed(0)} msg/s ` +
+              `(${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)}), ` +
+              `${row.cpuMicrosPerMessage.toFixed(1)} µs CPU/msg`,
           );
         }
       } finally {
@@ -225,7 +227,8 @@ export async function runClientThroughput(
     await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   }
   const lines = [
-    '| scenario | client | median msg/s | min–max msg/s | spread | × raw mqtt.js | client CPU µs/msg | CPU × raw |',
+    '| scenario | client | median msg/s | min–max msg/s | spread | × raw mqtt.js | client CPU µs/msg | ' +
+      'CPU × raw |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const row of rows) {
@@ -234,7 +237,8 @@ export async function runClientThroughput(
     const spread = (((row.maxRate - row.minRate) / row.medianRate) * 100).toFixed(0) + ' %';
     const cpuRatio = rawRow ? (row.cpuMicrosPerMessage / rawRow.cpuMicrosPerMessage).toFixed(2) : 'n/a';
     lines.push(
-      `| ${row.scenario} | ${row.client} | ${row.medianRate.toFixed(0)} | ${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)} | ${spread} | ${ratio} | ` +
+      `| ${row.scenario} | ${row.client} | ${row.medianRate.toFixed(0)} | ` +
+        `${row.minRate.toFixed(0)}–${row.maxRate.toFixed(0)} | ${spread} | ${ratio} | ` +
         `${row.cpuMicrosPerMessage.toFixed(1)} | ${cpuRatio} |`,
     );
   }

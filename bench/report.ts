@@ -211,11 +211,16 @@ export function renderMarkdown(results: BenchResults): string {
     '',
   );
   out.push(
-    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB; ${m.platform}; Node ${m.node}${m.nodeRed ? `; Node-RED ${m.nodeRed}` : ''}. ` +
+    `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB.toFixed(1)} GiB; ${m.platform}; Node ` +
+      `${m.node}${m.nodeRed ? `; Node-RED ${m.nodeRed}` : ''}. ` +
       `Run time ${m.durationSeconds !== undefined ? `${m.durationSeconds.toFixed(0)} s` : 'n/a'}. ` +
-      `The local hub runs in its own process (bench/hubProcess); clients and the Node-RED runtime run in the benchmark process${m.pinning ? `; pinning: ${m.pinning}` : ' (no CPU pinning)'}. ` +
-      `Every throughput figure is the median of ${m.runs} measured runs after a warm-up, implementations interleaved run by run; spread = (max − min) / median; ` +
-      `CPU µs/msg = median CPU time (user + system) of the benchmark process per message (the hub process excluded), steadier than wall-clock rates on a shared machine; hub CPU µs/msg = the same for the hub process (it includes the hub's own recording of every publish).`,
+      `The local hub runs in its own process (bench/hubProcess); clients and the Node-RED runtime run in the ` +
+      `benchmark process${m.pinning ? `; pinning: ${m.pinning}` : ' (no CPU pinning)'}. ` +
+      `Every throughput figure is the median of ${m.runs} measured runs after a warm-up, implementations ` +
+      `interleaved run by run; spread = (max − min) / median; ` +
+      `CPU µs/msg = median CPU time (user + system) of the benchmark process per message (the hub process ` +
+      `excluded), steadier than wall-clock rates on a shared machine; hub CPU µs/msg = the same for the ` +
+      `hub process (it includes the hub's own recording of every publish).`,
     '',
   );
   out.push('## Targets', '');
@@ -238,7 +243,9 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
     out.push(
-      'All in flight: every send started at once, time until the last PUBACK. One at a time: each send awaits the previous PUBACK. Raw mqtt.js publishes the same topic (property bag computed once) and payload.',
+      'All in flight: every send started at once, time until the last PUBACK. One at a time: each send ' +
+        'awaits the previous PUBACK. Raw mqtt.js publishes the same topic (property bag computed once) and ' +
+        'payload.',
       '',
     );
   }
@@ -253,7 +260,12 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
     out.push(
-      'inject → `iothub-module-output` (acknowledgement output: the msg leaves after PUBACK) → sink; the same node without that output, acknowledged by its `done()` (onComplete hook) exactly as the core node is measured; inject → core `mqtt out` (mqtt-broker over TLS with the hub CA via tls-config, module SAS token, client id `{device}/{module}`, QoS 1, same topic), acknowledged by its `done()` (onComplete hook). Every inject builds the same msg: the JSON payload object and msg.properties (which the core node ignores: its fixed topic carries the same property bag).',
+      'inject → `iothub-module-output` (acknowledgement output: the msg leaves after PUBACK) → sink; the ' +
+        'same node without that output, acknowledged by its `done()` (onComplete hook) exactly as the core ' +
+        'node is measured; inject → core `mqtt out` (mqtt-broker over TLS with the hub CA via tls-config, ' +
+        'module SAS token, client id `{device}/{module}`, QoS 1, same topic), acknowledged by its `done()` ' +
+        '(onComplete hook). Every inject builds the same msg: the JSON payload object and msg.properties ' +
+        '(which the core node ignores: its fixed topic carries the same property bag).',
       '',
     );
   }
@@ -262,7 +274,10 @@ export function renderMarkdown(results: BenchResults): string {
     out.push('## 3. Round trips', '');
     out.push(latencyTable(c3, true), '');
     out.push(
-      "Method: the service-side `invokeMethod` is called and timed in the hub process (no HTTP), one call at a time; the module answers status 200 with the request payload (Node-RED: `iothub-module-method-request` → `iothub-module-method-response`). Twin: a reported patch until the hub's 204 (Node-RED: inject → `iothub-module-twin`, until its `done()`).",
+      'Method: the service-side `invokeMethod` is called and timed in the hub process (no HTTP), one call at ' +
+        'a time; the module answers status 200 with the request payload (Node-RED: ' +
+        '`iothub-module-method-request` → `iothub-module-method-response`). Twin: a reported patch until ' +
+        "the hub's 204 (Node-RED: inject → `iothub-module-twin`, until its `done()`).",
       '',
     );
   }
@@ -274,7 +289,8 @@ export function renderMarkdown(results: BenchResults): string {
       '',
     );
     out.push(
-      'The hub process delivers 200-byte JSON messages with 3 properties to the module input (hub.sendToInput, up to 100 queued); timed from the request to the last message seen by the receiver.',
+      'The hub process delivers 200-byte JSON messages with 3 properties to the module input ' +
+        '(hub.sendToInput, up to 100 queued); timed from the request to the last message seen by the receiver.',
       '',
     );
   }
@@ -309,7 +325,8 @@ export function renderMarkdown(results: BenchResults): string {
         '',
       );
       out.push(
-        'Each row is a fresh process (--expose-gc, GC before reading); per extra client = (N clients − 1 client) / (N − 1).',
+        'Each row is a fresh process (--expose-gc, GC before reading); per extra client = (N clients − 1 ' +
+          'client) / (N − 1).',
         '',
       );
     }
@@ -332,10 +349,16 @@ export function renderMarkdown(results: BenchResults): string {
     );
     const npm = results.footprint.find((f) => f.npmLsPackages !== undefined);
     out.push(
-      'Walked from the roots through installed node_modules as Node resolves them (dependencies + optionalDependencies), each package counted once, nested node_modules excluded from its parent. This pack counts its published files (package.json `files`, source maps and .d.ts included) as one package.' +
-        " The optional peer dependencies (the hub state directory's LevelDB packages) are not installed with the pack: the install-size ratio is taken on the first row." +
+      'Walked from the roots through installed node_modules as Node resolves them (dependencies + ' +
+        'optionalDependencies), each package counted once, nested node_modules excluded from its parent. ' +
+        'This pack counts its published files (package.json `files`, source maps and .d.ts included) as one ' +
+        'package.' +
+        " The optional peer dependencies (the hub state directory's LevelDB packages) are not installed with " +
+        'the pack: the install-size ratio is taken on the first row.' +
         (npm
-          ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency packages (the walk finds ${npm.packages - 1}; npm also lists the optional peers installed here as dev dependencies, and part of their trees).`
+          ? ` Cross-check: \`npm ls --omit=dev --all --parseable\` lists ${npm.npmLsPackages} dependency ` +
+            `packages (the walk finds ${npm.packages - 1}; npm also lists the optional peers installed here ` +
+            `as dev dependencies, and part of their trees).`
           : ''),
       '',
     );
@@ -355,7 +378,11 @@ export function renderMarkdown(results: BenchResults): string {
     out.push('## 8. Hub with a state directory', '');
     out.push(rateTable(c8, [{ label: '× in memory', ref: (r) => rate(results, '8', r.scenario, 'in memory') }]), '');
     out.push(
-      'Two hub processes side by side, interleaved run by run: the in-memory hub and one with a state directory (LevelDB). Raw mqtt.js clients; the receiver connects with cleanSession: false, so its QoS 1 messages pass through the session store; a routed message is acknowledged (PUBACK) once its copy for the receiver is stored. Timed until the last message is acknowledged (events) or received (routed, fan-in).',
+      'Two hub processes side by side, interleaved run by run: the in-memory hub and one with a state ' +
+        'directory (LevelDB). Raw mqtt.js clients; the receiver connects with cleanSession: false, so its ' +
+        'QoS 1 messages pass through the session store; a routed message is acknowledged (PUBACK) once its ' +
+        'copy for the receiver is stored. Timed until the last message is acknowledged (events) or received ' +
+        '(routed, fan-in).',
       '',
     );
   }

@@ -130,7 +130,9 @@ export async function interleavedRates(
     if (hubCpu) s.hubCpuUsPerMsg = median(hub.get(name)!);
     out.set(name, s);
     log(
-      `  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)}), ${s.cpuUsPerMsg.toFixed(1)} µs CPU/msg${s.hubCpuUsPerMsg !== undefined ? `, hub ${s.hubCpuUsPerMsg.toFixed(1)} µs` : ''}`,
+      `  ${name}: median ${s.median.toFixed(0)} msg/s (${s.min.toFixed(0)}–${s.max.toFixed(0)}), ` +
+        `${s.cpuUsPerMsg.toFixed(1)} µs CPU/msg` +
+        `${s.hubCpuUsPerMsg !== undefined ? `, hub ${s.hubCpuUsPerMsg.toFixed(1)} µs` : ''}`,
     );
   }
   return out;

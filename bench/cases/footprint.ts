@@ -104,7 +104,9 @@ function publishedFiles(root: string): { bytes: number; files: number } {
   return { bytes: pack.unpackedSize, files: pack.entryCount };
 }
 
-/** Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt. */
+/**
+ * Case 6: this pack (its published files + production dependencies) against azure-iot-device + azure-iot-device-mqtt.
+ */
 export function runFootprint(root: string): FootprintRow[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;

@@ -238,7 +238,8 @@ export async function runLatency(
       for (let i = 0; i < warmup && Date.now() - twinStart < counts.budgetMs / 2; i += 1) await c.twin(i);
     }
     log(
-      `case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each, at most ${counts.budgetMs} ms per run)`,
+      `case 3: method and twin round trips (${counts.perRun} × ${counts.runs} runs each, at most ` +
+        `${counts.budgetMs} ms per run)`,
     );
     for (let r = 0; r < counts.runs; r += 1) {
       for (const c of contenders) {

@@ -60,7 +60,8 @@ export async function runMemory(
     };
     if (mode === 'sdk') row.note = 'open() only, no subscription';
     log(
-      `  ${row.impl}: ${(row.rssPerExtra / 1024 / 1024).toFixed(2)} MB RSS / ${(row.heapPerExtra / 1024 / 1024).toFixed(2)} MB heap+external per extra client`,
+      `  ${row.impl}: ${(row.rssPerExtra / 1024 / 1024).toFixed(2)} MB RSS / ` +
+        `${(row.heapPerExtra / 1024 / 1024).toFixed(2)} MB heap+external per extra client`,
     );
     rows.push(row);
   }

@@ -73,7 +73,10 @@ const ROW = 45;
 /** Horizontal offset of the method-response node from the answer node. */
 const COLUMN = 200;
 
-/** The global-context key under which a converted method remembers its last request id (the archived pack answered per method). */
+/**
+ * The global-context key under which a converted method remembers its last request id (the archived pack answered per
+ * method).
+ */
 export function methodContextKey(id: string): string {
   return `edgeModuleMethod_${id.replace(/[^A-Za-z0-9_]/g, '_')}`;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `azure-iot-convert-edge-flows flows.json [converted.json]`: converts the archived node-red-contrib-azure-iot-edge-module
-// pack's nodes of an exported flow to this pack's nodes and lists what it could not carry over.
+// `azure-iot-convert-edge-flows flows.json [converted.json]`: converts the archived
+// node-red-contrib-azure-iot-edge-module pack's nodes of an exported flow to this pack's nodes and lists what it could
+// not carry over.
 import fs from 'node:fs';
 import { convertEdgeModuleFlow, type FlowNode } from './edgeModuleMigration';
 
@@ -48,7 +49,8 @@ export function main(
     )
   ) {
     io.stderr(
-      `azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id and type)\n`,
+      `azure-iot-convert-edge-flows: ${args[0]} is not an exported Node-RED flow (an array of nodes with id ` +
+        `and type)\n`,
     );
     return EXIT_USAGE;
   }

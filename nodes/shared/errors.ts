@@ -104,7 +104,8 @@ export function describeError(RED: RedApi, err: unknown): NodeFacingError {
   let message = `${text} (${extra.join(', ')})`;
   const detail = typeof source.detail === 'string' && source.detail ? source.detail : undefined;
   if (detail && typeof source.problem === 'string') {
-    message += `: ${translate(RED, catalogKey('iothub-module-client', `problems.${source.problem}`), { field: detail })}`;
+    const problem = translate(RED, catalogKey('iothub-module-client', `problems.${source.problem}`), { field: detail });
+    message += `: ${problem}`;
   } else if (detail) message += `: ${detail}`;
   // The service's own explanation ("responseTimeoutInSeconds must be between 5 and 300") says more than any catalog.
   else if (typeof source.serviceMessage === 'string' && source.serviceMessage) message += `: ${source.serviceMessage}`;

@@ -40,7 +40,8 @@ export class LocalHubConnection {
   /**
    * @param deviceId device of the module.
    * @param moduleId the module identity.
-   * @param routes edgeHub routes for the development hub, one per line (`#` starts a comment); empty = the module's outputs upstream.
+   * @param routes edgeHub routes for the development hub, one per line (`#` starts a comment); empty = the module's
+   * outputs upstream.
    */
   constructor(
     readonly deviceId: string,

@@ -262,7 +262,9 @@ function isCircular(value: unknown): boolean {
   }
 }
 
-/** What a queued message holds: its payload and property bytes (UTF-8), the measure of the output queue's byte bound. */
+/**
+ * What a queued message holds: its payload and property bytes (UTF-8), the measure of the output queue's byte bound.
+ */
 export function messageBytes(message: Message): number {
   const data = message.data;
   let bytes =

@@ -15,7 +15,10 @@ export const STATUS = {
   sending: { fill: 'blue', shape: 'dot', text: client('sending') },
   working: { fill: 'blue', shape: 'dot', text: client('working') },
   waiting: { fill: 'blue', shape: 'ring', text: client('waiting') },
-  /** A user-supplied SAS token expires soon; a flow answers with msg.action "update-sastoken" (a Status node matches the key). */
+  /**
+   * A user-supplied SAS token expires soon; a flow answers with msg.action "update-sastoken" (a Status node matches the
+   * key).
+   */
   sastokenNeeded: { fill: 'yellow', shape: 'dot', text: client('sastoken-needed') },
 } as const satisfies Record<string, NodeStatus>;
 
@@ -26,7 +29,10 @@ export function statusWithText(base: NodeStatus, text: string): NodeStatus {
   return { ...base, text };
 }
 
-/** What each node shows: the status object last passed (compared first: most calls pass the very same object) and its JSON. */
+/**
+ * What each node shows: the status object last passed (compared first: most calls pass the very same object) and its
+ * JSON.
+ */
 const shown = new WeakMap<object, { status: NodeStatus; key: string }>();
 
 /**

@@ -1,8 +1,8 @@
-// The module client (the Azure IoT Python SDK's aio IoTHubModuleClient in TypeScript): the public facade. Factories are in
-// factories.ts, the connection lifecycle in Session.ts, publishes in PublishQueue.ts, twin requests in TwinLedger.ts,
-// ensureDesiredProperties in DesiredPropertiesSync.ts, method-response bookkeeping in MethodResponseLedger.ts,
-// invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in Dispatcher.ts; wire details in transport/*, auth in
-// auth/*.
+// The module client (the Azure IoT Python SDK's aio IoTHubModuleClient in TypeScript): the public facade. Factories are
+// in factories.ts, the connection lifecycle in Session.ts, publishes in PublishQueue.ts, twin requests in
+// TwinLedger.ts, ensureDesiredProperties in DesiredPropertiesSync.ts, method-response bookkeeping in
+// MethodResponseLedger.ts, invokeMethod in EdgeMethodInvoker.ts, delivery to handlers in Dispatcher.ts; wire details in
+// transport/*, auth in auth/*.
 import { ClientError, OperationCancelled } from './errors';
 import { EventsTopics } from './transport/EventsTopics';
 import { parseIncomingTopic, twinGetTopic, twinPatchReportedTopic, type TopicIdentity } from './transport/topics';
@@ -129,7 +129,8 @@ export class IoTHubModuleClient {
 
   /**
    * Creates a client authenticating with an X.509 client certificate. Takes the Python SDK's positional form
-   * `(x509, hostname, deviceId, moduleId, options?)` or one object `({ x509, hostname, deviceId, moduleId }, options?)`.
+   * `(x509, hostname, deviceId, moduleId, options?)` or one object `({ x509, hostname, deviceId, moduleId },
+   * options?)`.
    * @throws TypeError for an unknown or excluded option (`sastokenTtl`) or bad argument types.
    * @throws ValueError when the certificate or key cannot be loaded, or for a bad option value.
    */

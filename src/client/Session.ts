@@ -1,7 +1,7 @@
 // The connection lifecycle of one client: the state machine, connect and reconnect with capped back-off,
 // re-subscription of every enabled feature after each connect (Subscriptions.ts), SAS renewal with
-// re-authorization, and disconnect / shutdown. Operations that outlive a connection (publish queue, twin ledger) are driven through PendingOperations;
-// the client facade hears about the rest through SessionEvents.
+// re-authorization, and disconnect / shutdown. Operations that outlive a connection (publish queue, twin ledger) are
+// driven through PendingOperations; the client facade hears about the rest through SessionEvents.
 import { ClientError, ConnectionDroppedError, NoConnectionError, OperationCancelled } from './errors';
 import { mapTransportError } from './errorMapping';
 import { backoffDelayMs, retryCapSeconds } from './backoff';

@@ -65,7 +65,8 @@ export class Subscriptions {
 
   /**
    * Subscribes one (enabled) feature now.
-   * @throws ClientError 'service-error' when the hub refuses it (it is then disabled); OperationTimeout; connection errors.
+   * @throws ClientError 'service-error' when the hub refuses it (it is then disabled); OperationTimeout; connection
+   * errors.
    */
   async subscribe(connection: MqttConnection, feature: Feature): Promise<void> {
     const topic = this.topic(feature);

@@ -7,7 +7,10 @@ import type { Clock } from './clock';
 
 /** What the operation ledgers need from the session: the live connection, and a way to ask for one. */
 export interface ConnectionSource {
-  /** The connection while the state is 'connected', else undefined (operations then wait for {@link PendingOperations.resume}). */
+  /**
+   * The connection while the state is 'connected', else undefined (operations then wait for {@link
+   * PendingOperations.resume}).
+   */
   readonly live: MqttConnection | undefined;
   /**
    * Makes sure a connection exists or is coming (auto-connect).

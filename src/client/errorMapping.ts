@@ -120,8 +120,9 @@ export function errorFromStatus(
 
 /**
  * Maps any raw transport failure: an error this library already raised passes through; mqtt.js CONNACK errors
- * (numeric `code` while connecting) → {@link errorFromConnack}, a numeric `code` later → ClientError 'protocol-error'; Node socket / TLS errors by their string `code`; everything else is a
- * ClientError (as the Python SDK maps "anything unexpected").
+ * (numeric `code` while connecting) → {@link errorFromConnack}, a numeric `code` later → ClientError
+ * 'protocol-error'; Node socket / TLS errors by their string `code`; everything else is a ClientError (as the Python
+ * SDK maps "anything unexpected").
  * @param duringConnect true while connecting: unknown failures become ConnectionFailedError instead of dropped.
  */
 export function mapTransportError(err: unknown, duringConnect = false): Error {

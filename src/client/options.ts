@@ -1,5 +1,5 @@
-// Client option validation per factory (as the Python SDK's kwargs checks: unknown/excluded → TypeError, bad value →
-// TypeError for a wrong type or ValueError for a bad value) and defaults.
+// Client option validation per factory (as the Python SDK's kwargs checks: unknown/excluded → TypeError, bad value
+// → TypeError for a wrong type or ValueError for a bad value) and defaults.
 import { ValueError } from './errors';
 import { validateProxyOptions } from './transport/proxy';
 import type { Logger, ProxyOptions } from './types';

@@ -162,7 +162,8 @@ export class BrokerAccess {
     const size = kind.kind === 'events' ? messageSize(parsePropertyBag(kind.bag), payload) : payload.length;
     if (size > MAX_MESSAGE_BYTES) {
       report.log(
-        `${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing the connection`,
+        `${client.id}: message of ${size} bytes is over IoT Hub's ${MAX_MESSAGE_BYTES}-byte limit, closing ` +
+          `the connection`,
       );
       return cb(new Error('message too large'));
     }

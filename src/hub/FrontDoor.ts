@@ -1,5 +1,5 @@
-// The local hub's front door: the TLS port or ports (MQTT over TLS, MQTT over WSS and HTTPS told apart by the first byte),
-// the optional plain MQTT port, and tracking of every socket so stop() can close them.
+// The local hub's front door: the TLS port or ports (MQTT over TLS, MQTT over WSS and HTTPS told apart by the first
+// byte), the optional plain MQTT port, and tracking of every socket so stop() can close them.
 import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';

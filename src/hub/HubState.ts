@@ -48,7 +48,11 @@ export function missingStatePackages(resolve: (name: string) => string = require
 
 /** What to tell a user whose hub needs a state directory without the packages for it. */
 export function statePackagesHint(missing: readonly string[]): string {
-  return `a state directory needs the optional package${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} beside this pack (npm install ${STATE_PACKAGES.join(' ')}), or run the hub with --ephemeral (nothing kept)`;
+  return (
+    `a state directory needs the optional package${missing.length > 1 ? 's' : ''} ` +
+    `${missing.join(' and ')}: install ${missing.length > 1 ? 'them' : 'it'} beside this pack (npm install ` +
+    `${STATE_PACKAGES.join(' ')}), or run the hub with --ephemeral (nothing kept)`
+  );
 }
 
 const TLS_FILES = {
@@ -220,7 +224,10 @@ export class HubState {
     this.change(key, undefined);
   }
 
-  /** Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never rejects). */
+  /**
+   * Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never
+   * rejects).
+   */
   settled(): Promise<void> {
     const sessions = this.sessions?.flushed();
     if (!this.draining && this.pending.size === 0) return sessions ?? Promise.resolve();

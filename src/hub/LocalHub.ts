@@ -374,7 +374,8 @@ export class LocalHub implements LocalHubApi {
     // identities are stored: a crash right after the start must not change them.
     await this.durable();
     this.report.log(
-      `local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} (MQTT/TLS, WSS, HTTPS)`,
+      `local hub ${this.hostName} listening on ${this.bindAddress}:${this._tlsPorts.join(' and ')} ` +
+        `(MQTT/TLS, WSS, HTTPS)`,
     );
   }
 
@@ -533,7 +534,9 @@ export class LocalHub implements LocalHubApi {
     this.clients.drop(clientKey({ deviceId, moduleId }), 'identity removed');
   }
 
-  /** Removes a device with its modules, twins and queued messages, closing their connections; unknown ids are ignored. */
+  /**
+   * Removes a device with its modules, twins and queued messages, closing their connections; unknown ids are ignored.
+   */
   removeDevice(deviceId: string): void {
     const modules = this.registry.listModules(deviceId);
     if (!this.registry.removeDevice(deviceId)) return;
@@ -590,9 +593,8 @@ export class LocalHub implements LocalHubApi {
     if (this.running) return;
     if (options.clearSessions) await clearSessions(sessionStoreOf(this.broker), this.clients.sessionIds, this.inputs);
     await this.listen(this._tlsPorts, this._plainPort);
-    this.report.log(
-      `local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${options.clearSessions ? ' (sessions cleared)' : ''}`,
-    );
+    const cleared = options.clearSessions ? ' (sessions cleared)' : '';
+    this.report.log(`local hub restarted on ${this.bindAddress}:${this._tlsPorts.join(' and ')}${cleared}`);
   }
 
   /** Stops for good: closes everything, fails pending method calls, removes temp files. */

@@ -37,7 +37,8 @@ export class MessageRouter {
         this.report.observed.record('upstream', message);
         this.report.observed.counters.upstream++;
         this.report.log(
-          `$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ${message.body.length} bytes`,
+          `$upstream <- ${source}${message.outputName ? ` (output ${message.outputName})` : ''}: ` +
+            `${message.body.length} bytes`,
         );
         this.report.events.emit('upstream', message);
       } else {

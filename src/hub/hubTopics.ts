@@ -30,7 +30,9 @@ export function brokerId(id: string): string {
   return id.replace(/[%+#]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** Topic prefix of an identity on the wire: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects). */
+/**
+ * Topic prefix of an identity on the wire: `devices/{d}/modules/{m}` or `devices/{d}` (ids raw, as IoT Hub expects).
+ */
 export function wirePrefix(id: HubIdentity): string {
   return id.moduleId === undefined ? `devices/${id.deviceId}` : `devices/${id.deviceId}/modules/${id.moduleId}`;
 }
@@ -80,8 +82,8 @@ export const TWIN_RES_FILTER = '$iothub/twin/res/#';
 export const DESIRED_FILTER = '$iothub/twin/PATCH/properties/desired/#';
 
 /**
- * Classifies a PUBLISH from `id` (topic in broker form, see {@link toBrokerTopic}). Only its own events topic, twin GET / reported PATCH and method responses are
- * allowed (IoT Hub closes the connection on anything else).
+ * Classifies a PUBLISH from `id` (topic in broker form, see {@link toBrokerTopic}). Only its own events topic, twin GET
+ * / reported PATCH and method responses are allowed (IoT Hub closes the connection on anything else).
  * @returns the classification, or `undefined` when the topic is not allowed.
  */
 export function classifyPublish(topic: string, id: HubIdentity): ClassifiedPublish | undefined {

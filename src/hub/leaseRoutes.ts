@@ -1,4 +1,5 @@
-// The edgeHub routes of a local hub in this process: the hub's own routes plus those each lease adds, applied as one set.
+// The edgeHub routes of a local hub in this process: the hub's own routes plus those each lease adds, applied as one
+// set.
 import type { RoutedHub } from './types';
 
 interface RouteBook {
@@ -13,7 +14,10 @@ export function startRouteBook(hub: RoutedHub, routes: Record<string, string>): 
   routeBooks.set(hub, { base: { ...routes }, leases: new Map() });
 }
 
-/** A lease's routes, named `lease<id>_<n>`: the given lines (blank and `#` lines skipped), else the module's outputs upstream. */
+/**
+ * A lease's routes, named `lease<id>_<n>`: the given lines (blank and `#` lines skipped), else the module's outputs
+ * upstream.
+ */
 export function routesFor(moduleId: string, routes: string[] | undefined, leaseId: number): Record<string, string> {
   const lines = (routes ?? []).map((r) => r.trim()).filter((r) => r !== '' && !r.startsWith('#'));
   const chosen = lines.length > 0 ? lines : [`FROM /messages/modules/${moduleId}/* INTO $upstream`];

@@ -77,7 +77,10 @@ export interface HubReport {
   readonly observed: Observations;
 }
 
-/** The hub's report: `log` forwards to the optional logger and swallows its failures (a failing logger must not break the hub). */
+/**
+ * The hub's report: `log` forwards to the optional logger and swallows its failures (a failing logger must not break
+ * the hub).
+ */
 export function createHubReport(
   log: ((line: string) => void) | undefined,
   events: EventEmitter<HubEvents>,

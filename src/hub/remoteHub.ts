@@ -19,7 +19,9 @@ function parseServiceConnectionString(cs: string): { hostName: string; keyName: 
   };
 }
 
-/** A service SAS token (IoT Hub: HMAC-SHA256 over `<url-encoded resource>\n<expiry>` with the policy key). @throws never */
+/**
+ * A service SAS token (IoT Hub: HMAC-SHA256 over `<url-encoded resource>\n<expiry>` with the policy key). @throws never
+ */
 export function serviceToken(serviceConnectionString: string, ttlSeconds = 3600, now = Date.now()): string {
   const { hostName, keyName, key } = parseServiceConnectionString(serviceConnectionString);
   const sr = encodeURIComponent(hostName);

@@ -77,7 +77,10 @@ function parseEndpoint(name: string, text: string): RouteEndpoint {
   return { kind: 'input', moduleId: m[2]!, inputName: m[3]! };
 }
 
-/** The source path edgeHub gives a message: `/messages/modules/{m}/outputs/{o}`, `/messages/modules/{m}` or `/messages/events`. */
+/**
+ * The source path edgeHub gives a message: `/messages/modules/{m}/outputs/{o}`, `/messages/modules/{m}` or
+ * `/messages/events`.
+ */
 export function messagePath(msg: RoutableMessage): string[] {
   if (msg.moduleId === undefined) return ['messages', 'events'];
   return msg.outputName !== undefined && msg.outputName !== ''

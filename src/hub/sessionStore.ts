@@ -35,10 +35,11 @@ function inRange(key: string, range: Range): boolean {
 /**
  * A database seen through an in-memory overlay. A write changes the overlay at once and resolves at once; the
  * writes reach the database in the order made, in batches: an idle writer starts on the next turn of the event loop,
- * a busy one gathers what came during its last write and about a millisecond more (a `clear` is a step of its own). Reads see every write made before them: a key written through the overlay is answered from memory (the
- * overlay keeps the values written until they are deleted, as aedes' in-memory store would), others from the
- * database; iterations wait until the writes made before them are in the database. {@link flushed} is the barrier
- * to wait on before acknowledging what a write recorded.
+ * a busy one gathers what came during its last write and about a millisecond more (a `clear` is a step of its own).
+ * Reads see every write made before them: a key written through the overlay is answered from memory (the overlay keeps
+ * the values written until they are deleted, as aedes' in-memory store would), others from the database; iterations
+ * wait until the writes made before them are in the database. {@link flushed} is the barrier to wait on before
+ * acknowledging what a write recorded.
  */
 export class WriteBehindDb implements SessionDb {
   /** Values written through the overlay (null: deleted, and the delete not yet in the database). */

@@ -4,7 +4,10 @@ import type { HubIdentity } from './hubTopics';
 import { parsePropertyBag, type DecodedBag } from './messageBag';
 import type { HubMessage } from './types';
 
-/** IoT Hub's limit on a device-to-cloud message (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`), see {@link messageSize}. */
+/**
+ * IoT Hub's limit on a device-to-cloud message (the Python SDK's `TELEMETRY_MESSAGE_SIZE_LIMIT`), see {@link
+ * messageSize}.
+ */
 export const MAX_MESSAGE_BYTES = 262_144;
 
 /**

@@ -89,7 +89,10 @@ export interface LocalHubOptions {
   storeAndForwardTtlSeconds?: number;
   /** Called with one human-readable line per event (connect, disconnect, upstream message, method call). */
   log?: (line: string) => void;
-  /** Entries kept in each `observed` array (connects, publishes, subscriptions, upstream), oldest dropped. Default 10000. */
+  /**
+   * Entries kept in each `observed` array (connects, publishes, subscriptions, upstream), oldest dropped. Default
+   * 10000.
+   */
   observationLimit?: number;
   /**
    * How long a new connection may stay silent, in seconds: its TLS handshake, then its first byte, then (MQTT) its
@@ -132,7 +135,10 @@ export interface HubMessage {
   body: Buffer;
   /** Application properties (decoded). */
   properties: Record<string, string>;
-  /** System properties (decoded), keyed by wire name: `$.mid`, `$.cid`, `$.uid`, `$.ct`, `$.ce`, `$.exp`, `$.on`, `$.cdid`, `$.cmid`, … */
+  /**
+   * System properties (decoded), keyed by wire name: `$.mid`, `$.cid`, `$.uid`, `$.ct`, `$.ce`, `$.exp`, `$.on`,
+   * `$.cdid`, `$.cmid`, …
+   */
   systemProperties: Record<string, string>;
   /** Source identity. */
   deviceId: string;
@@ -262,7 +268,9 @@ export interface ServiceApiHub extends HubRegistry {
    * Throws a HubErrorShape: 400 (invalid patch), 404 (unknown identity), 412 (etag mismatch).
    */
   updateTwin(deviceId: string, moduleId: string | undefined, patch: TwinPatch, ifMatch?: string): Twin;
-  /** Service-side twin replace: `tags` and `properties.desired` become exactly what is given; same errors as updateTwin. */
+  /**
+   * Service-side twin replace: `tags` and `properties.desired` become exactly what is given; same errors as updateTwin.
+   */
   replaceTwin(deviceId: string, moduleId: string | undefined, twin: TwinPatch, ifMatch?: string): Twin;
   /** Service-side direct method call; rejects with a HubErrorShape (404103, 504101…). */
   invokeMethod(deviceId: string, moduleId: string | undefined, invocation: MethodInvocation): Promise<MethodResult>;

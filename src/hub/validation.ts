@@ -1,7 +1,10 @@
 // IoT Hub's rules for values the local hub takes from users (ids, symmetric keys, thumbprints, If-Match etags), and a
 // JSON object test.
 
-/** IoT Hub's id rules (devices and modules alike): 1 to 128 ASCII letters, digits and `- . + % _ # * ? ! ( ) , : = @ $ '`. */
+/**
+ * IoT Hub's id rules (devices and modules alike): 1 to 128 ASCII letters, digits and `- . + % _ # * ? ! ( ) , : = @ $
+ * '`.
+ */
 export const ID_PATTERN = /^[A-Za-z0-9\-.+%_#*?!(),:=@$']{1,128}$/;
 
 /** An X.509 thumbprint as IoT Hub stores it: SHA-1 (40) or SHA-256 (64) hex digits, no separators. */

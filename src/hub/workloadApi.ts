@@ -176,8 +176,8 @@ function closeServer(server: http.Server, socketPath: string): Promise<void> {
  * {@link WorkloadServer.addModule}; every module the hub has now is added here).
  * `GET /trust-bundle?api-version=…` → `{"certificate": <hub CA PEM>}` on every socket;
  * `POST /modules/{moduleId}/genid/{generationId}/sign?api-version=…` with
- * `{"keyId":"primary","algo":"HMACSHA256","data":"<base64>"}` → `{"digest":"<base64 HMAC-SHA256 under the module key>"}`
- * on the module's own socket only: another module, or the hub's socket → 403; unknown generation id → 404;
+ * `{"keyId":"primary","algo":"HMACSHA256","data":"<base64>"}` → `{"digest":"<base64 HMAC-SHA256 under the module
+ * key>"}` on the module's own socket only: another module, or the hub's socket → 403; unknown generation id → 404;
  * bad body → 400; errors are `{"message": …}`.
  * A stale socket file is removed first; socket files are owner-only and removed on close.
  * @param hub the hub whose CA and module keys are served.

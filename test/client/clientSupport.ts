@@ -1,4 +1,5 @@
-// Helpers for the client tests: a local hub per suite (the shared fixture), tracked clients that are shut down after each test, waits.
+// Helpers for the client tests: a local hub per suite (the shared fixture), tracked clients that are shut down after
+// each test, waits.
 import { LocalHub } from '../../src/hub';
 import { IoTHubModuleClient, type ClientOptions } from '../../src/index';
 import type { InternalClientOptions } from '../../src/client/options';

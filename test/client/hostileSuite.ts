@@ -30,7 +30,9 @@ export interface HostileSuite {
   makeClient: (options?: ClientOptions) => { client: IoTHubModuleClient; seen: Observed };
   /** Waits until `peer` has SUBSCRIBEd to `topic`. */
   subscribed: (peer: Peer, topic: string) => Promise<void>;
-  /** A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`. */
+  /**
+   * A client whose handler (set by `attach`) collects into `got`, and the server side once it SUBSCRIBEd to `filter`.
+   */
   collecting: <T>(
     filter: string,
     attach: (client: IoTHubModuleClient, got: T[]) => void,

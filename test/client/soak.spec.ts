@@ -6,7 +6,10 @@ import { Message, MethodResponse } from '../../src/index';
 import { clientFor, useLocalHub } from './clientSupport';
 import { until } from '../helpers/until';
 
-/** Active handles and timers of the process by kind (sockets, servers, timeouts); pending setImmediate callbacks come and go, so they are left out. */
+/**
+ * Active handles and timers of the process by kind (sockets, servers, timeouts); pending setImmediate callbacks come
+ * and go, so they are left out.
+ */
 function resources(): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const kind of process.getActiveResourcesInfo()) if (kind !== 'Immediate') counts[kind] = (counts[kind] ?? 0) + 1;

@@ -1,4 +1,5 @@
-// loadX509 (inline PEM or files, encrypted keys, errors naming the field) and createFromX509Certificate with the local hub.
+// loadX509 (inline PEM or files, encrypted keys, errors naming the field) and createFromX509Certificate with the local
+// hub.
 import assert from 'node:assert/strict';
 import crypto, { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -104,7 +104,10 @@ const DIALOGS: Array<{ type: string; id: string; fields: string[]; values?: Reco
   },
 ];
 
-/** Starts `npm start`'s script (dist/scripts/start.js) on a free port with a temporary userDir; resolves with the editor URL. */
+/**
+ * Starts `npm start`'s script (dist/scripts/start.js) on a free port with a temporary userDir; resolves with the editor
+ * URL.
+ */
 async function startDemo(userDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [path.join(root, 'dist', 'scripts', 'start.js')], {
     cwd: root,
@@ -210,7 +213,8 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     demo = await startDemo(userDir);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const chromiumModule = require('@sparticuz/chromium') as Chromium & { default?: Chromium };
-    // 143.x (the last major that installs on Node 20) exports the class itself from its CommonJS build; later majors a default.
+    // 143.x (the last major that installs on Node 20) exports the class itself from its CommonJS build; later majors a
+    // default.
     const chromium = chromiumModule.default ?? chromiumModule;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const playwright = require('playwright-core') as typeof import('playwright-core');
@@ -325,7 +329,8 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     const title = page.locator('.red-ui-tray-titlebar').first();
     await title.waitFor();
     assert.equal((await title.innerText()).trim(), 'Add new IoT Hub module client config node');
-    // The runtime answers the default: npm start shares its local hub, so Local hub (not the demo module's IoT Edge variables).
+    // The runtime answers the default: npm start shares its local hub, so Local hub (not the demo module's IoT Edge
+    // variables).
     await page.waitForFunction(`$('#node-config-input-connectionType').val() === 'localHub'`);
     const deviceId = page.locator('#node-config-input-deviceId');
     assert.equal(await deviceId.getAttribute('placeholder'), 'optional, default local-device');

@@ -26,7 +26,10 @@ export interface RawRequest {
   ca?: string;
 }
 
-/** Sends one request (HTTP, or HTTPS with `ca`) without connection reuse (`agent: false`), so nothing stays open afterwards. */
+/**
+ * Sends one request (HTTP, or HTTPS with `ca`) without connection reuse (`agent: false`), so nothing stays open
+ * afterwards.
+ */
 export function rawRequest(req: RawRequest): Promise<HttpAnswer> {
   const payload =
     req.body === undefined

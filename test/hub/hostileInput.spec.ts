@@ -164,7 +164,9 @@ describe('local hub under hostile input', function () {
   const eventsTopic = (m: ModuleIdentity, bag = ''): string =>
     `devices/${m.deviceId}/modules/${m.moduleId}/messages/events/${bag}`;
 
-  /** (1) nothing escaped, (2) a legitimate module connects, publishes an output that goes upstream and gets its twin. */
+  /**
+   * (1) nothing escaped, (2) a legitimate module connects, publishes an output that goes upstream and gets its twin.
+   */
   async function assertHubHealthy(): Promise<void> {
     assert.deepEqual(crashes, [], 'an uncaughtException / unhandledRejection fired');
     const n = String(++round);

@@ -110,7 +110,9 @@ describe('hub state directory store', function () {
       assert.deepEqual(missingStatePackages(), [], 'installed in this clone');
       assert.equal(
         statePackagesHint(['classic-level', 'aedes-persistence-level']),
-        'a state directory needs the optional packages classic-level and aedes-persistence-level: install them beside this pack (npm install classic-level aedes-persistence-level), or run the hub with --ephemeral (nothing kept)',
+        'a state directory needs the optional packages classic-level and aedes-persistence-level: install ' +
+          'them beside this pack (npm install classic-level aedes-persistence-level), or run the hub with ' +
+          '--ephemeral (nothing kept)',
       );
     });
   });

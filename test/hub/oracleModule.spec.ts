@@ -1,5 +1,5 @@
-// Oracle: the official SDKs (azure-iot-device ModuleClient over MQTT, azure-iothub Registry/Client over REST) against the
-// local hub — routing with every property, twins both ways, direct methods from the service and module to module.
+// Oracle: the official SDKs (azure-iot-device ModuleClient over MQTT, azure-iothub Registry/Client over REST) against
+// the local hub — routing with every property, twins both ways, direct methods from the service and module to module.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Message, type ModuleClient } from 'azure-iot-device';

@@ -105,7 +105,10 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     await exited;
   }
 
-  /** Connects as a module the way the Python SDK does (client id `d/m`, SAS password, MQTT 3.1.1); resolves with the CONNACK. */
+  /**
+   * Connects as a module the way the Python SDK does (client id `d/m`, SAS password, MQTT 3.1.1); resolves with the
+   * CONNACK.
+   */
   async function connectAs(
     summary: Summary,
     ca: string,

@@ -190,7 +190,9 @@ export interface SdkHttpError extends Error {
   responseBody?: string;
 }
 
-/** The IoT Hub numeric error code inside a JSON-style error body (`{"Message":"{\"errorCode\":…}"}`, direct methods). */
+/**
+ * The IoT Hub numeric error code inside a JSON-style error body (`{"Message":"{\"errorCode\":…}"}`, direct methods).
+ */
 export function innerErrorCode(body: string | undefined): number {
   return (JSON.parse((JSON.parse(body ?? '{}') as LegacyBody).Message) as { errorCode: number }).errorCode;
 }

@@ -1,4 +1,5 @@
-// Unit tests for how the hub builds the messages it routes (src/hub/telemetryMessages.ts) and drops expired ones (src/hub/InputDelivery.ts).
+// Unit tests for how the hub builds the messages it routes (src/hub/telemetryMessages.ts) and drops expired ones
+// (src/hub/InputDelivery.ts).
 import assert from 'node:assert/strict';
 import type { AedesPublishPacket } from 'aedes';
 import { forwardUnlessExpired } from '../../src/hub/InputDelivery';

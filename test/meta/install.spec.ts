@@ -12,7 +12,9 @@ const run = promisify(execFile);
 const root = path.resolve(__dirname, '..', '..');
 const MODULE = 'node-red-contrib-azure-iot-module';
 
-/** Runs inside the child: Node-RED on port 0 with the user dir, prints the pack's node sets and where they load from. */
+/**
+ * Runs inside the child: Node-RED on port 0 with the user dir, prints the pack's node sets and where they load from.
+ */
 const SCRIPT = `
 const http = require('node:http');
 const RED = require('node-red');

@@ -61,7 +61,8 @@ describe('examples/', function () {
         assert.ok(CORE.has(n.type) || OURS.test(n.type), `${n.id}: ${n.type} is neither core nor ours`);
         assert.equal(n.credentials, undefined, `${n.id} carries credentials`);
         if (n.type === 'iothub-module-client' && n.connectionType === 'sasToken') {
-          // A SAS token connection whose tokens come from the flow: no gateway, so its local-hub tokens reach the local hub.
+          // A SAS token connection whose tokens come from the flow: no gateway, so its local-hub tokens reach the local
+          // hub.
           assert.ok(!n.gatewayHostname, `${n.id} must leave the gateway to the local hub`);
         } else if (n.type === 'iothub-module-client') {
           assert.equal(n.connectionType, 'localHub', `${n.id} must use the local hub kind`);

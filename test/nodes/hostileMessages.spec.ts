@@ -222,7 +222,10 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
   }
 
   let seq = 0;
-  /** Sends `c.msg` to `nodeId`, waits for its completion and checks it against `c.expect` (the success check is `succeeded`). */
+  /**
+   * Sends `c.msg` to `nodeId`, waits for its completion and checks it against `c.expect` (the success check is
+   * `succeeded`).
+   */
   async function run(nodeId: string, c: Case, caught: Msg[], succeeded: () => Promise<void> | void): Promise<void> {
     const id = `${nodeId}-${++seq}`;
     c.msg._msgid = id;
@@ -756,7 +759,8 @@ describe('hostile messages to the flow nodes (flow, local hub)', function () {
         // Drops while publishes are in flight and while messages wait in the queues.
         if (i % 25 === 24) await new Promise<void>((resolve) => setImmediate(resolve));
         if (i === 99 || i === 249 || i === 399) {
-          // From the second drop on, drop a connection that is up again (with its resent and queued messages in flight).
+          // From the second drop on, drop a connection that is up again (with its resent and queued messages in
+          // flight).
           if (i > 99) await until(() => hub.isConnected(`${DEVICE}/flow`), 'reconnected', 10_000);
           hub.faults.dropAll();
         }

@@ -344,7 +344,8 @@ describe('iothub-module-output (flow, local hub)', function () {
       const completed = collect(helper.getNode('completed'));
       const caught = collect(helper.getNode('caught'));
       const out = helper.getNode('out');
-      // The flow's part: a Status node on the output node; on "sastoken-needed", the next token goes to the output node.
+      // The flow's part: a Status node on the output node; on "sastoken-needed", the next token goes to the output
+      // node.
       helper.getNode('statuses').on('input', (msg: { status: { text?: string } }) => {
         if (!String(msg.status.text).includes('sastoken-needed')) return;
         const next = token();

@@ -18,7 +18,8 @@ function run(count: number, stepMs: number, start: number): Array<{ temperature:
       return now;
     }
   };
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- runs the demo's Function-node source as Node-RED's Function node does
+  // Runs the demo's Function-node source as Node-RED's Function node does.
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the demo's Function-node source
   const sensor = new Function('msg', 'context', 'flow', 'Date', SIMULATED_SENSOR) as (
     msg: Record<string, unknown>,
     context: unknown,

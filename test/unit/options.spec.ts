@@ -1,5 +1,5 @@
-// Option validation per factory (the Python SDK's kwargs rules): unknown/excluded → TypeError, wrong type → TypeError,
-// bad value → ValueError; defaults; cipher normalisation vectors.
+// Option validation per factory (the Python SDK's kwargs rules): unknown/excluded → TypeError, wrong type →
+// TypeError, bad value → ValueError; defaults; cipher normalisation vectors.
 import assert from 'node:assert/strict';
 import { resolveOptions, normalizeCipher, minimumSastokenTtl, type FactoryKind } from '../../src/client/options';
 import { ValueError } from '../../src/client/errors';

@@ -66,14 +66,16 @@ export function readEdgeEnvironment(env: Record<string, string | undefined>): Ed
   throw new ClientError('IoT Edge environment not configured correctly', {
     code: 'client-error',
     cause: new Error(
-      `Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / EdgeModuleCACertificateFile (debug mode)`,
+      `Missing ${missing.join(', ')} (container mode) or EdgeHubConnectionString / ` +
+        `EdgeModuleCACertificateFile (debug mode)`,
     ),
   });
 }
 
 /**
  * Reads the debug-mode CA file (`EdgeModuleCACertificateFile`) as text, like the Python SDK.
- * @throws ValueError ("Invalid CA certificate file", cause kept) when the file cannot be read or holds no PEM certificate.
+ * @throws ValueError ("Invalid CA certificate file", cause kept) when the file cannot be read or holds no PEM
+ * certificate.
  */
 export function readEdgeCaCertificateFile(path: string): string {
   let text: string;
@@ -94,8 +96,8 @@ export interface WorkloadEndpoint {
 }
 
 /**
- * Normalises `IOTEDGE_WORKLOADURI` like the Python SDK: `unix://{path}` → HTTP over that Unix socket (a trailing `/` of
- * the path dropped); anything else is a base URL, given a trailing `/`.
+ * Normalises `IOTEDGE_WORKLOADURI` like the Python SDK: `unix://{path}` → HTTP over that Unix socket (a trailing `/`
+ * of the path dropped); anything else is a base URL, given a trailing `/`.
  * @throws ValueError when the URI is neither `unix://…` nor a valid `http(s)://` URL.
  */
 export function normalizeWorkloadUri(uri: string): WorkloadEndpoint {
@@ -154,7 +156,8 @@ export class WorkloadClient {
 
   /**
    * `GET trust-bundle?api-version=…` → the PEM of the CA edgeHub's server certificate chains to.
-   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing `certificate`.
+   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing
+   * `certificate`.
    * @throws ConnectionFailedError when the workload API cannot be reached; OperationTimeout when it does not answer.
    */
   async getTrustBundle(): Promise<string> {
@@ -168,7 +171,8 @@ export class WorkloadClient {
   /**
    * `POST modules/{moduleId}/genid/{generationId}/sign?api-version=…` with the module's primary key.
    * @returns the base64 HMAC-SHA256 of the UTF-8 `stringToSign` (not yet percent-encoded).
-   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing `digest`.
+   * @throws ClientError ("Unexpected failure in IoTEdge", cause kept) on a non-2xx status, non-JSON body or missing
+   * `digest`.
    * @throws ConnectionFailedError when the workload API cannot be reached; OperationTimeout when it does not answer.
    */
   async sign(stringToSign: string): Promise<string> {

@@ -1,5 +1,5 @@
-// The IoT Hub MQTT username (pure): `{HostName}/{clientId}/?api-version=…&DeviceClientType=…[&model-id=…]`, and the
-// `host[:port]` split of gateway names that MQTT and HTTP share.
+// The IoT Hub MQTT username (pure): `{HostName}/{clientId}/?api-version=…&DeviceClientType=…[&model-id=…]`, and
+// the `host[:port]` split of gateway names that MQTT and HTTP share.
 import { quote } from './properties';
 
 export const IOTHUB_API_VERSION = '2019-10-01';

@@ -324,7 +324,8 @@ async function socks5Connect(reader: HandshakeReader, proxy: ProxyOptions, host:
   const method = choice[1]!;
   if (method === 0xff) {
     throw new CredentialError(
-      `${reader.what} accepts none of the offered authentication methods (${withAuth ? 'none, username/password' : 'none'})`,
+      `${reader.what} accepts none of the offered authentication methods ` +
+        `(${withAuth ? 'none, username/password' : 'none'})`,
       { code: 'proxy-error', cause: new Error('SOCKS5 method 0xFF') },
     );
   }

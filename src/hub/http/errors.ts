@@ -8,7 +8,9 @@ import type { HubError } from '../hubErrors';
  * The body shape of an error. IoT Hub answers in two, and the official service SDK (azure-iothub's
  * `Http.parseErrorBody`) only understands the first:
  * - legacy: `{"Message":"ErrorCode:<Name>;<text>","ExceptionMessage":"Tracking ID:…"}` (registry, twins, auth);
- * - json: `{"Message":"{\"errorCode\":404103,\"trackingId\":…,\"message\":…,\"info\":{…},\"timestampUtc\":…}","ExceptionMessage":""}`
+ * - json:
+ * `{"Message":"{\"errorCode\":404103,\"trackingId\":…,\"message\":…,\"info\":{…},\"timestampUtc\":…}",
+ * "ExceptionMessage":""}`
  *   (direct methods), which azure-iothub reports by HTTP status only, exactly as against the real service.
  */
 export type BodyStyle = 'legacy' | 'json';

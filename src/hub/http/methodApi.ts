@@ -28,7 +28,8 @@ function parseInvocation(body: unknown): MethodInvocation {
 
 /**
  * Builds the method endpoint handler (the caller is already authenticated).
- * @throws never (the factory). The handler throws HubError (or what the hub rejects with): 400, 404 (404001/404010/404103), 405, 504101.
+ * @throws never (the factory). The handler throws HubError (or what the hub rejects with): 400, 404
+ * (404001/404010/404103), 405, 504101.
  */
 export function createMethodApi(
   hub: ServiceApiHub,

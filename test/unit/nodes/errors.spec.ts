@@ -35,7 +35,8 @@ describe('nodes: error text by code', () => {
     );
     assert.equal(
       err.message,
-      'The hub rejected the request as invalid (bad-request, 400004): responseTimeoutInSeconds must be between 5 and 300',
+      'The hub rejected the request as invalid (bad-request, 400004): ' +
+        'responseTimeoutInSeconds must be between 5 and 300',
     );
     assert.equal(String(err), err.message);
   });

@@ -1,4 +1,5 @@
-// The nodes' settings and msg fields: numbers, target ids, timeouts, status codes, output names, twin action, SAS token.
+// The nodes' settings and msg fields: numbers, target ids, timeouts, status codes, output names, twin action, SAS
+// token.
 import assert from 'node:assert/strict';
 import { NodeError } from '../../../nodes/shared/errors';
 import {

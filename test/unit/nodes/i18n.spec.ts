@@ -1,4 +1,5 @@
-// Catalog text in the runtime: the runtime's catalog first, else the built-in English text with its placeholders filled.
+// Catalog text in the runtime: the runtime's catalog first, else the built-in English text with its placeholders
+// filled.
 import assert from 'node:assert/strict';
 import { interpolate, translate } from '../../../nodes/shared/i18n';
 import type { RedApi } from '../../../nodes/shared/red';
