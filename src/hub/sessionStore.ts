@@ -49,6 +49,13 @@ export class WriteBehindDb implements SessionDb {
   private written = 0;
   private waiters: Array<{ seq: number; resolve: () => void }> = [];
   private draining = false;
+  /**
+   * Set when the hub starts to close the store. The broker may still be answering a late SUBSCRIBE (its
+   * retained-message lookup) or a reconnect while it shuts down: from then on reads find nothing and iterations end,
+   * instead of failing on a closed LevelDB (an iteration's error is emitted on a stream nobody listens to, which would
+   * end the process).
+   */
+  private closing = false;
 
   constructor(
     private readonly db: SessionDb,
@@ -58,6 +65,7 @@ export class WriteBehindDb implements SessionDb {
   async get(key: string, options?: object): Promise<Buffer | undefined> {
     const value = this.known.get(key);
     if (value !== undefined) return value ?? undefined;
+    if (this.closing) return undefined;
     return this.db.get(key, options);
   }
 
@@ -101,11 +109,20 @@ export class WriteBehindDb implements SessionDb {
 
   async *values(options: Range & object): AsyncIterable<Buffer> {
     await this.flushed();
-    yield* this.db.values(options);
+    if (this.closing) return;
+    try {
+      for await (const value of this.db.values(options)) {
+        yield value;
+        if (this.closing) return;
+      }
+    } catch (err) {
+      if (!this.closing) throw err;
+    }
   }
 
-  /** Writes what is pending, then closes the database. */
+  /** Writes what is pending, then closes the database; reads from then on find nothing. */
   async close(): Promise<void> {
+    this.closing = true;
     await this.flushed();
     await this.db.close();
   }

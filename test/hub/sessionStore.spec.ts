@@ -83,6 +83,25 @@ describe('hub session store (written behind)', function () {
     assert.deepEqual(values, ['1', '2']);
   });
 
+  it('once closing, reads find nothing and an iteration ends instead of failing on the closed database', async () => {
+    // aedes may still look up retained messages for a late SUBSCRIBE while the hub closes: an iteration failing on a
+    // closed LevelDB emits its error on a stream nobody listens to, which ended the hub's process.
+    const store = new WriteBehindDb(db);
+    await store.put('k:1', b('1'));
+    await store.flushed();
+    const iterator = store.values({ gte: 'k:', lt: 'k;' })[Symbol.asyncIterator]();
+    const closed = store.close();
+    const values: string[] = [];
+    for (let r = await iterator.next(); !r.done; r = await iterator.next()) values.push(r.value.toString());
+    await closed;
+    assert.deepEqual(values, []);
+    assert.equal(await store.get('k:2'), undefined);
+    const after: string[] = [];
+    for await (const v of store.values({ gte: 'k:', lt: 'k;' })) after.push(v.toString());
+    assert.deepEqual(after, []);
+    await level.open();
+  });
+
   it('flushed() resolves once the writes made before it are stored, also when a batch fails (reported)', async () => {
     const errors: Error[] = [];
     const failing: SessionDb = Object.create(db) as SessionDb;
