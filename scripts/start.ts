@@ -15,6 +15,7 @@ import {
   writeDiscoveryFile,
 } from '../src/index';
 import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
+import { newClientConfig } from '../nodes/shared/options';
 import { SIMULATED_SENSOR } from './demoSensor';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */
@@ -49,27 +50,7 @@ const DEMO_TAB = 'demo-tab';
 /** A numeric setting's default from the option table, as the editor saves it (text). */
 const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
 /** Every setting of a config node as the editor would save it (a node deployed without them shows empty fields). */
-const CLIENT_DEFAULTS = {
-  type: 'iothub-module-client',
-  hostname: '',
-  deviceId: '',
-  moduleId: '',
-  routes: '',
-  gatewayHostname: '',
-  transport: 'mqtt',
-  tls: '',
-  x509Source: 'tls',
-  proxy: '',
-  cipher: '',
-  productInfo: '',
-  sastokenTtl: byRule('sastokenTtl'),
-  keepAlive: byRule('keepAlive'),
-  autoConnect: true,
-  connectionRetry: true,
-  connectionRetryInterval: byRule('connectionRetryInterval'),
-  ensureDesiredProperties: true,
-  operationTimeout: byRule('operationTimeout'),
-};
+const CLIENT_DEFAULTS = newClientConfig();
 /** How long after the flows start the demo changes a desired property, so the twin reaction shows at once. */
 const DESIRED_DEMO_DELAY_MS = 8000;
 const STOP_DEADLINE_MS = 12_000;

@@ -1,6 +1,7 @@
 // Converts flows written for the archived node-red-contrib-azure-iot-edge-module pack (types edgeclient, moduleinput,
 // moduleoutput, moduletwin, modulemethod) to this pack's nodes. Pure: used by the editor (through an admin endpoint)
 // and by the `azure-iot-convert-edge-flows` CLI; it never imports Node-RED.
+import { newClientConfig } from './options';
 
 /** A node of an exported Node-RED flow (flows.json entry). */
 export interface FlowNode {
@@ -98,26 +99,7 @@ function layout(node: FlowNode): Partial<FlowNode> {
 
 /** An *IoT Edge environment* config node (what the archived pack's client always was: `fromEnvironment`). */
 function edgeConfig(id: string, name: string): FlowNode {
-  return {
-    id,
-    type: 'iothub-module-client',
-    name,
-    connectionType: 'edge',
-    hostname: '',
-    deviceId: '',
-    moduleId: '',
-    routes: '',
-    gatewayHostname: '',
-    transport: 'mqtt',
-    tls: '',
-    x509Source: 'tls',
-    proxy: '',
-    cipher: '',
-    productInfo: '',
-    autoConnect: true,
-    connectionRetry: true,
-    ensureDesiredProperties: true,
-  };
+  return { ...newClientConfig(), id, name, connectionType: 'edge' };
 }
 
 /**

@@ -65,6 +65,35 @@ export type ClientSetup =
   | { kind: 'edge'; options: ClientOptions }
   | { kind: 'localHub'; deviceId: string; moduleId: string; routes: string; options: ClientOptions };
 
+/**
+ * Every setting of a new config node as the editor saves it (numbers as text, from the option table): what the demo
+ * deploys and what a converted flow gets, so a node made outside the editor opens with the dialog's own defaults.
+ */
+export function newClientConfig(): { type: 'iothub-module-client' } & Record<string, string | boolean> {
+  const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
+  return {
+    type: 'iothub-module-client',
+    hostname: '',
+    deviceId: '',
+    moduleId: '',
+    routes: '',
+    gatewayHostname: '',
+    transport: 'mqtt',
+    tls: '',
+    x509Source: 'tls',
+    proxy: '',
+    cipher: '',
+    productInfo: '',
+    sastokenTtl: byRule('sastokenTtl'),
+    keepAlive: byRule('keepAlive'),
+    autoConnect: true,
+    connectionRetry: true,
+    connectionRetryInterval: byRule('connectionRetryInterval'),
+    ensureDesiredProperties: true,
+    operationTimeout: byRule('operationTimeout'),
+  };
+}
+
 /** The device a local-hub module belongs to when the dialog leaves it empty. */
 export const LOCAL_HUB_DEFAULT_DEVICE = 'local-device';
 
