@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { IoTHubModuleClient, LocalHub } from '../../src/index';
 import type { AnnouncedHub, LocalHubApi, RoutedHub } from '../../src/index';
@@ -23,6 +22,7 @@ import {
   writeDiscoveryFile,
 } from '../../src/hub';
 import { until } from '../helpers/until';
+import { usePrivateDiscoveryDir } from '../helpers/localHubDiscovery';
 
 /** Connects a client with a lease's credentials, proves it is online at the hub, and shuts it down. */
 async function connectOnce(cs: string, ca: string): Promise<void> {
@@ -40,21 +40,7 @@ async function connectOnce(cs: string, ca: string): Promise<void> {
 
 describe('local hub leases and discovery', function () {
   this.timeout(30_000);
-  let discoveryDir: string;
-  const saved = { ...localHubSettings };
-
-  beforeEach(() => {
-    // A private discovery directory: a developer's running `npm start` must not change the outcome.
-    discoveryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'local-hub-discovery-'));
-    localHubSettings.discoveryDir = discoveryDir;
-    localHubSettings.graceMs = 0;
-  });
-  afterEach(async () => {
-    unshareLocalHub();
-    await localHubsClosed();
-    Object.assign(localHubSettings, saved);
-    fs.rmSync(discoveryDir, { recursive: true, force: true });
-  });
+  const discovery = usePrivateDiscoveryDir();
 
   it('starts ONE in-process hub for every lease and closes it when the last lease is released', async () => {
     const a = await acquireLocalHub('dev-a', 'mod-1');
@@ -153,7 +139,7 @@ describe('local hub leases and discovery', function () {
     removeLeaseRoutes(routed, 7);
     assert.deepEqual(sets, [{ ...base, lease7_1: 'FROM /messages/modules/mod/* INTO $upstream' }, base]);
 
-    const caCertPath = path.join(discoveryDir, 'ca.pem');
+    const caCertPath = path.join(discovery.dir, 'ca.pem');
     fs.writeFileSync(caCertPath, 'not a real CA');
     const announced: AnnouncedHub = {
       hostName: 'local-hub.test',
@@ -162,7 +148,7 @@ describe('local hub leases and discovery', function () {
       caCertPath,
       serviceConnectionString: 'HostName=local-hub.test;SharedAccessKeyName=iothubowner;SharedAccessKey=a2V5',
     };
-    const file = writeDiscoveryFile(announced, discoveryDir);
+    const file = writeDiscoveryFile(announced, discovery.dir);
     const written = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
     const expected = { ...announced, pid: process.pid, workloadUri: '', startedAt: undefined };
     assert.deepEqual({ ...written, startedAt: undefined }, expected);
@@ -180,12 +166,12 @@ describe('local hub leases and discovery', function () {
     it(`joins a hub announced by another live process through its registry REST API (${where})`, async () => {
       const hub = await startHub();
       try {
-        const file = writeDiscoveryFile(hub, discoveryDir);
+        const file = writeDiscoveryFile(hub, discovery.dir);
         assert.equal((fs.statSync(file).mode & 0o777).toString(8), '600', 'the file holds the service key');
         // Announce it as another live process's hub (this process's own announcements are skipped).
         const announced = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
         fs.writeFileSync(file, JSON.stringify({ ...announced, pid: process.ppid }));
-        assert.equal(discoverHubs(discoveryDir).length, 1);
+        assert.equal(discoverHubs(discovery.dir).length, 1);
         const lease = await acquireLocalHub('dev-remote', 'mod-remote');
         assert.equal(lease.source, 'remote');
         assert.equal(lease.ca, hub.caCert);
@@ -200,7 +186,7 @@ describe('local hub leases and discovery', function () {
         await again.release();
         assert.equal(await ownLocalHub(), undefined);
         removeDiscoveryFile(file);
-        assert.equal(discoverHubs(discoveryDir).length, 0);
+        assert.equal(discoverHubs(discovery.dir).length, 0);
       } finally {
         await hub.close();
       }
@@ -209,7 +195,7 @@ describe('local hub leases and discovery', function () {
   it('the CLI with --announce (`npm run hub`) prints its JSON line first, announces the hub, and withdraws it on Ctrl-C', async function () {
     const cli = path.resolve(__dirname, '..', '..', 'dist', 'src', 'hub', 'cli.js');
     const child = spawn(process.execPath, [cli, '--announce', '--ephemeral'], {
-      env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discoveryDir },
+      env: { ...process.env, AZURE_IOT_LOCAL_HUB_DIR: discovery.dir },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -218,9 +204,9 @@ describe('local hub leases and discovery', function () {
     try {
       // The announcement is written before the JSON line: once the line is out, the hub can be joined.
       await until(() => out.includes('\n'), 'the JSON line', 20_000);
-      assert.equal(discoverHubs(discoveryDir).length, 1, 'announced');
+      assert.equal(discoverHubs(discovery.dir).length, 1, 'announced');
       const first = JSON.parse(out.split('\n')[0]!) as { httpsPort: number };
-      const announced = discoverHubs(discoveryDir)[0]!;
+      const announced = discoverHubs(discovery.dir)[0]!;
       assert.equal(announced.port, first.httpsPort);
       assert.equal(announced.pid, child.pid, 'the CLI announces its own process');
       const lease = await acquireLocalHub('dev-cli', 'mod-cli');
@@ -232,12 +218,12 @@ describe('local hub leases and discovery', function () {
       child.kill('SIGINT');
       await exited;
     }
-    assert.deepEqual(fs.readdirSync(discoveryDir), [], 'the announcement is removed');
+    assert.deepEqual(fs.readdirSync(discovery.dir), [], 'the announcement is removed');
   });
 
   it('ignores announcements of processes that are gone', async () => {
     fs.writeFileSync(
-      path.join(discoveryDir, '1.json'),
+      path.join(discovery.dir, '1.json'),
       JSON.stringify({
         pid: 2 ** 22 + 12345,
         port: 1,
@@ -247,7 +233,7 @@ describe('local hub leases and discovery', function () {
         startedAt: '',
       }),
     );
-    fs.writeFileSync(path.join(discoveryDir, '2.json'), '{ not json');
-    assert.deepEqual(discoverHubs(discoveryDir), []);
+    fs.writeFileSync(path.join(discovery.dir, '2.json'), '{ not json');
+    assert.deepEqual(discoverHubs(discovery.dir), []);
   });
 });

@@ -1,30 +1,14 @@
 // The config node's "local hub" connection kind: one leased module identity, and clients created for it from its
 // IoT Edge environment.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { MethodResponse } from '../../src/index';
 import { LocalHubConnection } from '../../nodes/shared/localHub';
-import { localHubsClosed, localHubSettings, ownLocalHub, unshareLocalHub } from '../../src/hub';
+import { ownLocalHub } from '../../src/hub';
+import { usePrivateDiscoveryDir } from '../helpers/localHubDiscovery';
 
 describe('nodes/shared/localHub (local hub connection kind)', function () {
   this.timeout(30_000);
-  let discoveryDir: string;
-  const saved = { ...localHubSettings };
-
-  beforeEach(() => {
-    // A private discovery directory: a developer's running `npm start` must not change the outcome.
-    discoveryDir = fs.mkdtempSync(path.join(os.tmpdir(), 'local-hub-discovery-'));
-    localHubSettings.discoveryDir = discoveryDir;
-    localHubSettings.graceMs = 0;
-  });
-  afterEach(async () => {
-    unshareLocalHub();
-    await localHubsClosed();
-    Object.assign(localHubSettings, saved);
-    fs.rmSync(discoveryDir, { recursive: true, force: true });
-  });
+  usePrivateDiscoveryDir();
 
   it('LocalHubConnection: clients come from the IoT Edge environment, so one module can invoke another', async () => {
     const caller = new LocalHubConnection('dev-c', 'caller', '');
