@@ -1,12 +1,14 @@
 // The local hub's state directory: TLS material as PEM files, and a LevelDB database (classic-level) holding the
-// broker's MQTT sessions (aedes-persistence-level) beside the hub's own records (policy key, identities, twins,
-// store-and-forward queues), so that a restarted hub is the same hub to its clients.
+// broker's MQTT sessions (a journal of aedes' in-memory session store) beside the hub's own records (policy key,
+// identities, twins, store-and-forward queues), so that a restarted hub is the same hub to its clients.
 import type { ClassicLevel } from 'classic-level';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { HubTlsMaterial } from './certs';
-import { durableSessionStore, WriteBehindDb, type SessionDb } from './sessionStore';
+import v8 from 'node:v8';
+import { JournaledSessions, type JournalDb } from './sessionJournal';
+import { WriteBehind } from './writeBehind';
 
 /** Key prefixes of the hub's own records (the `hub` sublevel). */
 export const StateKeys = {
@@ -28,11 +30,11 @@ function openRecords(db: ClassicLevel<string, unknown>) {
 type Records = ReturnType<typeof openRecords>;
 
 /** The packages a state directory needs: optional peer dependencies of the pack, installed beside it on demand. */
-export const STATE_PACKAGES = ['classic-level', 'aedes-persistence-level'] as const;
+export const STATE_PACKAGES = ['classic-level'] as const;
 
 /**
  * Which of {@link STATE_PACKAGES} cannot be loaded from here (none in a clone of this repository, where they are
- * dev dependencies; both in a pack installed without them).
+ * dev dependencies; all in a pack installed without them).
  * @throws never
  */
 export function missingStatePackages(resolve: (name: string) => string = require.resolve): string[] {
@@ -103,25 +105,23 @@ async function writeFileAtomic(file: string, content: string, mode: number): Pro
  * before it acknowledges a change (HTTP response, twin response, PUBACK of a routed message).
  */
 export class HubState {
-  /** Changes not yet handed to the database (value `undefined` = delete). */
-  private pending = new Map<string, unknown>();
-  private waiting: Array<() => void> = [];
-  private draining = false;
+  private readonly changes: WriteBehind<unknown>;
   private closed = false;
   /** The broker's sessions, once {@link brokerPersistence} has made them. */
-  private sessions: WriteBehindDb | undefined;
+  private sessions: JournaledSessions | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly db: ClassicLevel<string, unknown>,
     private readonly records: Records,
-    private readonly sessionStore: (db: SessionDb) => object,
     private readonly onError: (err: Error) => void,
-  ) {}
+  ) {
+    this.changes = new WriteBehind(records, onError);
+  }
 
   /**
    * Opens (creating when missing) a state directory.
-   * @throws when classic-level or aedes-persistence-level is not installed, the directory cannot be created, or the
+   * @throws when classic-level is not installed, the directory cannot be created, or the
    * database is locked by another hub process or corrupt.
    */
   static async open(dir: string, onError: (err: Error) => void = () => undefined): Promise<HubState> {
@@ -129,10 +129,7 @@ export class HubState {
     if (missing.length > 0) throw new Error(statePackagesHint(missing));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     // Loaded only for a hub with a state directory: an in-memory hub never loads LevelDB's native binding.
-    const [{ ClassicLevel }, { default: aedesPersistenceLevel }] = await Promise.all([
-      import('classic-level'),
-      import('aedes-persistence-level'),
-    ]);
+    const { ClassicLevel } = await import('classic-level');
     const db = new ClassicLevel<string, unknown>(path.join(dir, 'db'), { valueEncoding: 'json' });
     try {
       await db.open();
@@ -142,13 +139,9 @@ export class HubState {
         throw new Error(`the state directory ${dir} is in use by another hub`, { cause: err });
       throw err;
     }
-    return new HubState(
-      dir,
-      db,
-      openRecords(db),
-      aedesPersistenceLevel as unknown as (db: SessionDb) => object,
-      onError,
-    );
+    const state = new HubState(dir, db, openRecords(db), onError);
+    await state.forgetOldSessionLayout();
+    return state;
   }
 
   /**
@@ -156,10 +149,23 @@ export class HubState {
    * waits for the session changes made before it.
    */
   brokerPersistence(): unknown {
-    // aedes-persistence-level encodes its own values (msgpack) and asks for buffers.
-    const sublevel = this.db.sublevel<string, Buffer>('mqtt', { valueEncoding: 'buffer' }) as unknown as SessionDb;
-    this.sessions = new WriteBehindDb(sublevel, (err) => this.onError(err));
-    return durableSessionStore(this.sessionStore, this.sessions);
+    // Values are structured clones (v8 serialization: buffers and plain objects, readable by later Node versions).
+    const sublevel = this.db.sublevel<string, unknown>('sessions', {
+      valueEncoding: { name: 'v8', format: 'buffer', encode: (v: unknown) => v8.serialize(v), decode: v8.deserialize },
+    });
+    this.sessions = new JournaledSessions(sublevel as unknown as JournalDb, this.onError);
+    return this.sessions;
+  }
+
+  /**
+   * Earlier versions of the hub kept MQTT sessions in another layout (sublevel `mqtt`, aedes-persistence-level): those
+   * are dropped, once; their clients get session present = 0 at their next connect and subscribe again.
+   */
+  private async forgetOldSessionLayout(): Promise<void> {
+    const old = this.db.sublevel<string, unknown>('mqtt', { valueEncoding: 'buffer' });
+    if ((await old.keys({ limit: 1 }).all()).length === 0) return;
+    await old.clear();
+    this.onError(new Error('MQTT sessions stored by an earlier version of the hub were not kept'));
   }
 
   /** Where the CA certificate file lives (stable across restarts). */
@@ -216,66 +222,27 @@ export class HubState {
 
   /** Records a change (a JSON value) to be written behind; a later change of the same key replaces it. */
   put(key: string, value: unknown): void {
-    this.change(key, value);
+    this.changes.put(key, value);
   }
 
   /** Records a deletion to be written behind. */
   del(key: string): void {
-    this.change(key, undefined);
+    this.changes.del(key);
   }
 
   /**
    * Resolves once every change recorded before this call (hub records and MQTT sessions) is in the database (never
    * rejects).
    */
-  settled(): Promise<void> {
-    const sessions = this.sessions?.flushed();
-    if (!this.draining && this.pending.size === 0) return sessions ?? Promise.resolve();
-    const records = new Promise<void>((resolve) => this.waiting.push(resolve));
-    return sessions ? Promise.all([records, sessions]).then(() => undefined) : records;
+  async settled(): Promise<void> {
+    await Promise.all([this.changes.settled(), this.sessions?.settled()]);
   }
 
   /** Writes what is pending, then closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.settled();
     this.closed = true;
+    await Promise.all([this.changes.close(), this.sessions?.close()]);
     await this.db.close();
-  }
-
-  private change(key: string, value: unknown): void {
-    if (this.closed) return;
-    this.pending.set(key, value);
-    if (!this.draining) {
-      this.draining = true;
-      void this.drain();
-    }
-  }
-
-  /**
-   * Writes the pending changes as one batch at a time. A waiter registered while a batch is being written waits for
-   * the next one (its changes are in the batch being written or in the next), or for the end when there is none.
-   */
-  private async drain(): Promise<void> {
-    while (this.pending.size > 0) {
-      const batch = this.pending;
-      this.pending = new Map();
-      const done = this.waiting;
-      this.waiting = [];
-      try {
-        await this.records.batch(
-          [...batch].map(([key, value]) =>
-            value === undefined ? { type: 'del' as const, key } : { type: 'put' as const, key, value },
-          ),
-        );
-      } catch (err) {
-        this.onError(err as Error);
-      }
-      for (const resolve of done) resolve();
-    }
-    this.draining = false;
-    const rest = this.waiting;
-    this.waiting = [];
-    for (const resolve of rest) resolve();
   }
 }

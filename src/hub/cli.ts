@@ -26,9 +26,9 @@ then one line per event. Without a config file: device "local-device" with modul
   --state-dir <dir> keep the hub's CA, keys, identities, twins, MQTT sessions and queued messages there, so
                     that a restarted hub accepts the same connection strings and CA file and modules find
                     their sessions (default: <user data dir>/azure-iot-local-hub/<hub name>, the user data
-                    dir being $XDG_DATA_HOME or ~/.local/share on Linux); needs the optional packages
-                    classic-level and aedes-persistence-level (without them and without --state-dir, the
-                    hub runs as with --ephemeral and says so on stderr)
+                    dir being $XDG_DATA_HOME or ~/.local/share on Linux); needs the optional package
+                    classic-level (without it and without --state-dir, the hub runs as with --ephemeral
+                    and says so on stderr)
   --ephemeral       keep nothing: a new CA and new keys at every start, everything in memory`;
 
 /** Exit codes: 0 = stopped by a signal, 1 = failed to start or to stop, 2 = bad arguments or configuration. */

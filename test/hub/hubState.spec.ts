@@ -71,7 +71,7 @@ describe('hub state directory store', function () {
   });
 
   describe('its packages are optional', () => {
-    it('the pack lists classic-level and aedes-persistence-level as optional peer dependencies (dev dependencies here), not dependencies', () => {
+    it('the pack lists classic-level as an optional peer dependency (dev dependencies here), not dependencies', () => {
       const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Record<
         string,
         Record<string, unknown> | undefined
@@ -88,7 +88,7 @@ describe('hub state directory store', function () {
       const script = `const { LocalHub } = require('./src/hub/index.ts');
         LocalHub.start({ workloadSocketPath: false }).then(async (hub) => {
           await hub.close();
-          const loaded = Object.keys(require.cache).filter((f) => /node_modules[\\/](classic-level|aedes-persistence-level)[\\/]/.test(f));
+          const loaded = Object.keys(require.cache).filter((f) => /node_modules[\\/](classic-level)[\\/]/.test(f));
           process.stdout.write(JSON.stringify(loaded));
         });`;
       const { stdout } = await promisify(execFile)(process.execPath, ['--require', 'tsx/cjs', '-e', script], {
@@ -102,17 +102,12 @@ describe('hub state directory store', function () {
       const absent = (name: string): string => {
         throw Object.assign(new Error(`Cannot find module '${name}'`), { code: 'MODULE_NOT_FOUND' });
       };
-      assert.deepEqual(missingStatePackages(absent), ['classic-level', 'aedes-persistence-level']);
-      assert.deepEqual(
-        missingStatePackages((name) => (name === 'classic-level' ? absent(name) : name)),
-        ['classic-level'],
-      );
+      assert.deepEqual(missingStatePackages(absent), ['classic-level']);
       assert.deepEqual(missingStatePackages(), [], 'installed in this clone');
       assert.equal(
-        statePackagesHint(['classic-level', 'aedes-persistence-level']),
-        'a state directory needs the optional packages classic-level and aedes-persistence-level: install ' +
-          'them beside this pack (npm install classic-level aedes-persistence-level), or run the hub with ' +
-          '--ephemeral (nothing kept)',
+        statePackagesHint(['classic-level']),
+        'a state directory needs the optional package classic-level: install it beside this pack (npm install ' +
+          'classic-level), or run the hub with --ephemeral (nothing kept)',
       );
     });
   });

@@ -377,7 +377,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     assert.equal(fs.existsSync(c.summary.caCertPath), true, 'the CA stays in the state directory');
   });
 
-  it('without classic-level and aedes-persistence-level installed: runs as --ephemeral and says how to install them; --state-dir is refused', async function () {
+  it('without classic-level installed: runs as --ephemeral and says how to install it; --state-dir is refused', async function () {
     this.timeout(60_000);
     // A pack installed without its optional peers: resolving them fails as it would there.
     const hide = path.join(dir, 'hide-state-packages.js');
@@ -386,14 +386,14 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
       `const Module = require('node:module');
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
-  if (request === 'classic-level' || request === 'aedes-persistence-level') {
+  if (request === 'classic-level') {
     throw Object.assign(new Error("Cannot find module '" + request + "'"), { code: 'MODULE_NOT_FOUND' });
   }
   return resolve.call(this, request, ...rest);
 };
 `,
     );
-    const hint = /npm install classic-level aedes-persistence-level\), or run the hub with --ephemeral/;
+    const hint = /npm install classic-level\), or run the hub with --ephemeral/;
     const a = await startCli([], ['--require', hide]);
     assert.equal(a.summary.stateDir, null);
     assert.match(a.stderr(), /keeping nothing \(as --ephemeral\)/);
