@@ -1,7 +1,9 @@
 // Node-RED config node `iothub-module-client`: one IoTHubModuleClient per node, shared by the flow nodes using it.
 import { IoTHubModuleClient } from '../src/index';
+import { clientCredentialTypes } from './shared/clientConfigFields';
 import { NodeError } from './shared/errors';
-import { LocalHubConnection, localHubModuleOf } from './shared/localHub';
+import { LocalHubConnection } from './shared/LocalHubConnection';
+import { localHubModuleOf } from './shared/localHub';
 import { ModuleClientHost } from './shared/ModuleClientHost';
 import {
   buildClientSetup,
@@ -13,10 +15,7 @@ import {
 import type { ModuleClientNode } from './shared/flowNode';
 import type { BaseNodeDef, RedApi } from './shared/red';
 
-interface ClientNodeDef extends BaseNodeDef, ClientConfigDef {
-  tls?: string;
-  proxy?: string;
-}
+type ClientNodeDef = BaseNodeDef & ClientConfigDef;
 
 interface TlsConfigNode {
   addTLSOptions(opts: Record<string, unknown>): Record<string, unknown>;
@@ -148,12 +147,6 @@ export = function register(RED: RedApi): void {
   }
 
   RED.nodes.registerType('iothub-module-client', IoTHubModuleClientNode, {
-    credentials: {
-      connectionString: { type: 'password' },
-      sasToken: { type: 'password' },
-      cert: { type: 'text' },
-      key: { type: 'password' },
-      passphrase: { type: 'password' },
-    },
+    credentials: clientCredentialTypes(),
   });
 };

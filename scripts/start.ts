@@ -15,7 +15,7 @@ import {
   writeDiscoveryFile,
 } from '../src/index';
 import type { HubMessage, LocalHubApi, OptionName } from '../src/index';
-import { newClientConfig } from '../nodes/shared/options';
+import { newClientConfig } from '../nodes/shared/clientConfigFields';
 import { SIMULATED_SENSOR } from './demoSensor';
 
 /** The part of Node-RED's embedding API (`require('node-red')`) this script uses. */

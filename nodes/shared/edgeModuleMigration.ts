@@ -1,7 +1,7 @@
 // Converts flows written for the archived node-red-contrib-azure-iot-edge-module pack (types edgeclient, moduleinput,
 // moduleoutput, moduletwin, modulemethod) to this pack's nodes. Pure: used by the editor (through an admin endpoint)
 // and by the `azure-iot-convert-edge-flows` CLI; it never imports Node-RED.
-import { newClientConfig } from './options';
+import { newClientConfig } from './clientConfigFields';
 
 /** A node of an exported Node-RED flow (flows.json entry). */
 export interface FlowNode {
@@ -32,7 +32,7 @@ export interface UnmappedItem {
   field?: string;
   /** English explanation (the CLI prints it; the editor shows the catalog text chosen by `code`). */
   reason: string;
-  code: 'unknown-field' | 'missing-client';
+  code: 'unknown-field' | 'missing-client' | 'merged-client';
 }
 
 export interface MigrationResult {
@@ -106,7 +106,10 @@ function edgeConfig(id: string, name: string): FlowNode {
  * Converts the archived pack's nodes of a flow (or of a whole flows.json) to this pack's nodes. Positions, names,
  * groups and wiring are kept; a node's id is kept by its first replacement so wires from other nodes still reach it.
  *
- * - `edgeclient` / `moduleclient` → an `iothub-module-client` of kind *IoT Edge environment* (same id);
+ * - `edgeclient` / `moduleclient` → an `iothub-module-client` of kind *IoT Edge environment* (same id). A module has
+ *   one identity, and two connections with one identity close each other in turn (IoT Hub's 400027): every
+ *   converted node uses one such client — the flow's own, when it already has one of this pack, else the first
+ *   archived one (the others are removed, listed as `merged-client`);
  * - `moduleinput` (`input`) → `iothub-module-input` (`inputName`);
  * - `moduleoutput` (`output`) → `iothub-module-output` (`outputName`);
  * - `moduletwin` → `iothub-module-twin`, behind a `json` node when something is wired into it (the archived twin
@@ -133,7 +136,9 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
   const inputOf = new Map<string, string>();
   const out: FlowNode[] = [];
   const configIds = new Set(nodes.filter((n) => LEGACY_CONFIG_TYPES.includes(n.type)).map((n) => n.id));
-  const missingClients = new Map<string, string>();
+  const ownEdgeClient = nodes.find((n) => n.type === 'iothub-module-client' && n.connectionType === 'edge')?.id;
+  /** A client to add when neither the flow nor the archived nodes bring one (their client was not exported). */
+  let addedClient: string | undefined;
 
   for (const node of nodes) {
     if (!isLegacy(node)) continue;
@@ -150,22 +155,21 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
     if (LEGACY_CONFIG_TYPES.includes(node.type)) continue;
     const client = typeof node.client === 'string' ? node.client : '';
     if (!configIds.has(client)) {
-      // A flow exported without its config node: give the nodes an IoT Edge environment client all the same.
+      // A flow exported without its config node: the nodes get an IoT Edge environment client all the same.
       unmapped.push({
         id: node.id,
         type: node.type,
         field: 'client',
         code: 'missing-client',
-        reason: `${node.type}'s client is not in the flow; an IoT Edge environment client was added`,
+        reason: `${node.type}'s client is not in the flow; it uses an IoT Edge environment client`,
       });
-      if (!missingClients.has(client)) missingClients.set(client, client === '' ? fresh('edge-module-client') : client);
+      if (addedClient === undefined && configIds.size === 0 && ownEdgeClient === undefined)
+        addedClient = client === '' ? fresh('edge-module-client') : client;
     }
   }
-  const clientOf = (node: FlowNode): string => {
-    const client = typeof node.client === 'string' ? node.client : '';
-    return configIds.has(client) ? client : missingClients.get(client)!;
-  };
-
+  /** The one IoT Edge environment client every converted node uses. */
+  const edgeClient = ownEdgeClient ?? [...configIds][0] ?? addedClient;
+  const clientOf = (): string => edgeClient!;
   for (const node of nodes) {
     if (!isLegacy(node)) {
       out.push(node);
@@ -178,8 +182,18 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
     switch (node.type) {
       case 'edgeclient':
       case 'moduleclient': {
-        out.push({ ...edgeConfig(node.id, name), ...(node.z ? { z: node.z } : {}) });
-        converted.push({ id: node.id, from: node.type, into: [node.id] });
+        if (node.id === edgeClient) {
+          out.push({ ...edgeConfig(node.id, name), ...(node.z ? { z: node.z } : {}) });
+          converted.push({ id: node.id, from: node.type, into: [node.id] });
+          break;
+        }
+        converted.push({ id: node.id, from: node.type, into: [] });
+        unmapped.push({
+          id: node.id,
+          type: node.type,
+          code: 'merged-client',
+          reason: `a module has one identity: its nodes now use the IoT Edge environment client ${edgeClient}`,
+        });
         break;
       }
       case 'moduleinput': {
@@ -188,7 +202,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-input',
           ...layout(node),
           name,
-          client: clientOf(node),
+          client: clientOf(),
           inputName: text(node.input, LEGACY_DEFAULT_INPUT),
           raw: false,
           wires: [wires[0] ?? []],
@@ -202,7 +216,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-output',
           ...layout(node),
           name,
-          client: clientOf(node),
+          client: clientOf(),
           outputName: text(node.output, LEGACY_DEFAULT_OUTPUT),
           passThrough: false,
           outputs: 0,
@@ -217,7 +231,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-twin',
           ...layout(node),
           name,
-          client: clientOf(node),
+          client: clientOf(),
           wires: [wires[0] ?? []],
         };
         const wiredInto = nodes.some((n) =>
@@ -258,7 +272,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-method-request',
           ...layout(node),
           name,
-          client: clientOf(node),
+          client: clientOf(),
           methodName,
           timeout: '25',
           timeoutStatus: '504',
@@ -326,9 +340,9 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
     }
   }
 
-  for (const id of missingClients.values()) {
-    out.push(edgeConfig(id, ''));
-    converted.push({ id, from: 'edgeclient', into: [id] });
+  if (addedClient !== undefined) {
+    out.push(edgeConfig(addedClient, ''));
+    converted.push({ id: addedClient, from: 'edgeclient', into: [addedClient] });
   }
   // Wires into a converted node go where that node now takes its input (the json or answer node).
   const rewired = out.map((n) => {

@@ -9,6 +9,7 @@ import {
   type ProxyOptions,
   type X509,
 } from '../../src/index';
+import type { CLIENT_CREDENTIALS } from './clientConfigFields';
 import { NodeError } from './errors';
 
 export type ConnectionKind = 'connectionString' | 'sasToken' | 'x509' | 'edge' | 'localHub';
@@ -33,15 +34,14 @@ export interface ClientConfigDef {
   operationTimeout?: string | number;
   /** Local hub only: edgeHub routes for the development hub, one per line. */
   routes?: string;
+  /** The id of the core tls-config node linked, if any. */
+  tls?: string;
+  /** The id of the core http proxy node linked, if any. */
+  proxy?: string;
 }
 
-export interface ClientCredentials {
-  connectionString?: string;
-  sasToken?: string;
-  cert?: string;
-  key?: string;
-  passphrase?: string;
-}
+/** The config node's secrets, as Node-RED keeps them (see CLIENT_CREDENTIALS). */
+export type ClientCredentials = { [name in keyof typeof CLIENT_CREDENTIALS]?: string };
 
 /** What a core tls-config node contributes (its addTLSOptions output). */
 export interface TlsMaterial {
@@ -64,35 +64,6 @@ export type ClientSetup =
   | { kind: 'x509'; args: { x509: X509; hostname: string; deviceId: string; moduleId: string }; options: ClientOptions }
   | { kind: 'edge'; options: ClientOptions }
   | { kind: 'localHub'; deviceId: string; moduleId: string; routes: string; options: ClientOptions };
-
-/**
- * Every setting of a new config node as the editor saves it (numbers as text, from the option table): what the demo
- * deploys and what a converted flow gets, so a node made outside the editor opens with the dialog's own defaults.
- */
-export function newClientConfig(): { type: 'iothub-module-client' } & Record<string, string | boolean> {
-  const byRule = (name: OptionName): string => String(OPTION_RULES[name].default);
-  return {
-    type: 'iothub-module-client',
-    hostname: '',
-    deviceId: '',
-    moduleId: '',
-    routes: '',
-    gatewayHostname: '',
-    transport: 'mqtt',
-    tls: '',
-    x509Source: 'tls',
-    proxy: '',
-    cipher: '',
-    productInfo: '',
-    sastokenTtl: byRule('sastokenTtl'),
-    keepAlive: byRule('keepAlive'),
-    autoConnect: true,
-    connectionRetry: true,
-    connectionRetryInterval: byRule('connectionRetryInterval'),
-    ensureDesiredProperties: true,
-    operationTimeout: byRule('operationTimeout'),
-  };
-}
 
 /** The device a local-hub module belongs to when the dialog leaves it empty. */
 export const LOCAL_HUB_DEFAULT_DEVICE = 'local-device';

@@ -5,7 +5,8 @@
 import { ClientError, ConnectionDroppedError, NoConnectionError, OperationCancelled } from './errors';
 import { mapTransportError } from './errorMapping';
 import { backoffDelayMs, retryCapSeconds } from './backoff';
-import { Alarm, type Clock } from './clock';
+import { Alarm } from './Alarm';
+import type { Clock } from './clock';
 import type { Credentials } from './Credentials';
 import type { ConnectionSource, PendingOperations } from './TimedOperations';
 import type { ResolvedOptions } from './options';

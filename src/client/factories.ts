@@ -11,7 +11,8 @@ import {
   type SasTokenSource,
 } from './auth/sastoken';
 import { loadX509 } from './auth/x509';
-import { readEdgeCaCertificateFile, readEdgeEnvironment, WorkloadClient } from './auth/edgeEnvironment';
+import { readEdgeCaCertificateFile, readEdgeEnvironment } from './auth/edgeEnvironment';
+import { WorkloadClient } from './auth/WorkloadClient';
 import { resolveOptions, type ResolvedOptions } from './options';
 import { userAgentString } from './userAgent';
 import type { ClientOptions, Signer, X509 } from './types';

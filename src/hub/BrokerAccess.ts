@@ -16,7 +16,7 @@ import {
   type ClassifiedPublish,
   type HubIdentity,
 } from './hubTopics';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 import { parsePropertyBag } from './messageBag';
 import { MAX_MESSAGE_BYTES, messageSize } from './telemetryMessages';
 import type { RegistryEntry } from './Registry';

@@ -1,7 +1,7 @@
 // Sending to clients: per-client ordered sends (publishes, twin and method answers) through the broker.
 import type { Client, PublishPacket } from 'aedes';
 import { connackWritten, subscriptionOf } from './aedesInternals';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 
 /** Publishes to clients one send at a time per client, in the order asked. */
 export class ClientSender {

@@ -3,7 +3,7 @@ import type { Client } from 'aedes';
 import { EventEmitter } from 'node:events';
 import type { FaultActions } from './FaultState';
 import type { HubIdentity } from './hubTopics';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 import type { ConnectRecord } from './types';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;

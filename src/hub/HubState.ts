@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HubTlsMaterial } from './certs';
 import v8 from 'node:v8';
-import { JournaledSessions, type JournalDb } from './sessionJournal';
-import { WriteBehind } from './writeBehind';
+import { SessionJournal, type JournalDb } from './SessionJournal';
+import { WriteBehind } from './WriteBehind';
 
 /** Key prefixes of the hub's own records (the `hub` sublevel). */
 export const StateKeys = {
@@ -108,7 +108,7 @@ export class HubState {
   private readonly changes: WriteBehind<unknown>;
   private closed = false;
   /** The broker's sessions, once {@link brokerPersistence} has made them. */
-  private sessions: JournaledSessions | undefined;
+  private sessions: SessionJournal | undefined;
 
   private constructor(
     readonly dir: string,
@@ -153,7 +153,7 @@ export class HubState {
     const sublevel = this.db.sublevel<string, unknown>('sessions', {
       valueEncoding: { name: 'v8', format: 'buffer', encode: (v: unknown) => v8.serialize(v), decode: v8.deserialize },
     });
-    this.sessions = new JournaledSessions(sublevel as unknown as JournalDb, this.onError);
+    this.sessions = new SessionJournal(sublevel as unknown as JournalDb, this.onError);
     return this.sessions;
   }
 

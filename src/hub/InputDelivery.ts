@@ -5,7 +5,7 @@ import { connackWritten, sessionStoreOf, subscriptionOf } from './aedesInternals
 import type { ClientSender } from './ClientSender';
 import type { ClientTable } from './ClientTable';
 import { inputTopic, inputsFilter, type HubIdentity } from './hubTopics';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 import type { HubMessage } from './types';
 
 /** A message kept by the hub for a module input until the module subscribes (or it expires). */

@@ -5,7 +5,6 @@ import { Aedes, type Client } from 'aedes';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import type http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import {
@@ -24,11 +23,13 @@ import { FaultState } from './FaultState';
 import { FrontDoor, type ConnectionTable } from './FrontDoor';
 import { createHttpApi } from './httpApi';
 import { HubState, StateKeys, identityKey } from './HubState';
+import { makeHubTempDir } from './hubTempDir';
 import { HubTimers } from './HubTimers';
 import { clientKey, type ClassifiedPublish, type HubIdentity } from './hubTopics';
 import { MethodDispatcher } from './MethodDispatcher';
 import { identityNotFound } from './hubErrors';
-import { Observations, createHubReport, type HubReport } from './observations';
+import { createHubReport, type HubReport } from './hubReport';
+import { Observations } from './Observations';
 import { Registry, newKey, type RegistryEntry } from './Registry';
 import { parseRoutes } from './routes';
 import { MessageRouter } from './MessageRouter';
@@ -238,7 +239,7 @@ export class LocalHub implements LocalHubApi {
       const inState = path.join(path.resolve(this.state.dir), 'workload.sock');
       if (Buffer.byteLength(moduleWorkloadSocketPath(inState, '', '')) <= MAX_UNIX_SOCKET_PATH_BYTES) return inState;
     }
-    this.tempDir ??= await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
+    this.tempDir ??= await makeHubTempDir();
     return path.join(this.tempDir, 'workload.sock');
   }
 

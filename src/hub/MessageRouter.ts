@@ -2,7 +2,7 @@
 // same device).
 import type { InputDelivery } from './InputDelivery';
 import { clientKey, type HubIdentity } from './hubTopics';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 import { resolveEndpoints, type Route } from './routes';
 import { telemetryMessage } from './telemetryMessages';
 import type { HubMessage } from './types';

@@ -8,8 +8,8 @@ import type { FaultState } from './FaultState';
 import type { HubTimers } from './HubTimers';
 import { METHODS_FILTER, clientKey, methodRequestTopic } from './hubTopics';
 import { HubError, identityNotFound } from './hubErrors';
-import { RidCounter, normaliseInvocation, parseMethodResponsePayload } from './methodInvocation';
-import type { HubReport } from './observations';
+import { normaliseInvocation, parseMethodResponsePayload, ridCounter } from './methodInvocation';
+import type { HubReport } from './hubReport';
 import type { RegistryEntry } from './Registry';
 import type { HubEvents, MethodInvocation, MethodResult } from './types';
 
@@ -35,7 +35,7 @@ interface PendingMethod {
 /** Service-side direct method calls and the table of requests waiting for their response. */
 export class MethodDispatcher {
   private readonly pending = new Map<string, PendingMethod>();
-  private readonly rids = new RidCounter();
+  private readonly nextRid = ridCounter();
   /** Ends every wait for a subscriber (with no client) when the hub closes. */
   private readonly waiting = new Set<() => void>();
 
@@ -81,7 +81,7 @@ export class MethodDispatcher {
       emit(undefined, err.errorCode);
       throw err;
     }
-    const rid = this.rids.take();
+    const rid = this.nextRid();
     report.log(`method ${inv.methodName} -> ${clientId} (rid ${rid})`);
     return new Promise<MethodResult>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -14,7 +14,7 @@ import {
   type HubIdentity,
 } from './hubTopics';
 import { HubError } from './hubErrors';
-import type { HubReport } from './observations';
+import type { HubReport } from './hubReport';
 import type { TwinStore } from './TwinStore';
 import type { Twin, TwinPatch } from './types';
 

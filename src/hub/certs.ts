@@ -1,8 +1,8 @@
 // TLS material for the local hub: a CA and a server certificate made at start (or loaded), client-certificate helpers.
 import { X509Certificate, createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
+import { makeHubTempDir } from './hubTempDir';
 import { issueCertificate } from './x509';
 
 /** The hub's TLS identity: the CA clients trust and the server certificate it signed. */
@@ -89,7 +89,7 @@ export function thumbprints(cert: string | Buffer): { sha1: string; sha256: stri
  * @throws on file system errors.
  */
 export async function writeCaFile(caCert: string): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'local-hub-'));
+  const dir = await makeHubTempDir();
   const file = path.join(dir, 'ca.pem');
   await fs.writeFile(file, caCert, 'utf8');
   return file;

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { processRunning } from './processAlive';
 import type { AnnouncedHub } from './types';
 
 /**
@@ -53,7 +54,7 @@ function removeStaleDiscoveryFiles(dir: string): void {
   for (const name of fs.readdirSync(dir).filter((n) => /^\d+\.json$/.test(n))) {
     try {
       const { pid } = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as { pid?: unknown };
-      if (typeof pid === 'number' && !alive(pid)) fs.rmSync(path.join(dir, name), { force: true });
+      if (typeof pid === 'number' && !processRunning(pid)) fs.rmSync(path.join(dir, name), { force: true });
     } catch {
       // Unreadable or being written: leave it.
     }
@@ -63,16 +64,6 @@ function removeStaleDiscoveryFiles(dir: string): void {
 /** Removes a discovery file (missing is fine). @throws on file system errors other than a missing file. */
 export function removeDiscoveryFile(file: string): void {
   fs.rmSync(file, { force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The hubs announced by live processes (other than this one), newest first; stale files are ignored. @throws never */
@@ -91,7 +82,7 @@ export function discoverHubs(dir: string): HubDiscovery[] {
         typeof d.port === 'number' &&
         typeof d.pid === 'number' &&
         d.pid !== process.pid &&
-        alive(d.pid) &&
+        processRunning(d.pid) &&
         fs.existsSync(d.caCertPath)
       )
         found.push(d);

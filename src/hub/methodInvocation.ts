@@ -35,13 +35,10 @@ export function normaliseInvocation(inv: MethodInvocation): NormalisedInvocation
   };
 }
 
-/** Makes IoT Hub-like method request ids: a short lower-case hex counter (`1`, `2`, … `a`, …). */
-export class RidCounter {
-  private next = 1;
-  /** The next id. */
-  take(): string {
-    return (this.next++).toString(16);
-  }
+/** A source of IoT Hub-like method request ids: a short lower-case hex counter (`1`, `2`, … `a`, …). */
+export function ridCounter(): () => string {
+  let next = 1;
+  return () => (next++).toString(16);
 }
 
 /**

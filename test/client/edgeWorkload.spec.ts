@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { WorkloadClient } from '../../src/client/auth/edgeEnvironment';
+import { WorkloadClient } from '../../src/client/auth/WorkloadClient';
 import { ClientError, ConnectionFailedError, OperationTimeout } from '../../src/client/errors';
 import { recordRequest, type SeenRequest } from '../helpers/proxies';
 

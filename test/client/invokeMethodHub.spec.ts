@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import mqtt from 'mqtt';
-import { WorkloadClient } from '../../src/client/auth/edgeEnvironment';
+import { WorkloadClient } from '../../src/client/auth/WorkloadClient';
 import { ClientError, CredentialError, OperationTimeout } from '../../src/client/errors';
 import { invokeMethodOverHttp, type InvokeMethodOverHttpArgs } from '../../src/client/transport/http';
 import { quote } from '../../src/client/transport/properties';

@@ -13,7 +13,7 @@ import {
 } from '../../src/index';
 import type { InternalClientOptions } from '../../src/client/options';
 import { backoffDelayMs } from '../../src/client/backoff';
-import { FakeClock } from '../helpers/fakeClock';
+import { FakeClock } from '../helpers/FakeClock';
 import { startForwarder, type TcpForwarder } from '../helpers/proxies';
 import { clientFor, nextCall, track, useLocalHub } from './clientSupport';
 import { until } from '../helpers/until';

@@ -535,8 +535,10 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
     ]) {
       assert.ok(links.includes(link), `${link} in ${links.join(' ')}`);
     }
-    assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').type`), 'iothub-module-client');
-    assert.equal(await page.evaluate(`RED.nodes.node('legacy-client').connectionType`), 'edge');
+    // A module has one identity: the archived client is merged into the demo's own IoT Edge environment client
+    // (a second connection of that identity would close the first, and so on, IoT Hub's 400027).
+    assert.equal(await page.evaluate(`Boolean(RED.nodes.node('legacy-client'))`), false);
+    assert.equal(await page.evaluate(`RED.nodes.node('legacy-in1').client`), 'demo-client-nodered');
     await page.screenshot({ path: path.join(ARTIFACTS, 'edge-module-converted.png') });
     // Undo puts the archived nodes back; converting again gives the same result.
     await page.evaluate(`RED.actions.invoke('core:undo')`);
@@ -561,13 +563,11 @@ describe('Node-RED editor with this pack (headless Chromium)', function () {
       })
       .waitFor();
     assert.equal(await page.evaluate(`RED.nodes.dirty()`), false);
-    // The converted config node is an IoT Edge environment connection, which under npm start is the demo's own
-    // identity (nodered): two connections of one identity drop each other in turn (IoT Hub's 400027). Take the
-    // converted flow away again so the tests after this one see the demo alone.
+    // Take the converted flow away again so the tests after this one see the demo alone.
     const removed = await page.evaluate<number>(`(async () => {
       const headers = { 'Node-RED-API-Version': 'v2', 'Content-Type': 'application/json' };
       const { rev, flows } = await (await fetch('flows', { headers })).json();
-      const legacy = (n) => n.id === 'legacy-tab' || n.z === 'legacy-tab' || n.id === 'legacy-client';
+      const legacy = (n) => n.id === 'legacy-tab' || n.z === 'legacy-tab';
       const body = JSON.stringify({ rev, flows: flows.filter((n) => !legacy(n)) });
       return (await fetch('flows', { method: 'POST', headers, body })).status;
     })()`);

@@ -1,7 +1,5 @@
-// Hand-made MQTT 3.1.1 packets and a raw TLS connection that reads the hub's packets back, for tests that need exact
-// packet sequences (several packets in one write, a PUBLISH before the SUBACK) that mqtt.js would not send.
-import { once } from 'node:events';
-import tls from 'node:tls';
+// Hand-made MQTT 3.1.1 packets, and their reading back, for tests that need exact packet sequences (several packets
+// in one write, a PUBLISH before the SUBACK) that mqtt.js would not send.
 
 /** MQTT's variable-length integer (remaining length). */
 export function varint(n: number): Buffer {
@@ -68,7 +66,7 @@ export interface WirePacket {
 }
 
 /** Splits complete packets off the front of `buf`; returns them and what is left. */
-function splitPackets(buf: Buffer): { packets: WirePacket[]; rest: Buffer } {
+export function splitPackets(buf: Buffer): { packets: WirePacket[]; rest: Buffer } {
   const packets: WirePacket[] = [];
   let at = 0;
   for (;;) {
@@ -100,66 +98,4 @@ function splitPackets(buf: Buffer): { packets: WirePacket[]; rest: Buffer } {
     at = i + length;
   }
   return { packets, rest: buf.subarray(at) };
-}
-
-/** A raw MQTT connection over TLS that records every packet the hub sends. */
-export class RawMqtt {
-  readonly packets: WirePacket[] = [];
-  private pending: Buffer = Buffer.alloc(0);
-  private closedFlag = false;
-
-  private constructor(readonly socket: tls.TLSSocket) {
-    socket.on('data', (chunk: Buffer) => {
-      const { packets, rest } = splitPackets(Buffer.concat([this.pending, chunk]));
-      this.pending = rest;
-      this.packets.push(...packets);
-      socket.emit('packets');
-    });
-    socket.on('error', () => undefined);
-    socket.once('close', () => {
-      this.closedFlag = true;
-      socket.emit('packets');
-    });
-  }
-
-  /** Opens TLS to `port` (trusting `ca`), handshake done. */
-  static async open(port: number, ca: string): Promise<RawMqtt> {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
-    const raw = new RawMqtt(socket);
-    await once(socket, 'secureConnect', { signal: AbortSignal.timeout(5000) });
-    return raw;
-  }
-
-  /** Whether the hub closed the connection. */
-  get closed(): boolean {
-    return this.closedFlag;
-  }
-
-  /** Writes bytes (one write: the hub reads them together). */
-  write(bytes: Buffer): void {
-    this.socket.write(bytes);
-  }
-
-  /** The first recorded packet that `match` accepts, waiting up to `ms` for it. */
-  async next(match: (p: WirePacket) => boolean, what: string, ms = 5000): Promise<WirePacket> {
-    const signal = AbortSignal.timeout(ms);
-    for (;;) {
-      const found = this.packets.find(match);
-      if (found) return found;
-      if (this.closedFlag) throw new Error(`connection closed before ${what}`);
-      try {
-        await once(this.socket, 'packets', { signal });
-      } catch {
-        throw new Error(`timed out waiting for ${what}`);
-      }
-    }
-  }
-
-  /** Closes the connection and waits for it to be gone. */
-  async close(): Promise<void> {
-    if (this.closedFlag) return;
-    const gone = once(this.socket, 'close');
-    this.socket.destroy();
-    await gone;
-  }
 }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHttpApi } from '../../src/hub/httpApi';
 import { createSas, createServiceSas } from '../../src/hub/sas';
-import { FakeHub, hubError } from '../helpers/hubFake';
+import { FakeHub, hubError } from '../helpers/FakeHub';
 import { rawRequest, type HttpAnswer } from '../helpers/hubHttp';
 
 import { SERVICE_API as API, innerErrorCode, type LegacyBody } from './support';

@@ -5,7 +5,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { generateHubTls, type HubTlsMaterial } from '../../src/hub/certs';
 import { createHttpApi } from '../../src/hub/httpApi';
-import { FakeHub, hubError } from '../helpers/hubFake';
+import { FakeHub, hubError } from '../helpers/FakeHub';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 import { innerErrorCode, type SdkHttpError } from './support';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import { HubError } from '../../src/hub/hubErrors';
-import { RidCounter, normaliseInvocation, parseMethodResponsePayload } from '../../src/hub/methodInvocation';
+import { normaliseInvocation, parseMethodResponsePayload, ridCounter } from '../../src/hub/methodInvocation';
 import type { ModuleIdentity } from '../../src/hub/types';
 import { connect, connectModule, endAll, nextMessage, startHub, subscribe, tokenFor } from './support';
 
@@ -39,8 +39,8 @@ describe('local hub: direct methods', () => {
       }
     });
     it('counts request ids in hex', () => {
-      const r = new RidCounter();
-      const ids = Array.from({ length: 11 }, () => r.take());
+      const nextRid = ridCounter();
+      const ids = Array.from({ length: 11 }, () => nextRid());
       assert.deepEqual(ids.slice(0, 2), ['1', '2']);
       assert.equal(ids[9], 'a');
       assert.equal(ids[10], 'b');

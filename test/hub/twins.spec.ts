@@ -9,7 +9,8 @@ import { HubError } from '../../src/hub/hubErrors';
 import { TwinStore } from '../../src/hub/TwinStore';
 import { mergePatch, validatePatch } from '../../src/hub/twinPatches';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { connectPacket, publishPacket, RawMqtt, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { connectPacket, publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { RawMqtt } from '../helpers/RawMqtt';
 import { API, connectModule, endAll, nested, nextMessage, startHub, subscribe, tokenFor } from './support';
 
 describe('local hub: twins', () => {

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { connectPacket, publishPacket, RawMqtt, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { connectPacket, publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { RawMqtt } from '../helpers/RawMqtt';
 import { API, connectModule, endAll, nextMessage, startHub, subscribe, tokenFor } from './support';
 
 describe('local hub: ids with + and # are never wildcards', () => {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { moduleWorkloadSocketPath } from '../../src/hub/localIdentity';
 import { startWorkloadServer, type WorkloadServer } from '../../src/hub/workloadApi';
-import { FakeHub } from '../helpers/hubFake';
+import { FakeHub } from '../helpers/FakeHub';
 import { rawRequest } from '../helpers/hubHttp';
 import { until } from '../helpers/until';
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import vm from 'node:vm';
+import { CLIENT_CONFIG_FIELDS, CLIENT_CREDENTIALS, newClientConfig } from '../../nodes/shared/clientConfigFields';
 import { QUEUE_DEFAULTS } from '../../nodes/shared/SendQueue';
 import { OPTION_RULES, readOptionSetting, type OptionName, type OptionRule } from '../../src/client/options';
 
@@ -98,6 +99,23 @@ describe('node editor definitions', () => {
       assert.equal(creds[secret]!.type, 'password', secret);
     for (const secret of ['connectionString', 'sasToken', 'key', 'passphrase'])
       assert.equal(defs.get('iothub-module-client')!.defaults[secret], undefined);
+  });
+
+  it("the config node's settings and secrets are the table's, and a node made outside the editor gets its defaults", () => {
+    const def = defs.get('iothub-module-client')!;
+    assert.deepEqual(Object.keys(def.defaults), Object.keys(CLIENT_CONFIG_FIELDS));
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(def.credentials!).map(([name, c]) => [name, c.type])),
+      CLIENT_CREDENTIALS,
+    );
+    const made = newClientConfig();
+    for (const [name, field] of Object.entries(def.defaults)) {
+      if (field.type) assert.equal(made[name], '', `${name}: no ${field.type} linked`);
+      else assert.equal(made[name], field.value, name);
+    }
+    assert.equal(def.defaults.tls!.type, 'tls-config');
+    assert.equal(def.defaults.proxy!.type, 'http proxy');
+    assert.equal(check(def, 'moduleId', '', { connectionType: 'localHub' }), 'The module id is required');
   });
 
   const invalid: Array<[string, string, unknown, Record<string, unknown>, string]> = [

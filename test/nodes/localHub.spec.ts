@@ -2,7 +2,7 @@
 // IoT Edge environment.
 import assert from 'node:assert/strict';
 import { MethodResponse } from '../../src/index';
-import { LocalHubConnection } from '../../nodes/shared/localHub';
+import { LocalHubConnection } from '../../nodes/shared/LocalHubConnection';
 import { ownLocalHub } from '../../src/hub';
 import { usePrivateDiscoveryDir } from '../helpers/localHubDiscovery';
 

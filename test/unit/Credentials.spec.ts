@@ -9,7 +9,7 @@ import {
 } from '../../src/client/auth/sastoken';
 import { resolveOptions } from '../../src/client/options';
 import { ClientError, ConnectionFailedError, CredentialError, ValueError } from '../../src/client/errors';
-import { FakeClock } from '../helpers/fakeClock';
+import { FakeClock } from '../helpers/FakeClock';
 
 const KEY = 'NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=';
 

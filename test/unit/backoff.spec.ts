@@ -9,7 +9,7 @@ import {
   OperationTimeout,
 } from '../../src/client/errors';
 import { DeadlineQueue, type Expirable } from '../../src/client/DeadlineQueue';
-import { FakeClock } from '../helpers/fakeClock';
+import { FakeClock } from '../helpers/FakeClock';
 
 describe('backoffDelayMs', () => {
   const table: Array<[number, number, number, number]> = [

@@ -12,8 +12,9 @@ import {
   symmetricKeySigner,
   validateModuleSasToken,
 } from '../../src/client/auth/sastoken';
-import { Alarm, MAX_TIMER_MS } from '../../src/client/clock';
-import { FakeClock } from '../helpers/fakeClock';
+import { Alarm } from '../../src/client/Alarm';
+import { MAX_TIMER_MS } from '../../src/client/clock';
+import { FakeClock } from '../helpers/FakeClock';
 import { ValueError } from '../../src/client/errors';
 
 const KEY = 'NMgJDvdKTxjLi+xBxxkDDEwDJxEvOE5u8BiT0mVgPeg=';

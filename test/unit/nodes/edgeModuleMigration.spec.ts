@@ -179,6 +179,49 @@ describe('converting flows of the archived edge-module pack', () => {
     assert.equal(byId(nodes, 'm').client, 'cfg');
   });
 
+  it('gives every converted node one IoT Edge environment client: a module has one identity (two would close each other)', () => {
+    const { nodes, converted, unmapped } = convertEdgeModuleFlow([
+      { id: 'c1', type: 'edgeclient' },
+      { id: 'c2', type: 'edgeclient' },
+      { id: 'i', type: 'moduleinput', client: 'c2', input: 'in', wires: [[]] },
+      { id: 'o', type: 'moduleoutput', client: 'c1', output: 'out', wires: [] },
+      { id: 'lost', type: 'moduleoutput', client: 'gone', output: 'out', wires: [] },
+    ]);
+    assert.deepEqual(
+      nodes.filter((n) => n.type === 'iothub-module-client').map((n) => n.id),
+      ['c1'],
+    );
+    assert.deepEqual(
+      ['i', 'o', 'lost'].map((id) => byId(nodes, id).client),
+      ['c1', 'c1', 'c1'],
+    );
+    assert.deepEqual(converted.find((c) => c.id === 'c2')?.into, []);
+    assert.deepEqual(
+      unmapped.map((u) => `${u.code} ${u.id}`),
+      ['missing-client lost', 'merged-client c2'],
+    );
+  });
+
+  it("uses the flow's own IoT Edge environment client of this pack when it has one (the Node-RED module's identity)", () => {
+    const own = { id: 'mine', type: 'iothub-module-client', connectionType: 'edge', name: 'this module' };
+    const { nodes, unmapped } = convertEdgeModuleFlow([
+      own,
+      { id: 'c', type: 'edgeclient' },
+      { id: 'i', type: 'moduleinput', client: 'c', input: 'in', wires: [[]] },
+      { id: 'o', type: 'moduleoutput', output: 'out', wires: [] },
+    ]);
+    assert.deepEqual(
+      nodes.filter((n) => n.type === 'iothub-module-client'),
+      [own],
+    );
+    assert.equal(byId(nodes, 'i').client, 'mine');
+    assert.equal(byId(nodes, 'o').client, 'mine');
+    assert.deepEqual(
+      unmapped.map((u) => `${u.code} ${u.id}`),
+      ['missing-client o', 'merged-client c'],
+    );
+  });
+
   it('context keys are safe for any node id', () => {
     assert.equal(methodContextKey('4710f5a.a66890c'), 'edgeModuleMethod_4710f5a_a66890c');
   });

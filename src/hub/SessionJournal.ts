@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import memoryPersistence from 'aedes-persistence';
-import { WriteBehind, type BatchTarget } from './writeBehind';
+import { WriteBehind, type BatchTarget } from './WriteBehind';
 
 /** A client as the session store sees it. */
 interface SessionClient {
@@ -99,7 +99,7 @@ interface QueueEntry {
  * enqueue is written before the hub acknowledged it. QoS 2 state (incoming) is not recorded: the hub refuses QoS 2
  * publishes, as IoT Hub does.
  */
-export class JournaledSessions {
+export class SessionJournal {
   private readonly memory = memoryPersistence() as unknown as MemorySessions;
   private readonly journal: WriteBehind<unknown>;
   private readonly stored = new Set<string>();

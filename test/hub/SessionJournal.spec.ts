@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { HubState } from '../../src/hub/HubState';
-import type { JournaledSessions } from '../../src/hub/sessionJournal';
-import { WriteBehind, type BatchTarget } from '../../src/hub/writeBehind';
+import type { SessionJournal } from '../../src/hub/SessionJournal';
+import { WriteBehind, type BatchTarget } from '../../src/hub/WriteBehind';
 
 type Op = Parameters<BatchTarget<string>['batch']>[0][number];
 
@@ -80,15 +80,15 @@ describe('hub state: MQTT sessions journaled', function () {
   const inputs = 'devices/edge-device/modules/filter/inputs/#';
 
   /** Opens the state directory and sets up its session store as aedes does at start. */
-  async function open(brokerId: string): Promise<JournaledSessions> {
+  async function open(brokerId: string): Promise<SessionJournal> {
     state = await HubState.open(dir, (err) => errors.push(err));
-    const sessions = state.brokerPersistence() as JournaledSessions;
+    const sessions = state.brokerPersistence() as SessionJournal;
     assert.equal(sessions.setup.constructor.name, 'AsyncFunction', 'aedes requires an async setup()');
     await sessions.setup({ id: brokerId });
     return sessions;
   }
 
-  async function restart(brokerId: string): Promise<JournaledSessions> {
+  async function restart(brokerId: string): Promise<SessionJournal> {
     await state!.close();
     return open(brokerId);
   }
@@ -119,7 +119,7 @@ describe('hub state: MQTT sessions journaled', function () {
     messageExpiry: 1_900_000_000_000,
   });
   const sub = [{ clientId: client.id, topic: inputs, qos: 1 }];
-  type Packet = Parameters<JournaledSessions['outgoingEnqueueCombi']>[1];
+  type Packet = Parameters<SessionJournal['outgoingEnqueueCombi']>[1];
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-sessions-'));

@@ -1,6 +1,6 @@
 // The hub's observation log keeps exactly the newest `limit` entries per list, however records and reads interleave.
 import assert from 'node:assert/strict';
-import { Observations } from '../../src/hub/observations';
+import { Observations } from '../../src/hub/Observations';
 import type { PublishRecord } from '../../src/hub/types';
 
 function publish(n: number): PublishRecord {

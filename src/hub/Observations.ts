@@ -1,7 +1,6 @@
 // What the local hub saw (a local-hub-only test aid): CONNECTs, publishes, subscriptions, $upstream messages and
-// counters, for tests; and the one place the hub's parts report to (log line, event, observation).
-import type { EventEmitter } from 'node:events';
-import type { ConnectRecord, HubEvents, HubMessage, HubObservations, PublishRecord, SubscriptionRecord } from './types';
+// counters, for tests.
+import type { ConnectRecord, HubMessage, HubObservations, PublishRecord, SubscriptionRecord } from './types';
 
 type Counters = HubObservations['counters'];
 
@@ -67,34 +66,4 @@ export class Observations implements HubObservations {
     if (target.length > this.limit) target.splice(0, target.length - this.limit);
     return target;
   }
-}
-
-/** Where the hub's parts report what happens: the optional log, the public events and the observation log. */
-export interface HubReport {
-  /** One human-readable line; never throws. */
-  log(line: string): void;
-  readonly events: EventEmitter<HubEvents>;
-  readonly observed: Observations;
-}
-
-/**
- * The hub's report: `log` forwards to the optional logger and swallows its failures (a failing logger must not break
- * the hub).
- */
-export function createHubReport(
-  log: ((line: string) => void) | undefined,
-  events: EventEmitter<HubEvents>,
-  observed: Observations,
-): HubReport {
-  return {
-    log(line: string): void {
-      try {
-        log?.(line);
-      } catch {
-        // A failing logger must not break the hub.
-      }
-    },
-    events,
-    observed,
-  };
 }
