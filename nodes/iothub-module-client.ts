@@ -125,6 +125,7 @@ export = function register(RED: RedApi): void {
     };
     this.host = new ModuleClientHost({
       id: this.id,
+      label: def.name?.trim() || this.id,
       RED,
       create,
       autoConnect: def.autoConnect !== false,

@@ -16,6 +16,7 @@ export { Message, type MessageOptions } from './client/models/Message';
 export { MethodRequest } from './client/models/MethodRequest';
 export { MethodResponse } from './client/models/MethodResponse';
 export type {
+  ClientIdentity,
   ClientOptions,
   ConnectionState,
   Logger,

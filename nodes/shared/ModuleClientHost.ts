@@ -6,6 +6,7 @@ import type { ConnectionStateInfo, IoTHubModuleClient, Message, MethodRequest, T
 import { DesiredFeed } from './DesiredFeed';
 import { describeError, errorText, NodeError } from './errors';
 import { HostListeners, type HostEvent, type HostEvents } from './HostListeners';
+import { identityClaims, type IdentityClaims } from './IdentityClaims';
 import { catalogKey, translate } from './i18n';
 import { routeMethodRequest } from './methodRouting';
 import { dropRequestsOf, newConnectionTag } from './methodRegistry';
@@ -25,6 +26,8 @@ type Feature = Exclude<HostEvent, 'state'>;
 
 export interface HostOptions {
   id: string;
+  /** How people know the config node (its name, else its id): shown to another node that wants its identity. */
+  label: string;
   RED: RedApi;
   /** Creates the client (may throw or reject for a bad configuration). */
   create: () => Promise<IoTHubModuleClient>;
@@ -35,6 +38,8 @@ export interface HostOptions {
    * kinds (then updateSastoken is the library's `not-supported`).
    */
   supplySastoken?: (sastoken: string) => boolean;
+  /** The identities held in this Node-RED (default: the runtime's own; tests give their own). */
+  identities?: IdentityClaims;
 }
 
 /** Where the config node is in its life. */
@@ -96,8 +101,13 @@ export class ModuleClientHost {
   private readonly warned = new Set<string>();
   /** The flow has supplied a SAS token: later needs are shown as a status only, not warned about each time. */
   private flowRenewsSastoken = false;
+  private readonly identities: IdentityClaims;
+  /** Set while another config node holds this node's identity: stops waiting for its release. */
+  private stopWaitingForIdentity: (() => void) | undefined;
 
-  constructor(private readonly options: HostOptions) {}
+  constructor(private readonly options: HostOptions) {
+    this.identities = options.identities ?? identityClaims;
+  }
 
   /** The current connection status (pushed to users on every change). */
   get status(): NodeStatus {
@@ -251,6 +261,12 @@ export class ModuleClientHost {
         await client.shutdown().catch(() => undefined);
         return;
       }
+      const holder = this.identities.claim(client.identity, this.options.id, this.options.label);
+      if (holder !== undefined) {
+        await client.shutdown().catch(() => undefined);
+        this.waitForIdentity(holder);
+        return;
+      }
       this.state = { kind: 'running', client, handlers: new Set(), connection: newConnectionTag() };
       this.install(client);
       // The library retries a failed first connect itself (connectionRetryForever); its state changes say why and when.
@@ -258,6 +274,27 @@ export class ModuleClientHost {
       else this.push(STATUS.disconnected);
     })();
     this.state = { kind: 'starting', ready };
+  }
+
+  /**
+   * Another config node of this Node-RED holds the identity: operations fail with `identity-in-use` (naming it) and
+   * the client is made again when that node lets the identity go.
+   */
+  private waitForIdentity(holder: string): void {
+    if (this.state.kind !== 'starting') return;
+    const err = new NodeError('identity-in-use', holder);
+    this.state = { kind: 'unconfigured', error: err };
+    this.options.log.error(describeError(this.options.RED, err).message);
+    const text = translate(this.options.RED, catalogKey('iothub-module-client', 'status.identity-in-use'), {
+      name: holder,
+    });
+    this.push(statusWithText(STATUS.notConfigured, text));
+    this.stopWaitingForIdentity ??= this.identities.whenReleased(() => {
+      if (this.state.kind !== 'unconfigured' || this.users.size === 0) return;
+      this.stopWaitingForIdentity?.();
+      this.stopWaitingForIdentity = undefined;
+      this.start();
+    });
   }
 
   private install(client: IoTHubModuleClient): void {
@@ -375,6 +412,8 @@ export class ModuleClientHost {
    */
   private stop(next: 'idle' | 'closed', limitMs = DEFAULT_CLOSE_LIMIT_MS): Promise<void> {
     dropRequestsOf(this.options.id);
+    this.stopWaitingForIdentity?.();
+    this.stopWaitingForIdentity = undefined;
     const from = this.state;
     // Detach the client synchronously: a flow node registering meanwhile (partial redeploy) gets a fresh one. A client
     // still being made is shut down by its start, which sees no users (or the closed state).
@@ -397,6 +436,8 @@ export class ModuleClientHost {
       });
       await Promise.race([client.shutdown().catch(() => undefined), limit]);
       clearTimeout(timer);
+      // Only now may another config node connect with this identity.
+      this.identities.release(this.options.id);
     })();
     const starting = from.kind === 'starting' ? from.ready : undefined;
     return starting

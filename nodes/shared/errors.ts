@@ -22,6 +22,7 @@ export type NodeErrorCode =
   | 'invalid-target'
   | 'invalid-timeout'
   | 'closing'
+  | 'identity-in-use'
   | 'unknown-error';
 
 /**

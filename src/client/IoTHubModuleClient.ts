@@ -31,7 +31,15 @@ import {
 import type { Message } from './models/Message';
 import type { MethodRequest } from './models/MethodRequest';
 import { MethodResponse } from './models/MethodResponse';
-import type { ClientOptions, ConnectionState, MethodParams, MethodResult, TwinDocument, X509 } from './types';
+import type {
+  ClientIdentity,
+  ClientOptions,
+  ConnectionState,
+  MethodParams,
+  MethodResult,
+  TwinDocument,
+  X509,
+} from './types';
 
 export { TELEMETRY_MESSAGE_SIZE_LIMIT } from './outgoing';
 
@@ -192,6 +200,17 @@ export class IoTHubModuleClient {
   /** True while an MQTT connection is up. */
   get connected(): boolean {
     return this.session.connectionState === 'connected';
+  }
+
+  /**
+   * The module identity this client connects as (ours: the Python SDK keeps it internal). Lets an application tell
+   * which identity a connection string or the IoT Edge environment gave, e.g. to keep to one connection per identity.
+   */
+  get identity(): ClientIdentity {
+    const { hostname, deviceId, moduleId, gatewayHostname } = this.credentials.identity;
+    return gatewayHostname === undefined
+      ? { hostname, deviceId, moduleId }
+      : { hostname, deviceId, moduleId, gatewayHostname };
   }
 
   /** The connection state (ours: finer than `connected`). */

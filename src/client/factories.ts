@@ -15,15 +15,10 @@ import { readEdgeCaCertificateFile, readEdgeEnvironment } from './auth/edgeEnvir
 import { WorkloadClient } from './auth/WorkloadClient';
 import { resolveOptions, type ResolvedOptions } from './options';
 import { userAgentString } from './userAgent';
-import type { ClientOptions, Signer, X509 } from './types';
+import type { ClientIdentity, ClientOptions, Signer, X509 } from './types';
 
 /** The identity used in topics, client id, username and SAS `sr` (always the IoT Hub host), and the host dialled. */
-export interface Identity {
-  hostname: string;
-  deviceId: string;
-  moduleId: string;
-  gatewayHostname?: string;
-}
+export type Identity = ClientIdentity;
 
 export type Auth =
   { kind: 'sas'; token: SasTokenSource } | { kind: 'x509'; cert: string; key: string; passphrase?: string };

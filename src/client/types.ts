@@ -65,6 +65,17 @@ export interface ClientOptions {
 /** X.509 client credentials: PEM text or file paths (defined beside the loader). */
 export type { X509 } from './auth/x509';
 
+/**
+ * The module identity a client connects as: the IoT Hub host name (as in its SAS tokens and MQTT username), the
+ * device and module ids, and the gateway (edgeHub) it dials instead of the hub, when it has one.
+ */
+export interface ClientIdentity {
+  hostname: string;
+  deviceId: string;
+  moduleId: string;
+  gatewayHostname?: string;
+}
+
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'disconnecting' | 'reauthorizing';
 
 export interface TwinDocument {

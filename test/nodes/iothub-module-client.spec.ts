@@ -19,6 +19,9 @@ import {
   warningsOf,
 } from './support';
 import { until } from '../helpers/until';
+import { identityClaims } from '../../nodes/shared/IdentityClaims';
+
+const identityWaiters = (): number => identityClaims.waiters;
 
 describe('iothub-module-client (flow, local hub)', function () {
   this.timeout(60_000);
@@ -381,6 +384,66 @@ describe('iothub-module-client (flow, local hub)', function () {
       statusesOf('out').some((st) => st.fill === 'red' && st.text === key),
       'status shows the catalog key',
     );
+  });
+
+  it('two config nodes of one module identity: one connects, the other says which node holds it and takes over when it goes', async () => {
+    const tls = tlsConfig(hub);
+    const first = clientConfig(hub, 'flow', 'cfgA', { name: 'first' });
+    const second = clientConfig(hub, 'flow', 'cfgB', { name: 'second' });
+    const output = (id: string, client: string): FlowNode => ({
+      id,
+      type: 'iothub-module-output',
+      client,
+      outputName: 'out',
+      queueSize: '0',
+      queueTimeout: '1',
+      wires: [[]],
+    });
+    const nodes = [
+      tls.node,
+      first.node,
+      second.node,
+      output('outA', 'cfgA'),
+      output('outB', 'cfgB'),
+      { id: 'catch', type: 'catch', scope: ['outA', 'outB'], uncaught: false, wires: [['caught']] },
+      { id: 'caught', type: 'helper' },
+    ];
+    const credentials = { tls: tls.credentials, cfgA: first.credentials, cfgB: second.credentials };
+    const connects: string[] = [];
+    const onConnectOf = ({ clientId }: { clientId: string }): void => void connects.push(clientId);
+    hub.events.on('connect', onConnectOf);
+    try {
+      await helper.load(NODES, onTab(nodes), credentials);
+      const connected = (id: string): boolean =>
+        statusesOf(id).some((st) => st.text === 'node-red:common.status.connected');
+      await until(() => connected('outA') || connected('outB'), 'one connects', 10_000);
+      const [holder, waiter] = connected('outA') ? ['first', 'B'] : ['second', 'A'];
+      await until(
+        () => statusesOf(`out${waiter}`).some((st) => st.text === `identity in use by ${holder}`),
+        'the other names the holder',
+        10_000,
+      );
+      // No ping-pong: IoT Hub would close one connection of an identity each time the other connects (400027).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.deepEqual(connects, [`${DEVICE}/flow`]);
+      const caught = collect(helper.getNode('caught'));
+      helper.getNode(`out${waiter}`).receive({ payload: 'refused' });
+      await until(() => caught.length === 1, 'a catchable error', 10_000);
+      const error = caught[0]!.error as { code?: string; message: string };
+      assert.equal(error.code, 'identity-in-use');
+      assert.match(error.message, new RegExp(`already used by another config node.*: ${holder}$`));
+      // The holder and its flow node go (a modified-nodes deploy): the waiting node takes the identity.
+      const holderId = holder === 'first' ? 'cfgA' : 'cfgB';
+      const rest = nodes.filter((n) => n.id !== holderId && n.id !== `out${waiter === 'A' ? 'B' : 'A'}`);
+      await helper.setFlows(onTab(rest), 'nodes', credentials);
+      await until(() => connected(`out${waiter}`), 'the waiting node connects', 10_000);
+      const sent = hub.observed.upstream.length;
+      helper.getNode(`out${waiter}`).receive({ payload: 'now' });
+      await until(() => hub.observed.upstream.length === sent + 1, 'its message reaches the hub', 10_000);
+      assert.equal(identityWaiters(), 0);
+    } finally {
+      hub.events.off('connect', onConnectOf);
+    }
   });
 
   it('never writes the connection string to the log, the flow nodes or a msg', async () => {

@@ -127,4 +127,18 @@ describe('option validation through the factories', () => {
       }
     }
   });
+
+  it('a client tells the module identity it connects as (host, device, module and gateway)', async () => {
+    const viaGateway = IoTHubModuleClient.createFromConnectionString(`${CS};GatewayHostName=edge-gw`);
+    assert.deepEqual(viaGateway.identity, {
+      hostname: 'h.azure-devices.net',
+      deviceId: 'd',
+      moduleId: 'm',
+      gatewayHostname: 'edge-gw',
+    });
+    const direct = IoTHubModuleClient.createFromSastoken(TOKEN);
+    assert.deepEqual(direct.identity, { hostname: 'h.azure-devices.net', deviceId: 'd', moduleId: 'm' });
+    await viaGateway.shutdown();
+    await direct.shutdown();
+  });
 });
