@@ -351,7 +351,7 @@ export function renderMarkdown(results: BenchResults): string {
     out.push(
       'Walked from the roots through installed node_modules as Node resolves them (dependencies + ' +
         'optionalDependencies), each package counted once, nested node_modules excluded from its parent. ' +
-        'This pack counts its published files (package.json `files`, source maps and .d.ts included) as one ' +
+        'This pack counts its published files (package.json `files`: JavaScript built without comments, .d.ts with their TSDoc, editor files, examples, README) as one ' +
         'package.' +
         " The optional peer dependencies (the hub state directory's LevelDB packages) are not installed with " +
         'the pack: the install-size ratio is taken on the first row.' +

@@ -100,7 +100,8 @@ export async function interleavedRates(
   warmup: number,
   between: () => Promise<void>,
   log: (line: string) => void,
-  hubCpu?: () => Promise<number>,
+  /** CPU time (µs) the hub process of a contender has used so far. */
+  hubCpu?: (contender: string) => Promise<number>,
 ): Promise<Map<string, RateSummary & { cpuUsPerMsg: number; hubCpuUsPerMsg?: number }>> {
   const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
@@ -111,11 +112,11 @@ export async function interleavedRates(
   }
   for (let r = 0; r < runs; r += 1) {
     for (const c of contenders) {
-      const hub0 = hubCpu ? await hubCpu() : 0;
+      const hub0 = hubCpu ? await hubCpu(c.name) : 0;
       const cpu0 = process.cpuUsage();
       const seconds = await c.run(n);
       const used = process.cpuUsage(cpu0);
-      if (hubCpu) hub.get(c.name)!.push(((await hubCpu()) - hub0) / n);
+      if (hubCpu) hub.get(c.name)!.push(((await hubCpu(c.name)) - hub0) / n);
       rates.get(c.name)!.push(n / seconds);
       cpu.get(c.name)!.push((used.user + used.system) / n);
       await between();
