@@ -17,7 +17,19 @@ import { createSas } from '../../src/hub/sas';
 import { rawRequest } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
 import { API, end, nextMessage, subscribe } from './support';
+import { connectPacket, packet, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { RawMqtt } from '../helpers/RawMqtt';
 import { until } from '../helpers/until';
+
+/** PUBACK of a packet id. */
+function pubackPacket(id: number): Buffer {
+  return packet(0x40, Buffer.from([id >> 8, id & 0xff]));
+}
+
+/** The packet id of a QoS 1 PUBLISH read back from the hub. */
+function packetIdOf(p: WirePacket): number {
+  return p.body.readUInt16BE(2 + p.body.readUInt16BE(0));
+}
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -54,6 +66,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   let dir: string;
   const children = new Set<ChildProcessWithoutNullStreams>();
   const clients = new Set<MqttClient>();
+  const raws = new Set<RawMqtt>();
   let service: ServiceOracle | undefined;
 
   beforeEach(() => {
@@ -63,6 +76,8 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
   afterEach(async () => {
     for (const c of clients) await end(c);
     clients.clear();
+    for (const r of raws) await r.close();
+    raws.clear();
     await service?.close();
     service = undefined;
     for (const child of children) {
@@ -269,6 +284,75 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     await sendOutput(src2.client, 'after restart');
     await until(() => queued.length >= 3, 'three input messages');
     assert.deepEqual(queued, ['queued 1', 'queued 2', 'after restart']);
+  });
+
+  it('under load, every message the hub acknowledged reaches the module: before the kill -9, or after the restart in order', async function () {
+    this.timeout(60_000);
+    const port = await freePort();
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        port,
+        workloadSocketPath: false,
+        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
+        routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
+      }),
+    );
+    const stateDir = path.join(dir, 'state');
+    const first = await startCli([config, '--state-dir', stateDir]);
+    const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
+    // The module is online: it acknowledges the first half as they come and never the second half, so its session
+    // queue changes (packet ids given, entries removed) while the hub writes its batches. Raw MQTT: mqtt.js
+    // acknowledges every QoS 1 message of an MQTT 3.1.1 connection itself.
+    const count = 1000;
+    const before: number[] = [];
+    const m = first.summary.modules.find((x) => x.moduleId === 'mod')!;
+    const raw = await RawMqtt.open(port, ca);
+    raws.add(raw);
+    const password = createSas(`${first.summary.hostName}/devices/dev/modules/mod`, keyOf(m.connectionString), 3600);
+    raw.write(connectPacket('dev/mod', `${first.summary.hostName}/dev/mod/?${API}`, password));
+    await raw.next((p) => p.type === 2, 'CONNACK');
+    raw.write(subscribePacket('devices/dev/modules/mod/inputs/#', 1, 1));
+    await raw.next((p) => p.type === 9, 'SUBACK');
+    let read = 0;
+    raw.socket.on('packets', () => {
+      for (; read < raw.packets.length; read += 1) {
+        const p = raw.packets[read]!;
+        if (p.type !== 3) continue;
+        const n = Number(p.payload!.toString());
+        before.push(n);
+        if (n < count / 2) raw.write(pubackPacket(packetIdOf(p)));
+      }
+    });
+    const src = await connectAs(first.summary, ca, 'dev', 'src', { clean: true });
+    await Promise.all(Array.from({ length: count }, (_, i) => sendOutput(src.client, String(i))));
+    // Every one acknowledged to the sender: the hub is killed at once.
+    await kill9(first.child);
+    await disconnect(src.client);
+
+    const after: number[] = [];
+    await startCli([config, '--state-dir', stateDir]);
+    const again = await connectAs(first.summary, ca, 'dev', 'mod', {}, (topic, payload) => {
+      if (topic.startsWith('devices/dev/modules/mod/inputs/in/')) after.push(Number(payload.toString()));
+    });
+    assert.equal(again.connack.sessionPresent, true);
+    const missing = (): number[] => {
+      const seen = new Set([...before.filter((n) => n < count / 2), ...after]);
+      return Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
+    };
+    await until(() => missing().length === 0, `all ${count} acknowledged messages at the module`);
+    assert.deepEqual(
+      after,
+      [...after].sort((a, b) => a - b),
+      'redelivered in the order routed',
+    );
+    const unacknowledged = Array.from({ length: count / 2 }, (_, i) => count / 2 + i);
+    assert.deepEqual(
+      unacknowledged.filter((i) => !after.includes(i)),
+      [],
+      'every message the module had not acknowledged comes again',
+    );
   });
 
   it('keeps messages held for a module that never subscribed, and changes made over HTTP, across kill -9', async function () {
