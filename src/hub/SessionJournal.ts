@@ -48,7 +48,7 @@ interface MemorySessions {
   incomingStorePacket(client: SessionClient, packet: unknown): Promise<void>;
   incomingGetPacket(client: SessionClient, packet: unknown): Promise<unknown>;
   incomingDelPacket(client: SessionClient, packet: unknown): Promise<void>;
-  cleanIncoming?(client: SessionClient): Promise<void>;
+  cleanIncoming(client: SessionClient): Promise<void>;
   putWill(client: SessionClient, packet: { brokerId?: string }): Promise<void>;
   getWill(client: SessionClient): Promise<unknown>;
   delWill(client: SessionClient): Promise<unknown>;
@@ -111,8 +111,6 @@ export class SessionJournal {
     onError: (err: Error) => void,
   ) {
     this.journal = new WriteBehind(db, onError, this.stored);
-    // aedes feature-detects cleanIncoming.
-    if (typeof this.memory.cleanIncoming !== 'function') this.cleanIncoming = undefined;
   }
 
   /** Resolves once every change recorded before this call is in the database (never rejects). */
@@ -296,8 +294,9 @@ export class SessionJournal {
     return this.memory.incomingDelPacket(client, packet);
   }
 
-  cleanIncoming: ((client: SessionClient) => Promise<void>) | undefined = (client) =>
-    this.memory.cleanIncoming!(client);
+  cleanIncoming(client: SessionClient): Promise<void> {
+    return this.memory.cleanIncoming(client);
+  }
 
   destroy(): Promise<void> {
     return this.memory.destroy();
