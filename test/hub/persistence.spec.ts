@@ -114,6 +114,34 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
     return { child, summary: JSON.parse(first) as Summary, stderr: () => stderr };
   }
 
+  /**
+   * Starts the CLI hub on a state directory with modules `dev/mod` and `dev/src`, `src`'s outputs routed to `mod`'s
+   * input `in`; `extra` goes into its config file.
+   */
+  async function startRoutedHub(extra: Record<string, unknown> = {}): Promise<{
+    port: number;
+    config: string;
+    stateDir: string;
+    first: Awaited<ReturnType<typeof startCli>>;
+    ca: string;
+  }> {
+    const port = await freePort();
+    const config = path.join(dir, 'hub.json');
+    fs.writeFileSync(
+      config,
+      JSON.stringify({
+        ...extra,
+        port,
+        workloadSocketPath: false,
+        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
+        routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
+      }),
+    );
+    const stateDir = path.join(dir, 'state');
+    const first = await startCli([config, '--state-dir', stateDir]);
+    return { port, config, stateDir, first, ca: fs.readFileSync(first.summary.caCertPath, 'utf8') };
+  }
+
   async function kill9(child: ChildProcessWithoutNullStreams): Promise<void> {
     const exited = once(child, 'exit', { signal: AbortSignal.timeout(10_000) });
     child.kill('SIGKILL');
@@ -177,23 +205,9 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
 
   it('after kill -9, a restarted hub on the same state directory keeps CA, keys, sessions, queued messages and twins', async function () {
     this.timeout(60_000);
-    const port = await freePort();
-    const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        hubName: 'persist-hub',
-        port,
-        workloadSocketPath: false,
-        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
-        routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
-      }),
-    );
-    const stateDir = path.join(dir, 'state');
-    const first = await startCli([config, '--state-dir', stateDir]);
+    const { port, config, stateDir, first, ca } = await startRoutedHub({ hubName: 'persist-hub' });
     assert.equal(first.summary.stateDir, stateDir);
     assert.equal(first.summary.caCertPath, path.join(stateDir, 'ca.pem'));
-    const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
 
     // The module subscribes once, as the Python SDK does at its first connect, and reports a property.
     const mod = await connectAs(first.summary, ca, 'dev', 'mod');
@@ -288,20 +302,7 @@ describe('hub state directory (kill -9 and restart of the CLI hub)', function ()
 
   it('under load, every message the hub acknowledged reaches the module: before the kill -9, or after the restart in order', async function () {
     this.timeout(60_000);
-    const port = await freePort();
-    const config = path.join(dir, 'hub.json');
-    fs.writeFileSync(
-      config,
-      JSON.stringify({
-        port,
-        workloadSocketPath: false,
-        devices: [{ deviceId: 'dev', modules: [{ moduleId: 'mod' }, { moduleId: 'src' }] }],
-        routes: { toMod: 'FROM /messages/modules/src/outputs/* INTO BrokeredEndpoint("/modules/mod/inputs/in")' },
-      }),
-    );
-    const stateDir = path.join(dir, 'state');
-    const first = await startCli([config, '--state-dir', stateDir]);
-    const ca = fs.readFileSync(first.summary.caCertPath, 'utf8');
+    const { port, config, stateDir, first, ca } = await startRoutedHub();
     // The module is online: it acknowledges the first half as they come and never the second half, so its session
     // queue changes (packet ids given, entries removed) while the hub writes its batches. Raw MQTT: mqtt.js
     // acknowledges every QoS 1 message of an MQTT 3.1.1 connection itself.
