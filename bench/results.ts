@@ -17,6 +17,46 @@ export interface RateRow {
   note?: string;
 }
 
+/**
+ * The rows of one scenario from what {@link interleavedRates} measured: one per implementation, each with the
+ * benchmark's and (when measured) the hub's CPU per message.
+ */
+export function rateRows(
+  result: Awaited<ReturnType<typeof interleavedRates>>,
+  row: { case: string; scenario: string; messages: number; bytes: number },
+): RateRow[] {
+  return [...result].map(([impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }]) => ({
+    ...row,
+    impl,
+    summary,
+    cpuUsPerMsg,
+    hubCpuUsPerMsg,
+  }));
+}
+
+/** Counts arrivals at a receiver; `expect(n)` resolves when `n` more have arrived. */
+export function arrivalCounter(): { hit: () => void; expect: (n: number) => Promise<void> } {
+  let count = 0;
+  let target = Infinity;
+  let resolve: (() => void) | undefined;
+  return {
+    hit: () => {
+      count += 1;
+      if (count >= target && resolve) {
+        const r = resolve;
+        resolve = undefined;
+        r();
+      }
+    },
+    expect: (n) =>
+      new Promise<void>((res) => {
+        count = 0;
+        target = n;
+        resolve = res;
+      }),
+  };
+}
+
 export interface LatencyRow {
   case: string;
   scenario: string;

@@ -3,7 +3,7 @@
 import type { HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
 import { flows, type NodeRedHarness } from '../nodeRed';
-import { interleavedRates, type RateRow } from '../results';
+import { arrivalCounter, interleavedRates, rateRows, type RateRow } from '../results';
 import { waitFor } from '../stats';
 import { connectRaw } from '../senders';
 import { jsonPayload, PROPS } from '../wire';
@@ -26,31 +26,8 @@ interface Receiver {
   close(): Promise<void>;
 }
 
-/** Counts arrivals; `expect(n)` resolves when the count reaches the target. */
-function counter(): { hit: () => void; expect: (n: number) => Promise<void> } {
-  let count = 0;
-  let target = Infinity;
-  let resolve: (() => void) | undefined;
-  return {
-    hit: () => {
-      count += 1;
-      if (count >= target && resolve) {
-        const r = resolve;
-        resolve = undefined;
-        r();
-      }
-    },
-    expect: (n) =>
-      new Promise<void>((res) => {
-        count = 0;
-        target = n;
-        resolve = res;
-      }),
-  };
-}
-
 async function ours(hub: HubHandle, m: BenchModule): Promise<Receiver> {
-  const c = counter();
+  const c = arrivalCounter();
   const client = IoTHubModuleClient.createFromConnectionString(m.connectionString, {
     serverVerificationCert: hub.ready.caCert,
   });
@@ -60,7 +37,7 @@ async function ours(hub: HubHandle, m: BenchModule): Promise<Receiver> {
 }
 
 async function raw(hub: HubHandle, m: BenchModule): Promise<Receiver> {
-  const c = counter();
+  const c = arrivalCounter();
   const client = await connectRaw(hub.ready, m);
   client.on('message', () => c.hit());
   await client.subscribeAsync(`devices/${m.deviceId}/modules/${m.moduleId}/inputs/#`, { qos: 1 });
@@ -68,7 +45,7 @@ async function raw(hub: HubHandle, m: BenchModule): Promise<Receiver> {
 }
 
 async function nodeRed(hub: HubHandle, red: NodeRedHarness, m: BenchModule): Promise<Receiver> {
-  const c = counter();
+  const c = arrivalCounter();
   await red.deploy([
     flows.tab(Z),
     flows.tls('fanin-tls', hub.ready.caCert),
@@ -147,19 +124,7 @@ export async function runFanIn(
       log,
       () => hub.cpuMicros(),
     );
-    const rows: RateRow[] = [];
-    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
-      rows.push({
-        case: '4',
-        scenario: 'input fan-in',
-        impl,
-        messages: counts.messages,
-        summary,
-        cpuUsPerMsg,
-        hubCpuUsPerMsg,
-        bytes: 200,
-      });
-    return rows;
+    return rateRows(result, { case: '4', scenario: 'input fan-in', messages: counts.messages, bytes: 200 });
   } finally {
     for (const r of receivers) await r.close().catch(() => undefined);
   }

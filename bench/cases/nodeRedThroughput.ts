@@ -2,7 +2,7 @@
 // inject → core `mqtt out` (mqtt-broker over TLS with the hub's CA, module credentials) publishing the same topic.
 import type { HubHandle } from '../startHubProcess';
 import { flows, type NodeRedHarness } from '../nodeRed';
-import { interleavedRates, type RateRow } from '../results';
+import { interleavedRates, rateRows, type RateRow } from '../results';
 import { waitFor } from '../stats';
 import { clientIdOf, jsonPayload, outputTopic, PROPS, sasToken, usernameOf } from '../wire';
 import { runFlow } from './nodeRedRunner';
@@ -164,17 +164,7 @@ export async function runNodeRedThroughput(
       log,
       () => hub.cpuMicros(),
     );
-    for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
-      rows.push({
-        case: '2',
-        scenario: scenario.name,
-        impl,
-        messages: scenario.n,
-        summary,
-        cpuUsPerMsg,
-        hubCpuUsPerMsg,
-        bytes: 200,
-      });
+    rows.push(...rateRows(result, { case: '2', scenario: scenario.name, messages: scenario.n, bytes: 200 }));
   }
   await red.deploy([]);
   return rows;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { startHubProcess, type HubHandle } from '../startHubProcess';
 import type { BenchModule } from '../hubProcess';
-import { interleavedRates, type Contender, type RateRow } from '../results';
+import { arrivalCounter, interleavedRates, rateRows, type Contender, type RateRow } from '../results';
 import { allInFlight, connectRaw, makeSender, type Sender } from '../senders';
 import { jsonPayload, PROPS } from '../wire';
 
@@ -21,36 +21,13 @@ export const IN_MEMORY = 'in memory';
 export const STATE_DIR = 'state directory';
 const INPUT = 'in';
 
-/** Counts arrivals; `expect(n)` resolves when `n` more arrived. */
-function counter(): { hit(): void; expect(n: number): Promise<void> } {
-  let count = 0;
-  let target = Infinity;
-  let resolve: (() => void) | undefined;
-  return {
-    hit: () => {
-      count += 1;
-      if (count >= target && resolve) {
-        const r = resolve;
-        resolve = undefined;
-        r();
-      }
-    },
-    expect: (n) =>
-      new Promise<void>((res) => {
-        count = 0;
-        target = n;
-        resolve = res;
-      }),
-  };
-}
-
 /** One hub's contenders: events upstream, routed output → input, fan-in; and what to close. */
 interface Setup {
   events: Sender;
   routed: Sender;
   receiver: MqttClient;
   dst: BenchModule;
-  arrivals: ReturnType<typeof counter>;
+  arrivals: ReturnType<typeof arrivalCounter>;
 }
 
 async function setUp(hub: HubHandle): Promise<Setup> {
@@ -62,7 +39,7 @@ async function setUp(hub: HubHandle): Promise<Setup> {
       upstream: `FROM /messages/* WHERE $connectionModuleId != '${src.moduleId}' INTO $upstream`,
     },
   });
-  const arrivals = counter();
+  const arrivals = arrivalCounter();
   // A cleanSession: false receiver, as the Azure SDKs connect: its QoS 1 messages go through the session store.
   const receiver = await connectRaw(hub.ready, dst);
   receiver.on('message', () => arrivals.hit());
@@ -159,17 +136,7 @@ export async function runStateDir(
         // Each contender is a hub of its own: its process's CPU per message is the figure that compares the stores.
         (name) => hubs.find(([hubName]) => hubName === name)![1].cpuMicros(),
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
-        rows.push({
-          case: '8',
-          scenario: scenario.name,
-          impl,
-          messages: scenario.n,
-          summary,
-          cpuUsPerMsg,
-          bytes: 200,
-          ...(hubCpuUsPerMsg !== undefined ? { hubCpuUsPerMsg } : {}),
-        });
+      rows.push(...rateRows(result, { case: '8', scenario: scenario.name, messages: scenario.n, bytes: 200 }));
     }
   } finally {
     for (const s of setups.values()) {

@@ -1,7 +1,7 @@
 // Cases 1 and 7: QoS 1 output-event throughput (all in flight / one at a time) for this client, raw mqtt.js and the
 // official SDK; and this client vs raw mqtt.js at growing payload sizes.
 import type { HubHandle } from '../startHubProcess';
-import { interleavedRates, type RateRow } from '../results';
+import { interleavedRates, rateRows, type RateRow } from '../results';
 import { allInFlight, makeSender, oneAtATime, type Sender, type SenderKind } from '../senders';
 
 export interface ThroughputCounts {
@@ -36,17 +36,7 @@ export async function runThroughput(
         log,
         () => hub.cpuMicros(),
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
-        rows.push({
-          case: '1',
-          scenario: scenario.name,
-          impl,
-          messages: scenario.n,
-          summary,
-          cpuUsPerMsg,
-          hubCpuUsPerMsg,
-          bytes: 200,
-        });
+      rows.push(...rateRows(result, { case: '1', scenario: scenario.name, messages: scenario.n, bytes: 200 }));
     }
   } finally {
     for (const s of senders) await s.close().catch(() => undefined);
@@ -77,17 +67,7 @@ export async function runPayloadScaling(
         log,
         () => hub.cpuMicros(),
       );
-      for (const [impl, { cpuUsPerMsg, hubCpuUsPerMsg, ...summary }] of result)
-        rows.push({
-          case: '7',
-          scenario: `${bytes} B payload`,
-          impl,
-          messages,
-          summary,
-          cpuUsPerMsg,
-          hubCpuUsPerMsg,
-          bytes,
-        });
+      rows.push(...rateRows(result, { case: '7', scenario: `${bytes} B payload`, messages, bytes }));
     } finally {
       for (const s of senders) await s.close().catch(() => undefined);
     }

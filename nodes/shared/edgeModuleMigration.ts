@@ -169,7 +169,6 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
   }
   /** The one IoT Edge environment client every converted node uses. */
   const edgeClient = ownEdgeClient ?? [...configIds][0] ?? addedClient;
-  const clientOf = (): string => edgeClient!;
   for (const node of nodes) {
     if (!isLegacy(node)) {
       out.push(node);
@@ -202,7 +201,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-input',
           ...layout(node),
           name,
-          client: clientOf(),
+          client: edgeClient,
           inputName: text(node.input, LEGACY_DEFAULT_INPUT),
           raw: false,
           wires: [wires[0] ?? []],
@@ -216,7 +215,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-output',
           ...layout(node),
           name,
-          client: clientOf(),
+          client: edgeClient,
           outputName: text(node.output, LEGACY_DEFAULT_OUTPUT),
           passThrough: false,
           outputs: 0,
@@ -231,7 +230,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-twin',
           ...layout(node),
           name,
-          client: clientOf(),
+          client: edgeClient,
           wires: [wires[0] ?? []],
         };
         const wiredInto = nodes.some((n) =>
@@ -272,7 +271,7 @@ export function convertEdgeModuleFlow(nodes: readonly FlowNode[]): MigrationResu
           type: 'iothub-module-method-request',
           ...layout(node),
           name,
-          client: clientOf(),
+          client: edgeClient,
           methodName,
           timeout: '25',
           timeoutStatus: '504',

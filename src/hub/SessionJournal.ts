@@ -3,8 +3,7 @@
 // of QoS 1 messages to persistent sessions, wills — is also recorded in LevelDB, written behind in batches. The
 // broker never waits on the disk for a read, and a queued message that is delivered and acknowledged before its
 // batch is written is never written at all.
-import type { Readable } from 'node:stream';
-import { Readable as ReadableStream } from 'node:stream';
+import { Readable } from 'node:stream';
 import memoryPersistence from 'aedes-persistence';
 import { WriteBehind, type BatchTarget } from './WriteBehind';
 
@@ -205,7 +204,7 @@ export class SessionJournal {
    * @throws Error 'no such packet' (as aedes-persistence) when none is.
    */
   async outgoingUpdate(client: SessionClient, packet: QueuedPacket): Promise<void> {
-    for (const entry of this.queueOf(client.id)) {
+    for (const entry of this.queues.get(client.id) ?? []) {
       const queued = entry.packet;
       if (queued.brokerId === packet.brokerId) {
         if (queued.brokerCounter !== packet.brokerCounter) continue;
@@ -228,7 +227,7 @@ export class SessionJournal {
     client: SessionClient,
     packet: { messageId?: number },
   ): Promise<QueuedPacket | undefined> {
-    const queue = this.queueOf(client.id);
+    const queue = this.queues.get(client.id) ?? [];
     const i = queue.findIndex((entry) => entry.packet.messageId === packet.messageId);
     if (i === -1) return undefined;
     const [entry] = queue.splice(i, 1);
@@ -238,7 +237,7 @@ export class SessionJournal {
   }
 
   outgoingStream(client: SessionClient): Readable {
-    return ReadableStream.from(this.queueOf(client.id).map((entry) => entry.packet));
+    return Readable.from((this.queues.get(client.id) ?? []).map((entry) => entry.packet));
   }
 
   // ---- wills and retained messages: stored before they are acknowledged ---------------------------------------

@@ -33,11 +33,15 @@ export async function removeAbandonedHubTempDirs(dir = os.tmpdir()): Promise<voi
   }
 }
 
+/** Set once this process has looked for abandoned directories (a process starting many hubs looks once). */
+let swept: Promise<void> | undefined;
+
 /**
- * Makes a hub's temp directory (`<tmp>/local-hub-<pid>-XXXXXX`), first removing those of hubs that are gone.
+ * Makes a hub's temp directory (`<tmp>/local-hub-<pid>-XXXXXX`), the first time in this process removing those of
+ * hubs that are gone.
  * @throws on file system errors.
  */
 export async function makeHubTempDir(): Promise<string> {
-  await removeAbandonedHubTempDirs();
+  await (swept ??= removeAbandonedHubTempDirs());
   return fs.mkdtemp(path.join(os.tmpdir(), `${PREFIX}${process.pid}-`));
 }

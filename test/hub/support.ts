@@ -1,5 +1,6 @@
 // Fixtures for the local hub's tests: start a hub, connect raw mqtt.js clients as modules, wait for things, and the
 // shared set-up of the oracle specs (a hub, the azure-iothub service objects, official module clients).
+import assert from 'node:assert/strict';
 import type https from 'node:https';
 import { ModuleClient } from 'azure-iot-device';
 import { Mqtt } from 'azure-iot-device-mqtt';
@@ -9,6 +10,8 @@ import { createSas } from '../../src/hub/sas';
 import type { HubMessage, LocalHubOptions, ModuleIdentity } from '../../src/hub/types';
 import { hubAgent } from '../helpers/hubHttp';
 import { serviceOracle, type ServiceOracle } from '../helpers/hubOracle';
+import { connectPacket } from '../helpers/mqttWire';
+import { RawMqtt } from '../helpers/RawMqtt';
 import { until } from '../helpers/until';
 
 export const API = 'api-version=2019-10-01';
@@ -281,4 +284,19 @@ export function useOracleHub(options: LocalHubOptions): OracleHub {
     },
   };
   return fixture;
+}
+
+/**
+ * A module's raw MQTT connection to `hub` (persistent session, SAS password), its CONNACK received and accepted; for
+ * tests that write exact packet sequences.
+ */
+export async function openRawModule(hub: LocalHub, m: ModuleIdentity): Promise<RawMqtt> {
+  const raw = await RawMqtt.open(hub.port, hub.caCert);
+  const clientId = `${m.deviceId}/${m.moduleId}`;
+  raw.write(
+    connectPacket(clientId, `${hub.hostName}/${clientId}/?${API}`, tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey)),
+  );
+  const connack = await raw.next((p) => p.type === 2, `CONNACK of ${clientId}`);
+  assert.equal(connack.body[1], 0, `${clientId} accepted`);
+  return raw;
 }

@@ -9,9 +9,9 @@ import { HubError } from '../../src/hub/hubErrors';
 import { TwinStore } from '../../src/hub/TwinStore';
 import { mergePatch, validatePatch } from '../../src/hub/twinPatches';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { connectPacket, publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
 import { RawMqtt } from '../helpers/RawMqtt';
-import { API, connectModule, endAll, nested, nextMessage, startHub, subscribe, tokenFor } from './support';
+import { connectModule, endAll, nested, nextMessage, openRawModule, startHub, subscribe } from './support';
 
 describe('local hub: twins', () => {
   describe('validatePatch / mergePatch', () => {
@@ -203,20 +203,10 @@ describe('local hub: twins', () => {
       );
     });
 
-    /** A raw MQTT connection of `m`, CONNACK received, the bytes of `first` written with the CONNECT. */
+    /** A raw MQTT connection of `m`, CONNACK received. */
     async function rawModule(m: ModuleIdentity): Promise<RawMqtt> {
-      const raw = await RawMqtt.open(hub.port, hub.caCert);
+      const raw = await openRawModule(hub, m);
       raws.push(raw);
-      const clientId = `${m.deviceId}/${m.moduleId}`;
-      raw.write(
-        connectPacket(
-          clientId,
-          `${hub.hostName}/${clientId}/?${API}`,
-          tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey),
-        ),
-      );
-      const connack = await raw.next((p) => p.type === 2, 'CONNACK');
-      assert.equal(connack.body[1], 0);
       return raw;
     }
     const raws: RawMqtt[] = [];

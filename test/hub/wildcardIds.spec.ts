@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import type { LocalHub } from '../../src/hub/LocalHub';
 import type { ModuleIdentity } from '../../src/hub/types';
-import { connectPacket, publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
+import { publishPacket, subscribePacket, type WirePacket } from '../helpers/mqttWire';
 import { RawMqtt } from '../helpers/RawMqtt';
-import { API, connectModule, endAll, nextMessage, startHub, subscribe, tokenFor } from './support';
+import { connectModule, endAll, nextMessage, openRawModule, startHub, subscribe } from './support';
 
 describe('local hub: ids with + and # are never wildcards', () => {
   let hub: LocalHub;
@@ -27,17 +27,9 @@ describe('local hub: ids with + and # are never wildcards', () => {
 
   /** A module connected over raw MQTT and subscribed to its own inputs, topics written with its ids raw. */
   async function rawModule(m: ModuleIdentity): Promise<RawMqtt> {
-    const raw = await RawMqtt.open(hub.port, hub.caCert);
+    const raw = await openRawModule(hub, m);
     raws.push(raw);
     const clientId = `${m.deviceId}/${m.moduleId}`;
-    raw.write(
-      connectPacket(
-        clientId,
-        `${hub.hostName}/${clientId}/?${API}`,
-        tokenFor(hub, m.deviceId, m.moduleId, m.primaryKey),
-      ),
-    );
-    assert.equal((await raw.next((p) => p.type === 2, `CONNACK of ${clientId}`)).body[1], 0);
     raw.write(subscribePacket(`devices/${m.deviceId}/modules/${m.moduleId}/inputs/#`, 1, 1));
     const suback = await raw.next((p) => p.type === 9, `SUBACK of ${clientId}`);
     assert.equal(suback.body[2], 1, `${clientId} granted its inputs at QoS 1`);

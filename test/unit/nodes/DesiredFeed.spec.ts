@@ -1,34 +1,12 @@
 // The twin nodes' desired-properties feed: the twin read once per client, each version passed on once.
 import assert from 'node:assert/strict';
-import type { IoTHubModuleClient, MethodResponse, TwinDocument } from '../../../src/index';
+import { fakeModuleClient } from '../../helpers/fakeModuleClient';
 import { DesiredFeed } from '../../../nodes/shared/DesiredFeed';
-
-/** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */
-function fakeClient(desiredVersion = 3): {
-  client: IoTHubModuleClient;
-  twinReads: number;
-  responses: MethodResponse[];
-} {
-  const fake = {
-    twinReads: 0,
-    responses: [] as MethodResponse[],
-    client: {
-      getTwin: async (): Promise<TwinDocument> => {
-        fake.twinReads++;
-        return { desired: { $version: desiredVersion }, reported: { $version: 1 } };
-      },
-      sendMethodResponse: async (r: MethodResponse): Promise<void> => {
-        fake.responses.push(r);
-      },
-    } as unknown as IoTHubModuleClient,
-  };
-  return fake;
-}
 
 describe('nodes: desired-properties feed', () => {
   it('reads the twin once per client and drops the full document at the version the twin already had', async () => {
     const feed = new DesiredFeed();
-    const fake = fakeClient(3);
+    const fake = fakeModuleClient(3);
     const [a, b] = await Promise.all([feed.initialTwin(fake.client), feed.initialTwin(fake.client)]);
     assert.equal(a, b);
     assert.equal(fake.twinReads, 1);

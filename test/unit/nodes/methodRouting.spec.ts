@@ -1,32 +1,10 @@
 // Direct method routing in the config node: 501 when no node handles the method, one flow request id otherwise.
 import assert from 'node:assert/strict';
-import type { IoTHubModuleClient, MethodResponse, TwinDocument } from '../../../src/index';
+import { fakeModuleClient } from '../../helpers/fakeModuleClient';
 import { MethodRequest } from '../../../src/index';
 import { type MethodListener } from '../../../nodes/shared/HostListeners';
 import { routeMethodRequest } from '../../../nodes/shared/methodRouting';
 import { dropRequestsOf, pendingCount } from '../../../nodes/shared/methodRegistry';
-
-/** A client with just what the parts use: getTwin and sendMethodResponse, recorded. */
-function fakeClient(desiredVersion = 3): {
-  client: IoTHubModuleClient;
-  twinReads: number;
-  responses: MethodResponse[];
-} {
-  const fake = {
-    twinReads: 0,
-    responses: [] as MethodResponse[],
-    client: {
-      getTwin: async (): Promise<TwinDocument> => {
-        fake.twinReads++;
-        return { desired: { $version: desiredVersion }, reported: { $version: 1 } };
-      },
-      sendMethodResponse: async (r: MethodResponse): Promise<void> => {
-        fake.responses.push(r);
-      },
-    } as unknown as IoTHubModuleClient,
-  };
-  return fake;
-}
 
 describe('nodes: method router', () => {
   const log = {
@@ -36,7 +14,7 @@ describe('nodes: method router', () => {
   afterEach(() => dropRequestsOf('router-test'));
 
   it('answers 501 at once when no node handles the method', async () => {
-    const fake = fakeClient();
+    const fake = fakeModuleClient();
     routeMethodRequest(
       new MethodRequest('7', 'reboot', null),
       [],
@@ -52,7 +30,7 @@ describe('nodes: method router', () => {
   });
 
   it('hands the request to every matching node under one flow request id, the shortest automatic answer wins', () => {
-    const fake = fakeClient();
+    const fake = fakeModuleClient();
     const got: Array<[string, string]> = [];
     const listener = (name: string, methodName: string, autoAnswerMs: number): MethodListener => ({
       methodName,
